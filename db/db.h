@@ -1,0 +1,146 @@
+/* db: mmirror's state in one transactional Berkeley DB environment.
+ *
+ * The environment lives in the state directory and is opened with locking,
+ * logging, transactions and recovery, so a crash loses at most the
+ * transactions that had not committed.  Every record value starts with a
+ * format version byte; a reader refuses versions it does not know.
+ *
+ * Functions return 0 on success, DB_RET_NOTFOUND (1) where a lookup finds
+ * nothing, and -1 on error with *error_r set to a message valid until the
+ * next call from the same thread.  A function that takes a struct db_txn
+ * runs inside it; txn may be NULL for an auto-committed single operation.
+ * On DB_RET_DEADLOCK (-2) the caller must abort its transaction and retry;
+ * db_txn_run() does that. */
+#ifndef MMIRROR_DB_H
+#define MMIRROR_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_RET_NOTFOUND 1
+#define DB_RET_DEADLOCK (-2)
+
+struct db;
+struct db_txn;
+
+/* Opens (create = true: creates if missing) the environment in dir.
+ * Runs recovery.  The directory must exist when create is false. */
+int db_open(const char *dir, bool create, struct db **db_r, const char **error_r);
+/* Checkpoints and closes; sets *db to NULL. */
+void db_close(struct db **db);
+
+int db_txn_begin(struct db *db, struct db_txn **txn_r, const char **error_r);
+/* Both free the transaction and set *txn to NULL. */
+int db_txn_commit(struct db_txn **txn, const char **error_r);
+void db_txn_abort(struct db_txn **txn);
+/* Runs fn inside a new transaction and commits it; retries the whole
+ * transaction (up to 20 times) when fn or the commit returns
+ * DB_RET_DEADLOCK.  fn returns 0 to commit, anything else to abort (that
+ * value is returned). */
+typedef int db_txn_fn(struct db_txn *txn, void *ctx, const char **error_r);
+int db_txn_run(struct db *db, db_txn_fn *fn, void *ctx, const char **error_r);
+
+/* ---- subscriptions: mailbox id -> who and how to mirror ---- */
+enum db_target { DB_TARGET_IMAP = 0, DB_TARGET_FILES = 1 };
+enum db_source { DB_SOURCE_MANUAL = 0, DB_SOURCE_LDAP = 1 };
+
+struct db_subscription {
+	char *id;
+	char *prod_user;
+	char *backup_user;
+	enum db_target target;
+	char *folders;		/* comma list; NULL or "": the config's default */
+	bool enabled;
+	enum db_source source;
+};
+
+/* Frees the strings of sub (not sub itself) and zeroes it. */
+void db_subscription_clear(struct db_subscription *sub);
+int db_subscription_put(struct db *db, struct db_txn *txn,
+			const struct db_subscription *sub, const char **error_r);
+/* Fills *sub_r (strings owned by the caller: db_subscription_clear()). */
+int db_subscription_get(struct db *db, struct db_txn *txn, const char *id,
+			struct db_subscription *sub_r, const char **error_r);
+int db_subscription_delete(struct db *db, struct db_txn *txn, const char *id,
+			   const char **error_r);
+/* All subscriptions sorted by id; *subs_r is an array the caller frees
+ * with db_subscriptions_free(). */
+int db_subscription_list(struct db *db, struct db_subscription **subs_r,
+			 size_t *count_r, const char **error_r);
+void db_subscriptions_free(struct db_subscription **subs, size_t count);
+
+/* ---- per-folder sync state: (mailbox, folder) ---- */
+struct db_folder_state {
+	uint32_t prod_uidvalidity;
+	uint32_t prod_uidnext;
+	uint64_t prod_highestmodseq;
+	uint32_t backup_uidvalidity;
+	uint32_t backup_uidnext;
+	uint64_t size_limit;	/* learned backup limit in bytes, 0: none */
+	int64_t last_full;	/* time of the last full pass, 0: never */
+};
+
+int db_folder_get(struct db *db, struct db_txn *txn, const char *mailbox,
+		  const char *folder, struct db_folder_state *state_r,
+		  const char **error_r);
+int db_folder_put(struct db *db, struct db_txn *txn, const char *mailbox,
+		  const char *folder, const struct db_folder_state *state,
+		  const char **error_r);
+/* Deletes the folder state and every message record of the folder. */
+int db_folder_delete(struct db *db, struct db_txn *txn, const char *mailbox,
+		     const char *folder, const char **error_r);
+
+/* ---- messages: (mailbox, folder, production UID) -> what we know ---- */
+enum db_form {
+	DB_FORM_COPY = 0,	/* byte-exact copy on the backup */
+	DB_FORM_PLACEHOLDER = 1, /* placeholder on the backup, original archived */
+	DB_FORM_SKIPPED = 2,	/* not mirrored (broadcast) */
+};
+
+struct db_message {
+	uint32_t prod_uid;
+	uint64_t size;
+	int64_t internaldate;
+	char *message_id;	/* may be "" */
+	unsigned char digest[32]; /* SHA-256 of the bytes, all zero if unknown */
+	char *flags;		/* space-separated, sorted, without \Recent \Deleted */
+	enum db_form form;
+	uint32_t backup_uid;	/* 0: none (skipped) */
+	char *archive_id;	/* "" unless a placeholder */
+};
+
+void db_message_clear(struct db_message *msg);
+int db_message_put(struct db *db, struct db_txn *txn, const char *mailbox,
+		   const char *folder, const struct db_message *msg,
+		   const char **error_r);
+int db_message_get(struct db *db, struct db_txn *txn, const char *mailbox,
+		   const char *folder, uint32_t prod_uid,
+		   struct db_message *msg_r, const char **error_r);
+/* Looks a message up by its backup UID through the secondary index. */
+int db_message_get_by_backup_uid(struct db *db, struct db_txn *txn,
+				 const char *mailbox, const char *folder,
+				 uint32_t backup_uid, struct db_message *msg_r,
+				 const char **error_r);
+int db_message_delete(struct db *db, struct db_txn *txn, const char *mailbox,
+		      const char *folder, uint32_t prod_uid, const char **error_r);
+/* All message records of a folder, ascending production UID.  *msgs_r is
+ * freed with db_messages_free(). */
+int db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
+		    const char *folder, struct db_message **msgs_r,
+		    size_t *count_r, const char **error_r);
+void db_messages_free(struct db_message **msgs, size_t count);
+
+/* ---- record encodings (exposed for tests and db check) ---- */
+/* Encodes a record into a newly allocated buffer (caller frees). */
+unsigned char *db_subscription_encode(const struct db_subscription *sub, size_t *len_r);
+int db_subscription_decode(const unsigned char *data, size_t len,
+			   struct db_subscription *sub_r, const char **error_r);
+unsigned char *db_folder_encode(const struct db_folder_state *state, size_t *len_r);
+int db_folder_decode(const unsigned char *data, size_t len,
+		     struct db_folder_state *state_r, const char **error_r);
+unsigned char *db_message_encode(const struct db_message *msg, size_t *len_r);
+int db_message_decode(const unsigned char *data, size_t len,
+		      struct db_message *msg_r, const char **error_r);
+
+#endif

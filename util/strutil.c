@@ -1,0 +1,151 @@
+/* String helpers, secret files and per-thread error messages. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "util/util.h"
+
+bool
+str_ieq(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+char *
+str_trim(char *s)
+{
+	char *start = s, *end;
+
+	while (*start != '\0' && isspace((unsigned char)*start))
+		start++;
+	end = start + strlen(start);
+	while (end > start && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	if (start != s)
+		memmove(s, start, (size_t)(end - start) + 1);
+	return s;
+}
+
+int
+str_to_u64(const char *s, uint64_t *n_r)
+{
+	uint64_t n = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*n_r = n;
+	return 0;
+}
+
+int
+str_to_u32(const char *s, uint32_t *n_r)
+{
+	uint64_t n;
+
+	if (str_to_u64(s, &n) < 0 || n > UINT32_MAX)
+		return -1;
+	*n_r = (uint32_t)n;
+	return 0;
+}
+
+const char *
+error_printf(const char *fmt, ...)
+{
+	static _Thread_local char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return msg;
+}
+
+#define SECRET_MAX 4096
+
+int
+secret_file_read(const char *path, char **secret_r, const char **error_r)
+{
+	struct stat st;
+	char data[SECRET_MAX + 1];
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		*error_r = error_printf("cannot open password file %s: %s", path,
+					strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*error_r = error_printf("password file %s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		*error_r = error_printf("password file %s is readable by group or others "
+					"(mode %04o): run chmod 600 %s", path,
+					(unsigned int)(st.st_mode & 07777), path);
+		close(fd);
+		return -1;
+	}
+	while (len < sizeof(data)) {
+		n = read(fd, data + len, sizeof(data) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = error_printf("cannot read password file %s: %s",
+						path, strerror(errno));
+			close(fd);
+			OPENSSL_cleanse(data, sizeof(data));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > SECRET_MAX) {
+		*error_r = error_printf("password file %s is too large", path);
+		OPENSSL_cleanse(data, sizeof(data));
+		return -1;
+	}
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	if (len > 0 && data[len - 1] == '\r')
+		len--;
+	if (len == 0) {
+		*error_r = error_printf("password file %s is empty", path);
+		return -1;
+	}
+	*secret_r = xmemdup(data, len);
+	OPENSSL_cleanse(data, sizeof(data));
+	return 0;
+}
+
+void
+secret_free(char **secret)
+{
+	if (*secret == NULL)
+		return;
+	OPENSSL_cleanse(*secret, strlen(*secret));
+	free(*secret);
+	*secret = NULL;
+}

@@ -1,0 +1,106 @@
+/* Time formats: IMAP date-time (RFC 3501) and ISO 8601. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/util.h"
+
+static const char *const month_names[12] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+};
+
+static int
+parse_digits(const char **p, int count, int *n_r)
+{
+	int n = 0;
+
+	for (int i = 0; i < count; i++) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		n = n * 10 + (**p - '0');
+		(*p)++;
+	}
+	*n_r = n;
+	return 0;
+}
+
+int
+imap_datetime_parse(const char *s, int64_t *t_r)
+{
+	struct tm tm;
+	const char *p = s;
+	int day, year, hour, min, sec, zh, zm, sign, month = -1;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	/* day: "dd", " d" or "d" */
+	if (*p == ' ')
+		p++;
+	if (parse_digits(&p, 1, &day) < 0)
+		return -1;
+	if (*p >= '0' && *p <= '9')
+		day = day * 10 + (*p++ - '0');
+	if (*p++ != '-')
+		return -1;
+	for (int i = 0; i < 12; i++) {
+		if (strncasecmp(p, month_names[i], 3) == 0) {
+			month = i;
+			break;
+		}
+	}
+	if (month < 0)
+		return -1;
+	p += 3;
+	if (*p++ != '-' || parse_digits(&p, 4, &year) < 0 || *p++ != ' ' ||
+	    parse_digits(&p, 2, &hour) < 0 || *p++ != ':' ||
+	    parse_digits(&p, 2, &min) < 0 || *p++ != ':' ||
+	    parse_digits(&p, 2, &sec) < 0 || *p++ != ' ')
+		return -1;
+	if (*p == '+')
+		sign = 1;
+	else if (*p == '-')
+		sign = -1;
+	else
+		return -1;
+	p++;
+	if (parse_digits(&p, 2, &zh) < 0 || parse_digits(&p, 2, &zm) < 0 ||
+	    *p != '\0')
+		return -1;
+	if (day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
+	    zm > 59)
+		return -1;
+	tm.tm_mday = day;
+	tm.tm_mon = month;
+	tm.tm_year = year - 1900;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	*t_r = (int64_t)t - sign * (zh * 3600 + zm * 60);
+	return 0;
+}
+
+void
+imap_datetime_format(int64_t t, char *out, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, size, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
+		 month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec);
+}
+
+void
+iso8601_format(int64_t t, char *out, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

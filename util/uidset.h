@@ -1,0 +1,30 @@
+/* uidset: a sorted set of UIDs kept as ranges, formatted as an IMAP
+ * sequence set ("1:3,7,9:12"). */
+#ifndef MMIRROR_UIDSET_H
+#define MMIRROR_UIDSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct uid_range {
+	uint32_t first, last;
+};
+
+struct uidset {
+	struct uid_range *ranges;
+	size_t count, alloc;
+	size_t uids;		/* number of UIDs in the set */
+};
+
+void uidset_init(struct uidset *set);
+void uidset_deinit(struct uidset *set);
+/* Adds uid (any order; duplicates are ignored). */
+void uidset_add(struct uidset *set, uint32_t uid);
+/* Returns the set as an IMAP sequence set (caller frees); "" when empty. */
+char *uidset_format(const struct uidset *set);
+/* Splits the set into chunks whose formatted form is at most max_chars
+ * long; *chunks_r is an array of strings (caller frees each and the array). */
+char **uidset_format_chunks(const struct uidset *set, size_t max_chars,
+			    size_t *count_r);
+
+#endif

@@ -1,0 +1,113 @@
+/* util: small shared pieces used by every module.
+ *
+ * Allocation wrappers abort on out-of-memory, so callers never test for
+ * NULL.  struct buf is the one growable buffer type; it always has a maximum
+ * size, and every buffer filled from the network must use one. */
+#ifndef MMIRROR_UTIL_H
+#define MMIRROR_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
+#define ATTR_NORETURN __attribute__((noreturn))
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- allocation: never return NULL, abort with a message instead ---- */
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+/* Grows an array: *nalloc elements of elem_size, to hold at least need. */
+void *xgrow(void *ptr, size_t *nalloc, size_t need, size_t elem_size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xmemdup(const void *p, size_t n);
+/* Returns a newly allocated formatted string (caller frees). */
+char *xasprintf(const char *fmt, ...) ATTR_FORMAT(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) ATTR_FORMAT(1, 0);
+
+/* ---- bounded growable buffer ----
+ * data is always NUL-terminated (the NUL is not counted in len), so text
+ * can be used as a C string. */
+struct buf {
+	unsigned char *data;
+	size_t len;
+	size_t alloc;
+	size_t max;		/* the buffer never holds more than max bytes */
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+/* Returns 0, or -1 (buffer unchanged) when len would exceed max. */
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_append_str(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) ATTR_FORMAT(2, 3);
+/* Removes the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+/* Hands the data over to the caller (who frees it); the buffer is empty. */
+unsigned char *buf_steal(struct buf *b, size_t *len_r);
+
+/* ---- logging ----
+ * Messages go to stderr (and syslog when enabled).  Nothing that could hold
+ * a secret may be passed here. */
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_TRACE,	/* protocol exchange (-vvv) */
+};
+
+void log_init(const char *ident, enum log_level level, bool use_syslog);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+bool log_enabled(enum log_level level);
+/* Parses "error", "warning", "info", "debug", "trace"; -1 if unknown. */
+int log_level_parse(const char *name, enum log_level *level_r);
+void log_msg(enum log_level level, const char *fmt, ...) ATTR_FORMAT(2, 3);
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_trace(...) log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
+void fatal(const char *fmt, ...) ATTR_FORMAT(1, 2) ATTR_NORETURN;
+
+/* ---- time formats ---- */
+/* Parses an IMAP date-time ("dd-Mon-yyyy hh:mm:ss +zzzz", day may be
+ * space-padded) into seconds since the epoch.  Returns 0 or -1. */
+int imap_datetime_parse(const char *s, int64_t *t_r);
+/* Formats t as an IMAP date-time in UTC ("+0000") into out (>= 27 bytes). */
+void imap_datetime_format(int64_t t, char *out, size_t size);
+/* Formats t as ISO 8601 UTC ("2026-11-28T16:54:53Z") into out (>= 21 bytes). */
+void iso8601_format(int64_t t, char *out, size_t size);
+
+/* ---- digests ---- */
+#define SHA256_LEN 32
+#define SHA256_HEX_LEN 64
+void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
+/* Writes 64 lowercase hex digits and a NUL into out. */
+void hex_encode(const unsigned char *data, size_t len, char *out);
+
+/* ---- strings ---- */
+bool str_ieq(const char *a, const char *b);
+/* Trims ASCII white space at both ends, in place; returns s. */
+char *str_trim(char *s);
+/* Parses a decimal unsigned number that must fill the whole string. */
+int str_to_u64(const char *s, uint64_t *n_r);
+int str_to_u32(const char *s, uint32_t *n_r);
+
+/* ---- files ---- */
+/* Reads a secret from path: refuses (-1, *error_r set) a file that is
+ * readable by group or others, or empty.  Strips one trailing newline.
+ * The returned string is the caller's, to be wiped and freed with
+ * secret_free(). */
+int secret_file_read(const char *path, char **secret_r, const char **error_r);
+void secret_free(char **secret);
+/* Sets *error_r to a string valid until the next call from the thread. */
+const char *error_printf(const char *fmt, ...) ATTR_FORMAT(1, 2);
+
+#endif
