@@ -1,1 +1,349 @@
-/* placeholder, being written */
+/* The pure planner: production, backup and links in, steps out. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+#include "reconciler/plan.h"
+
+struct store_group {
+	bool add;
+	char *flag;
+	struct uidset uids;
+};
+
+struct planner {
+	const struct recon_folder_input *in;
+	struct recon_plan *plan;
+	bool *backup_used;		/* per backup index */
+	size_t *by_identity;		/* backup indexes sorted by identity */
+	size_t by_identity_count;
+	struct store_group *groups;
+	size_t groups_count, groups_alloc;
+	struct uidset expunge;
+	/* database-only steps, appended after the backup operations */
+	struct recon_step *db_steps;
+	size_t db_count, db_alloc;
+};
+
+static struct recon_step *
+plan_add(struct recon_plan *plan, enum recon_step_kind kind)
+{
+	struct recon_step *step;
+
+	plan->steps = xgrow(plan->steps, &plan->alloc, plan->count + 1,
+			    sizeof(*plan->steps));
+	step = &plan->steps[plan->count++];
+	memset(step, 0, sizeof(*step));
+	step->kind = kind;
+	uidset_init(&step->uids);
+	return step;
+}
+
+static void
+db_step_add(struct planner *p, enum recon_step_kind kind, uint32_t prod_uid,
+	    uint32_t backup_uid, const char *flags)
+{
+	struct recon_step *step;
+
+	p->db_steps = xgrow(p->db_steps, &p->db_alloc, p->db_count + 1,
+			    sizeof(*p->db_steps));
+	step = &p->db_steps[p->db_count++];
+	memset(step, 0, sizeof(*step));
+	step->kind = kind;
+	step->prod_uid = prod_uid;
+	step->backup_uid = backup_uid;
+	step->flags = flags != NULL ? xstrdup(flags) : NULL;
+	uidset_init(&step->uids);
+}
+
+static ssize_t
+find_backup(const struct recon_folder_input *in, uint32_t uid)
+{
+	size_t lo = 0, hi = in->backup_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (in->backup[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->backup_count && in->backup[lo].uid == uid ?
+		(ssize_t)lo : -1;
+}
+
+static const struct recon_link *
+find_link(const struct recon_folder_input *in, uint32_t prod_uid)
+{
+	size_t lo = 0, hi = in->links_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (in->links[mid].prod_uid < prod_uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->links_count && in->links[lo].prod_uid == prod_uid ?
+		&in->links[lo] : NULL;
+}
+
+static bool
+prod_has(const struct recon_folder_input *in, uint32_t uid)
+{
+	size_t lo = 0, hi = in->prod_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (in->prod[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->prod_count && in->prod[lo].uid == uid;
+}
+
+/* Identity order: size, INTERNALDATE, then UID so ties adopt the oldest. */
+static int
+identity_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct recon_folder_input *in = ctx;
+	const struct recon_backup_msg *x = &in->backup[*(const size_t *)a];
+	const struct recon_backup_msg *y = &in->backup[*(const size_t *)b];
+
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	if (x->internaldate != y->internaldate)
+		return x->internaldate < y->internaldate ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static void
+build_identity_index(struct planner *p)
+{
+	const struct recon_folder_input *in = p->in;
+
+	p->by_identity = xcalloc(in->backup_count + 1, sizeof(size_t));
+	for (size_t i = 0; i < in->backup_count; i++) {
+		if (!p->backup_used[i])
+			p->by_identity[p->by_identity_count++] = i;
+	}
+	qsort_r(p->by_identity, p->by_identity_count, sizeof(size_t),
+		identity_cmp, (void *)in);
+}
+
+/* Finds an unused backup message with prod's identity (Message-ID, size,
+ * INTERNALDATE); returns its index or -1. */
+static ssize_t
+find_adoptable(struct planner *p, const struct recon_prod_msg *prod)
+{
+	const struct recon_folder_input *in = p->in;
+	size_t lo = 0, hi = p->by_identity_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct recon_backup_msg *b = &in->backup[p->by_identity[mid]];
+
+		if (b->size < prod->size ||
+		    (b->size == prod->size && b->internaldate < prod->internaldate))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < p->by_identity_count; lo++) {
+		size_t idx = p->by_identity[lo];
+		const struct recon_backup_msg *b = &in->backup[idx];
+
+		if (b->size != prod->size || b->internaldate != prod->internaldate)
+			break;
+		if (!p->backup_used[idx] && strcmp(b->message_id, prod->message_id) == 0)
+			return (ssize_t)idx;
+	}
+	return -1;
+}
+
+static struct store_group *
+store_group(struct planner *p, bool add, const char *flag)
+{
+	struct store_group *g;
+
+	for (size_t i = 0; i < p->groups_count; i++) {
+		g = &p->groups[i];
+		if (g->add == add && strcasecmp(g->flag, flag) == 0)
+			return g;
+	}
+	p->groups = xgrow(p->groups, &p->groups_alloc, p->groups_count + 1,
+			  sizeof(*p->groups));
+	g = &p->groups[p->groups_count++];
+	g->add = add;
+	g->flag = xstrdup(flag);
+	uidset_init(&g->uids);
+	return g;
+}
+
+static bool
+flag_in(char **flags, size_t count, const char *flag)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcasecmp(flags[i], flag) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Queues the STOREs that turn the backup message's flags into desired. */
+static void
+plan_flags(struct planner *p, uint32_t backup_uid, const char *actual,
+	   const char *desired)
+{
+	char **have, **want;
+	size_t have_count, want_count;
+
+	if (recon_flags_equal(actual, desired))
+		return;
+	have = recon_flags_split(actual, &have_count);
+	want = recon_flags_split(desired, &want_count);
+	for (size_t i = 0; i < want_count; i++) {
+		if (!flag_in(have, have_count, want[i]))
+			uidset_add(&store_group(p, true, want[i])->uids, backup_uid);
+	}
+	for (size_t i = 0; i < have_count; i++) {
+		if (!flag_in(want, want_count, have[i]))
+			uidset_add(&store_group(p, false, have[i])->uids, backup_uid);
+	}
+	p->plan->flag_messages++;
+	recon_flags_free(have, have_count);
+	recon_flags_free(want, want_count);
+}
+
+static void
+plan_prod_message(struct planner *p, const struct recon_prod_msg *prod)
+{
+	const struct recon_folder_input *in = p->in;
+	const struct recon_link *link = find_link(in, prod->uid);
+	struct recon_step *step;
+	ssize_t idx;
+
+	if (link != NULL && link->form == RECON_FORM_SKIPPED)
+		return;
+	if (link == NULL && prod->skip) {
+		db_step_add(p, RECON_STEP_SKIP, prod->uid, 0, NULL);
+		p->plan->skipped++;
+		return;
+	}
+	if (link != NULL && link->backup_uid != 0 &&
+	    (idx = find_backup(in, link->backup_uid)) >= 0) {
+		plan_flags(p, link->backup_uid, in->backup[idx].flags, prod->flags);
+		if (!recon_flags_equal(link->flags, prod->flags))
+			db_step_add(p, RECON_STEP_SET_FLAGS, prod->uid, 0, prod->flags);
+		return;
+	}
+	/* not on the backup (or not known where): adopt a copy, else append */
+	idx = find_adoptable(p, prod);
+	if (idx >= 0) {
+		const struct recon_backup_msg *b = &in->backup[idx];
+
+		p->backup_used[idx] = true;
+		plan_flags(p, b->uid, b->flags, prod->flags);
+		db_step_add(p, RECON_STEP_ADOPT, prod->uid, b->uid, prod->flags);
+		p->plan->adopted++;
+		return;
+	}
+	step = plan_add(p->plan, RECON_STEP_APPEND);
+	step->prod_uid = prod->uid;
+	step->backup_uid = link != NULL ? link->backup_uid : 0;
+	step->flags = xstrdup(prod->flags);
+	p->plan->appends++;
+}
+
+void
+recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r)
+{
+	struct planner p;
+	struct recon_step *step;
+
+	memset(plan_r, 0, sizeof(*plan_r));
+	memset(&p, 0, sizeof(p));
+	p.in = in;
+	p.plan = plan_r;
+	p.backup_used = xcalloc(in->backup_count + 1, sizeof(bool));
+	uidset_init(&p.expunge);
+
+	/* backup messages that a link already claims */
+	for (size_t i = 0; i < in->links_count; i++) {
+		ssize_t idx;
+
+		if (in->links[i].backup_uid == 0)
+			continue;
+		idx = find_backup(in, in->links[i].backup_uid);
+		if (idx >= 0)
+			p.backup_used[idx] = true;
+	}
+	build_identity_index(&p);
+
+	for (size_t i = 0; i < in->prod_count; i++)
+		plan_prod_message(&p, &in->prod[i]);
+
+	/* production expunged it: expunge the copy, forget the link */
+	for (size_t i = 0; i < in->links_count; i++) {
+		const struct recon_link *link = &in->links[i];
+
+		if (prod_has(in, link->prod_uid))
+			continue;
+		if (link->backup_uid != 0 && find_backup(in, link->backup_uid) >= 0)
+			uidset_add(&p.expunge, link->backup_uid);
+		db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid, 0, NULL);
+	}
+	/* backup messages that match nothing in production */
+	for (size_t i = 0; i < in->backup_count; i++) {
+		if (!p.backup_used[i])
+			uidset_add(&p.expunge, in->backup[i].uid);
+	}
+
+	for (size_t i = 0; i < p.groups_count; i++) {
+		step = plan_add(plan_r, RECON_STEP_STORE);
+		step->add = p.groups[i].add;
+		step->flags = p.groups[i].flag;
+		step->uids = p.groups[i].uids;
+		plan_r->stores++;
+	}
+	if (p.expunge.uids > 0) {
+		step = plan_add(plan_r, RECON_STEP_EXPUNGE);
+		step->uids = p.expunge;
+		plan_r->expunges++;
+		plan_r->expunged_messages = p.expunge.uids;
+	} else {
+		uidset_deinit(&p.expunge);
+	}
+	for (size_t i = 0; i < p.db_count; i++) {
+		step = plan_add(plan_r, p.db_steps[i].kind);
+		*step = p.db_steps[i];
+	}
+	free(p.db_steps);
+	free(p.groups);
+	free(p.by_identity);
+	free(p.backup_used);
+}
+
+void
+recon_plan_free(struct recon_plan *plan)
+{
+	for (size_t i = 0; i < plan->count; i++) {
+		free(plan->steps[i].flags);
+		uidset_deinit(&plan->steps[i].uids);
+	}
+	free(plan->steps);
+	memset(plan, 0, sizeof(*plan));
+}
+
+bool
+recon_plan_is_noop(const struct recon_plan *plan)
+{
+	return plan->appends == 0 && plan->stores == 0 && plan->expunges == 0;
+}

@@ -1,0 +1,109 @@
+/* plan: the pure planner.  Given what production holds, what the backup
+ * holds and the links recorded in db/, it returns the steps that make the
+ * backup match production.  It does no I/O, so it is tested with tables and
+ * random states.
+ *
+ * Flags everywhere here are normalised flag strings (recon_flags_normalize):
+ * sorted, space-separated, without \Recent and \Deleted. */
+#ifndef MMIRROR_PLAN_H
+#define MMIRROR_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/uidset.h"
+
+struct recon_prod_msg {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;
+	const char *message_id;	/* "" when the message has none */
+	const char *flags;
+	bool skip;		/* matches a skip_header rule: never mirrored */
+};
+
+struct recon_backup_msg {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;
+	const char *message_id;
+	const char *flags;
+};
+
+enum recon_form {
+	RECON_FORM_COPY = 0,
+	RECON_FORM_PLACEHOLDER,
+	RECON_FORM_SKIPPED,
+};
+
+/* What db/ says about a production message of the folder. */
+struct recon_link {
+	uint32_t prod_uid;
+	uint32_t backup_uid;	/* 0: not known (to be adopted or appended) */
+	enum recon_form form;
+	const char *flags;	/* production flags when last mirrored */
+};
+
+struct recon_folder_input {
+	const struct recon_prod_msg *prod;	/* ascending UID */
+	size_t prod_count;
+	const struct recon_backup_msg *backup;	/* ascending UID */
+	size_t backup_count;
+	const struct recon_link *links;		/* ascending production UID */
+	size_t links_count;
+};
+
+enum recon_step_kind {
+	/* backup operations, executed in this order */
+	RECON_STEP_APPEND,	/* copy prod_uid with flags */
+	RECON_STEP_STORE,	/* add ? +FLAGS : -FLAGS of flag on uids */
+	RECON_STEP_EXPUNGE,	/* remove uids from the backup */
+	/* database-only steps */
+	RECON_STEP_ADOPT,	/* link prod_uid to the existing backup_uid */
+	RECON_STEP_SKIP,	/* record prod_uid as not mirrored */
+	RECON_STEP_UNLINK,	/* forget prod_uid (gone from production) */
+	RECON_STEP_SET_FLAGS,	/* record flags as prod_uid's mirrored flags */
+};
+
+struct recon_step {
+	enum recon_step_kind kind;
+	uint32_t prod_uid;	/* APPEND ADOPT SKIP UNLINK SET_FLAGS */
+	uint32_t backup_uid;	/* ADOPT; APPEND: the backup UID it replaces, or 0 */
+	bool add;		/* STORE */
+	char *flags;		/* APPEND SET_FLAGS: all flags; STORE: one flag */
+	struct uidset uids;	/* STORE EXPUNGE: backup UIDs */
+};
+
+struct recon_plan {
+	struct recon_step *steps;
+	size_t count, alloc;
+	/* what the plan amounts to, for summaries */
+	size_t appends, stores, expunges;	/* IMAP commands */
+	size_t flag_messages;	/* backup messages whose flags change */
+	size_t expunged_messages;
+	size_t adopted, skipped;
+};
+
+/* Plans one folder.  The plan is sorted: APPENDs (ascending production
+ * UID), then STOREs, then the EXPUNGE, then the database-only steps.
+ * Never fails; the caller frees the plan with recon_plan_free(). */
+void recon_plan_folder(const struct recon_folder_input *input,
+		       struct recon_plan *plan_r);
+void recon_plan_free(struct recon_plan *plan);
+/* True when the plan holds no backup operation (it may hold db steps). */
+bool recon_plan_is_noop(const struct recon_plan *plan);
+
+/* ---- flags (flags.c) ---- */
+/* Returns the normalised form of a server's flag list (caller frees):
+ * \Recent and \Deleted dropped, system flags in their canonical case,
+ * duplicates (case-insensitive) removed, sorted. */
+char *recon_flags_normalize(const char *const *flags, size_t count);
+/* Splits a normalised flag string into a NULL-terminated array of
+ * newly allocated strings; free with recon_flags_free(). */
+char **recon_flags_split(const char *flags, size_t *count_r);
+void recon_flags_free(char **flags, size_t count);
+/* True when a and b hold the same flags (case-insensitive). */
+bool recon_flags_equal(const char *a, const char *b);
+
+#endif
