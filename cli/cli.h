@@ -1,0 +1,46 @@
+/* cli: command parsing, config loading, output and exit codes.  Logic a
+ * test would want to call without the CLI lives in the other modules. */
+#ifndef MMIRROR_CLI_H
+#define MMIRROR_CLI_H
+
+#include <stdbool.h>
+
+#include "cli/config.h"
+
+/* Exit codes of DESIGN.md (sysexits where they exist). */
+#define EXIT_OK 0
+#define EXIT_PARTIAL 1		/* some mailboxes failed, the rest were done */
+#define EXIT_GUARDED 3		/* a guard held changes back */
+#define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69	/* a server could not be reached at all */
+#define EXIT_LOCKED 75		/* another run holds the lock */
+#define EXIT_CONFIG 78
+
+struct cli {
+	const char *config_path;
+	struct config *config;
+	int verbosity;		/* number of -v */
+	bool quiet;
+	bool json;
+};
+
+/* Each command parses its own arguments (argv[0] is the command name)
+ * and returns the process exit code. */
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_mailbox(struct cli *cli, int argc, char **argv);
+int cmd_sync(struct cli *cli, int argc, char **argv);
+int cmd_plan(struct cli *cli, int argc, char **argv);
+
+/* Loads cli->config (once); on failure prints the error and returns
+ * EXIT_CONFIG. */
+int cli_load_config(struct cli *cli);
+struct db;
+/* Loads the config and opens the state database (create: make it).
+ * Returns EXIT_OK, or the exit code after printing the error. */
+int cli_open_db(struct cli *cli, bool create, struct db **db_r);
+
+/* Prints "mmirror: error: ..." to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,1 +1,232 @@
-/* placeholder, being written */
+/* sync and plan: one run over the subscribed mailboxes. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "db/db.h"
+#include "reconciler/recon.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+
+/* Takes the run lock of the state directory: one run at a time.
+ * Returns the lock's file descriptor, or -1 with the exit code in
+ * *exit_r. */
+static int
+run_lock(const char *state_dir, bool wait, int *exit_r)
+{
+	char *path = xasprintf("%s/run.lock", state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		cli_error("cannot open the run lock %s: %s", path, strerror(errno));
+		*exit_r = EXIT_CONFIG;
+		free(path);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			cli_error("another mmirror run holds the lock %s "
+				  "(use --wait to wait for it)", path);
+			*exit_r = EXIT_LOCKED;
+		} else {
+			cli_error("cannot lock %s: %s", path, strerror(errno));
+			*exit_r = EXIT_CONFIG;
+		}
+		close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+static void
+server_params(const struct config_server *cs, const char *name,
+	      char *password, struct recon_server *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->imap.host = cs->host;
+	rs->imap.port = cs->port;
+	rs->imap.tls = cs->tls;
+	rs->imap.ca_file = cs->ca_file;
+	rs->imap.verify = cs->verify;
+	rs->imap.timeout_secs = cs->timeout;
+	rs->imap.name = name;
+	rs->sasl_plain = cs->auth == CONFIG_AUTH_PLAIN;
+	rs->admin_user = cs->admin_user;
+	rs->password = password;
+	rs->login_template = cs->login_template;
+}
+
+static bool
+selected(char **only, size_t only_count, const char *id)
+{
+	if (only_count == 0)
+		return true;
+	for (size_t i = 0; i < only_count; i++) {
+		if (strcmp(only[i], id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
+{
+	static const struct option options[] = {
+		{ "full", no_argument, NULL, 'f' },
+		{ "incremental", no_argument, NULL, 'i' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "mailbox", required_argument, NULL, 'm' },
+		{ "force-deletes", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct recon_params params;
+	struct recon_result result;
+	struct db_subscription *subs = NULL, *chosen = NULL;
+	size_t subs_count = 0, chosen_count = 0, only_count = 0;
+	char **only = NULL;
+	char *prod_password = NULL, *backup_password = NULL;
+	const char *error;
+	bool dry_run = plan_only, wait = false;
+	struct db *db = NULL;
+	struct timespec start, end;
+	int c, ret, lock_fd = -1;
+
+	memset(&result, 0, sizeof(result));
+	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			break;
+		case 'n':
+			dry_run = true;
+			break;
+		case 'm':
+			only = xrealloc(only, (only_count + 1) * sizeof(*only));
+			only[only_count++] = optarg;
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 'i':
+		case 'j':
+		case 'F':
+			cli_usage_error("%s is not available in mmirror %s",
+					argv[optind - 1], PACKAGE_VERSION);
+			free(only);
+			return EXIT_USAGE;
+		default:
+			cli_usage_error("%s: unknown option '%s'", argv[0],
+					argv[optind - 1]);
+			free(only);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
+		free(only);
+		return EXIT_USAGE;
+	}
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
+		goto out;
+	if (config_server_password(&cli->config->production, "production",
+				   &prod_password, &error) < 0 ||
+	    config_server_password(&cli->config->backup, "backup",
+				   &backup_password, &error) < 0) {
+		cli_error("%s", error);
+		ret = EXIT_CONFIG;
+		goto out;
+	}
+	if (!dry_run && (lock_fd = run_lock(cli->config->state_dir, wait, &ret)) < 0)
+		goto out;
+	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
+		goto out;
+	if (db_subscription_list(db, &subs, &subs_count, &error) < 0) {
+		cli_error("%s", error);
+		ret = EXIT_PARTIAL;
+		goto out;
+	}
+	chosen = xcalloc(subs_count + 1, sizeof(*chosen));
+	for (size_t i = 0; i < subs_count; i++) {
+		if (selected(only, only_count, subs[i].id))
+			chosen[chosen_count++] = subs[i];
+	}
+	for (size_t i = 0; i < only_count; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < subs_count; k++)
+			known = known || strcmp(subs[k].id, only[i]) == 0;
+		if (!known) {
+			cli_error("--mailbox %s: no such subscribed mailbox", only[i]);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	}
+
+	memset(&params, 0, sizeof(params));
+	params.db = db;
+	server_params(&cli->config->production, "production", prod_password,
+		      &params.production);
+	server_params(&cli->config->backup, "backup", backup_password,
+		      &params.backup);
+	params.default_folders = (const char *const *)cli->config->folders;
+	params.default_folders_count = cli->config->folders_count;
+	params.skip_headers = (const char *const *)cli->config->skip_headers;
+	params.skip_headers_count = cli->config->skip_headers_count;
+	params.max_fetch_size = (uint64_t)1 << 30;
+	params.dry_run = dry_run;
+	params.plan_out = stdout;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	recon_run(&params, chosen, chosen_count, &result);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+
+	if (result.stopped_error != NULL)
+		cli_error("%s", result.stopped_error);
+	if (result.stopped_exit != 0)
+		ret = result.stopped_exit;
+	else if (result.counters.mailboxes_failed > 0)
+		ret = EXIT_PARTIAL;
+	else
+		ret = EXIT_OK;
+	output_sync_summary(cli, "full", dry_run, &result,
+			    (double)(end.tv_sec - start.tv_sec) +
+			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret);
+out:
+	recon_result_free(&result);
+	free(chosen);
+	db_subscriptions_free(&subs, subs_count);
+	if (db != NULL)
+		db_close(&db);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	secret_free(&prod_password);
+	secret_free(&backup_password);
+	free(only);
+	return ret;
+}
+
+int
+cmd_sync(struct cli *cli, int argc, char **argv)
+{
+	return run_sync(cli, argc, argv, false);
+}
+
+int
+cmd_plan(struct cli *cli, int argc, char **argv)
+{
+	return run_sync(cli, argc, argv, true);
+}

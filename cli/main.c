@@ -1,1 +1,186 @@
-/* placeholder, being written */
+/* mmirror: keeps a disaster-recovery copy of voice-mail mailboxes. */
+#include <config.h>
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/opensslv.h>
+#include <db.h>
+
+#include "util/util.h"
+#include "cli/cli.h"
+
+static const char usage_text[] =
+	"usage: mmirror [-c FILE] [-v]... [-q] [--json] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  init                         create the state directory and database\n"
+	"  mailbox add ID [--prod-user U] [--backup-user U] [--target imap|files]\n"
+	"                 [--folders LIST]\n"
+	"  mailbox list | remove ID | enable ID | disable ID\n"
+	"  sync [--full] [--dry-run] [--mailbox ID]... [--wait]\n"
+	"  plan [--mailbox ID]...       same as sync --dry-run: prints the steps\n"
+	"  version\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration file (default $MMIRROR_CONFIG or\n"
+	"                      " CONFIG_DEFAULT_PATH ")\n"
+	"  -v, --verbose       more log output (-vvv traces the IMAP exchange)\n"
+	"  -q, --quiet         errors only\n"
+	"      --json          machine-readable output\n";
+
+/* Commands of the interface contract that later versions provide. */
+static const char *const later_commands[] = {
+	"verify", "runs", "show", "diff", "export", "prune", "ldap-sync",
+	"archive", "db",
+};
+
+void
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mmirror: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mmirror: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nRun 'mmirror --help' for usage.\n", stderr);
+}
+
+int
+cli_load_config(struct cli *cli)
+{
+	const char *error;
+	enum log_level level;
+
+	if (cli->config != NULL)
+		return EXIT_OK;
+	if (config_load(cli->config_path, &cli->config, &error) < 0) {
+		cli_error("%s", error);
+		return EXIT_CONFIG;
+	}
+	if (log_level_parse(cli->config->log_level, &level) < 0)
+		level = LOG_LEVEL_INFO;
+	if (cli->quiet)
+		level = LOG_LEVEL_ERROR;
+	else if (cli->verbosity > 0 && LOG_LEVEL_WARNING + cli->verbosity > (int)level)
+		level = (enum log_level)(LOG_LEVEL_WARNING + cli->verbosity > LOG_LEVEL_TRACE ?
+					 LOG_LEVEL_TRACE : LOG_LEVEL_WARNING + cli->verbosity);
+	log_init("mmirror", level, cli->config->log_syslog);
+	return EXIT_OK;
+}
+
+static int
+cmd_version(struct cli *cli)
+{
+	int major, minor, patch;
+
+	(void)db_version(&major, &minor, &patch);
+	if (cli->json) {
+		printf("{\"version\": \"%s\", \"berkeley_db\": \"%d.%d.%d\", "
+		       "\"openssl\": \"%s\"}\n", PACKAGE_VERSION, major, minor, patch,
+		       OPENSSL_VERSION_TEXT);
+	} else {
+		printf("mmirror %s (Berkeley DB %d.%d.%d, %s)\n", PACKAGE_VERSION,
+		       major, minor, patch, OPENSSL_VERSION_TEXT);
+	}
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli;
+	const char *command;
+	int c, ret;
+
+	memset(&cli, 0, sizeof(cli));
+	log_init("mmirror", LOG_LEVEL_WARNING, false);
+	cli.config_path = getenv("MMIRROR_CONFIG");
+	if (cli.config_path == NULL || cli.config_path[0] == '\0')
+		cli.config_path = CONFIG_DEFAULT_PATH;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:vqh", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'v':
+			cli.verbosity++;
+			break;
+		case 'q':
+			cli.quiet = true;
+			break;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		default:
+			cli_usage_error("unknown option '%s'", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	command = argv[optind];
+	argc -= optind;
+	argv += optind;
+	/* commands parse their own options from argv[0] on */
+	optind = 0;
+
+	if (strcmp(command, "version") == 0)
+		return cmd_version(&cli);
+	if (strcmp(command, "help") == 0) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < N_ELEMENTS(later_commands); i++) {
+		if (strcmp(command, later_commands[i]) == 0) {
+			cli_usage_error("'%s' is not available in mmirror %s", command,
+					PACKAGE_VERSION);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(command, "init") == 0)
+		ret = cmd_init(&cli, argc, argv);
+	else if (strcmp(command, "mailbox") == 0)
+		ret = cmd_mailbox(&cli, argc, argv);
+	else if (strcmp(command, "sync") == 0)
+		ret = cmd_sync(&cli, argc, argv);
+	else if (strcmp(command, "plan") == 0)
+		ret = cmd_plan(&cli, argc, argv);
+	else {
+		cli_usage_error("unknown command '%s'", command);
+		ret = EXIT_USAGE;
+	}
+	config_free(&cli.config);
+	return ret;
+}

@@ -1,1 +1,113 @@
-/* placeholder, being written */
+/* Summaries for people and for scripts. */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+#include "reconciler/recon.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+
+static const char *
+status_word(int exit_code)
+{
+	switch (exit_code) {
+	case EXIT_OK:
+		return "ok";
+	case EXIT_PARTIAL:
+		return "partial";
+	case EXIT_GUARDED:
+		return "guarded";
+	default:
+		return "failed";
+	}
+}
+
+static void
+human_bytes(uint64_t n, char *out, size_t size)
+{
+	if (n >= 1024 * 1024)
+		snprintf(out, size, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+	else if (n >= 1024)
+		snprintf(out, size, "%.1f KiB", (double)n / 1024.0);
+	else
+		snprintf(out, size, "%llu bytes", (unsigned long long)n);
+}
+
+static void
+summary_json(const char *kind, bool dry_run, const struct recon_result *r,
+	     double seconds, int exit_code)
+{
+	const struct recon_counters *c = &r->counters;
+	json_t *failures = json_array(), *root;
+	char *text;
+
+	for (size_t i = 0; i < r->failures_count; i++) {
+		json_array_append_new(failures, json_pack("{s:s, s:s}",
+			"mailbox", r->failures[i].mailbox,
+			"error", r->failures[i].error));
+	}
+	root = json_pack("{s:s, s:b, s:s, s:i, s:f, "
+			 "s:{s:I, s:I, s:I, s:I}, "
+			 "s:{s:I, s:I, s:I, s:I}, "
+			 "s:{s:I, s:I, s:I, s:I, s:I}, "
+			 "s:I, s:{s:I, s:I}, s:o}",
+		"kind", kind, "dry_run", dry_run, "status", status_word(exit_code),
+		"exit_code", exit_code, "duration_seconds", seconds,
+		"mailboxes",
+		"seen", (json_int_t)c->mailboxes_seen,
+		"changed", (json_int_t)c->mailboxes_changed,
+		"unchanged", (json_int_t)c->mailboxes_unchanged,
+		"failed", (json_int_t)c->mailboxes_failed,
+		"operations",
+		"append", (json_int_t)c->op_append,
+		"store", (json_int_t)c->op_store,
+		"expunge", (json_int_t)c->op_expunge,
+		"create", (json_int_t)c->op_create,
+		"messages",
+		"appended", (json_int_t)c->appended,
+		"flags_changed", (json_int_t)c->flags_changed,
+		"expunged", (json_int_t)c->expunged,
+		"adopted", (json_int_t)c->adopted,
+		"skipped", (json_int_t)c->skipped,
+		"bytes_appended", (json_int_t)c->bytes_appended,
+		"commands",
+		"production", (json_int_t)c->prod_commands,
+		"backup", (json_int_t)c->backup_commands,
+		"failures", failures);
+	text = json_dumps(root, JSON_INDENT(2));
+	puts(text);
+	free(text);
+	json_decref(root);
+}
+
+void
+output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
+		    const struct recon_result *r, double seconds, int exit_code)
+{
+	const struct recon_counters *c = &r->counters;
+	char bytes[32];
+
+	if (cli->json) {
+		summary_json(kind, dry_run, r, seconds, exit_code);
+		return;
+	}
+	if (cli->quiet)
+		return;
+	human_bytes(c->bytes_appended, bytes, sizeof(bytes));
+	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed) "
+	       "in %.1f s\n", dry_run ? "planned " : "", kind,
+	       status_word(exit_code), c->mailboxes_seen, c->mailboxes_changed,
+	       c->mailboxes_unchanged, c->mailboxes_failed, seconds);
+	printf("  backup operations%s: %zu APPEND, %zu STORE, %zu EXPUNGE, %zu CREATE\n",
+	       dry_run ? " (not done)" : "", c->op_append, c->op_store,
+	       c->op_expunge, c->op_create);
+	printf("  messages: %zu appended (%s), %zu flag changes, %zu expunged, "
+	       "%zu adopted, %zu broadcasts skipped\n", c->appended, bytes,
+	       c->flags_changed, c->expunged, c->adopted, c->skipped);
+	for (size_t i = 0; i < r->failures_count; i++)
+		printf("  failed: %s\n", r->failures[i].error);
+}

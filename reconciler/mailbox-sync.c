@@ -1,1 +1,905 @@
-/* placeholder, being written */
+/* The executor: observe one mailbox on both servers, plan, act, record. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util/util.h"
+#include "util/uidset.h"
+#include "imap/imap.h"
+#include "db/db.h"
+#include "reconciler/plan.h"
+#include "reconciler/recon.h"
+
+/* uid sets longer than this are sent in several commands */
+#define UIDSET_MAX_CHARS 1000
+
+/* One side's view of a folder: metadata of every message. */
+struct observed_msg {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;
+	char *message_id;
+	char *flags;
+	bool skip;
+};
+
+struct observed {
+	struct observed_msg *msgs;
+	size_t count, alloc;
+};
+
+struct mailbox_ctx {
+	const struct recon_params *params;
+	const struct db_subscription *sub;
+	struct recon_counters *counters;
+	struct recon_error *error;
+	struct imap_conn *prod;
+	struct imap_conn *backup;
+	const char *folder;
+	bool changed;
+};
+
+static void ATTR_FORMAT(3, 4)
+set_error(struct recon_error *error, enum recon_fail fail, const char *fmt, ...)
+{
+	va_list ap;
+
+	error->fail = fail;
+	error->imap_class = IMAP_FAIL_PERMANENT;
+	va_start(ap, fmt);
+	vsnprintf(error->msg, sizeof(error->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* Maps an IMAP failure to what it means for the run. */
+static void
+set_imap_error(struct mailbox_ctx *ctx, const struct imap_error *ie,
+	       const char *what)
+{
+	enum recon_fail fail = RECON_FAIL_MAILBOX;
+
+	if (ie->kind == IMAP_ERR_CONNECT || ie->kind == IMAP_ERR_TLS)
+		fail = RECON_FAIL_UNREACHABLE;
+	else if (ie->kind == IMAP_ERR_AUTH &&
+		 strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0)
+		fail = RECON_FAIL_CREDENTIALS;
+	if (what != NULL)
+		set_error(ctx->error, fail, "mailbox %s: %s: %s", ctx->sub->id,
+			  what, ie->msg);
+	else
+		set_error(ctx->error, fail, "mailbox %s: %s", ctx->sub->id, ie->msg);
+	ctx->error->imap_class = ie->fail;
+}
+
+static void
+set_db_error(struct mailbox_ctx *ctx, const char *db_error)
+{
+	set_error(ctx->error, RECON_FAIL_STATE, "mailbox %s: state database: %s",
+		  ctx->sub->id, db_error);
+}
+
+static void
+observed_free(struct observed *obs)
+{
+	for (size_t i = 0; i < obs->count; i++) {
+		free(obs->msgs[i].message_id);
+		free(obs->msgs[i].flags);
+	}
+	free(obs->msgs);
+	memset(obs, 0, sizeof(*obs));
+}
+
+static const struct observed_msg *
+observed_find(const struct observed *obs, uint32_t uid)
+{
+	size_t lo = 0, hi = obs->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (obs->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < obs->count && obs->msgs[lo].uid == uid ? &obs->msgs[lo] : NULL;
+}
+
+static int
+observed_cmp(const void *a, const void *b)
+{
+	const struct observed_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+char *
+recon_header_value(const unsigned char *headers, size_t len, const char *name)
+{
+	size_t name_len = strlen(name), i = 0;
+
+	while (i < len) {
+		size_t line_end = i;
+
+		while (line_end < len && headers[line_end] != '\n')
+			line_end++;
+		if (line_end - i > name_len && headers[i + name_len] == ':' &&
+		    strncasecmp((const char *)headers + i, name, name_len) == 0) {
+			struct buf value;
+			size_t pos = i + name_len + 1, len_r;
+
+			buf_init(&value, len);
+			/* the value and its folded continuation lines */
+			for (;;) {
+				size_t end = pos;
+
+				while (end < len && headers[end] != '\n')
+					end++;
+				buf_append(&value, headers + pos, end - pos);
+				if (end + 1 < len && (headers[end + 1] == ' ' ||
+						      headers[end + 1] == '\t')) {
+					pos = end + 1;
+					continue;
+				}
+				break;
+			}
+			for (size_t k = 0; k < value.len; k++) {
+				if (value.data[k] == '\r' || value.data[k] == '\n' ||
+				    value.data[k] == '\t')
+					value.data[k] = ' ';
+			}
+			str_trim((char *)value.data);
+			value.len = strlen((char *)value.data);
+			return (char *)buf_steal(&value, &len_r);
+		}
+		i = line_end + 1;
+	}
+	return NULL;
+}
+
+/* Does a message's header block match one of the skip rules? */
+static bool
+matches_skip_rule(const struct recon_params *params,
+		  const unsigned char *headers, size_t len)
+{
+	for (size_t i = 0; i < params->skip_headers_count; i++) {
+		const char *rule = params->skip_headers[i];
+		const char *colon = strchr(rule, ':');
+		char *name, *want, *value;
+		bool match;
+
+		if (colon == NULL)
+			continue;
+		name = xstrndup(rule, (size_t)(colon - rule));
+		want = str_trim(xstrdup(colon + 1));
+		value = recon_header_value(headers, len, name);
+		match = value != NULL && strcasecmp(value, want) == 0;
+		free(value);
+		free(name);
+		free(want);
+		if (match)
+			return true;
+	}
+	return false;
+}
+
+struct fetch_ctx {
+	const struct recon_params *params;
+	struct observed *obs;
+	bool check_skip;
+};
+
+static int
+fetch_meta_cb(const struct imap_message_meta *meta, void *context)
+{
+	struct fetch_ctx *fc = context;
+	struct observed_msg *m;
+	char *mid = NULL;
+
+	fc->obs->msgs = xgrow(fc->obs->msgs, &fc->obs->alloc, fc->obs->count + 1,
+			      sizeof(*fc->obs->msgs));
+	m = &fc->obs->msgs[fc->obs->count++];
+	memset(m, 0, sizeof(*m));
+	m->uid = meta->uid;
+	m->size = meta->size;
+	m->internaldate = meta->internaldate;
+	m->flags = recon_flags_normalize(meta->flags, meta->flags_count);
+	if (meta->headers != NULL) {
+		mid = recon_header_value(meta->headers, meta->headers_len, "Message-ID");
+		if (fc->check_skip)
+			m->skip = matches_skip_rule(fc->params, meta->headers,
+						    meta->headers_len);
+	}
+	m->message_id = mid != NULL ? mid : xstrdup("");
+	return 0;
+}
+
+/* The header names fetched with the metadata: Message-ID and the names
+ * of the skip rules.  NULL-terminated; free the array and its strings. */
+static char **
+meta_header_names(const struct recon_params *params, bool with_skip)
+{
+	size_t n = 0;
+	char **names = xcalloc(params->skip_headers_count + 2, sizeof(*names));
+
+	names[n++] = xstrdup("Message-ID");
+	for (size_t i = 0; with_skip && i < params->skip_headers_count; i++) {
+		const char *colon = strchr(params->skip_headers[i], ':');
+
+		if (colon != NULL)
+			names[n++] = xstrndup(params->skip_headers[i],
+					      (size_t)(colon - params->skip_headers[i]));
+	}
+	return names;
+}
+
+static void
+strv_free(char **v)
+{
+	for (size_t i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
+	bool production, struct observed *obs_r)
+{
+	struct imap_error ie;
+	char **names = meta_header_names(ctx->params, production);
+	struct fetch_ctx fc = {
+		.params = ctx->params, .obs = obs_r, .check_skip = production,
+	};
+	int ret;
+
+	ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
+			      fetch_meta_cb, &fc, &ie);
+	strv_free(names);
+	if (ret < 0) {
+		set_imap_error(ctx, &ie, production ?
+			       "listing production folder" : "listing backup folder");
+		return -1;
+	}
+	qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
+	return 0;
+}
+
+static int
+connect_login(struct mailbox_ctx *ctx, const struct recon_server *server,
+	      const char *user, struct imap_conn **conn_r)
+{
+	struct imap_error ie;
+	struct imap_conn *conn;
+	int ret;
+
+	if (imap_connect(&server->imap, &conn, &ie) < 0) {
+		set_imap_error(ctx, &ie, NULL);
+		return -1;
+	}
+	if (server->sasl_plain) {
+		ret = imap_login_plain(conn, user, server->admin_user,
+				       server->password, &ie);
+	} else {
+		struct buf login;
+
+		buf_init(&login, 1024);
+		for (const char *p = server->login_template; *p != '\0'; p++) {
+			if (p[0] == '%' && p[1] == 'u') {
+				buf_append_str(&login, user);
+				p++;
+			} else if (p[0] == '%' && p[1] == 'a') {
+				buf_append_str(&login, server->admin_user);
+				p++;
+			} else if (p[0] == '%' && p[1] == '%') {
+				buf_append(&login, "%", 1);
+				p++;
+			} else {
+				buf_append(&login, p, 1);
+			}
+		}
+		ret = imap_login(conn, login.len > 0 ? (const char *)login.data : "",
+				 server->password, &ie);
+		buf_free(&login);
+	}
+	if (ret < 0) {
+		set_imap_error(ctx, &ie, NULL);
+		if (ctx->error->fail == RECON_FAIL_CREDENTIALS) {
+			size_t len = strlen(ctx->error->msg);
+
+			snprintf(ctx->error->msg + len, sizeof(ctx->error->msg) - len,
+				 " (check admin_user and password_file in [%s])",
+				 server->imap.name);
+		}
+		imap_conn_destroy(&conn);
+		return -1;
+	}
+	*conn_r = conn;
+	return 0;
+}
+
+static void
+plan_print(struct mailbox_ctx *ctx, const struct recon_plan *plan)
+{
+	FILE *out = ctx->params->plan_out;
+
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct recon_step *st = &plan->steps[i];
+		char *set = uidset_format(&st->uids);
+
+		switch (st->kind) {
+		case RECON_STEP_APPEND:
+			fprintf(out, "%s/%s: APPEND production UID %u (%s)\n",
+				ctx->sub->id, ctx->folder, st->prod_uid, st->flags);
+			break;
+		case RECON_STEP_STORE:
+			fprintf(out, "%s/%s: STORE %c%s on backup UIDs %s\n",
+				ctx->sub->id, ctx->folder, st->add ? '+' : '-',
+				st->flags, set);
+			break;
+		case RECON_STEP_EXPUNGE:
+			fprintf(out, "%s/%s: EXPUNGE backup UIDs %s\n",
+				ctx->sub->id, ctx->folder, set);
+			break;
+		case RECON_STEP_ADOPT:
+			fprintf(out, "%s/%s: ADOPT backup UID %u for production UID %u\n",
+				ctx->sub->id, ctx->folder, st->backup_uid, st->prod_uid);
+			break;
+		case RECON_STEP_SKIP:
+			fprintf(out, "%s/%s: SKIP production UID %u (matches skip_header)\n",
+				ctx->sub->id, ctx->folder, st->prod_uid);
+			break;
+		case RECON_STEP_UNLINK:
+		case RECON_STEP_SET_FLAGS:
+			break;	/* bookkeeping only */
+		}
+		free(set);
+	}
+}
+
+static void
+message_record(struct db_message *rec, const struct observed_msg *pm,
+	       enum db_form form, uint32_t backup_uid, const char *flags)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->prod_uid = pm->uid;
+	rec->size = pm->size;
+	rec->internaldate = pm->internaldate;
+	rec->message_id = pm->message_id;
+	rec->flags = (char *)flags;
+	rec->form = form;
+	rec->backup_uid = backup_uid;
+	rec->archive_id = (char *)"";
+}
+
+struct appended {
+	const struct observed_msg *pm;
+	unsigned char digest[SHA256_LEN];
+	const char *flags;
+	uint32_t backup_uid;
+};
+
+/* Without UIDPLUS the new messages' UIDs are found by listing the backup
+ * from the UIDNEXT seen before the appends and matching identity. */
+static int
+find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
+		   struct appended *list, size_t count)
+{
+	struct observed found = { 0 };
+	char uidset[32];
+	bool *used;
+
+	snprintf(uidset, sizeof(uidset), "%u:*", uidnext_before > 0 ? uidnext_before : 1);
+	if (observe(ctx, ctx->backup, uidset, false, &found) < 0)
+		return -1;
+	used = xcalloc(found.count + 1, sizeof(bool));
+	for (size_t i = 0; i < count; i++) {
+		if (list[i].backup_uid != 0)
+			continue;
+		for (size_t j = 0; j < found.count; j++) {
+			const struct observed_msg *b = &found.msgs[j];
+
+			if (!used[j] && b->uid >= uidnext_before &&
+			    b->size == list[i].pm->size &&
+			    b->internaldate == list[i].pm->internaldate &&
+			    strcmp(b->message_id, list[i].pm->message_id) == 0) {
+				used[j] = true;
+				list[i].backup_uid = b->uid;
+				break;
+			}
+		}
+	}
+	free(used);
+	observed_free(&found);
+	return 0;
+}
+
+static int
+record_appended(struct mailbox_ctx *ctx, const struct appended *a)
+{
+	struct db_message rec;
+	const char *db_error;
+
+	message_record(&rec, a->pm, DB_FORM_COPY, a->backup_uid, a->flags);
+	memcpy(rec.digest, a->digest, SHA256_LEN);
+	if (db_message_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			   &rec, &db_error) < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
+		const struct observed *prod, uint32_t backup_uidnext)
+{
+	const struct recon_params *params = ctx->params;
+	struct appended *list = xcalloc(plan->appends + 1, sizeof(*list));
+	size_t count = 0;
+	bool need_lookup = false;
+	struct buf body;
+	int ret = -1;
+
+	buf_init(&body, params->max_fetch_size);
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct recon_step *st = &plan->steps[i];
+		const struct observed_msg *pm;
+		struct appended *a;
+		struct imap_error ie;
+		char **flags;
+		size_t flags_count;
+		uint32_t uidvalidity, uid;
+		int r;
+
+		if (st->kind != RECON_STEP_APPEND)
+			continue;
+		pm = observed_find(prod, st->prod_uid);
+		buf_reset(&body);
+		if (imap_fetch_body(ctx->prod, st->prod_uid, &body, &ie) < 0) {
+			if (ie.kind == IMAP_ERR_NONEXISTENT) {
+				/* expunged since we listed it: next run's business */
+				log_info("%s/%s: production UID %u vanished before it was copied",
+					 ctx->sub->id, ctx->folder, st->prod_uid);
+				continue;
+			}
+			set_imap_error(ctx, &ie, "reading a production message");
+			goto out;
+		}
+		a = &list[count];
+		a->pm = pm;
+		a->flags = st->flags;
+		sha256(body.data, body.len, a->digest);
+		flags = recon_flags_split(st->flags, &flags_count);
+		r = imap_append(ctx->backup, ctx->folder, (const char *const *)flags,
+				flags_count, pm->internaldate, body.data, body.len,
+				&uidvalidity, &uid, &ie);
+		recon_flags_free(flags, flags_count);
+		if (r < 0) {
+			if (ie.kind == IMAP_ERR_TOOBIG) {
+				set_error(ctx->error, RECON_FAIL_MAILBOX,
+					  "mailbox %s: %s: production UID %u (%zu bytes) "
+					  "is larger than the backup accepts: %s",
+					  ctx->sub->id, ctx->folder, st->prod_uid,
+					  body.len, ie.msg);
+				goto out;
+			}
+			set_imap_error(ctx, &ie, "appending to the backup");
+			goto out;
+		}
+		ctx->counters->op_append++;
+		ctx->counters->appended++;
+		ctx->counters->bytes_appended += body.len;
+		ctx->changed = true;
+		a->backup_uid = uid;
+		count++;
+		if (uid == 0) {
+			need_lookup = true;
+			continue;
+		}
+		if (record_appended(ctx, a) < 0)
+			goto out;
+	}
+	if (need_lookup) {
+		if (find_appended_uids(ctx, backup_uidnext, list, count) < 0)
+			goto out;
+		for (size_t i = 0; i < count; i++) {
+			if (list[i].backup_uid == 0) {
+				/* not found again: the next full pass adopts it */
+				log_warning("%s/%s: cannot find the copy of production UID %u "
+					    "on the backup (no UIDPLUS)", ctx->sub->id,
+					    ctx->folder, list[i].pm->uid);
+				continue;
+			}
+			if (record_appended(ctx, &list[i]) < 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	buf_free(&body);
+	free(list);
+	return ret;
+}
+
+static int
+execute_backup_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
+{
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct recon_step *st = &plan->steps[i];
+		struct imap_error ie;
+		char **chunks;
+		size_t chunks_count;
+		int ret = 0;
+
+		if (st->kind != RECON_STEP_STORE && st->kind != RECON_STEP_EXPUNGE)
+			continue;
+		chunks = uidset_format_chunks(&st->uids, UIDSET_MAX_CHARS, &chunks_count);
+		for (size_t c = 0; c < chunks_count && ret == 0; c++) {
+			if (st->kind == RECON_STEP_STORE) {
+				const char *flag = st->flags;
+
+				ret = imap_uid_store(ctx->backup, chunks[c], st->add,
+						     &flag, 1, &ie);
+				ctx->counters->op_store++;
+			} else {
+				ret = imap_uid_expunge(ctx->backup, chunks[c], &ie);
+				ctx->counters->op_expunge++;
+			}
+		}
+		for (size_t c = 0; c < chunks_count; c++)
+			free(chunks[c]);
+		free(chunks);
+		if (ret < 0) {
+			set_imap_error(ctx, &ie, st->kind == RECON_STEP_STORE ?
+				       "storing flags on the backup" :
+				       "expunging from the backup");
+			return -1;
+		}
+		ctx->changed = true;
+		if (st->kind == RECON_STEP_EXPUNGE)
+			ctx->counters->expunged += st->uids.uids;
+	}
+	ctx->counters->flags_changed += plan->flag_messages;
+	return 0;
+}
+
+struct db_steps_ctx {
+	struct mailbox_ctx *mctx;
+	const struct recon_plan *plan;
+	const struct observed *prod;
+};
+
+static int
+apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct db_steps_ctx *dc = context;
+	struct mailbox_ctx *ctx = dc->mctx;
+	struct db *db = ctx->params->db;
+	const char *mbox = ctx->sub->id, *folder = ctx->folder;
+
+	for (size_t i = 0; i < dc->plan->count; i++) {
+		const struct recon_step *st = &dc->plan->steps[i];
+		const struct observed_msg *pm;
+		struct db_message rec;
+		int ret = 0;
+
+		switch (st->kind) {
+		case RECON_STEP_ADOPT:
+		case RECON_STEP_SKIP:
+			pm = observed_find(dc->prod, st->prod_uid);
+			message_record(&rec, pm, st->kind == RECON_STEP_ADOPT ?
+				       DB_FORM_COPY : DB_FORM_SKIPPED, st->backup_uid,
+				       st->kind == RECON_STEP_ADOPT ? st->flags : pm->flags);
+			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			break;
+		case RECON_STEP_UNLINK:
+			ret = db_message_delete(db, txn, mbox, folder, st->prod_uid,
+						error_r);
+			if (ret == DB_RET_NOTFOUND)
+				ret = 0;
+			break;
+		case RECON_STEP_SET_FLAGS:
+			ret = db_message_get(db, txn, mbox, folder, st->prod_uid,
+					     &rec, error_r);
+			if (ret == DB_RET_NOTFOUND) {
+				ret = 0;
+				break;
+			}
+			if (ret != 0)
+				break;
+			free(rec.flags);
+			rec.flags = xstrdup(st->flags);
+			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			db_message_clear(&rec);
+			break;
+		default:
+			break;
+		}
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Opens the backup folder, creating it when it is missing. */
+static int
+open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
+		   bool *missing_r)
+{
+	struct imap_error ie;
+
+	*missing_r = false;
+	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
+		return 0;
+	if (ie.kind != IMAP_ERR_NONEXISTENT) {
+		set_imap_error(ctx, &ie, "opening the backup folder");
+		return -1;
+	}
+	if (ctx->params->dry_run) {
+		fprintf(ctx->params->plan_out, "%s/%s: CREATE backup folder\n",
+			ctx->sub->id, ctx->folder);
+		*missing_r = true;
+		return 0;
+	}
+	if (imap_create(ctx->backup, ctx->folder, &ie) < 0) {
+		set_imap_error(ctx, &ie, "creating the backup folder");
+		return -1;
+	}
+	ctx->counters->op_create++;
+	ctx->changed = true;
+	log_info("%s: created folder %s on the backup", ctx->sub->id, ctx->folder);
+	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) < 0) {
+		set_imap_error(ctx, &ie, "opening the new backup folder");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
+	   const struct imap_mailbox_info *backup_info,
+	   struct db_folder_state *state, struct db_message **msgs_r,
+	   size_t *count_r, bool *backup_reset_r)
+{
+	struct db *db = ctx->params->db;
+	const char *db_error;
+	int ret;
+
+	*backup_reset_r = false;
+	memset(state, 0, sizeof(*state));
+	ret = db_folder_get(db, NULL, ctx->sub->id, ctx->folder, state, &db_error);
+	if (ret < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	if (ret == 0 && state->prod_uidvalidity != 0 &&
+	    state->prod_uidvalidity != prod_info->uidvalidity) {
+		/* Production renumbered the folder: the old UIDs mean
+		 * nothing.  Forget them and let the planner re-link the
+		 * backup's copies by identity instead of copying again. */
+		log_warning("%s/%s: production UIDVALIDITY changed from %u to %u; "
+			    "re-linking by identity", ctx->sub->id, ctx->folder,
+			    state->prod_uidvalidity, prod_info->uidvalidity);
+		if (!ctx->params->dry_run &&
+		    db_folder_delete(db, NULL, ctx->sub->id, ctx->folder, &db_error) < 0) {
+			set_db_error(ctx, db_error);
+			return -1;
+		}
+		*msgs_r = NULL;
+		*count_r = 0;
+		return 0;
+	}
+	if (db_message_list(db, NULL, ctx->sub->id, ctx->folder, msgs_r, count_r,
+			    &db_error) < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	if (ret == 0 && state->backup_uidvalidity != 0 &&
+	    state->backup_uidvalidity != backup_info->uidvalidity) {
+		log_warning("%s/%s: backup UIDVALIDITY changed from %u to %u; "
+			    "re-linking by identity", ctx->sub->id, ctx->folder,
+			    state->backup_uidvalidity, backup_info->uidvalidity);
+		*backup_reset_r = true;
+	}
+	return 0;
+}
+
+static int
+sync_folder(struct mailbox_ctx *ctx)
+{
+	struct imap_mailbox_info prod_info, backup_info;
+	struct observed prod = { 0 }, backup = { 0 };
+	struct recon_prod_msg *pin = NULL;
+	struct recon_backup_msg *bin = NULL;
+	struct recon_link *lin = NULL;
+	struct recon_folder_input input;
+	struct recon_plan plan = { 0 };
+	struct db_folder_state state, new_state;
+	struct db_message *links = NULL;
+	size_t links_count = 0;
+	struct imap_error ie;
+	const char *db_error;
+	bool backup_missing, backup_reset;
+	int ret = -1;
+
+	if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
+		if (ie.kind == IMAP_ERR_NONEXISTENT) {
+			/* never mirror the absence of a folder */
+			log_info("%s: folder %s does not exist on production; left alone",
+				 ctx->sub->id, ctx->folder);
+			return 0;
+		}
+		set_imap_error(ctx, &ie, "opening the production folder");
+		return -1;
+	}
+	if (prod_info.exists > 0 && observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
+		goto out;
+	if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
+		goto out;
+	if (!backup_missing && backup_info.exists > 0 &&
+	    observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
+		goto out;
+	if (load_links(ctx, &prod_info, &backup_info, &state, &links, &links_count,
+		       &backup_reset) < 0)
+		goto out;
+
+	pin = xcalloc(prod.count + 1, sizeof(*pin));
+	for (size_t i = 0; i < prod.count; i++) {
+		const struct observed_msg *m = &prod.msgs[i];
+
+		pin[i] = (struct recon_prod_msg){ m->uid, m->size, m->internaldate,
+			m->message_id, m->flags, m->skip };
+	}
+	bin = xcalloc(backup.count + 1, sizeof(*bin));
+	for (size_t i = 0; i < backup.count; i++) {
+		const struct observed_msg *m = &backup.msgs[i];
+
+		bin[i] = (struct recon_backup_msg){ m->uid, m->size, m->internaldate,
+			m->message_id, m->flags };
+	}
+	lin = xcalloc(links_count + 1, sizeof(*lin));
+	for (size_t i = 0; i < links_count; i++) {
+		lin[i] = (struct recon_link){
+			links[i].prod_uid,
+			backup_reset ? 0 : links[i].backup_uid,
+			links[i].form == DB_FORM_SKIPPED ? RECON_FORM_SKIPPED :
+			links[i].form == DB_FORM_PLACEHOLDER ? RECON_FORM_PLACEHOLDER :
+			RECON_FORM_COPY,
+			links[i].flags,
+		};
+	}
+	input = (struct recon_folder_input){
+		.prod = pin, .prod_count = prod.count,
+		.backup = bin, .backup_count = backup.count,
+		.links = lin, .links_count = links_count,
+	};
+	recon_plan_folder(&input, &plan);
+	ctx->counters->skipped += plan.skipped;
+	ctx->counters->adopted += plan.adopted;
+
+	if (ctx->params->dry_run) {
+		plan_print(ctx, &plan);
+		ctx->counters->op_append += plan.appends;
+		ctx->counters->op_store += plan.stores;
+		ctx->counters->op_expunge += plan.expunges;
+		ctx->counters->appended += plan.appends;
+		ctx->counters->flags_changed += plan.flag_messages;
+		ctx->counters->expunged += plan.expunged_messages;
+		if (!recon_plan_is_noop(&plan))
+			ctx->changed = true;
+		ret = 0;
+		goto out;
+	}
+
+	if (execute_appends(ctx, &plan, &prod, backup_info.uidnext) < 0 ||
+	    execute_backup_ops(ctx, &plan) < 0)
+		goto out;
+	{
+		struct db_steps_ctx dc = { ctx, &plan, &prod };
+
+		if (db_txn_run(ctx->params->db, apply_db_steps, &dc, &db_error) != 0) {
+			set_db_error(ctx, db_error);
+			goto out;
+		}
+	}
+
+	new_state = state;
+	new_state.prod_uidvalidity = prod_info.uidvalidity;
+	new_state.prod_uidnext = prod_info.uidnext;
+	new_state.prod_highestmodseq = prod_info.highestmodseq;
+	new_state.backup_uidvalidity = backup_info.uidvalidity;
+	new_state.last_full = (int64_t)time(NULL);
+	if (db_folder_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			  &new_state, &db_error) < 0) {
+		set_db_error(ctx, db_error);
+		goto out;
+	}
+	ret = 0;
+out:
+	recon_plan_free(&plan);
+	free(pin);
+	free(bin);
+	free(lin);
+	db_messages_free(&links, links_count);
+	observed_free(&prod);
+	observed_free(&backup);
+	return ret;
+}
+
+int
+recon_mailbox_sync(const struct recon_params *params,
+		   const struct db_subscription *sub,
+		   struct recon_counters *counters, struct recon_error *error_r)
+{
+	struct mailbox_ctx ctx = {
+		.params = params, .sub = sub, .counters = counters, .error = error_r,
+	};
+	char **folders = NULL;
+	size_t folders_count = 0;
+	int ret = -1;
+
+	if (sub->target != DB_TARGET_IMAP) {
+		set_error(error_r, RECON_FAIL_MAILBOX,
+			  "mailbox %s: target 'files' is not supported by this "
+			  "version of mmirror", sub->id);
+		return -1;
+	}
+	if (sub->folders != NULL && sub->folders[0] != '\0') {
+		/* comma list of the subscription's own folders */
+		char *list = xstrdup(sub->folders), *save = NULL;
+		size_t alloc = 0;
+
+		for (char *tok = strtok_r(list, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			str_trim(tok);
+			if (*tok == '\0')
+				continue;
+			folders = xgrow(folders, &alloc, folders_count + 1, sizeof(*folders));
+			folders[folders_count++] = xstrdup(tok);
+		}
+		free(list);
+	} else {
+		folders = xcalloc(params->default_folders_count + 1, sizeof(*folders));
+		for (size_t i = 0; i < params->default_folders_count; i++)
+			folders[folders_count++] = xstrdup(params->default_folders[i]);
+	}
+
+	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0 ||
+	    connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
+		goto out;
+	for (size_t i = 0; i < folders_count; i++) {
+		ctx.folder = folders[i];
+		if (sync_folder(&ctx) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (ctx.prod != NULL) {
+		counters->prod_commands += imap_conn_commands_sent(ctx.prod);
+		if (ret == 0)
+			imap_logout(ctx.prod);
+		imap_conn_destroy(&ctx.prod);
+	}
+	if (ctx.backup != NULL) {
+		counters->backup_commands += imap_conn_commands_sent(ctx.backup);
+		if (ret == 0)
+			imap_logout(ctx.backup);
+		imap_conn_destroy(&ctx.backup);
+	}
+	for (size_t i = 0; i < folders_count; i++)
+		free(folders[i]);
+	free(folders);
+	if (ret == 0) {
+		if (ctx.changed)
+			counters->mailboxes_changed++;
+		else
+			counters->mailboxes_unchanged++;
+	}
+	return ret;
+}

@@ -1,0 +1,120 @@
+/* recon: the executor and the run loop over mailboxes.
+ *
+ * For each subscribed mailbox: log in to production and to the backup as
+ * the super user acting for the mailbox, list each configured folder on
+ * both sides, plan with the pure planner (plan.h) and carry the plan out,
+ * recording links in db/.  Production is only ever read with EXAMINE and
+ * BODY.PEEK[], so mirroring never changes its read state. */
+#ifndef MMIRROR_RECON_H
+#define MMIRROR_RECON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "imap/imap.h"
+
+struct db;
+struct db_subscription;
+
+struct recon_server {
+	struct imap_params imap;
+	bool sasl_plain;	/* AUTHENTICATE PLAIN with authzid; else LOGIN */
+	const char *admin_user;
+	const char *password;
+	const char *login_template; /* LOGIN user: %u mailbox user, %a admin */
+};
+
+struct recon_params {
+	struct db *db;
+	struct recon_server production;
+	struct recon_server backup;
+	const char *const *default_folders;	/* for subscriptions without their own */
+	size_t default_folders_count;
+	const char *const *skip_headers;	/* "Name: value" rules */
+	size_t skip_headers_count;
+	uint64_t max_fetch_size;	/* largest message read into memory */
+	bool dry_run;		/* plan only; steps are written to plan_out */
+	FILE *plan_out;
+};
+
+struct recon_counters {
+	size_t mailboxes_seen;
+	size_t mailboxes_unchanged;
+	size_t mailboxes_changed;
+	size_t mailboxes_failed;
+	/* IMAP write operations on the backup */
+	size_t op_append;
+	size_t op_store;
+	size_t op_expunge;
+	size_t op_create;
+	/* messages */
+	size_t appended;
+	size_t flags_changed;
+	size_t expunged;
+	size_t skipped;
+	size_t adopted;
+	uint64_t bytes_appended;
+	/* commands sent, all kinds */
+	size_t prod_commands;
+	size_t backup_commands;
+};
+
+struct recon_failure {
+	char *mailbox;
+	char *error;
+};
+
+struct recon_result {
+	struct recon_counters counters;
+	struct recon_failure *failures;
+	size_t failures_count, failures_alloc;
+	/* When the run had to stop before all mailboxes were tried: the exit
+	 * code (69: a server could not be reached at all; 78: the super
+	 * user's credentials were refused; 1: the state database failed)
+	 * and the one-line reason.  0 and NULL otherwise. */
+	int stopped_exit;
+	char *stopped_error;
+};
+
+/* Mirrors the given subscriptions (disabled ones are skipped) one after
+ * another.  Always fills *result_r (free with recon_result_free()). */
+void recon_run(const struct recon_params *params,
+	       const struct db_subscription *subs, size_t count,
+	       struct recon_result *result_r);
+void recon_result_free(struct recon_result *result);
+
+/* Adds one mailbox's counters into total. */
+void recon_counters_add(struct recon_counters *total,
+			const struct recon_counters *add);
+
+/* ---- internals shared by run.c and mailbox-sync.c ---- */
+
+enum recon_fail {
+	RECON_FAIL_MAILBOX = 0,	/* this mailbox failed; go on with others */
+	RECON_FAIL_UNREACHABLE,	/* a server cannot be reached: stop the run */
+	RECON_FAIL_CREDENTIALS,	/* the super user was refused: stop the run */
+	RECON_FAIL_STATE,	/* the database failed: stop the run */
+};
+
+struct recon_error {
+	enum recon_fail fail;
+	enum imap_fail_class imap_class; /* for RECON_FAIL_MAILBOX retries */
+	char msg[768];
+};
+
+/* Mirrors one mailbox; counters are added into *counters.  Returns 0, or
+ * -1 with *error_r filled. */
+int recon_mailbox_sync(const struct recon_params *params,
+		       const struct db_subscription *sub,
+		       struct recon_counters *counters,
+		       struct recon_error *error_r);
+
+/* Returns the value of the first header called name (case-insensitive)
+ * in a block of header lines, unfolded and trimmed, or NULL (caller
+ * frees). */
+char *recon_header_value(const unsigned char *headers, size_t len,
+			 const char *name);
+
+#endif

@@ -1,1 +1,105 @@
-/* placeholder, being written */
+/* The run loop: every subscribed mailbox, with retries by failure class. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "db/db.h"
+#include "reconciler/recon.h"
+
+/* attempts per mailbox for failures that may pass */
+#define MAILBOX_ATTEMPTS 3
+
+void
+recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
+{
+	t->mailboxes_seen += a->mailboxes_seen;
+	t->mailboxes_unchanged += a->mailboxes_unchanged;
+	t->mailboxes_changed += a->mailboxes_changed;
+	t->mailboxes_failed += a->mailboxes_failed;
+	t->op_append += a->op_append;
+	t->op_store += a->op_store;
+	t->op_expunge += a->op_expunge;
+	t->op_create += a->op_create;
+	t->appended += a->appended;
+	t->flags_changed += a->flags_changed;
+	t->expunged += a->expunged;
+	t->skipped += a->skipped;
+	t->adopted += a->adopted;
+	t->bytes_appended += a->bytes_appended;
+	t->prod_commands += a->prod_commands;
+	t->backup_commands += a->backup_commands;
+}
+
+static void
+add_failure(struct recon_result *result, const char *mailbox, const char *error)
+{
+	struct recon_failure *f;
+
+	result->failures = xgrow(result->failures, &result->failures_alloc,
+				 result->failures_count + 1, sizeof(*result->failures));
+	f = &result->failures[result->failures_count++];
+	f->mailbox = xstrdup(mailbox);
+	f->error = xstrdup(error);
+}
+
+void
+recon_run(const struct recon_params *params, const struct db_subscription *subs,
+	  size_t count, struct recon_result *result_r)
+{
+	memset(result_r, 0, sizeof(*result_r));
+	for (size_t i = 0; i < count; i++) {
+		const struct db_subscription *sub = &subs[i];
+		struct recon_error error;
+		int ret = -1;
+
+		if (!sub->enabled)
+			continue;
+		result_r->counters.mailboxes_seen++;
+		for (unsigned int attempt = 1; attempt <= MAILBOX_ATTEMPTS; attempt++) {
+			struct recon_counters counters;
+
+			memset(&counters, 0, sizeof(counters));
+			memset(&error, 0, sizeof(error));
+			ret = recon_mailbox_sync(params, sub, &counters, &error);
+			/* operations done before a failure did happen */
+			recon_counters_add(&result_r->counters, &counters);
+			if (ret == 0 || error.fail != RECON_FAIL_MAILBOX ||
+			    error.imap_class == IMAP_FAIL_PERMANENT ||
+			    attempt == MAILBOX_ATTEMPTS)
+				break;
+			log_warning("%s (attempt %u of %u, retrying)", error.msg,
+				    attempt, MAILBOX_ATTEMPTS);
+			if (error.imap_class == IMAP_FAIL_WAIT)
+				sleep(attempt * 2);
+		}
+		if (ret == 0)
+			continue;
+		if (error.fail != RECON_FAIL_MAILBOX) {
+			result_r->stopped_exit =
+				error.fail == RECON_FAIL_UNREACHABLE ? 69 :
+				error.fail == RECON_FAIL_CREDENTIALS ? 78 : 1;
+			result_r->stopped_error = xstrdup(error.msg);
+			result_r->counters.mailboxes_failed++;
+			add_failure(result_r, sub->id, error.msg);
+			return;
+		}
+		log_error("%s", error.msg);
+		result_r->counters.mailboxes_failed++;
+		add_failure(result_r, sub->id, error.msg);
+	}
+}
+
+void
+recon_result_free(struct recon_result *result)
+{
+	for (size_t i = 0; i < result->failures_count; i++) {
+		free(result->failures[i].mailbox);
+		free(result->failures[i].error);
+	}
+	free(result->failures);
+	free(result->stopped_error);
+	memset(result, 0, sizeof(*result));
+}
