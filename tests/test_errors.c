@@ -1,1 +1,302 @@
-int main(void){return 0;}
+/* Integration: every failure an administrator can cause gives one clear
+ * line on stderr and the exit code of DESIGN.md.  One Dovecot serves as
+ * both production (users 2001, 2002) and backup (users 3001, 3002). */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+static char *tmp;
+static struct fixture_server srv;
+static char state[256];
+
+static size_t
+count_lines(const char *text)
+{
+	size_t n = 0;
+
+	for (; *text != '\0'; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* Writes a config whose [production] section has extra lines, and
+ * initialises its state directory with mailboxes 2001 and 2002 mirrored
+ * to 3001 and 3002.  Returns the config path (caller frees). */
+static char *
+config_with(const char *name, const char *prod_overrides, const char *password_file)
+{
+	char *path = xasprintf("%s/%s.conf", tmp, name);
+	char *state_dir = xasprintf("%s/state-%s", tmp, name);
+	char *text = xasprintf(
+		"[state]\ndir = %s\n"
+		"[production]\nhost = 127.0.0.1\nadmin_user = %s\n"
+		"password_file = %s\ntimeout = 10\n%s\n"
+		"[backup]\nhost = 127.0.0.1\nport = %u\nca_file = %s\n"
+		"admin_user = %s\npassword_file = %s\n",
+		state_dir, srv.master_user,
+		password_file != NULL ? password_file : srv.master_password_file,
+		prod_overrides, srv.imaps_port, srv.ca_file, srv.master_user,
+		srv.master_password_file);
+
+	write_file(path, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(path, NULL, NULL, "init"), 0);
+	ck_assert_int_eq(run_mmirror(path, NULL, NULL,
+				     "mailbox add 2001 --backup-user 3001"), 0);
+	ck_assert_int_eq(run_mmirror(path, NULL, NULL,
+				     "mailbox add 2002 --backup-user 3002"), 0);
+	free(state_dir);
+	return path;
+}
+
+static char *
+good_prod(void)
+{
+	return xasprintf("port = %u\nca_file = %s", srv.imaps_port, srv.ca_file);
+}
+
+START_TEST(test_good_config_works)
+{
+	char *prod = good_prod(), *cfg = config_with("good", prod, NULL);
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "sync --full"), 0);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+START_TEST(test_wrong_ca)
+{
+	char *prod = xasprintf("port = %u\nca_file = %s", srv.imaps_port,
+			       srv.wrong_ca_file);
+	char *cfg = config_with("wrongca", prod, NULL), *err = NULL;
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 69);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "certificate"));
+	ck_assert_ptr_nonnull(strstr(err, "ca_file"));
+	free(err);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+START_TEST(test_wrong_password)
+{
+	char *pw = xasprintf("%s/wrong.pass", tmp);
+	char *prod = good_prod(), *cfg, *err = NULL;
+
+	write_file(pw, "not-the-password\n", 0600);
+	cfg = config_with("wrongpw", prod, pw);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 78);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "password_file"));
+	ck_assert_ptr_null(strstr(err, "not-the-password"));
+	free(err);
+	free(prod);
+	free(cfg);
+	free(pw);
+}
+END_TEST
+
+START_TEST(test_unreachable_server)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char *prod, *cfg, *err = NULL;
+
+	/* a port that was free a moment ago and has no listener */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	prod = xasprintf("port = %u\nca_file = %s", ntohs(sin.sin_port), srv.ca_file);
+	cfg = config_with("unreach", prod, NULL);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 69);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot connect"));
+	free(err);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+START_TEST(test_malformed_config)
+{
+	char *path = xasprintf("%s/bad.conf", tmp), *err = NULL;
+
+	write_file(path, "[state]\ndir = /tmp/x\n\n[producton]\nhost = a\n", 0600);
+	ck_assert_int_eq(run_mmirror(path, NULL, &err, "mailbox list"), 78);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "bad.conf:4"));
+	ck_assert_ptr_nonnull(strstr(err, "producton"));
+	free(err);
+
+	write_file(path, "[state]\ndir = /tmp/x\n[production]\nhost = a\ntls = ssl\n", 0600);
+	ck_assert_int_eq(run_mmirror(path, NULL, &err, "sync --full"), 78);
+	ck_assert_ptr_nonnull(strstr(err, "bad.conf:5"));
+	free(err);
+	free(path);
+
+	/* a missing file */
+	ck_assert_int_eq(run_mmirror("/nonexistent/mmirror.conf", NULL, &err,
+				     "mailbox list"), 78);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/mmirror.conf"));
+	free(err);
+}
+END_TEST
+
+START_TEST(test_password_file_mode)
+{
+	char *pw = xasprintf("%s/open.pass", tmp);
+	char *prod = good_prod(), *cfg, *err = NULL;
+
+	write_file(pw, "whatever\n", 0644);
+	cfg = config_with("openpw", prod, pw);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 78);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	free(err);
+	free(prod);
+	free(cfg);
+	free(pw);
+}
+END_TEST
+
+START_TEST(test_not_initialized)
+{
+	char *path = xasprintf("%s/noinit.conf", tmp), *err = NULL;
+	char *text = xasprintf("[state]\ndir = %s/never\n"
+			       "[production]\nhost = h\nadmin_user = a\npassword_file = %s\n"
+			       "[backup]\nhost = h\nadmin_user = a\npassword_file = %s\n",
+			       tmp, srv.master_password_file, srv.master_password_file);
+
+	write_file(path, text, 0600);
+	ck_assert_int_eq(run_mmirror(path, NULL, &err, "mailbox list"), 78);
+	ck_assert_ptr_nonnull(strstr(err, "mmirror init"));
+	free(err);
+	free(text);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_usage_errors)
+{
+	char *prod = good_prod(), *cfg = config_with("usage", prod, NULL);
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "frobnicate"), 64);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "sync --bogus"), 64);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox add"), 64);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox add 'a b'"), 64);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox frob 1"), 64);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox remove 4242"), 64);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s'", mmirror_bin()), 64);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s' --nope version", mmirror_bin()), 64);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s' version", mmirror_bin()), 0);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+START_TEST(test_run_lock)
+{
+	char *prod = good_prod(), *cfg = config_with("lock", prod, NULL), *err = NULL;
+	char *lock = xasprintf("%s/state-lock/run.lock", tmp);
+	int fd = open(lock, O_RDWR | O_CREAT, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 75);
+	ck_assert_ptr_nonnull(strstr(err, "--wait"));
+	free(err);
+	close(fd);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "sync --full"), 0);
+	free(lock);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+/* An unknown mailbox fails alone: the others are done, the exit is 1. */
+START_TEST(test_unknown_mailbox_fails_alone)
+{
+	char *prod = good_prod(), *cfg = config_with("partial", prod, NULL);
+	char *out = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox add 2999 "
+				     "--backup-user 3001"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json sync --full"), 1);
+	s = parse_json(out);
+	ck_assert_str_eq(json_string_value(json_object_get(s, "status")), "partial");
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 1);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.seen"), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(
+		json_array_get(json_object_get(s, "failures"), 0), "mailbox")), "2999");
+	json_decref(s);
+	free(out);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
+int
+main(void)
+{
+	char dir[256], *out = NULL;
+	Suite *suite = suite_create("errors");
+	TCase *tc = tcase_create("errors");
+	SRunner *sr;
+	int failed;
+
+	tmp = test_tmpdir();
+	snprintf(dir, sizeof(dir), "%s/s", tmp);
+	fixture_start(dir, "--users '2001 2002 3001 3002'", &srv);
+	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 3 "
+		    "--users '2001 2002'", fixtures_dir(), srv.env_file) != 0) {
+		fprintf(stderr, "corpus generation failed: %s\n", out);
+		fixture_stop(&srv);
+		return 1;
+	}
+	free(out);
+	snprintf(state, sizeof(state), "%s/state", tmp);
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_good_config_works);
+	tcase_add_test(tc, test_wrong_ca);
+	tcase_add_test(tc, test_wrong_password);
+	tcase_add_test(tc, test_unreachable_server);
+	tcase_add_test(tc, test_malformed_config);
+	tcase_add_test(tc, test_password_file_mode);
+	tcase_add_test(tc, test_not_initialized);
+	tcase_add_test(tc, test_usage_errors);
+	tcase_add_test(tc, test_run_lock);
+	tcase_add_test(tc, test_unknown_mailbox_fails_alone);
+	suite_add_tcase(suite, tc);
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	fixture_stop(&srv);
+	if (failed == 0)
+		test_rmdir(tmp);
+	else
+		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	free(tmp);
+	return failed == 0 ? 0 : 1;
+}

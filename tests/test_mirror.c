@@ -1,1 +1,401 @@
-int main(void){return 0;}
+/* Integration: a full mirror of a generated voice-mail corpus between two
+ * real Dovecot servers, read back over IMAP by an independent checker
+ * (fixtures/imapdump.py). One set of servers serves every test here; the
+ * tests run in order and each leaves the mirror in sync. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+#define N_MAILBOXES 20
+#define FIRST_MAILBOX 2001
+
+static char *tmp;
+static struct fixture_server prod, backup;
+static char config[256], state[256];
+static char *users;
+
+/* Counts production's messages through the independent checker. */
+static void
+count_production(const char *user_names, long long *mirrored_r,
+		 long long *broadcasts_r)
+{
+	char *list = xstrdup(user_names), *save = NULL;
+
+	*mirrored_r = 0;
+	*broadcasts_r = 0;
+	for (char *u = strtok_r(list, " ", &save); u != NULL;
+	     u = strtok_r(NULL, " ", &save)) {
+		char *out = NULL;
+		json_t *root, *folders, *msgs;
+		const char *folder;
+		size_t i;
+		json_t *m;
+
+		ck_assert_int_eq(run_cmd(&out, NULL, "'%s/imapdump.py' dump --env '%s' "
+					 "--user %s", fixtures_dir(), prod.env_file, u), 0);
+		root = parse_json(out);
+		folders = json_object_get(root, "folders");
+		if (folders == NULL)
+			folders = root;
+		json_object_foreach(folders, folder, msgs) {
+			json_array_foreach(msgs, i, m) {
+				if (json_is_true(json_object_get(m, "broadcast")))
+					(*broadcasts_r)++;
+				else
+					(*mirrored_r)++;
+			}
+		}
+		json_decref(root);
+		free(out);
+	}
+	free(list);
+}
+
+static int
+compare_servers(const char *backup_env, const char *user_names, char **out_r)
+{
+	return run_cmd(out_r, NULL, "'%s/imapdump.py' compare --prod-env '%s' "
+		       "--backup-env '%s' --users '%s'", fixtures_dir(),
+		       prod.env_file, backup_env, user_names);
+}
+
+static json_t *
+sync_json(const char *cfg, const char *args, int expect_exit)
+{
+	char *out = NULL;
+	int ret = run_mmirror(cfg, &out, NULL, "--json sync --full %s", args);
+	json_t *root;
+
+	ck_assert_msg(ret == expect_exit, "sync exited %d, expected %d: %s", ret,
+		      expect_exit, out);
+	root = parse_json(out);
+	free(out);
+	return root;
+}
+
+static void
+assert_no_operations(json_t *s)
+{
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.store"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.create"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.changed"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+}
+
+static char *
+dump_user(const char *env, const char *user)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/imapdump.py' dump --env '%s' --user %s",
+				 fixtures_dir(), env, user), 0);
+	return out;
+}
+
+START_TEST(test_first_full_sync)
+{
+	long long mirrored, broadcasts;
+	char *before, *after, *out = NULL;
+	json_t *s;
+
+	count_production(users, &mirrored, &broadcasts);
+	ck_assert_int_gt(mirrored, N_MAILBOXES * 10);
+	ck_assert_int_gt(broadcasts, 0);
+	/* nothing is on the backup yet */
+	ck_assert_int_eq(compare_servers(backup.env_file, users, &out), 1);
+	free(out);
+
+	before = dump_user(prod.env_file, "2001");
+	s = sync_json(config, "", 0);
+	ck_assert_str_eq(json_string_value(json_object_get(s, "status")), "ok");
+	ck_assert_int_eq(json_path_int(s, "mailboxes.seen"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.changed"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), mirrored);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), mirrored);
+	ck_assert_int_eq(json_path_int(s, "messages.skipped"), broadcasts);
+	ck_assert_int_eq(json_path_int(s, "operations.store"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	/* INBOX exists on the backup; Greetings had to be created */
+	ck_assert_int_eq(json_path_int(s, "operations.create"), N_MAILBOXES);
+	json_decref(s);
+
+	/* bytes, flags and INTERNALDATE identical; broadcasts absent */
+	ck_assert_msg(compare_servers(backup.env_file, users, &out) == 0,
+		      "servers differ after the first sync: %s", out);
+	free(out);
+	/* mirroring read production with PEEK: read state unchanged */
+	after = dump_user(prod.env_file, "2001");
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(test_second_sync_does_nothing)
+{
+	json_t *s = sync_json(config, "", 0);
+
+	assert_no_operations(s);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.unchanged"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 0);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_changes_are_mirrored_exactly)
+{
+	char *out = NULL, *plan_out = NULL;
+	json_t *changes, *totals, *s;
+	long long appended, flag_changed, expunged;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' mutate --env '%s' "
+				 "--seed 99 --users '%s'", fixtures_dir(),
+				 prod.env_file, users), 0);
+	changes = parse_json(out);
+	free(out);
+	totals = json_object_get(changes, "totals");
+	ck_assert_ptr_nonnull(totals);
+	appended = json_path_int(totals, "appended");
+	flag_changed = json_path_int(totals, "flag_changed");
+	expunged = json_path_int(totals, "expunged");
+	ck_assert_int_gt(appended, 0);
+	ck_assert_int_gt(flag_changed, 0);
+	ck_assert_int_gt(expunged, 0);
+	ck_assert_int_gt(json_path_int(totals, "broadcasts"), 0);
+
+	/* plan shows the steps and changes nothing */
+	ck_assert_int_eq(run_mmirror(config, &plan_out, NULL, "plan"), 0);
+	ck_assert_ptr_nonnull(strstr(plan_out, ": APPEND production UID"));
+	ck_assert_ptr_nonnull(strstr(plan_out, ": EXPUNGE backup UIDs"));
+	ck_assert_ptr_nonnull(strstr(plan_out, ": STORE "));
+	free(plan_out);
+	ck_assert_int_eq(compare_servers(backup.env_file, users, &out), 1);
+	free(out);
+
+	s = sync_json(config, "", 0);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), appended);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), appended);
+	ck_assert_int_eq(json_path_int(s, "messages.flags_changed"), flag_changed);
+	ck_assert_int_eq(json_path_int(s, "messages.expunged"), expunged);
+	ck_assert_int_eq(json_path_int(s, "messages.skipped"),
+			 json_path_int(totals, "broadcasts"));
+	ck_assert_int_eq(json_path_int(s, "operations.create"), 0);
+	/* one UID EXPUNGE per folder with deletions, STOREs grouped */
+	ck_assert_int_le(json_path_int(s, "operations.expunge"), 2 * N_MAILBOXES);
+	ck_assert_int_le(json_path_int(s, "operations.store"), flag_changed);
+	ck_assert_int_gt(json_path_int(s, "operations.store"), 0);
+	json_decref(s);
+	json_decref(changes);
+
+	ck_assert_msg(compare_servers(backup.env_file, users, &out) == 0,
+		      "servers differ after mirroring the changes: %s", out);
+	free(out);
+	s = sync_json(config, "", 0);
+	assert_no_operations(s);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_mailbox_commands)
+{
+	char *out = NULL, *err = NULL;
+	json_t *root, *list;
+
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json mailbox list"), 0);
+	root = parse_json(out);
+	free(out);
+	list = json_object_get(root, "mailboxes");
+	ck_assert_uint_eq(json_array_size(list), N_MAILBOXES);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+			 "2001");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0),
+							   "source")), "manual");
+	json_decref(root);
+
+	/* adding twice is refused */
+	ck_assert_int_eq(run_mmirror(config, NULL, &err, "mailbox add 2001"), 64);
+	ck_assert_ptr_nonnull(strstr(err, "already"));
+	free(err);
+	/* a disabled mailbox is not visited */
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox disable 2005"), 0);
+	root = sync_json(config, "", 0);
+	ck_assert_int_eq(json_path_int(root, "mailboxes.seen"), N_MAILBOXES - 1);
+	json_decref(root);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox enable 2005"), 0);
+	/* --mailbox selects, an unknown one is a usage error */
+	root = sync_json(config, "--mailbox 2003 --mailbox 2004", 0);
+	ck_assert_int_eq(json_path_int(root, "mailboxes.seen"), 2);
+	json_decref(root);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "sync --mailbox 9999"), 64);
+	/* remove, then add again: the copies on the backup are adopted */
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox remove 2006"), 0);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "mailbox list"), 0);
+	ck_assert_ptr_null(strstr(out, "2006"));
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 2006"), 0);
+	root = sync_json(config, "--mailbox 2006", 0);
+	ck_assert_int_eq(json_path_int(root, "operations.append"), 0);
+	ck_assert_int_gt(json_path_int(root, "messages.adopted"), 0);
+	json_decref(root);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox enable 9999"), 64);
+}
+END_TEST
+
+/* Losing the state directory costs time, not copies. */
+START_TEST(test_state_loss_adopts_everything)
+{
+	char cfg2[256], state2[256], *out = NULL;
+	long long mirrored, broadcasts;
+	json_t *s;
+
+	snprintf(state2, sizeof(state2), "%s/state2", tmp);
+	snprintf(cfg2, sizeof(cfg2), "%s/mmirror2.conf", tmp);
+	write_config(cfg2, state2, &prod, &backup, NULL);
+	ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "init"), 0);
+	for (unsigned int i = 0; i < N_MAILBOXES; i++)
+		ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "mailbox add %u",
+					     FIRST_MAILBOX + i), 0);
+	count_production(users, &mirrored, &broadcasts);
+	s = sync_json(cfg2, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.store"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), mirrored);
+	json_decref(s);
+	s = sync_json(cfg2, "", 0);
+	assert_no_operations(s);
+	json_decref(s);
+	ck_assert_int_eq(compare_servers(backup.env_file, users, &out), 0);
+	free(out);
+}
+END_TEST
+
+/* STARTTLS and LOGIN with a template ("mailbox*admin"). */
+START_TEST(test_starttls_and_login_template)
+{
+	char cfg3[256], state3[256], *text;
+	json_t *s;
+
+	snprintf(state3, sizeof(state3), "%s/state3", tmp);
+	snprintf(cfg3, sizeof(cfg3), "%s/mmirror3.conf", tmp);
+	text = xasprintf(
+		"[state]\ndir = %s\n"
+		"[production]\nhost = localhost\nport = %u\ntls = starttls\n"
+		"ca_file = %s\nauth = login\nlogin_template = %%u*%%a\n"
+		"admin_user = %s\npassword_file = %s\n"
+		"[backup]\nhost = 127.0.0.1\nport = %u\ntls = starttls\n"
+		"ca_file = %s\nauth = login\nadmin_user = %s\npassword_file = %s\n"
+		"[mirror]\nfolders = INBOX\n",
+		state3, prod.imap_port, prod.ca_file, prod.master_user,
+		prod.master_password_file, backup.imap_port, backup.ca_file,
+		backup.master_user, backup.master_password_file);
+	write_file(cfg3, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(cfg3, NULL, NULL, "init"), 0);
+	ck_assert_int_eq(run_mmirror(cfg3, NULL, NULL, "mailbox add 2007"), 0);
+	s = sync_json(cfg3, "", 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_gt(json_path_int(s, "messages.adopted"), 0);
+	json_decref(s);
+}
+END_TEST
+
+/* A backup that advertises bare IMAP4rev1: no UIDPLUS, no LITERAL+. */
+START_TEST(test_bare_imap4rev1_backup)
+{
+	struct fixture_server old;
+	char dir[256], cfg4[256], state4[256], *out = NULL;
+	long long mirrored, broadcasts;
+	json_t *s;
+
+	snprintf(dir, sizeof(dir), "%s/o", tmp);
+	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &old);
+	snprintf(state4, sizeof(state4), "%s/state4", tmp);
+	snprintf(cfg4, sizeof(cfg4), "%s/mmirror4.conf", tmp);
+	write_config(cfg4, state4, &prod, &old, NULL);
+	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "init"), 0);
+	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "mailbox add 2001"), 0);
+	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "mailbox add 2002"), 0);
+	count_production("2001 2002", &mirrored, &broadcasts);
+	s = sync_json(cfg4, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), mirrored);
+	json_decref(s);
+	ck_assert_msg(compare_servers(old.env_file, "2001 2002", &out) == 0,
+		      "bare IMAP4rev1 backup differs: %s", out);
+	free(out);
+	s = sync_json(cfg4, "", 0);
+	assert_no_operations(s);
+	json_decref(s);
+	fixture_stop(&old);
+}
+END_TEST
+
+int
+main(void)
+{
+	char dir[256], *out = NULL;
+	Suite *suite = suite_create("mirror");
+	TCase *tc = tcase_create("full");
+	SRunner *sr;
+	int failed;
+
+	tmp = test_tmpdir();
+	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
+	snprintf(dir, sizeof(dir), "%s/p", tmp);
+	fixture_start(dir, xasprintf("--users '%s'", users), &prod);
+	snprintf(dir, sizeof(dir), "%s/b", tmp);
+	fixture_start(dir, xasprintf("--users '%s' --max-mail-size 52428800", users),
+		      &backup);
+	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
+		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
+		fprintf(stderr, "corpus generation failed: %s\n", out);
+		fixture_stop(&prod);
+		fixture_stop(&backup);
+		return 1;
+	}
+	free(out);
+
+	snprintf(state, sizeof(state), "%s/state", tmp);
+	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
+	write_config(config, state, &prod, &backup, NULL);
+	if (run_mmirror(config, NULL, NULL, "init") != 0)
+		return 1;
+	for (unsigned int i = 0; i < N_MAILBOXES; i++) {
+		if (run_mmirror(config, NULL, NULL, "mailbox add %u", FIRST_MAILBOX + i) != 0)
+			return 1;
+	}
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_first_full_sync);
+	tcase_add_test(tc, test_second_sync_does_nothing);
+	tcase_add_test(tc, test_changes_are_mirrored_exactly);
+	tcase_add_test(tc, test_mailbox_commands);
+	tcase_add_test(tc, test_state_loss_adopts_everything);
+	tcase_add_test(tc, test_starttls_and_login_template);
+	tcase_add_test(tc, test_bare_imap4rev1_backup);
+	suite_add_tcase(suite, tc);
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	fixture_stop(&prod);
+	fixture_stop(&backup);
+	if (failed == 0)
+		test_rmdir(tmp);
+	else
+		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	free(users);
+	free(tmp);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,1 +1,309 @@
-/* placeholder, being written */
+/* Integration test helpers (see testutil.h). */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+const char *
+mmirror_bin(void)
+{
+	const char *bin = getenv("MMIRROR_BIN");
+
+	return bin != NULL && *bin != '\0' ? bin : BUILD_DIR "/mmirror";
+}
+
+const char *
+fixtures_dir(void)
+{
+	const char *dir = getenv("MMIRROR_FIXTURES");
+
+	return dir != NULL && *dir != '\0' ? dir : FIXTURES_DIR;
+}
+
+char *
+test_tmpdir(void)
+{
+	char *dir = xstrdup("/tmp/mmt-XXXXXX");
+
+	if (mkdtemp(dir) == NULL) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		abort();
+	}
+	/* the fixtures' unprivileged users must reach folders below it */
+	chmod(dir, 0755);
+	return dir;
+}
+
+void
+test_rmdir(const char *dir)
+{
+	if (strncmp(dir, "/tmp/mmt-", 9) == 0 && strstr(dir, "..") == NULL)
+		run_cmd(NULL, NULL, "rm -rf '%s'", dir);
+}
+
+static char *
+read_fd(int fd)
+{
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+	size_t len;
+
+	buf_init(&b, (size_t)256 << 20);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		buf_append(&b, chunk, (size_t)n);
+	}
+	return (char *)buf_steal(&b, &len);
+}
+
+static int
+run_vcmd(char **out_r, char **err_r, const char *fmt, va_list ap)
+{
+	char *cmd = xvasprintf(fmt, ap);
+	char out_path[] = "/tmp/mmt-out-XXXXXX", err_path[] = "/tmp/mmt-err-XXXXXX";
+	int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+	pid_t pid;
+	int status;
+
+	if (out_fd < 0 || err_fd < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(devnull, 0);
+		dup2(out_fd, 1);
+		dup2(err_fd, 2);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	lseek(out_fd, 0, SEEK_SET);
+	lseek(err_fd, 0, SEEK_SET);
+	if (out_r != NULL)
+		*out_r = read_fd(out_fd);
+	if (err_r != NULL)
+		*err_r = read_fd(err_fd);
+	close(out_fd);
+	close(err_fd);
+	unlink(out_path);
+	unlink(err_path);
+	free(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int
+run_cmd(char **out_r, char **err_r, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = run_vcmd(out_r, err_r, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int
+run_mmirror(const char *config, char **out_r, char **err_r, const char *fmt, ...)
+{
+	va_list ap;
+	char *args, *err = NULL;
+	int ret;
+
+	va_start(ap, fmt);
+	args = xvasprintf(fmt, ap);
+	va_end(ap);
+	ret = run_cmd(out_r, &err, "%s%s -c '%s' %s",
+		      getenv("MMIRROR_VALGRIND") != NULL ?
+		      "valgrind -q --leak-check=full --errors-for-leak-kinds=definite "
+		      "--error-exitcode=99 " : "",
+		      mmirror_bin(), config, args);
+	if (err != NULL && *err != '\0')
+		fprintf(stderr, "[mmirror %s] %s", args, err);
+	if (err_r != NULL)
+		*err_r = err;
+	else
+		free(err);
+	free(args);
+	return ret;
+}
+
+json_t *
+parse_json(const char *text)
+{
+	json_error_t error;
+	json_t *root = json_loads(text, 0, &error);
+
+	ck_assert_msg(root != NULL, "bad JSON (%s) in: %s", error.text, text);
+	return root;
+}
+
+long long
+json_path_int(json_t *root, const char *path)
+{
+	char *copy = xstrdup(path), *save = NULL;
+	json_t *node = root;
+
+	for (char *tok = strtok_r(copy, ".", &save); tok != NULL;
+	     tok = strtok_r(NULL, ".", &save)) {
+		node = json_object_get(node, tok);
+		ck_assert_msg(node != NULL, "no '%s' in JSON", path);
+	}
+	free(copy);
+	ck_assert_msg(json_is_integer(node), "'%s' is not an integer", path);
+	return json_integer_value(node);
+}
+
+static void
+env_value(const char *env_text, const char *key, char *out, size_t size)
+{
+	size_t key_len = strlen(key);
+
+	for (const char *line = env_text; *line != '\0';) {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+
+		if (len > key_len && strncmp(line, key, key_len) == 0 &&
+		    line[key_len] == '=') {
+			snprintf(out, size, "%.*s", (int)(len - key_len - 1),
+				 line + key_len + 1);
+			return;
+		}
+		line += len + (end != NULL);
+	}
+	fprintf(stderr, "fixture env has no %s\n", key);
+	abort();
+}
+
+void
+fixture_start(const char *dir, const char *args, struct fixture_server *srv_r)
+{
+	char *out = NULL, *err = NULL, *env, port[16];
+	int ret;
+	FILE *f;
+	long size;
+
+	memset(srv_r, 0, sizeof(*srv_r));
+	snprintf(srv_r->dir, sizeof(srv_r->dir), "%s", dir);
+	ret = run_cmd(&out, &err, "'%s/dovecot' start '%s' %s", fixtures_dir(),
+		      dir, args);
+	if (ret != 0) {
+		fprintf(stderr, "fixtures/dovecot start %s failed (%d): %s%s\n",
+			dir, ret, out, err);
+		abort();
+	}
+	free(out);
+	free(err);
+	snprintf(srv_r->env_file, sizeof(srv_r->env_file), "%s/env", dir);
+	f = fopen(srv_r->env_file, "r");
+	if (f == NULL)
+		abort();
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	env = xcalloc((size_t)size + 1, 1);
+	if (fread(env, 1, (size_t)size, f) != (size_t)size)
+		abort();
+	fclose(f);
+	env_value(env, "IMAP_PORT", port, sizeof(port));
+	srv_r->imap_port = (unsigned int)strtoul(port, NULL, 10);
+	env_value(env, "IMAPS_PORT", port, sizeof(port));
+	srv_r->imaps_port = (unsigned int)strtoul(port, NULL, 10);
+	env_value(env, "CA_FILE", srv_r->ca_file, sizeof(srv_r->ca_file));
+	env_value(env, "WRONG_CA_FILE", srv_r->wrong_ca_file, sizeof(srv_r->wrong_ca_file));
+	env_value(env, "MASTER_USER", srv_r->master_user, sizeof(srv_r->master_user));
+	env_value(env, "MASTER_PASSWORD_FILE", srv_r->master_password_file,
+		  sizeof(srv_r->master_password_file));
+	free(env);
+}
+
+void
+fixture_stop(const struct fixture_server *srv)
+{
+	if (srv->dir[0] != '\0')
+		run_cmd(NULL, NULL, "'%s/dovecot' stop '%s'", fixtures_dir(), srv->dir);
+}
+
+void
+write_file(const char *path, const char *text, int mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		abort();
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+void
+write_config(const char *path, const char *state_dir,
+	     const struct fixture_server *prod, const struct fixture_server *backup,
+	     const char *extra)
+{
+	char *text = xasprintf(
+		"# written by the mmirror tests\n"
+		"[state]\n"
+		"dir = %s\n"
+		"\n"
+		"[production]\n"
+		"host = 127.0.0.1\n"
+		"port = %u\n"
+		"tls = implicit\n"
+		"ca_file = %s\n"
+		"auth = plain\n"
+		"admin_user = %s\n"
+		"password_file = %s\n"
+		"timeout = 30\n"
+		"\n"
+		"[backup]\n"
+		"host = 127.0.0.1\n"
+		"port = %u\n"
+		"tls = implicit\n"
+		"ca_file = %s\n"
+		"auth = plain\n"
+		"admin_user = %s\n"
+		"password_file = %s\n"
+		"timeout = 30\n"
+		"\n"
+		"[log]\n"
+		"level = warning\n"
+		"%s",
+		state_dir, prod->imaps_port, prod->ca_file, prod->master_user,
+		prod->master_password_file, backup->imaps_port, backup->ca_file,
+		backup->master_user, backup->master_password_file,
+		extra != NULL ? extra : "");
+
+	write_file(path, text, 0600);
+	free(text);
+}
+
+char *
+user_list(unsigned int first, unsigned int count)
+{
+	struct buf b;
+	size_t len;
+
+	buf_init(&b, SIZE_MAX);
+	for (unsigned int i = 0; i < count; i++)
+		buf_printf(&b, "%s%u", i > 0 ? " " : "", first + i);
+	return (char *)buf_steal(&b, &len);
+}

@@ -1,0 +1,59 @@
+/* Helpers for the integration tests: throwaway servers from fixtures/,
+ * running the mmirror binary and the independent Python checkers. */
+#ifndef MMIRROR_TESTUTIL_H
+#define MMIRROR_TESTUTIL_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+struct fixture_server {
+	char dir[128];
+	char env_file[160];
+	unsigned int imap_port;
+	unsigned int imaps_port;
+	char ca_file[192];
+	char wrong_ca_file[192];
+	char master_user[64];
+	char master_password_file[192];
+};
+
+/* A fresh folder under /tmp with a short name (unix socket paths are
+ * limited); the caller frees the string and removes the folder. */
+char *test_tmpdir(void);
+void test_rmdir(const char *dir);
+
+/* fixtures/dovecot start DIR ARGS; aborts the test program on failure. */
+void fixture_start(const char *dir, const char *args, struct fixture_server *srv_r);
+void fixture_stop(const struct fixture_server *srv);
+
+/* Runs a shell command; stdout goes to *out_r (caller frees; may be NULL
+ * to discard), stderr to *err_r likewise.  Returns the exit status, or
+ * -1 if it did not exit normally. */
+int run_cmd(char **out_r, char **err_r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Runs mmirror -c config ARGS.  Same return and outputs as run_cmd. */
+int run_mmirror(const char *config, char **out_r, char **err_r,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Parses JSON text (aborts the test on bad JSON). */
+json_t *parse_json(const char *text);
+/* The integer at a dotted path ("operations.append"); aborts if absent. */
+long long json_path_int(json_t *root, const char *path);
+
+/* Paths of the built binary and fixture scripts. */
+const char *mmirror_bin(void);
+const char *fixtures_dir(void);
+
+/* Writes a config file for mirroring prod to backup into path.  extra is
+ * appended verbatim (more sections/keys), may be NULL. */
+void write_config(const char *path, const char *state_dir,
+		  const struct fixture_server *prod,
+		  const struct fixture_server *backup, const char *extra);
+
+/* Writes text to path with the given mode. */
+void write_file(const char *path, const char *text, int mode);
+/* "2001 2002 ..." for count users from first. */
+char *user_list(unsigned int first, unsigned int count);
+
+#endif

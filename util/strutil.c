@@ -122,15 +122,20 @@ secret_file_read(const char *path, char **secret_r, const char **error_r)
 		len += (size_t)n;
 	}
 	close(fd);
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	if (len > 0 && data[len - 1] == '\r')
+		len--;
 	if (len > SECRET_MAX) {
 		*error_r = error_printf("password file %s is too large", path);
 		OPENSSL_cleanse(data, sizeof(data));
 		return -1;
 	}
-	if (len > 0 && data[len - 1] == '\n')
-		len--;
-	if (len > 0 && data[len - 1] == '\r')
-		len--;
+	if (memchr(data, '\0', len) != NULL) {
+		*error_r = error_printf("password file %s holds a NUL byte", path);
+		OPENSSL_cleanse(data, sizeof(data));
+		return -1;
+	}
 	if (len == 0) {
 		*error_r = error_printf("password file %s is empty", path);
 		return -1;

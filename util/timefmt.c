@@ -13,6 +13,15 @@ static const char *const month_names[12] = {
 };
 
 static int
+days_in_month(int month, int year)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 1 && leap ? 29 : days[month];
+}
+
+static int
 parse_digits(const char **p, int count, int *n_r)
 {
 	int n = 0;
@@ -69,8 +78,8 @@ imap_datetime_parse(const char *s, int64_t *t_r)
 	if (parse_digits(&p, 2, &zh) < 0 || parse_digits(&p, 2, &zm) < 0 ||
 	    *p != '\0')
 		return -1;
-	if (day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
-	    zm > 59)
+	if (day < 1 || day > days_in_month(month, year) || hour > 23 ||
+	    min > 59 || sec > 60 || zh > 23 || zm > 59)
 		return -1;
 	tm.tm_mday = day;
 	tm.tm_mon = month;

@@ -23,7 +23,8 @@ void uidset_add(struct uidset *set, uint32_t uid);
 /* Returns the set as an IMAP sequence set (caller frees); "" when empty. */
 char *uidset_format(const struct uidset *set);
 /* Splits the set into chunks whose formatted form is at most max_chars
- * long; *chunks_r is an array of strings (caller frees each and the array). */
+ * long (max_chars must be at least 21, the
+ * longest range); *chunks_r is an array of strings (caller frees each and the array). */
 char **uidset_format_chunks(const struct uidset *set, size_t max_chars,
 			    size_t *count_r);
 
