@@ -1,1 +1,883 @@
-/* placeholder, being written */
+/* The configuration file: INI read with inih, checked against the key
+ * tables below (the contract of DESIGN.md).
+ *
+ * Debian's inih (r55) is built with multi-line values on (an indented line
+ * continues the previous key, so an indented "port = 1" after "host = x"
+ * would silently become a second value of host), without line numbers in
+ * the handler, without a handler call for a section header, and with a
+ * 200-byte line buffer that splits longer lines into two.  So the file is
+ * fed through ini_parse_stream() with our own reader, which counts lines,
+ * strips leading white space (an indented key is a key), refuses over-long
+ * lines instead of splitting them, and checks section names itself (an
+ * empty unknown section would otherwise go unnoticed). */
+/* Angle brackets: "config.h" would find cli/config.h next to this file. */
+#include <config.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "cli/config.h"
+#include "util/util.h"
+
+#define DEFAULT_LOGIN_TEMPLATE "%u*%a"
+#define DEFAULT_FOLDERS "INBOX, Greetings"
+#define DEFAULT_SKIP_HEADER "X-Broadcast: yes"
+#define DEFAULT_KEY_ATTRIBUTE "uid"
+#define DEFAULT_LOG_LEVEL "info"
+#define MAX_SECTION_KEYS 16
+
+enum value_type {
+	VALUE_STRING,
+	VALUE_BOOL,
+	VALUE_UINT,		/* unsigned int within [min, max] */
+	VALUE_U64,
+	VALUE_SIZE,		/* uint64_t, K/M/G suffix */
+	VALUE_TLS,
+	VALUE_AUTH,
+	VALUE_TEMPLATE,		/* char *, must hold %u */
+	VALUE_WHEN,		/* bool notify_always */
+	VALUE_LOG_LEVEL,	/* char *, canonical lowercase name */
+	VALUE_FOLDERS,		/* config->folders, folders_count */
+	VALUE_SKIP_HEADER,	/* config->skip_headers, may repeat */
+};
+
+struct key_def {
+	const char *name;
+	enum value_type type;
+	size_t offset;		/* from the section's base in struct config */
+	unsigned int min, max;	/* VALUE_UINT */
+	const char *only_in;	/* allowed only in this section, or NULL */
+};
+
+struct section_def {
+	const char *name;
+	const struct key_def *keys;
+	size_t key_count;
+	size_t base;		/* offset of the section's struct in config */
+};
+
+#define CFG(field) offsetof(struct config, field)
+#define SRV(field) offsetof(struct config_server, field)
+#define LDP(field) offsetof(struct config_ldap_dir, field)
+
+static const struct key_def state_keys[] = {
+	{ "dir", VALUE_STRING, CFG(state_dir), 0, 0, NULL },
+};
+
+static const struct key_def server_keys[] = {
+	{ "host", VALUE_STRING, SRV(host), 0, 0, NULL },
+	{ "port", VALUE_UINT, SRV(port), 1, 65535, NULL },
+	{ "tls", VALUE_TLS, SRV(tls), 0, 0, NULL },
+	{ "ca_file", VALUE_STRING, SRV(ca_file), 0, 0, NULL },
+	{ "verify", VALUE_BOOL, SRV(verify), 0, 0, NULL },
+	{ "auth", VALUE_AUTH, SRV(auth), 0, 0, NULL },
+	{ "admin_user", VALUE_STRING, SRV(admin_user), 0, 0, NULL },
+	{ "password_file", VALUE_STRING, SRV(password_file), 0, 0, NULL },
+	{ "login_template", VALUE_TEMPLATE, SRV(login_template), 0, 0, NULL },
+	{ "max_connections", VALUE_UINT, SRV(max_connections), 1, 1000, NULL },
+	{ "compress", VALUE_BOOL, SRV(compress), 0, 0, NULL },
+	{ "timeout", VALUE_UINT, SRV(timeout), 1, 86400, NULL },
+	{ "max_message_size", VALUE_SIZE, SRV(max_message_size), 0, 0, "backup" },
+	{ "max_message_seconds", VALUE_U64, SRV(max_message_seconds), 0, 0,
+	  "backup" },
+};
+
+static const struct key_def mirror_keys[] = {
+	{ "folders", VALUE_FOLDERS, 0, 0, 0, NULL },
+	{ "skip_header", VALUE_SKIP_HEADER, 0, 0, 0, NULL },
+	{ "jobs", VALUE_UINT, CFG(jobs), 1, 1000, NULL },
+	{ "delete_guard", VALUE_UINT, CFG(delete_guard), 0, 100, NULL },
+	{ "delete_guard_min", VALUE_UINT, CFG(delete_guard_min), 0, UINT_MAX,
+	  NULL },
+	{ "archive_dir", VALUE_STRING, CFG(archive_dir), 0, 0, NULL },
+	{ "files_dir", VALUE_STRING, CFG(files_dir), 0, 0, NULL },
+};
+
+static const struct key_def ldap_dir_keys[] = {
+	{ "uri", VALUE_STRING, LDP(uri), 0, 0, NULL },
+	{ "bind_dn", VALUE_STRING, LDP(bind_dn), 0, 0, NULL },
+	{ "password_file", VALUE_STRING, LDP(password_file), 0, 0, NULL },
+	{ "base", VALUE_STRING, LDP(base), 0, 0, NULL },
+	{ "filter", VALUE_STRING, LDP(filter), 0, 0, "ldap.production" },
+	{ "key_attribute", VALUE_STRING, LDP(key_attribute), 0, 0,
+	  "ldap.production" },
+	{ "attributes", VALUE_STRING, LDP(attributes), 0, 0, "ldap.production" },
+	{ "starttls", VALUE_BOOL, LDP(starttls), 0, 0, NULL },
+};
+
+static const struct key_def ldap_keys[] = {
+	{ "create_entries", VALUE_BOOL, CFG(ldap_create_entries), 0, 0, NULL },
+	{ "delete_entries", VALUE_BOOL, CFG(ldap_delete_entries), 0, 0, NULL },
+	{ "subscribe", VALUE_BOOL, CFG(ldap_subscribe), 0, 0, NULL },
+};
+
+static const struct key_def notify_keys[] = {
+	{ "smtp_url", VALUE_STRING, CFG(notify_smtp_url), 0, 0, NULL },
+	{ "from", VALUE_STRING, CFG(notify_from), 0, 0, NULL },
+	{ "to", VALUE_STRING, CFG(notify_to), 0, 0, NULL },
+	{ "when", VALUE_WHEN, CFG(notify_always), 0, 0, NULL },
+	{ "username", VALUE_STRING, CFG(notify_username), 0, 0, NULL },
+	{ "password_file", VALUE_STRING, CFG(notify_password_file), 0, 0, NULL },
+};
+
+static const struct key_def log_keys[] = {
+	{ "level", VALUE_LOG_LEVEL, CFG(log_level), 0, 0, NULL },
+	{ "syslog", VALUE_BOOL, CFG(log_syslog), 0, 0, NULL },
+};
+
+#define SECTION(name, keys, base) { name, keys, N_ELEMENTS(keys), base }
+static const struct section_def sections[] = {
+	SECTION("state", state_keys, 0),
+	SECTION("production", server_keys, CFG(production)),
+	SECTION("backup", server_keys, CFG(backup)),
+	SECTION("mirror", mirror_keys, 0),
+	SECTION("ldap.production", ldap_dir_keys, CFG(ldap_production)),
+	SECTION("ldap.backup", ldap_dir_keys, CFG(ldap_backup)),
+	SECTION("ldap", ldap_keys, 0),
+	SECTION("notify", notify_keys, 0),
+	SECTION("log", log_keys, 0),
+};
+
+struct config_parser {
+	struct config *config;
+	const char *path;
+	FILE *file;
+	char *line;
+	size_t line_alloc;
+	unsigned int lineno;
+
+	/* the first error and its line (0: none) */
+	char *error;
+	unsigned int error_line;
+
+	/* the line where each key was first given, 0: not given */
+	unsigned int seen[N_ELEMENTS(sections)][MAX_SECTION_KEYS];
+};
+
+static _Thread_local char config_error[4096];
+
+static const char *ATTR_FORMAT(1, 2)
+config_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(config_error, sizeof(config_error), fmt, ap);
+	va_end(ap);
+	return config_error;
+}
+
+/* Records the first error at the current line; returns 0 (inih's "error")
+ * so that handlers can end with "return parser_error(...)". */
+static int ATTR_FORMAT(2, 3)
+parser_error(struct config_parser *parser, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (parser->error != NULL)
+		return 0;
+	va_start(ap, fmt);
+	parser->error = xvasprintf(fmt, ap);
+	va_end(ap);
+	parser->error_line = parser->lineno;
+	return 0;
+}
+
+static const struct section_def *
+section_find(const char *name, size_t *index_r)
+{
+	for (size_t i = 0; i < N_ELEMENTS(sections); i++) {
+		if (str_ieq(sections[i].name, name)) {
+			*index_r = i;
+			return &sections[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+bool_parse(const char *value, bool *b_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < N_ELEMENTS(yes); i++) {
+		if (str_ieq(value, yes[i])) {
+			*b_r = true;
+			return 0;
+		}
+		if (str_ieq(value, no[i])) {
+			*b_r = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Returns the index of value in names, or -1. */
+static int
+choice_parse(const char *value, const char *const *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (str_ieq(value, names[i]))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* "a, b or c" */
+static char *
+choice_list(const char *const *names, size_t count)
+{
+	struct buf b;
+	size_t len;
+
+	buf_init(&b, SIZE_MAX);
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			buf_append_str(&b, i + 1 == count ? " or " : ", ");
+		buf_append_str(&b, names[i]);
+	}
+	return (char *)buf_steal(&b, &len);
+}
+
+static int
+choice_set(struct config_parser *parser, const struct key_def *key,
+	   const char *value, const char *const *names, size_t count,
+	   int *index_r)
+{
+	char *list;
+
+	*index_r = choice_parse(value, names, count);
+	if (*index_r >= 0)
+		return 1;
+	list = choice_list(names, count);
+	parser_error(parser, "%s must be %s, not '%s'", key->name, list, value);
+	free(list);
+	return 0;
+}
+
+/* Checks that a login template uses %u and no escape but %u, %a, %%. */
+static int
+template_check(struct config_parser *parser, const struct key_def *key,
+	       const char *value)
+{
+	bool has_user = false;
+
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		p++;
+		if (*p == 'u')
+			has_user = true;
+		else if (*p == '\0')
+			return parser_error(parser, "%s ends with a lone %%: '%s'",
+					    key->name, value);
+		else if (*p != 'a' && *p != '%')
+			return parser_error(parser, "%s may use only %%u, %%a and "
+					    "%%%%, not '%%%c'", key->name, *p);
+	}
+	if (!has_user)
+		return parser_error(parser, "%s must contain %%u (the mailbox "
+				    "user), not '%s'", key->name, value);
+	return 1;
+}
+
+/* "Name: value": a header name of printable ASCII without ':' or space,
+ * a colon, then a non-empty value.  Stored as "Name: value". */
+static int
+skip_header_add(struct config_parser *parser, const struct key_def *key,
+		const char *value)
+{
+	struct config *config = parser->config;
+	const char *colon = strchr(value, ':');
+	const char *v;
+	size_t alloc = config->skip_headers_count;
+
+	if (colon == NULL || colon == value)
+		goto bad;
+	for (const char *p = value; p < colon; p++) {
+		if (*p <= ' ' || *p > '~')
+			goto bad;
+	}
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (*v == '\0')
+		goto bad;
+	config->skip_headers = xgrow(config->skip_headers, &alloc,
+				     config->skip_headers_count + 1,
+				     sizeof(*config->skip_headers));
+	config->skip_headers[config->skip_headers_count++] =
+		xasprintf("%.*s: %s", (int)(colon - value), value, v);
+	return 1;
+bad:
+	return parser_error(parser, "%s must look like 'Name: value', not '%s'",
+			    key->name, value);
+}
+
+static int
+folders_set(struct config_parser *parser, const struct key_def *key,
+	    const char *value)
+{
+	struct config *config = parser->config;
+	size_t count;
+	char **folders = config_split_list(value, &count);
+
+	if (count == 0) {
+		config_strv_free(folders, count);
+		return parser_error(parser, "%s must name at least one folder",
+				    key->name);
+	}
+	for (size_t i = 0; i < count; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(folders[i], folders[j]) == 0) {
+				parser_error(parser, "%s names '%s' twice",
+					     key->name, folders[i]);
+				config_strv_free(folders, count);
+				return 0;
+			}
+		}
+	}
+	config->folders = folders;
+	config->folders_count = count;
+	return 1;
+}
+
+/* Parses value into the field of key; returns 1, or 0 after recording an
+ * error. */
+static int
+value_set(struct config_parser *parser, const struct section_def *section,
+	  const struct key_def *key, const char *value)
+{
+	static const char *const tls_names[] = { "implicit", "starttls", "none" };
+	static const enum imap_tls_mode tls_modes[] = {
+		IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE,
+	};
+	static const char *const auth_names[] = { "plain", "login" };
+	static const enum config_auth auth_modes[] = {
+		CONFIG_AUTH_PLAIN, CONFIG_AUTH_LOGIN,
+	};
+	static const char *const when_names[] = { "failure", "always" };
+	static const char *const level_names[] = {
+		"error", "warning", "info", "debug", "trace",
+	};
+	void *field = (char *)parser->config + section->base + key->offset;
+	uint32_t u32;
+	int index;
+
+	if (*value == '\0')
+		return parser_error(parser, "%s needs a value", key->name);
+
+	switch (key->type) {
+	case VALUE_STRING:
+		*(char **)field = xstrdup(value);
+		return 1;
+	case VALUE_BOOL:
+		if (bool_parse(value, field) < 0)
+			return parser_error(parser, "%s must be yes or no, not '%s'",
+					    key->name, value);
+		return 1;
+	case VALUE_UINT:
+		if (str_to_u32(value, &u32) < 0 || u32 < key->min ||
+		    u32 > key->max) {
+			if (key->min == 0 && key->max == UINT_MAX)
+				return parser_error(parser, "%s must be a whole "
+						    "number, not '%s'",
+						    key->name, value);
+			return parser_error(parser, "%s must be a number from "
+					    "%u to %u, not '%s'", key->name,
+					    key->min, key->max, value);
+		}
+		*(unsigned int *)field = u32;
+		return 1;
+	case VALUE_U64:
+		if (str_to_u64(value, field) < 0)
+			return parser_error(parser, "%s must be a whole number, "
+					    "not '%s'", key->name, value);
+		return 1;
+	case VALUE_SIZE:
+		if (config_parse_size(value, field) < 0)
+			return parser_error(parser, "%s must be a size in bytes, "
+					    "optionally with a K, M or G suffix, "
+					    "not '%s'", key->name, value);
+		return 1;
+	case VALUE_TLS:
+		if (!choice_set(parser, key, value, tls_names,
+				N_ELEMENTS(tls_names), &index))
+			return 0;
+		*(enum imap_tls_mode *)field = tls_modes[index];
+		return 1;
+	case VALUE_AUTH:
+		if (!choice_set(parser, key, value, auth_names,
+				N_ELEMENTS(auth_names), &index))
+			return 0;
+		*(enum config_auth *)field = auth_modes[index];
+		return 1;
+	case VALUE_WHEN:
+		if (!choice_set(parser, key, value, when_names,
+				N_ELEMENTS(when_names), &index))
+			return 0;
+		*(bool *)field = index == 1;
+		return 1;
+	case VALUE_LOG_LEVEL:
+		if (!choice_set(parser, key, value, level_names,
+				N_ELEMENTS(level_names), &index))
+			return 0;
+		*(char **)field = xstrdup(level_names[index]);
+		return 1;
+	case VALUE_TEMPLATE:
+		if (!template_check(parser, key, value))
+			return 0;
+		*(char **)field = xstrdup(value);
+		return 1;
+	case VALUE_FOLDERS:
+		return folders_set(parser, key, value);
+	case VALUE_SKIP_HEADER:
+		return skip_header_add(parser, key, value);
+	}
+	return parser_error(parser, "%s: internal error: unknown value type",
+			    key->name);
+}
+
+static int
+config_handler(void *user, const char *section_name, const char *name,
+	       const char *value)
+{
+	struct config_parser *parser = user;
+	const struct section_def *section;
+	const struct key_def *key = NULL;
+	size_t section_index, key_index = 0;
+	unsigned int *seen;
+
+	if (parser->error != NULL)
+		return 0;
+	/* Builds with INI_CALL_HANDLER_ON_NEW_SECTION announce a section
+	 * with name == NULL; the reader has checked its name already. */
+	if (name == NULL)
+		return 1;
+	if (*section_name == '\0')
+		return parser_error(parser, "key '%s' is outside any [section]",
+				    name);
+	section = section_find(section_name, &section_index);
+	if (section == NULL)
+		return parser_error(parser, "unknown section [%s]", section_name);
+	for (size_t i = 0; i < section->key_count; i++) {
+		if (str_ieq(section->keys[i].name, name)) {
+			key = &section->keys[i];
+			key_index = i;
+			break;
+		}
+	}
+	if (key == NULL)
+		return parser_error(parser, "unknown key '%s' in [%s]", name,
+				    section->name);
+	if (key->only_in != NULL && strcmp(key->only_in, section->name) != 0)
+		return parser_error(parser, "%s is only allowed in [%s], not in [%s]",
+				    key->name, key->only_in, section->name);
+	seen = &parser->seen[section_index][key_index];
+	if (*seen != 0 && key->type != VALUE_SKIP_HEADER)
+		return parser_error(parser, "%s given twice in [%s] (first on "
+				    "line %u)", key->name, section->name, *seen);
+	if (*seen == 0)
+		*seen = parser->lineno;
+	return value_set(parser, section, key, value);
+}
+
+/* The fgets-like reader given to inih: one whole line, leading white space
+ * removed, or NULL at the end of the file or after the first error. */
+static char *
+config_reader(char *str, int num, void *stream)
+{
+	struct config_parser *parser = stream;
+	ssize_t n;
+	char *start;
+	size_t len, section_index;
+
+	if (parser->error != NULL)
+		return NULL;
+	errno = 0;
+	n = getline(&parser->line, &parser->line_alloc, parser->file);
+	if (n < 0) {
+		if (ferror(parser->file)) {
+			parser->lineno++;
+			parser_error(parser, "read error: %s", strerror(errno));
+		}
+		return NULL;
+	}
+	parser->lineno++;
+	start = parser->line;
+	len = (size_t)n;
+	if (memchr(start, '\0', len) != NULL) {
+		parser_error(parser, "the line holds a NUL byte");
+		return NULL;
+	}
+	if (parser->lineno == 1 && len >= 3 &&
+	    memcmp(start, "\xEF\xBB\xBF", 3) == 0) {
+		start += 3;
+		len -= 3;
+	}
+	while (len > 0 && (start[len - 1] == '\n' || start[len - 1] == '\r'))
+		len--;
+	while (len > 0 && isspace((unsigned char)*start)) {
+		start++;
+		len--;
+	}
+	/* Keep room for "\n\0": a line that fills inih's buffer without a
+	 * newline would be taken as the first part of a longer one. */
+	if (num < 2 || len > (size_t)num - 2) {
+		parser_error(parser, "the line is too long (at most %d characters)",
+			     num - 2);
+		return NULL;
+	}
+	start[len] = '\0';
+	if (*start == '[') {
+		char *end = strchr(start, ']');
+
+		if (end != NULL) {
+			char *name = xstrndup(start + 1, (size_t)(end - start - 1));
+
+			if (section_find(name, &section_index) == NULL)
+				parser_error(parser, "unknown section [%s]", name);
+			free(name);
+			if (parser->error != NULL)
+				return NULL;
+		}
+	}
+	memcpy(str, start, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+/* The environment variable that overrides a section's password_file:
+ * MMIRROR_PRODUCTION_PASSWORD for "production". */
+static void
+env_name(const char *section, char *out, size_t size)
+{
+	snprintf(out, size, "MMIRROR_%s_PASSWORD", section);
+	for (size_t i = 0; out[i] != '\0'; i++) {
+		out[i] = isalnum((unsigned char)out[i]) ?
+			(char)toupper((unsigned char)out[i]) : '_';
+	}
+}
+
+static bool
+env_password_set(const char *section)
+{
+	char name[64];
+	const char *value;
+
+	env_name(section, name, sizeof(name));
+	value = getenv(name);
+	return value != NULL && *value != '\0';
+}
+
+/* Required values and defaults of one [production] / [backup] section. */
+static int
+server_finish(struct config_parser *parser, struct config_server *server,
+	      const char *section, const char **error_r)
+{
+	char env[64];
+
+	if (server->host == NULL) {
+		*error_r = config_set_error("%s: [%s] host is required",
+					    parser->path, section);
+		return -1;
+	}
+	if (server->admin_user == NULL) {
+		*error_r = config_set_error("%s: [%s] admin_user is required",
+					    parser->path, section);
+		return -1;
+	}
+	if (server->password_file == NULL && !env_password_set(section)) {
+		env_name(section, env, sizeof(env));
+		*error_r = config_set_error("%s: [%s] password_file is required "
+					    "(or set %s)", parser->path, section,
+					    env);
+		return -1;
+	}
+	if (server->port == 0)
+		server->port = server->tls == IMAP_TLS_IMPLICIT ? 993 : 143;
+	if (server->login_template == NULL)
+		server->login_template = xstrdup(DEFAULT_LOGIN_TEMPLATE);
+	return 0;
+}
+
+static int
+config_finish(struct config_parser *parser, const char **error_r)
+{
+	struct config *config = parser->config;
+
+	if (config->state_dir == NULL) {
+		*error_r = config_set_error("%s: [state] dir is required",
+					    parser->path);
+		return -1;
+	}
+	if (server_finish(parser, &config->production, "production", error_r) < 0 ||
+	    server_finish(parser, &config->backup, "backup", error_r) < 0)
+		return -1;
+	if (config->folders == NULL)
+		config->folders = config_split_list(DEFAULT_FOLDERS,
+						    &config->folders_count);
+	if (config->skip_headers_count == 0) {
+		config->skip_headers = xcalloc(1, sizeof(*config->skip_headers));
+		config->skip_headers[0] = xstrdup(DEFAULT_SKIP_HEADER);
+		config->skip_headers_count = 1;
+	}
+	if (config->archive_dir == NULL)
+		config->archive_dir = xasprintf("%s/archive", config->state_dir);
+	if (config->files_dir == NULL)
+		config->files_dir = xasprintf("%s/files", config->state_dir);
+	if (config->ldap_production.key_attribute == NULL)
+		config->ldap_production.key_attribute =
+			xstrdup(DEFAULT_KEY_ATTRIBUTE);
+	if (config->log_level == NULL)
+		config->log_level = xstrdup(DEFAULT_LOG_LEVEL);
+	return 0;
+}
+
+static void
+server_defaults(struct config_server *server)
+{
+	server->port = 0;	/* from tls after parsing */
+	server->tls = IMAP_TLS_IMPLICIT;
+	server->verify = true;
+	server->auth = CONFIG_AUTH_PLAIN;
+	server->max_connections = 4;
+	server->compress = false;
+	server->timeout = 60;
+}
+
+static void
+server_warnings(const struct config *config, const struct config_server *server,
+		const char *section)
+{
+	if (server->tls == IMAP_TLS_NONE)
+		log_warning("%s: [%s] tls = none: the password and all mail "
+			    "travel in clear text", config->path, section);
+	if (!server->verify)
+		log_warning("%s: [%s] verify = no: the server's certificate is "
+			    "not checked", config->path, section);
+}
+
+int
+config_load(const char *path, struct config **config_r, const char **error_r)
+{
+	struct config_parser parser;
+	struct config *config;
+	int ret = -1, parse_ret;
+
+	config = xcalloc(1, sizeof(*config));
+	config->path = xstrdup(path);
+	server_defaults(&config->production);
+	server_defaults(&config->backup);
+	config->jobs = 1;
+	config->delete_guard = 50;
+	config->delete_guard_min = 10;
+	config->ldap_create_entries = true;
+	config->ldap_delete_entries = false;
+	config->ldap_subscribe = true;
+
+	memset(&parser, 0, sizeof(parser));
+	parser.config = config;
+	parser.path = path;
+	parser.file = fopen(path, "re");
+	if (parser.file == NULL) {
+		*error_r = config_set_error("%s: cannot open: %s", path,
+					    strerror(errno));
+		goto out;
+	}
+	parse_ret = ini_parse_stream(config_reader, &parser, config_handler,
+				     &parser);
+	if (parse_ret == -2) {
+		*error_r = config_set_error("%s: out of memory", path);
+		goto out;
+	}
+	/* inih reports the first line it could not parse; the handler and
+	 * the reader record the first value or section error.  The earlier
+	 * of the two is the file's first error. */
+	if (parse_ret > 0 &&
+	    (parser.error == NULL || (unsigned int)parse_ret < parser.error_line)) {
+		*error_r = config_set_error("%s:%d: syntax error: expected "
+					    "'key = value' or '[section]'",
+					    path, parse_ret);
+		goto out;
+	}
+	if (parser.error != NULL) {
+		*error_r = config_set_error("%s:%u: %s", path, parser.error_line,
+					    parser.error);
+		goto out;
+	}
+	if (config_finish(&parser, error_r) < 0)
+		goto out;
+	server_warnings(config, &config->production, "production");
+	server_warnings(config, &config->backup, "backup");
+	*config_r = config;
+	config = NULL;
+	ret = 0;
+out:
+	if (parser.file != NULL)
+		fclose(parser.file);
+	free(parser.line);
+	free(parser.error);
+	config_free(&config);
+	return ret;
+}
+
+static void
+server_free(struct config_server *server)
+{
+	free(server->host);
+	free(server->ca_file);
+	free(server->admin_user);
+	free(server->password_file);
+	free(server->login_template);
+}
+
+static void
+ldap_dir_free(struct config_ldap_dir *dir)
+{
+	free(dir->uri);
+	free(dir->bind_dn);
+	free(dir->password_file);
+	free(dir->base);
+	free(dir->filter);
+	free(dir->key_attribute);
+	free(dir->attributes);
+}
+
+void
+config_free(struct config **configp)
+{
+	struct config *config = *configp;
+
+	if (config == NULL)
+		return;
+	free(config->path);
+	free(config->state_dir);
+	server_free(&config->production);
+	server_free(&config->backup);
+	config_strv_free(config->folders, config->folders_count);
+	config_strv_free(config->skip_headers, config->skip_headers_count);
+	free(config->archive_dir);
+	free(config->files_dir);
+	ldap_dir_free(&config->ldap_production);
+	ldap_dir_free(&config->ldap_backup);
+	free(config->notify_smtp_url);
+	free(config->notify_from);
+	free(config->notify_to);
+	free(config->notify_username);
+	free(config->notify_password_file);
+	free(config->log_level);
+	free(config);
+	*configp = NULL;
+}
+
+char **
+config_split_list(const char *list, size_t *count_r)
+{
+	char **items = NULL;
+	size_t count = 0, alloc = 0;
+	const char *p = list, *end;
+
+	/* NULL-terminated as well, for callers that prefer that */
+	items = xgrow(items, &alloc, 1, sizeof(*items));
+	for (;;) {
+		char *item;
+
+		end = strchr(p, ',');
+		item = xstrndup(p, end != NULL ? (size_t)(end - p) : strlen(p));
+		str_trim(item);
+		if (*item == '\0') {
+			free(item);
+		} else {
+			items = xgrow(items, &alloc, count + 2, sizeof(*items));
+			items[count++] = item;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	items[count] = NULL;
+	*count_r = count;
+	return items;
+}
+
+void
+config_strv_free(char **strv, size_t count)
+{
+	if (strv == NULL)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free(strv[i]);
+	free(strv);
+}
+
+int
+config_parse_size(const char *s, uint64_t *size_r)
+{
+	char digits[32];
+	size_t len = strlen(s);
+	uint64_t n, unit = 1;
+
+	if (len == 0)
+		return -1;
+	switch (s[len - 1]) {
+	case 'K':
+	case 'k':
+		unit = UINT64_C(1) << 10;
+		break;
+	case 'M':
+	case 'm':
+		unit = UINT64_C(1) << 20;
+		break;
+	case 'G':
+	case 'g':
+		unit = UINT64_C(1) << 30;
+		break;
+	default:
+		break;
+	}
+	if (unit != 1)
+		len--;
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	if (str_to_u64(digits, &n) < 0 || n > UINT64_MAX / unit)
+		return -1;
+	*size_r = n * unit;
+	return 0;
+}
+
+int
+config_server_password(const struct config_server *server, const char *section,
+		       char **password_r, const char **error_r)
+{
+	char env[64];
+	const char *value, *error;
+
+	env_name(section, env, sizeof(env));
+	value = getenv(env);
+	if (value != NULL && *value != '\0') {
+		*password_r = xstrdup(value);
+		return 0;
+	}
+	if (server->password_file == NULL) {
+		*error_r = config_set_error("no password for [%s]: set "
+					    "password_file or %s", section, env);
+		return -1;
+	}
+	if (secret_file_read(server->password_file, password_r, &error) < 0) {
+		*error_r = config_set_error("[%s] %s", section, error);
+		return -1;
+	}
+	return 0;
+}

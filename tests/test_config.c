@@ -1,1 +1,765 @@
-int main(void){return 0;}
+/* Tests of the configuration loader (cli/config.c). */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/config.h"
+#include "util/util.h"
+
+/* A valid file of exactly MINIMAL_LINES lines; error tests append to it so
+ * that their first extra line is line MINIMAL_LINES + 1. */
+#define MINIMAL \
+	"[state]\n" \
+	"dir = /var/lib/mm\n" \
+	"[production]\n" \
+	"host = prod.example.net\n" \
+	"admin_user = admin\n" \
+	"password_file = /etc/mmirror/prod.pw\n" \
+	"[backup]\n" \
+	"host = backup.example.net\n" \
+	"admin_user = badmin\n" \
+	"password_file = /etc/mmirror/backup.pw\n"
+#define MINIMAL_LINES 10
+
+static char tmpdir[64];
+static char *paths[16];
+static size_t path_count;
+
+/* The folder is made and removed in the parent process (unchecked
+ * fixture), so that a failing test leaves nothing behind. */
+static void
+tmpdir_create(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-config-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void
+tmpdir_remove(void)
+{
+	DIR *dir = opendir(tmpdir);
+	struct dirent *d;
+
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		char *path;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		path = xasprintf("%s/%s", tmpdir, d->d_name);
+		unlink(path);
+		free(path);
+	}
+	closedir(dir);
+	rmdir(tmpdir);
+}
+
+static void
+setup(void)
+{
+	path_count = 0;
+	unsetenv("MMIRROR_PRODUCTION_PASSWORD");
+	unsetenv("MMIRROR_BACKUP_PASSWORD");
+}
+
+static void
+teardown(void)
+{
+	for (size_t i = 0; i < path_count; i++) {
+		unlink(paths[i]);
+		free(paths[i]);
+	}
+	path_count = 0;
+}
+
+/* Writes content to tmpdir/name with mode; returns the path (owned here). */
+static const char *
+write_file(const char *name, const char *content, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(content, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	ck_assert_uint_lt(path_count, N_ELEMENTS(paths));
+	paths[path_count++] = path;
+	return path;
+}
+
+static struct config *
+load_ok(const char *content)
+{
+	const char *path = write_file("ok.conf", content, 0644);
+	struct config *config = NULL;
+	const char *error = NULL;
+
+	if (config_load(path, &config, &error) < 0)
+		ck_abort_msg("config_load failed: %s", error);
+	ck_assert_ptr_nonnull(config);
+	return config;
+}
+
+/* Loads content, which must fail; returns the error and the path. */
+static const char *
+load_fail(const char *content, const char **path_r)
+{
+	const char *path = write_file("bad.conf", content, 0644);
+	struct config *config = NULL;
+	const char *error = NULL;
+
+	ck_assert_int_eq(config_load(path, &config, &error), -1);
+	ck_assert_ptr_null(config);
+	ck_assert_ptr_nonnull(error);
+	*path_r = path;
+	return error;
+}
+
+START_TEST(test_full_file)
+{
+	static const char content[] =
+		"; mmirror configuration\n"
+		"# every key\n"
+		"[state]\n"
+		"dir = /var/lib/mm\n"
+		"\n"
+		"[production]\n"
+		"host = prod.example.net\n"
+		"port = 1993\n"
+		"tls = starttls\n"
+		"ca_file = /etc/ssl/prod-ca.pem\n"
+		"verify = no\n"
+		"auth = login\n"
+		"admin_user = mmadmin\n"
+		"password_file = /etc/mmirror/prod.pw\n"
+		"login_template = %u*%a\n"
+		"max_connections = 8\n"
+		"compress = yes\n"
+		"timeout = 120\n"
+		"\n"
+		"[backup]\n"
+		"host = backup.example.net\n"
+		"port = 10993\n"
+		"tls = none\n"
+		"ca_file = /etc/ssl/backup-ca.pem\n"
+		"verify = false\n"
+		"auth = plain\n"
+		"admin_user = badmin\n"
+		"password_file = /etc/mmirror/backup.pw\n"
+		"login_template = %a/%u%%\n"
+		"max_connections = 2\n"
+		"compress = on\n"
+		"timeout = 30\n"
+		"max_message_size = 20M\n"
+		"max_message_seconds = 600\n"
+		"\n"
+		"[mirror]\n"
+		"folders = INBOX, Greetings ,Saved\n"
+		"skip_header = X-Broadcast: yes\n"
+		"skip_header = Message-Context:   bulletin\n"
+		"jobs = 4\n"
+		"delete_guard = 25\n"
+		"delete_guard_min = 3\n"
+		"archive_dir = /srv/archive\n"
+		"files_dir = /srv/files\n"
+		"\n"
+		"[ldap.production]\n"
+		"uri = ldap://ldap.prod\n"
+		"bind_dn = cn=reader,dc=prod\n"
+		"password_file = /etc/mmirror/ldap-prod.pw\n"
+		"base = ou=people,dc=prod\n"
+		"filter = (objectClass=inetOrgPerson)\n"
+		"key_attribute = mailboxNumber\n"
+		"attributes = cn, sn, audio\n"
+		"starttls = yes\n"
+		"\n"
+		"[ldap.backup]\n"
+		"uri = ldaps://ldap.backup\n"
+		"bind_dn = cn=writer,dc=backup\n"
+		"password_file = /etc/mmirror/ldap-backup.pw\n"
+		"base = ou=people,dc=backup\n"
+		"starttls = 0\n"
+		"\n"
+		"[ldap]\n"
+		"create_entries = no\n"
+		"delete_entries = YES\n"
+		"subscribe = off\n"
+		"\n"
+		"[notify]\n"
+		"smtp_url = smtp://mail.example.net:25\n"
+		"from = mmirror@example.net\n"
+		"to = ops@example.net\n"
+		"when = always\n"
+		"username = mailer\n"
+		"password_file = /etc/mmirror/smtp.pw\n"
+		"\n"
+		"[log]\n"
+		"level = DEBUG\n"
+		"syslog = true\n";
+	struct config *config = load_ok(content);
+	const struct config_server *p = &config->production, *b = &config->backup;
+
+	ck_assert_str_eq(config->path, paths[0]);
+	ck_assert_str_eq(config->state_dir, "/var/lib/mm");
+
+	ck_assert_str_eq(p->host, "prod.example.net");
+	ck_assert_uint_eq(p->port, 1993);
+	ck_assert_int_eq(p->tls, IMAP_TLS_STARTTLS);
+	ck_assert_str_eq(p->ca_file, "/etc/ssl/prod-ca.pem");
+	ck_assert(!p->verify);
+	ck_assert_int_eq(p->auth, CONFIG_AUTH_LOGIN);
+	ck_assert_str_eq(p->admin_user, "mmadmin");
+	ck_assert_str_eq(p->password_file, "/etc/mmirror/prod.pw");
+	ck_assert_str_eq(p->login_template, "%u*%a");
+	ck_assert_uint_eq(p->max_connections, 8);
+	ck_assert(p->compress);
+	ck_assert_uint_eq(p->timeout, 120);
+	ck_assert_uint_eq(p->max_message_size, 0);
+	ck_assert_uint_eq(p->max_message_seconds, 0);
+
+	ck_assert_str_eq(b->host, "backup.example.net");
+	ck_assert_uint_eq(b->port, 10993);
+	ck_assert_int_eq(b->tls, IMAP_TLS_NONE);
+	ck_assert_str_eq(b->ca_file, "/etc/ssl/backup-ca.pem");
+	ck_assert(!b->verify);
+	ck_assert_int_eq(b->auth, CONFIG_AUTH_PLAIN);
+	ck_assert_str_eq(b->admin_user, "badmin");
+	ck_assert_str_eq(b->password_file, "/etc/mmirror/backup.pw");
+	ck_assert_str_eq(b->login_template, "%a/%u%%");
+	ck_assert_uint_eq(b->max_connections, 2);
+	ck_assert(b->compress);
+	ck_assert_uint_eq(b->timeout, 30);
+	ck_assert_uint_eq(b->max_message_size, 20 * 1024 * 1024);
+	ck_assert_uint_eq(b->max_message_seconds, 600);
+
+	ck_assert_uint_eq(config->folders_count, 3);
+	ck_assert_str_eq(config->folders[0], "INBOX");
+	ck_assert_str_eq(config->folders[1], "Greetings");
+	ck_assert_str_eq(config->folders[2], "Saved");
+	ck_assert_uint_eq(config->skip_headers_count, 2);
+	ck_assert_str_eq(config->skip_headers[0], "X-Broadcast: yes");
+	ck_assert_str_eq(config->skip_headers[1], "Message-Context: bulletin");
+	ck_assert_uint_eq(config->jobs, 4);
+	ck_assert_uint_eq(config->delete_guard, 25);
+	ck_assert_uint_eq(config->delete_guard_min, 3);
+	ck_assert_str_eq(config->archive_dir, "/srv/archive");
+	ck_assert_str_eq(config->files_dir, "/srv/files");
+
+	ck_assert_str_eq(config->ldap_production.uri, "ldap://ldap.prod");
+	ck_assert_str_eq(config->ldap_production.bind_dn, "cn=reader,dc=prod");
+	ck_assert_str_eq(config->ldap_production.password_file,
+			 "/etc/mmirror/ldap-prod.pw");
+	ck_assert_str_eq(config->ldap_production.base, "ou=people,dc=prod");
+	ck_assert_str_eq(config->ldap_production.filter,
+			 "(objectClass=inetOrgPerson)");
+	ck_assert_str_eq(config->ldap_production.key_attribute, "mailboxNumber");
+	ck_assert_str_eq(config->ldap_production.attributes, "cn, sn, audio");
+	ck_assert(config->ldap_production.starttls);
+	ck_assert_str_eq(config->ldap_backup.uri, "ldaps://ldap.backup");
+	ck_assert_str_eq(config->ldap_backup.bind_dn, "cn=writer,dc=backup");
+	ck_assert_str_eq(config->ldap_backup.password_file,
+			 "/etc/mmirror/ldap-backup.pw");
+	ck_assert_str_eq(config->ldap_backup.base, "ou=people,dc=backup");
+	ck_assert_ptr_null(config->ldap_backup.filter);
+	ck_assert(!config->ldap_backup.starttls);
+	ck_assert(!config->ldap_create_entries);
+	ck_assert(config->ldap_delete_entries);
+	ck_assert(!config->ldap_subscribe);
+
+	ck_assert_str_eq(config->notify_smtp_url, "smtp://mail.example.net:25");
+	ck_assert_str_eq(config->notify_from, "mmirror@example.net");
+	ck_assert_str_eq(config->notify_to, "ops@example.net");
+	ck_assert(config->notify_always);
+	ck_assert_str_eq(config->notify_username, "mailer");
+	ck_assert_str_eq(config->notify_password_file, "/etc/mmirror/smtp.pw");
+
+	ck_assert_str_eq(config->log_level, "debug");
+	ck_assert(config->log_syslog);
+
+	config_free(&config);
+	ck_assert_ptr_null(config);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config *config = load_ok(MINIMAL);
+
+	for (int i = 0; i < 2; i++) {
+		const struct config_server *s =
+			i == 0 ? &config->production : &config->backup;
+
+		ck_assert_uint_eq(s->port, 993);
+		ck_assert_int_eq(s->tls, IMAP_TLS_IMPLICIT);
+		ck_assert_ptr_null(s->ca_file);
+		ck_assert(s->verify);
+		ck_assert_int_eq(s->auth, CONFIG_AUTH_PLAIN);
+		ck_assert_str_eq(s->login_template, "%u*%a");
+		ck_assert_uint_eq(s->max_connections, 4);
+		ck_assert(!s->compress);
+		ck_assert_uint_eq(s->timeout, 60);
+		ck_assert_uint_eq(s->max_message_size, 0);
+		ck_assert_uint_eq(s->max_message_seconds, 0);
+	}
+	ck_assert_uint_eq(config->folders_count, 2);
+	ck_assert_str_eq(config->folders[0], "INBOX");
+	ck_assert_str_eq(config->folders[1], "Greetings");
+	ck_assert_uint_eq(config->skip_headers_count, 1);
+	ck_assert_str_eq(config->skip_headers[0], "X-Broadcast: yes");
+	ck_assert_uint_eq(config->jobs, 1);
+	ck_assert_uint_eq(config->delete_guard, 50);
+	ck_assert_uint_eq(config->delete_guard_min, 10);
+	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
+	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
+	ck_assert_ptr_null(config->ldap_production.uri);
+	ck_assert_str_eq(config->ldap_production.key_attribute, "uid");
+	ck_assert(!config->ldap_production.starttls);
+	ck_assert_ptr_null(config->ldap_backup.key_attribute);
+	ck_assert(config->ldap_create_entries);
+	ck_assert(!config->ldap_delete_entries);
+	ck_assert(config->ldap_subscribe);
+	ck_assert_ptr_null(config->notify_smtp_url);
+	ck_assert(!config->notify_always);
+	ck_assert_str_eq(config->log_level, "info");
+	ck_assert(!config->log_syslog);
+	config_free(&config);
+}
+END_TEST
+
+START_TEST(test_port_defaults_follow_tls)
+{
+	struct config *config = load_ok(MINIMAL
+		"[production]\ntls = starttls\n"
+		"[backup]\ntls = none\n");
+
+	ck_assert_uint_eq(config->production.port, 143);
+	ck_assert_uint_eq(config->backup.port, 143);
+	config_free(&config);
+
+	config = load_ok(MINIMAL "[production]\ntls = starttls\nport = 1143\n");
+	ck_assert_uint_eq(config->production.port, 1143);
+	ck_assert_uint_eq(config->backup.port, 993);
+	config_free(&config);
+}
+END_TEST
+
+/* An indented key is a key: inih's multi-line mode must not turn it into
+ * a second value of the key above. */
+START_TEST(test_indented_keys)
+{
+	struct config *config = load_ok(MINIMAL
+		"[mirror]\n"
+		"    jobs = 3\n"
+		"\tdelete_guard = 20\n"
+		"  ; indented comment\n");
+
+	ck_assert_uint_eq(config->jobs, 3);
+	ck_assert_uint_eq(config->delete_guard, 20);
+	config_free(&config);
+}
+END_TEST
+
+START_TEST(test_skip_header_repeats)
+{
+	struct config *config = load_ok(MINIMAL
+		"[mirror]\n"
+		"skip_header = Message-Context: bulletin\n"
+		"skip_header = X-Asterisk-VM-Flag:broadcast\n");
+
+	/* given rules replace the default X-Broadcast rule */
+	ck_assert_uint_eq(config->skip_headers_count, 2);
+	ck_assert_str_eq(config->skip_headers[0], "Message-Context: bulletin");
+	ck_assert_str_eq(config->skip_headers[1], "X-Asterisk-VM-Flag: broadcast");
+	config_free(&config);
+}
+END_TEST
+
+struct bad_case {
+	const char *extra;	/* appended to MINIMAL */
+	unsigned int line;	/* expected error line */
+	const char *message;	/* expected in the error */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "[bogus]\n", 11, "unknown section [bogus]" },
+	{ "[mirror]\njobs = 2\n[ldap.other]\n", 13, "unknown section [ldap.other]" },
+	{ "[mirror]\nfrobnicate = 1\n", 12, "unknown key 'frobnicate' in [mirror]" },
+	{ "[production]\ntls = ssl\n", 12,
+	  "tls must be implicit, starttls or none, not 'ssl'" },
+	{ "[backup]\nverify = maybe\n", 12, "verify must be yes or no, not 'maybe'" },
+	{ "[ldap]\nsubscribe = 2\n", 12, "subscribe must be yes or no, not '2'" },
+	{ "[mirror]\njobs = two\n", 12, "jobs must be a number from 1 to 1000, not 'two'" },
+	{ "[mirror]\ndelete_guard_min = -1\n", 12,
+	  "delete_guard_min must be a whole number, not '-1'" },
+	{ "[backup]\nmax_message_seconds = 1h\n", 12,
+	  "max_message_seconds must be a whole number, not '1h'" },
+	{ "[production]\nport = 70000\n", 12,
+	  "port must be a number from 1 to 65535, not '70000'" },
+	{ "[production]\nport = 0\n", 12, "port must be a number from 1 to 65535" },
+	{ "[mirror]\ndelete_guard = 101\n", 12,
+	  "delete_guard must be a number from 0 to 100, not '101'" },
+	{ "[backup]\nmax_message_size = 12X\n", 12,
+	  "max_message_size must be a size in bytes, optionally with a K, M or G "
+	  "suffix, not '12X'" },
+	{ "[mirror]\njobs = 2\n\njobs = 3\n", 14,
+	  "jobs given twice in [mirror] (first on line 12)" },
+	{ "[production]\nhost = other.example.net\n", 12,
+	  "host given twice in [production] (first on line 4)" },
+	{ "[mirror]\nskip_header = X-Broadcast yes\n", 12,
+	  "skip_header must look like 'Name: value', not 'X-Broadcast yes'" },
+	{ "[mirror]\nskip_header = X Broadcast: yes\n", 12,
+	  "skip_header must look like 'Name: value'" },
+	{ "[mirror]\nskip_header = X-Broadcast:\n", 12,
+	  "skip_header must look like 'Name: value'" },
+	{ "[production]\nlogin_template = %a\n", 12,
+	  "login_template must contain %u (the mailbox user), not '%a'" },
+	{ "[production]\nlogin_template = %u*%x\n", 12,
+	  "login_template may use only %u, %a and %%, not '%x'" },
+	{ "[production]\nmax_message_size = 1M\n", 12,
+	  "max_message_size is only allowed in [backup], not in [production]" },
+	{ "[ldap.backup]\nfilter = (uid=*)\n", 12,
+	  "filter is only allowed in [ldap.production], not in [ldap.backup]" },
+	{ "[production]\nauth = cram-md5\n", 12,
+	  "auth must be plain or login, not 'cram-md5'" },
+	{ "[notify]\nwhen = sometimes\n", 12,
+	  "when must be failure or always, not 'sometimes'" },
+	{ "[log]\nlevel = loud\n", 12,
+	  "level must be error, warning, info, debug or trace, not 'loud'" },
+	{ "[production]\nca_file =\n", 12, "ca_file needs a value" },
+	{ "[mirror]\nfolders = , ,\n", 12, "folders must name at least one folder" },
+	{ "[mirror]\nfolders = INBOX, Saved, INBOX\n", 12,
+	  "folders names 'INBOX' twice" },
+	{ "[mirror]\njust some words\n", 12, "syntax error" },
+	{ "[mirror]\njobs = 2\n  continued\n", 13, "syntax error" },
+	{ "[mirror\n", 11, "syntax error" },
+	/* the first error wins, whether inih's or ours */
+	{ "[mirror]\nnonsense\njobs = x\n", 12, "syntax error" },
+	{ "[mirror]\njobs = x\nnonsense\n", 12, "jobs must be a number" },
+};
+
+START_TEST(test_bad_values)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	char *content = xasprintf("%s%s", MINIMAL, c->extra);
+	char *prefix;
+	const char *path, *error;
+
+	error = load_fail(content, &path);
+	prefix = xasprintf("%s:%u: ", path, c->line);
+	if (strncmp(error, prefix, strlen(prefix)) != 0)
+		ck_abort_msg("case %d: '%s' does not start with '%s'", _i, error,
+			     prefix);
+	if (strstr(error, c->message) == NULL)
+		ck_abort_msg("case %d: '%s' does not contain '%s'", _i, error,
+			     c->message);
+	free(prefix);
+	free(content);
+}
+END_TEST
+
+START_TEST(test_key_outside_section)
+{
+	const char *path, *error;
+	char *expected;
+
+	error = load_fail("jobs = 2\n" MINIMAL, &path);
+	expected = xasprintf("%s:1: key 'jobs' is outside any [section]", path);
+	ck_assert_str_eq(error, expected);
+	free(expected);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+	char value[400];
+	char *content;
+	const char *path, *error;
+	char *prefix;
+
+	memset(value, 'x', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	content = xasprintf(MINIMAL "[notify]\nsmtp_url = smtp://%s\nto = a@b\n",
+			    value);
+	error = load_fail(content, &path);
+	prefix = xasprintf("%s:12: the line is too long", path);
+	ck_assert_msg(strncmp(error, prefix, strlen(prefix)) == 0, "%s", error);
+	free(prefix);
+	free(content);
+}
+END_TEST
+
+struct missing_case {
+	const char *content;
+	const char *message;	/* the error is "PATH: " message */
+};
+
+static const struct missing_case missing_cases[] = {
+	{ "[state]\n[production]\nhost = p\nadmin_user = a\npassword_file = /p\n"
+	  "[backup]\nhost = b\nadmin_user = a\npassword_file = /b\n",
+	  "[state] dir is required" },
+	{ "[state]\ndir = /s\n[production]\nadmin_user = a\npassword_file = /p\n"
+	  "[backup]\nhost = b\nadmin_user = a\npassword_file = /b\n",
+	  "[production] host is required" },
+	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
+	  "password_file = /p\n",
+	  "[backup] host is required" },
+	{ "[state]\ndir = /s\n[production]\nhost = p\npassword_file = /p\n"
+	  "[backup]\nhost = b\nadmin_user = a\npassword_file = /b\n",
+	  "[production] admin_user is required" },
+	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
+	  "password_file = /p\n[backup]\nhost = b\nadmin_user = a\n",
+	  "[backup] password_file is required (or set MMIRROR_BACKUP_PASSWORD)" },
+};
+
+START_TEST(test_missing_required)
+{
+	const struct missing_case *c = &missing_cases[_i];
+	const char *path, *error;
+	char *expected;
+
+	error = load_fail(c->content, &path);
+	expected = xasprintf("%s: %s", path, c->message);
+	ck_assert_str_eq(error, expected);
+	free(expected);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct config *config = NULL;
+	const char *error = NULL;
+	char *path = xasprintf("%s/nonexistent.conf", tmpdir);
+
+	ck_assert_int_eq(config_load(path, &config, &error), -1);
+	ck_assert_ptr_null(config);
+	ck_assert_msg(strncmp(error, path, strlen(path)) == 0, "%s", error);
+	ck_assert_ptr_nonnull(strstr(error, "No such file"));
+	free(path);
+}
+END_TEST
+
+static struct config *
+load_with_password_file(const char *password_path)
+{
+	char *content = xasprintf(
+		"[state]\ndir = /s\n"
+		"[production]\nhost = p\nadmin_user = a\npassword_file = %s\n"
+		"[backup]\nhost = b\nadmin_user = a\npassword_file = %s\n",
+		password_path, password_path);
+	struct config *config = load_ok(content);
+
+	free(content);
+	return config;
+}
+
+START_TEST(test_password_file)
+{
+	const char *pw = write_file("pw", "s3cret\n", 0600);
+	struct config *config = load_with_password_file(pw);
+	const char *error = NULL;
+	char *password = NULL;
+
+	ck_assert_int_eq(config_server_password(&config->production, "production",
+						&password, &error), 0);
+	ck_assert_str_eq(password, "s3cret");
+	secret_free(&password);
+	ck_assert_ptr_null(password);
+	config_free(&config);
+}
+END_TEST
+
+START_TEST(test_password_file_modes_refused)
+{
+	static const mode_t modes[] = { 0640, 0604, 0620 };
+
+	for (size_t i = 0; i < N_ELEMENTS(modes); i++) {
+		char name[16];
+		const char *pw;
+		struct config *config;
+		const char *error = NULL;
+		char *password = NULL;
+
+		snprintf(name, sizeof(name), "pw%zu", i);
+		pw = write_file(name, "s3cret\n", modes[i]);
+		config = load_with_password_file(pw);
+		ck_assert_int_eq(config_server_password(&config->backup, "backup",
+							&password, &error), -1);
+		ck_assert_ptr_null(password);
+		ck_assert_msg(strstr(error, "chmod") != NULL, "%s", error);
+		ck_assert_msg(strstr(error, "[backup]") != NULL, "%s", error);
+		ck_assert_msg(strstr(error, pw) != NULL, "%s", error);
+		config_free(&config);
+	}
+}
+END_TEST
+
+START_TEST(test_password_env_overrides_file)
+{
+	const char *pw = write_file("pw", "from-file\n", 0600);
+	struct config *config = load_with_password_file(pw);
+	const char *error = NULL;
+	char *password = NULL;
+
+	ck_assert_int_eq(setenv("MMIRROR_PRODUCTION_PASSWORD", "from-env", 1), 0);
+	ck_assert_int_eq(config_server_password(&config->production, "production",
+						&password, &error), 0);
+	ck_assert_str_eq(password, "from-env");
+	secret_free(&password);
+	/* the production variable does not leak into the backup */
+	ck_assert_int_eq(config_server_password(&config->backup, "backup",
+						&password, &error), 0);
+	ck_assert_str_eq(password, "from-file");
+	secret_free(&password);
+	/* an empty variable counts as unset */
+	ck_assert_int_eq(setenv("MMIRROR_PRODUCTION_PASSWORD", "", 1), 0);
+	ck_assert_int_eq(config_server_password(&config->production, "production",
+						&password, &error), 0);
+	ck_assert_str_eq(password, "from-file");
+	secret_free(&password);
+	config_free(&config);
+}
+END_TEST
+
+START_TEST(test_password_env_only)
+{
+	struct config *config;
+	const char *error = NULL;
+	char *password = NULL;
+
+	ck_assert_int_eq(setenv("MMIRROR_BACKUP_PASSWORD", "backup-env", 1), 0);
+	config = load_ok("[state]\ndir = /s\n"
+			 "[production]\nhost = p\nadmin_user = a\npassword_file = /p\n"
+			 "[backup]\nhost = b\nadmin_user = a\n");
+	ck_assert_ptr_null(config->backup.password_file);
+	ck_assert_int_eq(config_server_password(&config->backup, "backup",
+						&password, &error), 0);
+	ck_assert_str_eq(password, "backup-env");
+	secret_free(&password);
+
+	ck_assert_int_eq(unsetenv("MMIRROR_BACKUP_PASSWORD"), 0);
+	ck_assert_int_eq(config_server_password(&config->backup, "backup",
+						&password, &error), -1);
+	ck_assert_ptr_nonnull(strstr(error, "[backup]"));
+	ck_assert_ptr_nonnull(strstr(error, "MMIRROR_BACKUP_PASSWORD"));
+	config_free(&config);
+}
+END_TEST
+
+START_TEST(test_parse_size)
+{
+	uint64_t size = 7;
+
+	ck_assert_int_eq(config_parse_size("512", &size), 0);
+	ck_assert_uint_eq(size, 512);
+	ck_assert_int_eq(config_parse_size("0", &size), 0);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_int_eq(config_parse_size("512K", &size), 0);
+	ck_assert_uint_eq(size, 512 * 1024);
+	ck_assert_int_eq(config_parse_size("20M", &size), 0);
+	ck_assert_uint_eq(size, 20 * 1024 * 1024);
+	ck_assert_int_eq(config_parse_size("1G", &size), 0);
+	ck_assert_uint_eq(size, UINT64_C(1) << 30);
+	ck_assert_int_eq(config_parse_size("3k", &size), 0);
+	ck_assert_uint_eq(size, 3072);
+	ck_assert_int_eq(config_parse_size("18446744073709551615", &size), 0);
+	ck_assert_uint_eq(size, UINT64_MAX);
+
+	size = 7;
+	ck_assert_int_eq(config_parse_size("", &size), -1);
+	ck_assert_int_eq(config_parse_size("12X", &size), -1);
+	ck_assert_int_eq(config_parse_size("K", &size), -1);
+	ck_assert_int_eq(config_parse_size("1.5M", &size), -1);
+	ck_assert_int_eq(config_parse_size("-1", &size), -1);
+	ck_assert_int_eq(config_parse_size(" 1M", &size), -1);
+	ck_assert_int_eq(config_parse_size("1MB", &size), -1);
+	ck_assert_int_eq(config_parse_size("18446744073709551616", &size), -1);
+	ck_assert_uint_eq(size, 7);
+	/* 2^34 G is 2^64: the number fits, the product does not */
+	ck_assert_int_eq(config_parse_size("17179869184G", &size), -1);
+	ck_assert_uint_eq(size, 7);
+	ck_assert_int_eq(config_parse_size("17179869183G", &size), 0);
+	ck_assert_uint_eq(size, UINT64_MAX - (UINT64_C(1) << 30) + 1);
+}
+END_TEST
+
+START_TEST(test_split_list)
+{
+	size_t count = 99;
+	char **items = config_split_list(" INBOX, ,Greetings ,, Saved Items ",
+					 &count);
+
+	ck_assert_uint_eq(count, 3);
+	ck_assert_str_eq(items[0], "INBOX");
+	ck_assert_str_eq(items[1], "Greetings");
+	ck_assert_str_eq(items[2], "Saved Items");
+	ck_assert_ptr_null(items[3]);
+	config_strv_free(items, count);
+
+	items = config_split_list(" , ", &count);
+	ck_assert_uint_eq(count, 0);
+	config_strv_free(items, count);
+	config_strv_free(NULL, 0);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_full_file);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_port_defaults_follow_tls);
+	tcase_add_test(tc, test_indented_keys);
+	tcase_add_test(tc, test_skip_header_repeats);
+	tcase_add_loop_test(tc, test_bad_values, 0, (int)N_ELEMENTS(bad_cases));
+	tcase_add_test(tc, test_key_outside_section);
+	tcase_add_test(tc, test_long_line);
+	tcase_add_loop_test(tc, test_missing_required, 0,
+			    (int)N_ELEMENTS(missing_cases));
+	tcase_add_test(tc, test_missing_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("password");
+	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_password_file);
+	tcase_add_test(tc, test_password_file_modes_refused);
+	tcase_add_test(tc, test_password_env_overrides_file);
+	tcase_add_test(tc, test_password_env_only);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("values");
+	tcase_add_test(tc, test_parse_size);
+	tcase_add_test(tc, test_split_list);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	/* keep the tls = none warning of the full file off the test output */
+	log_set_level(LOG_LEVEL_ERROR);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

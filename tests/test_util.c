@@ -1,1 +1,724 @@
-int main(void){return 0;}
+/* Tests of util/: time formats, UID sets, bounded buffers, strings,
+ * secret files and digests. */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/uidset.h"
+#include "util/util.h"
+
+/* ---- time formats ---- */
+
+START_TEST(test_datetime_parse)
+{
+	int64_t t = 0;
+
+	ck_assert_int_eq(imap_datetime_parse("01-Jan-2026 00:00:00 +0000", &t), 0);
+	ck_assert_int_eq(t, 1767225600);
+	/* space-padded day, and a zone east of UTC */
+	ck_assert_int_eq(imap_datetime_parse(" 9-Apr-2026 10:11:12 +0200", &t), 0);
+	ck_assert_int_eq(t, 1775722272);
+	ck_assert_int_eq(imap_datetime_parse("09-Apr-2026 10:11:12 +0200", &t), 0);
+	ck_assert_int_eq(t, 1775722272);
+	ck_assert_int_eq(imap_datetime_parse("9-Apr-2026 08:11:12 +0000", &t), 0);
+	ck_assert_int_eq(t, 1775722272);
+	/* half-hour zones both ways */
+	ck_assert_int_eq(imap_datetime_parse("31-Dec-2025 18:30:00 -0530", &t), 0);
+	ck_assert_int_eq(t, 1767225600);
+	ck_assert_int_eq(imap_datetime_parse("01-Jan-2026 05:30:00 +0530", &t), 0);
+	ck_assert_int_eq(t, 1767225600);
+	/* month names are case-insensitive */
+	ck_assert_int_eq(imap_datetime_parse("28-NOV-2026 16:54:53 +0000", &t), 0);
+	ck_assert_int_eq(t, 1795884893);
+	/* past 2038 */
+	ck_assert_int_eq(imap_datetime_parse("19-Jan-2038 03:14:08 +0000", &t), 0);
+	ck_assert_int_eq(t, INT64_C(2147483648));
+}
+END_TEST
+
+START_TEST(test_datetime_parse_garbage)
+{
+	static const char *const bad[] = {
+		"",
+		"01-Foo-2026 00:00:00 +0000",	/* bad month */
+		"01-Ja-2026 00:00:00 +0000",
+		"01-Jan-2026 00:00:00",		/* missing zone */
+		"01-Jan-2026 00:00:00 ",
+		"01-Jan-2026 00:00:00 0000",	/* zone without sign */
+		"01-Jan-2026 00:00:00 +00",
+		"01-Jan-2026 00:00:00 +0000 ",	/* trailing junk */
+		"01-Jan-2026 00:00:00 +0000x",
+		"01-Jan-2026 00:00:00 +00000",
+		"01-Jan-26 00:00:00 +0000",	/* two-digit year */
+		"00-Jan-2026 00:00:00 +0000",	/* day out of range */
+		"32-Jan-2026 00:00:00 +0000",
+		"123-Jan-2026 00:00:00 +0000",
+		"  9-Jan-2026 00:00:00 +0000",	/* two pad spaces */
+		"01-Jan-2026 24:00:00 +0000",	/* hour out of range */
+		"01-Jan-2026 00:60:00 +0000",
+		"01-Jan-2026 00:00:61 +0000",
+		"01-Jan-2026 00:00:00 +0060",	/* zone minutes */
+		"01-Jan-2026 0:00:00 +0000",
+		"01/Jan/2026 00:00:00 +0000",
+		"\"01-Jan-2026 00:00:00 +0000\"",
+	};
+	int64_t t = 42;
+
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		ck_assert_msg(imap_datetime_parse(bad[i], &t) < 0,
+			      "accepted '%s'", bad[i]);
+		ck_assert_int_eq(t, 42);
+	}
+}
+END_TEST
+
+START_TEST(test_datetime_format)
+{
+	static const int64_t instants[] = {
+		0, 1, -1, 1767225600, 1775722272, 1795884893,
+		INT64_C(2147483648), INT64_C(4102444799), 951782400 /* 29 Feb 2000 */,
+	};
+	char out[32];
+	int64_t t;
+
+	imap_datetime_format(1775722272, out, sizeof(out));
+	ck_assert_str_eq(out, "09-Apr-2026 08:11:12 +0000");
+	imap_datetime_format(-1, out, sizeof(out));
+	ck_assert_str_eq(out, "31-Dec-1969 23:59:59 +0000");
+	imap_datetime_format(951782400, out, sizeof(out));
+	ck_assert_str_eq(out, "29-Feb-2000 00:00:00 +0000");
+
+	for (size_t i = 0; i < N_ELEMENTS(instants); i++) {
+		imap_datetime_format(instants[i], out, sizeof(out));
+		ck_assert_uint_eq(strlen(out), 26);
+		ck_assert_msg(imap_datetime_parse(out, &t) == 0, "'%s'", out);
+		ck_assert_int_eq(t, instants[i]);
+	}
+	/* a pseudo-random sweep from 1970 to 2100 */
+	for (uint64_t x = 1; x < 2000; x++) {
+		int64_t in = (int64_t)((x * UINT64_C(2654435761)) % UINT64_C(4102444800));
+
+		imap_datetime_format(in, out, sizeof(out));
+		ck_assert_int_eq(imap_datetime_parse(out, &t), 0);
+		ck_assert_int_eq(t, in);
+	}
+}
+END_TEST
+
+START_TEST(test_iso8601_format)
+{
+	char out[32];
+
+	iso8601_format(1795884893, out, sizeof(out));
+	ck_assert_str_eq(out, "2026-11-28T16:54:53Z");
+	iso8601_format(0, out, sizeof(out));
+	ck_assert_str_eq(out, "1970-01-01T00:00:00Z");
+	iso8601_format(1767225600 - 1, out, sizeof(out));
+	ck_assert_str_eq(out, "2025-12-31T23:59:59Z");
+	iso8601_format(951782400, out, sizeof(out));
+	ck_assert_str_eq(out, "2000-02-29T00:00:00Z");
+}
+END_TEST
+
+/* ---- UID sets ---- */
+
+/* Checks the set's invariants: sorted, disjoint, maximal ranges, and a
+ * correct count. */
+static void
+uidset_check(const struct uidset *set)
+{
+	size_t uids = 0;
+
+	for (size_t i = 0; i < set->count; i++) {
+		ck_assert_uint_le(set->ranges[i].first, set->ranges[i].last);
+		if (i > 0)
+			ck_assert_uint_gt(set->ranges[i].first,
+					  (uint64_t)set->ranges[i - 1].last + 1);
+		uids += (size_t)set->ranges[i].last - set->ranges[i].first + 1;
+	}
+	ck_assert_uint_eq(uids, set->uids);
+}
+
+/* Parses an IMAP sequence set of the uidset's form into counts[uid]++
+ * (uids below max); returns the number of UIDs named. */
+static size_t
+seqset_count(const char *s, unsigned int *counts, size_t max)
+{
+	size_t total = 0;
+	char *copy = xstrdup(s), *save = NULL;
+
+	for (char *part = strtok_r(copy, ",", &save); part != NULL;
+	     part = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(part, ':');
+		uint32_t first, last;
+
+		if (colon != NULL)
+			*colon = '\0';
+		ck_assert_int_eq(str_to_u32(part, &first), 0);
+		last = first;
+		if (colon != NULL)
+			ck_assert_int_eq(str_to_u32(colon + 1, &last), 0);
+		ck_assert_uint_lt(first, last + (colon != NULL ? 0 : 1));
+		for (uint32_t u = first; u <= last; u++) {
+			ck_assert_uint_lt(u, max);
+			counts[u]++;
+			total++;
+		}
+	}
+	free(copy);
+	return total;
+}
+
+START_TEST(test_uidset_merge)
+{
+	struct uidset set;
+	char *s;
+
+	uidset_init(&set);
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "");
+	free(s);
+
+	uidset_add(&set, 9);
+	uidset_add(&set, 7);
+	uidset_add(&set, 1);
+	uidset_add(&set, 3);
+	uidset_add(&set, 5);
+	ck_assert_uint_eq(set.count, 5);
+	uidset_add(&set, 8);	/* joins 7 and 9 */
+	uidset_add(&set, 2);	/* joins 1 and 3 */
+	uidset_add(&set, 2);
+	uidset_add(&set, 7);
+	ck_assert_uint_eq(set.count, 3);
+	ck_assert_uint_eq(set.uids, 7);
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "1:3,5,7:9");
+	free(s);
+	uidset_check(&set);
+
+	/* extend a range downwards and upwards, then bridge two ranges */
+	uidset_add(&set, 20);
+	uidset_add(&set, 19);
+	uidset_add(&set, 21);
+	uidset_add(&set, 11);
+	uidset_add(&set, 10);	/* extends 7:9 up to 7:11 */
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "1:3,5,7:11,19:21");
+	free(s);
+	uidset_add(&set, 4);
+	uidset_add(&set, 6);
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "1:11,19:21");
+	free(s);
+	uidset_check(&set);
+	ck_assert_uint_eq(set.uids, 14);
+	uidset_deinit(&set);
+	ck_assert_uint_eq(set.count, 0);
+
+	/* the top of the UID space */
+	uidset_init(&set);
+	uidset_add(&set, UINT32_MAX);
+	uidset_add(&set, UINT32_MAX - 1);
+	uidset_add(&set, 1);
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "1,4294967294:4294967295");
+	free(s);
+	uidset_check(&set);
+	uidset_deinit(&set);
+}
+END_TEST
+
+#define RANDOM_MAX 3000
+
+START_TEST(test_uidset_random)
+{
+	static unsigned int counts[RANDOM_MAX];
+	bool present[RANDOM_MAX];
+	uint32_t order[RANDOM_MAX], added[RANDOM_MAX];
+	struct uidset set;
+	size_t expected = 0, added_count = 0;
+	char *s;
+
+	srandom(1234 + (unsigned int)_i);
+	memset(present, 0, sizeof(present));
+	memset(counts, 0, sizeof(counts));
+	for (uint32_t i = 0; i < RANDOM_MAX; i++)
+		order[i] = i;
+	for (uint32_t i = RANDOM_MAX - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)random() % (i + 1), tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	uidset_init(&set);
+	/* about 60% of UIDs 1..RANDOM_MAX-1 in random order, and now and
+	 * then one added before once more */
+	for (uint32_t i = 0; i < RANDOM_MAX; i++) {
+		uint32_t uid = order[i];
+
+		if (uid == 0 || random() % 10 >= 6)
+			continue;
+		present[uid] = true;
+		added[added_count++] = uid;
+		expected++;
+		uidset_add(&set, uid);
+		if (random() % 3 == 0)
+			uidset_add(&set, added[(size_t)random() % added_count]);
+		ck_assert_uint_eq(set.uids, expected);
+	}
+	uidset_check(&set);
+	s = uidset_format(&set);
+	ck_assert_uint_eq(seqset_count(s, counts, RANDOM_MAX), expected);
+	free(s);
+	for (uint32_t u = 0; u < RANDOM_MAX; u++)
+		ck_assert_uint_eq(counts[u], present[u] ? 1 : 0);
+	uidset_deinit(&set);
+}
+END_TEST
+
+START_TEST(test_uidset_chunks)
+{
+	static const size_t limits[] = { 21, 22, 30, 64, 1000, 100000 };
+	static unsigned int counts[RANDOM_MAX];
+	struct uidset set;
+
+	uidset_init(&set);
+	srandom(99);
+	for (uint32_t u = 1; u < RANDOM_MAX; u++) {
+		if (random() % 3 != 0)
+			uidset_add(&set, u);
+	}
+	uidset_add(&set, UINT32_MAX);
+	uidset_add(&set, UINT32_MAX - 1);
+	uidset_check(&set);
+
+	for (size_t l = 0; l < N_ELEMENTS(limits); l++) {
+		size_t count = 0, total = 0;
+		char **chunks = uidset_format_chunks(&set, limits[l], &count);
+		char *whole;
+
+		memset(counts, 0, sizeof(counts));
+		ck_assert_uint_gt(count, 0);
+		for (size_t i = 0; i < count; i++) {
+			char *copy;
+			char *big;
+
+			ck_assert_msg(strlen(chunks[i]) <= limits[l],
+				      "chunk '%s' is longer than %zu", chunks[i],
+				      limits[l]);
+			ck_assert_uint_gt(strlen(chunks[i]), 0);
+			/* the two top UIDs stay outside counts[] */
+			big = strstr(chunks[i], "4294967294:4294967295");
+			copy = xstrdup(chunks[i]);
+			if (big != NULL) {
+				size_t at = (size_t)(big - chunks[i]);
+
+				ck_assert_str_eq(big, "4294967294:4294967295");
+				copy[at > 0 ? at - 1 : 0] = '\0';
+				total += 2;
+			}
+			total += seqset_count(copy, counts, RANDOM_MAX);
+			free(copy);
+			free(chunks[i]);
+		}
+		free(chunks);
+		for (uint32_t u = 0; u < RANDOM_MAX; u++)
+			ck_assert_uint_le(counts[u], 1);
+		ck_assert_uint_eq(total, set.uids);
+		if (limits[l] == 100000) {
+			/* everything fits: one chunk equal to the whole set */
+			ck_assert_uint_eq(count, 1);
+		}
+		whole = uidset_format(&set);
+		if (strlen(whole) > limits[l])
+			ck_assert_uint_gt(count, 1);
+		free(whole);
+	}
+
+	/* an empty set has no chunks */
+	uidset_deinit(&set);
+	uidset_init(&set);
+	{
+		size_t count = 7;
+		char **chunks = uidset_format_chunks(&set, 100, &count);
+
+		ck_assert_uint_eq(count, 0);
+		free(chunks);
+	}
+	uidset_deinit(&set);
+}
+END_TEST
+
+/* ---- struct buf ---- */
+
+START_TEST(test_buf_max)
+{
+	struct buf b;
+
+	buf_init(&b, 10);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_int_eq(buf_append_str(&b, "hello"), 0);
+	ck_assert_int_eq(buf_append_str(&b, "world!"), -1);
+	ck_assert_uint_eq(b.len, 5);
+	ck_assert_str_eq((char *)b.data, "hello");
+	ck_assert_int_eq(buf_printf(&b, "%d", 123456), -1);
+	ck_assert_str_eq((char *)b.data, "hello");
+	ck_assert_int_eq(buf_append(&b, "world", 5), 0);
+	ck_assert_uint_eq(b.len, 10);
+	ck_assert_str_eq((char *)b.data, "helloworld");
+	ck_assert_int_eq(buf_append(&b, "", 0), 0);
+	ck_assert_int_eq(buf_append(&b, "x", 1), -1);
+	ck_assert_int_eq(buf_append(&b, "x", SIZE_MAX), -1);
+	ck_assert_str_eq((char *)b.data, "helloworld");
+	buf_reset(&b);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq((char *)b.data, "");
+	ck_assert_int_eq(buf_printf(&b, "%s-%d", "ab", 42), 0);
+	ck_assert_str_eq((char *)b.data, "ab-42");
+	buf_free(&b);
+	ck_assert_ptr_null(b.data);
+
+	/* binary data, NUL-terminated behind len */
+	buf_init(&b, 1024 * 1024);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(buf_append(&b, "\0\1\2\3", 4), 0);
+	ck_assert_uint_eq(b.len, 4000);
+	ck_assert_uint_eq(b.data[3999], 3);
+	ck_assert_uint_eq(b.data[4000], 0);
+	buf_free(&b);
+
+	buf_init(&b, 0);
+	ck_assert_int_eq(buf_append(&b, "", 0), 0);
+	ck_assert_int_eq(buf_append(&b, "a", 1), -1);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_buf_consume_steal)
+{
+	struct buf b;
+	unsigned char *data;
+	size_t len = 99;
+
+	buf_init(&b, 100);
+	buf_append_str(&b, "helloworld");
+	buf_consume(&b, 0);
+	ck_assert_str_eq((char *)b.data, "helloworld");
+	buf_consume(&b, 3);
+	ck_assert_uint_eq(b.len, 7);
+	ck_assert_str_eq((char *)b.data, "loworld");
+	buf_consume(&b, 7);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq((char *)b.data, "");
+	buf_append_str(&b, "abc");
+	buf_consume(&b, 100);
+	ck_assert_uint_eq(b.len, 0);
+
+	buf_append_str(&b, "stolen");
+	data = buf_steal(&b, &len);
+	ck_assert_uint_eq(len, 6);
+	ck_assert_str_eq((char *)data, "stolen");
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+	free(data);
+	/* the buffer is usable again, with the same maximum */
+	ck_assert_int_eq(buf_append_str(&b, "again"), 0);
+	ck_assert_str_eq((char *)b.data, "again");
+	buf_free(&b);
+
+	/* stealing an empty buffer gives an empty string, not NULL */
+	buf_init(&b, 10);
+	data = buf_steal(&b, &len);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq((char *)data, "");
+	free(data);
+	buf_free(&b);
+}
+END_TEST
+
+/* ---- strings ---- */
+
+START_TEST(test_str_numbers)
+{
+	static const char *const bad[] = {
+		"", " 1", "1 ", "+1", "-1", "12a", "0x10", "1.0",
+		"18446744073709551616", "99999999999999999999",
+		"184467440737095516150",
+	};
+	uint64_t n64 = 7;
+	uint32_t n32 = 7;
+
+	ck_assert_int_eq(str_to_u64("0", &n64), 0);
+	ck_assert_uint_eq(n64, 0);
+	ck_assert_int_eq(str_to_u64("0012", &n64), 0);
+	ck_assert_uint_eq(n64, 12);
+	ck_assert_int_eq(str_to_u64("18446744073709551615", &n64), 0);
+	ck_assert_uint_eq(n64, UINT64_MAX);
+	ck_assert_int_eq(str_to_u64("18446744073709551609", &n64), 0);
+	ck_assert_uint_eq(n64, UINT64_MAX - 6);
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		n64 = 7;
+		ck_assert_msg(str_to_u64(bad[i], &n64) < 0, "accepted '%s'", bad[i]);
+		ck_assert_uint_eq(n64, 7);
+	}
+
+	ck_assert_int_eq(str_to_u32("4294967295", &n32), 0);
+	ck_assert_uint_eq(n32, UINT32_MAX);
+	n32 = 7;
+	ck_assert_int_eq(str_to_u32("4294967296", &n32), -1);
+	ck_assert_int_eq(str_to_u32("18446744073709551615", &n32), -1);
+	ck_assert_int_eq(str_to_u32("x", &n32), -1);
+	ck_assert_int_eq(str_to_u32("", &n32), -1);
+	ck_assert_uint_eq(n32, 7);
+}
+END_TEST
+
+START_TEST(test_str_trim)
+{
+	char a[] = "  a b \t\r\n", b[] = "", c[] = " \t ", d[] = "x", e[] = "x  ";
+
+	ck_assert_ptr_eq(str_trim(a), a);
+	ck_assert_str_eq(a, "a b");
+	ck_assert_str_eq(str_trim(b), "");
+	ck_assert_str_eq(str_trim(c), "");
+	ck_assert_str_eq(str_trim(d), "x");
+	ck_assert_str_eq(str_trim(e), "x");
+	ck_assert(str_ieq("INBOX", "inbox"));
+	ck_assert(!str_ieq("INBOX", "inbox2"));
+}
+END_TEST
+
+/* ---- secret files ---- */
+
+static char secret_dir[64];
+
+/* Made and removed in the parent process (unchecked fixture), so that a
+ * failing test leaves nothing behind. */
+static void
+secret_setup(void)
+{
+	snprintf(secret_dir, sizeof(secret_dir), "/tmp/mmirror-test-util-XXXXXX");
+	if (mkdtemp(secret_dir) == NULL) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void
+secret_teardown(void)
+{
+	DIR *dir = opendir(secret_dir);
+	struct dirent *d;
+
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		char *path;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		path = xasprintf("%s/%s", secret_dir, d->d_name);
+		unlink(path);
+		free(path);
+	}
+	closedir(dir);
+	rmdir(secret_dir);
+}
+
+static char *
+secret_write(const char *name, const void *data, size_t len, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", secret_dir, name);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+static void
+secret_expect(const char *content, const char *expected)
+{
+	char *path = secret_write("s", content, strlen(content), 0600);
+	char *secret = NULL;
+	const char *error = NULL;
+
+	ck_assert_msg(secret_file_read(path, &secret, &error) == 0, "%s", error);
+	ck_assert_str_eq(secret, expected);
+	secret_free(&secret);
+	ck_assert_ptr_null(secret);
+	free(path);
+}
+
+static void
+secret_refused(const char *path, const char *message)
+{
+	char *secret = NULL;
+	const char *error = NULL;
+
+	ck_assert_int_eq(secret_file_read(path, &secret, &error), -1);
+	ck_assert_ptr_null(secret);
+	ck_assert_msg(strstr(error, message) != NULL, "'%s' lacks '%s'", error,
+		      message);
+	ck_assert_msg(strstr(error, path) != NULL, "'%s' lacks the path", error);
+}
+
+START_TEST(test_secret_file)
+{
+	static const mode_t bad_modes[] = { 0640, 0604, 0660, 0610, 0601, 0644 };
+	char big[5000];
+	char *path;
+
+	secret_expect("pw\n", "pw");
+	secret_expect("pw", "pw");
+	secret_expect("pw\r\n", "pw");
+	secret_expect("pw\n\n", "pw\n");
+	secret_expect(" spaced pw \n", " spaced pw ");
+
+	for (size_t i = 0; i < N_ELEMENTS(bad_modes); i++) {
+		path = secret_write("s", "pw\n", 3, bad_modes[i]);
+		secret_refused(path, "chmod 600");
+		free(path);
+	}
+	/* owner-only modes other than 0600 are fine */
+	path = secret_write("s", "pw\n", 3, 0400);
+	{
+		char *secret = NULL;
+		const char *error = NULL;
+
+		ck_assert_int_eq(secret_file_read(path, &secret, &error), 0);
+		ck_assert_str_eq(secret, "pw");
+		secret_free(&secret);
+	}
+	free(path);
+
+	path = secret_write("s", "", 0, 0600);
+	secret_refused(path, "empty");
+	free(path);
+	path = secret_write("s", "\n", 1, 0600);
+	secret_refused(path, "empty");
+	free(path);
+
+	memset(big, 'x', sizeof(big));
+	path = secret_write("s", big, sizeof(big), 0600);
+	secret_refused(path, "too large");
+	free(path);
+
+	path = xasprintf("%s/missing", secret_dir);
+	secret_refused(path, "cannot open");
+	free(path);
+
+	secret_refused(secret_dir, "not a regular file");
+
+	/* a symbolic link is not followed */
+	path = secret_write("target", "pw\n", 3, 0600);
+	{
+		char *link = xasprintf("%s/link", secret_dir);
+
+		ck_assert_int_eq(symlink(path, link), 0);
+		secret_refused(link, "cannot open");
+		free(link);
+	}
+	free(path);
+	secret_free(&(char *){ NULL });
+}
+END_TEST
+
+/* ---- digests ---- */
+
+START_TEST(test_sha256)
+{
+	unsigned char digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	static const unsigned char bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
+
+	sha256("abc", 3, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223"
+			 "b00361a396177a9cb410ff61f20015ad");
+	sha256("", 0, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+			 "27ae41e4649b934ca495991b7852b855");
+
+	hex_encode(bytes, sizeof(bytes), hex);
+	ck_assert_str_eq(hex, "000fa5ff");
+	hex_encode(bytes, 0, hex);
+	ck_assert_str_eq(hex, "");
+}
+END_TEST
+
+START_TEST(test_log_level_parse)
+{
+	enum log_level level = LOG_LEVEL_ERROR;
+
+	ck_assert_int_eq(log_level_parse("trace", &level), 0);
+	ck_assert_int_eq(level, LOG_LEVEL_TRACE);
+	ck_assert_int_eq(log_level_parse("Warning", &level), 0);
+	ck_assert_int_eq(level, LOG_LEVEL_WARNING);
+	ck_assert_int_eq(log_level_parse("verbose", &level), -1);
+	ck_assert_int_eq(level, LOG_LEVEL_WARNING);
+}
+END_TEST
+
+static Suite *
+util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc;
+
+	tc = tcase_create("time");
+	tcase_add_test(tc, test_datetime_parse);
+	tcase_add_test(tc, test_datetime_parse_garbage);
+	tcase_add_test(tc, test_datetime_format);
+	tcase_add_test(tc, test_iso8601_format);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("uidset");
+	tcase_add_test(tc, test_uidset_merge);
+	tcase_add_loop_test(tc, test_uidset_random, 0, 8);
+	tcase_add_test(tc, test_uidset_chunks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("buf");
+	tcase_add_test(tc, test_buf_max);
+	tcase_add_test(tc, test_buf_consume_steal);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("strings");
+	tcase_add_test(tc, test_str_numbers);
+	tcase_add_test(tc, test_str_trim);
+	tcase_add_test(tc, test_log_level_parse);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("secret");
+	tcase_add_unchecked_fixture(tc, secret_setup, secret_teardown);
+	tcase_add_test(tc, test_secret_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("digest");
+	tcase_add_test(tc, test_sha256);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(util_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
