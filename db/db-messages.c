@@ -1,1 +1,293 @@
-/* placeholder, being written */
+/* messages: (mailbox, folder, production UID) -> what we know of it, with
+ * a secondary index by backup UID (maintained by Berkeley DB itself). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "db/db-private.h"
+
+void
+db_message_clear(struct db_message *msg)
+{
+	free(msg->message_id);
+	free(msg->flags);
+	free(msg->archive_id);
+	memset(msg, 0, sizeof(*msg));
+}
+
+void
+db_messages_free(struct db_message **_msgs, size_t count)
+{
+	struct db_message *msgs = *_msgs;
+	size_t i;
+
+	if (msgs == NULL)
+		return;
+	*_msgs = NULL;
+	for (i = 0; i < count; i++)
+		db_message_clear(&msgs[i]);
+	free(msgs);
+}
+
+int
+db_message_put(struct db *db, struct db_txn *txn, const char *mailbox,
+	       const char *folder, const struct db_message *msg,
+	       const char **error_r)
+{
+	DBT key, data;
+	unsigned char *kbuf, *value;
+	size_t klen, vlen;
+	int ret;
+
+	if (msg->prod_uid == 0) {
+		*error_r = error_printf("message in %s/%s: UID 0 is not a valid "
+					"production UID", mailbox, folder);
+		return -1;
+	}
+	kbuf = db_message_key(mailbox, folder, msg->prod_uid, &klen);
+	value = db_message_encode(msg, &vlen);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	data.data = value;
+	data.size = (u_int32_t)vlen;
+	/* the backup UID index follows (old entry removed, new one added) */
+	ret = db->messages->put(db->messages, db_txn_handle(txn), &key, &data, 0);
+	free(kbuf);
+	free(value);
+	if (ret != 0) {
+		return db_bdb_error(ret, error_r, "writing message %s/%s UID %u",
+				    mailbox, folder, msg->prod_uid);
+	}
+	return 0;
+}
+
+/* Decodes a record found under key (mailbox, folder, uid) into *msg_r. */
+static int
+db_message_from_record(const DBT *data, const char *mailbox,
+		       const char *folder, uint32_t uid,
+		       struct db_message *msg_r, const char **error_r)
+{
+	if (db_message_decode(data->data, data->size, msg_r, error_r) < 0) {
+		db_error_prefix(error_r, "message %s/%s UID %u", mailbox, folder,
+				uid);
+		return -1;
+	}
+	if (msg_r->prod_uid != uid) {
+		*error_r = error_printf("message %s/%s UID %u: the record holds "
+					"UID %u", mailbox, folder, uid,
+					msg_r->prod_uid);
+		db_message_clear(msg_r);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_message_get(struct db *db, struct db_txn *txn, const char *mailbox,
+	       const char *folder, uint32_t prod_uid,
+	       struct db_message *msg_r, const char **error_r)
+{
+	DBT key, data;
+	unsigned char *kbuf;
+	size_t klen;
+	int ret;
+
+	memset(msg_r, 0, sizeof(*msg_r));
+	kbuf = db_message_key(mailbox, folder, prod_uid, &klen);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	data.flags = DB_DBT_MALLOC;
+	ret = db->messages->get(db->messages, db_txn_handle(txn), &key, &data, 0);
+	free(kbuf);
+	if (ret == DB_NOTFOUND)
+		return DB_RET_NOTFOUND;
+	if (ret != 0) {
+		return db_bdb_error(ret, error_r, "reading message %s/%s UID %u",
+				    mailbox, folder, prod_uid);
+	}
+	ret = db_message_from_record(&data, mailbox, folder, prod_uid, msg_r,
+				     error_r);
+	free(data.data);
+	return ret;
+}
+
+int
+db_message_get_by_backup_uid(struct db *db, struct db_txn *txn,
+			     const char *mailbox, const char *folder,
+			     uint32_t backup_uid, struct db_message *msg_r,
+			     const char **error_r)
+{
+	DBT key, data;
+	unsigned char *kbuf;
+	size_t klen;
+	int ret;
+
+	memset(msg_r, 0, sizeof(*msg_r));
+	/* 0 means "no backup message" and is never indexed */
+	if (backup_uid == 0)
+		return DB_RET_NOTFOUND;
+	/* the secondary key has the same shape as a message key */
+	kbuf = db_message_key(mailbox, folder, backup_uid, &klen);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	data.flags = DB_DBT_MALLOC;
+	/* get on a secondary returns the primary's data; with duplicates
+	 * (which only a bug elsewhere would create) the lowest production
+	 * UID comes first */
+	ret = db->messages_by_backup->get(db->messages_by_backup,
+					  db_txn_handle(txn), &key, &data, 0);
+	free(kbuf);
+	if (ret == DB_NOTFOUND)
+		return DB_RET_NOTFOUND;
+	if (ret != 0) {
+		return db_bdb_error(ret, error_r, "reading message %s/%s by backup "
+				    "UID %u", mailbox, folder, backup_uid);
+	}
+	ret = db_message_decode(data.data, data.size, msg_r, error_r);
+	free(data.data);
+	if (ret < 0) {
+		db_error_prefix(error_r, "message %s/%s backup UID %u", mailbox,
+				folder, backup_uid);
+		return -1;
+	}
+	if (msg_r->backup_uid != backup_uid) {
+		*error_r = error_printf("message %s/%s backup UID %u: the record "
+					"holds backup UID %u", mailbox, folder,
+					backup_uid, msg_r->backup_uid);
+		db_message_clear(msg_r);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_message_delete(struct db *db, struct db_txn *txn, const char *mailbox,
+		  const char *folder, uint32_t prod_uid, const char **error_r)
+{
+	DBT key;
+	unsigned char *kbuf;
+	size_t klen;
+	int ret;
+
+	kbuf = db_message_key(mailbox, folder, prod_uid, &klen);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	ret = db->messages->del(db->messages, db_txn_handle(txn), &key, 0);
+	free(kbuf);
+	if (ret == DB_NOTFOUND)
+		return DB_RET_NOTFOUND;
+	if (ret != 0) {
+		return db_bdb_error(ret, error_r, "deleting message %s/%s UID %u",
+				    mailbox, folder, prod_uid);
+	}
+	return 0;
+}
+
+static uint32_t
+db_key_uid(const unsigned char *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+		((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static int
+db_message_list_once(struct db *db, DB_TXN *txn, const char *mailbox,
+		     const char *folder, struct db_message **msgs_r,
+		     size_t *count_r, const char **error_r)
+{
+	struct db_message *msgs = NULL;
+	size_t count = 0, alloc = 0, prefix_len;
+	unsigned char *prefix;
+	DBC *cursor = NULL;
+	DBT key, data;
+	int ret, cret;
+
+	prefix = db_folder_key(mailbox, folder, &prefix_len);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	/* DB_SET_RANGE writes the found key back: it must be reallocatable */
+	key.data = xmemdup(prefix, prefix_len);
+	key.size = (u_int32_t)prefix_len;
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+
+	ret = db->messages->cursor(db->messages, txn, &cursor, 0);
+	if (ret != 0) {
+		cursor = NULL;
+		ret = db_bdb_error(ret, error_r, "listing messages of %s/%s",
+				   mailbox, folder);
+		goto out;
+	}
+	ret = cursor->get(cursor, &key, &data, DB_SET_RANGE);
+	while (ret == 0) {
+		if (key.size != prefix_len + 4 ||
+		    memcmp(key.data, prefix, prefix_len) != 0)
+			break;
+		msgs = xgrow(msgs, &alloc, count + 1, sizeof(*msgs));
+		if (db_message_from_record(&data, mailbox, folder,
+					   db_key_uid((unsigned char *)key.data +
+						      prefix_len),
+					   &msgs[count], error_r) < 0) {
+			ret = -1;
+			goto out;
+		}
+		count++;
+		ret = cursor->get(cursor, &key, &data, DB_NEXT);
+	}
+	if (ret == DB_NOTFOUND || ret == 0)
+		ret = 0;
+	else
+		ret = db_bdb_error(ret, error_r, "listing messages of %s/%s",
+				   mailbox, folder);
+out:
+	if (cursor != NULL) {
+		cret = cursor->close(cursor);
+		if (cret != 0 && ret == 0)
+			ret = db_bdb_error(cret, error_r, "listing messages of %s/%s",
+					   mailbox, folder);
+	}
+	free(prefix);
+	free(key.data);
+	free(data.data);
+	if (ret != 0) {
+		db_messages_free(&msgs, count);
+		count = 0;
+	}
+	*msgs_r = msgs;
+	*count_r = count;
+	return ret;
+}
+
+int
+db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
+		const char *folder, struct db_message **msgs_r,
+		size_t *count_r, const char **error_r)
+{
+	int attempt, ret;
+
+	if (txn != NULL) {
+		return db_message_list_once(db, txn->txn, mailbox, folder, msgs_r,
+					    count_r, error_r);
+	}
+	/* without a caller's transaction to abort, retry here */
+	for (attempt = 0;; attempt++) {
+		ret = db_message_list_once(db, NULL, mailbox, folder, msgs_r,
+					   count_r, error_r);
+		if (ret != DB_RET_DEADLOCK)
+			return ret;
+		if (attempt == 20) {
+			db_error_prefix(error_r, "still deadlocked after %d retries",
+					attempt);
+			return -1;
+		}
+	}
+}

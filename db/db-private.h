@@ -1,0 +1,128 @@
+/* db: shared by the module's own .c files, never included from outside db/.
+ *
+ * Berkeley DB's own header is <db.h>; ours is "db/db.h".  Always include
+ * this header (not <db.h> directly) so both come in the same order. */
+#ifndef MMIRROR_DB_PRIVATE_H
+#define MMIRROR_DB_PRIVATE_H
+
+#include <sys/types.h>
+
+#include <db.h>
+
+#include "util/util.h"
+#include "db/db.h"
+
+/* The file holding every database as a named sub-database. */
+#define DB_FILE_NAME "mmirror.db"
+/* The first byte of every record value. */
+#define DB_RECORD_VERSION 1
+
+struct db {
+	DB_ENV *env;
+	char *dir;
+	/* the directory's identity, for the list of environments open in
+	 * this process (see db_open) */
+	dev_t dir_dev;
+	ino_t dir_ino;
+	pid_t pid;
+	struct db *next_open;
+	DB *subscriptions;
+	DB *folders;
+	DB *messages;
+	DB *messages_by_backup;	/* secondary index of messages */
+};
+
+struct db_txn {
+	struct db *db;
+	DB_TXN *txn;
+};
+
+/* The Berkeley DB transaction of txn, or NULL (auto-commit) for NULL. */
+static inline DB_TXN *
+db_txn_handle(struct db_txn *txn)
+{
+	return txn == NULL ? NULL : txn->txn;
+}
+
+/* Turns a Berkeley DB error code into our return values: DB_RET_DEADLOCK
+ * for DB_LOCK_DEADLOCK and DB_LOCK_NOTGRANTED, -1 for anything else, with
+ * *error_r naming the operation (op_fmt, e.g. "writing subscription %s"),
+ * db_strerror(ret) and the last message Berkeley DB reported in this
+ * thread.  Never call it with DB_NOTFOUND where "not
+ * found" is an answer rather than an error. */
+int db_bdb_error(int ret, const char **error_r, const char *op_fmt, ...)
+	ATTR_FORMAT(3, 4);
+/* Replaces *error_r with "PREFIX: *error_r" (safe when *error_r points
+ * into error_printf()'s buffer). */
+void db_error_prefix(const char **error_r, const char *prefix_fmt, ...)
+	ATTR_FORMAT(2, 3);
+/* Forgets the last Berkeley DB message of this thread. */
+void db_bdb_error_clear(void);
+
+/* Key of a folder: mailbox \0 folder \0.  Returns a new buffer. */
+unsigned char *db_folder_key(const char *mailbox, const char *folder,
+			     size_t *len_r);
+/* Key of a message: the folder key and the UID as 4 bytes big-endian. */
+unsigned char *db_message_key(const char *mailbox, const char *folder,
+			      uint32_t uid, size_t *len_r);
+
+/* Extracts the backup UID from an encoded message record without
+ * allocating.  Returns 0 or -1 (*error_r set) for a bad record. */
+int db_message_record_backup_uid(const unsigned char *data, size_t len,
+				 uint32_t *backup_uid_r, const char **error_r);
+
+/* Runs fn in a transaction of its own when txn is NULL (via db_txn_run),
+ * else directly in txn.  For operations that need several steps to be
+ * atomic even when the caller gave no transaction. */
+int db_txn_run_in(struct db *db, struct db_txn *txn, db_txn_fn *fn,
+		  void *ctx, const char **error_r);
+
+/* ---- record writer: grows as needed (xalloc aborts on OOM) ---- */
+struct db_writer {
+	unsigned char *data;
+	size_t len;
+	size_t alloc;
+};
+
+/* Starts a record with the version byte DB_RECORD_VERSION. */
+void db_writer_init(struct db_writer *w);
+void db_write_u8(struct db_writer *w, uint8_t v);
+void db_write_u32(struct db_writer *w, uint32_t v);
+void db_write_u64(struct db_writer *w, uint64_t v);
+void db_write_i64(struct db_writer *w, int64_t v);
+/* u32 length + bytes (no NUL); NULL is written as "". */
+void db_write_str(struct db_writer *w, const char *s);
+void db_write_bytes(struct db_writer *w, const void *data, size_t len);
+/* Hands the record to the caller (who frees it); w is empty. */
+unsigned char *db_writer_finish(struct db_writer *w, size_t *len_r);
+
+/* ---- record reader: bounds-checked, never reads past len ----
+ * Every read returns 0, or -1 with *error_r set to a message naming the
+ * record kind ("what") and the offset; after a failure the reader stays
+ * failed. */
+struct db_reader {
+	const unsigned char *data;
+	size_t len;
+	size_t pos;
+	const char *what;	/* "subscription", "folder", ... */
+	bool failed;
+};
+
+/* Reads and checks the version byte (refuses anything but
+ * DB_RECORD_VERSION). */
+int db_reader_init(struct db_reader *r, const char *what,
+		   const unsigned char *data, size_t len, const char **error_r);
+int db_read_u8(struct db_reader *r, uint8_t *v_r, const char **error_r);
+int db_read_u32(struct db_reader *r, uint32_t *v_r, const char **error_r);
+int db_read_u64(struct db_reader *r, uint64_t *v_r, const char **error_r);
+int db_read_i64(struct db_reader *r, int64_t *v_r, const char **error_r);
+/* A length-prefixed string, returned as a NUL-terminated copy (caller
+ * frees; set only on success).  A string holding a NUL byte is refused. */
+int db_read_str(struct db_reader *r, char **s_r, const char **error_r);
+int db_read_skip_str(struct db_reader *r, const char **error_r);
+int db_read_bytes(struct db_reader *r, void *out, size_t len,
+		  const char **error_r);
+/* Fails when bytes are left over. */
+int db_reader_end(struct db_reader *r, const char **error_r);
+
+#endif
