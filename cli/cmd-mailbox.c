@@ -82,7 +82,7 @@ mailbox_add(struct cli *cli, int argc, char **argv)
 
 	memset(&sub, 0, sizeof(sub));
 	sub.target = DB_TARGET_IMAP;
-	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			prod_user = optarg;

@@ -107,7 +107,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	int c, ret, lock_fd = -1;
 
 	memset(&result, 0, sizeof(result));
-	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			break;

@@ -1,1 +1,1483 @@
-/* placeholder, being written */
+/* IMAP commands over one connection: one command at a time, a tag per
+ * command, untagged data routed to the running command's handler.  An
+ * unknown tag or an unexpected continuation is a protocol error. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "imap/imap-private.h"
+
+/* A command line the server would refuse anyway (Dovecot: 64 KiB). */
+#define CMD_LINE_MAX (256 * 1024)
+/* Longest value sent as a quoted string; longer ones go as literals. */
+#define QUOTED_MAX 1024
+
+/* ---- capabilities ---- */
+
+static void
+caps_clear(struct imap_conn *conn)
+{
+	for (size_t i = 0; i < conn->caps_count; i++)
+		free(conn->caps[i]);
+	free(conn->caps);
+	conn->caps = NULL;
+	conn->caps_count = 0;
+	conn->caps_known = false;
+}
+
+static void
+caps_add(struct imap_conn *conn, const char *cap, size_t len, size_t *alloc)
+{
+	conn->caps = xgrow(conn->caps, alloc, conn->caps_count + 1,
+			   sizeof(*conn->caps));
+	conn->caps[conn->caps_count++] = xstrndup(cap, len);
+}
+
+static void
+caps_set_from_text(struct imap_conn *conn, const char *text)
+{
+	size_t alloc = 0;
+	const char *p = text, *start;
+
+	caps_clear(conn);
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p != ' ' && *p != '\0')
+			p++;
+		caps_add(conn, start, (size_t)(p - start), &alloc);
+	}
+	conn->caps_known = true;
+	conn->caps_generation++;
+}
+
+static void
+caps_set_from_args(struct imap_conn *conn, const struct imap_arg *args,
+		   size_t count)
+{
+	size_t alloc = 0;
+
+	caps_clear(conn);
+	for (size_t i = 0; i < count; i++) {
+		if (args[i].type == IMAP_ARG_ATOM)
+			caps_add(conn, args[i].str, args[i].len, &alloc);
+	}
+	conn->caps_known = true;
+	conn->caps_generation++;
+}
+
+bool
+imap_has_capability(const struct imap_conn *conn, const char *cap)
+{
+	for (size_t i = 0; i < conn->caps_count; i++) {
+		if (strcasecmp(conn->caps[i], cap) == 0)
+			return true;
+	}
+	return false;
+}
+
+unsigned int
+imap_conn_commands_sent(const struct imap_conn *conn)
+{
+	return conn->commands_sent;
+}
+
+/* ---- error helpers ---- */
+
+static void
+err_reset(struct imap_error *err)
+{
+	memset(err, 0, sizeof(*err));
+}
+
+static bool
+code_is(const struct imap_response *resp, const char *code)
+{
+	return resp->code != NULL && strcasecmp(resp->code, code) == 0;
+}
+
+static bool
+text_has(const char *text, const char *word)
+{
+	return strcasestr(text, word) != NULL;
+}
+
+/* The failure class a response code asks for. */
+static enum imap_fail_class
+class_from_code(const struct imap_response *resp, enum imap_fail_class def)
+{
+	if (code_is(resp, "THROTTLED") || code_is(resp, "UNAVAILABLE") ||
+	    code_is(resp, "INUSE"))
+		return IMAP_FAIL_WAIT;
+	if (code_is(resp, "AUTHENTICATIONFAILED") ||
+	    code_is(resp, "AUTHORIZATIONFAILED") ||
+	    code_is(resp, "NONEXISTENT") || code_is(resp, "NOPERM") ||
+	    code_is(resp, "OVERQUOTA") || code_is(resp, "LIMIT") ||
+	    code_is(resp, "TOOBIG"))
+		return IMAP_FAIL_PERMANENT;
+	return def;
+}
+
+/* Fails with the server's answer: "<what>: [CODE args] text".  Refusals
+ * (NO, BAD) leave the connection usable. */
+static int ATTR_FORMAT(5, 6)
+fail_resp(struct imap_conn *conn, struct imap_error *err,
+	  enum imap_error_kind kind, const struct imap_response *resp,
+	  const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	err->kind = kind;
+	err->fail = class_from_code(resp, IMAP_FAIL_PERMANENT);
+	err->resp_code[0] = '\0';
+	if (resp->code != NULL) {
+		snprintf(err->resp_code, sizeof(err->resp_code), "%s",
+			 resp->code);
+		snprintf(err->msg, sizeof(err->msg), "%s: [%s%s%s] %s", what,
+			 resp->code, resp->code_args[0] != '\0' ? " " : "",
+			 resp->code_args, resp->text);
+	} else {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s%s", what,
+			 resp->status == IMAP_STATUS_BAD ? "BAD " : "",
+			 resp->text);
+	}
+	return -1;
+}
+
+static int
+check_usable(struct imap_conn *conn, struct imap_error *err)
+{
+	err_reset(err);
+	if (conn->state == IMAP_STATE_DEAD || conn->fd < 0 ||
+	    conn->state == IMAP_STATE_LOGOUT) {
+		err->kind = IMAP_ERR_IO;
+		err->fail = IMAP_FAIL_TRANSIENT;
+		snprintf(err->msg, sizeof(err->msg),
+			 "connection to %s %s is closed", conn->server_desc,
+			 conn->addr_desc);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- building and sending commands ---- */
+
+struct cmd {
+	char tag[16];
+	struct buf line;	/* bytes not yet sent */
+	struct buf trace;	/* the same for the trace, secrets masked */
+	bool overflow;		/* the line outgrew CMD_LINE_MAX */
+	bool sent_any;
+	bool cont_seen;		/* a "+" arrived for this command */
+};
+
+static void
+cmd_begin(struct imap_conn *conn, struct cmd *cmd, const char *name)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	snprintf(cmd->tag, sizeof(cmd->tag), "a%u", ++conn->tag_counter);
+	buf_init(&cmd->line, CMD_LINE_MAX);
+	buf_init(&cmd->trace, CMD_LINE_MAX);
+	if (buf_printf(&cmd->line, "%s %s", cmd->tag, name) < 0 ||
+	    buf_printf(&cmd->trace, "%s %s", cmd->tag, name) < 0)
+		cmd->overflow = true;
+}
+
+/* Wipes what may have held a secret. */
+static void
+cmd_free(struct cmd *cmd)
+{
+	if (cmd->line.data != NULL)
+		OPENSSL_cleanse(cmd->line.data, cmd->line.alloc);
+	buf_free(&cmd->line);
+	buf_free(&cmd->trace);
+}
+
+static void
+cmd_add2(struct cmd *cmd, const void *data, size_t len, const char *trace)
+{
+	if (buf_append(&cmd->line, data, len) < 0 ||
+	    buf_append_str(&cmd->trace, trace) < 0)
+		cmd->overflow = true;
+}
+
+/* Appends text sent as is and shown as is. */
+static void
+cmd_add(struct cmd *cmd, const char *text)
+{
+	if (buf_append_str(&cmd->line, text) < 0 ||
+	    buf_append_str(&cmd->trace, text) < 0)
+		cmd->overflow = true;
+}
+
+static const char *
+conn_label(const struct imap_conn *conn)
+{
+	return conn->name != NULL ? conn->name : "imap";
+}
+
+/* Sends the pending line bytes (ending in CRLF). */
+static int
+cmd_flush(struct imap_conn *conn, struct cmd *cmd, struct imap_error *err)
+{
+	if (cmd->overflow) {
+		if (!cmd->sent_any) {
+			err->kind = IMAP_ERR_NO;
+			err->fail = IMAP_FAIL_PERMANENT;
+			snprintf(err->msg, sizeof(err->msg),
+				 "command for %s is longer than %d bytes; not "
+				 "sent", conn->server_desc, CMD_LINE_MAX);
+			return -1;
+		}
+		return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "command for %s outgrew %d bytes",
+				      conn->server_desc, CMD_LINE_MAX);
+	}
+	if (log_enabled(LOG_LEVEL_TRACE)) {
+		size_t n = cmd->trace.len;
+
+		/* the trace shows the line without its CRLF */
+		if (n >= 2 && cmd->trace.data[n - 2] == '\r')
+			n -= 2;
+		if (n > 0)
+			log_trace("%s C: %.*s", conn_label(conn), (int)n,
+				  (const char *)cmd->trace.data);
+	}
+	if (!cmd->sent_any) {
+		cmd->sent_any = true;
+		conn->commands_sent++;
+	}
+	if (imap_conn_write(conn, cmd->line.data, cmd->line.len, err) < 0)
+		return -1;
+	OPENSSL_cleanse(cmd->line.data, cmd->line.len);
+	buf_reset(&cmd->line);
+	buf_reset(&cmd->trace);
+	return 0;
+}
+
+typedef int untagged_fn(struct imap_conn *conn,
+			const struct imap_response *resp, void *ctx,
+			struct imap_error *err);
+
+/* Handling every command shares: capabilities, BYE, alerts. */
+static int
+common_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		struct imap_error *err)
+{
+	if (resp->status == IMAP_STATUS_BYE) {
+		if (conn->logging_out)
+			return 0;
+		return imap_conn_fail(conn, err, IMAP_ERR_IO,
+				      code_is(resp, "UNAVAILABLE") ?
+				      IMAP_FAIL_WAIT : IMAP_FAIL_TRANSIENT,
+				      "%s %s closed the session: %s",
+				      conn->server_desc, conn->addr_desc,
+				      resp->text);
+	}
+	if (resp->status != IMAP_STATUS_NONE) {
+		if (code_is(resp, "CAPABILITY"))
+			caps_set_from_text(conn, resp->code_args);
+		else if (code_is(resp, "ALERT"))
+			log_warning("%s %s says: %s", conn->server_desc,
+				    conn->addr_desc, resp->text);
+		return 0;
+	}
+	if (resp->args_count > 0 &&
+	    imap_arg_atom_eq(&resp->args[0], "CAPABILITY"))
+		caps_set_from_args(conn, resp->args + 1, resp->args_count - 1);
+	return 0;
+}
+
+enum wait_result {
+	WAIT_TAGGED = 0,
+	WAIT_CONTINUATION = 1,
+};
+
+/* Reads responses until the tagged answer to cmd (returns WAIT_TAGGED,
+ * *resp_r set) or, when want_cont, a continuation (WAIT_CONTINUATION).
+ * -1 on error. */
+static int
+cmd_wait(struct imap_conn *conn, struct cmd *cmd, bool want_cont,
+	 untagged_fn *handler, void *ctx, const struct imap_response **resp_r,
+	 struct imap_error *err)
+{
+	const struct imap_response *resp;
+
+	for (;;) {
+		if (imap_conn_read_response(conn, &resp, err) < 0)
+			return -1;
+		switch (resp->kind) {
+		case IMAP_RESP_CONTINUATION:
+			if (!want_cont) {
+				return imap_conn_fail(conn, err,
+					IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
+					"%s %s sent an unexpected continuation",
+					conn->server_desc, conn->addr_desc);
+			}
+			cmd->cont_seen = true;
+			return WAIT_CONTINUATION;
+		case IMAP_RESP_TAGGED:
+			if (strcmp(resp->tag, cmd->tag) != 0) {
+				return imap_conn_fail(conn, err,
+					IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
+					"%s %s answered unknown tag %.32s",
+					conn->server_desc, conn->addr_desc,
+					resp->tag);
+			}
+			if (resp->status == IMAP_STATUS_OK &&
+			    code_is(resp, "CAPABILITY"))
+				caps_set_from_text(conn, resp->code_args);
+			*resp_r = resp;
+			return WAIT_TAGGED;
+		case IMAP_RESP_UNTAGGED:
+			if (common_untagged(conn, resp, err) < 0)
+				return -1;
+			if (handler != NULL && handler(conn, resp, ctx, err) < 0)
+				return -1;
+			break;
+		}
+	}
+}
+
+/* Ends the command line, sends it and reads up to the tagged answer. */
+static int
+cmd_run(struct imap_conn *conn, struct cmd *cmd, untagged_fn *handler,
+	void *ctx, const struct imap_response **resp_r, struct imap_error *err)
+{
+	cmd_add(cmd, "\r\n");
+	if (cmd_flush(conn, cmd, err) < 0)
+		return -1;
+	return cmd_wait(conn, cmd, false, handler, ctx, resp_r, err) < 0 ?
+		-1 : 0;
+}
+
+/* Adds a literal: "{N}" (waiting for "+") or "{N+}" with LITERAL+, then
+ * the data.  Returns 0 when sent, 1 when the server answered the command
+ * (tagged, *resp_r) instead of asking for the data, -1 on error. */
+static int
+cmd_add_literal(struct imap_conn *conn, struct cmd *cmd, const void *data,
+		size_t len, bool secret, const struct imap_response **resp_r,
+		struct imap_error *err)
+{
+	bool plus = imap_has_capability(conn, "LITERAL+");
+	char hdr[48];
+	int ret;
+
+	snprintf(hdr, sizeof(hdr), "{%zu%s}\r\n", len, plus ? "+" : "");
+	/* not even a secret's length goes to the trace */
+	cmd_add2(cmd, hdr, strlen(hdr), secret ? "{***}\r\n" : hdr);
+	if (cmd_flush(conn, cmd, err) < 0)
+		return -1;
+	if (!plus) {
+		ret = cmd_wait(conn, cmd, true, NULL, NULL, resp_r, err);
+		if (ret < 0)
+			return -1;
+		if (ret == WAIT_TAGGED)
+			return 1;
+	}
+	if (secret)
+		log_trace("%s C: ***", conn_label(conn));
+	else
+		log_trace("%s C: {%zu bytes}", conn_label(conn), len);
+	return imap_conn_write(conn, data, len, err);
+}
+
+/* True if s can go as a quoted string. */
+static bool
+quotable(const char *s, size_t len)
+{
+	if (len > QUOTED_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\0' || c == '\r' || c == '\n' || c >= 0x80)
+			return false;
+	}
+	return true;
+}
+
+static void
+quote_into(struct buf *b, const char *s, size_t len)
+{
+	(void)buf_append(b, "\"", 1);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			(void)buf_append(b, "\\", 1);
+		(void)buf_append(b, s + i, 1);
+	}
+	(void)buf_append(b, "\"", 1);
+}
+
+/* Adds " value" as a quoted string, or as a literal when it cannot be one
+ * (then as cmd_add_literal()).  secret masks it in the trace. */
+static int
+cmd_add_string(struct imap_conn *conn, struct cmd *cmd, const char *value,
+	       bool secret, const struct imap_response **resp_r,
+	       struct imap_error *err)
+{
+	size_t len = strlen(value);
+	struct buf q;
+
+	cmd_add(cmd, " ");
+	if (!quotable(value, len))
+		return cmd_add_literal(conn, cmd, value, len, secret, resp_r,
+				       err);
+	buf_init(&q, QUOTED_MAX * 2 + 3);
+	quote_into(&q, value, len);
+	cmd_add2(cmd, q.data, q.len,
+		 secret ? "***" : (const char *)q.data);
+	OPENSSL_cleanse(q.data, q.len);
+	buf_free(&q);
+	return 0;
+}
+
+/* Mailbox names: quoted, and never literals (not needed for ASCII). */
+static int
+cmd_add_mailbox(struct imap_conn *conn, struct cmd *cmd, const char *mailbox,
+		struct imap_error *err)
+{
+	struct buf q;
+
+	if (mailbox[0] == '\0' || !quotable(mailbox, strlen(mailbox))) {
+		err->kind = IMAP_ERR_NO;
+		err->fail = IMAP_FAIL_PERMANENT;
+		snprintf(err->msg, sizeof(err->msg),
+			 "mailbox name \"%.64s\" is empty, too long or not "
+			 "ASCII; not sent to %s", mailbox, conn->server_desc);
+		return -1;
+	}
+	buf_init(&q, QUOTED_MAX * 2 + 3);
+	quote_into(&q, mailbox, strlen(mailbox));
+	cmd_add(cmd, " ");
+	cmd_add(cmd, (const char *)q.data);
+	buf_free(&q);
+	return 0;
+}
+
+static int
+invalid_arg(struct imap_conn *conn, struct imap_error *err, const char *what,
+	    const char *value)
+{
+	err->kind = IMAP_ERR_NO;
+	err->fail = IMAP_FAIL_PERMANENT;
+	snprintf(err->msg, sizeof(err->msg), "invalid %s \"%.64s\"; not sent "
+		 "to %s", what, value, conn->server_desc);
+	return -1;
+}
+
+static bool
+valid_uidset(const char *set)
+{
+	if (set[0] == '\0')
+		return false;
+	for (const char *p = set; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p) && *p != ':' && *p != ',' &&
+		    *p != '*')
+			return false;
+	}
+	return true;
+}
+
+/* A flag or header-field name: an atom (a flag may start with "\"). */
+static bool
+valid_atom(const char *s, bool flag)
+{
+	if (s[0] == '\0')
+		return false;
+	for (const char *p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= 0x20 || c >= 0x7f || strchr("(){\"%]", c) != NULL ||
+		    (c == '\\' && !(flag && p == s)) || (c == '*' && !flag))
+			return false;
+	}
+	return true;
+}
+
+static int
+add_flag_list(struct imap_conn *conn, struct cmd *cmd,
+	      const char *const *flags, size_t count, struct imap_error *err)
+{
+	cmd_add(cmd, "(");
+	for (size_t i = 0; i < count; i++) {
+		if (!valid_atom(flags[i], true))
+			return invalid_arg(conn, err, "flag", flags[i]);
+		if (i > 0)
+			cmd_add(cmd, " ");
+		cmd_add(cmd, flags[i]);
+	}
+	cmd_add(cmd, ")");
+	return 0;
+}
+
+/* ---- connect, capabilities, TLS ---- */
+
+static int
+cmd_capability(struct imap_conn *conn, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	int ret = -1;
+
+	cmd_begin(conn, &cmd, "CAPABILITY");
+	if (cmd_run(conn, &cmd, NULL, NULL, &resp, err) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+			       IMAP_FAIL_TRANSIENT,
+			       "%s %s refused CAPABILITY: %s",
+			       conn->server_desc, conn->addr_desc, resp->text);
+		goto cleanup;
+	}
+	if (!conn->caps_known) {
+		imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+			       IMAP_FAIL_TRANSIENT,
+			       "%s %s sent no capabilities",
+			       conn->server_desc, conn->addr_desc);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+static int
+read_greeting(struct imap_conn *conn, struct imap_error *err)
+{
+	const struct imap_response *resp;
+
+	if (imap_conn_read_response(conn, &resp, err) < 0)
+		return -1;
+	if (resp->kind != IMAP_RESP_UNTAGGED ||
+	    resp->status == IMAP_STATUS_NONE ||
+	    resp->status == IMAP_STATUS_NO || resp->status == IMAP_STATUS_BAD) {
+		return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s sent no IMAP greeting",
+				      conn->server_desc, conn->addr_desc);
+	}
+	if (resp->status == IMAP_STATUS_BYE) {
+		return imap_conn_fail(conn, err, IMAP_ERR_CONNECT,
+				      IMAP_FAIL_WAIT,
+				      "%s %s refused the session: %s",
+				      conn->server_desc, conn->addr_desc,
+				      resp->text);
+	}
+	if (code_is(resp, "CAPABILITY"))
+		caps_set_from_text(conn, resp->code_args);
+	imap_conn_set_state(conn, resp->status == IMAP_STATUS_PREAUTH ?
+			    IMAP_STATE_AUTHENTICATED :
+			    IMAP_STATE_NOT_AUTHENTICATED);
+	return 0;
+}
+
+static int
+starttls(struct imap_conn *conn, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	int ret = -1;
+
+	if (conn->state != IMAP_STATE_NOT_AUTHENTICATED) {
+		return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+				      IMAP_FAIL_PERMANENT,
+				      "%s %s pre-authenticated the session in "
+				      "clear text; cannot start TLS",
+				      conn->server_desc, conn->addr_desc);
+	}
+	if (!conn->caps_known && cmd_capability(conn, err) < 0)
+		return -1;
+	if (!imap_has_capability(conn, "STARTTLS")) {
+		return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+				      IMAP_FAIL_PERMANENT,
+				      "%s %s does not offer STARTTLS",
+				      conn->server_desc, conn->addr_desc);
+	}
+	cmd_begin(conn, &cmd, "STARTTLS");
+	if (cmd_run(conn, &cmd, NULL, NULL, &resp, err) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		imap_conn_fail(conn, err, IMAP_ERR_TLS, IMAP_FAIL_PERMANENT,
+			       "%s %s refused STARTTLS: %s", conn->server_desc,
+			       conn->addr_desc, resp->text);
+		goto cleanup;
+	}
+	/* bytes sent before the handshake could be an injection */
+	if (imap_conn_has_buffered_input(conn)) {
+		imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+			       IMAP_FAIL_TRANSIENT,
+			       "%s %s sent data after STARTTLS's answer",
+			       conn->server_desc, conn->addr_desc);
+		goto cleanup;
+	}
+	if (imap_conn_tls_start(conn, err) < 0)
+		goto cleanup;
+	/* what was said in clear text is not trusted */
+	caps_clear(conn);
+	ret = cmd_capability(conn, err);
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_connect(const struct imap_params *params, struct imap_conn **conn_r,
+	     struct imap_error *error_r)
+{
+	struct imap_conn *conn = xcalloc(1, sizeof(*conn));
+
+	*conn_r = NULL;
+	err_reset(error_r);
+	conn->params = *params;
+	conn->host = xstrdup(params->host != NULL ? params->host : "");
+	conn->ca_file = params->ca_file != NULL ? xstrdup(params->ca_file) :
+		NULL;
+	conn->name = params->name != NULL ? xstrdup(params->name) : NULL;
+	conn->params.host = conn->host;
+	conn->params.ca_file = conn->ca_file;
+	conn->params.name = conn->name;
+	conn->server_desc = xasprintf("%s server", conn->name != NULL ?
+				      conn->name : "IMAP");
+	conn->addr_desc = strchr(conn->host, ':') != NULL ?
+		xasprintf("[%s]:%u", conn->host, params->port) :
+		xasprintf("%s:%u", conn->host, params->port);
+	conn->timeout_ms = (params->timeout_secs != 0 ? params->timeout_secs :
+			    IMAP_DEFAULT_TIMEOUT_SECS) * 1000;
+	conn->fd = -1;
+	conn->parser = imap_parser_create(NULL);
+	imap_parser_set_literal_limit(conn->parser, IMAP_SMALL_LITERAL_MAX,
+				      false);
+
+	if (params->tls == IMAP_TLS_NONE)
+		log_warning("%s %s: TLS is off (tls = none): the password and "
+			    "mail travel in clear text", conn->server_desc,
+			    conn->addr_desc);
+	if (imap_conn_tcp_connect(conn, error_r) < 0)
+		goto fail;
+	if (params->tls == IMAP_TLS_IMPLICIT &&
+	    imap_conn_tls_start(conn, error_r) < 0)
+		goto fail;
+	if (read_greeting(conn, error_r) < 0)
+		goto fail;
+	if (params->tls == IMAP_TLS_STARTTLS) {
+		if (starttls(conn, error_r) < 0)
+			goto fail;
+	} else if (!conn->caps_known && cmd_capability(conn, error_r) < 0) {
+		goto fail;
+	}
+	log_debug("%s %s: connected", conn->server_desc, conn->addr_desc);
+	*conn_r = conn;
+	return 0;
+fail:
+	imap_conn_destroy(&conn);
+	return -1;
+}
+
+void
+imap_conn_destroy(struct imap_conn **connp)
+{
+	struct imap_conn *conn = *connp;
+
+	if (conn == NULL)
+		return;
+	imap_conn_close(conn);
+	caps_clear(conn);
+	imap_parser_destroy(&conn->parser);
+	free(conn->host);
+	free(conn->ca_file);
+	free(conn->name);
+	free(conn->server_desc);
+	free(conn->addr_desc);
+	free(conn);
+	*connp = NULL;
+}
+
+void
+imap_logout(struct imap_conn *conn)
+{
+	const struct imap_response *resp;
+	struct imap_error err;
+	struct cmd cmd;
+
+	if (check_usable(conn, &err) < 0)
+		return;
+	conn->logging_out = true;
+	cmd_begin(conn, &cmd, "LOGOUT");
+	if (cmd_run(conn, &cmd, NULL, NULL, &resp, &err) < 0)
+		log_debug("%s", err.msg);
+	cmd_free(&cmd);
+	imap_conn_close(conn);
+	imap_conn_set_state(conn, IMAP_STATE_LOGOUT);
+}
+
+/* ---- login ---- */
+
+static int
+login_start(struct imap_conn *conn, const char *user, struct imap_error *err)
+{
+	if (check_usable(conn, err) < 0)
+		return -1;
+	if (conn->state != IMAP_STATE_NOT_AUTHENTICATED) {
+		err->kind = IMAP_ERR_AUTH;
+		err->fail = IMAP_FAIL_PERMANENT;
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot log in to %s as %s: the session is already "
+			 "authenticated", conn->server_desc, user);
+		return -1;
+	}
+	return 0;
+}
+
+/* After a successful login: the state, and the capabilities, which the
+ * server may have changed (from the answer's code, or asked for). */
+static int
+login_done(struct imap_conn *conn, unsigned int caps_gen,
+	   struct imap_error *err)
+{
+	imap_conn_set_state(conn, IMAP_STATE_AUTHENTICATED);
+	if (conn->caps_generation != caps_gen)
+		return 0;
+	caps_clear(conn);
+	return cmd_capability(conn, err);
+}
+
+static int
+login_refused(struct imap_conn *conn, const struct imap_response *resp,
+	      const char *who, struct imap_error *err)
+{
+	fail_resp(conn, err, IMAP_ERR_AUTH, resp, "%s refused login for %s",
+		  conn->server_desc, who);
+	return -1;
+}
+
+int
+imap_login_plain(struct imap_conn *conn, const char *authzid,
+		 const char *authcid, const char *password,
+		 struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	size_t zlen = authzid != NULL ? strlen(authzid) : 0;
+	size_t clen = strlen(authcid), plen = strlen(password);
+	size_t raw_len = zlen + 1 + clen + 1 + plen;
+	unsigned char *raw = NULL, *b64 = NULL;
+	size_t b64_size = 4 * ((raw_len + 2) / 3) + 1;
+	unsigned int caps_gen = conn->caps_generation;
+	char who[300];
+	struct cmd cmd;
+	int ret = -1, w;
+
+	if (zlen > 0)
+		snprintf(who, sizeof(who), "%s (as %s)", authzid, authcid);
+	else
+		snprintf(who, sizeof(who), "%s", authcid);
+	if (login_start(conn, who, error_r) < 0)
+		return -1;
+	memset(&cmd, 0, sizeof(cmd));
+	if (!imap_has_capability(conn, "AUTH=PLAIN")) {
+		error_r->kind = IMAP_ERR_AUTH;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "%s %s does not offer AUTH=PLAIN: set auth = login "
+			 "in [%s]", conn->server_desc, conn->addr_desc,
+			 conn->name != NULL ? conn->name : "imap");
+		return -1;
+	}
+	if (raw_len > 3 * 1024) {
+		error_r->kind = IMAP_ERR_AUTH;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "credentials for %s are too long", who);
+		return -1;
+	}
+	raw = xmalloc(raw_len);
+	if (zlen > 0)
+		memcpy(raw, authzid, zlen);
+	raw[zlen] = '\0';
+	memcpy(raw + zlen + 1, authcid, clen);
+	raw[zlen + 1 + clen] = '\0';
+	memcpy(raw + zlen + 2 + clen, password, plen);
+	b64 = xmalloc(b64_size);
+	EVP_EncodeBlock(b64, raw, (int)raw_len);
+
+	cmd_begin(conn, &cmd, "AUTHENTICATE PLAIN");
+	if (imap_has_capability(conn, "SASL-IR")) {
+		cmd_add2(&cmd, " ", 1, " ");
+		cmd_add2(&cmd, b64, strlen((char *)b64), "***");
+		if (cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+			goto cleanup;
+	} else {
+		cmd_add(&cmd, "\r\n");
+		if (cmd_flush(conn, &cmd, error_r) < 0)
+			goto cleanup;
+		w = cmd_wait(conn, &cmd, true, NULL, NULL, &resp, error_r);
+		if (w < 0)
+			goto cleanup;
+		if (w == WAIT_CONTINUATION) {
+			cmd_add2(&cmd, b64, strlen((char *)b64), "***");
+			cmd_add(&cmd, "\r\n");
+			if (cmd_flush(conn, &cmd, error_r) < 0 ||
+			    cmd_wait(conn, &cmd, false, NULL, NULL, &resp,
+				     error_r) < 0)
+				goto cleanup;
+		}
+	}
+	if (resp->status != IMAP_STATUS_OK) {
+		login_refused(conn, resp, who, error_r);
+		goto cleanup;
+	}
+	ret = login_done(conn, caps_gen, error_r);
+cleanup:
+	OPENSSL_cleanse(raw, raw_len);
+	OPENSSL_cleanse(b64, b64_size);
+	free(raw);
+	free(b64);
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_login(struct imap_conn *conn, const char *user, const char *password,
+	   struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	unsigned int caps_gen = conn->caps_generation;
+	struct cmd cmd;
+	int ret = -1, r;
+
+	if (login_start(conn, user, error_r) < 0)
+		return -1;
+	if (imap_has_capability(conn, "LOGINDISABLED")) {
+		error_r->kind = IMAP_ERR_AUTH;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "%s %s does not allow LOGIN here (LOGINDISABLED): "
+			 "use TLS or auth = plain", conn->server_desc,
+			 conn->addr_desc);
+		return -1;
+	}
+	cmd_begin(conn, &cmd, "LOGIN");
+	r = cmd_add_string(conn, &cmd, user, true, &resp, error_r);
+	if (r == 0)
+		r = cmd_add_string(conn, &cmd, password, true, &resp, error_r);
+	if (r < 0)
+		goto cleanup;
+	if (r == 0 && cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		login_refused(conn, resp, user, error_r);
+		goto cleanup;
+	}
+	ret = login_done(conn, caps_gen, error_r);
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+/* ---- SELECT, CREATE ---- */
+
+struct select_ctx {
+	struct imap_mailbox_info *info;
+	bool have_uidvalidity;
+};
+
+static int
+select_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		void *context, struct imap_error *err)
+{
+	struct select_ctx *ctx = context;
+	uint64_t n64;
+	uint32_t n;
+
+	if (resp->status == IMAP_STATUS_OK && resp->code != NULL) {
+		if (code_is(resp, "UIDVALIDITY") &&
+		    str_to_u32(resp->code_args, &n) == 0) {
+			ctx->info->uidvalidity = n;
+			ctx->have_uidvalidity = true;
+		} else if (code_is(resp, "UIDNEXT") &&
+			   str_to_u32(resp->code_args, &n) == 0) {
+			ctx->info->uidnext = n;
+		} else if (code_is(resp, "HIGHESTMODSEQ") &&
+			   str_to_u64(resp->code_args, &n64) == 0) {
+			ctx->info->highestmodseq = n64;
+		} else if (code_is(resp, "NOMODSEQ")) {
+			ctx->info->highestmodseq = 0;
+		}
+		return 0;
+	}
+	if (resp->args_count == 2 &&
+	    imap_arg_atom_eq(&resp->args[1], "EXISTS")) {
+		if (imap_arg_u32(&resp->args[0], &n) < 0) {
+			return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+					      IMAP_FAIL_TRANSIENT,
+					      "%s %s sent a bad EXISTS",
+					      conn->server_desc,
+					      conn->addr_desc);
+		}
+		ctx->info->exists = n;
+	}
+	return 0;
+}
+
+/* A NO to SELECT means "no such mailbox" when the code says so, or, from
+ * servers without response codes, when the text does. */
+static bool
+select_no_is_nonexistent(const struct imap_response *resp)
+{
+	if (code_is(resp, "NONEXISTENT"))
+		return true;
+	if (resp->code != NULL || resp->status != IMAP_STATUS_NO)
+		return false;
+	return text_has(resp->text, "exist") ||
+		text_has(resp->text, "not found") ||
+		text_has(resp->text, "no such") ||
+		text_has(resp->text, "unknown mailbox");
+}
+
+int
+imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
+	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct select_ctx ctx;
+	const char *verb = readonly ? "EXAMINE" : "SELECT";
+	struct cmd cmd;
+	int ret = -1;
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.info = info_r;
+	cmd_begin(conn, &cmd, verb);
+	if (cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
+		goto cleanup;
+	/* RFC 7162: the parameter enables CONDSTORE and so HIGHESTMODSEQ */
+	if (imap_has_capability(conn, "CONDSTORE"))
+		cmd_add(&cmd, " (CONDSTORE)");
+	/* a SELECT, even a failing one, closes the selected mailbox */
+	if (conn->state == IMAP_STATE_SELECTED)
+		imap_conn_set_state(conn, IMAP_STATE_AUTHENTICATED);
+	if (cmd_run(conn, &cmd, select_untagged, &ctx, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, select_no_is_nonexistent(resp) ?
+			  IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
+			  "%s refused %s \"%s\"", conn->server_desc, verb,
+			  mailbox);
+		memset(info_r, 0, sizeof(*info_r));
+		goto cleanup;
+	}
+	if (!ctx.have_uidvalidity) {
+		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
+			       IMAP_FAIL_TRANSIENT,
+			       "%s %s sent no UIDVALIDITY for \"%s\"",
+			       conn->server_desc, conn->addr_desc, mailbox);
+		goto cleanup;
+	}
+	imap_conn_set_state(conn, IMAP_STATE_SELECTED);
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_create(struct imap_conn *conn, const char *mailbox,
+	    struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	int ret = -1;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	cmd_begin(conn, &cmd, "CREATE");
+	if (cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0 ||
+	    cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK &&
+	    !code_is(resp, "ALREADYEXISTS") &&
+	    !(resp->code == NULL && resp->status == IMAP_STATUS_NO &&
+	      text_has(resp->text, "already exists"))) {
+		fail_resp(conn, error_r, IMAP_ERR_NO, resp,
+			  "%s refused CREATE \"%s\"", conn->server_desc,
+			  mailbox);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+/* ---- FETCH ---- */
+
+/* The items of one "* n FETCH (...)" response; NULL when resp is not a
+ * FETCH.  A malformed FETCH is a protocol error (-1). */
+static int
+fetch_items(struct imap_conn *conn, const struct imap_response *resp,
+	    const struct imap_arg **items_r, size_t *count_r,
+	    struct imap_error *err)
+{
+	*items_r = NULL;
+	*count_r = 0;
+	if (resp->status != IMAP_STATUS_NONE || resp->args_count < 2 ||
+	    !imap_arg_atom_eq(&resp->args[1], "FETCH"))
+		return 0;
+	if (resp->args_count != 3 || resp->args[2].type != IMAP_ARG_LIST ||
+	    resp->args[2].list_count % 2 != 0) {
+		return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s sent a malformed FETCH response",
+				      conn->server_desc, conn->addr_desc);
+	}
+	*items_r = resp->args[2].list;
+	*count_r = resp->args[2].list_count;
+	return 0;
+}
+
+struct meta_ctx {
+	imap_meta_cb *cb;
+	void *cb_ctx;
+	bool want_headers;
+	bool stopped;
+	const char **flags;
+	size_t flags_alloc;
+};
+
+static int
+meta_bad(struct imap_conn *conn, struct imap_error *err, const char *what)
+{
+	return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
+			      "%s %s sent a FETCH response with %s",
+			      conn->server_desc, conn->addr_desc, what);
+}
+
+static int
+meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
+	      void *context, struct imap_error *err)
+{
+	struct meta_ctx *ctx = context;
+	const struct imap_arg *items;
+	struct imap_message_meta meta;
+	bool have_uid = false, have_flags = false, have_date = false;
+	bool have_size = false;
+	size_t count;
+
+	if (fetch_items(conn, resp, &items, &count, err) < 0)
+		return -1;
+	if (items == NULL)
+		return 0;
+	memset(&meta, 0, sizeof(meta));
+	for (size_t i = 0; i < count; i += 2) {
+		const struct imap_arg *key = &items[i], *val = &items[i + 1];
+
+		if (key->type != IMAP_ARG_ATOM)
+			return meta_bad(conn, err, "a non-atom item name");
+		if (strcasecmp(key->str, "UID") == 0) {
+			if (imap_arg_u32(val, &meta.uid) < 0 || meta.uid == 0)
+				return meta_bad(conn, err, "a bad UID");
+			have_uid = true;
+		} else if (strcasecmp(key->str, "FLAGS") == 0) {
+			if (val->type != IMAP_ARG_LIST)
+				return meta_bad(conn, err, "bad FLAGS");
+			ctx->flags = xgrow(ctx->flags, &ctx->flags_alloc,
+					   val->list_count + 1,
+					   sizeof(*ctx->flags));
+			for (size_t f = 0; f < val->list_count; f++) {
+				if (val->list[f].type != IMAP_ARG_ATOM)
+					return meta_bad(conn, err,
+							"a bad flag");
+				ctx->flags[f] = val->list[f].str;
+			}
+			meta.flags = ctx->flags;
+			meta.flags_count = val->list_count;
+			have_flags = true;
+		} else if (strcasecmp(key->str, "INTERNALDATE") == 0) {
+			if (val->type != IMAP_ARG_QUOTED ||
+			    imap_datetime_parse(val->str,
+						&meta.internaldate) < 0)
+				return meta_bad(conn, err, "a bad INTERNALDATE");
+			have_date = true;
+		} else if (strcasecmp(key->str, "RFC822.SIZE") == 0) {
+			if (imap_arg_u64(val, &meta.size) < 0)
+				return meta_bad(conn, err, "a bad RFC822.SIZE");
+			have_size = true;
+		} else if (strncasecmp(key->str, "BODY[", 5) == 0) {
+			if (val->type == IMAP_ARG_LITERAL ||
+			    val->type == IMAP_ARG_QUOTED) {
+				meta.headers = (const unsigned char *)val->str;
+				meta.headers_len = val->len;
+			} else if (val->type != IMAP_ARG_NIL) {
+				return meta_bad(conn, err, "a bad BODY[...]");
+			}
+		}
+	}
+	/* without UID, or with flags only: an unsolicited update */
+	if (!have_uid || (!have_date && !have_size))
+		return 0;
+	if (!have_flags || !have_date || !have_size)
+		return meta_bad(conn, err, "missing items");
+	if (!ctx->want_headers) {
+		meta.headers = NULL;
+		meta.headers_len = 0;
+	}
+	if (ctx->stopped)
+		return 0;
+	if (ctx->cb(&meta, ctx->cb_ctx) < 0)
+		ctx->stopped = true;
+	return 0;
+}
+
+int
+imap_fetch_meta(struct imap_conn *conn, const char *uidset,
+		const char *const *header_names, imap_meta_cb *cb, void *ctx,
+		struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct meta_ctx mctx;
+	struct cmd cmd;
+	int ret = -1;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	memset(&mctx, 0, sizeof(mctx));
+	mctx.cb = cb;
+	mctx.cb_ctx = ctx;
+	mctx.want_headers = header_names != NULL && header_names[0] != NULL;
+	cmd_begin(conn, &cmd, "UID FETCH ");
+	cmd_add(&cmd, uidset);
+	cmd_add(&cmd, " (UID FLAGS INTERNALDATE RFC822.SIZE");
+	if (mctx.want_headers) {
+		cmd_add(&cmd, " BODY.PEEK[HEADER.FIELDS (");
+		for (size_t i = 0; header_names[i] != NULL; i++) {
+			if (!valid_atom(header_names[i], false)) {
+				invalid_arg(conn, error_r, "header name",
+					    header_names[i]);
+				goto cleanup;
+			}
+			if (i > 0)
+				cmd_add(&cmd, " ");
+			cmd_add(&cmd, header_names[i]);
+		}
+		cmd_add(&cmd, ")]");
+	}
+	cmd_add(&cmd, ")");
+	if (cmd_run(conn, &cmd, meta_untagged, &mctx, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, IMAP_ERR_NO, resp,
+			  "%s refused UID FETCH %.64s", conn->server_desc,
+			  uidset);
+		goto cleanup;
+	}
+	if (mctx.stopped) {
+		error_r->kind = IMAP_ERR_NO;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "stopped by caller");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	free(mctx.flags);
+	cmd_free(&cmd);
+	return ret;
+}
+
+struct body_ctx {
+	uint32_t uid;
+	struct buf *body;
+	bool found;
+	bool too_big;
+	size_t size;
+};
+
+static int
+body_untagged(struct imap_conn *conn, const struct imap_response *resp,
+	      void *context, struct imap_error *err)
+{
+	struct body_ctx *ctx = context;
+	const struct imap_arg *items, *body = NULL;
+	uint32_t uid = 0;
+	size_t count;
+
+	if (fetch_items(conn, resp, &items, &count, err) < 0)
+		return -1;
+	if (items == NULL)
+		return 0;
+	for (size_t i = 0; i < count; i += 2) {
+		if (imap_arg_atom_eq(&items[i], "UID")) {
+			if (imap_arg_u32(&items[i + 1], &uid) < 0)
+				return meta_bad(conn, err, "a bad UID");
+		} else if (imap_arg_atom_eq(&items[i], "BODY[]")) {
+			body = &items[i + 1];
+		}
+	}
+	if (uid != ctx->uid || body == NULL || ctx->found)
+		return 0;
+	if (body->type == IMAP_ARG_NIL)
+		return 0;
+	if (body->type != IMAP_ARG_LITERAL && body->type != IMAP_ARG_QUOTED)
+		return meta_bad(conn, err, "a bad BODY[]");
+	ctx->found = true;
+	ctx->size = body->len;
+	if (body->type == IMAP_ARG_LITERAL && body->skipped) {
+		ctx->too_big = true;
+		return 0;
+	}
+	if (buf_append(ctx->body, body->str, body->len) < 0)
+		ctx->too_big = true;
+	return 0;
+}
+
+int
+imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
+		struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct body_ctx bctx;
+	struct cmd cmd;
+	char line[64];
+	int ret = -1;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	memset(&bctx, 0, sizeof(bctx));
+	bctx.uid = uid;
+	bctx.body = body;
+	snprintf(line, sizeof(line), "UID FETCH %u (UID BODY.PEEK[])", uid);
+	cmd_begin(conn, &cmd, line);
+	/* a body over the caller's limit is read and dropped, not stored */
+	imap_parser_set_literal_limit(conn->parser, body->max - body->len,
+				      true);
+	ret = cmd_run(conn, &cmd, body_untagged, &bctx, &resp, error_r);
+	imap_parser_set_literal_limit(conn->parser, IMAP_SMALL_LITERAL_MAX,
+				      false);
+	if (ret < 0)
+		goto cleanup;
+	ret = -1;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, code_is(resp, "EXPUNGEISSUED") ?
+			  IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
+			  "%s refused UID FETCH %u", conn->server_desc, uid);
+		goto cleanup;
+	}
+	if (!bctx.found) {
+		error_r->kind = IMAP_ERR_NONEXISTENT;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "message UID %u is not on %s", uid,
+			 conn->server_desc);
+		goto cleanup;
+	}
+	if (bctx.too_big) {
+		error_r->kind = IMAP_ERR_NO;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "message UID %u on %s is %zu bytes, more than the "
+			 "limit of %zu bytes", uid, conn->server_desc,
+			 bctx.size, body->max);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+/* ---- APPEND, STORE, EXPUNGE ---- */
+
+static bool
+append_refused_for_size(const struct imap_response *resp)
+{
+	if (code_is(resp, "LIMIT") || code_is(resp, "TOOBIG"))
+		return true;
+	return code_is(resp, "OVERQUOTA") &&
+		(text_has(resp->text, "size") ||
+		 text_has(resp->text, "too large") ||
+		 text_has(resp->text, "too big"));
+}
+
+static void
+parse_appenduid(const struct imap_response *resp, uint32_t *uidvalidity_r,
+		uint32_t *uid_r)
+{
+	char buf[64];
+	char *space;
+
+	if (!code_is(resp, "APPENDUID"))
+		return;
+	snprintf(buf, sizeof(buf), "%s", resp->code_args);
+	space = strchr(buf, ' ');
+	if (space == NULL)
+		return;
+	*space = '\0';
+	if (str_to_u32(buf, uidvalidity_r) < 0 ||
+	    str_to_u32(space + 1, uid_r) < 0) {
+		*uidvalidity_r = 0;
+		*uid_r = 0;
+	}
+}
+
+int
+imap_append(struct imap_conn *conn, const char *mailbox,
+	    const char *const *flags, size_t flags_count, int64_t internaldate,
+	    const void *data, size_t len, uint32_t *uidvalidity_r,
+	    uint32_t *uid_r, struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	char date[40], quoted_date[48];
+	struct cmd cmd;
+	int ret = -1, r;
+
+	*uidvalidity_r = 0;
+	*uid_r = 0;
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	cmd_begin(conn, &cmd, "APPEND");
+	if (cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
+		goto cleanup;
+	if (flags_count > 0) {
+		cmd_add(&cmd, " ");
+		if (add_flag_list(conn, &cmd, flags, flags_count, error_r) < 0)
+			goto cleanup;
+	}
+	imap_datetime_format(internaldate, date, sizeof(date));
+	snprintf(quoted_date, sizeof(quoted_date), " \"%s\" ", date);
+	cmd_add(&cmd, quoted_date);
+	r = cmd_add_literal(conn, &cmd, data, len, false, &resp, error_r);
+	if (r < 0)
+		goto cleanup;
+	if (r == 1) {
+		/* answered before the data: a refusal, most likely for size */
+		fail_resp(conn, error_r, resp->status == IMAP_STATUS_NO ||
+			  append_refused_for_size(resp) ? IMAP_ERR_TOOBIG :
+			  IMAP_ERR_NO, resp, "%s refused APPEND of %zu bytes "
+			  "to \"%s\"", conn->server_desc, len, mailbox);
+		goto cleanup;
+	}
+	if (cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, append_refused_for_size(resp) ?
+			  IMAP_ERR_TOOBIG : IMAP_ERR_NO, resp,
+			  "%s refused APPEND of %zu bytes to \"%s\"",
+			  conn->server_desc, len, mailbox);
+		goto cleanup;
+	}
+	/* APPENDUID is only trusted from a server that advertises UIDPLUS:
+	 * one that does not has not promised its meaning */
+	if (imap_has_capability(conn, "UIDPLUS"))
+		parse_appenduid(resp, uidvalidity_r, uid_r);
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+static int
+uid_store(struct imap_conn *conn, const char *uidset, bool add,
+	  const char *const *flags, size_t flags_count,
+	  struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	int ret = -1;
+
+	cmd_begin(conn, &cmd, "UID STORE ");
+	cmd_add(&cmd, uidset);
+	cmd_add(&cmd, add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ");
+	if (add_flag_list(conn, &cmd, flags, flags_count, error_r) < 0 ||
+	    cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, IMAP_ERR_NO, resp,
+			  "%s refused UID STORE %.64s", conn->server_desc,
+			  uidset);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_uid_store(struct imap_conn *conn, const char *uidset, bool add,
+	       const char *const *flags, size_t flags_count,
+	       struct imap_error *error_r)
+{
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	if (flags_count == 0)
+		return 0;
+	return uid_store(conn, uidset, add, flags, flags_count, error_r);
+}
+
+static int
+simple_command(struct imap_conn *conn, const char *line,
+	       struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	int ret = -1;
+
+	cmd_begin(conn, &cmd, line);
+	if (cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, IMAP_ERR_NO, resp, "%s refused %.64s",
+			  conn->server_desc, line);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_uid_expunge(struct imap_conn *conn, const char *uidset,
+		 struct imap_error *error_r)
+{
+	static const char *const deleted[] = { "\\Deleted" };
+	char *line;
+	int ret;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	/* both ways need \Deleted: UID EXPUNGE (RFC 4315) only removes the
+	 * messages of the set that carry it */
+	if (uid_store(conn, uidset, true, deleted, 1, error_r) < 0)
+		return -1;
+	if (!imap_has_capability(conn, "UIDPLUS"))
+		return simple_command(conn, "EXPUNGE", error_r);
+	line = xasprintf("UID EXPUNGE %s", uidset);
+	ret = simple_command(conn, line, error_r);
+	free(line);
+	return ret;
+}

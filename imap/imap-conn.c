@@ -1,1 +1,611 @@
-/* placeholder, being written */
+/* The connection: TCP connect with a timeout, TLS with verification, and
+ * buffered reading/writing where every wait is a poll() with the timeout.
+ * The socket stays non-blocking throughout so that a TLS record split
+ * across packets can never block past the timeout. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "imap/imap-private.h"
+
+#define WRITE_CHUNK (64 * 1024)
+#define TRACE_MAX 2048
+
+static const char *const state_names[] = {
+	[IMAP_STATE_DISCONNECTED] = "disconnected",
+	[IMAP_STATE_NOT_AUTHENTICATED] = "not authenticated",
+	[IMAP_STATE_AUTHENTICATED] = "authenticated",
+	[IMAP_STATE_SELECTED] = "selected",
+	[IMAP_STATE_LOGOUT] = "logout",
+	[IMAP_STATE_DEAD] = "dead",
+};
+
+const char *
+imap_conn_server_name(const struct imap_conn *conn)
+{
+	return conn->server_desc;
+}
+
+void
+imap_conn_set_state(struct imap_conn *conn, enum imap_conn_state state)
+{
+	if (conn->state == state)
+		return;
+	log_debug("%s %s: state %s -> %s", conn->server_desc, conn->addr_desc,
+		  state_names[conn->state], state_names[state]);
+	conn->state = state;
+}
+
+void
+imap_conn_close(struct imap_conn *conn)
+{
+	if (conn->ssl != NULL) {
+		SSL_free(conn->ssl);
+		conn->ssl = NULL;
+	}
+	if (conn->ssl_ctx != NULL) {
+		SSL_CTX_free(conn->ssl_ctx);
+		conn->ssl_ctx = NULL;
+	}
+	if (conn->fd >= 0) {
+		close(conn->fd);
+		conn->fd = -1;
+	}
+	conn->rpos = conn->rlen = 0;
+}
+
+int
+imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
+	       enum imap_error_kind kind, enum imap_fail_class fail,
+	       const char *fmt, ...)
+{
+	va_list ap;
+
+	err->kind = kind;
+	err->fail = fail;
+	err->resp_code[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	if (kind == IMAP_ERR_IO || kind == IMAP_ERR_PROTOCOL ||
+	    kind == IMAP_ERR_TLS || kind == IMAP_ERR_CONNECT) {
+		imap_conn_close(conn);
+		imap_conn_set_state(conn, IMAP_STATE_DEAD);
+	}
+	return -1;
+}
+
+/* ---- SIGPIPE: a write to a closed peer must be an error, not a signal.
+ * Plain writes use MSG_NOSIGNAL; OpenSSL writes with write(), so the
+ * signal is blocked for this thread around TLS calls and a SIGPIPE they
+ * raised is consumed before unblocking. ---- */
+
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void
+sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pending);
+	g->was_pending = sigpending(&pending) == 0 &&
+		sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void
+sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pending);
+	if (!g->was_pending && sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE) == 1) {
+		struct timespec zero = { 0, 0 };
+
+		(void)sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* Waits until fd is ready for events; 0, or -1 with errno (ETIMEDOUT). */
+static int
+wait_fd(int fd, short events, unsigned int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int ret;
+
+	for (;;) {
+		ret = poll(&pfd, 1, (int)timeout_ms);
+		if (ret > 0)
+			return 0;
+		if (ret == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* ---- TCP ---- */
+
+static bool
+host_is_ip(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, host, &a4) == 1 ||
+		inet_pton(AF_INET6, host, &a6) == 1;
+}
+
+static int
+connect_one(const struct addrinfo *ai, unsigned int timeout_ms, int *fd_r)
+{
+	int fd, soerr = 0, one = 1;
+	socklen_t len = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS && errno != EINTR)
+			goto fail;
+		if (wait_fd(fd, POLLOUT, timeout_ms) < 0)
+			goto fail;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			goto fail;
+		if (soerr != 0) {
+			errno = soerr;
+			goto fail;
+		}
+	}
+	/* commands are short lines answered before the next: no Nagle */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*fd_r = fd;
+	return 0;
+fail:
+	soerr = errno;
+	close(fd);
+	errno = soerr;
+	return -1;
+}
+
+int
+imap_conn_tcp_connect(struct imap_conn *conn, struct imap_error *err)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[16];
+	int gai, last_errno = 0, ret = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof(port), "%u", conn->params.port);
+	gai = getaddrinfo(conn->host, port, &hints, &res);
+	if (gai != 0) {
+		imap_conn_fail(conn, err, IMAP_ERR_CONNECT,
+			       gai == EAI_AGAIN ? IMAP_FAIL_WAIT :
+			       IMAP_FAIL_PERMANENT,
+			       "cannot connect to %s %s: cannot resolve %s: %s",
+			       conn->server_desc, conn->addr_desc, conn->host,
+			       gai == EAI_SYSTEM ? strerror(errno) :
+			       gai_strerror(gai));
+		goto cleanup;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (connect_one(ai, conn->timeout_ms, &conn->fd) == 0) {
+			ret = 0;
+			goto cleanup;
+		}
+		last_errno = errno;
+		log_debug("%s %s: connect failed: %s", conn->server_desc,
+			  conn->addr_desc, strerror(last_errno));
+	}
+	if (last_errno == ETIMEDOUT) {
+		imap_conn_fail(conn, err, IMAP_ERR_CONNECT, IMAP_FAIL_WAIT,
+			       "cannot connect to %s %s: no answer within %u "
+			       "seconds", conn->server_desc, conn->addr_desc,
+			       conn->timeout_ms / 1000);
+	} else {
+		imap_conn_fail(conn, err, IMAP_ERR_CONNECT, IMAP_FAIL_WAIT,
+			       "cannot connect to %s %s: %s", conn->server_desc,
+			       conn->addr_desc, strerror(last_errno));
+	}
+cleanup:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return ret;
+}
+
+/* ---- TLS ---- */
+
+/* The last OpenSSL error as text, or fallback. */
+static const char *
+ssl_error_text(char *out, size_t size, const char *fallback)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0) {
+		snprintf(out, size, "%s", fallback);
+		return out;
+	}
+	ERR_error_string_n(e, out, size);
+	return out;
+}
+
+static int
+tls_fail_verify(struct imap_conn *conn, struct imap_error *err, long vr)
+{
+	const char *section = conn->name != NULL ? conn->name : "imap";
+	const char *hint;
+	char hintbuf[160];
+
+	switch (vr) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		snprintf(hintbuf, sizeof(hintbuf),
+			 "the certificate is not for %s: check host in [%s]",
+			 conn->host, section);
+		hint = hintbuf;
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		hint = "renew the server's certificate or check the clock";
+		break;
+	default:
+		snprintf(hintbuf, sizeof(hintbuf), "check ca_file in [%s]",
+			 section);
+		hint = hintbuf;
+		break;
+	}
+	return imap_conn_fail(conn, err, IMAP_ERR_TLS, IMAP_FAIL_PERMANENT,
+			      "TLS handshake with %s %s failed: certificate "
+			      "verify failed (%s): %s", conn->server_desc,
+			      conn->addr_desc, X509_verify_cert_error_string(vr),
+			      hint);
+}
+
+static int
+tls_setup(struct imap_conn *conn, struct imap_error *err)
+{
+	char ebuf[256];
+
+	ERR_clear_error();
+	conn->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (conn->ssl_ctx == NULL)
+		goto ssl_fail;
+	if (SSL_CTX_set_min_proto_version(conn->ssl_ctx, TLS1_2_VERSION) != 1)
+		goto ssl_fail;
+	/* a server closing without close_notify reads as end of stream; the
+	 * IMAP framing itself tells a truncated response */
+	SSL_CTX_set_options(conn->ssl_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(conn->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (conn->params.verify) {
+		SSL_CTX_set_verify(conn->ssl_ctx, SSL_VERIFY_PEER, NULL);
+		if (conn->ca_file != NULL) {
+			if (access(conn->ca_file, R_OK) < 0) {
+				return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+					IMAP_FAIL_PERMANENT,
+					"cannot read CA file %s for %s: %s: "
+					"check ca_file in [%s]", conn->ca_file,
+					conn->server_desc, strerror(errno),
+					conn->name != NULL ? conn->name :
+					"imap");
+			}
+			if (SSL_CTX_load_verify_locations(conn->ssl_ctx,
+							  conn->ca_file,
+							  NULL) != 1) {
+				return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+					IMAP_FAIL_PERMANENT,
+					"cannot load CA file %s for %s: %s",
+					conn->ca_file, conn->server_desc,
+					ssl_error_text(ebuf, sizeof(ebuf),
+						       "unknown error"));
+			}
+		} else if (SSL_CTX_set_default_verify_paths(conn->ssl_ctx) != 1) {
+			goto ssl_fail;
+		}
+	} else {
+		SSL_CTX_set_verify(conn->ssl_ctx, SSL_VERIFY_NONE, NULL);
+	}
+	conn->ssl = SSL_new(conn->ssl_ctx);
+	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1)
+		goto ssl_fail;
+	if (host_is_ip(conn->host)) {
+		if (conn->params.verify &&
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl),
+						  conn->host) != 1)
+			goto ssl_fail;
+	} else {
+		if (SSL_set_tlsext_host_name(conn->ssl, conn->host) != 1)
+			goto ssl_fail;
+		if (conn->params.verify &&
+		    SSL_set1_host(conn->ssl, conn->host) != 1)
+			goto ssl_fail;
+	}
+	return 0;
+ssl_fail:
+	return imap_conn_fail(conn, err, IMAP_ERR_TLS, IMAP_FAIL_PERMANENT,
+			      "cannot set up TLS for %s %s: %s",
+			      conn->server_desc, conn->addr_desc,
+			      ssl_error_text(ebuf, sizeof(ebuf),
+					     "unknown error"));
+}
+
+int
+imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err)
+{
+	struct sigpipe_guard guard;
+	char ebuf[256];
+	int ret, e, saved_errno;
+	long vr;
+
+	if (tls_setup(conn, err) < 0)
+		return -1;
+	for (;;) {
+		ERR_clear_error();
+		sigpipe_block(&guard);
+		ret = SSL_connect(conn->ssl);
+		saved_errno = errno;
+		sigpipe_restore(&guard);
+		if (ret == 1)
+			break;
+		e = SSL_get_error(conn->ssl, ret);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
+				    POLLIN : POLLOUT, conn->timeout_ms) < 0) {
+				return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+					IMAP_FAIL_TRANSIENT,
+					"TLS handshake with %s %s failed: %s",
+					conn->server_desc, conn->addr_desc,
+					errno == ETIMEDOUT ? "timed out" :
+					strerror(errno));
+			}
+			continue;
+		}
+		vr = SSL_get_verify_result(conn->ssl);
+		if (conn->params.verify && vr != X509_V_OK)
+			return tls_fail_verify(conn, err, vr);
+		if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+			return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+				IMAP_FAIL_TRANSIENT,
+				"TLS handshake with %s %s failed: %s",
+				conn->server_desc, conn->addr_desc,
+				saved_errno != 0 && e == SSL_ERROR_SYSCALL ?
+				strerror(saved_errno) :
+				"connection closed by the server");
+		}
+		return imap_conn_fail(conn, err, IMAP_ERR_TLS,
+				      IMAP_FAIL_PERMANENT,
+				      "TLS handshake with %s %s failed: %s",
+				      conn->server_desc, conn->addr_desc,
+				      ssl_error_text(ebuf, sizeof(ebuf),
+						     "unknown error"));
+	}
+	log_debug("%s %s: %s with %s", conn->server_desc, conn->addr_desc,
+		  SSL_get_version(conn->ssl), SSL_get_cipher_name(conn->ssl));
+	return 0;
+}
+
+/* ---- reading and writing ---- */
+
+static int
+io_fail(struct imap_conn *conn, struct imap_error *err, const char *what,
+	int error)
+{
+	if (error == ETIMEDOUT) {
+		return imap_conn_fail(conn, err, IMAP_ERR_IO,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s: no progress %s within %u seconds",
+				      conn->server_desc, conn->addr_desc, what,
+				      conn->timeout_ms / 1000);
+	}
+	return imap_conn_fail(conn, err, IMAP_ERR_IO, IMAP_FAIL_TRANSIENT,
+			      "%s %s: error %s: %s", conn->server_desc,
+			      conn->addr_desc, what,
+			      error != 0 ? strerror(error) : "TLS failure");
+}
+
+int
+imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
+		struct imap_error *err)
+{
+	const unsigned char *p = data;
+	size_t off = 0;
+
+	if (conn->fd < 0)
+		return io_fail(conn, err, "sending", ENOTCONN);
+	while (off < len) {
+		size_t chunk = len - off > WRITE_CHUNK ? WRITE_CHUNK : len - off;
+
+		if (conn->ssl != NULL) {
+			struct sigpipe_guard guard;
+			int n, e, saved_errno;
+
+			ERR_clear_error();
+			sigpipe_block(&guard);
+			n = SSL_write(conn->ssl, p + off, (int)chunk);
+			saved_errno = errno;
+			sigpipe_restore(&guard);
+			if (n > 0) {
+				off += (size_t)n;
+				continue;
+			}
+			e = SSL_get_error(conn->ssl, n);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
+					    POLLIN : POLLOUT,
+					    conn->timeout_ms) < 0)
+					return io_fail(conn, err, "sending",
+						       errno);
+				continue;
+			}
+			return io_fail(conn, err, "sending",
+				       e == SSL_ERROR_SYSCALL ?
+				       (saved_errno != 0 ? saved_errno : EPIPE) :
+				       0);
+		} else {
+			ssize_t n = send(conn->fd, p + off, chunk, MSG_NOSIGNAL);
+
+			if (n >= 0) {
+				off += (size_t)n;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return io_fail(conn, err, "sending", errno);
+			if (wait_fd(conn->fd, POLLOUT, conn->timeout_ms) < 0)
+				return io_fail(conn, err, "sending", errno);
+		}
+	}
+	return 0;
+}
+
+/* Reads some bytes into the receive buffer (which is empty).  0 on
+ * success, -1 on error (err filled; end of stream is an error here since
+ * a response is always awaited when reading). */
+static int
+conn_fill(struct imap_conn *conn, struct imap_error *err)
+{
+	conn->rpos = conn->rlen = 0;
+	if (conn->fd < 0)
+		return io_fail(conn, err, "reading", ENOTCONN);
+	for (;;) {
+		if (conn->ssl != NULL) {
+			struct sigpipe_guard guard;
+			int n, e, saved_errno;
+
+			ERR_clear_error();
+			sigpipe_block(&guard);
+			n = SSL_read(conn->ssl, conn->rbuf, sizeof(conn->rbuf));
+			saved_errno = errno;
+			sigpipe_restore(&guard);
+			if (n > 0) {
+				conn->rlen = (size_t)n;
+				return 0;
+			}
+			e = SSL_get_error(conn->ssl, n);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
+					    POLLIN : POLLOUT,
+					    conn->timeout_ms) < 0)
+					return io_fail(conn, err, "reading",
+						       errno);
+				continue;
+			}
+			if (e == SSL_ERROR_ZERO_RETURN ||
+			    (e == SSL_ERROR_SYSCALL && saved_errno == 0))
+				goto eof;
+			return io_fail(conn, err, "reading",
+				       e == SSL_ERROR_SYSCALL ? saved_errno : 0);
+		} else {
+			ssize_t n = recv(conn->fd, conn->rbuf,
+					 sizeof(conn->rbuf), 0);
+
+			if (n > 0) {
+				conn->rlen = (size_t)n;
+				return 0;
+			}
+			if (n == 0)
+				goto eof;
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return io_fail(conn, err, "reading", errno);
+			if (wait_fd(conn->fd, POLLIN, conn->timeout_ms) < 0)
+				return io_fail(conn, err, "reading", errno);
+		}
+	}
+eof:
+	return imap_conn_fail(conn, err, IMAP_ERR_IO, IMAP_FAIL_TRANSIENT,
+			      "%s %s closed the connection", conn->server_desc,
+			      conn->addr_desc);
+}
+
+bool
+imap_conn_has_buffered_input(const struct imap_conn *conn)
+{
+	return conn->rpos < conn->rlen ||
+		(conn->ssl != NULL && SSL_pending(conn->ssl) > 0);
+}
+
+static void
+trace_response(struct imap_conn *conn)
+{
+	struct buf b;
+	bool cut;
+
+	buf_init(&b, TRACE_MAX);
+	cut = imap_parser_trace(conn->parser, &b) < 0;
+	log_trace("%s S: %s%s", conn->name != NULL ? conn->name : "imap",
+		  b.data != NULL ? (const char *)b.data : "",
+		  cut ? " ..." : "");
+	buf_free(&b);
+}
+
+int
+imap_conn_read_response(struct imap_conn *conn,
+			const struct imap_response **resp_r,
+			struct imap_error *err)
+{
+	const char *perr;
+	size_t consumed;
+	enum imap_parse_result ret;
+
+	for (;;) {
+		if (conn->rpos < conn->rlen) {
+			ret = imap_parser_feed(conn->parser,
+					       conn->rbuf + conn->rpos,
+					       conn->rlen - conn->rpos,
+					       &consumed, resp_r, &perr);
+			conn->rpos += consumed;
+			if (ret == IMAP_PARSE_COMPLETE) {
+				if (log_enabled(LOG_LEVEL_TRACE))
+					trace_response(conn);
+				return 0;
+			}
+			if (ret == IMAP_PARSE_ERROR) {
+				return imap_conn_fail(conn, err,
+					IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
+					"%s %s sent an invalid response: %s",
+					conn->server_desc, conn->addr_desc,
+					perr);
+			}
+		}
+		if (conn_fill(conn, err) < 0)
+			return -1;
+	}
+}

@@ -1,0 +1,91 @@
+/* imap-private: what imap-conn.c (socket, TLS, buffered I/O) and
+ * imap-client.c (commands) share.  Not for use outside imap/. */
+#ifndef MMIRROR_IMAP_PRIVATE_H
+#define MMIRROR_IMAP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "util/util.h"
+#include "imap/imap.h"
+#include "imap/imap-parser.h"
+
+#define IMAP_DEFAULT_TIMEOUT_SECS 60
+#define IMAP_READ_BUF_SIZE 16384
+/* default literal limit for responses that carry no message body */
+#define IMAP_SMALL_LITERAL_MAX (1024 * 1024)
+
+enum imap_conn_state {
+	IMAP_STATE_DISCONNECTED = 0,
+	IMAP_STATE_NOT_AUTHENTICATED,
+	IMAP_STATE_AUTHENTICATED,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+	IMAP_STATE_DEAD,	/* after an IO, protocol or TLS error */
+};
+
+struct imap_conn {
+	struct imap_params params;	/* strings below are owned copies */
+	char *host, *ca_file, *name;
+	char *addr_desc;		/* "host:port" or "[v6]:port" for messages */
+	char *server_desc;		/* "production server" */
+	unsigned int timeout_ms;
+
+	enum imap_conn_state state;
+	int fd;
+	SSL_CTX *ssl_ctx;
+	SSL *ssl;
+
+	struct imap_parser *parser;
+	unsigned char rbuf[IMAP_READ_BUF_SIZE];
+	size_t rpos, rlen;
+
+	char **caps;
+	size_t caps_count;
+	bool caps_known;
+	unsigned int caps_generation;	/* bumped at each update */
+	bool logging_out;		/* BYE is expected */
+
+	unsigned int tag_counter;
+	unsigned int commands_sent;
+};
+
+/* ---- imap-conn.c ---- */
+
+/* Changes the connection state, logging old -> new at debug level. */
+void imap_conn_set_state(struct imap_conn *conn, enum imap_conn_state state);
+/* Fills err (kind, class, message) and marks the connection dead when the
+ * kind says so (IO, PROTOCOL, TLS).  Returns -1. */
+int imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
+		   enum imap_error_kind kind, enum imap_fail_class fail,
+		   const char *fmt, ...) ATTR_FORMAT(5, 6);
+
+/* Resolves and connects the TCP socket (non-blocking, with the timeout).
+ * Fails with IMAP_ERR_CONNECT. */
+int imap_conn_tcp_connect(struct imap_conn *conn, struct imap_error *err);
+/* TLS handshake on the connected socket, with verification as params say.
+ * Fails with IMAP_ERR_TLS (connection dead). */
+int imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err);
+
+/* Writes all of data (plain or TLS), waiting at most the timeout for each
+ * step.  Fails with IMAP_ERR_IO. */
+int imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
+		    struct imap_error *err);
+/* Reads the next complete response; *resp_r stays valid until the next
+ * read.  Logs it at trace level.  Fails with IMAP_ERR_IO (closed, timed
+ * out) or IMAP_ERR_PROTOCOL (unparsable). */
+int imap_conn_read_response(struct imap_conn *conn,
+			    const struct imap_response **resp_r,
+			    struct imap_error *err);
+/* True if bytes already received are waiting to be parsed. */
+bool imap_conn_has_buffered_input(const struct imap_conn *conn);
+/* Closes the socket and TLS; frees nothing else. */
+void imap_conn_close(struct imap_conn *conn);
+
+/* The connection's name for messages: "production server" etc. */
+const char *imap_conn_server_name(const struct imap_conn *conn);
+
+#endif

@@ -93,7 +93,10 @@ struct imap_mailbox_info {
 };
 
 /* SELECT (readonly = false) or EXAMINE (readonly = true).  A mailbox that
- * does not exist fails with IMAP_ERR_NONEXISTENT. */
+ * does not exist fails with IMAP_ERR_NONEXISTENT (from [NONEXISTENT], or a
+ * NO without a code whose text says so, as Dovecot 2.3 answers).  With
+ * CONDSTORE advertised the command carries the (CONDSTORE) parameter, so
+ * highestmodseq is filled. */
 int imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
 		struct imap_mailbox_info *info_r, struct imap_error *error_r);
 /* CREATE; an ALREADYEXISTS answer counts as success. */
@@ -131,8 +134,9 @@ int imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
 		    struct imap_error *error_r);
 
 /* APPEND mailbox (flags) "internaldate" {len}: data is sent unchanged.
- * With UIDPLUS, *uidvalidity_r and *uid_r come from APPENDUID; otherwise
- * both are 0.  Uses LITERAL+ when advertised.  A refusal for size
+ * With UIDPLUS advertised, *uidvalidity_r and *uid_r come from
+ * APPENDUID; otherwise both are 0 (an APPENDUID from a server that does
+ * not advertise UIDPLUS is ignored).  Uses LITERAL+ when advertised.  A refusal for size
  * ([LIMIT], [TOOBIG], or a NO before the continuation) fails with
  * IMAP_ERR_TOOBIG and leaves the connection usable. */
 int imap_append(struct imap_conn *conn, const char *mailbox,
@@ -140,15 +144,16 @@ int imap_append(struct imap_conn *conn, const char *mailbox,
 		const void *data, size_t len, uint32_t *uidvalidity_r,
 		uint32_t *uid_r, struct imap_error *error_r);
 
-/* UID STORE uidset +FLAGS.SILENT (flags) when add, else -FLAGS.SILENT. */
+/* UID STORE uidset +FLAGS.SILENT (flags) when add, else -FLAGS.SILENT.
+ * With flags_count 0 nothing is sent and 0 is returned. */
 int imap_uid_store(struct imap_conn *conn, const char *uidset, bool add,
 		   const char *const *flags, size_t flags_count,
 		   struct imap_error *error_r);
 
-/* Removes the messages of uidset from the selected mailbox: UID EXPUNGE
- * with UIDPLUS; without it, UID STORE +FLAGS.SILENT (\Deleted) and
- * EXPUNGE (which also removes any other message already marked
- * \Deleted). */
+/* Removes the messages of uidset from the selected mailbox: UID STORE
+ * +FLAGS.SILENT (\Deleted), then UID EXPUNGE with UIDPLUS (which removes
+ * only the set's messages), or EXPUNGE without it (which also removes any
+ * other message already marked \Deleted). */
 int imap_uid_expunge(struct imap_conn *conn, const char *uidset,
 		     struct imap_error *error_r);
 

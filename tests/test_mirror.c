@@ -61,7 +61,8 @@ static int
 compare_servers(const char *backup_env, const char *user_names, char **out_r)
 {
 	return run_cmd(out_r, NULL, "'%s/imapdump.py' compare --prod-env '%s' "
-		       "--backup-env '%s' --users '%s'", fixtures_dir(),
+		       "--backup-env '%s' --users '%s' --skip-header 'X-Broadcast: yes'",
+		       fixtures_dir(),
 		       prod.env_file, backup_env, user_names);
 }
 
