@@ -314,7 +314,7 @@ struct sim_msg {
 	uint32_t uid;
 	uint64_t size;
 	int64_t date;
-	char mid[16];
+	char mid[24];
 	char *flags;
 	bool present;
 };
