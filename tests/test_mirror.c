@@ -344,7 +344,7 @@ END_TEST
 int
 main(void)
 {
-	char dir[256], *out = NULL;
+	char dir[256], *out = NULL, *args;
 	Suite *suite = suite_create("mirror");
 	TCase *tc = tcase_create("full");
 	SRunner *sr;
@@ -353,10 +353,13 @@ main(void)
 	tmp = test_tmpdir();
 	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
 	snprintf(dir, sizeof(dir), "%s/p", tmp);
-	fixture_start(dir, xasprintf("--users '%s'", users), &prod);
+	args = xasprintf("--users '%s'", users);
+	fixture_start(dir, args, &prod);
+	free(args);
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
-	fixture_start(dir, xasprintf("--users '%s' --max-mail-size 52428800", users),
-		      &backup);
+	args = xasprintf("--users '%s' --max-mail-size 52428800", users);
+	fixture_start(dir, args, &backup);
+	free(args);
 	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
 		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
 		fprintf(stderr, "corpus generation failed: %s\n", out);
