@@ -12,6 +12,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 
 int
 cli_open_db(struct cli *cli, bool create, struct db **db_r)
@@ -42,8 +43,9 @@ cmd_init(struct cli *cli, int argc, char **argv)
 		return ret;
 	db_close(&db);
 	if (cli->json)
-		printf("{\"state_dir\": \"%s\", \"initialized\": true}\n",
-		       cli->config->state_dir);
+		output_json_print(json_pack("{s:o, s:b}", "state_dir",
+					    output_json_text(cli->config->state_dir),
+					    "initialized", 1));
 	else if (!cli->quiet)
 		printf("initialized state directory %s\n", cli->config->state_dir);
 	return EXIT_OK;
@@ -194,8 +196,7 @@ mailbox_list(struct cli *cli, int argc)
 		return EXIT_PARTIAL;
 	}
 	if (cli->json) {
-		json_t *list = json_array(), *root;
-		char *text;
+		json_t *list = json_array();
 
 		for (size_t i = 0; i < count; i++) {
 			const struct db_subscription *s = &subs[i];
@@ -206,25 +207,22 @@ mailbox_list(struct cli *cli, int argc)
 			v = config_split_list(s->folders != NULL && s->folders[0] != '\0' ?
 					      s->folders : "", &n);
 			for (size_t k = 0; k < n; k++)
-				json_array_append_new(folders, json_string(v[k]));
+				json_array_append_new(folders, output_json_text(v[k]));
 			if (n == 0) {
 				for (size_t k = 0; k < cli->config->folders_count; k++)
 					json_array_append_new(folders,
-						json_string(cli->config->folders[k]));
+						output_json_text(cli->config->folders[k]));
 			}
 			config_strv_free(v, n);
-			json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s}",
-				"id", s->id, "prod_user", s->prod_user,
-				"backup_user", s->backup_user,
+			json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:s, s:o, s:b, s:s}",
+				"id", output_json_text(s->id),
+				"prod_user", output_json_text(s->prod_user),
+				"backup_user", output_json_text(s->backup_user),
 				"target", s->target == DB_TARGET_FILES ? "files" : "imap",
 				"folders", folders, "enabled", s->enabled,
 				"source", s->source == DB_SOURCE_LDAP ? "ldap" : "manual"));
 		}
-		root = json_pack("{s:o}", "mailboxes", list);
-		text = json_dumps(root, JSON_INDENT(2));
-		puts(text);
-		free(text);
-		json_decref(root);
+		output_json_print(json_pack("{s:o}", "mailboxes", list));
 	} else {
 		printf("%-16s %-16s %-16s %-6s %-8s %-7s %s\n", "ID", "PROD_USER",
 		       "BACKUP_USER", "TARGET", "ENABLED", "SOURCE", "FOLDERS");

@@ -51,6 +51,26 @@ run_lock(const char *state_dir, bool wait, int *exit_r)
 	return fd;
 }
 
+/* A ca_file that cannot be read is a configuration error (78), not a
+ * server that cannot be reached (69). */
+static int
+check_ca_file(const struct config *config, const struct config_server *cs,
+	      const char *section)
+{
+	FILE *f;
+
+	if (cs->ca_file == NULL)
+		return 0;
+	f = fopen(cs->ca_file, "r");
+	if (f == NULL) {
+		cli_error("%s: cannot read ca_file %s in [%s]: %s",
+			  config->path, cs->ca_file, section, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
 static void
 server_params(const struct config_server *cs, const char *name,
 	      char *password, struct recon_server *rs)
@@ -104,6 +124,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	bool dry_run = plan_only, wait = false;
 	struct db *db = NULL;
 	struct timespec start, end;
+	FILE *steps_out = NULL;
+	char *steps = NULL;
+	size_t steps_len = 0;
 	int c, ret, lock_fd = -1;
 
 	memset(&result, 0, sizeof(result));
@@ -150,6 +173,11 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		ret = EXIT_CONFIG;
 		goto out;
 	}
+	if (check_ca_file(cli->config, &cli->config->production, "production") < 0 ||
+	    check_ca_file(cli->config, &cli->config->backup, "backup") < 0) {
+		ret = EXIT_CONFIG;
+		goto out;
+	}
 	if (!dry_run && (lock_fd = run_lock(cli->config->state_dir, wait, &ret)) < 0)
 		goto out;
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
@@ -189,6 +217,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	params.max_fetch_size = (uint64_t)1 << 30;
 	params.dry_run = dry_run;
 	params.plan_out = stdout;
+	if (dry_run && cli->json) {
+		/* the steps go into the JSON summary */
+		steps_out = open_memstream(&steps, &steps_len);
+		if (steps_out == NULL)
+			fatal("open_memstream: %s", strerror(errno));
+		params.plan_out = steps_out;
+	}
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	recon_run(&params, chosen, chosen_count, &result);
@@ -202,10 +237,17 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		ret = EXIT_PARTIAL;
 	else
 		ret = EXIT_OK;
+	if (steps_out != NULL) {
+		fclose(steps_out);
+		steps_out = NULL;
+	}
 	output_sync_summary(cli, "full", dry_run, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
-			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret);
+			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
 out:
+	if (steps_out != NULL)
+		fclose(steps_out);
+	free(steps);
 	recon_result_free(&result);
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);

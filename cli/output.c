@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -37,18 +38,44 @@ human_bytes(uint64_t n, char *out, size_t size)
 		snprintf(out, size, "%llu bytes", (unsigned long long)n);
 }
 
+json_t *
+output_json_text(const char *s)
+{
+	char *clean = utf8_sanitize(s != NULL ? s : "");
+	json_t *value = json_string(clean);
+
+	free(clean);
+	if (value == NULL)
+		fatal("cannot build a JSON string");
+	return value;
+}
+
+void
+output_json_print(json_t *root)
+{
+	char *text;
+
+	if (root == NULL)
+		fatal("cannot build the JSON output");
+	text = json_dumps(root, JSON_INDENT(2));
+	if (text == NULL)
+		fatal("cannot format the JSON output");
+	puts(text);
+	free(text);
+	json_decref(root);
+}
+
 static void
 summary_json(const char *kind, bool dry_run, const struct recon_result *r,
-	     double seconds, int exit_code)
+	     double seconds, int exit_code, const char *steps)
 {
 	const struct recon_counters *c = &r->counters;
 	json_t *failures = json_array(), *root;
-	char *text;
 
 	for (size_t i = 0; i < r->failures_count; i++) {
-		json_array_append_new(failures, json_pack("{s:s, s:s}",
-			"mailbox", r->failures[i].mailbox,
-			"error", r->failures[i].error));
+		json_array_append_new(failures, json_pack("{s:o, s:o}",
+			"mailbox", output_json_text(r->failures[i].mailbox),
+			"error", output_json_text(r->failures[i].error)));
 	}
 	root = json_pack("{s:s, s:b, s:s, s:i, s:f, "
 			 "s:{s:I, s:I, s:I, s:I}, "
@@ -78,21 +105,34 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 		"production", (json_int_t)c->prod_commands,
 		"backup", (json_int_t)c->backup_commands,
 		"failures", failures);
-	text = json_dumps(root, JSON_INDENT(2));
-	puts(text);
-	free(text);
-	json_decref(root);
+	if (root != NULL && steps != NULL) {
+		json_t *list = json_array();
+		const char *line = steps;
+
+		while (*line != '\0') {
+			const char *end = strchr(line, '\n');
+			size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+			char *one = xstrndup(line, len);
+
+			json_array_append_new(list, output_json_text(one));
+			free(one);
+			line += len + (end != NULL);
+		}
+		json_object_set_new(root, "steps", list);
+	}
+	output_json_print(root);
 }
 
 void
 output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
-		    const struct recon_result *r, double seconds, int exit_code)
+		    const struct recon_result *r, double seconds, int exit_code,
+		    const char *steps)
 {
 	const struct recon_counters *c = &r->counters;
 	char bytes[32];
 
 	if (cli->json) {
-		summary_json(kind, dry_run, r, seconds, exit_code);
+		summary_json(kind, dry_run, r, seconds, exit_code, steps);
 		return;
 	}
 	if (cli->quiet)

@@ -8,9 +8,18 @@ struct cli;
 struct recon_result;
 
 /* Prints the end-of-run summary to stdout; exit_code decides the status
- * word ("ok", "partial", "failed"). */
+ * word ("ok", "partial", "failed").  steps, when not NULL, is the plan
+ * of a dry run, one step a line: with --json it becomes the "steps"
+ * array (text output prints the steps as they are planned). */
 void output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 			 const struct recon_result *result, double seconds,
-			 int exit_code);
+			 int exit_code, const char *steps);
+
+/* A JSON string of s, with bytes that are not UTF-8 replaced by '?'
+ * (server text may be in any charset); never NULL. */
+struct json_t;
+struct json_t *output_json_text(const char *s);
+/* Prints a JSON value to stdout, indented, and releases it. */
+void output_json_print(struct json_t *root);
 
 #endif

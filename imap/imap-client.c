@@ -210,7 +210,10 @@ cmd_free(struct cmd *cmd)
 static void
 cmd_add2(struct cmd *cmd, const void *data, size_t len, const char *trace)
 {
-	if (buf_append(&cmd->line, data, len) < 0 ||
+	/* a secret must not be left behind in a block that a later
+	 * growth of the line frees: make room for it and the rest first */
+	if (buf_reserve(&cmd->line, len + 512) < 0 ||
+	    buf_append(&cmd->line, data, len) < 0 ||
 	    buf_append_str(&cmd->trace, trace) < 0)
 		cmd->overflow = true;
 }
@@ -439,6 +442,12 @@ cmd_add_string(struct imap_conn *conn, struct cmd *cmd, const char *value,
 		return cmd_add_literal(conn, cmd, value, len, secret, resp_r,
 				       err);
 	buf_init(&q, QUOTED_MAX * 2 + 3);
+	if (buf_reserve(&q, len * 2 + 3) < 0) {
+		err->kind = IMAP_ERR_NO;
+		err->fail = IMAP_FAIL_PERMANENT;
+		snprintf(err->msg, sizeof(err->msg), "string argument too long");
+		return -1;
+	}
 	quote_into(&q, value, len);
 	cmd_add2(cmd, q.data, q.len,
 		 secret ? "***" : (const char *)q.data);
@@ -791,7 +800,7 @@ imap_login_plain(struct imap_conn *conn, const char *authzid,
 		return -1;
 	memset(&cmd, 0, sizeof(cmd));
 	if (!imap_has_capability(conn, "AUTH=PLAIN")) {
-		error_r->kind = IMAP_ERR_AUTH;
+		error_r->kind = IMAP_ERR_CONFIG;
 		error_r->fail = IMAP_FAIL_PERMANENT;
 		snprintf(error_r->msg, sizeof(error_r->msg),
 			 "%s %s does not offer AUTH=PLAIN: set auth = login "
@@ -864,7 +873,7 @@ imap_login(struct imap_conn *conn, const char *user, const char *password,
 	if (login_start(conn, user, error_r) < 0)
 		return -1;
 	if (imap_has_capability(conn, "LOGINDISABLED")) {
-		error_r->kind = IMAP_ERR_AUTH;
+		error_r->kind = IMAP_ERR_CONFIG;
 		error_r->fail = IMAP_FAIL_PERMANENT;
 		snprintf(error_r->msg, sizeof(error_r->msg),
 			 "%s %s does not allow LOGIN here (LOGINDISABLED): "
@@ -895,6 +904,7 @@ cleanup:
 struct select_ctx {
 	struct imap_mailbox_info *info;
 	bool have_uidvalidity;
+	bool have_exists;
 };
 
 static int
@@ -931,6 +941,7 @@ select_untagged(struct imap_conn *conn, const struct imap_response *resp,
 					      conn->addr_desc);
 		}
 		ctx->info->exists = n;
+		ctx->have_exists = true;
 	}
 	return 0;
 }
@@ -984,11 +995,15 @@ imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
 		memset(info_r, 0, sizeof(*info_r));
 		goto cleanup;
 	}
-	if (!ctx.have_uidvalidity) {
+	if (!ctx.have_uidvalidity || !ctx.have_exists) {
+		/* both are required (RFC 3501 6.3.1); without EXISTS an
+		 * empty answer would read as an empty folder */
 		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
 			       IMAP_FAIL_TRANSIENT,
-			       "%s %s sent no UIDVALIDITY for \"%s\"",
-			       conn->server_desc, conn->addr_desc, mailbox);
+			       "%s %s sent no %s for \"%s\"",
+			       conn->server_desc, conn->addr_desc,
+			       ctx.have_uidvalidity ? "EXISTS" : "UIDVALIDITY",
+			       mailbox);
 		goto cleanup;
 	}
 	imap_conn_set_state(conn, IMAP_STATE_SELECTED);
@@ -1370,8 +1385,9 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 		goto cleanup;
 	if (r == 1) {
 		/* answered before the data: a refusal, most likely for size */
-		fail_resp(conn, error_r, resp->status == IMAP_STATUS_NO ||
-			  append_refused_for_size(resp) ? IMAP_ERR_TOOBIG :
+		fail_resp(conn, error_r, append_refused_for_size(resp) ||
+			  (resp->status == IMAP_STATUS_NO && resp->code == NULL) ?
+			  IMAP_ERR_TOOBIG :
 			  IMAP_ERR_NO, resp, "%s refused APPEND of %zu bytes "
 			  "to \"%s\"", conn->server_desc, len, mailbox);
 		goto cleanup;

@@ -128,6 +128,7 @@ void
 imap_parser_limits_default(struct imap_parser_limits *limits_r)
 {
 	limits_r->max_line = 64 * 1024;
+	limits_r->max_text = 1024 * 1024;
 	limits_r->max_depth = 16;
 	limits_r->max_items = 100000;
 	limits_r->max_literal = 1024 * 1024;
@@ -144,6 +145,8 @@ imap_parser_create(const struct imap_parser_limits *limits)
 		imap_parser_limits_default(&p->limits);
 	if (p->limits.max_line < 3)
 		p->limits.max_line = 3;
+	if (p->limits.max_text < p->limits.max_line)
+		p->limits.max_text = p->limits.max_line;
 	p->max_literal = p->limits.max_literal;
 	return p;
 }
@@ -351,8 +354,10 @@ line_finished(struct imap_parser *p)
 		return -1;
 	}
 	if (!p->literal_skip) {
+		/* room grows as the bytes arrive: an announced size alone
+		 * never allocates */
 		p->literal_total += size;
-		raw_reserve(p, (size_t)size);
+		raw_reserve(p, size < 65536 ? (size_t)size : 65536);
 	}
 	p->spans = xgrow(p->spans, &p->spans_alloc, p->spans_count + 1,
 			 sizeof(*p->spans));
@@ -420,6 +425,15 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 				*consumed_r = i;
 				parser_fail(p, "line longer than %zu bytes",
 					    p->limits.max_line);
+				*error_r = p->error;
+				return IMAP_PARSE_ERROR;
+			}
+			/* all lines of the response (literals stored apart) */
+			if (p->raw_len - p->literal_total + (i - start) + 1 >
+			    p->limits.max_text) {
+				*consumed_r = i;
+				parser_fail(p, "response text longer than %zu bytes",
+					    p->limits.max_text);
 				*error_r = p->error;
 				return IMAP_PARSE_ERROR;
 			}

@@ -21,8 +21,7 @@
  * number of items (arguments plus literals) in one response, and the size
  * of literals, which the caller sets per response so that a message body
  * may be large while everything else stays small.  Memory held for one
- * response is thus at most (max_items + 1) * max_line + max_literal, plus
- * the parsed tree.
+ * response is thus at most max_text + max_literal, plus the parsed tree.
  *
  * Bare CR or LF, NUL outside a literal, unbalanced parentheses and a
  * malformed literal header are errors.  After an error the parser stays
@@ -41,6 +40,8 @@ struct imap_parser_limits {
 	size_t max_line;	/* bytes of one line, CRLF included; 64 KiB */
 	unsigned int max_depth;	/* list nesting; 16 */
 	unsigned int max_items;	/* arguments and literals per response; 100000 */
+	size_t max_text;	/* line bytes of one response, literals
+				   excluded; 1 MiB */
 	uint64_t max_literal;	/* sum of literal bytes per response; 1 MiB
 				   (change per response with
 				   imap_parser_set_literal_limit()) */

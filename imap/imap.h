@@ -46,6 +46,9 @@ enum imap_error_kind {
 	IMAP_ERR_TOOBIG,	/* APPEND refused as too large ([LIMIT], [TOOBIG]) */
 	IMAP_ERR_IO,		/* connection lost or timed out mid-session */
 	IMAP_ERR_PROTOCOL,	/* the server broke the protocol */
+	IMAP_ERR_CONFIG,	/* the server cannot be used as configured
+				   (no AUTH=PLAIN, LOGINDISABLED); the
+				   connection stays usable */
 };
 
 /* Failure classes (STYLE.md): the run loop decides from these. */

@@ -10,7 +10,7 @@
 #include "reconciler/plan.h"
 
 static const char *const system_flags[] = {
-	"\\Answered", "\\Flagged", "\\Draft", "\\Seen",
+	"\\Answered", "\\Flagged", "\\Draft", "\\Seen", "\\Deleted",
 };
 
 static int
@@ -20,7 +20,7 @@ flag_cmp(const void *a, const void *b)
 }
 
 char *
-recon_flags_normalize(const char *const *flags, size_t count)
+recon_flags_normalize(const char *const *flags, size_t count, bool keep_deleted)
 {
 	const char **sorted = xcalloc(count + 1, sizeof(*sorted));
 	size_t n = 0, len;
@@ -29,7 +29,8 @@ recon_flags_normalize(const char *const *flags, size_t count)
 	for (size_t i = 0; i < count; i++) {
 		const char *f = flags[i];
 
-		if (*f == '\0' || str_ieq(f, "\\Recent") || str_ieq(f, "\\Deleted"))
+		if (*f == '\0' || str_ieq(f, "\\Recent") ||
+		    (!keep_deleted && str_ieq(f, "\\Deleted")))
 			continue;
 		for (size_t j = 0; j < N_ELEMENTS(system_flags); j++) {
 			if (str_ieq(f, system_flags[j]))

@@ -43,6 +43,9 @@ struct mailbox_ctx {
 	struct imap_conn *backup;
 	const char *folder;
 	bool changed;
+	/* messages the backup refused; the rest of the mailbox goes on */
+	size_t refused;
+	char first_refusal[640];
 };
 
 static void ATTR_FORMAT(3, 4)
@@ -69,6 +72,8 @@ set_imap_error(struct mailbox_ctx *ctx, const struct imap_error *ie,
 	else if (ie->kind == IMAP_ERR_AUTH &&
 		 strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0)
 		fail = RECON_FAIL_CREDENTIALS;
+	else if (ie->kind == IMAP_ERR_CONFIG)
+		fail = RECON_FAIL_CONFIG;
 	if (what != NULL)
 		set_error(ctx->error, fail, "mailbox %s: %s: %s", ctx->sub->id,
 			  what, ie->msg);
@@ -192,7 +197,7 @@ matches_skip_rule(const struct recon_params *params,
 struct fetch_ctx {
 	const struct recon_params *params;
 	struct observed *obs;
-	bool check_skip;
+	bool production;	/* skip rules apply; \Deleted is not mirrored */
 };
 
 static int
@@ -209,10 +214,11 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 	m->uid = meta->uid;
 	m->size = meta->size;
 	m->internaldate = meta->internaldate;
-	m->flags = recon_flags_normalize(meta->flags, meta->flags_count);
+	m->flags = recon_flags_normalize(meta->flags, meta->flags_count,
+					 !fc->production);
 	if (meta->headers != NULL) {
 		mid = recon_header_value(meta->headers, meta->headers_len, "Message-ID");
-		if (fc->check_skip)
+		if (fc->production)
 			m->skip = matches_skip_rule(fc->params, meta->headers,
 						    meta->headers_len);
 	}
@@ -254,7 +260,7 @@ observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	struct imap_error ie;
 	char **names = meta_header_names(ctx->params, production);
 	struct fetch_ctx fc = {
-		.params = ctx->params, .obs = obs_r, .check_skip = production,
+		.params = ctx->params, .obs = obs_r, .production = production,
 	};
 	int ret;
 
@@ -287,21 +293,30 @@ connect_login(struct mailbox_ctx *ctx, const struct recon_server *server,
 				       server->password, &ie);
 	} else {
 		struct buf login;
+		int full = 0;
 
 		buf_init(&login, 1024);
-		for (const char *p = server->login_template; *p != '\0'; p++) {
+		for (const char *p = server->login_template; *p != '\0' && full == 0; p++) {
 			if (p[0] == '%' && p[1] == 'u') {
-				buf_append_str(&login, user);
+				full = buf_append_str(&login, user);
 				p++;
 			} else if (p[0] == '%' && p[1] == 'a') {
-				buf_append_str(&login, server->admin_user);
+				full = buf_append_str(&login, server->admin_user);
 				p++;
 			} else if (p[0] == '%' && p[1] == '%') {
-				buf_append(&login, "%", 1);
+				full = buf_append(&login, "%", 1);
 				p++;
 			} else {
-				buf_append(&login, p, 1);
+				full = buf_append(&login, p, 1);
 			}
+		}
+		if (full < 0) {
+			set_error(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: the "
+				  "login name from login_template in [%s] is longer "
+				  "than 1024 bytes", ctx->sub->id, server->imap.name);
+			buf_free(&login);
+			imap_conn_destroy(&conn);
+			return -1;
 		}
 		ret = imap_login(conn, login.len > 0 ? (const char *)login.data : "",
 				 server->password, &ie);
@@ -394,7 +409,15 @@ find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
 	char uidset[32];
 	bool *used;
 
-	snprintf(uidset, sizeof(uidset), "%u:*", uidnext_before > 0 ? uidnext_before : 1);
+	if (uidnext_before == 0) {
+		/* without UIDNEXT, old copies cannot be told from new ones:
+		 * leave the new ones unlinked for the next full pass to adopt */
+		log_warning("%s/%s: the backup gives neither APPENDUID nor UIDNEXT; "
+			    "new copies are linked on the next full pass",
+			    ctx->sub->id, ctx->folder);
+		return 0;
+	}
+	snprintf(uidset, sizeof(uidset), "%u:*", uidnext_before);
 	if (observe(ctx, ctx->backup, uidset, false, &found) < 0)
 		return -1;
 	used = xcalloc(found.count + 1, sizeof(bool));
@@ -481,13 +504,20 @@ execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 				&uidvalidity, &uid, &ie);
 		recon_flags_free(flags, flags_count);
 		if (r < 0) {
-			if (ie.kind == IMAP_ERR_TOOBIG) {
-				set_error(ctx->error, RECON_FAIL_MAILBOX,
-					  "mailbox %s: %s: production UID %u (%zu bytes) "
-					  "is larger than the backup accepts: %s",
-					  ctx->sub->id, ctx->folder, st->prod_uid,
-					  body.len, ie.msg);
-				goto out;
+			if (ie.kind == IMAP_ERR_TOOBIG || ie.kind == IMAP_ERR_NO) {
+				/* this message only: the others still go */
+				if (ctx->refused++ == 0) {
+					snprintf(ctx->first_refusal,
+						 sizeof(ctx->first_refusal),
+						 "%s: production UID %u (%zu bytes): %.500s",
+						 ctx->folder, st->prod_uid, body.len,
+						 ie.msg);
+				}
+				log_warning("%s/%s: the backup refused production UID %u "
+					    "(%zu bytes): %s", ctx->sub->id,
+					    ctx->folder, st->prod_uid, body.len,
+					    ie.msg);
+				continue;
 			}
 			set_imap_error(ctx, &ie, "appending to the backup");
 			goto out;
@@ -877,6 +907,12 @@ recon_mailbox_sync(const struct recon_params *params,
 		ctx.folder = folders[i];
 		if (sync_folder(&ctx) < 0)
 			goto out;
+	}
+	if (ctx.refused > 0) {
+		set_error(error_r, RECON_FAIL_MAILBOX, "mailbox %s: the backup "
+			  "refused %zu message%s; first %s", sub->id, ctx.refused,
+			  ctx.refused == 1 ? "" : "s", ctx.first_refusal);
+		goto out;
 	}
 	ret = 0;
 out:

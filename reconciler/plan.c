@@ -275,11 +275,15 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 	p.backup_used = xcalloc(in->backup_count + 1, sizeof(bool));
 	uidset_init(&p.expunge);
 
-	/* backup messages that a link already claims */
+	/* backup messages that the link of a present production message
+	 * claims; the copies of vanished messages stay unclaimed, so they
+	 * are expunged below unless a present message adopts one */
 	for (size_t i = 0; i < in->links_count; i++) {
 		ssize_t idx;
 
-		if (in->links[i].backup_uid == 0)
+		if (in->links[i].backup_uid == 0 ||
+		    in->links[i].form == RECON_FORM_SKIPPED ||
+		    !prod_has(in, in->links[i].prod_uid))
 			continue;
 		idx = find_backup(in, in->links[i].backup_uid);
 		if (idx >= 0)
@@ -290,17 +294,14 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 	for (size_t i = 0; i < in->prod_count; i++)
 		plan_prod_message(&p, &in->prod[i]);
 
-	/* production expunged it: expunge the copy, forget the link */
+	/* production expunged it: forget the link (its copy is unclaimed) */
 	for (size_t i = 0; i < in->links_count; i++) {
 		const struct recon_link *link = &in->links[i];
 
-		if (prod_has(in, link->prod_uid))
-			continue;
-		if (link->backup_uid != 0 && find_backup(in, link->backup_uid) >= 0)
-			uidset_add(&p.expunge, link->backup_uid);
-		db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid, 0, NULL);
+		if (!prod_has(in, link->prod_uid))
+			db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid, 0, NULL);
 	}
-	/* backup messages that match nothing in production */
+	/* backup messages that no present production message claims */
 	for (size_t i = 0; i < in->backup_count; i++) {
 		if (!p.backup_used[i])
 			uidset_add(&p.expunge, in->backup[i].uid);

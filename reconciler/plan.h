@@ -96,9 +96,12 @@ bool recon_plan_is_noop(const struct recon_plan *plan);
 
 /* ---- flags (flags.c) ---- */
 /* Returns the normalised form of a server's flag list (caller frees):
- * \Recent and \Deleted dropped, system flags in their canonical case,
- * duplicates (case-insensitive) removed, sorted. */
-char *recon_flags_normalize(const char *const *flags, size_t count);
+ * \Recent dropped, \Deleted dropped unless keep_deleted, system flags in
+ * their canonical case, duplicates (case-insensitive) removed, sorted.
+ * Production's flags are read without \Deleted (it is never mirrored);
+ * the backup's with it, so that a copy someone marked is unmarked. */
+char *recon_flags_normalize(const char *const *flags, size_t count,
+			    bool keep_deleted);
 /* Splits a normalised flag string into a NULL-terminated array of
  * newly allocated strings; free with recon_flags_free(). */
 char **recon_flags_split(const char *flags, size_t *count_r);

@@ -72,8 +72,9 @@ struct recon_result {
 	size_t failures_count, failures_alloc;
 	/* When the run had to stop before all mailboxes were tried: the exit
 	 * code (69: a server could not be reached at all; 78: the super
-	 * user's credentials were refused; 1: the state database failed)
-	 * and the one-line reason.  0 and NULL otherwise. */
+	 * user's credentials were refused or the servers cannot work as
+	 * configured; 1: the state database failed) and the one-line
+	 * reason.  0 and NULL otherwise. */
 	int stopped_exit;
 	char *stopped_error;
 };
@@ -93,9 +94,13 @@ void recon_counters_add(struct recon_counters *total,
 
 enum recon_fail {
 	RECON_FAIL_MAILBOX = 0,	/* this mailbox failed; go on with others */
-	RECON_FAIL_UNREACHABLE,	/* a server cannot be reached: stop the run */
-	RECON_FAIL_CREDENTIALS,	/* the super user was refused: stop the run */
-	RECON_FAIL_STATE,	/* the database failed: stop the run */
+	/* The next two stop the run (exit 69 / 78) while no mailbox has
+	 * been mirrored yet in it; after one has, the server evidently
+	 * works, and they count as this mailbox's failure. */
+	RECON_FAIL_UNREACHABLE,	/* a server cannot be reached */
+	RECON_FAIL_CREDENTIALS,	/* the super user was refused */
+	RECON_FAIL_CONFIG,	/* the servers cannot work as configured (78) */
+	RECON_FAIL_STATE,	/* the database failed: stop the run (1) */
 };
 
 struct recon_error {

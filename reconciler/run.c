@@ -45,14 +45,42 @@ add_failure(struct recon_result *result, const char *mailbox, const char *error)
 	f->error = xstrdup(error);
 }
 
+/* Does this failure end the run?  A server that cannot be reached, or
+ * that refuses the super user, before anything worked means every other
+ * mailbox would fail the same way; once a mailbox has been mirrored in
+ * this run, the same failure is that mailbox's own. */
+static bool
+stops_run(struct recon_error *error, bool any_mirrored)
+{
+	switch (error->fail) {
+	case RECON_FAIL_MAILBOX:
+		return false;
+	case RECON_FAIL_UNREACHABLE:
+	case RECON_FAIL_CREDENTIALS:
+		if (!any_mirrored)
+			return true;
+		if (error->fail == RECON_FAIL_UNREACHABLE)
+			error->imap_class = IMAP_FAIL_WAIT;
+		error->fail = RECON_FAIL_MAILBOX;
+		return false;
+	case RECON_FAIL_CONFIG:
+	case RECON_FAIL_STATE:
+		return true;
+	}
+	return true;
+}
+
 void
 recon_run(const struct recon_params *params, const struct db_subscription *subs,
 	  size_t count, struct recon_result *result_r)
 {
+	bool any_mirrored = false;
+
 	memset(result_r, 0, sizeof(*result_r));
 	for (size_t i = 0; i < count; i++) {
 		const struct db_subscription *sub = &subs[i];
 		struct recon_error error;
+		bool stop = false;
 		int ret = -1;
 
 		if (!sub->enabled)
@@ -66,8 +94,10 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			ret = recon_mailbox_sync(params, sub, &counters, &error);
 			/* operations done before a failure did happen */
 			recon_counters_add(&result_r->counters, &counters);
-			if (ret == 0 || error.fail != RECON_FAIL_MAILBOX ||
-			    error.imap_class == IMAP_FAIL_PERMANENT ||
+			if (ret == 0)
+				break;
+			stop = stops_run(&error, any_mirrored);
+			if (stop || error.imap_class == IMAP_FAIL_PERMANENT ||
 			    attempt == MAILBOX_ATTEMPTS)
 				break;
 			log_warning("%s (attempt %u of %u, retrying)", error.msg,
@@ -75,12 +105,14 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			if (error.imap_class == IMAP_FAIL_WAIT)
 				sleep(attempt * 2);
 		}
-		if (ret == 0)
+		if (ret == 0) {
+			any_mirrored = true;
 			continue;
-		if (error.fail != RECON_FAIL_MAILBOX) {
+		}
+		if (stop) {
 			result_r->stopped_exit =
 				error.fail == RECON_FAIL_UNREACHABLE ? 69 :
-				error.fail == RECON_FAIL_CREDENTIALS ? 78 : 1;
+				error.fail == RECON_FAIL_STATE ? 1 : 78;
 			result_r->stopped_error = xstrdup(error.msg);
 			result_r->counters.mailboxes_failed++;
 			add_failure(result_r, sub->id, error.msg);

@@ -92,6 +92,22 @@ START_TEST(test_wrong_ca)
 }
 END_TEST
 
+/* A ca_file that cannot be read is the configuration's fault: 78. */
+START_TEST(test_unreadable_ca_file)
+{
+	char *prod = xasprintf("port = %u\nca_file = %s/no-such-ca.pem",
+			       srv.imaps_port, tmp);
+	char *cfg = config_with("noca", prod, NULL), *err = NULL;
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 78);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "no-such-ca.pem"));
+	free(err);
+	free(prod);
+	free(cfg);
+}
+END_TEST
+
 START_TEST(test_wrong_password)
 {
 	char *pw = xasprintf("%s/wrong.pass", tmp);
@@ -278,6 +294,7 @@ main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_good_config_works);
 	tcase_add_test(tc, test_wrong_ca);
+	tcase_add_test(tc, test_unreadable_ca_file);
 	tcase_add_test(tc, test_wrong_password);
 	tcase_add_test(tc, test_unreachable_server);
 	tcase_add_test(tc, test_malformed_config);

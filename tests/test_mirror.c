@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/util.h"
+#include "db/db.h"
 #include "tests/testutil.h"
 
 #define N_MAILBOXES 20
@@ -89,6 +90,9 @@ assert_no_operations(json_t *s)
 	ck_assert_int_eq(json_path_int(s, "operations.create"), 0);
 	ck_assert_int_eq(json_path_int(s, "mailboxes.changed"), 0);
 	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	/* links were recorded: nothing had to be found again */
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.skipped"), 0);
 }
 
 static char *
@@ -141,6 +145,70 @@ START_TEST(test_first_full_sync)
 }
 END_TEST
 
+/* What the database says agrees with both servers: every production
+ * message has a record; broadcasts are recorded as skipped; every copy
+ * links to the backup UID holding the same bytes, and the recorded digest
+ * is the SHA-256 the independent checker computed. */
+START_TEST(test_database_links_match_servers)
+{
+	const char *folders[] = { "INBOX", "Greetings" };
+	char *prod_text = dump_user(prod.env_file, "2002");
+	char *backup_text = dump_user(backup.env_file, "2002");
+	json_t *pdump = parse_json(prod_text), *bdump = parse_json(backup_text);
+	const char *error;
+	struct db *db;
+	size_t checked = 0;
+
+	ck_assert_msg(db_open(state, false, &db, &error) == 0, "%s", error);
+	for (size_t f = 0; f < N_ELEMENTS(folders); f++) {
+		json_t *pmsgs = json_object_get(pdump, folders[f]);
+		json_t *bmsgs = json_object_get(bdump, folders[f]);
+		struct db_message *recs;
+		size_t count, i;
+		json_t *pm;
+
+		ck_assert_int_eq(db_message_list(db, NULL, "2002", folders[f], &recs,
+						 &count, &error), 0);
+		ck_assert_uint_eq(count, json_array_size(pmsgs));
+		json_array_foreach(pmsgs, i, pm) {
+			const struct db_message *rec = &recs[i];
+			char hex[SHA256_HEX_LEN + 1];
+			bool found = false;
+			size_t k;
+			json_t *bm;
+
+			ck_assert_int_eq(rec->prod_uid,
+					 json_integer_value(json_object_get(pm, "uid")));
+			if (json_is_true(json_object_get(pm, "broadcast"))) {
+				ck_assert_int_eq(rec->form, DB_FORM_SKIPPED);
+				ck_assert_uint_eq(rec->backup_uid, 0);
+				continue;
+			}
+			ck_assert_int_eq(rec->form, DB_FORM_COPY);
+			hex_encode(rec->digest, SHA256_LEN, hex);
+			ck_assert_str_eq(hex, json_string_value(json_object_get(pm, "sha256")));
+			ck_assert_uint_eq(rec->size, json_integer_value(json_object_get(pm, "size")));
+			json_array_foreach(bmsgs, k, bm) {
+				if (json_integer_value(json_object_get(bm, "uid")) != rec->backup_uid)
+					continue;
+				found = true;
+				ck_assert_str_eq(hex, json_string_value(json_object_get(bm, "sha256")));
+			}
+			ck_assert_msg(found, "backup UID %u of production UID %u is missing",
+				      rec->backup_uid, rec->prod_uid);
+			checked++;
+		}
+		db_messages_free(&recs, count);
+	}
+	ck_assert_uint_gt(checked, 10);
+	db_close(&db);
+	json_decref(pdump);
+	json_decref(bdump);
+	free(prod_text);
+	free(backup_text);
+}
+END_TEST
+
 START_TEST(test_second_sync_does_nothing)
 {
 	json_t *s = sync_json(config, "", 0);
@@ -179,6 +247,14 @@ START_TEST(test_changes_are_mirrored_exactly)
 	ck_assert_ptr_nonnull(strstr(plan_out, ": EXPUNGE backup UIDs"));
 	ck_assert_ptr_nonnull(strstr(plan_out, ": STORE "));
 	free(plan_out);
+	ck_assert_int_eq(run_mmirror(config, &plan_out, NULL, "--json plan"), 0);
+	s = parse_json(plan_out);
+	free(plan_out);
+	ck_assert_uint_ge(json_array_size(json_object_get(s, "steps")),
+			  (size_t)(appended + expunged));
+	ck_assert(json_is_true(json_object_get(s, "dry_run")));
+	ck_assert_int_eq(json_path_int(s, "operations.append"), appended);
+	json_decref(s);
 	ck_assert_int_eq(compare_servers(backup.env_file, users, &out), 1);
 	free(out);
 
@@ -283,7 +359,7 @@ END_TEST
 /* STARTTLS and LOGIN with a template ("mailbox*admin"). */
 START_TEST(test_starttls_and_login_template)
 {
-	char cfg3[256], state3[256], *text;
+	char cfg3[256], state3[256], *text, *out = NULL, *err = NULL;
 	json_t *s;
 
 	snprintf(state3, sizeof(state3), "%s/state3", tmp);
@@ -303,11 +379,36 @@ START_TEST(test_starttls_and_login_template)
 	free(text);
 	ck_assert_int_eq(run_mmirror(cfg3, NULL, NULL, "init"), 0);
 	ck_assert_int_eq(run_mmirror(cfg3, NULL, NULL, "mailbox add 2007"), 0);
-	s = sync_json(cfg3, "", 0);
+	/* the trace shows STARTTLS and LOGIN, with the secret masked */
+	ck_assert_int_eq(run_mmirror(cfg3, &out, &err, "-vvv --json sync --full"), 0);
+	ck_assert_ptr_nonnull(strstr(err, "C: a1 STARTTLS"));
+	ck_assert_ptr_nonnull(strstr(err, " LOGIN ***"));
+	ck_assert_ptr_null(strstr(err, "AUTHENTICATE"));
+	ck_assert_ptr_null(strstr(err, " LOGIN \"2007*"));
+	s = parse_json(out);
 	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
 	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
 	ck_assert_int_gt(json_path_int(s, "messages.adopted"), 0);
 	json_decref(s);
+	free(out);
+	free(err);
+	s = sync_json(cfg3, "", 0);
+	assert_no_operations(s);
+	json_decref(s);
+	/* STARTTLS really verifies: an unrelated CA is refused */
+	text = xasprintf("[state]\ndir = %s\n"
+		"[production]\nhost = 127.0.0.1\nport = %u\ntls = starttls\n"
+		"ca_file = %s\nauth = login\nadmin_user = %s\npassword_file = %s\n"
+		"[backup]\nhost = 127.0.0.1\nport = %u\ntls = starttls\n"
+		"ca_file = %s\nadmin_user = %s\npassword_file = %s\n",
+		state3, prod.imap_port, prod.wrong_ca_file, prod.master_user,
+		prod.master_password_file, backup.imap_port, backup.ca_file,
+		backup.master_user, backup.master_password_file);
+	write_file(cfg3, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(cfg3, NULL, &err, "sync --full"), 69);
+	ck_assert_ptr_nonnull(strstr(err, "certificate verify failed"));
+	free(err);
 }
 END_TEST
 
@@ -363,9 +464,7 @@ main(void)
 	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
 		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
 		fprintf(stderr, "corpus generation failed: %s\n", out);
-		fixture_stop(&prod);
-		fixture_stop(&backup);
-		return 1;
+		goto setup_failed;
 	}
 	free(out);
 
@@ -373,14 +472,15 @@ main(void)
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
 	write_config(config, state, &prod, &backup, NULL);
 	if (run_mmirror(config, NULL, NULL, "init") != 0)
-		return 1;
+		goto setup_failed;
 	for (unsigned int i = 0; i < N_MAILBOXES; i++) {
 		if (run_mmirror(config, NULL, NULL, "mailbox add %u", FIRST_MAILBOX + i) != 0)
-			return 1;
+			goto setup_failed;
 	}
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_first_full_sync);
+	tcase_add_test(tc, test_database_links_match_servers);
 	tcase_add_test(tc, test_second_sync_does_nothing);
 	tcase_add_test(tc, test_changes_are_mirrored_exactly);
 	tcase_add_test(tc, test_mailbox_commands);
@@ -402,4 +502,10 @@ main(void)
 	free(users);
 	free(tmp);
 	return failed == 0 ? 0 : 1;
+
+setup_failed:
+	fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
+	fixture_stop(&prod);
+	fixture_stop(&backup);
+	return 1;
 }

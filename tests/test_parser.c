@@ -576,6 +576,33 @@ START_TEST(test_too_many_items)
 }
 END_TEST
 
+START_TEST(test_response_text_too_long)
+{
+	struct imap_parser_limits limits;
+	struct imap_parser *p;
+	struct buf b;
+	const char *error;
+
+	/* many short lines joined by empty literals: each line is within
+	 * max_line, the whole response is not */
+	imap_parser_limits_default(&limits);
+	ck_assert_uint_eq(limits.max_text, 1024 * 1024);
+	limits.max_line = 100;
+	limits.max_text = 1000;
+	p = imap_parser_create(&limits);
+	buf_init(&b, 1 << 20);
+	buf_append_str(&b, "* 1 FETCH (X");
+	for (int i = 0; i < 40; i++)
+		buf_append_str(&b, " aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {0}\r\n");
+	buf_append_str(&b, ")\r\n");
+	error = feed_error(p, b.data, b.len, NULL);
+	ck_assert_msg(strstr(error, "response text longer than 1000 bytes") != NULL,
+		      "%s", error);
+	buf_free(&b);
+	imap_parser_destroy(&p);
+}
+END_TEST
+
 START_TEST(test_nil)
 {
 	struct imap_parser *p = imap_parser_create(NULL);
@@ -781,6 +808,7 @@ parser_suite(void)
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_list_too_deep);
 	tcase_add_test(tc, test_too_many_items);
+	tcase_add_test(tc, test_response_text_too_long);
 	tcase_add_test(tc, test_nil);
 	tcase_add_test(tc, test_quoted);
 	tcase_add_test(tc, test_empty_flags);

@@ -292,17 +292,69 @@ START_TEST(test_drift_on_backup_repaired)
 }
 END_TEST
 
+START_TEST(test_deleted_on_backup_is_cleared)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 1, 1, "<1>", "\\Seen", false),
+	};
+	const struct recon_backup_msg backup[] = {
+		B(5, 1, 1, "<1>", "\\Deleted \\Seen"),
+	};
+	const struct recon_link links[] = {
+		L(1, 5, RECON_FORM_COPY, "\\Seen"),
+	};
+	struct recon_plan p;
+	const struct recon_step *st;
+
+	plan(prod, 1, backup, 1, links, 1, &p);
+	ck_assert_uint_eq(p.stores, 1);
+	st = nth_kind(&p, RECON_STEP_STORE, 0);
+	ck_assert(!st->add);
+	ck_assert_str_eq(st->flags, "\\Deleted");
+	ck_assert_uint_eq(p.expunges, 0);
+	recon_plan_free(&p);
+}
+END_TEST
+
+/* A vanished message's link that names the same backup UID as a present
+ * message's link must not cost the present message its copy. */
+START_TEST(test_duplicate_link_keeps_wanted_copy)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 1, 1, "<1>", "", false),
+	};
+	const struct recon_backup_msg backup[] = {
+		B(5, 1, 1, "<1>", ""),
+	};
+	const struct recon_link links[] = {
+		L(1, 5, RECON_FORM_COPY, ""),
+		L(2, 5, RECON_FORM_COPY, ""),
+	};
+	struct recon_plan p;
+
+	plan(prod, 1, backup, 1, links, 2, &p);
+	ck_assert_uint_eq(p.expunges, 0);
+	ck_assert_uint_eq(p.appends, 0);
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_UNLINK), 1);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 0)->prod_uid, 2);
+	recon_plan_free(&p);
+}
+END_TEST
+
 START_TEST(test_flags_normalize)
 {
 	const char *in[] = { "\\SEEN", "\\Recent", "$Forwarded", "\\Deleted",
 			     "\\seen", "\\flagged", "$cns-greeting-on" };
-	char *s = recon_flags_normalize(in, N_ELEMENTS(in));
+	char *s = recon_flags_normalize(in, N_ELEMENTS(in), false);
 
 	ck_assert_str_eq(s, "$cns-greeting-on $Forwarded \\Flagged \\Seen");
 	ck_assert(recon_flags_equal(s, "$CNS-Greeting-On $Forwarded \\Flagged \\Seen"));
 	ck_assert(!recon_flags_equal(s, "$Forwarded \\Flagged \\Seen"));
 	free(s);
-	s = recon_flags_normalize(in, 0);
+	s = recon_flags_normalize(in, N_ELEMENTS(in), true);
+	ck_assert_str_eq(s, "$cns-greeting-on $Forwarded \\Deleted \\Flagged \\Seen");
+	free(s);
+	s = recon_flags_normalize(in, 0, false);
 	ck_assert_str_eq(s, "");
 	free(s);
 }
@@ -340,7 +392,7 @@ random_flags(unsigned int *seed)
 		if (rand_r(seed) % 3 == 0)
 			chosen[n++] = flag_pool[i];
 	}
-	return recon_flags_normalize(chosen, n);
+	return recon_flags_normalize(chosen, n, false);
 }
 
 static char *
@@ -357,7 +409,7 @@ toggle_flag(const char *flags, const char *flag, bool add)
 	}
 	if (add)
 		list[m++] = flag;
-	out = recon_flags_normalize(list, m);
+	out = recon_flags_normalize(list, m, true);
 	free(list);
 	recon_flags_free(v, n);
 	return out;
@@ -425,6 +477,13 @@ sim_random(struct sim *s, unsigned int *seed)
 		b->uid = s->backup_next++;
 		b->flags = rand_r(seed) % 3 == 0 ? random_flags(seed) :
 			xstrdup(s->prod[i].flags);
+		if (rand_r(seed) % 8 == 0) {
+			/* someone marked the copy for deletion */
+			char *marked = toggle_flag(b->flags, "\\Deleted", true);
+
+			free(b->flags);
+			b->flags = marked;
+		}
 		if (r >= 2) {
 			struct sim_link *l = &s->links[s->nl++];
 
@@ -706,6 +765,8 @@ main(void)
 	tcase_add_test(tc, test_duplicate_identity_adopts_once);
 	tcase_add_test(tc, test_greeting_replaced);
 	tcase_add_test(tc, test_drift_on_backup_repaired);
+	tcase_add_test(tc, test_deleted_on_backup_is_cleared);
+	tcase_add_test(tc, test_duplicate_link_keeps_wanted_copy);
 	tcase_add_test(tc, test_flags_normalize);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("random");

@@ -635,6 +635,30 @@ END_TEST
 
 /* ---- digests ---- */
 
+START_TEST(test_utf8_sanitize)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain ascii", "plain ascii" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e" },
+		{ "\xe9t\xe9", "?t?" },			/* Latin-1 */
+		{ "\xc0\xaf", "??" },			/* overlong */
+		{ "\xed\xa0\x80", "???" },		/* surrogate */
+		{ "end \xe2\x82", "end ??" },		/* cut short */
+		{ "\xf5\x80\x80\x80", "????" },	/* above U+10FFFF */
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *out = utf8_sanitize(cases[i].in);
+
+		ck_assert_msg(strcmp(out, cases[i].out) == 0, "case %zu: '%s'", i, out);
+		free(out);
+	}
+}
+END_TEST
+
 START_TEST(test_sha256)
 {
 	unsigned char digest[SHA256_LEN];
@@ -706,6 +730,7 @@ util_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("digest");
+	tcase_add_test(tc, test_utf8_sanitize);
 	tcase_add_test(tc, test_sha256);
 	suite_add_tcase(s, tc);
 	return s;

@@ -34,7 +34,7 @@ buf_reset(struct buf *b)
 }
 
 static int
-buf_reserve(struct buf *b, size_t extra)
+buf_grow(struct buf *b, size_t extra)
 {
 	size_t need;
 
@@ -53,9 +53,18 @@ buf_reserve(struct buf *b, size_t extra)
 }
 
 int
+buf_reserve(struct buf *b, size_t extra)
+{
+	/* room beyond max is never needed: reserve up to max */
+	if (b->len <= b->max && extra > b->max - b->len)
+		extra = b->max - b->len;
+	return buf_grow(b, extra);
+}
+
+int
 buf_append(struct buf *b, const void *data, size_t len)
 {
-	if (buf_reserve(b, len) < 0)
+	if (buf_grow(b, len) < 0)
 		return -1;
 	if (len > 0)
 		memcpy(b->data + b->len, data, len);

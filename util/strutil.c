@@ -36,6 +36,60 @@ str_trim(char *s)
 	return s;
 }
 
+/* Length of the valid UTF-8 sequence at p, or 0 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF). */
+static size_t
+utf8_sequence_len(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return len;
+}
+
+char *
+utf8_sanitize(const char *s)
+{
+	char *out = xstrdup(s);
+	unsigned char *p = (unsigned char *)out;
+
+	while (*p != '\0') {
+		size_t len = utf8_sequence_len(p);
+
+		if (len == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += len;
+	}
+	return out;
+}
+
 int
 str_to_u64(const char *s, uint64_t *n_r)
 {

@@ -42,6 +42,10 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
+/* Makes room for extra more bytes (at most up to max) without changing
+ * the contents, so that appending them later does not move the data.
+ * Returns 0 (-1 only if the buffer already holds more than max). */
+int buf_reserve(struct buf *b, size_t extra);
 /* Returns 0, or -1 (buffer unchanged) when len would exceed max. */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
@@ -96,6 +100,10 @@ void hex_encode(const unsigned char *data, size_t len, char *out);
 bool str_ieq(const char *a, const char *b);
 /* Trims ASCII white space at both ends, in place; returns s. */
 char *str_trim(char *s);
+/* Returns a copy of s in which every byte that is not part of a valid
+ * UTF-8 sequence is replaced by '?' (caller frees).  For text from
+ * servers shown in JSON. */
+char *utf8_sanitize(const char *s);
 /* Parses a decimal unsigned number that must fill the whole string. */
 int str_to_u64(const char *s, uint64_t *n_r);
 int str_to_u32(const char *s, uint32_t *n_r);
