@@ -614,11 +614,12 @@ START_TEST(test_unadvertised_not_sent)
 	conn = connect_ok(&f);
 	ck_assert_int_eq(imap_login_plain(conn, "2001", "mmadmin", PASSWORD,
 					  &err), -1);
-	ASSERT_KIND(err, IMAP_ERR_AUTH);
+	ASSERT_KIND(err, IMAP_ERR_CONFIG);
 	ck_assert_int_eq(err.fail, IMAP_FAIL_PERMANENT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "AUTH=PLAIN"));
 	ck_assert_int_eq(imap_login(conn, "2001*mmadmin", PASSWORD, &err), -1);
-	ASSERT_KIND(err, IMAP_ERR_AUTH);
+	ASSERT_KIND(err, IMAP_ERR_CONFIG);
+	ck_assert_int_eq(err.fail, IMAP_FAIL_PERMANENT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "LOGINDISABLED"));
 	ck_assert_uint_eq(imap_conn_commands_sent(conn), 0);
 	imap_conn_destroy(&conn);
@@ -1110,6 +1111,8 @@ START_TEST(test_append_refused_before_literal)
 	/* NO instead of "+": the data must not follow; the next line the
 	 * server sees is the next command */
 	script = xasprintf(
+		"C: {tag} APPEND \"Archive\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: {tag} NO [TRYCREATE] Mailbox doesn't exist: Archive\n"
 		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
 		"S: {tag} NO [LIMIT] Mail size is larger than the maximum "
 		"size allowed by server configuration\n"
@@ -1117,9 +1120,15 @@ START_TEST(test_append_refused_before_literal)
 		"S: * 1 EXISTS\n"
 		"S: * OK [UIDVALIDITY 200] ok\n"
 		"S: {tag} OK [READ-WRITE] Select completed.\n"
-		"EXPECT-EOF\n", MSG_LEN);
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN);
 	conn = open_selected(&f, "IMAP4rev1 UIDPLUS", script);
 	free(script);
+	/* refused for another reason than size: a plain refusal */
+	ck_assert_int_eq(imap_append(conn, "Archive", NULL, 0, MSG_DATE,
+				     msg_bytes, MSG_LEN, &uidvalidity, &uid,
+				     &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_NO);
+	ck_assert_str_eq(err.resp_code, "TRYCREATE");
 	ck_assert_int_eq(imap_append(conn, "INBOX", NULL, 0, MSG_DATE,
 				     msg_bytes, MSG_LEN, &uidvalidity, &uid,
 				     &err), -1);
