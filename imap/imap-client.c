@@ -572,8 +572,15 @@ read_greeting(struct imap_conn *conn, struct imap_error *err)
 {
 	const struct imap_response *resp;
 
-	if (imap_conn_read_response(conn, &resp, err) < 0)
+	if (imap_conn_read_response(conn, &resp, err) < 0) {
+		/* a server that accepts but never greets cannot be used at
+		 * all: as unreachable as one that refuses the connection */
+		if (err->kind == IMAP_ERR_IO) {
+			err->kind = IMAP_ERR_CONNECT;
+			err->fail = IMAP_FAIL_WAIT;
+		}
 		return -1;
+	}
 	if (resp->kind != IMAP_RESP_UNTAGGED ||
 	    resp->status == IMAP_STATUS_NONE ||
 	    resp->status == IMAP_STATUS_NO || resp->status == IMAP_STATUS_BAD) {
