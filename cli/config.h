@@ -1,0 +1,106 @@
+/* config: the INI configuration file of DESIGN.md, read with inih.
+ *
+ * Every section and key that DESIGN.md lists is accepted (also those whose
+ * feature is not used yet); an unknown section or key, a malformed value or
+ * a missing required value is an error naming the file and line. */
+#ifndef MMIRROR_CONFIG_H
+#define MMIRROR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/imap.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/mmirror/mmirror.conf"
+
+enum config_auth { CONFIG_AUTH_PLAIN = 0, CONFIG_AUTH_LOGIN };
+
+struct config_server {
+	char *host;
+	unsigned int port;		/* default 993 (implicit) or 143 */
+	enum imap_tls_mode tls;		/* default implicit */
+	char *ca_file;			/* NULL: system CAs */
+	bool verify;			/* default yes */
+	enum config_auth auth;		/* default plain */
+	char *admin_user;
+	char *password_file;
+	char *login_template;		/* default "%u*%a" */
+	unsigned int max_connections;	/* default 4 */
+	bool compress;			/* default no */
+	unsigned int timeout;		/* seconds, default 60 */
+	uint64_t max_message_size;	/* backup only; bytes, 0: none */
+	uint64_t max_message_seconds;	/* backup only; 0: none */
+};
+
+struct config_ldap_dir {
+	char *uri;
+	char *bind_dn;
+	char *password_file;
+	char *base;
+	char *filter;			/* production only */
+	char *key_attribute;		/* production only, default "uid" */
+	char *attributes;		/* production only */
+	bool starttls;
+};
+
+struct config {
+	char *path;			/* the file that was read */
+
+	char *state_dir;		/* [state] dir, required */
+	struct config_server production;
+	struct config_server backup;
+
+	/* [mirror] */
+	char **folders;			/* default INBOX, Greetings */
+	size_t folders_count;
+	char **skip_headers;		/* "Name: value"; default X-Broadcast: yes */
+	size_t skip_headers_count;
+	unsigned int jobs;		/* default 1 */
+	unsigned int delete_guard;	/* percent, default 50 */
+	unsigned int delete_guard_min;	/* count, default 10 */
+	char *archive_dir;		/* default <state dir>/archive */
+	char *files_dir;		/* default <state dir>/files */
+
+	struct config_ldap_dir ldap_production;
+	struct config_ldap_dir ldap_backup;
+	bool ldap_create_entries;	/* default yes */
+	bool ldap_delete_entries;	/* default no */
+	bool ldap_subscribe;		/* default yes */
+
+	/* [notify] */
+	char *notify_smtp_url;
+	char *notify_from;
+	char *notify_to;
+	bool notify_always;		/* when = always; default failure */
+	char *notify_username;
+	char *notify_password_file;
+
+	/* [log] */
+	char *log_level;		/* default "info" */
+	bool log_syslog;		/* default no */
+};
+
+/* Reads and checks path.  On success *config_r is the caller's (free with
+ * config_free()).  On failure returns -1 and *error_r (static storage until
+ * the next call) reads "FILE:LINE: what is wrong" or "FILE: what is wrong". */
+int config_load(const char *path, struct config **config_r, const char **error_r);
+void config_free(struct config **config);
+
+/* Splits a comma list into trimmed, non-empty items (caller frees with
+ * config_strv_free()). */
+char **config_split_list(const char *list, size_t *count_r);
+void config_strv_free(char **strv, size_t count);
+
+/* Parses "1048576", "512K", "20M", "1G" (powers of 1024). */
+int config_parse_size(const char *s, uint64_t *size_r);
+
+/* The password of a server: from $MMIRROR_<SECTION>_PASSWORD
+ * (MMIRROR_PRODUCTION_PASSWORD, MMIRROR_BACKUP_PASSWORD) when set, else
+ * from password_file, which must not be readable by group or others.
+ * The caller frees the result with secret_free(). */
+int config_server_password(const struct config_server *server,
+			   const char *section, char **password_r,
+			   const char **error_r);
+
+#endif
