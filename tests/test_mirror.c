@@ -18,6 +18,7 @@
 
 static char *tmp;
 static struct fixture_server prod, backup;
+static struct fixture_server old;	/* a backup advertising bare IMAP4rev1 */
 static char config[256], state[256];
 static char *users;
 
@@ -415,13 +416,10 @@ END_TEST
 /* A backup that advertises bare IMAP4rev1: no UIDPLUS, no LITERAL+. */
 START_TEST(test_bare_imap4rev1_backup)
 {
-	struct fixture_server old;
-	char dir[256], cfg4[256], state4[256], *out = NULL;
+	char cfg4[256], state4[256], *out = NULL;
 	long long mirrored, broadcasts;
 	json_t *s;
 
-	snprintf(dir, sizeof(dir), "%s/o", tmp);
-	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &old);
 	snprintf(state4, sizeof(state4), "%s/state4", tmp);
 	snprintf(cfg4, sizeof(cfg4), "%s/mmirror4.conf", tmp);
 	write_config(cfg4, state4, &prod, &old, NULL);
@@ -438,7 +436,6 @@ START_TEST(test_bare_imap4rev1_backup)
 	s = sync_json(cfg4, "", 0);
 	assert_no_operations(s);
 	json_decref(s);
-	fixture_stop(&old);
 }
 END_TEST
 
@@ -461,6 +458,8 @@ main(void)
 	args = xasprintf("--users '%s' --max-mail-size 52428800", users);
 	fixture_start(dir, args, &backup);
 	free(args);
+	snprintf(dir, sizeof(dir), "%s/o", tmp);
+	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &old);
 	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
 		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
 		fprintf(stderr, "corpus generation failed: %s\n", out);
@@ -495,6 +494,7 @@ main(void)
 
 	fixture_stop(&prod);
 	fixture_stop(&backup);
+	fixture_stop(&old);
 	if (failed == 0)
 		test_rmdir(tmp);
 	else
@@ -507,5 +507,6 @@ setup_failed:
 	fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
 	fixture_stop(&prod);
 	fixture_stop(&backup);
+	fixture_stop(&old);
 	return 1;
 }
