@@ -12,6 +12,7 @@
 
 #include "util/uidset.h"
 #include "util/util.h"
+#include "util/spool.h"
 
 /* ---- time formats ---- */
 
@@ -635,6 +636,64 @@ END_TEST
 
 /* ---- digests ---- */
 
+static void
+check_spool_contents(struct spool *sp, const unsigned char *want, size_t len)
+{
+	unsigned char digest[SHA256_LEN], want_digest[SHA256_LEN], chunk[777];
+	struct buf got;
+	const char *error;
+	ssize_t n;
+
+	ck_assert_uint_eq(spool_size(sp), len);
+	spool_digest(sp, digest);
+	sha256(want, len, want_digest);
+	ck_assert_mem_eq(digest, want_digest, SHA256_LEN);
+	buf_init(&got, len + 1);
+	ck_assert_int_eq(spool_rewind(sp, &error), 0);
+	while ((n = spool_read(sp, chunk, sizeof(chunk), &error)) > 0)
+		ck_assert_int_eq(buf_append(&got, chunk, (size_t)n), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_uint_eq(got.len, len);
+	ck_assert(len == 0 || memcmp(got.data, want, len) == 0);
+	buf_free(&got);
+}
+
+START_TEST(test_spool)
+{
+	struct spool *sp = spool_create(1000, NULL);
+	unsigned char data[5000];
+	const char *error;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + i / 256);
+	/* small: stays in memory */
+	ck_assert_int_eq(spool_write(sp, data, 300, &error), 0);
+	ck_assert_int_eq(spool_write(sp, data + 300, 200, &error), 0);
+	ck_assert_ptr_nonnull(spool_memory(sp));
+	check_spool_contents(sp, data, 500);
+	/* crossing the threshold in pieces: moves to a file */
+	spool_reset(sp);
+	for (size_t off = 0; off < sizeof(data); off += 333) {
+		size_t n = sizeof(data) - off < 333 ? sizeof(data) - off : 333;
+
+		ck_assert_int_eq(spool_write(sp, data + off, n, &error), 0);
+	}
+	ck_assert_ptr_null(spool_memory(sp));
+	check_spool_contents(sp, data, sizeof(data));
+	/* reused: small again after a large one, then large at once */
+	spool_reset(sp);
+	ck_assert_int_eq(spool_write(sp, data + 10, 50, &error), 0);
+	check_spool_contents(sp, data + 10, 50);
+	spool_reset(sp);
+	ck_assert_int_eq(spool_write(sp, data, 4000, &error), 0);
+	check_spool_contents(sp, data, 4000);
+	spool_reset(sp);
+	check_spool_contents(sp, data, 0);
+	spool_destroy(&sp);
+	ck_assert_ptr_null(sp);
+}
+END_TEST
+
 START_TEST(test_utf8_sanitize)
 {
 	static const struct {
@@ -731,6 +790,7 @@ util_suite(void)
 
 	tc = tcase_create("digest");
 	tcase_add_test(tc, test_utf8_sanitize);
+	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_sha256);
 	suite_add_tcase(s, tc);
 	return s;
