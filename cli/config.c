@@ -31,7 +31,7 @@
 #define DEFAULT_SKIP_HEADER "X-Broadcast: yes"
 #define DEFAULT_KEY_ATTRIBUTE "uid"
 #define DEFAULT_LOG_LEVEL "info"
-#define MAX_SECTION_KEYS 16
+#define MAX_SECTION_KEYS 24
 
 enum value_type {
 	VALUE_STRING,
@@ -83,6 +83,7 @@ static const struct key_def server_keys[] = {
 	{ "login_template", VALUE_TEMPLATE, SRV(login_template), 0, 0, NULL },
 	{ "max_connections", VALUE_UINT, SRV(max_connections), 1, 1000, NULL },
 	{ "compress", VALUE_BOOL, SRV(compress), 0, 0, NULL },
+	{ "pipeline", VALUE_UINT, SRV(pipeline), 1, 1000, NULL },
 	{ "timeout", VALUE_UINT, SRV(timeout), 1, 86400, NULL },
 	{ "max_message_size", VALUE_SIZE, SRV(max_message_size), 0, 0, "backup" },
 	{ "max_message_seconds", VALUE_U64, SRV(max_message_seconds), 0, 0,
@@ -652,6 +653,7 @@ server_defaults(struct config_server *server)
 	server->auth = CONFIG_AUTH_PLAIN;
 	server->max_connections = 4;
 	server->compress = false;
+	server->pipeline = 16;
 	server->timeout = 60;
 }
 

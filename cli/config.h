@@ -28,6 +28,7 @@ struct config_server {
 	char *login_template;		/* default "%u*%a" */
 	unsigned int max_connections;	/* default 4 */
 	bool compress;			/* default no */
+	unsigned int pipeline;		/* commands in flight, default 16 (1: none) */
 	unsigned int timeout;		/* seconds, default 60 */
 	uint64_t max_message_size;	/* backup only; bytes, 0: none */
 	uint64_t max_message_seconds;	/* backup only; 0: none */

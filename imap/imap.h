@@ -18,6 +18,9 @@
 
 struct buf;
 struct imap_conn;
+struct imap_server;
+struct spool;
+struct uidset;
 
 enum imap_tls_mode {
 	IMAP_TLS_IMPLICIT = 0,	/* TLS from the first byte (imaps) */
@@ -33,7 +36,21 @@ struct imap_params {
 	bool verify;		/* verify certificate chain and host name */
 	unsigned int timeout_secs; /* connect and each read/write; 0: 60 */
 	const char *name;	/* "production" or "backup", for messages */
+	bool compress;		/* COMPRESS=DEFLATE after login, if offered */
+	unsigned int pipeline;	/* commands in flight at most; 0: 16, 1: none */
+	struct imap_server *server; /* shared per-server state, or NULL */
 };
+
+/* What connections to one server share, across threads: the TLS context
+ * (CA file loaded once), the last TLS session (so that the next
+ * connection resumes it instead of a full handshake) and the cap on
+ * concurrent connections.  Thread-safe.  Outlives every connection that
+ * names it. */
+struct imap_server *imap_server_create(unsigned int max_connections);
+void imap_server_destroy(struct imap_server **server);
+/* Full handshakes and resumed ones made through this server so far. */
+void imap_server_tls_stats(struct imap_server *server, unsigned int *full_r,
+			   unsigned int *resumed_r);
 
 /* What kind of failure; decides the exit code and the retry policy. */
 enum imap_error_kind {
@@ -66,8 +83,10 @@ struct imap_error {
 };
 
 /* Connects, reads the greeting, negotiates TLS as params say and reads
- * the capabilities.  params is copied.  On success *conn_r is the new
- * connection, owned by the caller until imap_conn_destroy(). */
+ * the capabilities.  params is copied.  With params->server at its cap of
+ * connections, waits (up to the timeout) for one to close.  On success
+ * *conn_r is the new connection, owned by the caller until
+ * imap_conn_destroy(). */
 int imap_connect(const struct imap_params *params, struct imap_conn **conn_r,
 		 struct imap_error *error_r);
 /* Closes the connection (no LOGOUT) and frees it; sets *conn to NULL. */
@@ -79,7 +98,11 @@ void imap_logout(struct imap_conn *conn);
  * The list is refreshed after TLS and after login. */
 bool imap_has_capability(const struct imap_conn *conn, const char *cap);
 
-/* AUTHENTICATE PLAIN (RFC 4616): authzid (the mailbox, or NULL) acting as
+/* After a successful login, both login functions go on, each only when
+ * the server advertises it: COMPRESS DEFLATE (if params->compress), then
+ * ENABLE QRESYNC (else ENABLE CONDSTORE) and ID, pipelined.
+ *
+ * AUTHENTICATE PLAIN (RFC 4616): authzid (the mailbox, or NULL) acting as
  * authcid (the super user).  Uses SASL-IR when advertised. */
 int imap_login_plain(struct imap_conn *conn, const char *authzid,
 		     const char *authcid, const char *password,
@@ -88,12 +111,24 @@ int imap_login_plain(struct imap_conn *conn, const char *authzid,
 int imap_login(struct imap_conn *conn, const char *user, const char *password,
 	       struct imap_error *error_r);
 
+/* True when the extension was ENABLEd ("QRESYNC", "CONDSTORE") or, for
+ * "COMPRESS", when the connection is compressed. */
+bool imap_conn_enabled(const struct imap_conn *conn, const char *ext);
+/* True when this connection's TLS session was resumed. */
+bool imap_conn_tls_resumed(const struct imap_conn *conn);
+
 struct imap_mailbox_info {
 	uint32_t uidvalidity;
 	uint32_t uidnext;	/* 0 if the server did not say */
-	uint32_t exists;
+	uint32_t exists;	/* MESSAGES for STATUS */
 	uint64_t highestmodseq;	/* 0 without CONDSTORE */
 };
+
+/* STATUS mailbox (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ]): the last
+ * only with CONDSTORE advertised.  Does not change the selected mailbox.
+ * A missing mailbox fails with IMAP_ERR_NONEXISTENT. */
+int imap_status(struct imap_conn *conn, const char *mailbox,
+		struct imap_mailbox_info *info_r, struct imap_error *error_r);
 
 /* SELECT (readonly = false) or EXAMINE (readonly = true).  A mailbox that
  * does not exist fails with IMAP_ERR_NONEXISTENT (from [NONEXISTENT], or a
@@ -115,6 +150,7 @@ struct imap_message_meta {
 	uint64_t size;			/* RFC822.SIZE */
 	const unsigned char *headers;	/* BODY[HEADER.FIELDS (...)] bytes, or NULL */
 	size_t headers_len;
+	uint64_t modseq;		/* MODSEQ with CONDSTORE, else 0 */
 };
 /* Returns 0 to go on, -1 to stop (imap_fetch_meta then fails with
  * IMAP_ERR_NO and the message "stopped by caller" after reading the rest
@@ -128,6 +164,57 @@ typedef int imap_meta_cb(const struct imap_message_meta *meta, void *ctx);
 int imap_fetch_meta(struct imap_conn *conn, const char *uidset,
 		    const char *const *header_names, imap_meta_cb *cb, void *ctx,
 		    struct imap_error *error_r);
+
+/* Expunged UIDs reported by VANISHED (RFC 7162).  The set is valid only
+ * during the callback.  Returns 0 to go on, -1 to stop (as imap_meta_cb). */
+typedef int imap_vanished_cb(const struct uidset *uids, void *ctx);
+
+/* SELECT/EXAMINE with the QRESYNC parameter (uidvalidity, modseq and, if
+ * not NULL, known_uids) when QRESYNC is enabled: the server's VANISHED
+ * (EARLIER) and FETCH answers for what changed since modseq go to
+ * vanished_cb and changed_cb (meta without headers), and
+ * *qresync_used_r is true.  When QRESYNC is not enabled, or uidvalidity
+ * differs from the mailbox's, it is an ordinary imap_select() and
+ * *qresync_used_r is false: the caller must list the mailbox itself. */
+int imap_select_qresync(struct imap_conn *conn, const char *mailbox,
+			bool readonly, uint32_t uidvalidity, uint64_t modseq,
+			const char *known_uids, imap_meta_cb *changed_cb,
+			imap_vanished_cb *vanished_cb, void *ctx,
+			struct imap_mailbox_info *info_r, bool *qresync_used_r,
+			struct imap_error *error_r);
+
+/* UID FETCH uidset (UID FLAGS INTERNALDATE RFC822.SIZE [headers] MODSEQ)
+ * (CHANGEDSINCE modseq [VANISHED]) with CONDSTORE: only messages whose
+ * metadata changed since modseq; with QRESYNC enabled and vanished_cb
+ * given, the UIDs of uidset expunged since then too.  Without CONDSTORE it
+ * is a plain imap_fetch_meta() of every message of uidset and
+ * *changedsince_used_r is false. */
+int imap_fetch_changed(struct imap_conn *conn, const char *uidset,
+		       uint64_t modseq, const char *const *header_names,
+		       imap_meta_cb *meta_cb, imap_vanished_cb *vanished_cb,
+		       void *ctx, bool *changedsince_used_r,
+		       struct imap_error *error_r);
+
+/* Receives message bodies as they arrive, in chunks, never whole: begin
+ * once per message (UID and size), data for each chunk, end when the
+ * message is complete.  A callback returning -1 stops: the rest of the
+ * answer is read and dropped, and the fetch fails with IMAP_ERR_NO
+ * ("stopped by caller"). */
+struct imap_body_sink {
+	int (*begin)(uint32_t uid, uint64_t size, void *ctx);
+	int (*data)(const void *data, size_t len, void *ctx);
+	int (*end)(uint32_t uid, void *ctx);
+	void *ctx;
+};
+
+/* UID FETCH uidset (UID BODY.PEEK[]) in one command, each body streamed to
+ * sink: memory stays bounded by the read buffer whatever the sizes.  A
+ * body larger than max_size is read and dropped without reaching the sink
+ * (the caller sees its UID missing, as for a UID the server no longer
+ * has). */
+int imap_fetch_bodies(struct imap_conn *conn, const char *uidset,
+		      uint64_t max_size, const struct imap_body_sink *sink,
+		      struct imap_error *error_r);
 
 /* UID FETCH uid (BODY.PEEK[]): the exact bytes of the message, appended to
  * body (whose max bounds the size; larger fails with IMAP_ERR_NO).  Reading
@@ -146,6 +233,36 @@ int imap_append(struct imap_conn *conn, const char *mailbox,
 		const char *const *flags, size_t flags_count, int64_t internaldate,
 		const void *data, size_t len, uint32_t *uidvalidity_r,
 		uint32_t *uid_r, struct imap_error *error_r);
+
+/* One message of an APPEND batch.  The bytes come from data (len bytes)
+ * or, when data is NULL, from spool (read from its start). */
+struct imap_append_msg {
+	const char *const *flags;
+	size_t flags_count;
+	int64_t internaldate;
+	const void *data;
+	size_t len;
+	struct spool *spool;
+	/* results */
+	uint32_t uid;		/* from APPENDUID with UIDPLUS, else 0 */
+	struct imap_error error; /* kind IMAP_ERR_NONE when appended */
+};
+
+/* Appends the messages to mailbox, in order, with as few round trips as
+ * the server allows: MULTIAPPEND (one command) when advertised; otherwise
+ * one APPEND per message, pipelined with LITERAL+ (or LITERAL- for
+ * messages of at most 4096 bytes) up to params->pipeline in flight;
+ * otherwise synchronising literals, one message at a time.  Never sends
+ * past a command waiting for a continuation.  When a MULTIAPPEND is
+ * refused, the messages are appended one by one, so that one refusal
+ * (IMAP_ERR_TOOBIG, IMAP_ERR_NO) costs only its own message.
+ *
+ * Returns 0 when every message has a result (check each msgs[i].error);
+ * -1 when the connection failed (*error_r; messages whose result is
+ * unknown have error kind IMAP_ERR_IO). */
+int imap_append_batch(struct imap_conn *conn, const char *mailbox,
+		      struct imap_append_msg *msgs, size_t count,
+		      struct imap_error *error_r);
 
 /* UID STORE uidset +FLAGS.SILENT (flags) when add, else -FLAGS.SILENT.
  * With flags_count 0 nothing is sent and 0 is returned. */

@@ -146,6 +146,7 @@ START_TEST(test_full_file)
 		"login_template = %u*%a\n"
 		"max_connections = 8\n"
 		"compress = yes\n"
+		"pipeline = 1\n"
 		"timeout = 120\n"
 		"\n"
 		"[backup]\n"
@@ -224,6 +225,7 @@ START_TEST(test_full_file)
 	ck_assert_str_eq(p->login_template, "%u*%a");
 	ck_assert_uint_eq(p->max_connections, 8);
 	ck_assert(p->compress);
+	ck_assert_uint_eq(p->pipeline, 1);
 	ck_assert_uint_eq(p->timeout, 120);
 	ck_assert_uint_eq(p->max_message_size, 0);
 	ck_assert_uint_eq(p->max_message_seconds, 0);
@@ -308,6 +310,7 @@ START_TEST(test_defaults)
 		ck_assert_str_eq(s->login_template, "%u*%a");
 		ck_assert_uint_eq(s->max_connections, 4);
 		ck_assert(!s->compress);
+		ck_assert_uint_eq(s->pipeline, 16);
 		ck_assert_uint_eq(s->timeout, 60);
 		ck_assert_uint_eq(s->max_message_size, 0);
 		ck_assert_uint_eq(s->max_message_seconds, 0);
