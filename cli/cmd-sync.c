@@ -83,6 +83,9 @@ server_params(const struct config_server *cs, const char *name,
 	rs->imap.verify = cs->verify;
 	rs->imap.timeout_secs = cs->timeout;
 	rs->imap.name = name;
+	rs->imap.compress = cs->compress;
+	rs->imap.pipeline = cs->pipeline;
+	rs->imap.server = imap_server_create(cs->max_connections);
 	rs->sasl_plain = cs->auth == CONFIG_AUTH_PLAIN;
 	rs->admin_user = cs->admin_user;
 	rs->password = password;
@@ -244,6 +247,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	output_sync_summary(cli, "full", dry_run, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
 			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
+	imap_server_destroy(&params.production.imap.server);
+	imap_server_destroy(&params.backup.imap.server);
 out:
 	if (steps_out != NULL)
 		fclose(steps_out);

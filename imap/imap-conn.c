@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 
 #include "imap/imap-private.h"
 
@@ -39,6 +40,134 @@ static const char *const state_names[] = {
 	[IMAP_STATE_LOGOUT] = "logout",
 	[IMAP_STATE_DEAD] = "dead",
 };
+
+/* ---- shared per-server state ---- */
+
+struct imap_server {
+	pthread_mutex_t lock;
+	pthread_cond_t slot_freed;
+	unsigned int max_connections;	/* 0: no cap */
+	unsigned int active;
+	SSL_CTX *ssl_ctx;		/* made by the first TLS connection */
+	SSL_SESSION *session;		/* the latest resumable session */
+	unsigned int full, resumed;
+};
+
+static int server_ex_index = -1;
+static pthread_once_t server_ex_once = PTHREAD_ONCE_INIT;
+
+static void
+server_ex_init(void)
+{
+	server_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+struct imap_server *
+imap_server_create(unsigned int max_connections)
+{
+	struct imap_server *server = xcalloc(1, sizeof(*server));
+
+	pthread_mutex_init(&server->lock, NULL);
+	pthread_cond_init(&server->slot_freed, NULL);
+	server->max_connections = max_connections;
+	return server;
+}
+
+void
+imap_server_destroy(struct imap_server **serverp)
+{
+	struct imap_server *server = *serverp;
+
+	if (server == NULL)
+		return;
+	if (server->session != NULL)
+		SSL_SESSION_free(server->session);
+	if (server->ssl_ctx != NULL)
+		SSL_CTX_free(server->ssl_ctx);
+	pthread_cond_destroy(&server->slot_freed);
+	pthread_mutex_destroy(&server->lock);
+	free(server);
+	*serverp = NULL;
+}
+
+void
+imap_server_tls_stats(struct imap_server *server, unsigned int *full_r,
+		      unsigned int *resumed_r)
+{
+	pthread_mutex_lock(&server->lock);
+	*full_r = server->full;
+	*resumed_r = server->resumed;
+	pthread_mutex_unlock(&server->lock);
+}
+
+/* OpenSSL hands over each new session (TLS 1.3: each ticket, after the
+ * handshake); the latest is the one the next connection offers. */
+static int
+server_new_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct imap_server *server =
+		SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_ex_index);
+
+	if (server == NULL || !SSL_SESSION_is_resumable(session))
+		return 0;
+	pthread_mutex_lock(&server->lock);
+	if (server->session != NULL)
+		SSL_SESSION_free(server->session);
+	server->session = session;
+	pthread_mutex_unlock(&server->lock);
+	return 1;		/* we keep the reference */
+}
+
+int
+imap_conn_slot_acquire(struct imap_conn *conn, struct imap_error *err)
+{
+	struct imap_server *server = conn->params.server;
+	struct timespec deadline;
+	int ret = 0;
+
+	if (server == NULL || conn->holds_slot)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += conn->timeout_ms / 1000;
+	pthread_mutex_lock(&server->lock);
+	while (server->max_connections > 0 &&
+	       server->active >= server->max_connections) {
+		ret = pthread_cond_timedwait(&server->slot_freed,
+					     &server->lock, &deadline);
+		if (ret != 0 && ret != EINTR)
+			break;
+		ret = 0;
+	}
+	if (ret == 0) {
+		server->active++;
+		conn->holds_slot = true;
+	}
+	pthread_mutex_unlock(&server->lock);
+	if (ret != 0) {
+		return imap_conn_fail(conn, err, IMAP_ERR_CONNECT,
+				      IMAP_FAIL_WAIT,
+				      "cannot connect to %s %s: all %u "
+				      "connections in use for %u seconds",
+				      conn->server_desc, conn->addr_desc,
+				      server->max_connections,
+				      conn->timeout_ms / 1000);
+	}
+	return 0;
+}
+
+void
+imap_conn_slot_release(struct imap_conn *conn)
+{
+	struct imap_server *server = conn->params.server;
+
+	if (server == NULL || !conn->holds_slot)
+		return;
+	pthread_mutex_lock(&server->lock);
+	server->active--;
+	pthread_cond_signal(&server->slot_freed);
+	pthread_mutex_unlock(&server->lock);
+	conn->holds_slot = false;
+}
 
 const char *
 imap_conn_server_name(const struct imap_conn *conn)
@@ -71,7 +200,16 @@ imap_conn_close(struct imap_conn *conn)
 		close(conn->fd);
 		conn->fd = -1;
 	}
+	if (conn->compressed) {
+		inflateEnd(&conn->zin);
+		deflateEnd(&conn->zout);
+		conn->compressed = false;
+	}
+	free(conn->zin_buf);
+	free(conn->zout_buf);
+	conn->zin_buf = conn->zout_buf = NULL;
 	conn->rpos = conn->rlen = 0;
+	imap_conn_slot_release(conn);
 }
 
 int
@@ -296,8 +434,78 @@ tls_fail_verify(struct imap_conn *conn, struct imap_error *err, long vr)
 			      hint);
 }
 
+static int tls_ctx_setup(struct imap_conn *conn, struct imap_error *err);
+
+/* The SSL_CTX: the server's shared one (made by its first connection),
+ * or the connection's own. */
 static int
 tls_setup(struct imap_conn *conn, struct imap_error *err)
+{
+	struct imap_server *server = conn->params.server;
+	char ebuf[256];
+	int ret = 0;
+
+	if (server == NULL) {
+		if (tls_ctx_setup(conn, err) < 0)
+			return -1;
+	} else {
+		pthread_once(&server_ex_once, server_ex_init);
+		pthread_mutex_lock(&server->lock);
+		if (server->ssl_ctx == NULL) {
+			ret = tls_ctx_setup(conn, err);
+			if (ret == 0) {
+				SSL_CTX_set_ex_data(conn->ssl_ctx,
+						    server_ex_index, server);
+				SSL_CTX_set_session_cache_mode(conn->ssl_ctx,
+					SSL_SESS_CACHE_CLIENT |
+					SSL_SESS_CACHE_NO_INTERNAL_STORE);
+				SSL_CTX_sess_set_new_cb(conn->ssl_ctx,
+							server_new_session);
+				server->ssl_ctx = conn->ssl_ctx;
+				SSL_CTX_up_ref(server->ssl_ctx);
+			}
+		} else {
+			SSL_CTX_up_ref(server->ssl_ctx);
+			conn->ssl_ctx = server->ssl_ctx;
+		}
+		pthread_mutex_unlock(&server->lock);
+		if (ret < 0)
+			return -1;
+	}
+	ERR_clear_error();
+	conn->ssl = SSL_new(conn->ssl_ctx);
+	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1)
+		goto ssl_fail;
+	if (host_is_ip(conn->host)) {
+		if (conn->params.verify &&
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl),
+						  conn->host) != 1)
+			goto ssl_fail;
+	} else {
+		if (SSL_set_tlsext_host_name(conn->ssl, conn->host) != 1)
+			goto ssl_fail;
+		if (conn->params.verify &&
+		    SSL_set1_host(conn->ssl, conn->host) != 1)
+			goto ssl_fail;
+	}
+	if (server != NULL) {
+		pthread_mutex_lock(&server->lock);
+		if (server->session != NULL)
+			(void)SSL_set_session(conn->ssl, server->session);
+		pthread_mutex_unlock(&server->lock);
+	}
+	return 0;
+ssl_fail:
+	return imap_conn_fail(conn, err, IMAP_ERR_TLS, IMAP_FAIL_PERMANENT,
+			      "cannot set up TLS for %s %s: %s",
+			      conn->server_desc, conn->addr_desc,
+			      ssl_error_text(ebuf, sizeof(ebuf),
+					     "unknown error"));
+}
+
+/* A new SSL_CTX with verification as params say. */
+static int
+tls_ctx_setup(struct imap_conn *conn, struct imap_error *err)
 {
 	char ebuf[256];
 
@@ -339,21 +547,6 @@ tls_setup(struct imap_conn *conn, struct imap_error *err)
 		}
 	} else {
 		SSL_CTX_set_verify(conn->ssl_ctx, SSL_VERIFY_NONE, NULL);
-	}
-	conn->ssl = SSL_new(conn->ssl_ctx);
-	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1)
-		goto ssl_fail;
-	if (host_is_ip(conn->host)) {
-		if (conn->params.verify &&
-		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl),
-						  conn->host) != 1)
-			goto ssl_fail;
-	} else {
-		if (SSL_set_tlsext_host_name(conn->ssl, conn->host) != 1)
-			goto ssl_fail;
-		if (conn->params.verify &&
-		    SSL_set1_host(conn->ssl, conn->host) != 1)
-			goto ssl_fail;
 	}
 	return 0;
 ssl_fail:
@@ -414,8 +607,20 @@ imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err)
 				      ssl_error_text(ebuf, sizeof(ebuf),
 						     "unknown error"));
 	}
-	log_debug("%s %s: %s with %s", conn->server_desc, conn->addr_desc,
-		  SSL_get_version(conn->ssl), SSL_get_cipher_name(conn->ssl));
+	conn->tls_resumed = SSL_session_reused(conn->ssl) == 1;
+	if (conn->params.server != NULL) {
+		struct imap_server *server = conn->params.server;
+
+		pthread_mutex_lock(&server->lock);
+		if (conn->tls_resumed)
+			server->resumed++;
+		else
+			server->full++;
+		pthread_mutex_unlock(&server->lock);
+	}
+	log_debug("%s %s: %s with %s%s", conn->server_desc, conn->addr_desc,
+		  SSL_get_version(conn->ssl), SSL_get_cipher_name(conn->ssl),
+		  conn->tls_resumed ? " (session resumed)" : "");
 	return 0;
 }
 
@@ -438,8 +643,8 @@ io_fail(struct imap_conn *conn, struct imap_error *err, const char *what,
 			      error != 0 ? strerror(error) : "TLS failure");
 }
 
-int
-imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
+static int
+transport_write(struct imap_conn *conn, const void *data, size_t len,
 		struct imap_error *err)
 {
 	const unsigned char *p = data;
@@ -494,13 +699,13 @@ imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
 	return 0;
 }
 
-/* Reads some bytes into the receive buffer (which is empty).  0 on
- * success, -1 on error (err filled; end of stream is an error here since
- * a response is always awaited when reading). */
+/* Reads some bytes (TLS or plain) into buf.  *len_r > 0 on success; -1
+ * on error (err filled; end of stream is an error here since a response
+ * is always awaited when reading). */
 static int
-conn_fill(struct imap_conn *conn, struct imap_error *err)
+transport_read(struct imap_conn *conn, unsigned char *buf, size_t size,
+	       size_t *len_r, struct imap_error *err)
 {
-	conn->rpos = conn->rlen = 0;
 	if (conn->fd < 0)
 		return io_fail(conn, err, "reading", ENOTCONN);
 	for (;;) {
@@ -510,11 +715,11 @@ conn_fill(struct imap_conn *conn, struct imap_error *err)
 
 			ERR_clear_error();
 			sigpipe_block(&guard);
-			n = SSL_read(conn->ssl, conn->rbuf, sizeof(conn->rbuf));
+			n = SSL_read(conn->ssl, buf, (int)size);
 			saved_errno = errno;
 			sigpipe_restore(&guard);
 			if (n > 0) {
-				conn->rlen = (size_t)n;
+				*len_r = (size_t)n;
 				return 0;
 			}
 			e = SSL_get_error(conn->ssl, n);
@@ -532,11 +737,10 @@ conn_fill(struct imap_conn *conn, struct imap_error *err)
 			return io_fail(conn, err, "reading",
 				       e == SSL_ERROR_SYSCALL ? saved_errno : 0);
 		} else {
-			ssize_t n = recv(conn->fd, conn->rbuf,
-					 sizeof(conn->rbuf), 0);
+			ssize_t n = recv(conn->fd, buf, size, 0);
 
 			if (n > 0) {
-				conn->rlen = (size_t)n;
+				*len_r = (size_t)n;
 				return 0;
 			}
 			if (n == 0)
@@ -555,10 +759,107 @@ eof:
 			      conn->addr_desc);
 }
 
+/* ---- COMPRESS=DEFLATE (RFC 4978): raw deflate both ways, between the
+ * protocol and the TLS-or-plain transport ---- */
+
+void
+imap_conn_compress_start(struct imap_conn *conn)
+{
+	memset(&conn->zin, 0, sizeof(conn->zin));
+	memset(&conn->zout, 0, sizeof(conn->zout));
+	if (inflateInit2(&conn->zin, -15) != Z_OK ||
+	    deflateInit2(&conn->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15,
+			 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		fatal("zlib: cannot initialise deflate streams");
+	conn->zin_buf = xmalloc(IMAP_ZBUF_SIZE);
+	conn->zout_buf = xmalloc(IMAP_ZBUF_SIZE);
+	/* what already arrived after the OK is compressed */
+	if (conn->rpos < conn->rlen) {
+		memcpy(conn->zin_buf, conn->rbuf + conn->rpos,
+		       conn->rlen - conn->rpos);
+		conn->zin.next_in = conn->zin_buf;
+		conn->zin.avail_in = (uInt)(conn->rlen - conn->rpos);
+	}
+	conn->rpos = conn->rlen = 0;
+	conn->compressed = true;
+}
+
+int
+imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
+		struct imap_error *err)
+{
+	int zret;
+
+	if (!conn->compressed)
+		return transport_write(conn, data, len, err);
+	/* each write is flushed: what was written is a whole command or
+	 * a piece the server needs before it answers */
+	conn->zout.next_in = (unsigned char *)(uintptr_t)data;
+	conn->zout.avail_in = (uInt)len;
+	do {
+		conn->zout.next_out = conn->zout_buf;
+		conn->zout.avail_out = IMAP_ZBUF_SIZE;
+		zret = deflate(&conn->zout, Z_SYNC_FLUSH);
+		if (zret != Z_OK && zret != Z_BUF_ERROR)
+			return imap_conn_fail(conn, err, IMAP_ERR_IO,
+					      IMAP_FAIL_TRANSIENT,
+					      "%s %s: deflate failed",
+					      conn->server_desc,
+					      conn->addr_desc);
+		if (IMAP_ZBUF_SIZE - conn->zout.avail_out > 0 &&
+		    transport_write(conn, conn->zout_buf, IMAP_ZBUF_SIZE -
+				    conn->zout.avail_out, err) < 0)
+			return -1;
+	} while (conn->zout.avail_out == 0 || conn->zout.avail_in > 0);
+	return 0;
+}
+
+/* Fills the receive buffer (which is empty) with protocol bytes. */
+static int
+conn_fill(struct imap_conn *conn, struct imap_error *err)
+{
+	size_t n;
+	int zret;
+
+	conn->rpos = conn->rlen = 0;
+	if (!conn->compressed) {
+		if (transport_read(conn, conn->rbuf, sizeof(conn->rbuf), &n,
+				   err) < 0)
+			return -1;
+		conn->rlen = n;
+		return 0;
+	}
+	for (;;) {
+		conn->zin.next_out = conn->rbuf;
+		conn->zin.avail_out = sizeof(conn->rbuf);
+		zret = inflate(&conn->zin, Z_SYNC_FLUSH);
+		if (zret != Z_OK && zret != Z_BUF_ERROR) {
+			return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+					      IMAP_FAIL_TRANSIENT,
+					      "%s %s sent a broken compressed "
+					      "stream: %s", conn->server_desc,
+					      conn->addr_desc,
+					      conn->zin.msg != NULL ?
+					      conn->zin.msg : "inflate failed");
+		}
+		conn->rlen = sizeof(conn->rbuf) - conn->zin.avail_out;
+		if (conn->rlen > 0)
+			return 0;
+		if (conn->zin.avail_in > 0)
+			continue;
+		if (transport_read(conn, conn->zin_buf, IMAP_ZBUF_SIZE, &n,
+				   err) < 0)
+			return -1;
+		conn->zin.next_in = conn->zin_buf;
+		conn->zin.avail_in = (uInt)n;
+	}
+}
+
 bool
 imap_conn_has_buffered_input(const struct imap_conn *conn)
 {
 	return conn->rpos < conn->rlen ||
+		(conn->compressed && conn->zin.avail_in > 0) ||
 		(conn->ssl != NULL && SSL_pending(conn->ssl) > 0);
 }
 

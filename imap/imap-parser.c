@@ -28,6 +28,7 @@ struct literal_span {
 	size_t offset;		/* in raw, just after the header's CRLF */
 	uint64_t size;		/* announced size */
 	bool skipped;		/* not stored: raw holds 0 bytes for it */
+	bool streamed;		/* handed to the stream callbacks, not stored */
 };
 
 enum parser_state {
@@ -52,6 +53,9 @@ struct imap_parser {
 	bool no_literals;	/* status response or continuation */
 	uint64_t literal_left;	/* bytes still to come in this literal */
 	bool literal_skip;
+	bool literal_stream;	/* the current literal goes to the stream */
+	struct imap_parser_stream stream;
+	bool streaming;
 	uint64_t literal_total;	/* stored literal bytes of this response */
 	struct literal_span *spans;
 	size_t spans_count, spans_alloc;
@@ -162,6 +166,7 @@ parser_start_response(struct imap_parser *p)
 	p->no_literals = false;
 	p->literal_left = 0;
 	p->literal_skip = false;
+	p->literal_stream = false;
 	p->literal_total = 0;
 	p->spans_count = 0;
 	p->stack_count = 0;
@@ -205,6 +210,17 @@ imap_parser_set_literal_limit(struct imap_parser *p, uint64_t max,
 {
 	p->max_literal = max;
 	p->skip_oversize = skip_oversize;
+}
+
+void
+imap_parser_set_stream(struct imap_parser *p,
+		       const struct imap_parser_stream *stream)
+{
+	p->streaming = stream != NULL;
+	if (stream != NULL)
+		p->stream = *stream;
+	else
+		memset(&p->stream, 0, sizeof(p->stream));
 }
 
 static enum imap_parse_result ATTR_FORMAT(2, 3)
@@ -340,7 +356,12 @@ line_finished(struct imap_parser *p)
 		return -1;
 	}
 	p->literal_skip = false;
-	if (size > p->max_literal || p->literal_total > p->max_literal - size) {
+	p->literal_stream = p->streaming &&
+		p->stream.literal_begin(p->raw, p->raw_len - 2, size,
+					p->stream.ctx);
+	if (p->literal_stream) {
+		/* not stored: neither the limit nor memory apply */
+	} else if (size > p->max_literal || p->literal_total > p->max_literal - size) {
 		if (!p->skip_oversize) {
 			parser_fail(p, "literal of %llu bytes exceeds the limit "
 				    "of %llu bytes", (unsigned long long)size,
@@ -353,7 +374,7 @@ line_finished(struct imap_parser *p)
 			    (unsigned long long)size);
 		return -1;
 	}
-	if (!p->literal_skip) {
+	if (!p->literal_skip && !p->literal_stream) {
 		/* room grows as the bytes arrive: an announced size alone
 		 * never allocates */
 		p->literal_total += size;
@@ -365,6 +386,7 @@ line_finished(struct imap_parser *p)
 	span->offset = p->raw_len;
 	span->size = size;
 	span->skipped = p->literal_skip;
+	span->streamed = p->literal_stream;
 	p->literal_left = size;
 	p->state = PARSER_STATE_LITERAL;
 	return 1;
@@ -373,6 +395,10 @@ line_finished(struct imap_parser *p)
 static void
 literal_done(struct imap_parser *p)
 {
+	if (p->literal_stream) {
+		p->literal_stream = false;
+		p->stream.literal_end(p->stream.ctx);
+	}
 	p->state = PARSER_STATE_LINE;
 	p->line_start = p->raw_len;
 	p->cr = false;
@@ -404,8 +430,13 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 
 			if ((uint64_t)n > p->literal_left)
 				n = (size_t)p->literal_left;
-			if (!p->literal_skip)
+			if (p->literal_stream) {
+				if (n > 0)
+					p->stream.literal_data(in + i, n,
+							       p->stream.ctx);
+			} else if (!p->literal_skip) {
 				raw_append(p, in + i, n);
+			}
 			p->literal_left -= n;
 			i += n;
 			if (p->literal_left == 0)
@@ -571,7 +602,8 @@ parse_literal(struct imap_parser *p, struct cursor *c, struct imap_arg *arg)
 	arg->type = IMAP_ARG_LITERAL;
 	arg->len = (size_t)span->size;
 	arg->skipped = span->skipped;
-	if (span->skipped) {
+	arg->streamed = span->streamed;
+	if (span->skipped || span->streamed) {
 		arg->str = NULL;
 		c->pos = span->offset;
 	} else {
@@ -849,7 +881,8 @@ imap_parser_trace(const struct imap_parser *p, struct buf *out)
 		if (buf_append_cut(out, p->raw + pos, hdr - pos) < 0 ||
 		    buf_append_cut(out, lit, strlen(lit)) < 0)
 			return -1;
-		pos = span->offset + (span->skipped ? 0 : (size_t)span->size);
+		pos = span->offset + (span->skipped || span->streamed ? 0 :
+				      (size_t)span->size);
 	}
 	end = p->raw_len >= 2 ? p->raw_len - 2 : p->raw_len;
 	if (end > pos)

@@ -65,6 +65,8 @@ struct imap_arg {
 	const char *str;
 	size_t len;
 	bool skipped;		/* LITERAL only: data was discarded */
+	bool streamed;		/* LITERAL only: data went to the stream
+				   callbacks (str NULL, len the size) */
 	const struct imap_arg *list;	/* LIST: list_count items */
 	size_t list_count;
 };
@@ -126,6 +128,30 @@ void imap_parser_destroy(struct imap_parser **parser);
  * refuse it and keep the connection in step. */
 void imap_parser_set_literal_limit(struct imap_parser *parser, uint64_t max,
 				   bool skip_oversize);
+
+/* Streaming mode: literals handed to callbacks while they arrive instead
+ * of being stored.  At each literal header the parser calls
+ * literal_begin with the bytes of the response so far (line segments and
+ * stored literals, the header "{N}" included, no CRLF) and the announced
+ * size; when it returns true the literal's bytes go to literal_data in
+ * chunks as they are fed (never more than one feed's worth at a time,
+ * nothing is allocated for them and the literal size limit does not apply
+ * to them), then literal_end is called once; in the parsed tree the
+ * literal is a LITERAL with streamed set, str NULL and len its size.  When
+ * it returns false the literal is stored (or skipped) as usual.  A
+ * literal cut by an error or a reset gets no literal_end.  Pointers passed
+ * to the callbacks are valid only during the call. */
+struct imap_parser_stream {
+	bool (*literal_begin)(const unsigned char *prefix, size_t prefix_len,
+			      uint64_t size, void *ctx);
+	void (*literal_data)(const void *data, size_t len, void *ctx);
+	void (*literal_end)(void *ctx);
+	void *ctx;
+};
+/* Turns streaming on (stream is copied) or off (NULL), from the next
+ * literal header on. */
+void imap_parser_set_stream(struct imap_parser *parser,
+			    const struct imap_parser_stream *stream);
 
 /* Feeds len bytes of data.  *consumed_r is how many were used (all of
  * them unless a response completed or an error occurred before the end).

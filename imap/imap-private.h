@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <openssl/ssl.h>
+#include <zlib.h>
 
 #include "util/util.h"
 #include "imap/imap.h"
@@ -26,6 +27,22 @@ enum imap_conn_state {
 	IMAP_STATE_LOGOUT,
 	IMAP_STATE_DEAD,	/* after an IO, protocol or TLS error */
 };
+
+/* A command sent and not yet answered (pipelining).  When its tagged
+ * answer arrives while another command is being waited for, the answer is
+ * kept here (cut to size) until its owner looks. */
+struct imap_pending {
+	char tag[16];
+	bool done;
+	enum imap_status status;
+	char code[32];
+	char code_args[128];
+	char text[256];
+	size_t user;		/* the owner's index (e.g. the message) */
+};
+
+#define IMAP_DEFAULT_PIPELINE 16
+#define IMAP_ZBUF_SIZE 16384
 
 struct imap_conn {
 	struct imap_params params;	/* strings below are owned copies */
@@ -51,6 +68,20 @@ struct imap_conn {
 
 	unsigned int tag_counter;
 	unsigned int commands_sent;
+
+	/* pipelining: commands in flight, oldest first */
+	struct imap_pending *pending;
+	size_t pending_count, pending_alloc;
+	unsigned int pipeline;		/* cap, >= 1 */
+
+	/* extensions */
+	bool enabled_condstore, enabled_qresync;
+	bool compressed;
+	z_stream zin, zout;
+	unsigned char *zin_buf;		/* compressed bytes received */
+	unsigned char *zout_buf;
+	bool tls_resumed;
+	bool holds_slot;		/* counted in params.server's cap */
 };
 
 /* ---- imap-conn.c ---- */
@@ -82,6 +113,15 @@ int imap_conn_read_response(struct imap_conn *conn,
 			    struct imap_error *err);
 /* True if bytes already received are waiting to be parsed. */
 bool imap_conn_has_buffered_input(const struct imap_conn *conn);
+/* Starts COMPRESS=DEFLATE both ways (after the server's OK); bytes
+ * already received are the start of the compressed stream. */
+void imap_conn_compress_start(struct imap_conn *conn);
+/* Takes a connection slot from params.server (waiting up to the
+ * timeout when it is at its cap); a no-op without a server.  Fails with
+ * IMAP_ERR_CONNECT (class WAIT). */
+int imap_conn_slot_acquire(struct imap_conn *conn, struct imap_error *err);
+/* Gives the slot back (idempotent). */
+void imap_conn_slot_release(struct imap_conn *conn);
 /* Closes the socket and TLS; frees nothing else. */
 void imap_conn_close(struct imap_conn *conn);
 

@@ -11,6 +11,7 @@
 
 #include "util/util.h"
 #include "util/uidset.h"
+#include "util/spool.h"
 #include "imap/imap.h"
 #include "db/db.h"
 #include "reconciler/plan.h"
@@ -396,7 +397,8 @@ struct appended {
 	const struct observed_msg *pm;
 	unsigned char digest[SHA256_LEN];
 	const char *flags;
-	uint32_t backup_uid;
+	uint32_t backup_uid;	/* 0 until known */
+	bool recorded;		/* its link is in the database */
 };
 
 /* Without UIDPLUS the new messages' UIDs are found by listing the backup
@@ -442,17 +444,216 @@ find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
 	return 0;
 }
 
+/* Messages copied in one round: their bodies come in one UID FETCH and go
+ * out in one APPEND batch (pipelined, or MULTIAPPEND). */
+#define BATCH_MAX_MESSAGES 32
+/* a body beyond this goes to a temporary file while it passes through */
+#define SPOOL_MEMORY_MAX (512 * 1024)
+
+struct batch_slot {
+	const struct recon_step *step;
+	const struct observed_msg *pm;
+	struct spool *spool;
+	bool complete;
+};
+
+struct batch {
+	struct mailbox_ctx *ctx;
+	struct batch_slot slots[BATCH_MAX_MESSAGES];
+	size_t count;
+	struct batch_slot *current;
+	const char *spool_error;
+};
+
 static int
-record_appended(struct mailbox_ctx *ctx, const struct appended *a)
+sink_begin(uint32_t uid, uint64_t size, void *context)
 {
-	struct db_message rec;
+	struct batch *b = context;
+
+	(void)size;
+	b->current = NULL;
+	for (size_t i = 0; i < b->count; i++) {
+		if (b->slots[i].step->prod_uid == uid && !b->slots[i].complete) {
+			b->current = &b->slots[i];
+			spool_reset(b->current->spool);
+			return 0;
+		}
+	}
+	/* a body we did not ask for: refuse it rather than guess */
+	b->spool_error = "the production server sent a message that was not asked for";
+	return -1;
+}
+
+static int
+sink_data(const void *data, size_t len, void *context)
+{
+	struct batch *b = context;
+
+	if (b->current == NULL)
+		return -1;
+	return spool_write(b->current->spool, data, len, &b->spool_error);
+}
+
+static int
+sink_end(uint32_t uid, void *context)
+{
+	struct batch *b = context;
+
+	(void)uid;
+	if (b->current == NULL)
+		return -1;
+	b->current->complete = true;
+	b->current = NULL;
+	return 0;
+}
+
+struct record_ctx {
+	struct mailbox_ctx *mctx;
+	struct appended *list;
+	size_t count;
+};
+
+static int
+record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct record_ctx *rc = context;
+
+	for (size_t i = 0; i < rc->count; i++) {
+		const struct appended *a = &rc->list[i];
+		struct db_message rec;
+		int ret;
+
+		if (a->backup_uid == 0 || a->recorded)
+			continue;
+		message_record(&rec, a->pm, DB_FORM_COPY, a->backup_uid, a->flags);
+		memcpy(rec.digest, a->digest, SHA256_LEN);
+		ret = db_message_put(rc->mctx->params->db, txn, rc->mctx->sub->id,
+				     rc->mctx->folder, &rec, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Links the copies whose backup UID is known, in one transaction. */
+static int
+record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count)
+{
+	struct record_ctx rc = { ctx, list, count };
 	const char *db_error;
 
-	message_record(&rec, a->pm, DB_FORM_COPY, a->backup_uid, a->flags);
-	memcpy(rec.digest, a->digest, SHA256_LEN);
-	if (db_message_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-			   &rec, &db_error) < 0) {
+	if (db_txn_run(ctx->params->db, record_appended_txn, &rc, &db_error) != 0) {
 		set_db_error(ctx, db_error);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (list[i].backup_uid != 0)
+			list[i].recorded = true;
+	}
+	return 0;
+}
+
+static void
+note_refusal(struct mailbox_ctx *ctx, uint32_t prod_uid, uint64_t size,
+	     const struct imap_error *ie)
+{
+	if (ctx->refused++ == 0) {
+		snprintf(ctx->first_refusal, sizeof(ctx->first_refusal),
+			 "%s: production UID %u (%llu bytes): %.500s", ctx->folder,
+			 prod_uid, (unsigned long long)size, ie->msg);
+	}
+	log_warning("%s/%s: the backup refused production UID %u (%llu bytes): %s",
+		    ctx->sub->id, ctx->folder, prod_uid, (unsigned long long)size,
+		    ie->msg);
+}
+
+/* Copies one batch: fetch the bodies, append them, link the copies.
+ * Appended messages are added to *list (whose room the caller made). */
+static int
+copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
+	   size_t *list_count, bool *need_lookup)
+{
+	const struct recon_params *params = ctx->params;
+	const struct imap_body_sink sink = {
+		sink_begin, sink_data, sink_end, b,
+	};
+	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
+	struct batch_slot *sent[BATCH_MAX_MESSAGES];
+	char **flags[BATCH_MAX_MESSAGES];
+	size_t flags_count[BATCH_MAX_MESSAGES];
+	size_t nmsgs = 0, first_new = *list_count;
+	struct uidset uids;
+	struct imap_error ie;
+	char *set;
+	int r;
+
+	uidset_init(&uids);
+	for (size_t i = 0; i < b->count; i++)
+		uidset_add(&uids, b->slots[i].step->prod_uid);
+	set = uidset_format(&uids);
+	uidset_deinit(&uids);
+	r = imap_fetch_bodies(ctx->prod, set, params->max_fetch_size, &sink, &ie);
+	free(set);
+	if (r < 0) {
+		if (b->spool_error != NULL)
+			set_error(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: %s",
+				  ctx->sub->id, ctx->folder, b->spool_error);
+		else
+			set_imap_error(ctx, &ie, "reading production messages");
+		return -1;
+	}
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < b->count; i++) {
+		struct batch_slot *slot = &b->slots[i];
+
+		if (!slot->complete) {
+			/* expunged since we listed it: the next run's business */
+			log_info("%s/%s: production UID %u vanished before it was copied",
+				 ctx->sub->id, ctx->folder, slot->step->prod_uid);
+			continue;
+		}
+		flags[nmsgs] = recon_flags_split(slot->step->flags, &flags_count[nmsgs]);
+		msgs[nmsgs].flags = (const char *const *)flags[nmsgs];
+		msgs[nmsgs].flags_count = flags_count[nmsgs];
+		msgs[nmsgs].internaldate = slot->pm->internaldate;
+		msgs[nmsgs].data = spool_memory(slot->spool);
+		msgs[nmsgs].len = (size_t)spool_size(slot->spool);
+		msgs[nmsgs].spool = slot->spool;
+		sent[nmsgs++] = slot;
+	}
+	r = nmsgs == 0 ? 0 :
+		imap_append_batch(ctx->backup, ctx->folder, msgs, nmsgs, &ie);
+	for (size_t i = 0; i < nmsgs; i++) {
+		struct batch_slot *slot = sent[i];
+		const struct imap_error *me = &msgs[i].error;
+		struct appended *a;
+
+		recon_flags_free(flags[i], flags_count[i]);
+		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
+		    me->kind == IMAP_ERR_NONEXISTENT) {
+			note_refusal(ctx, slot->step->prod_uid,
+				     spool_size(slot->spool), me);
+			continue;
+		}
+		if (me->kind != IMAP_ERR_NONE)
+			continue;	/* unknown: found on the next full pass */
+		a = &list[(*list_count)++];
+		a->pm = slot->pm;
+		a->flags = slot->step->flags;
+		spool_digest(slot->spool, a->digest);
+		a->backup_uid = msgs[i].uid;
+		if (a->backup_uid == 0)
+			*need_lookup = true;
+		ctx->counters->op_append++;
+		ctx->counters->appended++;
+		ctx->counters->bytes_appended += spool_size(slot->spool);
+		ctx->changed = true;
+	}
+	/* what was appended is linked, even when the batch then failed */
+	if (record_appended(ctx, list + first_new, *list_count - first_new) < 0)
+		return -1;
+	if (r < 0) {
+		set_imap_error(ctx, &ie, "appending to the backup");
 		return -1;
 	}
 	return 0;
@@ -462,79 +663,37 @@ static int
 execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		const struct observed *prod, uint32_t backup_uidnext)
 {
-	const struct recon_params *params = ctx->params;
-	struct appended *list = xcalloc(plan->appends + 1, sizeof(*list));
+	struct appended *list;
+	struct batch b;
 	size_t count = 0;
 	bool need_lookup = false;
-	struct buf body;
 	int ret = -1;
 
-	buf_init(&body, params->max_fetch_size);
+	if (plan->appends == 0)
+		return 0;
+	list = xcalloc(plan->appends + 1, sizeof(*list));
+	memset(&b, 0, sizeof(b));
+	b.ctx = ctx;
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+		b.slots[i].spool = spool_create(SPOOL_MEMORY_MAX, NULL);
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
-		const struct observed_msg *pm;
-		struct appended *a;
-		struct imap_error ie;
-		char **flags;
-		size_t flags_count;
-		uint32_t uidvalidity, uid;
-		int r;
+		struct batch_slot *slot;
 
 		if (st->kind != RECON_STEP_APPEND)
 			continue;
-		pm = observed_find(prod, st->prod_uid);
-		buf_reset(&body);
-		if (imap_fetch_body(ctx->prod, st->prod_uid, &body, &ie) < 0) {
-			if (ie.kind == IMAP_ERR_NONEXISTENT) {
-				/* expunged since we listed it: next run's business */
-				log_info("%s/%s: production UID %u vanished before it was copied",
-					 ctx->sub->id, ctx->folder, st->prod_uid);
-				continue;
-			}
-			set_imap_error(ctx, &ie, "reading a production message");
-			goto out;
+		slot = &b.slots[b.count++];
+		slot->step = st;
+		slot->pm = observed_find(prod, st->prod_uid);
+		slot->complete = false;
+		if (b.count == BATCH_MAX_MESSAGES) {
+			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
+				goto out;
+			b.count = 0;
 		}
-		a = &list[count];
-		a->pm = pm;
-		a->flags = st->flags;
-		sha256(body.data, body.len, a->digest);
-		flags = recon_flags_split(st->flags, &flags_count);
-		r = imap_append(ctx->backup, ctx->folder, (const char *const *)flags,
-				flags_count, pm->internaldate, body.data, body.len,
-				&uidvalidity, &uid, &ie);
-		recon_flags_free(flags, flags_count);
-		if (r < 0) {
-			if (ie.kind == IMAP_ERR_TOOBIG || ie.kind == IMAP_ERR_NO) {
-				/* this message only: the others still go */
-				if (ctx->refused++ == 0) {
-					snprintf(ctx->first_refusal,
-						 sizeof(ctx->first_refusal),
-						 "%s: production UID %u (%zu bytes): %.500s",
-						 ctx->folder, st->prod_uid, body.len,
-						 ie.msg);
-				}
-				log_warning("%s/%s: the backup refused production UID %u "
-					    "(%zu bytes): %s", ctx->sub->id,
-					    ctx->folder, st->prod_uid, body.len,
-					    ie.msg);
-				continue;
-			}
-			set_imap_error(ctx, &ie, "appending to the backup");
-			goto out;
-		}
-		ctx->counters->op_append++;
-		ctx->counters->appended++;
-		ctx->counters->bytes_appended += body.len;
-		ctx->changed = true;
-		a->backup_uid = uid;
-		count++;
-		if (uid == 0) {
-			need_lookup = true;
-			continue;
-		}
-		if (record_appended(ctx, a) < 0)
-			goto out;
 	}
+	if (b.count > 0 && copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
+		goto out;
 	if (need_lookup) {
 		if (find_appended_uids(ctx, backup_uidnext, list, count) < 0)
 			goto out;
@@ -544,15 +703,15 @@ execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 				log_warning("%s/%s: cannot find the copy of production UID %u "
 					    "on the backup (no UIDPLUS)", ctx->sub->id,
 					    ctx->folder, list[i].pm->uid);
-				continue;
 			}
-			if (record_appended(ctx, &list[i]) < 0)
-				goto out;
 		}
+		if (record_appended(ctx, list, count) < 0)
+			goto out;
 	}
 	ret = 0;
 out:
-	buf_free(&body);
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+		spool_destroy(&b.slots[i].spool);
 	free(list);
 	return ret;
 }

@@ -18,14 +18,38 @@
 
 static char *tmp;
 static struct fixture_server prod, backup;
-static struct fixture_server old;	/* a backup advertising bare IMAP4rev1 */
+/* production and backup advertising bare IMAP4rev1 */
+static struct fixture_server oldp, old;
 static char config[256], state[256];
 static char *users;
 
-/* Counts production's messages through the independent checker. */
+static char *read_secret(const char *path);
+
+/* Does a line the client sent to that side ("production", "backup") in a
+ * -vvv trace hold text? */
+static bool
+trace_has(const char *trace, const char *side, const char *text)
+{
+	char *marker = xasprintf("%s C: ", side);
+	bool found = false;
+
+	for (const char *line = trace; *line != '\0' && !found;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		char *copy = xstrndup(line, len);
+
+		found = strstr(copy, marker) != NULL && strstr(copy, text) != NULL;
+		free(copy);
+		line += len + (end != NULL);
+	}
+	free(marker);
+	return found;
+}
+
+/* Counts a server's messages through the independent checker. */
 static void
-count_production(const char *user_names, long long *mirrored_r,
-		 long long *broadcasts_r)
+count_from(const struct fixture_server *srv, const char *user_names,
+	   long long *mirrored_r, long long *broadcasts_r)
 {
 	char *list = xstrdup(user_names), *save = NULL;
 
@@ -40,7 +64,7 @@ count_production(const char *user_names, long long *mirrored_r,
 		json_t *m;
 
 		ck_assert_int_eq(run_cmd(&out, NULL, "'%s/imapdump.py' dump --env '%s' "
-					 "--user %s", fixtures_dir(), prod.env_file, u), 0);
+					 "--user %s", fixtures_dir(), srv->env_file, u), 0);
 		root = parse_json(out);
 		folders = json_object_get(root, "folders");
 		if (folders == NULL)
@@ -59,13 +83,28 @@ count_production(const char *user_names, long long *mirrored_r,
 	free(list);
 }
 
+static void
+count_production(const char *user_names, long long *mirrored_r,
+		 long long *broadcasts_r)
+{
+	count_from(&prod, user_names, mirrored_r, broadcasts_r);
+}
+
+/* Runs the independent checker: 0 when the backup equals production
+ * minus broadcasts, 1 when not (differences in *out_r). */
 static int
-compare_servers(const char *backup_env, const char *user_names, char **out_r)
+compare_envs(const char *prod_env, const char *backup_env,
+	     const char *user_names, char **out_r)
 {
 	return run_cmd(out_r, NULL, "'%s/imapdump.py' compare --prod-env '%s' "
 		       "--backup-env '%s' --users '%s' --skip-header 'X-Broadcast: yes'",
-		       fixtures_dir(),
-		       prod.env_file, backup_env, user_names);
+		       fixtures_dir(), prod_env, backup_env, user_names);
+}
+
+static int
+compare_servers(const char *backup_env, const char *user_names, char **out_r)
+{
+	return compare_envs(prod.env_file, backup_env, user_names, out_r);
 }
 
 static json_t *
@@ -360,7 +399,7 @@ END_TEST
 /* STARTTLS and LOGIN with a template ("mailbox*admin"). */
 START_TEST(test_starttls_and_login_template)
 {
-	char cfg3[256], state3[256], *text, *out = NULL, *err = NULL;
+	char cfg3[256], state3[256], *text, *out = NULL, *err = NULL, *pw;
 	json_t *s;
 
 	snprintf(state3, sizeof(state3), "%s/state3", tmp);
@@ -372,6 +411,7 @@ START_TEST(test_starttls_and_login_template)
 		"admin_user = %s\npassword_file = %s\n"
 		"[backup]\nhost = 127.0.0.1\nport = %u\ntls = starttls\n"
 		"ca_file = %s\nauth = login\nadmin_user = %s\npassword_file = %s\n"
+		"compress = yes\n"
 		"[mirror]\nfolders = INBOX\n",
 		state3, prod.imap_port, prod.ca_file, prod.master_user,
 		prod.master_password_file, backup.imap_port, backup.ca_file,
@@ -386,6 +426,12 @@ START_TEST(test_starttls_and_login_template)
 	ck_assert_ptr_nonnull(strstr(err, " LOGIN ***"));
 	ck_assert_ptr_null(strstr(err, "AUTHENTICATE"));
 	ck_assert_ptr_null(strstr(err, " LOGIN \"2007*"));
+	/* compression only where configured: the backup */
+	ck_assert(trace_has(err, "backup", "COMPRESS DEFLATE"));
+	ck_assert(!trace_has(err, "production", "COMPRESS"));
+	pw = read_secret(prod.master_password_file);
+	ck_assert_ptr_null(strstr(err, pw));
+	free(pw);
 	s = parse_json(out);
 	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
 	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
@@ -413,29 +459,123 @@ START_TEST(test_starttls_and_login_template)
 }
 END_TEST
 
-/* A backup that advertises bare IMAP4rev1: no UIDPLUS, no LITERAL+. */
-START_TEST(test_bare_imap4rev1_backup)
+/* Reads a small file (a password) into a string without its newline. */
+static char *
+read_secret(const char *path)
 {
-	char cfg4[256], state4[256], *out = NULL;
+	char *out = NULL;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "cat '%s'", path), 0);
+	out[strcspn(out, "\r\n")] = '\0';
+	ck_assert_uint_gt(strlen(out), 4);
+	return out;
+}
+
+/* Every command in a -vvv trace must be one that bare IMAP4rev1 has,
+ * with no non-synchronising literal and no CONDSTORE parameter. */
+static void
+assert_trace_rev1_only(const char *trace)
+{
+	static const char *const allowed[] = {
+		"CAPABILITY", "LOGIN", "AUTHENTICATE", "STARTTLS", "SELECT",
+		"EXAMINE", "CREATE", "STATUS", "UID FETCH", "UID STORE", "EXPUNGE",
+		"APPEND", "LOGOUT", "NOOP", "LIST",
+	};
+	size_t commands = 0;
+
+	for (const char *line = trace; *line != '\0';) {
+		const char *end = strchr(line, '\n'), *c;
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		char *copy = xstrndup(line, len), *save = NULL, *tag, *cmd, *arg;
+
+		c = strstr(copy, " C: ");
+		if (c != NULL) {
+			bool ok = false;
+
+			ck_assert_msg(strstr(c, "+}") == NULL, "LITERAL+ sent: %s", copy);
+			ck_assert_msg(strstr(c, "CONDSTORE") == NULL &&
+				      strstr(c, "CHANGEDSINCE") == NULL &&
+				      strstr(c, "QRESYNC") == NULL,
+				      "unadvertised extension: %s", copy);
+			tag = strtok_r((char *)c + 4, " ", &save);
+			cmd = tag != NULL ? strtok_r(NULL, " ", &save) : NULL;
+			if (tag != NULL && cmd != NULL && tag[0] != '{' && tag[0] != '*') {
+				char full[64];
+
+				arg = strtok_r(NULL, " ", &save);
+				snprintf(full, sizeof(full), "%s %s", cmd,
+					 arg != NULL ? arg : "");
+				for (size_t i = 0; i < N_ELEMENTS(allowed); i++) {
+					size_t n = strlen(allowed[i]);
+
+					if (strncmp(full, allowed[i], n) == 0 &&
+					    (full[n] == ' ' || full[n] == '\0'))
+						ok = true;
+				}
+				ck_assert_msg(ok, "command not in IMAP4rev1: %s", copy);
+				commands++;
+			}
+		}
+		free(copy);
+		line += len + (end != NULL);
+	}
+	ck_assert_uint_gt(commands, 10);
+}
+
+/* Servers that advertise bare IMAP4rev1 on both sides: no UIDPLUS, no
+ * LITERAL+, no CONDSTORE, nothing.  The mirror is exact all the same,
+ * and nothing unadvertised is ever sent. */
+START_TEST(test_bare_imap4rev1_servers)
+{
+	char cfg4[256], state4[256], *out = NULL, *err = NULL, *pw1, *pw2;
 	long long mirrored, broadcasts;
 	json_t *s;
 
 	snprintf(state4, sizeof(state4), "%s/state4", tmp);
 	snprintf(cfg4, sizeof(cfg4), "%s/mmirror4.conf", tmp);
-	write_config(cfg4, state4, &prod, &old, NULL);
+	write_config(cfg4, state4, &oldp, &old, NULL);
 	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "init"), 0);
 	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "mailbox add 2001"), 0);
 	ck_assert_int_eq(run_mmirror(cfg4, NULL, NULL, "mailbox add 2002"), 0);
-	count_production("2001 2002", &mirrored, &broadcasts);
-	s = sync_json(cfg4, "", 0);
-	ck_assert_int_eq(json_path_int(s, "operations.append"), mirrored);
-	json_decref(s);
-	ck_assert_msg(compare_servers(old.env_file, "2001 2002", &out) == 0,
-		      "bare IMAP4rev1 backup differs: %s", out);
+	count_from(&oldp, "2001 2002", &mirrored, &broadcasts);
+	ck_assert_int_gt(mirrored, 20);
+
+	ck_assert_int_eq(run_mmirror(cfg4, &out, &err, "-vvv --json sync --full"), 0);
+	s = parse_json(out);
 	free(out);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), mirrored);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	assert_trace_rev1_only(err);
+	/* the trace holds no password */
+	pw1 = read_secret(oldp.master_password_file);
+	pw2 = read_secret(old.master_password_file);
+	ck_assert_ptr_null(strstr(err, pw1));
+	ck_assert_ptr_null(strstr(err, pw2));
+	free(err);
+
+	ck_assert_msg(compare_envs(oldp.env_file, old.env_file, "2001 2002", &out) == 0,
+		      "bare IMAP4rev1 mirror differs: %s", out);
+	free(out);
+	/* links found without APPENDUID: the next run does nothing */
 	s = sync_json(cfg4, "", 0);
 	assert_no_operations(s);
 	json_decref(s);
+	/* a change on production is mirrored with STORE and EXPUNGE */
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' mutate --env '%s' "
+				 "--seed 5 --users '2001 2002'", fixtures_dir(),
+				 oldp.env_file), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg4, &out, &err, "-vvv --json sync --full"), 0);
+	free(out);
+	assert_trace_rev1_only(err);
+	ck_assert_ptr_null(strstr(err, pw1));
+	free(err);
+	ck_assert_msg(compare_envs(oldp.env_file, old.env_file, "2001 2002", &out) == 0,
+		      "bare IMAP4rev1 mirror differs after changes: %s", out);
+	free(out);
+	free(pw1);
+	free(pw2);
 }
 END_TEST
 
@@ -460,6 +600,14 @@ main(void)
 	free(args);
 	snprintf(dir, sizeof(dir), "%s/o", tmp);
 	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &old);
+	snprintf(dir, sizeof(dir), "%s/q", tmp);
+	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &oldp);
+	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 11 "
+		    "--users '2001 2002'", fixtures_dir(), oldp.env_file) != 0) {
+		fprintf(stderr, "corpus generation failed: %s\n", out);
+		goto setup_failed;
+	}
+	free(out);
 	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
 		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
 		fprintf(stderr, "corpus generation failed: %s\n", out);
@@ -485,7 +633,7 @@ main(void)
 	tcase_add_test(tc, test_mailbox_commands);
 	tcase_add_test(tc, test_state_loss_adopts_everything);
 	tcase_add_test(tc, test_starttls_and_login_template);
-	tcase_add_test(tc, test_bare_imap4rev1_backup);
+	tcase_add_test(tc, test_bare_imap4rev1_servers);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
@@ -495,6 +643,7 @@ main(void)
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	fixture_stop(&old);
+	fixture_stop(&oldp);
 	if (failed == 0)
 		test_rmdir(tmp);
 	else
@@ -508,5 +657,6 @@ setup_failed:
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	fixture_stop(&old);
+	fixture_stop(&oldp);
 	return 1;
 }
