@@ -262,6 +262,73 @@ plan_prod_message(struct planner *p, const struct recon_prod_msg *prod)
 	p->plan->appends++;
 }
 
+/* Is this unclaimed backup message another copy of a production message
+ * (same identity)?  Then deleting it loses nothing, but a mirror that
+ * holds duplicates was written by something else: an operator decides. */
+static bool
+is_duplicate(const struct recon_folder_input *in, const struct recon_backup_msg *b)
+{
+	for (size_t i = 0; i < in->prod_count; i++) {
+		const struct recon_prod_msg *pm = &in->prod[i];
+
+		if (!pm->skip && pm->size == b->size &&
+		    pm->internaldate == b->internaldate &&
+		    strcmp(pm->message_id, b->message_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Holds every deletion back when a guard says so. */
+static void
+apply_guards(const struct recon_folder_input *in, struct recon_plan *plan,
+	     struct uidset *expunge)
+{
+	const struct recon_guard *g = &in->guard;
+	size_t allowed;
+	enum recon_guard_reason reason = RECON_GUARD_NONE;
+
+	if (expunge->uids == 0 || g->force_deletes)
+		return;
+	allowed = (size_t)((uint64_t)in->backup_count * g->delete_percent / 100);
+	if (allowed < g->delete_min)
+		allowed = g->delete_min;
+	if (g->frozen)
+		reason = RECON_GUARD_FROZEN;
+	else if (g->prod_uidvalidity_reset)
+		reason = RECON_GUARD_UIDVALIDITY;
+	else if (in->prod_count == 0)
+		reason = RECON_GUARD_EMPTIED;
+	else if (expunge->uids > allowed)
+		reason = RECON_GUARD_SHARE;
+	if (reason == RECON_GUARD_NONE)
+		return;
+	plan->guard = reason;
+	plan->held_expunges += expunge->uids;
+	uidset_deinit(expunge);
+	uidset_init(expunge);
+}
+
+const char *
+recon_guard_reason_text(enum recon_guard_reason reason)
+{
+	switch (reason) {
+	case RECON_GUARD_NONE:
+		return "none";
+	case RECON_GUARD_EMPTIED:
+		return "production folder is empty while the backup is not";
+	case RECON_GUARD_SHARE:
+		return "deletions exceed delete_guard";
+	case RECON_GUARD_DUPLICATES:
+		return "duplicate copies on the backup";
+	case RECON_GUARD_UIDVALIDITY:
+		return "production UIDVALIDITY changed";
+	case RECON_GUARD_FROZEN:
+		return "deletions frozen by an earlier guard";
+	}
+	return "unknown";
+}
+
 void
 recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r)
 {
@@ -301,11 +368,22 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 		if (!prod_has(in, link->prod_uid))
 			db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid, 0, NULL);
 	}
-	/* backup messages that no present production message claims */
+	/* backup messages that no present production message claims: strays
+	 * go; duplicates of a mirrored message only when forced */
 	for (size_t i = 0; i < in->backup_count; i++) {
-		if (!p.backup_used[i])
-			uidset_add(&p.expunge, in->backup[i].uid);
+		if (p.backup_used[i])
+			continue;
+		if (is_duplicate(in, &in->backup[i])) {
+			plan_r->duplicates++;
+			if (!in->guard.force_deletes) {
+				plan_r->guard = RECON_GUARD_DUPLICATES;
+				plan_r->held_expunges++;
+				continue;
+			}
+		}
+		uidset_add(&p.expunge, in->backup[i].uid);
 	}
+	apply_guards(in, plan_r, &p.expunge);
 
 	for (size_t i = 0; i < p.groups_count; i++) {
 		step = plan_add(plan_r, RECON_STEP_STORE);

@@ -45,6 +45,15 @@ struct recon_link {
 	const char *flags;	/* production flags when last mirrored */
 };
 
+/* Deletion guards (DESIGN.md, Guarantees). */
+struct recon_guard {
+	unsigned int delete_percent;	/* share of the backup folder, 0-100 */
+	unsigned int delete_min;	/* this many may always go */
+	bool force_deletes;		/* the operator released the guards */
+	bool prod_uidvalidity_reset;	/* links were dropped: delete nothing */
+	bool frozen;			/* an earlier run's guard still holds */
+};
+
 struct recon_folder_input {
 	const struct recon_prod_msg *prod;	/* ascending UID */
 	size_t prod_count;
@@ -52,7 +61,23 @@ struct recon_folder_input {
 	size_t backup_count;
 	const struct recon_link *links;		/* ascending production UID */
 	size_t links_count;
+	struct recon_guard guard;
 };
+
+/* Why a plan's deletions were held back. */
+enum recon_guard_reason {
+	RECON_GUARD_NONE = 0,
+	RECON_GUARD_EMPTIED,	/* production folder empty, backup is not */
+	RECON_GUARD_SHARE,	/* more than delete_guard percent */
+	RECON_GUARD_DUPLICATES,	/* extra copies of mirrored messages */
+	RECON_GUARD_UIDVALIDITY, /* production renumbered the folder */
+	RECON_GUARD_FROZEN,	/* held since an earlier run's guard */
+};
+
+/* Does this guard freeze the folder's deletions beyond this run (until
+ * an operator forces them)?  Duplicates are found again every run. */
+#define RECON_GUARD_FREEZES(reason) \
+	((reason) != RECON_GUARD_NONE && (reason) != RECON_GUARD_DUPLICATES)
 
 enum recon_step_kind {
 	/* backup operations, executed in this order */
@@ -83,14 +108,27 @@ struct recon_plan {
 	size_t flag_messages;	/* backup messages whose flags change */
 	size_t expunged_messages;
 	size_t adopted, skipped;
+	/* deletions held back by a guard (no EXPUNGE step for them) */
+	enum recon_guard_reason guard;
+	size_t held_expunges;
+	size_t duplicates;	/* backup copies that duplicate a mirrored one */
 };
 
 /* Plans one folder.  The plan is sorted: APPENDs (ascending production
  * UID), then STOREs, then the EXPUNGE, then the database-only steps.
+ * Backup messages that duplicate a mirrored message (same Message-ID,
+ * size and INTERNALDATE as a production message that has its copy) are
+ * deleted only with force_deletes.  When the deletions would empty a
+ * folder that production emptied, exceed the guard's share, remove
+ * duplicates, or follow a UIDVALIDITY reset, the EXPUNGE step is left out
+ * and plan->guard says why (force_deletes releases all of them);
+ * additions and flag changes are planned all the same.
  * Never fails; the caller frees the plan with recon_plan_free(). */
 void recon_plan_folder(const struct recon_folder_input *input,
 		       struct recon_plan *plan_r);
 void recon_plan_free(struct recon_plan *plan);
+/* A few words for a guard reason ("production folder emptied", ...). */
+const char *recon_guard_reason_text(enum recon_guard_reason reason);
 /* True when the plan holds no backup operation (it may hold db steps). */
 bool recon_plan_is_noop(const struct recon_plan *plan);
 

@@ -17,18 +17,31 @@
 #define B(uid, size, date, mid, flags) { (uid), (size), (date), (mid), (flags) }
 #define L(puid, buid, form, flags) { (puid), (buid), (form), (flags) }
 
+/* The guard of the table tests: the defaults of the config file. */
+static const struct recon_guard default_guard = { 50, 10, false, false, false };
+
 static void
-plan(const struct recon_prod_msg *prod, size_t np,
-     const struct recon_backup_msg *backup, size_t nb,
-     const struct recon_link *links, size_t nl, struct recon_plan *plan_r)
+plan_guarded(const struct recon_prod_msg *prod, size_t np,
+	     const struct recon_backup_msg *backup, size_t nb,
+	     const struct recon_link *links, size_t nl,
+	     const struct recon_guard *guard, struct recon_plan *plan_r)
 {
 	struct recon_folder_input in = {
 		.prod = prod, .prod_count = np,
 		.backup = backup, .backup_count = nb,
 		.links = links, .links_count = nl,
+		.guard = *guard,
 	};
 
 	recon_plan_folder(&in, plan_r);
+}
+
+static void
+plan(const struct recon_prod_msg *prod, size_t np,
+     const struct recon_backup_msg *backup, size_t nb,
+     const struct recon_link *links, size_t nl, struct recon_plan *plan_r)
+{
+	plan_guarded(prod, np, backup, nb, links, nl, &default_guard, plan_r);
 }
 
 static size_t
@@ -536,7 +549,7 @@ sim_random(struct sim *s, unsigned int *seed)
 }
 
 static void
-sim_plan(const struct sim *s, struct recon_plan *p)
+sim_plan(const struct sim *s, const struct recon_guard *guard, struct recon_plan *p)
 {
 	struct recon_prod_msg prod[64];
 	struct recon_backup_msg backup[256];
@@ -555,7 +568,7 @@ sim_plan(const struct sim *s, struct recon_plan *p)
 		links[i] = (struct recon_link){ s->links[i].prod_uid,
 			s->links[i].backup_uid, s->links[i].form, s->links[i].flags };
 	}
-	plan(prod, s->np, backup, s->nb, links, s->nl, p);
+	plan_guarded(prod, s->np, backup, s->nb, links, s->nl, guard, p);
 }
 
 static struct sim_link *
@@ -694,58 +707,275 @@ sim_apply(struct sim *s, const struct recon_plan *p)
 	}
 }
 
+/* After applying a plan: every production message that is not skipped
+ * is linked to a copy with its identity and flags.  Returns how many. */
+static size_t
+assert_mirrored(struct sim *s, int round)
+{
+	size_t mirrored = 0;
+
+	for (size_t i = 0; i < s->np; i++) {
+		struct sim_link *l = sim_link(s, s->prod[i].uid);
+		bool found = false;
+
+		ck_assert_msg(l != NULL, "round %d: UID %u unlinked", round,
+			      s->prod[i].uid);
+		if (s->skip[i]) {
+			ck_assert_int_eq(l->form, RECON_FORM_SKIPPED);
+			continue;
+		}
+		mirrored++;
+		ck_assert_str_eq(l->flags, s->prod[i].flags);
+		for (size_t j = 0; j < s->nb; j++) {
+			if (s->backup[j].uid != l->backup_uid)
+				continue;
+			found = true;
+			ck_assert_uint_eq(s->backup[j].size, s->prod[i].size);
+			ck_assert_int_eq(s->backup[j].date, s->prod[i].date);
+			ck_assert_str_eq(s->backup[j].mid, s->prod[i].mid);
+			ck_assert_msg(recon_flags_equal(s->backup[j].flags, s->prod[i].flags),
+				      "round %d: flags '%s' != '%s'", round,
+				      s->backup[j].flags, s->prod[i].flags);
+		}
+		ck_assert_msg(found, "round %d: UID %u links to a missing copy",
+			      round, s->prod[i].uid);
+	}
+	ck_assert_uint_eq(s->nl, s->np);
+	return mirrored;
+}
+
+/* With the guards released, the backup converges to production exactly,
+ * with at most one STORE per distinct flag change and one EXPUNGE. */
 START_TEST(test_random_states_converge)
 {
+	const struct recon_guard forced = { 50, 10, true, false, false };
 	unsigned int seed = 12345;
 
 	for (int round = 0; round < 3000; round++) {
 		struct sim s;
 		struct recon_plan p;
-		size_t mirrored = 0;
+		size_t mirrored;
 
 		sim_random(&s, &seed);
-		sim_plan(&s, &p);
+		sim_plan(&s, &forced, &p);
+		ck_assert_uint_le(p.stores, 2 * N_ELEMENTS(flag_pool) + 2);
+		ck_assert_uint_le(p.expunges, 1);
+		ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
 		sim_apply(&s, &p);
 		recon_plan_free(&p);
 
-		/* the backup now holds exactly the non-skipped production
-		 * messages, each linked, with production's flags */
-		for (size_t i = 0; i < s.np; i++) {
-			struct sim_link *l = sim_link(&s, s.prod[i].uid);
-			bool found = false;
-
-			ck_assert_msg(l != NULL, "round %d: UID %u unlinked", round,
-				      s.prod[i].uid);
-			if (s.skip[i]) {
-				ck_assert_int_eq(l->form, RECON_FORM_SKIPPED);
-				continue;
-			}
-			mirrored++;
-			ck_assert_str_eq(l->flags, s.prod[i].flags);
-			for (size_t j = 0; j < s.nb; j++) {
-				if (s.backup[j].uid != l->backup_uid)
-					continue;
-				found = true;
-				ck_assert_uint_eq(s.backup[j].size, s.prod[i].size);
-				ck_assert_int_eq(s.backup[j].date, s.prod[i].date);
-				ck_assert_str_eq(s.backup[j].mid, s.prod[i].mid);
-				ck_assert_msg(recon_flags_equal(s.backup[j].flags, s.prod[i].flags),
-					      "round %d: flags '%s' != '%s'", round,
-					      s.backup[j].flags, s.prod[i].flags);
-			}
-			ck_assert_msg(found, "round %d: UID %u links to a missing copy",
-				      round, s.prod[i].uid);
-		}
+		mirrored = assert_mirrored(&s, round);
 		ck_assert_uint_eq(s.nb, mirrored);
-		ck_assert_uint_eq(s.nl, s.np);
 
 		/* planning again yields nothing at all */
-		sim_plan(&s, &p);
+		sim_plan(&s, &forced, &p);
 		ck_assert_msg(p.count == 0, "round %d: second plan has %zu steps",
 			      round, p.count);
 		recon_plan_free(&p);
 		sim_free(&s);
 	}
+}
+END_TEST
+
+/* With guards on, additions and flag changes still converge; held
+ * deletions stay held, and nothing else is planned again. */
+START_TEST(test_random_states_guarded)
+{
+	const struct recon_guard guard = { 30, 2, false, false, false };
+	unsigned int seed = 777;
+	size_t guarded = 0;
+
+	for (int round = 0; round < 3000; round++) {
+		struct sim s;
+		struct recon_plan p;
+		size_t mirrored;
+		enum recon_guard_reason first;
+		struct recon_guard next = guard;
+
+		sim_random(&s, &seed);
+		sim_plan(&s, &guard, &p);
+		first = p.guard;
+		if (first != RECON_GUARD_NONE) {
+			guarded++;
+			ck_assert_uint_gt(p.held_expunges, 0);
+			if (first != RECON_GUARD_DUPLICATES)
+				ck_assert_uint_eq(p.expunges, 0);
+		}
+		sim_apply(&s, &p);
+		recon_plan_free(&p);
+		mirrored = assert_mirrored(&s, round);
+		ck_assert_uint_ge(s.nb, mirrored);
+
+		/* the next run sees the folder frozen */
+		next.frozen = RECON_GUARD_FREEZES(first);
+		sim_plan(&s, &next, &p);
+		ck_assert_msg(p.count == 0, "round %d: second plan has %zu steps "
+			      "(first kind %d, first guard %d, now %d)",
+			      round, p.count, p.count ? (int)p.steps[0].kind : -1,
+			      first, p.guard);
+		ck_assert_uint_eq(p.held_expunges, s.nb - mirrored);
+		ck_assert(s.nb == mirrored || p.guard != RECON_GUARD_NONE);
+		recon_plan_free(&p);
+		sim_free(&s);
+	}
+	/* the seeds do reach the guards */
+	ck_assert_uint_gt(guarded, 100);
+}
+END_TEST
+
+START_TEST(test_guard_emptied_folder)
+{
+	const struct recon_backup_msg backup[] = {
+		B(5, 1, 1, "<1>", ""), B(6, 2, 2, "<2>", ""), B(7, 3, 3, "<3>", ""),
+	};
+	const struct recon_link links[] = {
+		L(1, 5, RECON_FORM_COPY, ""), L(2, 6, RECON_FORM_COPY, ""),
+		L(3, 7, RECON_FORM_COPY, ""),
+	};
+	const struct recon_guard forced = { 50, 10, true, false, false };
+	struct recon_plan p;
+
+	plan(NULL, 0, backup, 3, links, 3, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_EMPTIED);
+	ck_assert_uint_eq(p.held_expunges, 3);
+	ck_assert_uint_eq(p.expunges, 0);
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_EXPUNGE), 0);
+	recon_plan_free(&p);
+	plan_guarded(NULL, 0, backup, 3, links, 3, &forced, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
+	ck_assert_uint_eq(p.expunged_messages, 3);
+	recon_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_guard_share)
+{
+	struct recon_prod_msg prod[20];
+	struct recon_backup_msg backup[20];
+	struct recon_link links[20];
+	char mids[20][16];
+	struct recon_guard g = { 50, 10, false, false, false };
+	struct recon_plan p;
+
+	for (unsigned int i = 0; i < 20; i++) {
+		snprintf(mids[i], sizeof(mids[i]), "<%u>", i);
+		prod[i] = (struct recon_prod_msg)P(i + 1, 100 + i, 5, mids[i], "", false);
+		backup[i] = (struct recon_backup_msg)B(i + 1, 100 + i, 5, mids[i], "");
+		links[i] = (struct recon_link)L(i + 1, i + 1, RECON_FORM_COPY, "");
+	}
+	/* production keeps 9 of 20: 11 deletions > max(50% of 20, 10) */
+	plan_guarded(prod, 9, backup, 20, links, 20, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_SHARE);
+	ck_assert_uint_eq(p.held_expunges, 11);
+	ck_assert_uint_eq(p.expunges, 0);
+	recon_plan_free(&p);
+	/* 10 deletions are within the share */
+	plan_guarded(prod, 10, backup, 20, links, 20, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
+	ck_assert_uint_eq(p.expunged_messages, 10);
+	recon_plan_free(&p);
+	/* a small folder may always lose delete_min */
+	g.delete_percent = 0;
+	g.delete_min = 11;
+	plan_guarded(prod, 9, backup, 20, links, 20, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
+	recon_plan_free(&p);
+	g.delete_min = 10;
+	g.force_deletes = true;
+	plan_guarded(prod, 9, backup, 20, links, 20, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
+	ck_assert_uint_eq(p.expunged_messages, 11);
+	recon_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_guard_duplicates)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 100, 10, "<a>", "", false),
+	};
+	const struct recon_backup_msg backup[] = {
+		B(5, 100, 10, "<a>", ""),
+		B(6, 100, 10, "<a>", ""),	/* a duplicate */
+		B(7, 999, 10, "<stray>", ""),	/* matches nothing */
+	};
+	const struct recon_link links[] = {
+		L(1, 5, RECON_FORM_COPY, ""),
+	};
+	const struct recon_guard forced = { 50, 10, true, false, false };
+	struct recon_plan p;
+	char *set;
+
+	plan(prod, 1, backup, 3, links, 1, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_DUPLICATES);
+	ck_assert_uint_eq(p.duplicates, 1);
+	ck_assert_uint_eq(p.held_expunges, 1);
+	set = uidset_format(&nth_kind(&p, RECON_STEP_EXPUNGE, 0)->uids);
+	ck_assert_str_eq(set, "7");
+	free(set);
+	recon_plan_free(&p);
+	plan_guarded(prod, 1, backup, 3, links, 1, &forced, &p);
+	set = uidset_format(&nth_kind(&p, RECON_STEP_EXPUNGE, 0)->uids);
+	ck_assert_str_eq(set, "6:7");
+	free(set);
+	recon_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_guard_frozen)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 1, 1, "<1>", "", false),
+		P(3, 3, 3, "<3>", "", false),
+	};
+	const struct recon_backup_msg backup[] = {
+		B(5, 1, 1, "<1>", ""), B(6, 2, 2, "<2>", ""),
+	};
+	const struct recon_link links[] = {
+		L(1, 5, RECON_FORM_COPY, ""), L(2, 6, RECON_FORM_COPY, ""),
+	};
+	struct recon_guard g = { 50, 10, false, false, true };
+	struct recon_plan p;
+
+	/* one deletion, well within the share, but the folder is frozen:
+	 * the addition goes, the deletion waits */
+	plan_guarded(prod, 2, backup, 2, links, 2, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_FROZEN);
+	ck_assert_uint_eq(p.appends, 1);
+	ck_assert_uint_eq(p.expunges, 0);
+	ck_assert_uint_eq(p.held_expunges, 1);
+	recon_plan_free(&p);
+	g.force_deletes = true;
+	plan_guarded(prod, 2, backup, 2, links, 2, &g, &p);
+	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
+	ck_assert_uint_eq(p.expunges, 1);
+	recon_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_guard_uidvalidity_reset)
+{
+	/* new production UIDs, links dropped: the copies are adopted by
+	 * identity and nothing is deleted, not even the stray */
+	const struct recon_prod_msg prod[] = {
+		P(101, 100, 10, "<a>", "\\Seen", false),
+		P(102, 200, 20, "<b>", "", false),
+	};
+	const struct recon_backup_msg backup[] = {
+		B(5, 100, 10, "<a>", "\\Seen"),
+		B(6, 200, 20, "<b>", ""),
+		B(7, 300, 30, "<gone>", ""),
+	};
+	const struct recon_guard g = { 50, 10, false, true, false };
+	struct recon_plan p;
+
+	plan_guarded(prod, 2, backup, 3, NULL, 0, &g, &p);
+	ck_assert_uint_eq(p.appends, 0);
+	ck_assert_uint_eq(p.adopted, 2);
+	ck_assert_uint_eq(p.expunges, 0);
+	ck_assert_int_eq(p.guard, RECON_GUARD_UIDVALIDITY);
+	ck_assert_uint_eq(p.held_expunges, 1);
+	recon_plan_free(&p);
 }
 END_TEST
 
@@ -769,8 +999,14 @@ main(void)
 	tcase_add_test(tc, test_duplicate_link_keeps_wanted_copy);
 	tcase_add_test(tc, test_flags_normalize);
 	suite_add_tcase(s, tc);
+	tcase_add_test(tc, test_guard_emptied_folder);
+	tcase_add_test(tc, test_guard_share);
+	tcase_add_test(tc, test_guard_duplicates);
+	tcase_add_test(tc, test_guard_uidvalidity_reset);
+	tcase_add_test(tc, test_guard_frozen);
 	tc = tcase_create("random");
 	tcase_add_test(tc, test_random_states_converge);
+	tcase_add_test(tc, test_random_states_guarded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
