@@ -124,7 +124,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	char **only = NULL;
 	char *prod_password = NULL, *backup_password = NULL;
 	const char *error;
-	bool dry_run = plan_only, wait = false;
+	bool dry_run = plan_only, wait = false, force_deletes = false;
 	struct db *db = NULL;
 	struct timespec start, end;
 	FILE *steps_out = NULL;
@@ -147,9 +147,11 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		case 'w':
 			wait = true;
 			break;
+		case 'F':
+			force_deletes = true;
+			break;
 		case 'i':
 		case 'j':
-		case 'F':
 			cli_usage_error("%s is not available in mmirror %s",
 					argv[optind - 1], PACKAGE_VERSION);
 			free(only);
@@ -163,6 +165,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 	if (optind != argc) {
 		cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
+		free(only);
+		return EXIT_USAGE;
+	}
+	if (force_deletes && only_count == 0) {
+		/* releasing every guard of every mailbox at once would defeat
+		 * them: the operator names the mailboxes */
+		cli_usage_error("--force-deletes needs --mailbox ID (one or more)");
 		free(only);
 		return EXIT_USAGE;
 	}
@@ -218,6 +227,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	params.skip_headers = (const char *const *)cli->config->skip_headers;
 	params.skip_headers_count = cli->config->skip_headers_count;
 	params.max_fetch_size = (uint64_t)1 << 30;
+	params.delete_guard = cli->config->delete_guard;
+	params.delete_guard_min = cli->config->delete_guard_min;
+	params.force_deletes = force_deletes;
 	params.dry_run = dry_run;
 	params.plan_out = stdout;
 	if (dry_run && cli->json) {
@@ -238,6 +250,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		ret = result.stopped_exit;
 	else if (result.counters.mailboxes_failed > 0)
 		ret = EXIT_PARTIAL;
+	else if (result.guards_count > 0)
+		ret = EXIT_GUARDED;
 	else
 		ret = EXIT_OK;
 	if (steps_out != NULL) {

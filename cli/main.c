@@ -21,7 +21,7 @@ static const char usage_text[] =
 	"  mailbox add ID [--prod-user U] [--backup-user U] [--target imap|files]\n"
 	"                 [--folders LIST]\n"
 	"  mailbox list | remove ID | enable ID | disable ID\n"
-	"  sync [--full] [--dry-run] [--mailbox ID]... [--wait]\n"
+	"  sync [--full] [--dry-run] [--mailbox ID]... [--force-deletes] [--wait]\n"
 	"  plan [--mailbox ID]...       same as sync --dry-run: prints the steps\n"
 	"  version\n"
 	"\n"

@@ -9,6 +9,7 @@
 
 #include "util/util.h"
 #include "reconciler/recon.h"
+#include "reconciler/plan.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -72,10 +73,21 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 	const struct recon_counters *c = &r->counters;
 	json_t *failures = json_array(), *root;
 
+	json_t *guards = json_array();
+
 	for (size_t i = 0; i < r->failures_count; i++) {
 		json_array_append_new(failures, json_pack("{s:o, s:o}",
 			"mailbox", output_json_text(r->failures[i].mailbox),
 			"error", output_json_text(r->failures[i].error)));
+	}
+	for (size_t i = 0; i < r->guards_count; i++) {
+		const struct recon_guard_report *g = &r->guards[i];
+
+		json_array_append_new(guards, json_pack("{s:o, s:o, s:s, s:I}",
+			"mailbox", output_json_text(g->mailbox),
+			"folder", output_json_text(g->folder),
+			"reason", recon_guard_reason_text(g->reason),
+			"held", (json_int_t)g->held));
 	}
 	root = json_pack("{s:s, s:b, s:s, s:i, s:f, "
 			 "s:{s:I, s:I, s:I, s:I}, "
@@ -105,6 +117,13 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 		"production", (json_int_t)c->prod_commands,
 		"backup", (json_int_t)c->backup_commands,
 		"failures", failures);
+	if (root != NULL) {
+		json_object_set_new(json_object_get(root, "mailboxes"), "frozen",
+				    json_integer((json_int_t)c->mailboxes_frozen));
+		json_object_set_new(root, "guards", guards);
+	} else {
+		json_decref(guards);
+	}
 	if (root != NULL && steps != NULL) {
 		json_t *list = json_array();
 		const char *line = steps;
@@ -138,10 +157,11 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	if (cli->quiet)
 		return;
 	human_bytes(c->bytes_appended, bytes, sizeof(bytes));
-	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed) "
-	       "in %.1f s\n", dry_run ? "planned " : "", kind,
+	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
+	       "%zu frozen) in %.1f s\n", dry_run ? "planned " : "", kind,
 	       status_word(exit_code), c->mailboxes_seen, c->mailboxes_changed,
-	       c->mailboxes_unchanged, c->mailboxes_failed, seconds);
+	       c->mailboxes_unchanged, c->mailboxes_failed, c->mailboxes_frozen,
+	       seconds);
 	printf("  backup operations%s: %zu APPEND, %zu STORE, %zu EXPUNGE, %zu CREATE\n",
 	       dry_run ? " (not done)" : "", c->op_append, c->op_store,
 	       c->op_expunge, c->op_create);
@@ -150,4 +170,14 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	       c->flags_changed, c->expunged, c->adopted, c->skipped);
 	for (size_t i = 0; i < r->failures_count; i++)
 		printf("  failed: %s\n", r->failures[i].error);
+	for (size_t i = 0; i < r->guards_count; i++) {
+		const struct recon_guard_report *g = &r->guards[i];
+
+		printf("  guard: %s/%s: %zu deletion%s held back: %s\n", g->mailbox,
+		       g->folder, g->held, g->held == 1 ? "" : "s",
+		       recon_guard_reason_text(g->reason));
+	}
+	if (r->guards_count > 0)
+		printf("  after checking production, release with: mmirror sync "
+		       "--force-deletes --mailbox ID\n");
 }

@@ -384,6 +384,7 @@ db_folder_encode(const struct db_folder_state *state, size_t *len_r)
 	db_write_u32(&w, state->backup_uidnext);
 	db_write_u64(&w, state->size_limit);
 	db_write_i64(&w, state->last_full);
+	db_write_u8(&w, state->frozen);
 	return db_writer_finish(&w, len_r);
 }
 
@@ -404,6 +405,7 @@ db_folder_decode(const unsigned char *data, size_t len,
 	    db_read_u32(&r, &state.backup_uidnext, error_r) < 0 ||
 	    db_read_u64(&r, &state.size_limit, error_r) < 0 ||
 	    db_read_i64(&r, &state.last_full, error_r) < 0 ||
+	    db_read_u8(&r, &state.frozen, error_r) < 0 ||
 	    db_reader_end(&r, error_r) < 0)
 		return -1;
 	*state_r = state;

@@ -79,6 +79,8 @@ struct db_folder_state {
 	uint32_t backup_uidnext;
 	uint64_t size_limit;	/* learned backup limit in bytes, 0: none */
 	int64_t last_full;	/* time of the last full pass, 0: never */
+	uint8_t frozen;		/* deletions held by a guard (its reason code,
+				   enum recon_guard_reason), 0: none */
 };
 
 int db_folder_get(struct db *db, struct db_txn *txn, const char *mailbox,
@@ -142,5 +144,48 @@ int db_folder_decode(const unsigned char *data, size_t len,
 unsigned char *db_message_encode(const struct db_message *msg, size_t *len_r);
 int db_message_decode(const unsigned char *data, size_t len,
 		      struct db_message *msg_r, const char **error_r);
+
+/* ==== archive records (db/db-archive.c) ==== */
+/* ---- archive: SHA-256 of an archived original -> its object ---- */
+struct db_archive_object {
+	unsigned char digest[32]; /* SHA-256 of the original bytes (the key) */
+	char *path;		/* the object file, relative to the archive dir */
+	uint64_t stored_size;	/* bytes of the compressed object file */
+	uint64_t original_size;	/* bytes of the original message */
+	uint32_t refcount;	/* messages referring to it, >= 1 */
+	int64_t created;	/* when it was first stored (epoch seconds) */
+};
+
+/* Frees the strings of obj (not obj itself) and zeroes it. */
+void db_archive_object_clear(struct db_archive_object *obj);
+/* Writes (creates or replaces) the record of obj->digest. */
+int db_archive_put(struct db *db, struct db_txn *txn,
+		   const struct db_archive_object *obj, const char **error_r);
+/* Fills *obj_r (caller clears it), or DB_RET_NOTFOUND. */
+int db_archive_get(struct db *db, struct db_txn *txn,
+		   const unsigned char digest[32],
+		   struct db_archive_object *obj_r, const char **error_r);
+/* Returns 0, or DB_RET_NOTFOUND when there is no such record. */
+int db_archive_delete(struct db *db, struct db_txn *txn,
+		      const unsigned char digest[32], const char **error_r);
+/* Adds delta to the reference count of a record (read-modify-write, atomic
+ * even with txn NULL) and returns the new count in *refcount_r (may be
+ * NULL).  The record is kept at 0 (the caller removes it with its file).
+ * DB_RET_NOTFOUND for no record; -1 (nothing written) if the count would
+ * go below 0 or past UINT32_MAX. */
+int db_archive_ref(struct db *db, struct db_txn *txn,
+		   const unsigned char digest[32], int delta,
+		   uint32_t *refcount_r, const char **error_r);
+/* Every record, ascending digest.  *objs_r is freed with
+ * db_archive_objects_free(). */
+int db_archive_list(struct db *db, struct db_txn *txn,
+		    struct db_archive_object **objs_r, size_t *count_r,
+		    const char **error_r);
+void db_archive_objects_free(struct db_archive_object **objs, size_t count);
+unsigned char *db_archive_encode(const struct db_archive_object *obj,
+				 size_t *len_r);
+int db_archive_decode(const unsigned char *data, size_t len,
+		      struct db_archive_object *obj_r, const char **error_r);
+/* ==== end of archive records ==== */
 
 #endif

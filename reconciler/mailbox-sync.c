@@ -39,11 +39,13 @@ struct mailbox_ctx {
 	const struct recon_params *params;
 	const struct db_subscription *sub;
 	struct recon_counters *counters;
+	struct recon_result *result;
 	struct recon_error *error;
 	struct imap_conn *prod;
 	struct imap_conn *backup;
 	const char *folder;
 	bool changed;
+	bool guarded;		/* a guard held deletions back */
 	/* messages the backup refused; the rest of the mailbox goes on */
 	size_t refused;
 	char first_refusal[640];
@@ -344,6 +346,10 @@ plan_print(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 {
 	FILE *out = ctx->params->plan_out;
 
+	if (plan->guard != RECON_GUARD_NONE)
+		fprintf(out, "%s/%s: GUARD %zu deletions held back: %s\n",
+			ctx->sub->id, ctx->folder, plan->held_expunges,
+			recon_guard_reason_text(plan->guard));
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
 		char *set = uidset_format(&st->uids);
@@ -854,12 +860,13 @@ static int
 load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 	   const struct imap_mailbox_info *backup_info,
 	   struct db_folder_state *state, struct db_message **msgs_r,
-	   size_t *count_r, bool *backup_reset_r)
+	   size_t *count_r, bool *prod_reset_r, bool *backup_reset_r)
 {
 	struct db *db = ctx->params->db;
 	const char *db_error;
 	int ret;
 
+	*prod_reset_r = false;
 	*backup_reset_r = false;
 	memset(state, 0, sizeof(*state));
 	ret = db_folder_get(db, NULL, ctx->sub->id, ctx->folder, state, &db_error);
@@ -882,6 +889,7 @@ load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 		}
 		*msgs_r = NULL;
 		*count_r = 0;
+		*prod_reset_r = true;
 		return 0;
 	}
 	if (db_message_list(db, NULL, ctx->sub->id, ctx->folder, msgs_r, count_r,
@@ -895,6 +903,62 @@ load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 			    "re-linking by identity", ctx->sub->id, ctx->folder,
 			    state->backup_uidvalidity, backup_info->uidvalidity);
 		*backup_reset_r = true;
+	}
+	return 0;
+}
+
+static void
+report_guard(struct mailbox_ctx *ctx, enum recon_guard_reason reason, size_t held)
+{
+	ctx->guarded = true;
+	recon_result_add_guard(ctx->result, ctx->sub->id, ctx->folder, (int)reason,
+			       held);
+	log_warning("%s/%s: %zu deletion%s held back: %s%s", ctx->sub->id,
+		    ctx->folder, held, held == 1 ? "" : "s",
+		    recon_guard_reason_text(reason),
+		    reason == RECON_GUARD_DUPLICATES ? "" :
+		    " (release with sync --force-deletes --mailbox)");
+}
+
+/* The folder is gone from production.  Its absence is never mirrored:
+ * if the backup's folder still holds messages, that is a guard, and the
+ * folder stays frozen until an operator decides. */
+static int
+folder_vanished(struct mailbox_ctx *ctx)
+{
+	struct imap_mailbox_info info;
+	struct db_folder_state state;
+	struct imap_error ie;
+	const char *db_error;
+	int ret;
+
+	if (imap_select(ctx->backup, ctx->folder, true, &info, &ie) < 0) {
+		if (ie.kind == IMAP_ERR_NONEXISTENT) {
+			log_info("%s: folder %s exists on neither server",
+				 ctx->sub->id, ctx->folder);
+			return 0;
+		}
+		set_imap_error(ctx, &ie, "opening the backup folder");
+		return -1;
+	}
+	if (info.exists == 0)
+		return 0;
+	report_guard(ctx, RECON_GUARD_VANISHED, info.exists);
+	if (ctx->params->dry_run)
+		return 0;
+	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    &state, &db_error);
+	if (ret < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	if (ret == DB_RET_NOTFOUND)
+		memset(&state, 0, sizeof(state));
+	state.frozen = RECON_GUARD_VANISHED;
+	if (db_folder_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder, &state,
+			  &db_error) < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
 	}
 	return 0;
 }
@@ -914,16 +978,12 @@ sync_folder(struct mailbox_ctx *ctx)
 	size_t links_count = 0;
 	struct imap_error ie;
 	const char *db_error;
-	bool backup_missing, backup_reset;
+	bool backup_missing, prod_reset, backup_reset;
 	int ret = -1;
 
 	if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
-		if (ie.kind == IMAP_ERR_NONEXISTENT) {
-			/* never mirror the absence of a folder */
-			log_info("%s: folder %s does not exist on production; left alone",
-				 ctx->sub->id, ctx->folder);
-			return 0;
-		}
+		if (ie.kind == IMAP_ERR_NONEXISTENT)
+			return folder_vanished(ctx);
 		set_imap_error(ctx, &ie, "opening the production folder");
 		return -1;
 	}
@@ -935,7 +995,7 @@ sync_folder(struct mailbox_ctx *ctx)
 	    observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
 		goto out;
 	if (load_links(ctx, &prod_info, &backup_info, &state, &links, &links_count,
-		       &backup_reset) < 0)
+		       &prod_reset, &backup_reset) < 0)
 		goto out;
 
 	pin = xcalloc(prod.count + 1, sizeof(*pin));
@@ -967,10 +1027,19 @@ sync_folder(struct mailbox_ctx *ctx)
 		.prod = pin, .prod_count = prod.count,
 		.backup = bin, .backup_count = backup.count,
 		.links = lin, .links_count = links_count,
+		.guard = {
+			.delete_percent = ctx->params->delete_guard,
+			.delete_min = ctx->params->delete_guard_min,
+			.force_deletes = ctx->params->force_deletes,
+			.prod_uidvalidity_reset = prod_reset,
+			.frozen = state.frozen != 0,
+		},
 	};
 	recon_plan_folder(&input, &plan);
 	ctx->counters->skipped += plan.skipped;
 	ctx->counters->adopted += plan.adopted;
+	if (plan.guard != RECON_GUARD_NONE)
+		report_guard(ctx, plan.guard, plan.held_expunges);
 
 	if (ctx->params->dry_run) {
 		plan_print(ctx, &plan);
@@ -999,6 +1068,11 @@ sync_folder(struct mailbox_ctx *ctx)
 	}
 
 	new_state = state;
+	/* a freezing guard holds until an operator forces the deletions */
+	if (RECON_GUARD_FREEZES(plan.guard) && plan.guard != RECON_GUARD_FROZEN)
+		new_state.frozen = (uint8_t)plan.guard;
+	else if (ctx->params->force_deletes)
+		new_state.frozen = 0;
 	new_state.prod_uidvalidity = prod_info.uidvalidity;
 	new_state.prod_uidnext = prod_info.uidnext;
 	new_state.prod_highestmodseq = prod_info.highestmodseq;
@@ -1024,10 +1098,12 @@ out:
 int
 recon_mailbox_sync(const struct recon_params *params,
 		   const struct db_subscription *sub,
-		   struct recon_counters *counters, struct recon_error *error_r)
+		   struct recon_counters *counters, struct recon_result *result,
+		   struct recon_error *error_r)
 {
 	struct mailbox_ctx ctx = {
-		.params = params, .sub = sub, .counters = counters, .error = error_r,
+		.params = params, .sub = sub, .counters = counters,
+		.result = result, .error = error_r,
 	};
 	char **folders = NULL;
 	size_t folders_count = 0;
@@ -1095,6 +1171,8 @@ out:
 			counters->mailboxes_changed++;
 		else
 			counters->mailboxes_unchanged++;
+		if (ctx.guarded)
+			counters->mailboxes_frozen++;
 	}
 	return ret;
 }

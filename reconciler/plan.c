@@ -325,6 +325,8 @@ recon_guard_reason_text(enum recon_guard_reason reason)
 		return "production UIDVALIDITY changed";
 	case RECON_GUARD_FROZEN:
 		return "deletions frozen by an earlier guard";
+	case RECON_GUARD_VANISHED:
+		return "production folder is missing while the backup's is not";
 	}
 	return "unknown";
 }

@@ -72,6 +72,7 @@ enum recon_guard_reason {
 	RECON_GUARD_DUPLICATES,	/* extra copies of mirrored messages */
 	RECON_GUARD_UIDVALIDITY, /* production renumbered the folder */
 	RECON_GUARD_FROZEN,	/* held since an earlier run's guard */
+	RECON_GUARD_VANISHED,	/* production folder gone, backup holds mail */
 };
 
 /* Does this guard freeze the folder's deletions beyond this run (until

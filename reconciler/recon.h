@@ -34,7 +34,10 @@ struct recon_params {
 	size_t default_folders_count;
 	const char *const *skip_headers;	/* "Name: value" rules */
 	size_t skip_headers_count;
-	uint64_t max_fetch_size;	/* largest message read into memory */
+	uint64_t max_fetch_size;	/* largest message copied */
+	unsigned int delete_guard;	/* percent of a backup folder */
+	unsigned int delete_guard_min;	/* messages that may always go */
+	bool force_deletes;	/* release the guards (and frozen folders) */
 	bool dry_run;		/* plan only; steps are written to plan_out */
 	FILE *plan_out;
 };
@@ -44,6 +47,7 @@ struct recon_counters {
 	size_t mailboxes_unchanged;
 	size_t mailboxes_changed;
 	size_t mailboxes_failed;
+	size_t mailboxes_frozen;	/* a guard held deletions back */
 	/* IMAP write operations on the backup */
 	size_t op_append;
 	size_t op_store;
@@ -66,10 +70,20 @@ struct recon_failure {
 	char *error;
 };
 
+/* A folder whose deletions a guard held back. */
+struct recon_guard_report {
+	char *mailbox;
+	char *folder;
+	int reason;		/* enum recon_guard_reason */
+	size_t held;		/* backup messages left in place */
+};
+
 struct recon_result {
 	struct recon_counters counters;
 	struct recon_failure *failures;
 	size_t failures_count, failures_alloc;
+	struct recon_guard_report *guards;
+	size_t guards_count, guards_alloc;
 	/* When the run had to stop before all mailboxes were tried: the exit
 	 * code (69: a server could not be reached at all; 78: the super
 	 * user's credentials were refused or the servers cannot work as
@@ -114,7 +128,11 @@ struct recon_error {
 int recon_mailbox_sync(const struct recon_params *params,
 		       const struct db_subscription *sub,
 		       struct recon_counters *counters,
+		       struct recon_result *result,
 		       struct recon_error *error_r);
+/* Records that a guard held back deletions in a folder. */
+void recon_result_add_guard(struct recon_result *result, const char *mailbox,
+			    const char *folder, int reason, size_t held);
 
 /* Returns the value of the first header called name (case-insensitive)
  * in a block of header lines, unfolded and trimmed, or NULL (caller

@@ -19,6 +19,7 @@ recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
 	t->mailboxes_unchanged += a->mailboxes_unchanged;
 	t->mailboxes_changed += a->mailboxes_changed;
 	t->mailboxes_failed += a->mailboxes_failed;
+	t->mailboxes_frozen += a->mailboxes_frozen;
 	t->op_append += a->op_append;
 	t->op_store += a->op_store;
 	t->op_expunge += a->op_expunge;
@@ -91,7 +92,8 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 
 			memset(&counters, 0, sizeof(counters));
 			memset(&error, 0, sizeof(error));
-			ret = recon_mailbox_sync(params, sub, &counters, &error);
+			ret = recon_mailbox_sync(params, sub, &counters, result_r,
+						 &error);
 			/* operations done before a failure did happen */
 			recon_counters_add(&result_r->counters, &counters);
 			if (ret == 0)
@@ -125,6 +127,30 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 }
 
 void
+recon_result_add_guard(struct recon_result *result, const char *mailbox,
+		       const char *folder, int reason, size_t held)
+{
+	struct recon_guard_report *g;
+
+	/* a retried mailbox reports its folders once */
+	for (size_t i = 0; i < result->guards_count; i++) {
+		g = &result->guards[i];
+		if (strcmp(g->mailbox, mailbox) == 0 && strcmp(g->folder, folder) == 0) {
+			g->reason = reason;
+			g->held = held;
+			return;
+		}
+	}
+	result->guards = xgrow(result->guards, &result->guards_alloc,
+			       result->guards_count + 1, sizeof(*result->guards));
+	g = &result->guards[result->guards_count++];
+	g->mailbox = xstrdup(mailbox);
+	g->folder = xstrdup(folder);
+	g->reason = reason;
+	g->held = held;
+}
+
+void
 recon_result_free(struct recon_result *result)
 {
 	for (size_t i = 0; i < result->failures_count; i++) {
@@ -132,6 +158,11 @@ recon_result_free(struct recon_result *result)
 		free(result->failures[i].error);
 	}
 	free(result->failures);
+	for (size_t i = 0; i < result->guards_count; i++) {
+		free(result->guards[i].mailbox);
+		free(result->guards[i].folder);
+	}
+	free(result->guards);
 	free(result->stopped_error);
 	memset(result, 0, sizeof(*result));
 }

@@ -180,6 +180,7 @@ check_folder_roundtrip(const struct db_folder_state *in)
 	ck_assert_uint_eq(out.backup_uidnext, in->backup_uidnext);
 	ck_assert_uint_eq(out.size_limit, in->size_limit);
 	ck_assert_int_eq(out.last_full, in->last_full);
+	ck_assert_uint_eq(out.frozen, in->frozen);
 	free(copy);
 	free(data);
 }
@@ -197,6 +198,7 @@ START_TEST(test_folder_roundtrip)
 	st.backup_uidvalidity = UINT32_MAX;
 	st.backup_uidnext = UINT32_MAX;
 	st.size_limit = UINT64_MAX;
+	st.frozen = 255;
 	st.last_full = INT64_MAX;
 	check_folder_roundtrip(&st);
 
