@@ -232,6 +232,8 @@ db_free(struct db *db, bool checkpoint)
 	}
 	/* the secondary index before its primary */
 	db_handle_close(db, &db->messages_by_backup, "messages_by_backup");
+	db_handle_close(db, &db->archive, "archive");
+	db_handle_close(db, &db->intents, "intents");
 	db_handle_close(db, &db->messages, "messages");
 	db_handle_close(db, &db->folders, "folders");
 	db_handle_close(db, &db->subscriptions, "subscriptions");
@@ -351,7 +353,9 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->folders, "folders", false, error_r) < 0 ||
 	    db_open_one(db, &db->messages, "messages", false, error_r) < 0 ||
 	    db_open_one(db, &db->messages_by_backup, "messages_by_backup", true,
-			error_r) < 0)
+			error_r) < 0 ||
+	    db_open_one(db, &db->archive, "archive", false, error_r) < 0 ||
+	    db_open_one(db, &db->intents, "intents", false, error_r) < 0)
 		goto fail;
 	/* DB_CREATE: build the index if it is empty (e.g. a new secondary
 	 * beside existing messages) */

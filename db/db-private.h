@@ -30,6 +30,8 @@ struct db {
 	DB *folders;
 	DB *messages;
 	DB *messages_by_backup;	/* secondary index of messages */
+	DB *archive;		/* digest -> archive object (db-archive.c) */
+	DB *intents;		/* APPENDs in flight (db-intents.c) */
 };
 
 struct db_txn {
@@ -70,6 +72,18 @@ unsigned char *db_message_key(const char *mailbox, const char *folder,
  * allocating.  Returns 0 or -1 (*error_r set) for a bad record. */
 int db_message_record_backup_uid(const unsigned char *data, size_t len,
 				 uint32_t *backup_uid_r, const char **error_r);
+
+/* Called for each record of a prefix walk; returns 0, or -1 with
+ * *error_r to stop. */
+typedef int db_record_cb(const DBT *key, const DBT *data, void *ctx,
+			 const char **error_r);
+/* Calls cb for every record of handle whose key starts with prefix, in
+ * key order, inside txn or (NULL) in a read of its own.  May return
+ * DB_RET_DEADLOCK: the caller drops what cb gathered and tries again. */
+int db_cursor_prefix(struct db *db, DB *handle, struct db_txn *txn,
+		     const unsigned char *prefix, size_t prefix_len,
+		     db_record_cb *cb, void *ctx, const char *what,
+		     const char **error_r);
 
 /* Runs fn in a transaction of its own when txn is NULL (via db_txn_run),
  * else directly in txn.  For operations that need several steps to be

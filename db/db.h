@@ -133,6 +133,46 @@ int db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
 		    size_t *count_r, const char **error_r);
 void db_messages_free(struct db_message **msgs, size_t count);
 
+/* ---- intents: the journal of copies in flight ----
+ * Written (one transaction per batch) before an APPEND batch and removed
+ * with the links after it, so that a crash in between leaves a record of
+ * what may be on the backup without a link.  Key: (mailbox, folder,
+ * production UID). */
+enum db_intent_kind {
+	DB_INTENT_COPY = 0,		/* APPEND of the original */
+	DB_INTENT_PLACEHOLDER = 1,	/* APPEND of a placeholder */
+};
+
+struct db_intent {
+	uint32_t prod_uid;
+	enum db_intent_kind kind;
+	uint64_t size;		/* of the bytes being appended */
+	int64_t internaldate;
+	char *message_id;	/* of the bytes being appended, may be "" */
+	unsigned char digest[32]; /* SHA-256 of the bytes being appended */
+	uint32_t backup_uidnext; /* the backup's UIDNEXT before the batch */
+	char *flags;		/* normalised flags given to APPEND */
+	char *archive_id;	/* placeholder: the archived original, else "" */
+	unsigned char original_digest[32]; /* placeholder: the original's */
+};
+
+void db_intent_clear(struct db_intent *intent);
+int db_intent_put(struct db *db, struct db_txn *txn, const char *mailbox,
+		  const char *folder, const struct db_intent *intent,
+		  const char **error_r);
+/* Returns DB_RET_NOTFOUND when there was none. */
+int db_intent_delete(struct db *db, struct db_txn *txn, const char *mailbox,
+		     const char *folder, uint32_t prod_uid, const char **error_r);
+/* Open intents of a folder, ascending production UID; free with
+ * db_intents_free(). */
+int db_intent_list(struct db *db, struct db_txn *txn, const char *mailbox,
+		   const char *folder, struct db_intent **intents_r,
+		   size_t *count_r, const char **error_r);
+void db_intents_free(struct db_intent **intents, size_t count);
+unsigned char *db_intent_encode(const struct db_intent *intent, size_t *len_r);
+int db_intent_decode(const unsigned char *data, size_t len,
+		     struct db_intent *intent_r, const char **error_r);
+
 /* ---- record encodings (exposed for tests and db check) ---- */
 /* Encodes a record into a newly allocated buffer (caller frees). */
 unsigned char *db_subscription_encode(const struct db_subscription *sub, size_t *len_r);

@@ -683,6 +683,87 @@ START_TEST(test_messages)
 }
 END_TEST
 
+START_TEST(test_intents)
+{
+	struct db_intent in, *list;
+	struct db_txn *txn;
+	const char *error = NULL;
+	unsigned char *enc;
+	size_t len, count;
+	struct db *db;
+
+	/* the encoding round-trips and refuses truncation */
+	memset(&in, 0, sizeof(in));
+	in.prod_uid = 42;
+	in.kind = DB_INTENT_PLACEHOLDER;
+	in.size = 123456;
+	in.internaldate = -5;
+	in.message_id = (char *)"<m@x>";
+	in.digest[0] = 0xab;
+	in.backup_uidnext = 900;
+	in.flags = (char *)"\\Seen";
+	in.archive_id = (char *)"sha256:00";
+	in.original_digest[31] = 7;
+	enc = db_intent_encode(&in, &len);
+	for (size_t cut = 0; cut < len; cut++) {
+		struct db_intent tmp;
+
+		ck_assert_int_eq(db_intent_decode(enc, cut, &tmp, &error), -1);
+	}
+	{
+		struct db_intent out;
+
+		ck_assert_int_eq(db_intent_decode(enc, len, &out, &error), 0);
+		ck_assert_uint_eq(out.prod_uid, 42);
+		ck_assert_int_eq(out.kind, DB_INTENT_PLACEHOLDER);
+		ck_assert_uint_eq(out.size, 123456);
+		ck_assert_int_eq(out.internaldate, -5);
+		ck_assert_str_eq(out.message_id, "<m@x>");
+		ck_assert_uint_eq(out.digest[0], 0xab);
+		ck_assert_uint_eq(out.backup_uidnext, 900);
+		ck_assert_str_eq(out.flags, "\\Seen");
+		ck_assert_str_eq(out.archive_id, "sha256:00");
+		ck_assert_uint_eq(out.original_digest[31], 7);
+		db_intent_clear(&out);
+	}
+	free(enc);
+
+	/* put in one transaction, listed per folder, removed */
+	db = open_db(true);
+	ck_assert_int_eq(db_txn_begin(db, &txn, &error), 0);
+	for (uint32_t uid = 3; uid >= 1; uid--) {
+		in.prod_uid = uid;
+		ck_assert_int_eq(db_intent_put(db, txn, "2001", "INBOX", &in, &error), 0);
+	}
+	in.prod_uid = 9;
+	ck_assert_int_eq(db_intent_put(db, txn, "2001", "Greetings", &in, &error), 0);
+	ck_assert_int_eq(db_txn_commit(&txn, &error), 0);
+	ck_assert_int_eq(db_intent_list(db, NULL, "2001", "INBOX", &list, &count,
+					&error), 0);
+	ck_assert_uint_eq(count, 3);
+	for (size_t i = 0; i < count; i++)
+		ck_assert_uint_eq(list[i].prod_uid, i + 1);
+	db_intents_free(&list, count);
+	ck_assert_int_eq(db_intent_delete(db, NULL, "2001", "INBOX", 2, &error), 0);
+	ck_assert_int_eq(db_intent_delete(db, NULL, "2001", "INBOX", 2, &error),
+			 DB_RET_NOTFOUND);
+	ck_assert_int_eq(db_intent_list(db, NULL, "2001", "INBOX", &list, &count,
+					&error), 0);
+	ck_assert_uint_eq(count, 2);
+	db_intents_free(&list, count);
+	/* an aborted batch leaves no intent */
+	ck_assert_int_eq(db_txn_begin(db, &txn, &error), 0);
+	in.prod_uid = 50;
+	ck_assert_int_eq(db_intent_put(db, txn, "2002", "INBOX", &in, &error), 0);
+	db_txn_abort(&txn);
+	ck_assert_int_eq(db_intent_list(db, NULL, "2002", "INBOX", &list, &count,
+					&error), 0);
+	ck_assert_uint_eq(count, 0);
+	db_intents_free(&list, count);
+	db_close(&db);
+}
+END_TEST
+
 START_TEST(test_backup_uid_index)
 {
 	struct db_message msg;
@@ -1187,6 +1268,7 @@ records_suite(void)
 	tcase_add_test(tc, test_folders);
 	tcase_add_test(tc, test_messages);
 	tcase_add_test(tc, test_backup_uid_index);
+	tcase_add_test(tc, test_intents);
 	tcase_add_test(tc, test_folder_delete);
 	tcase_add_test(tc, test_txn_abort_and_commit);
 	tcase_add_test(tc, test_reopen);

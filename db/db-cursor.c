@@ -1,0 +1,66 @@
+/* Walking every record whose key starts with a prefix. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "db/db-private.h"
+
+static int
+cursor_prefix_once(DB *handle, DB_TXN *txn, const unsigned char *prefix,
+		   size_t prefix_len, db_record_cb *cb, void *ctx,
+		   const char *what, const char **error_r)
+{
+	DBC *cursor = NULL;
+	DBT key, data;
+	int ret, cret;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	/* DB_SET_RANGE writes the found key back: it must be reallocatable */
+	key.data = xmemdup(prefix, prefix_len);
+	key.size = (u_int32_t)prefix_len;
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = handle->cursor(handle, txn, &cursor, 0);
+	if (ret != 0) {
+		cursor = NULL;
+		ret = db_bdb_error(ret, error_r, "listing %s", what);
+		goto out;
+	}
+	ret = cursor->get(cursor, &key, &data, DB_SET_RANGE);
+	while (ret == 0) {
+		if (key.size < prefix_len || memcmp(key.data, prefix, prefix_len) != 0)
+			break;
+		if (cb(&key, &data, ctx, error_r) < 0) {
+			ret = -1;
+			goto out;
+		}
+		ret = cursor->get(cursor, &key, &data, DB_NEXT);
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	else if (ret != 0)
+		ret = db_bdb_error(ret, error_r, "listing %s", what);
+out:
+	if (cursor != NULL) {
+		cret = cursor->close(cursor);
+		if (cret != 0 && ret == 0)
+			ret = db_bdb_error(cret, error_r, "listing %s", what);
+	}
+	free(key.data);
+	free(data.data);
+	return ret;
+}
+
+int
+db_cursor_prefix(struct db *db, DB *handle, struct db_txn *txn,
+		 const unsigned char *prefix, size_t prefix_len,
+		 db_record_cb *cb, void *ctx, const char *what,
+		 const char **error_r)
+{
+	(void)db;
+	return cursor_prefix_once(handle, db_txn_handle(txn), prefix, prefix_len,
+				  cb, ctx, what, error_r);
+}
