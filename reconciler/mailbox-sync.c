@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "util/util.h"
 #include "util/uidset.h"
 #include "util/spool.h"
@@ -16,6 +18,7 @@
 #include "db/db.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
+#include "reconciler/crash.h"
 
 /* uid sets longer than this are sent in several commands */
 #define UIDSET_MAX_CHARS 1000
@@ -44,6 +47,7 @@ struct mailbox_ctx {
 	struct imap_conn *prod;
 	struct imap_conn *backup;
 	const char *folder;
+	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
 	/* messages the backup refused; the rest of the mailbox goes on */
@@ -517,6 +521,8 @@ struct record_ctx {
 	struct mailbox_ctx *mctx;
 	struct appended *list;
 	size_t count;
+	struct batch_slot *const *done;	/* their intents are cleared */
+	size_t done_count;
 };
 
 static int
@@ -538,14 +544,24 @@ record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
 		if (ret != 0)
 			return ret;
 	}
+	for (size_t i = 0; i < rc->done_count; i++) {
+		int ret = db_intent_delete(rc->mctx->params->db, txn,
+					   rc->mctx->sub->id, rc->mctx->folder,
+					   rc->done[i]->step->prod_uid, error_r);
+
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
-/* Links the copies whose backup UID is known, in one transaction. */
+/* Links the copies whose backup UID is known and clears the intents of
+ * the done slots, in one transaction. */
 static int
-record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count)
+record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count,
+		struct batch_slot *const *done, size_t done_count)
 {
-	struct record_ctx rc = { ctx, list, count };
+	struct record_ctx rc = { ctx, list, count, done, done_count };
 	const char *db_error;
 
 	if (db_txn_run(ctx->params->db, record_appended_txn, &rc, &db_error) != 0) {
@@ -571,6 +587,57 @@ note_refusal(struct mailbox_ctx *ctx, uint32_t prod_uid, uint64_t size,
 	log_warning("%s/%s: the backup refused production UID %u (%llu bytes): %s",
 		    ctx->sub->id, ctx->folder, prod_uid, (unsigned long long)size,
 		    ie->msg);
+}
+
+struct journal_ctx {
+	struct mailbox_ctx *mctx;
+	struct batch_slot *const *slots;
+	size_t count;
+};
+
+static int
+journal_intents_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct journal_ctx *jc = context;
+	struct mailbox_ctx *ctx = jc->mctx;
+
+	for (size_t i = 0; i < jc->count; i++) {
+		const struct batch_slot *slot = jc->slots[i];
+		struct db_intent in;
+		int ret;
+
+		memset(&in, 0, sizeof(in));
+		in.prod_uid = slot->step->prod_uid;
+		in.kind = DB_INTENT_COPY;
+		in.size = spool_size(slot->spool);
+		in.internaldate = slot->pm->internaldate;
+		in.message_id = slot->pm->message_id;
+		spool_digest(slot->spool, in.digest);
+		in.backup_uidnext = ctx->backup_uidnext;
+		in.flags = (char *)slot->step->flags;
+		in.archive_id = (char *)"";
+		ret = db_intent_put(ctx->params->db, txn, ctx->sub->id, ctx->folder,
+				    &in, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Commits the intents of a batch before any of it is appended: after a
+ * crash they say what may be on the backup without a link. */
+static int
+journal_intents(struct mailbox_ctx *ctx, struct batch_slot *const *slots,
+		size_t count)
+{
+	struct journal_ctx jc = { ctx, slots, count };
+	const char *db_error;
+
+	if (db_txn_run(ctx->params->db, journal_intents_txn, &jc, &db_error) != 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	return 0;
 }
 
 /* Copies one batch: fetch the bodies, append them, link the copies.
@@ -627,14 +694,19 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 		msgs[nmsgs].spool = slot->spool;
 		sent[nmsgs++] = slot;
 	}
+	if (nmsgs > 0 && journal_intents(ctx, sent, nmsgs) < 0)
+		goto free_flags;
+	recon_crash_point();
 	r = nmsgs == 0 ? 0 :
 		imap_append_batch(ctx->backup, ctx->folder, msgs, nmsgs, &ie);
+	recon_crash_point();
 	for (size_t i = 0; i < nmsgs; i++) {
 		struct batch_slot *slot = sent[i];
 		const struct imap_error *me = &msgs[i].error;
 		struct appended *a;
 
 		recon_flags_free(flags[i], flags_count[i]);
+		flags[i] = NULL;
 		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
 		    me->kind == IMAP_ERR_NONEXISTENT) {
 			note_refusal(ctx, slot->step->prod_uid,
@@ -655,14 +727,22 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 		ctx->counters->bytes_appended += spool_size(slot->spool);
 		ctx->changed = true;
 	}
-	/* what was appended is linked, even when the batch then failed */
-	if (record_appended(ctx, list + first_new, *list_count - first_new) < 0)
+	/* what was appended is linked, even when the batch then failed, and
+	 * the batch's intents go in the same transaction */
+	if (record_appended(ctx, list + first_new, *list_count - first_new,
+			    sent, nmsgs) < 0)
 		return -1;
+	recon_crash_point();
 	if (r < 0) {
 		set_imap_error(ctx, &ie, "appending to the backup");
 		return -1;
 	}
 	return 0;
+
+free_flags:
+	for (size_t i = 0; i < nmsgs; i++)
+		recon_flags_free(flags[i], flags_count[i]);
+	return -1;
 }
 
 static int
@@ -711,7 +791,7 @@ execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 					    ctx->folder, list[i].pm->uid);
 			}
 		}
-		if (record_appended(ctx, list, count) < 0)
+		if (record_appended(ctx, list, count, NULL, 0) < 0)
 			goto out;
 	}
 	ret = 0;
@@ -746,6 +826,7 @@ execute_backup_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 				ret = imap_uid_expunge(ctx->backup, chunks[c], &ie);
 				ctx->counters->op_expunge++;
 			}
+			recon_crash_point();
 		}
 		for (size_t c = 0; c < chunks_count; c++)
 			free(chunks[c]);
@@ -907,6 +988,213 @@ load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 	return 0;
 }
 
+/* Digests of some backup messages, for telling identical-looking
+ * candidates apart. */
+struct digest_sink {
+	struct observed *candidates;
+	unsigned char (*digests)[SHA256_LEN];
+	bool *have;
+	EVP_MD_CTX *sha;
+	ssize_t current;
+};
+
+static int
+digest_begin(uint32_t uid, uint64_t size, void *context)
+{
+	struct digest_sink *ds = context;
+
+	(void)size;
+	ds->current = -1;
+	for (size_t i = 0; i < ds->candidates->count; i++) {
+		if (ds->candidates->msgs[i].uid == uid)
+			ds->current = (ssize_t)i;
+	}
+	if (ds->current < 0)
+		return -1;
+	return EVP_DigestInit_ex(ds->sha, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+static int
+digest_data(const void *data, size_t len, void *context)
+{
+	struct digest_sink *ds = context;
+
+	return EVP_DigestUpdate(ds->sha, data, len) == 1 ? 0 : -1;
+}
+
+static int
+digest_end(uint32_t uid, void *context)
+{
+	struct digest_sink *ds = context;
+	unsigned int len = SHA256_LEN;
+
+	(void)uid;
+	if (EVP_DigestFinal_ex(ds->sha, ds->digests[ds->current], &len) != 1)
+		return -1;
+	ds->have[ds->current] = true;
+	return 0;
+}
+
+struct resolve_ctx {
+	struct mailbox_ctx *mctx;
+	const struct db_intent *intents;
+	size_t count;
+	const uint32_t *found;		/* backup UID per intent, 0: absent */
+};
+
+static int
+resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct resolve_ctx *rc = context;
+	struct mailbox_ctx *ctx = rc->mctx;
+
+	for (size_t i = 0; i < rc->count; i++) {
+		const struct db_intent *in = &rc->intents[i];
+		int ret;
+
+		if (rc->found[i] != 0) {
+			struct db_message rec;
+
+			memset(&rec, 0, sizeof(rec));
+			rec.prod_uid = in->prod_uid;
+			rec.size = in->size;
+			rec.internaldate = in->internaldate;
+			rec.message_id = in->message_id;
+			memcpy(rec.digest, in->digest, SHA256_LEN);
+			rec.flags = in->flags;
+			rec.form = DB_FORM_COPY;
+			rec.backup_uid = rc->found[i];
+			rec.archive_id = (char *)"";
+			ret = db_message_put(ctx->params->db, txn, ctx->sub->id,
+					     ctx->folder, &rec, error_r);
+			if (ret != 0)
+				return ret;
+		}
+		ret = db_intent_delete(ctx->params->db, txn, ctx->sub->id,
+				       ctx->folder, in->prod_uid, error_r);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A run stopped between an APPEND batch and its links left intents.  Each
+ * is looked for on the backup from the UIDNEXT it recorded on: found (by
+ * Message-ID, size and INTERNALDATE, and the SHA-256 of the bytes when
+ * several copies look alike), it is linked; absent, the planner appends
+ * it again.  Either way the intent is cleared. */
+static int
+resolve_intents(struct mailbox_ctx *ctx)
+{
+	struct db_intent *intents = NULL;
+	struct observed cand = { 0 };
+	uint32_t *found = NULL, from = UINT32_MAX;
+	unsigned char (*digests)[SHA256_LEN] = NULL;
+	bool *have = NULL, *used = NULL;
+	size_t count = 0;
+	const char *db_error;
+	char uidset[32];
+	int ret = -1;
+
+	if (db_intent_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			   &intents, &count, &db_error) < 0) {
+		set_db_error(ctx, db_error);
+		return -1;
+	}
+	if (count == 0)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (intents[i].backup_uidnext < from)
+			from = intents[i].backup_uidnext;
+	}
+	snprintf(uidset, sizeof(uidset), "%u:*", from > 0 ? from : 1);
+	if (observe(ctx, ctx->backup, uidset, false, &cand) < 0)
+		goto out;
+	found = xcalloc(count, sizeof(*found));
+	digests = xcalloc(cand.count + 1, sizeof(*digests));
+	have = xcalloc(cand.count + 1, sizeof(*have));
+	used = xcalloc(cand.count + 1, sizeof(*used));
+	for (size_t i = 0; i < count; i++) {
+		const struct db_intent *in = &intents[i];
+		size_t matches = 0, match = 0;
+
+		for (size_t j = 0; j < cand.count; j++) {
+			const struct observed_msg *b = &cand.msgs[j];
+
+			if (!used[j] && b->uid >= in->backup_uidnext &&
+			    b->size == in->size && b->internaldate == in->internaldate &&
+			    strcmp(b->message_id, in->message_id) == 0) {
+				matches++;
+				match = j;
+			}
+		}
+		if (matches > 1) {
+			/* alike: only the bytes tell */
+			struct digest_sink ds = { &cand, digests, have,
+						  EVP_MD_CTX_new(), -1 };
+			const struct imap_body_sink sink = {
+				digest_begin, digest_data, digest_end, &ds,
+			};
+			struct imap_error ie;
+			struct uidset set;
+			char *s;
+			int r;
+
+			uidset_init(&set);
+			for (size_t j = 0; j < cand.count; j++) {
+				if (!used[j] && !have[j] && cand.msgs[j].size == in->size)
+					uidset_add(&set, cand.msgs[j].uid);
+			}
+			s = uidset_format(&set);
+			uidset_deinit(&set);
+			r = s[0] == '\0' ? 0 :
+				imap_fetch_bodies(ctx->backup, s, ctx->params->max_fetch_size,
+						  &sink, &ie);
+			free(s);
+			EVP_MD_CTX_free(ds.sha);
+			if (r < 0) {
+				set_imap_error(ctx, &ie, "reading backup messages");
+				goto out;
+			}
+			matches = 0;
+			for (size_t j = 0; j < cand.count; j++) {
+				if (!used[j] && have[j] &&
+				    memcmp(digests[j], in->digest, SHA256_LEN) == 0) {
+					matches = 1;
+					match = j;
+					break;
+				}
+			}
+		}
+		if (matches == 1) {
+			used[match] = true;
+			found[i] = cand.msgs[match].uid;
+		}
+		log_info("%s/%s: production UID %u was being copied when a run "
+			 "stopped: %s", ctx->sub->id, ctx->folder, in->prod_uid,
+			 found[i] != 0 ? "found on the backup, linked" :
+			 "not on the backup, copied again");
+	}
+	{
+		struct resolve_ctx rc = { ctx, intents, count, found };
+
+		if (db_txn_run(ctx->params->db, resolve_intents_txn, &rc,
+			       &db_error) != 0) {
+			set_db_error(ctx, db_error);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	db_intents_free(&intents, count);
+	observed_free(&cand);
+	free(found);
+	free(digests);
+	free(have);
+	free(used);
+	return ret;
+}
+
 static void
 report_guard(struct mailbox_ctx *ctx, enum recon_guard_reason reason, size_t held)
 {
@@ -991,6 +1279,10 @@ sync_folder(struct mailbox_ctx *ctx)
 		goto out;
 	if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
 		goto out;
+	ctx->backup_uidnext = backup_info.uidnext;
+	if (!backup_missing && !ctx->params->dry_run &&
+	    resolve_intents(ctx) < 0)
+		goto out;
 	if (!backup_missing && backup_info.exists > 0 &&
 	    observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
 		goto out;
@@ -1065,6 +1357,7 @@ sync_folder(struct mailbox_ctx *ctx)
 			set_db_error(ctx, db_error);
 			goto out;
 		}
+		recon_crash_point();
 	}
 
 	new_state = state;
@@ -1083,6 +1376,7 @@ sync_folder(struct mailbox_ctx *ctx)
 		set_db_error(ctx, db_error);
 		goto out;
 	}
+	recon_crash_point();
 	ret = 0;
 out:
 	recon_plan_free(&plan);
