@@ -13,6 +13,8 @@
 #include <openssl/evp.h>
 
 #include "imap/imap-private.h"
+#include "util/spool.h"
+#include "util/uidset.h"
 
 /* A command line the server would refuse anyway (Dovecot: 64 KiB). */
 #define CMD_LINE_MAX (256 * 1024)
@@ -117,7 +119,7 @@ static enum imap_fail_class
 class_from_code(const struct imap_response *resp, enum imap_fail_class def)
 {
 	if (code_is(resp, "THROTTLED") || code_is(resp, "UNAVAILABLE") ||
-	    code_is(resp, "INUSE"))
+	    code_is(resp, "INUSE") || code_is(resp, "SERVERBUG"))
 		return IMAP_FAIL_WAIT;
 	if (code_is(resp, "AUTHENTICATIONFAILED") ||
 	    code_is(resp, "AUTHORIZATIONFAILED") ||
@@ -233,6 +235,63 @@ conn_label(const struct imap_conn *conn)
 	return conn->name != NULL ? conn->name : "imap";
 }
 
+/* ---- the queue of commands in flight ---- */
+
+static void
+pending_push(struct imap_conn *conn, const char *tag)
+{
+	struct imap_pending *p;
+
+	conn->pending = xgrow(conn->pending, &conn->pending_alloc,
+			      conn->pending_count + 1, sizeof(*conn->pending));
+	p = &conn->pending[conn->pending_count++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->tag, sizeof(p->tag), "%s", tag);
+}
+
+static struct imap_pending *
+pending_find(struct imap_conn *conn, const char *tag)
+{
+	for (size_t i = 0; i < conn->pending_count; i++) {
+		if (strcmp(conn->pending[i].tag, tag) == 0)
+			return &conn->pending[i];
+	}
+	return NULL;
+}
+
+static void
+pending_remove(struct imap_conn *conn, struct imap_pending *p)
+{
+	size_t i = (size_t)(p - conn->pending);
+
+	memmove(p, p + 1, (conn->pending_count - i - 1) * sizeof(*p));
+	conn->pending_count--;
+}
+
+static void
+pending_save(struct imap_pending *p, const struct imap_response *resp)
+{
+	p->done = true;
+	p->status = resp->status;
+	snprintf(p->code, sizeof(p->code), "%s",
+		 resp->code != NULL ? resp->code : "");
+	snprintf(p->code_args, sizeof(p->code_args), "%s", resp->code_args);
+	snprintf(p->text, sizeof(p->text), "%s", resp->text);
+}
+
+/* A kept answer seen as a response (pointers into p). */
+static void
+pending_as_resp(const struct imap_pending *p, struct imap_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->kind = IMAP_RESP_TAGGED;
+	resp->tag = p->tag;
+	resp->status = p->status;
+	resp->code = p->code[0] != '\0' ? p->code : NULL;
+	resp->code_args = p->code_args;
+	resp->text = p->text;
+}
+
 /* Sends the pending line bytes (ending in CRLF). */
 static int
 cmd_flush(struct imap_conn *conn, struct cmd *cmd, struct imap_error *err)
@@ -264,6 +323,7 @@ cmd_flush(struct imap_conn *conn, struct cmd *cmd, struct imap_error *err)
 	if (!cmd->sent_any) {
 		cmd->sent_any = true;
 		conn->commands_sent++;
+		pending_push(conn, cmd->tag);
 	}
 	if (imap_conn_write(conn, cmd->line.data, cmd->line.len, err) < 0)
 		return -1;
@@ -286,7 +346,8 @@ common_untagged(struct imap_conn *conn, const struct imap_response *resp,
 		if (conn->logging_out)
 			return 0;
 		return imap_conn_fail(conn, err, IMAP_ERR_IO,
-				      code_is(resp, "UNAVAILABLE") ?
+				      code_is(resp, "UNAVAILABLE") ||
+				      code_is(resp, "THROTTLED") ?
 				      IMAP_FAIL_WAIT : IMAP_FAIL_TRANSIENT,
 				      "%s %s closed the session: %s",
 				      conn->server_desc, conn->addr_desc,
@@ -303,6 +364,19 @@ common_untagged(struct imap_conn *conn, const struct imap_response *resp,
 	if (resp->args_count > 0 &&
 	    imap_arg_atom_eq(&resp->args[0], "CAPABILITY"))
 		caps_set_from_args(conn, resp->args + 1, resp->args_count - 1);
+	if (resp->args_count > 0 &&
+	    imap_arg_atom_eq(&resp->args[0], "ENABLED")) {
+		for (size_t i = 1; i < resp->args_count; i++) {
+			if (imap_arg_atom_eq(&resp->args[i], "QRESYNC")) {
+				/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+				conn->enabled_qresync = true;
+				conn->enabled_condstore = true;
+			} else if (imap_arg_atom_eq(&resp->args[i],
+						    "CONDSTORE")) {
+				conn->enabled_condstore = true;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -326,7 +400,9 @@ cmd_wait(struct imap_conn *conn, struct cmd *cmd, bool want_cont,
 			return -1;
 		switch (resp->kind) {
 		case IMAP_RESP_CONTINUATION:
-			if (!want_cont) {
+			if (!want_cont || conn->pending_count == 0 ||
+			    strcmp(conn->pending[conn->pending_count - 1].tag,
+				   cmd->tag) != 0) {
 				return imap_conn_fail(conn, err,
 					IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
 					"%s %s sent an unexpected continuation",
@@ -334,8 +410,10 @@ cmd_wait(struct imap_conn *conn, struct cmd *cmd, bool want_cont,
 			}
 			cmd->cont_seen = true;
 			return WAIT_CONTINUATION;
-		case IMAP_RESP_TAGGED:
-			if (strcmp(resp->tag, cmd->tag) != 0) {
+		case IMAP_RESP_TAGGED: {
+			struct imap_pending *p = pending_find(conn, resp->tag);
+
+			if (p == NULL || p->done) {
 				return imap_conn_fail(conn, err,
 					IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
 					"%s %s answered unknown tag %.32s",
@@ -345,8 +423,15 @@ cmd_wait(struct imap_conn *conn, struct cmd *cmd, bool want_cont,
 			if (resp->status == IMAP_STATUS_OK &&
 			    code_is(resp, "CAPABILITY"))
 				caps_set_from_text(conn, resp->code_args);
+			if (strcmp(resp->tag, cmd->tag) != 0) {
+				/* an earlier command of a pipeline */
+				pending_save(p, resp);
+				break;
+			}
+			pending_remove(conn, p);
 			*resp_r = resp;
 			return WAIT_TAGGED;
+		}
 		case IMAP_RESP_UNTAGGED:
 			if (common_untagged(conn, resp, err) < 0)
 				return -1;
@@ -377,7 +462,8 @@ cmd_add_literal(struct imap_conn *conn, struct cmd *cmd, const void *data,
 		size_t len, bool secret, const struct imap_response **resp_r,
 		struct imap_error *err)
 {
-	bool plus = imap_has_capability(conn, "LITERAL+");
+	bool plus = imap_has_capability(conn, "LITERAL+") ||
+		(len <= 4096 && imap_has_capability(conn, "LITERAL-"));
 	char hdr[48];
 	int ret;
 
@@ -677,6 +763,8 @@ imap_connect(const struct imap_params *params, struct imap_conn **conn_r,
 	conn->timeout_ms = (params->timeout_secs != 0 ? params->timeout_secs :
 			    IMAP_DEFAULT_TIMEOUT_SECS) * 1000;
 	conn->fd = -1;
+	conn->pipeline = params->pipeline != 0 ? params->pipeline :
+		IMAP_DEFAULT_PIPELINE;
 	conn->parser = imap_parser_create(NULL);
 	imap_parser_set_literal_limit(conn->parser, IMAP_SMALL_LITERAL_MAX,
 				      false);
@@ -685,7 +773,8 @@ imap_connect(const struct imap_params *params, struct imap_conn **conn_r,
 		log_warning("%s %s: TLS is off (tls = none): the password and "
 			    "mail travel in clear text", conn->server_desc,
 			    conn->addr_desc);
-	if (imap_conn_tcp_connect(conn, error_r) < 0)
+	if (imap_conn_slot_acquire(conn, error_r) < 0 ||
+	    imap_conn_tcp_connect(conn, error_r) < 0)
 		goto fail;
 	if (params->tls == IMAP_TLS_IMPLICIT &&
 	    imap_conn_tls_start(conn, error_r) < 0)
@@ -715,6 +804,7 @@ imap_conn_destroy(struct imap_conn **connp)
 		return;
 	imap_conn_close(conn);
 	caps_clear(conn);
+	free(conn->pending);
 	imap_parser_destroy(&conn->parser);
 	free(conn->host);
 	free(conn->ca_file);
@@ -761,6 +851,122 @@ login_start(struct imap_conn *conn, const char *user, struct imap_error *err)
 	return 0;
 }
 
+bool
+imap_conn_enabled(const struct imap_conn *conn, const char *ext)
+{
+	if (strcasecmp(ext, "QRESYNC") == 0)
+		return conn->enabled_qresync;
+	if (strcasecmp(ext, "CONDSTORE") == 0)
+		return conn->enabled_condstore;
+	if (strcasecmp(ext, "COMPRESS") == 0)
+		return conn->compressed;
+	return false;
+}
+
+bool
+imap_conn_tls_resumed(const struct imap_conn *conn)
+{
+	return conn->tls_resumed;
+}
+
+/* Waits for the answer to a command sent earlier (still in the queue),
+ * and keeps it in *out_r.  0, or -1 when the connection failed. */
+static int
+pending_wait(struct imap_conn *conn, const char *tag, untagged_fn *handler,
+	     void *ctx, struct imap_pending *out_r, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct imap_pending *p = pending_find(conn, tag);
+	struct cmd waiter;
+
+	if (p != NULL && p->done) {
+		*out_r = *p;
+		pending_remove(conn, p);
+		return 0;
+	}
+	memset(&waiter, 0, sizeof(waiter));
+	snprintf(waiter.tag, sizeof(waiter.tag), "%s", tag);
+	if (cmd_wait(conn, &waiter, false, handler, ctx, &resp, err) < 0)
+		return -1;
+	memset(out_r, 0, sizeof(*out_r));
+	snprintf(out_r->tag, sizeof(out_r->tag), "%s", tag);
+	pending_save(out_r, resp);
+	return 0;
+}
+
+/* Sends a command line and leaves it in flight (its tag in tag_r). */
+static int
+cmd_send_only(struct imap_conn *conn, const char *line, char *tag_r,
+	      size_t tag_size, struct imap_error *err)
+{
+	struct cmd cmd;
+	int ret;
+
+	cmd_begin(conn, &cmd, line);
+	cmd_add(&cmd, "\r\n");
+	ret = cmd_flush(conn, &cmd, err);
+	snprintf(tag_r, tag_size, "%s", cmd.tag);
+	cmd_free(&cmd);
+	return ret;
+}
+
+/* After login, each only when advertised: COMPRESS DEFLATE, then ENABLE
+ * and ID pipelined.  A refusal is not an error (the session works
+ * without them); a dead connection is. */
+static int
+post_login(struct imap_conn *conn, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct imap_pending answer;
+	char tags[2][16];
+	const char *lines[2];
+	size_t n = 0;
+	struct cmd cmd;
+
+	if (conn->params.compress &&
+	    imap_has_capability(conn, "COMPRESS=DEFLATE")) {
+		cmd_begin(conn, &cmd, "COMPRESS DEFLATE");
+		if (cmd_run(conn, &cmd, NULL, NULL, &resp, err) < 0) {
+			cmd_free(&cmd);
+			return -1;
+		}
+		if (resp->status == IMAP_STATUS_OK)
+			imap_conn_compress_start(conn);
+		else
+			log_debug("%s %s refused COMPRESS: %s",
+				  conn->server_desc, conn->addr_desc,
+				  resp->text);
+		cmd_free(&cmd);
+	}
+	if (imap_has_capability(conn, "ENABLE")) {
+		if (imap_has_capability(conn, "QRESYNC"))
+			lines[n++] = "ENABLE QRESYNC";
+		else if (imap_has_capability(conn, "CONDSTORE"))
+			lines[n++] = "ENABLE CONDSTORE";
+	}
+	if (imap_has_capability(conn, "ID"))
+		lines[n++] = "ID (\"name\" \"mmirror\" \"version\" \""
+			PACKAGE_VERSION "\")";
+	for (size_t i = 0; i < n; i++) {
+		if (cmd_send_only(conn, lines[i], tags[i], sizeof(tags[i]),
+				  err) < 0)
+			return -1;
+		if (conn->pipeline > 1 && i + 1 < n)
+			continue;
+		/* without pipelining, each answer before the next command */
+		for (size_t j = conn->pipeline > 1 ? 0 : i; j <= i; j++) {
+			if (pending_wait(conn, tags[j], NULL, NULL, &answer,
+					 err) < 0)
+				return -1;
+			if (answer.status != IMAP_STATUS_OK)
+				log_debug("%s %s refused %s: %s",
+					  conn->server_desc, conn->addr_desc,
+					  lines[j], answer.text);
+		}
+	}
+	return 0;
+}
+
 /* After a successful login: the state, and the capabilities, which the
  * server may have changed (from the answer's code, or asked for). */
 static int
@@ -768,10 +974,12 @@ login_done(struct imap_conn *conn, unsigned int caps_gen,
 	   struct imap_error *err)
 {
 	imap_conn_set_state(conn, IMAP_STATE_AUTHENTICATED);
-	if (conn->caps_generation != caps_gen)
-		return 0;
-	caps_clear(conn);
-	return cmd_capability(conn, err);
+	if (conn->caps_generation == caps_gen) {
+		caps_clear(conn);
+		if (cmd_capability(conn, err) < 0)
+			return -1;
+	}
+	return post_login(conn, err);
 }
 
 static int
@@ -908,10 +1116,17 @@ cleanup:
 
 /* ---- SELECT, CREATE ---- */
 
+struct meta_ctx;
+static int changes_untagged(struct imap_conn *conn,
+			    const struct imap_response *resp, void *context,
+			    struct imap_error *err);
+
 struct select_ctx {
 	struct imap_mailbox_info *info;
 	bool have_uidvalidity;
 	bool have_exists;
+	struct meta_ctx *changes;	/* QRESYNC: FETCH and VANISHED */
+	uint32_t expect_uidvalidity;
 };
 
 static int
@@ -937,6 +1152,17 @@ select_untagged(struct imap_conn *conn, const struct imap_response *resp,
 			ctx->info->highestmodseq = 0;
 		}
 		return 0;
+	}
+	if (ctx->changes != NULL && resp->status == IMAP_STATUS_NONE &&
+	    resp->args_count >= 2 &&
+	    (imap_arg_atom_eq(&resp->args[0], "VANISHED") ||
+	     imap_arg_atom_eq(&resp->args[1], "FETCH"))) {
+		/* a UIDVALIDITY other than the caller's: the server ignores
+		 * QRESYNC, and what it says is not about the caller's UIDs */
+		if (ctx->have_uidvalidity &&
+		    ctx->info->uidvalidity != ctx->expect_uidvalidity)
+			return 0;
+		return changes_untagged(conn, resp, ctx->changes, err);
 	}
 	if (resp->args_count == 2 &&
 	    imap_arg_atom_eq(&resp->args[1], "EXISTS")) {
@@ -968,9 +1194,13 @@ select_no_is_nonexistent(const struct imap_response *resp)
 		text_has(resp->text, "unknown mailbox");
 }
 
-int
-imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
-	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+/* SELECT/EXAMINE with param (" (QRESYNC (...))") or, when NULL, with
+ * (CONDSTORE) when advertised. */
+static int
+select_run(struct imap_conn *conn, const char *mailbox, bool readonly,
+	   const char *param, struct meta_ctx *changes,
+	   uint32_t expect_uidvalidity, struct imap_mailbox_info *info_r,
+	   struct imap_error *error_r)
 {
 	const struct imap_response *resp;
 	struct select_ctx ctx;
@@ -983,11 +1213,15 @@ imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
 		return -1;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.info = info_r;
+	ctx.changes = changes;
+	ctx.expect_uidvalidity = expect_uidvalidity;
 	cmd_begin(conn, &cmd, verb);
 	if (cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
 		goto cleanup;
 	/* RFC 7162: the parameter enables CONDSTORE and so HIGHESTMODSEQ */
-	if (imap_has_capability(conn, "CONDSTORE"))
+	if (param != NULL)
+		cmd_add(&cmd, param);
+	else if (imap_has_capability(conn, "CONDSTORE"))
 		cmd_add(&cmd, " (CONDSTORE)");
 	/* a SELECT, even a failing one, closes the selected mailbox */
 	if (conn->state == IMAP_STATE_SELECTED)
@@ -1018,6 +1252,14 @@ imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
 cleanup:
 	cmd_free(&cmd);
 	return ret;
+}
+
+int
+imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
+	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+{
+	return select_run(conn, mailbox, readonly, NULL, NULL, 0, info_r,
+			  error_r);
 }
 
 int
@@ -1078,7 +1320,9 @@ fetch_items(struct imap_conn *conn, const struct imap_response *resp,
 struct meta_ctx {
 	imap_meta_cb *cb;
 	void *cb_ctx;
+	imap_vanished_cb *vanished_cb;
 	bool want_headers;
+	bool flags_only_ok;	/* QRESYNC: FLAGS and MODSEQ are enough */
 	bool stopped;
 	const char **flags;
 	size_t flags_alloc;
@@ -1142,6 +1386,10 @@ meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
 			if (imap_arg_u64(val, &meta.size) < 0)
 				return meta_bad(conn, err, "a bad RFC822.SIZE");
 			have_size = true;
+		} else if (strcasecmp(key->str, "MODSEQ") == 0) {
+			if (val->type != IMAP_ARG_LIST || val->list_count != 1 ||
+			    imap_arg_u64(&val->list[0], &meta.modseq) < 0)
+				return meta_bad(conn, err, "a bad MODSEQ");
 		} else if (strncasecmp(key->str, "BODY[", 5) == 0) {
 			if (val->type == IMAP_ARG_LITERAL ||
 			    val->type == IMAP_ARG_QUOTED) {
@@ -1152,7 +1400,14 @@ meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
 			}
 		}
 	}
-	/* without UID, or with flags only: an unsolicited update */
+	/* without UID, or with flags only: an unsolicited update (or, after
+	 * SELECT QRESYNC, what changed) */
+	if (have_uid && have_flags && !have_date && !have_size &&
+	    ctx->flags_only_ok) {
+		if (!ctx->stopped && ctx->cb(&meta, ctx->cb_ctx) < 0)
+			ctx->stopped = true;
+		return 0;
+	}
 	if (!have_uid || (!have_date && !have_size))
 		return 0;
 	if (!have_flags || !have_date || !have_size)
@@ -1168,28 +1423,62 @@ meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
 	return 0;
 }
 
-int
-imap_fetch_meta(struct imap_conn *conn, const char *uidset,
-		const char *const *header_names, imap_meta_cb *cb, void *ctx,
-		struct imap_error *error_r)
+/* "* VANISHED [(EARLIER)] uid-set" to ctx->vanished_cb; FETCH to
+ * meta_untagged. */
+static int
+changes_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		 void *context, struct imap_error *err)
+{
+	struct meta_ctx *ctx = context;
+	const struct imap_arg *set;
+	struct uidset uids;
+
+	if (resp->status != IMAP_STATUS_NONE || resp->args_count < 2 ||
+	    !imap_arg_atom_eq(&resp->args[0], "VANISHED"))
+		return meta_untagged(conn, resp, context, err);
+	set = &resp->args[resp->args_count - 1];
+	if (resp->args_count > 3 || (resp->args_count == 3 &&
+	    (resp->args[1].type != IMAP_ARG_LIST ||
+	     resp->args[1].list_count != 1 ||
+	     !imap_arg_atom_eq(&resp->args[1].list[0], "EARLIER"))))
+		return meta_bad(conn, err, "a malformed VANISHED");
+	uidset_init(&uids);
+	if (set->type != IMAP_ARG_ATOM || uidset_parse(set->str, &uids) < 0) {
+		uidset_deinit(&uids);
+		return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s sent a bad VANISHED UID set",
+				      conn->server_desc, conn->addr_desc);
+	}
+	if (ctx->vanished_cb != NULL && !ctx->stopped &&
+	    ctx->vanished_cb(&uids, ctx->cb_ctx) < 0)
+		ctx->stopped = true;
+	uidset_deinit(&uids);
+	return 0;
+}
+
+static bool
+want_modseq(const struct imap_conn *conn)
+{
+	return conn->enabled_condstore || imap_has_capability(conn, "CONDSTORE");
+}
+
+/* UID FETCH uidset (UID FLAGS INTERNALDATE RFC822.SIZE [headers]
+ * [MODSEQ])[ suffix] with mctx filled by the caller. */
+static int
+fetch_meta_run(struct imap_conn *conn, const char *uidset,
+	       const char *const *header_names, struct meta_ctx *mctx,
+	       const char *suffix, struct imap_error *error_r)
 {
 	const struct imap_response *resp;
-	struct meta_ctx mctx;
 	struct cmd cmd;
 	int ret = -1;
 
-	if (check_usable(conn, error_r) < 0)
-		return -1;
-	if (!valid_uidset(uidset))
-		return invalid_arg(conn, error_r, "UID set", uidset);
-	memset(&mctx, 0, sizeof(mctx));
-	mctx.cb = cb;
-	mctx.cb_ctx = ctx;
-	mctx.want_headers = header_names != NULL && header_names[0] != NULL;
+	mctx->want_headers = header_names != NULL && header_names[0] != NULL;
 	cmd_begin(conn, &cmd, "UID FETCH ");
 	cmd_add(&cmd, uidset);
 	cmd_add(&cmd, " (UID FLAGS INTERNALDATE RFC822.SIZE");
-	if (mctx.want_headers) {
+	if (mctx->want_headers) {
 		cmd_add(&cmd, " BODY.PEEK[HEADER.FIELDS (");
 		for (size_t i = 0; header_names[i] != NULL; i++) {
 			if (!valid_atom(header_names[i], false)) {
@@ -1203,8 +1492,12 @@ imap_fetch_meta(struct imap_conn *conn, const char *uidset,
 		}
 		cmd_add(&cmd, ")]");
 	}
+	if (want_modseq(conn))
+		cmd_add(&cmd, " MODSEQ");
 	cmd_add(&cmd, ")");
-	if (cmd_run(conn, &cmd, meta_untagged, &mctx, &resp, error_r) < 0)
+	if (suffix != NULL)
+		cmd_add(&cmd, suffix);
+	if (cmd_run(conn, &cmd, changes_untagged, mctx, &resp, error_r) < 0)
 		goto cleanup;
 	if (resp->status != IMAP_STATUS_OK) {
 		fail_resp(conn, error_r, IMAP_ERR_NO, resp,
@@ -1212,7 +1505,7 @@ imap_fetch_meta(struct imap_conn *conn, const char *uidset,
 			  uidset);
 		goto cleanup;
 	}
-	if (mctx.stopped) {
+	if (mctx->stopped) {
 		error_r->kind = IMAP_ERR_NO;
 		error_r->fail = IMAP_FAIL_PERMANENT;
 		snprintf(error_r->msg, sizeof(error_r->msg),
@@ -1221,24 +1514,197 @@ imap_fetch_meta(struct imap_conn *conn, const char *uidset,
 	}
 	ret = 0;
 cleanup:
-	free(mctx.flags);
+	free(mctx->flags);
+	mctx->flags = NULL;
 	cmd_free(&cmd);
 	return ret;
 }
 
-struct body_ctx {
+int
+imap_fetch_changed(struct imap_conn *conn, const char *uidset,
+		   uint64_t modseq, const char *const *header_names,
+		   imap_meta_cb *meta_cb, imap_vanished_cb *vanished_cb,
+		   void *ctx, bool *changedsince_used_r,
+		   struct imap_error *error_r)
+{
+	struct meta_ctx mctx;
+	char suffix[80];
+
+	*changedsince_used_r = false;
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	memset(&mctx, 0, sizeof(mctx));
+	mctx.cb = meta_cb;
+	mctx.cb_ctx = ctx;
+	if (!want_modseq(conn))
+		return fetch_meta_run(conn, uidset, header_names, &mctx, NULL,
+				      error_r);
+	*changedsince_used_r = true;
+	if (conn->enabled_qresync && vanished_cb != NULL)
+		mctx.vanished_cb = vanished_cb;
+	snprintf(suffix, sizeof(suffix), " (CHANGEDSINCE %llu%s)",
+		 (unsigned long long)modseq,
+		 mctx.vanished_cb != NULL ? " VANISHED" : "");
+	return fetch_meta_run(conn, uidset, header_names, &mctx, suffix,
+			      error_r);
+}
+
+int
+imap_fetch_meta(struct imap_conn *conn, const char *uidset,
+		const char *const *header_names, imap_meta_cb *cb, void *ctx,
+		struct imap_error *error_r)
+{
+	struct meta_ctx mctx;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	memset(&mctx, 0, sizeof(mctx));
+	mctx.cb = cb;
+	mctx.cb_ctx = ctx;
+	return fetch_meta_run(conn, uidset, header_names, &mctx, NULL, error_r);
+}
+
+/* ---- bodies, streamed ---- */
+
+#define SPOOL_MEM_MAX (256 * 1024)
+#define STREAM_CHUNK (64 * 1024)
+
+struct bodies_ctx {
+	struct imap_conn *conn;
+	const struct imap_body_sink *sink;
+	uint64_t max_size;
+	bool stopped;
+	unsigned int delivered;
+	/* the literal being received */
+	bool active;		/* going to the sink */
+	bool spooling;		/* its UID comes after it: held in spool */
 	uint32_t uid;
-	struct buf *body;
-	bool found;
-	bool too_big;
-	size_t size;
+	uint64_t size;
+	struct spool *spool;
+	const char *spool_error;
+	/* the last body dropped for size (for imap_fetch_body) */
+	uint32_t oversize_uid;
+	uint64_t oversize_size;
+	bool oversize_unknown_uid;
 };
 
-static int
-body_untagged(struct imap_conn *conn, const struct imap_response *resp,
-	      void *context, struct imap_error *err)
+/* "UID n" among the FETCH items written so far, or 0. */
+static uint32_t
+prefix_uid(const unsigned char *s, size_t len)
 {
-	struct body_ctx *ctx = context;
+	uint32_t uid;
+	char num[16];
+
+	for (size_t i = 1; i + 4 < len; i++) {
+		size_t j = i + 4, k = 0;
+
+		if ((s[i - 1] != ' ' && s[i - 1] != '(') ||
+		    strncasecmp((const char *)s + i, "UID ", 4) != 0)
+			continue;
+		while (j < len && k + 1 < sizeof(num) && s[j] >= '0' &&
+		       s[j] <= '9')
+			num[k++] = (char)s[j++];
+		num[k] = '\0';
+		if (k > 0 && str_to_u32(num, &uid) == 0 && uid != 0)
+			return uid;
+	}
+	return 0;
+}
+
+static bool
+bodies_literal_begin(const unsigned char *prefix, size_t len, uint64_t size,
+		     void *context)
+{
+	struct bodies_ctx *ctx = context;
+	size_t i = len;
+	static const char word[] = "BODY[] ";
+
+	/* only "* n FETCH (... BODY[] {N}" streams */
+	while (i > 0 && prefix[i - 1] != '{')
+		i--;
+	if (i == 0 || len < 2 || prefix[0] != '*' || i - 1 < strlen(word) ||
+	    strncasecmp((const char *)prefix + i - 1 - strlen(word), word,
+			strlen(word)) != 0)
+		return false;
+	ctx->active = ctx->spooling = false;
+	ctx->size = size;
+	ctx->uid = prefix_uid(prefix, len);
+	if (size > ctx->max_size) {
+		ctx->oversize_uid = ctx->uid;
+		ctx->oversize_size = size;
+		ctx->oversize_unknown_uid = ctx->uid == 0;
+		return true;	/* read and dropped */
+	}
+	if (ctx->stopped)
+		return true;
+	if (ctx->uid == 0) {
+		if (ctx->spool == NULL)
+			ctx->spool = spool_create(SPOOL_MEM_MAX, NULL);
+		spool_reset(ctx->spool);
+		ctx->spool_error = NULL;
+		ctx->spooling = true;
+		return true;
+	}
+	if (ctx->sink->begin(ctx->uid, size, ctx->sink->ctx) < 0) {
+		ctx->stopped = true;
+		return true;
+	}
+	ctx->active = true;
+	return true;
+}
+
+static void
+bodies_literal_data(const void *data, size_t len, void *context)
+{
+	struct bodies_ctx *ctx = context;
+
+	if (ctx->active && !ctx->stopped) {
+		if (ctx->sink->data(data, len, ctx->sink->ctx) < 0)
+			ctx->stopped = true;
+	} else if (ctx->spooling && ctx->spool_error == NULL) {
+		(void)spool_write(ctx->spool, data, len, &ctx->spool_error);
+	}
+}
+
+static void
+bodies_literal_end(void *context)
+{
+	struct bodies_ctx *ctx = context;
+
+	if (ctx->active && !ctx->stopped) {
+		if (ctx->sink->end(ctx->uid, ctx->sink->ctx) < 0)
+			ctx->stopped = true;
+		else
+			ctx->delivered++;
+	}
+	ctx->active = false;
+}
+
+/* A whole body to the sink from memory. */
+static void
+bodies_deliver(struct bodies_ctx *ctx, uint32_t uid, const void *data,
+	       size_t len)
+{
+	if (ctx->stopped)
+		return;
+	if (ctx->sink->begin(uid, len, ctx->sink->ctx) < 0 ||
+	    (len > 0 && ctx->sink->data(data, len, ctx->sink->ctx) < 0) ||
+	    ctx->sink->end(uid, ctx->sink->ctx) < 0) {
+		ctx->stopped = true;
+		return;
+	}
+	ctx->delivered++;
+}
+
+static int
+bodies_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		void *context, struct imap_error *err)
+{
+	struct bodies_ctx *ctx = context;
 	const struct imap_arg *items, *body = NULL;
 	uint32_t uid = 0;
 	size_t count;
@@ -1249,26 +1715,177 @@ body_untagged(struct imap_conn *conn, const struct imap_response *resp,
 		return 0;
 	for (size_t i = 0; i < count; i += 2) {
 		if (imap_arg_atom_eq(&items[i], "UID")) {
-			if (imap_arg_u32(&items[i + 1], &uid) < 0)
+			if (imap_arg_u32(&items[i + 1], &uid) < 0 || uid == 0)
 				return meta_bad(conn, err, "a bad UID");
 		} else if (imap_arg_atom_eq(&items[i], "BODY[]")) {
 			body = &items[i + 1];
 		}
 	}
-	if (uid != ctx->uid || body == NULL || ctx->found)
+	if (body == NULL || body->type == IMAP_ARG_NIL)
 		return 0;
-	if (body->type == IMAP_ARG_NIL)
-		return 0;
-	if (body->type != IMAP_ARG_LITERAL && body->type != IMAP_ARG_QUOTED)
-		return meta_bad(conn, err, "a bad BODY[]");
-	ctx->found = true;
-	ctx->size = body->len;
-	if (body->type == IMAP_ARG_LITERAL && body->skipped) {
-		ctx->too_big = true;
+	if (uid == 0)
+		return meta_bad(conn, err, "a body without its UID");
+	if (body->type == IMAP_ARG_LITERAL && body->streamed) {
+		if (ctx->oversize_unknown_uid && body->len > ctx->max_size) {
+			ctx->oversize_uid = uid;
+			ctx->oversize_unknown_uid = false;
+		}
+		if (!ctx->spooling)
+			return 0;
+		ctx->spooling = false;
+		if (ctx->spool_error != NULL ||
+		    spool_rewind(ctx->spool, &ctx->spool_error) < 0)
+			return imap_conn_fail(conn, err, IMAP_ERR_IO,
+					      IMAP_FAIL_TRANSIENT,
+					      "cannot hold a message body: %s",
+					      ctx->spool_error);
+		if (ctx->stopped)
+			return 0;
+		if (ctx->sink->begin(uid, body->len, ctx->sink->ctx) < 0) {
+			ctx->stopped = true;
+			return 0;
+		}
+		for (;;) {
+			unsigned char chunk[8192];
+			ssize_t n = spool_read(ctx->spool, chunk, sizeof(chunk),
+					       &ctx->spool_error);
+
+			if (n < 0)
+				return imap_conn_fail(conn, err, IMAP_ERR_IO,
+					IMAP_FAIL_TRANSIENT,
+					"cannot read a held message body: %s",
+					ctx->spool_error);
+			if (n == 0)
+				break;
+			if (ctx->sink->data(chunk, (size_t)n,
+					    ctx->sink->ctx) < 0) {
+				ctx->stopped = true;
+				return 0;
+			}
+		}
+		if (ctx->sink->end(uid, ctx->sink->ctx) < 0)
+			ctx->stopped = true;
+		else
+			ctx->delivered++;
 		return 0;
 	}
-	if (buf_append(ctx->body, body->str, body->len) < 0)
-		ctx->too_big = true;
+	if (body->type != IMAP_ARG_LITERAL && body->type != IMAP_ARG_QUOTED)
+		return meta_bad(conn, err, "a bad BODY[]");
+	if (body->type == IMAP_ARG_LITERAL && body->skipped) {
+		ctx->oversize_uid = uid;
+		ctx->oversize_size = body->len;
+		return 0;
+	}
+	if (body->len > ctx->max_size) {
+		ctx->oversize_uid = uid;
+		ctx->oversize_size = body->len;
+		return 0;
+	}
+	bodies_deliver(ctx, uid, body->str, body->len);
+	return 0;
+}
+
+static int
+bodies_run(struct imap_conn *conn, const char *uidset, struct bodies_ctx *ctx,
+	   const struct imap_response **resp_r, struct imap_error *error_r)
+{
+	struct imap_parser_stream stream = {
+		.literal_begin = bodies_literal_begin,
+		.literal_data = bodies_literal_data,
+		.literal_end = bodies_literal_end,
+		.ctx = ctx,
+	};
+	struct cmd cmd;
+	int ret;
+
+	cmd_begin(conn, &cmd, "UID FETCH ");
+	cmd_add(&cmd, uidset);
+	cmd_add(&cmd, " (UID BODY.PEEK[])");
+	imap_parser_set_stream(conn->parser, &stream);
+	ret = cmd_run(conn, &cmd, bodies_untagged, ctx, resp_r, error_r);
+	if (conn->parser != NULL)
+		imap_parser_set_stream(conn->parser, NULL);
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_fetch_bodies(struct imap_conn *conn, const char *uidset,
+		  uint64_t max_size, const struct imap_body_sink *sink,
+		  struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct bodies_ctx ctx;
+	int ret = -1;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	if (!valid_uidset(uidset))
+		return invalid_arg(conn, error_r, "UID set", uidset);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conn = conn;
+	ctx.sink = sink;
+	ctx.max_size = max_size;
+	if (bodies_run(conn, uidset, &ctx, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, IMAP_ERR_NO, resp,
+			  "%s refused UID FETCH %.64s", conn->server_desc,
+			  uidset);
+		goto cleanup;
+	}
+	if (ctx.stopped) {
+		error_r->kind = IMAP_ERR_NO;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "stopped by caller");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	spool_destroy(&ctx.spool);
+	return ret;
+}
+
+/* imap_fetch_body's sink: the one wanted UID into a struct buf. */
+struct one_body {
+	uint32_t uid;
+	struct buf *body;
+	bool taking, found, too_big;
+	uint64_t size;
+};
+
+static int
+one_begin(uint32_t uid, uint64_t size, void *context)
+{
+	struct one_body *ob = context;
+
+	ob->taking = uid == ob->uid && !ob->found;
+	if (ob->taking) {
+		ob->found = true;
+		ob->size = size;
+	}
+	return 0;
+}
+
+static int
+one_data(const void *data, size_t len, void *context)
+{
+	struct one_body *ob = context;
+
+	if (ob->taking && !ob->too_big &&
+	    buf_append(ob->body, data, len) < 0)
+		ob->too_big = true;
+	return 0;
+}
+
+static int
+one_end(uint32_t uid, void *context)
+{
+	struct one_body *ob = context;
+
+	(void)uid;
+	ob->taking = false;
 	return 0;
 }
 
@@ -1277,34 +1894,46 @@ imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
 		struct imap_error *error_r)
 {
 	const struct imap_response *resp;
-	struct body_ctx bctx;
-	struct cmd cmd;
-	char line[64];
+	struct one_body ob;
+	struct imap_body_sink sink = {
+		.begin = one_begin, .data = one_data, .end = one_end,
+		.ctx = &ob,
+	};
+	struct bodies_ctx ctx;
+	char set[16];
+	size_t start_len = body->len;
 	int ret = -1;
 
 	if (check_usable(conn, error_r) < 0)
 		return -1;
-	memset(&bctx, 0, sizeof(bctx));
-	bctx.uid = uid;
-	bctx.body = body;
-	snprintf(line, sizeof(line), "UID FETCH %u (UID BODY.PEEK[])", uid);
-	cmd_begin(conn, &cmd, line);
+	memset(&ob, 0, sizeof(ob));
+	ob.uid = uid;
+	ob.body = body;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conn = conn;
+	ctx.sink = &sink;
 	/* a body over the caller's limit is read and dropped, not stored */
-	imap_parser_set_literal_limit(conn->parser, body->max - body->len,
-				      true);
-	ret = cmd_run(conn, &cmd, body_untagged, &bctx, &resp, error_r);
-	imap_parser_set_literal_limit(conn->parser, IMAP_SMALL_LITERAL_MAX,
-				      false);
-	if (ret < 0)
+	ctx.max_size = body->max - body->len;
+	snprintf(set, sizeof(set), "%u", uid);
+	if (bodies_run(conn, set, &ctx, &resp, error_r) < 0)
 		goto cleanup;
-	ret = -1;
 	if (resp->status != IMAP_STATUS_OK) {
 		fail_resp(conn, error_r, code_is(resp, "EXPUNGEISSUED") ?
 			  IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
 			  "%s refused UID FETCH %u", conn->server_desc, uid);
 		goto cleanup;
 	}
-	if (!bctx.found) {
+	if (ob.too_big || (!ob.found && ctx.oversize_uid == uid)) {
+		error_r->kind = IMAP_ERR_NO;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "message UID %u on %s is %llu bytes, more than the "
+			 "limit of %zu bytes", uid, conn->server_desc,
+			 (unsigned long long)(ob.too_big ? ob.size :
+					      ctx.oversize_size), body->max);
+		goto cleanup;
+	}
+	if (!ob.found) {
 		error_r->kind = IMAP_ERR_NONEXISTENT;
 		error_r->fail = IMAP_FAIL_PERMANENT;
 		snprintf(error_r->msg, sizeof(error_r->msg),
@@ -1312,18 +1941,13 @@ imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
 			 conn->server_desc);
 		goto cleanup;
 	}
-	if (bctx.too_big) {
-		error_r->kind = IMAP_ERR_NO;
-		error_r->fail = IMAP_FAIL_PERMANENT;
-		snprintf(error_r->msg, sizeof(error_r->msg),
-			 "message UID %u on %s is %zu bytes, more than the "
-			 "limit of %zu bytes", uid, conn->server_desc,
-			 bctx.size, body->max);
-		goto cleanup;
-	}
 	ret = 0;
 cleanup:
-	cmd_free(&cmd);
+	if (ret < 0 && body->len > start_len) {
+		body->len = start_len;
+		body->data[start_len] = '\0';
+	}
+	spool_destroy(&ctx.spool);
 	return ret;
 }
 
@@ -1338,6 +1962,15 @@ append_refused_for_size(const struct imap_response *resp)
 		(text_has(resp->text, "size") ||
 		 text_has(resp->text, "too large") ||
 		 text_has(resp->text, "too big"));
+}
+
+/* The error kind of a refused APPEND. */
+static enum imap_error_kind
+append_fail_kind(const struct imap_response *resp)
+{
+	if (code_is(resp, "TRYCREATE"))
+		return IMAP_ERR_NONEXISTENT;
+	return append_refused_for_size(resp) ? IMAP_ERR_TOOBIG : IMAP_ERR_NO;
 }
 
 static void
@@ -1392,7 +2025,9 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 		goto cleanup;
 	if (r == 1) {
 		/* answered before the data: a refusal, most likely for size */
-		fail_resp(conn, error_r, append_refused_for_size(resp) ||
+		fail_resp(conn, error_r, code_is(resp, "TRYCREATE") ?
+			  IMAP_ERR_NONEXISTENT :
+			  append_refused_for_size(resp) ||
 			  (resp->status == IMAP_STATUS_NO && resp->code == NULL) ?
 			  IMAP_ERR_TOOBIG :
 			  IMAP_ERR_NO, resp, "%s refused APPEND of %zu bytes "
@@ -1402,8 +2037,7 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 	if (cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
 		goto cleanup;
 	if (resp->status != IMAP_STATUS_OK) {
-		fail_resp(conn, error_r, append_refused_for_size(resp) ?
-			  IMAP_ERR_TOOBIG : IMAP_ERR_NO, resp,
+		fail_resp(conn, error_r, append_fail_kind(resp), resp,
 			  "%s refused APPEND of %zu bytes to \"%s\"",
 			  conn->server_desc, len, mailbox);
 		goto cleanup;
@@ -1416,6 +2050,318 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 cleanup:
 	cmd_free(&cmd);
 	return ret;
+}
+
+/* ---- APPEND batches ---- */
+
+static uint64_t
+msg_size(const struct imap_append_msg *msg)
+{
+	return msg->data != NULL || msg->spool == NULL ? msg->len :
+		spool_size(msg->spool);
+}
+
+/* Writes a message's bytes (from data or its spool). */
+static int
+msg_write(struct imap_conn *conn, const struct imap_append_msg *msg,
+	  struct imap_error *err)
+{
+	unsigned char *chunk;
+	const char *serr;
+	ssize_t n;
+	int ret = -1;
+
+	log_trace("%s C: {%llu bytes}", conn_label(conn),
+		  (unsigned long long)msg_size(msg));
+	if (msg->data != NULL || msg->spool == NULL)
+		return imap_conn_write(conn, msg->data, msg->len, err);
+	chunk = xmalloc(STREAM_CHUNK);
+	if (spool_rewind(msg->spool, &serr) < 0)
+		goto spool_fail;
+	while ((n = spool_read(msg->spool, chunk, STREAM_CHUNK, &serr)) > 0) {
+		if (imap_conn_write(conn, chunk, (size_t)n, err) < 0)
+			goto cleanup;
+	}
+	if (n < 0)
+		goto spool_fail;
+	ret = 0;
+	goto cleanup;
+spool_fail:
+	/* the literal's size is announced: the command cannot be ended */
+	imap_conn_fail(conn, err, IMAP_ERR_IO, IMAP_FAIL_TRANSIENT,
+		       "cannot read a message to append to %s: %s",
+		       conn->server_desc, serr);
+cleanup:
+	free(chunk);
+	return ret;
+}
+
+/* Adds " (flags) "date" {N[+]}\r\n" for msg; *sync_r: a synchronising
+ * literal. */
+static int
+append_msg_header(struct imap_conn *conn, struct cmd *cmd,
+		  const struct imap_append_msg *msg, bool *sync_r,
+		  struct imap_error *err)
+{
+	char date[40], buf[96];
+	uint64_t size = msg_size(msg);
+	bool plus = imap_has_capability(conn, "LITERAL+") ||
+		(size <= 4096 && imap_has_capability(conn, "LITERAL-"));
+
+	if (msg->flags_count > 0) {
+		cmd_add(cmd, " ");
+		if (add_flag_list(conn, cmd, msg->flags, msg->flags_count,
+				  err) < 0)
+			return -1;
+	}
+	imap_datetime_format(msg->internaldate, date, sizeof(date));
+	snprintf(buf, sizeof(buf), " \"%s\" {%llu%s}\r\n", date,
+		 (unsigned long long)size, plus ? "+" : "");
+	cmd_add(cmd, buf);
+	*sync_r = !plus;
+	return 0;
+}
+
+static void
+append_result(struct imap_conn *conn, struct imap_append_msg *msg,
+	      const struct imap_response *resp, bool before_literal,
+	      const char *mailbox)
+{
+	uint32_t uidvalidity = 0;
+
+	memset(&msg->error, 0, sizeof(msg->error));
+	msg->uid = 0;
+	if (resp->status == IMAP_STATUS_OK) {
+		if (imap_has_capability(conn, "UIDPLUS"))
+			parse_appenduid(resp, &uidvalidity, &msg->uid);
+		return;
+	}
+	fail_resp(conn, &msg->error, before_literal &&
+		  resp->status == IMAP_STATUS_NO && resp->code == NULL ?
+		  IMAP_ERR_TOOBIG : append_fail_kind(resp), resp,
+		  "%s refused APPEND of %llu bytes to \"%s\"",
+		  conn->server_desc, (unsigned long long)msg_size(msg),
+		  mailbox);
+}
+
+/* Collects the answer of the oldest APPEND in flight into its message. */
+static int
+append_collect(struct imap_conn *conn, struct imap_append_msg *msgs,
+	       const char *mailbox, struct imap_error *err)
+{
+	struct imap_pending answer;
+	struct imap_response resp;
+	size_t user = conn->pending[0].user;
+
+	if (pending_wait(conn, conn->pending[0].tag, NULL, NULL, &answer,
+			 err) < 0)
+		return -1;
+	pending_as_resp(&answer, &resp);
+	append_result(conn, &msgs[user], &resp, false, mailbox);
+	return 0;
+}
+
+/* One APPEND per message, pipelined as far as literals allow. */
+static int
+append_each(struct imap_conn *conn, const char *mailbox,
+	    struct imap_append_msg *msgs, size_t count, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	bool sync;
+	int w;
+
+	for (size_t i = 0; i < count; i++) {
+		while (conn->pending_count >= conn->pipeline) {
+			if (append_collect(conn, msgs, mailbox, err) < 0)
+				return -1;
+		}
+		cmd_begin(conn, &cmd, "APPEND");
+		if (cmd_add_mailbox(conn, &cmd, mailbox, &msgs[i].error) < 0 ||
+		    append_msg_header(conn, &cmd, &msgs[i], &sync,
+				      &msgs[i].error) < 0) {
+			/* refused here, nothing sent */
+			cmd_free(&cmd);
+			continue;
+		}
+		if (cmd_flush(conn, &cmd, err) < 0)
+			goto fail;
+		conn->pending[conn->pending_count - 1].user = i;
+		if (sync) {
+			w = cmd_wait(conn, &cmd, true, NULL, NULL, &resp, err);
+			if (w < 0)
+				goto fail;
+			if (w == WAIT_TAGGED) {
+				append_result(conn, &msgs[i], resp, true,
+					      mailbox);
+				cmd_free(&cmd);
+				continue;
+			}
+		}
+		cmd_free(&cmd);
+		if (msg_write(conn, &msgs[i], err) < 0 ||
+		    imap_conn_write(conn, "\r\n", 2, err) < 0)
+			return -1;
+		/* without pipelining, or with a literal that had to wait,
+		 * one at a time */
+		if (sync || conn->pipeline == 1) {
+			if (append_collect(conn, msgs, mailbox, err) < 0)
+				return -1;
+		}
+	}
+	while (conn->pending_count > 0) {
+		if (append_collect(conn, msgs, mailbox, err) < 0)
+			return -1;
+	}
+	return 0;
+fail:
+	cmd_free(&cmd);
+	return -1;
+}
+
+/* APPENDUID's UID set in the order of the messages ("5:7" or "5,6,7"). */
+static void
+multiappend_uids(struct imap_conn *conn, const struct imap_response *resp,
+		 struct imap_append_msg *msgs, size_t count)
+{
+	const char *p = strchr(resp->code_args, ' ');
+	uint32_t *uids = xcalloc(count, sizeof(*uids));
+	size_t n = 0;
+
+	if (!code_is(resp, "APPENDUID") || !imap_has_capability(conn, "UIDPLUS")
+	    || p == NULL)
+		goto cleanup;
+	p++;
+	while (*p != '\0') {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+
+		if (end == p || a == 0 || a > UINT32_MAX)
+			goto cleanup;
+		p = end;
+		if (*p == ':') {
+			b = strtoul(++p, &end, 10);
+			if (end == p || b < a || b > UINT32_MAX)
+				goto cleanup;
+			p = end;
+		}
+		for (unsigned long u = a; u <= b; u++) {
+			if (n >= count)
+				goto cleanup;
+			uids[n++] = (uint32_t)u;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+			goto cleanup;
+	}
+	if (n == count) {
+		for (size_t i = 0; i < count; i++)
+			msgs[i].uid = uids[i];
+	}
+cleanup:
+	free(uids);
+}
+
+/* One MULTIAPPEND (RFC 3502).  1 when refused (nothing appended), 0 when
+ * done, -1 when the connection failed. */
+static int
+multiappend(struct imap_conn *conn, const char *mailbox,
+	    struct imap_append_msg *msgs, size_t count, struct imap_error *err)
+{
+	const struct imap_response *resp;
+	struct cmd cmd;
+	bool sync;
+	int ret = -1, w;
+
+	cmd_begin(conn, &cmd, "APPEND");
+	if (cmd_add_mailbox(conn, &cmd, mailbox, err) < 0) {
+		ret = 1;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < count; i++) {
+		/* flags were checked before: this fails only first */
+		if (append_msg_header(conn, &cmd, &msgs[i], &sync, err) < 0) {
+			ret = 1;
+			goto cleanup;
+		}
+		if (cmd_flush(conn, &cmd, err) < 0)
+			goto cleanup;
+		if (sync) {
+			w = cmd_wait(conn, &cmd, true, NULL, NULL, &resp, err);
+			if (w < 0)
+				goto cleanup;
+			if (w == WAIT_TAGGED) {
+				log_debug("%s refused MULTIAPPEND: %s",
+					  conn->server_desc, resp->text);
+				ret = 1;
+				goto cleanup;
+			}
+		}
+		if (msg_write(conn, &msgs[i], err) < 0)
+			goto cleanup;
+	}
+	cmd_add(&cmd, "\r\n");
+	if (cmd_flush(conn, &cmd, err) < 0 ||
+	    cmd_wait(conn, &cmd, false, NULL, NULL, &resp, err) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		log_debug("%s refused MULTIAPPEND: %s", conn->server_desc,
+			  resp->text);
+		ret = 1;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < count; i++) {
+		memset(&msgs[i].error, 0, sizeof(msgs[i].error));
+		msgs[i].uid = 0;
+	}
+	multiappend_uids(conn, resp, msgs, count);
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+/* A bad flag fails only its own message: then no MULTIAPPEND. */
+static bool
+batch_flags_valid(const struct imap_append_msg *msgs, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		for (size_t f = 0; f < msgs[i].flags_count; f++) {
+			if (!valid_atom(msgs[i].flags[f], true))
+				return false;
+		}
+	}
+	return true;
+}
+
+int
+imap_append_batch(struct imap_conn *conn, const char *mailbox,
+		  struct imap_append_msg *msgs, size_t count,
+		  struct imap_error *error_r)
+{
+	int r;
+
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		msgs[i].uid = 0;
+		msgs[i].error.kind = IMAP_ERR_IO;
+		msgs[i].error.fail = IMAP_FAIL_TRANSIENT;
+		msgs[i].error.resp_code[0] = '\0';
+		snprintf(msgs[i].error.msg, sizeof(msgs[i].error.msg),
+			 "no answer from %s to the APPEND", conn->server_desc);
+	}
+	if (count == 0)
+		return 0;
+	if (count > 1 && imap_has_capability(conn, "MULTIAPPEND") &&
+	    batch_flags_valid(msgs, count)) {
+		r = multiappend(conn, mailbox, msgs, count, error_r);
+		if (r <= 0)
+			return r;
+		err_reset(error_r);
+	}
+	return append_each(conn, mailbox, msgs, count, error_r);
 }
 
 static int
@@ -1503,4 +2449,136 @@ imap_uid_expunge(struct imap_conn *conn, const char *uidset,
 	ret = simple_command(conn, line, error_r);
 	free(line);
 	return ret;
+}
+
+/* ---- STATUS, SELECT QRESYNC ---- */
+
+struct status_ctx {
+	struct imap_mailbox_info *info;
+	bool seen;
+};
+
+static int
+status_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		void *context, struct imap_error *err)
+{
+	struct status_ctx *ctx = context;
+	const struct imap_arg *list;
+
+	if (resp->status != IMAP_STATUS_NONE || resp->args_count != 3 ||
+	    !imap_arg_atom_eq(&resp->args[0], "STATUS"))
+		return 0;
+	list = &resp->args[2];
+	if (list->type != IMAP_ARG_LIST || list->list_count % 2 != 0)
+		goto bad;
+	for (size_t i = 0; i < list->list_count; i += 2) {
+		const struct imap_arg *key = &list->list[i];
+		const struct imap_arg *val = &list->list[i + 1];
+		int r = 0;
+
+		if (imap_arg_atom_eq(key, "UIDVALIDITY"))
+			r = imap_arg_u32(val, &ctx->info->uidvalidity);
+		else if (imap_arg_atom_eq(key, "UIDNEXT"))
+			r = imap_arg_u32(val, &ctx->info->uidnext);
+		else if (imap_arg_atom_eq(key, "MESSAGES"))
+			r = imap_arg_u32(val, &ctx->info->exists);
+		else if (imap_arg_atom_eq(key, "HIGHESTMODSEQ"))
+			r = imap_arg_u64(val, &ctx->info->highestmodseq);
+		if (r < 0)
+			goto bad;
+	}
+	ctx->seen = true;
+	return 0;
+bad:
+	return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
+			      "%s %s sent a malformed STATUS response",
+			      conn->server_desc, conn->addr_desc);
+}
+
+int
+imap_status(struct imap_conn *conn, const char *mailbox,
+	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+{
+	const struct imap_response *resp;
+	struct status_ctx ctx;
+	struct cmd cmd;
+	int ret = -1;
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (check_usable(conn, error_r) < 0)
+		return -1;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.info = info_r;
+	cmd_begin(conn, &cmd, "STATUS");
+	if (cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
+		goto cleanup;
+	cmd_add(&cmd, imap_has_capability(conn, "CONDSTORE") ?
+		" (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)" :
+		" (UIDVALIDITY UIDNEXT MESSAGES)");
+	if (cmd_run(conn, &cmd, status_untagged, &ctx, &resp, error_r) < 0)
+		goto cleanup;
+	if (resp->status != IMAP_STATUS_OK) {
+		fail_resp(conn, error_r, select_no_is_nonexistent(resp) ?
+			  IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
+			  "%s refused STATUS \"%s\"", conn->server_desc,
+			  mailbox);
+		memset(info_r, 0, sizeof(*info_r));
+		goto cleanup;
+	}
+	if (!ctx.seen) {
+		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
+			       IMAP_FAIL_TRANSIENT,
+			       "%s %s sent no STATUS data for \"%s\"",
+			       conn->server_desc, conn->addr_desc, mailbox);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	cmd_free(&cmd);
+	return ret;
+}
+
+int
+imap_select_qresync(struct imap_conn *conn, const char *mailbox,
+		    bool readonly, uint32_t uidvalidity, uint64_t modseq,
+		    const char *known_uids, imap_meta_cb *changed_cb,
+		    imap_vanished_cb *vanished_cb, void *ctx,
+		    struct imap_mailbox_info *info_r, bool *qresync_used_r,
+		    struct imap_error *error_r)
+{
+	struct meta_ctx mctx;
+	char *param;
+	int ret;
+
+	*qresync_used_r = false;
+	if (!conn->enabled_qresync || uidvalidity == 0 || modseq == 0)
+		return imap_select(conn, mailbox, readonly, info_r, error_r);
+	if (known_uids != NULL && !valid_uidset(known_uids)) {
+		memset(info_r, 0, sizeof(*info_r));
+		return invalid_arg(conn, error_r, "UID set", known_uids);
+	}
+	memset(&mctx, 0, sizeof(mctx));
+	mctx.cb = changed_cb;
+	mctx.cb_ctx = ctx;
+	mctx.vanished_cb = vanished_cb;
+	mctx.flags_only_ok = true;
+	param = xasprintf(" (QRESYNC (%u %llu%s%s))", uidvalidity,
+			  (unsigned long long)modseq,
+			  known_uids != NULL ? " " : "",
+			  known_uids != NULL ? known_uids : "");
+	ret = select_run(conn, mailbox, readonly, param, &mctx, uidvalidity,
+			 info_r, error_r);
+	free(param);
+	free(mctx.flags);
+	if (ret < 0)
+		return -1;
+	*qresync_used_r = info_r->uidvalidity == uidvalidity;
+	if (mctx.stopped) {
+		error_r->kind = IMAP_ERR_NO;
+		error_r->fail = IMAP_FAIL_PERMANENT;
+		snprintf(error_r->msg, sizeof(error_r->msg),
+			 "stopped by caller");
+		return -1;
+	}
+	return 0;
 }

@@ -227,6 +227,8 @@ imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
 	va_end(ap);
 	if (kind == IMAP_ERR_IO || kind == IMAP_ERR_PROTOCOL ||
 	    kind == IMAP_ERR_TLS || kind == IMAP_ERR_CONNECT) {
+		/* nothing in flight will ever be answered */
+		conn->pending_count = 0;
 		imap_conn_close(conn);
 		imap_conn_set_state(conn, IMAP_STATE_DEAD);
 	}
@@ -833,6 +835,17 @@ conn_fill(struct imap_conn *conn, struct imap_error *err)
 		conn->zin.next_out = conn->rbuf;
 		conn->zin.avail_out = sizeof(conn->rbuf);
 		zret = inflate(&conn->zin, Z_SYNC_FLUSH);
+		if (zret == Z_STREAM_END) {
+			/* the server ended its stream (as after LOGOUT): what
+			 * it flushed is still to be read, then it is closed */
+			conn->rlen = sizeof(conn->rbuf) - conn->zin.avail_out;
+			if (conn->rlen > 0)
+				return 0;
+			return imap_conn_fail(conn, err, IMAP_ERR_IO,
+					      IMAP_FAIL_TRANSIENT,
+					      "%s %s closed the connection",
+					      conn->server_desc, conn->addr_desc);
+		}
 		if (zret != Z_OK && zret != Z_BUF_ERROR) {
 			return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
 					      IMAP_FAIL_TRANSIENT,

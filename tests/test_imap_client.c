@@ -18,6 +18,7 @@
 
 #include "util/util.h"
 #include "imap/imap.h"
+#include "util/uidset.h"
 #include "tests/testutil.h"
 
 /* the fake gives up by itself after this long, so no test can hang */
@@ -1123,11 +1124,11 @@ START_TEST(test_append_refused_before_literal)
 		"EXPECT-EOF\n", MSG_LEN, MSG_LEN);
 	conn = open_selected(&f, "IMAP4rev1 UIDPLUS", script);
 	free(script);
-	/* refused for another reason than size: a plain refusal */
+	/* [TRYCREATE]: the mailbox is missing (issue #3: NONEXISTENT) */
 	ck_assert_int_eq(imap_append(conn, "Archive", NULL, 0, MSG_DATE,
 				     msg_bytes, MSG_LEN, &uidvalidity, &uid,
 				     &err), -1);
-	ASSERT_KIND(err, IMAP_ERR_NO);
+	ASSERT_KIND(err, IMAP_ERR_NONEXISTENT);
 	ck_assert_str_eq(err.resp_code, "TRYCREATE");
 	ck_assert_int_eq(imap_append(conn, "INBOX", NULL, 0, MSG_DATE,
 				     msg_bytes, MSG_LEN, &uidvalidity, &uid,
@@ -1423,6 +1424,627 @@ START_TEST(test_garbage_response)
 }
 END_TEST
 
+
+/* ---- issue #3: extensions, pipelining, streaming ---- */
+
+START_TEST(test_enable_id_pipelined)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+
+	/* ENABLE and ID both sent before either answer */
+	fake_start(&f,
+		   "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		   "C: a1 LOGIN \"u\" \"p\"\n"
+		   "S: a1 OK [CAPABILITY IMAP4rev1 ENABLE QRESYNC CONDSTORE ID "
+		   "COMPRESS=DEFLATE] in\n"
+		   "C: a2 ENABLE QRESYNC\n"
+		   "C: a3 ID (\"name\" \"mmirror\" \"version\" \""
+		   PACKAGE_VERSION "\")\n"
+		   "S: * ENABLED QRESYNC\n"
+		   "S: a2 OK Enabled.\n"
+		   "S: * ID (\"name\" \"Dovecot\")\n"
+		   "S: a3 OK ID completed.\n"
+		   "EXPECT-EOF\n");
+	conn = connect_ok(&f);
+	/* compress is off in params: no COMPRESS although advertised */
+	ASSERT_OK(err, imap_login(conn, "u", "p", &err));
+	ck_assert(imap_conn_enabled(conn, "QRESYNC"));
+	ck_assert(imap_conn_enabled(conn, "CONDSTORE"));
+	ck_assert(!imap_conn_enabled(conn, "COMPRESS"));
+	ck_assert_uint_eq(imap_conn_commands_sent(conn), 3);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_enable_condstore_unpipelined)
+{
+	struct fake f;
+	struct imap_params p;
+	struct imap_conn *conn = NULL;
+	struct imap_error err;
+
+	/* pipeline = 1: each answer before the next command; CONDSTORE
+	 * without QRESYNC; a refused ID is not an error */
+	fake_start(&f,
+		   "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		   "C: a1 LOGIN \"u\" \"p\"\n"
+		   "S: a1 OK [CAPABILITY IMAP4rev1 ENABLE CONDSTORE ID] in\n"
+		   "C: a2 ENABLE CONDSTORE\n"
+		   "S: * ENABLED CONDSTORE\n"
+		   "S: a2 OK Enabled.\n"
+		   "C: a3 ID {*}\n"
+		   "S: a3 BAD no ID today\n"
+		   "EXPECT-EOF\n");
+	params_init(&p, &f);
+	p.pipeline = 1;
+	ASSERT_OK(err, imap_connect(&p, &conn, &err));
+	ASSERT_OK(err, imap_login(conn, "u", "p", &err));
+	ck_assert(!imap_conn_enabled(conn, "QRESYNC"));
+	ck_assert(imap_conn_enabled(conn, "CONDSTORE"));
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+static int
+count_meta(const struct imap_message_meta *meta, void *ctx)
+{
+	unsigned int *n = ctx;
+
+	(void)meta;
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_no_unadvertised_extension)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_mailbox_info info;
+	struct imap_append_msg msgs[2];
+	unsigned int n = 0;
+	bool used = true;
+	char *script;
+
+	/* bare IMAP4rev1 with compress asked: no COMPRESS, ENABLE, ID,
+	 * HIGHESTMODSEQ, MODSEQ, CHANGEDSINCE, QRESYNC, MULTIAPPEND,
+	 * LITERAL+, UID EXPUNGE */
+	script = xasprintf(
+		"C: {tag} STATUS \"INBOX\" (UIDVALIDITY UIDNEXT MESSAGES)\n"
+		"S: * STATUS INBOX (UIDVALIDITY 100 UIDNEXT 5 MESSAGES 2)\n"
+		"S: {tag} OK done\n"
+		"C: {tag} UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\n"
+		"S: * 1 FETCH (UID 3 FLAGS (\\Seen) INTERNALDATE "
+		"\"" MSG_DATE_TEXT "\" RFC822.SIZE 10)\n"
+		"S: {tag} OK done\n"
+		"C: {tag} SELECT \"INBOX\"\n"
+		"S: * 2 EXISTS\n"
+		"S: * OK [UIDVALIDITY 100] ok\n"
+		"S: {tag} OK done\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: {tag} OK [APPENDUID 100 5] done\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: {tag} OK done\n"
+		"C: {tag} UID STORE 3 +FLAGS.SILENT (\\Deleted)\n"
+		"S: {tag} OK done\n"
+		"C: {tag} EXPUNGE\n"
+		"S: {tag} OK done\n"
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN);
+	conn = open_selected(&f, "IMAP4rev1", script);
+	free(script);
+	ck_assert(!imap_conn_enabled(conn, "QRESYNC"));
+	ASSERT_OK(err, imap_status(conn, "INBOX", &info, &err));
+	ck_assert_uint_eq(info.uidnext, 5);
+	ck_assert_uint_eq(info.exists, 2);
+	ck_assert_uint_eq(info.highestmodseq, 0);
+	ASSERT_OK(err, imap_fetch_changed(conn, "1:*", 77, NULL, count_meta,
+					  NULL, &n, &used, &err));
+	ck_assert(!used);
+	ck_assert_uint_eq(n, 1);
+	ASSERT_OK(err, imap_select_qresync(conn, "INBOX", false, 100, 77, NULL,
+					   count_meta, NULL, &n, &info, &used,
+					   &err));
+	ck_assert(!used);
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 2; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	ASSERT_OK(err, imap_append_batch(conn, "INBOX", msgs, 2, &err));
+	ASSERT_KIND(msgs[0].error, IMAP_ERR_NONE);
+	ASSERT_KIND(msgs[1].error, IMAP_ERR_NONE);
+	/* APPENDUID without UIDPLUS is not trusted */
+	ck_assert_uint_eq(msgs[0].uid, 0);
+	ASSERT_OK(err, imap_uid_expunge(conn, "3", &err));
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_append_batch_pipelined)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_append_msg msgs[3];
+	static const char *const seen[] = { "\\Seen" };
+	char *script, *esc = script_escape(msg_bytes, MSG_LEN);
+
+	/* LITERAL+: all three sent before the first answer; the middle one
+	 * refused [TOOBIG]; results and APPENDUIDs in order */
+	script = xasprintf(
+		"C: a3 APPEND \"INBOX\" (\\Seen) \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"C: a4 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"C: a5 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"S: a3 OK [APPENDUID 100 7] done\n"
+		"S: * 3 EXISTS\n"
+		"S: a4 NO [TOOBIG] Message too large\n"
+		"S: a5 OK [APPENDUID 100 8] done\n"
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN, esc, MSG_LEN, MSG_LEN, esc,
+		MSG_LEN, MSG_LEN, esc);
+	free(esc);
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS LITERAL+", script);
+	free(script);
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 3; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	msgs[0].flags = seen;
+	msgs[0].flags_count = 1;
+	ASSERT_OK(err, imap_append_batch(conn, "INBOX", msgs, 3, &err));
+	ASSERT_KIND(msgs[0].error, IMAP_ERR_NONE);
+	ck_assert_uint_eq(msgs[0].uid, 7);
+	ASSERT_KIND(msgs[1].error, IMAP_ERR_TOOBIG);
+	ck_assert_int_eq(msgs[1].error.fail, IMAP_FAIL_PERMANENT);
+	ck_assert_str_eq(msgs[1].error.resp_code, "TOOBIG");
+	ck_assert_uint_eq(msgs[1].uid, 0);
+	ASSERT_KIND(msgs[2].error, IMAP_ERR_NONE);
+	ck_assert_uint_eq(msgs[2].uid, 8);
+	ck_assert_uint_eq(imap_conn_commands_sent(conn), 5);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_append_batch_cap_and_literal_minus)
+{
+	struct fake f;
+	struct imap_params p;
+	struct imap_conn *conn = NULL;
+	struct imap_error err;
+	struct imap_append_msg msgs[3];
+	char *script;
+
+	/* LITERAL- and a cap of 2: two in flight, then one answer lets the
+	 * third go */
+	script = xasprintf(
+		"S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		"C: a1 LOGIN \"u\" \"p\"\n"
+		"S: a1 OK [CAPABILITY IMAP4rev1 UIDPLUS LITERAL-] in\n"
+		"C: a2 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu\n"
+		"C:\n"
+		"C: a3 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: a2 OK [APPENDUID 9 1] done\n"
+		"C: a4 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu+}\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: a3 OK [APPENDUID 9 2] done\n"
+		"S: a4 OK [APPENDUID 9 3] done\n"
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN,
+		MSG_LEN);
+	fake_start(&f, script);
+	free(script);
+	params_init(&p, &f);
+	p.pipeline = 2;
+	ASSERT_OK(err, imap_connect(&p, &conn, &err));
+	ASSERT_OK(err, imap_login(conn, "u", "p", &err));
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 3; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	ASSERT_OK(err, imap_append_batch(conn, "INBOX", msgs, 3, &err));
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_KIND(msgs[i].error, IMAP_ERR_NONE);
+		ck_assert_uint_eq(msgs[i].uid, i + 1);
+	}
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_multiappend)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_append_msg msgs[3];
+	char *script;
+
+	/* one command for three; then a refused one falls back to one by
+	 * one (synchronising literals: no LITERAL+) */
+	script = xasprintf(
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:  \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:  \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: {tag} OK [APPENDUID 100 10:12] done\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:  \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: {tag} NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu\n"
+		"C:\n"
+		"S: {tag} OK [APPENDUID 100 13] done\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: {tag} NO [OVERQUOTA] Quota exceeded\n"
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN,
+		MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN, MSG_LEN);
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS MULTIAPPEND", script);
+	free(script);
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 3; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	ASSERT_OK(err, imap_append_batch(conn, "INBOX", msgs, 3, &err));
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_KIND(msgs[i].error, IMAP_ERR_NONE);
+		ck_assert_uint_eq(msgs[i].uid, 10 + i);
+	}
+	ASSERT_OK(err, imap_append_batch(conn, "INBOX", msgs, 2, &err));
+	ASSERT_KIND(msgs[0].error, IMAP_ERR_NONE);
+	ck_assert_uint_eq(msgs[0].uid, 13);
+	/* OVERQUOTA without a word of size: permanent, not TOOBIG */
+	ASSERT_KIND(msgs[1].error, IMAP_ERR_NO);
+	ck_assert_int_eq(msgs[1].error.fail, IMAP_FAIL_PERMANENT);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_throttled)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_mailbox_info info;
+
+	conn = open_selected(&f, "IMAP4rev1",
+			     "C: {tag} STATUS \"INBOX\" {*}\n"
+			     "S: {tag} NO [THROTTLED] Slow down\n"
+			     "C: {tag} SELECT \"INBOX\"\n"
+			     "S: * BYE [UNAVAILABLE] Going down\n"
+			     "CLOSE\n");
+	ck_assert_int_eq(imap_status(conn, "INBOX", &info, &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_NO);
+	ck_assert_int_eq(err.fail, IMAP_FAIL_WAIT);
+	ck_assert_str_eq(err.resp_code, "THROTTLED");
+	ck_assert_int_eq(imap_select(conn, "INBOX", false, &info, &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_IO);
+	ck_assert_int_eq(err.fail, IMAP_FAIL_WAIT);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+struct sink_rec {
+	struct buf out;		/* "uid:size:bytes;" per body */
+	unsigned int begins, ends;
+	int stop_at;		/* begin number returning -1, or 0 */
+};
+
+static int
+rec_begin(uint32_t uid, uint64_t size, void *ctx)
+{
+	struct sink_rec *r = ctx;
+
+	r->begins++;
+	if ((int)r->begins == r->stop_at)
+		return -1;
+	(void)buf_printf(&r->out, "%u:%llu:", uid, (unsigned long long)size);
+	return 0;
+}
+
+static int
+rec_data(const void *data, size_t len, void *ctx)
+{
+	struct sink_rec *r = ctx;
+
+	(void)buf_append(&r->out, data, len);
+	return 0;
+}
+
+static int
+rec_end(uint32_t uid, void *ctx)
+{
+	struct sink_rec *r = ctx;
+
+	(void)uid;
+	r->ends++;
+	(void)buf_append_str(&r->out, ";");
+	return 0;
+}
+
+START_TEST(test_fetch_bodies)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct sink_rec rec;
+	struct imap_body_sink sink = { rec_begin, rec_data, rec_end, &rec };
+
+	/* one command; bodies streamed; the one over max_size dropped; a
+	 * body before its UID still reaches the sink with its UID */
+	conn = open_selected(&f, "IMAP4rev1",
+			     "C: {tag} UID FETCH 1:9 (UID BODY.PEEK[])\n"
+			     "S: * 1 FETCH (UID 3 BODY[] {5}\n"
+			     "SRAW: ab\\r\\nc)\\r\\n\n"
+			     "S: * 2 FETCH (UID 4 BODY[] {20}\n"
+			     "SLIT: 20\n"
+			     "S: )\n"
+			     "S: * 3 FETCH (BODY[] {3}\n"
+			     "SRAW: xyz UID 6)\\r\\n\n"
+			     "S: * 4 FETCH (UID 7 BODY[] \"q\")\n"
+			     "S: * 5 FETCH (UID 8 BODY[] NIL)\n"
+			     "S: {tag} OK done\n"
+			     "C: {tag} UID FETCH 3,6 (UID BODY.PEEK[])\n"
+			     "S: * 1 FETCH (UID 3 BODY[] {5}\n"
+			     "SRAW: ab\\r\\nc)\\r\\n\n"
+			     "S: * 3 FETCH (UID 6 BODY[] {3}\n"
+			     "SRAW: xyz)\\r\\n\n"
+			     "S: {tag} OK done\n"
+			     "EXPECT-EOF\n");
+	memset(&rec, 0, sizeof(rec));
+	buf_init(&rec.out, 4096);
+	ASSERT_OK(err, imap_fetch_bodies(conn, "1:9", 10, &sink, &err));
+	ck_assert_str_eq((const char *)rec.out.data,
+			 "3:5:ab\r\nc;6:3:xyz;7:1:q;");
+	ck_assert_uint_eq(rec.begins, 3);
+	ck_assert_uint_eq(rec.ends, 3);
+	/* the caller stops at the first: the rest is read, then NO */
+	buf_reset(&rec.out);
+	rec.begins = rec.ends = 0;
+	rec.stop_at = 1;
+	ck_assert_int_eq(imap_fetch_bodies(conn, "3,6", 10, &sink, &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_NO);
+	ck_assert_str_eq(err.msg, "stopped by caller");
+	ck_assert_uint_eq(rec.ends, 0);
+	buf_free(&rec.out);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+struct qr_rec {
+	struct buf out;
+};
+
+static int
+qr_meta(const struct imap_message_meta *meta, void *ctx)
+{
+	struct qr_rec *r = ctx;
+
+	(void)buf_printf(&r->out, "F%u/%llu/%zu;", meta->uid,
+			 (unsigned long long)meta->modseq, meta->flags_count);
+	return 0;
+}
+
+static int
+qr_vanished(const struct uidset *uids, void *ctx)
+{
+	struct qr_rec *r = ctx;
+	char *s = uidset_format(uids);
+
+	(void)buf_printf(&r->out, "V%s;", s);
+	free(s);
+	return 0;
+}
+
+START_TEST(test_qresync_fake)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_mailbox_info info;
+	struct qr_rec rec;
+	bool used = false;
+
+	fake_start(&f,
+		   "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		   "C: a1 LOGIN \"u\" \"p\"\n"
+		   "S: a1 OK [CAPABILITY IMAP4rev1 ENABLE QRESYNC CONDSTORE] in\n"
+		   "C: a2 ENABLE QRESYNC\n"
+		   "S: * ENABLED QRESYNC\n"
+		   "S: a2 OK done\n"
+		   "C: a3 STATUS \"INBOX\" (UIDVALIDITY UIDNEXT MESSAGES "
+		   "HIGHESTMODSEQ)\n"
+		   "S: * STATUS \"INBOX\" (UIDVALIDITY 100 UIDNEXT 9 MESSAGES 4 "
+		   "HIGHESTMODSEQ 50)\n"
+		   "S: a3 OK done\n"
+		   "C: a4 SELECT \"INBOX\" (QRESYNC (100 40 1:8))\n"
+		   "S: * 4 EXISTS\n"
+		   "S: * OK [UIDVALIDITY 100] ok\n"
+		   "S: * OK [HIGHESTMODSEQ 50] ok\n"
+		   "S: * VANISHED (EARLIER) 2:3,5\n"
+		   "S: * 2 FETCH (UID 4 FLAGS (\\Seen $Fwd) MODSEQ (45))\n"
+		   "S: a4 OK [READ-WRITE] done\n"
+		   "C: a5 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		   "MODSEQ) (CHANGEDSINCE 45 VANISHED)\n"
+		   "S: * VANISHED (EARLIER) 6\n"
+		   "S: * 3 FETCH (UID 7 FLAGS () INTERNALDATE \"" MSG_DATE_TEXT
+		   "\" RFC822.SIZE 9 MODSEQ (49))\n"
+		   "S: a5 OK done\n"
+		   "C: a6 SELECT \"INBOX\" (QRESYNC (99 40))\n"
+		   "S: * 4 EXISTS\n"
+		   "S: * OK [UIDVALIDITY 100] ok\n"
+		   "S: a6 OK done\n"
+		   "C: a7 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		   "MODSEQ) (CHANGEDSINCE 45)\n"
+		   "S: * VANISHED 5:x\n"
+		   "CLOSE\n");
+	conn = connect_ok(&f);
+	ASSERT_OK(err, imap_login(conn, "u", "p", &err));
+	ck_assert(imap_conn_enabled(conn, "QRESYNC"));
+	ASSERT_OK(err, imap_status(conn, "INBOX", &info, &err));
+	ck_assert_uint_eq(info.highestmodseq, 50);
+	ck_assert_uint_eq(info.uidnext, 9);
+	memset(&rec, 0, sizeof(rec));
+	buf_init(&rec.out, 4096);
+	ASSERT_OK(err, imap_select_qresync(conn, "INBOX", false, 100, 40, "1:8",
+					   qr_meta, qr_vanished, &rec, &info,
+					   &used, &err));
+	ck_assert(used);
+	ck_assert_uint_eq(info.highestmodseq, 50);
+	ck_assert_str_eq((const char *)rec.out.data, "V2:3,5;F4/45/2;");
+	buf_reset(&rec.out);
+	ASSERT_OK(err, imap_fetch_changed(conn, "1:*", 45, NULL, qr_meta,
+					  qr_vanished, &rec, &used, &err));
+	ck_assert(used);
+	ck_assert_str_eq((const char *)rec.out.data, "V6;F7/49/0;");
+	/* another UIDVALIDITY: an ordinary select */
+	ASSERT_OK(err, imap_select_qresync(conn, "INBOX", false, 99, 40, NULL,
+					   qr_meta, qr_vanished, &rec, &info,
+					   &used, &err));
+	ck_assert(!used);
+	/* no vanished_cb: no VANISHED asked; a bad set is a protocol error */
+	ck_assert_int_eq(imap_fetch_changed(conn, "1:*", 45, NULL, qr_meta,
+					    NULL, &rec, &used, &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_PROTOCOL);
+	buf_free(&rec.out);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+/* BYE, or the connection closed, at every step of a session: each is an
+ * I/O error and the connection is dead; NO and BAD at each step are
+ * refusals that leave it usable. */
+START_TEST(test_bye_every_step)
+{
+	static const char *const steps[] = {
+		"C: {tag} LOGIN \"u\" \"p\"\n",
+		"S: {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS LITERAL+] in\n"
+		"C: {tag} SELECT \"INBOX\"\n",
+		"S: * 1 EXISTS\nS: * OK [UIDVALIDITY 5] ok\nS: {tag} OK ok\n"
+		"C: {tag} UID FETCH 1 (UID BODY.PEEK[])\n",
+		"S: * 1 FETCH (UID 1 BODY[] {2}\nSRAW: hi)\\r\\n\nS: {tag} OK ok\n"
+		"C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {3+}\nL: 3\nC:\n",
+		"S: {tag} OK ok\nC: {tag} UID STORE 1 +FLAGS.SILENT (\\Seen)\n",
+	};
+	static const char *const endings[] = {
+		"S: * BYE [UNAVAILABLE] bye\nCLOSE\n", "CLOSE\n",
+		"S: {tag} NO [SERVERBUG] no\nEXPECT-EOF\n",
+		"S: {tag} BAD bad\nEXPECT-EOF\n",
+	};
+
+	for (size_t stop = 0; stop < N_ELEMENTS(steps); stop++) {
+		for (size_t e = 0; e < N_ELEMENTS(endings); e++) {
+			struct fake f;
+			struct imap_conn *conn;
+			struct imap_error err;
+			struct imap_mailbox_info info;
+			struct buf body;
+			struct buf script;
+			static const char *const seen[] = { "\\Seen" };
+			uint32_t uv, uid;
+			int ret = 0;
+
+			buf_init(&script, 65536);
+			(void)buf_append_str(&script, "S: * OK [CAPABILITY "
+					     "IMAP4rev1] hi\n");
+			for (size_t i = 0; i <= stop; i++)
+				(void)buf_append_str(&script, steps[i]);
+			(void)buf_append_str(&script, endings[e]);
+			fake_start(&f, (const char *)script.data);
+			buf_free(&script);
+			conn = connect_ok(&f);
+			buf_init(&body, 100);
+			for (size_t i = 0; i <= stop && ret == 0; i++) {
+				switch (i) {
+				case 0:
+					ret = imap_login(conn, "u", "p", &err);
+					break;
+				case 1:
+					ret = imap_select(conn, "INBOX", false,
+							  &info, &err);
+					break;
+				case 2:
+					ret = imap_fetch_body(conn, 1, &body,
+							      &err);
+					break;
+				case 3:
+					ret = imap_append(conn, "INBOX", NULL,
+							  0, MSG_DATE, "abc",
+							  3, &uv, &uid, &err);
+					break;
+				case 4:
+					ret = imap_uid_store(conn, "1", true,
+							     seen, 1, &err);
+					break;
+				}
+				ck_assert_msg(ret == (i == stop ? -1 : 0),
+					      "step %zu ending %zu: %d %s%s",
+					      i, e, ret, err.msg, fake_said());
+			}
+			if (e < 2) {
+				ASSERT_KIND(err, IMAP_ERR_IO);
+				ck_assert_int_eq(err.fail, e == 0 ?
+						 IMAP_FAIL_WAIT :
+						 IMAP_FAIL_TRANSIENT);
+				assert_dead(conn);
+			} else {
+				ck_assert_msg(err.kind == (stop == 0 ?
+					      IMAP_ERR_AUTH : IMAP_ERR_NO) ||
+					      (stop == 1 &&
+					       err.kind == IMAP_ERR_NONEXISTENT),
+					      "step %zu ending %zu: kind %d",
+					      stop, e, (int)err.kind);
+				if (e == 2)
+					ck_assert_int_eq(err.fail,
+							 IMAP_FAIL_WAIT);
+			}
+			buf_free(&body);
+			imap_conn_destroy(&conn);
+			fake_finish(&f);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 imap_client_suite(void)
 {
@@ -1430,7 +2052,7 @@ imap_client_suite(void)
 	TCase *tc = tcase_create("fake-server");
 
 	/* the fake gives up after FAKE_TIMEOUT_SECS; never wait longer */
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_greeting_caps_login);
 	tcase_add_test(tc, test_capability_command_literal_password);
 	tcase_add_test(tc, test_authenticate_sasl_ir);
@@ -1463,6 +2085,16 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_logout);
 	tcase_add_test(tc, test_starttls_not_offered);
 	tcase_add_test(tc, test_starttls_refused);
+	tcase_add_test(tc, test_enable_id_pipelined);
+	tcase_add_test(tc, test_enable_condstore_unpipelined);
+	tcase_add_test(tc, test_no_unadvertised_extension);
+	tcase_add_test(tc, test_append_batch_pipelined);
+	tcase_add_test(tc, test_append_batch_cap_and_literal_minus);
+	tcase_add_test(tc, test_multiappend);
+	tcase_add_test(tc, test_throttled);
+	tcase_add_test(tc, test_fetch_bodies);
+	tcase_add_test(tc, test_qresync_fake);
+	tcase_add_test(tc, test_bye_every_step);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -787,6 +787,143 @@ START_TEST(test_trace)
 }
 END_TEST
 
+
+/* ---- streaming mode (issue #3) ---- */
+
+struct stream_rec {
+	struct buf out;
+	unsigned int begins, ends;
+	size_t max_chunk;
+};
+
+static bool
+st_begin(const unsigned char *prefix, size_t len, uint64_t size, void *ctx)
+{
+	struct stream_rec *r = ctx;
+
+	r->begins++;
+	(void)buf_printf(&r->out, "<%.*s|%llu>", (int)len,
+			 (const char *)prefix, (unsigned long long)size);
+	/* only bodies stream; the small literal of the header is stored */
+	while (len > 0 && prefix[len - 1] != '{')
+		len--;
+	return len >= 8 && memcmp(prefix + len - 8, "BODY[] {", 8) == 0;
+}
+
+static void
+st_data(const void *data, size_t len, void *ctx)
+{
+	struct stream_rec *r = ctx;
+
+	if (len > r->max_chunk)
+		r->max_chunk = len;
+	(void)buf_append(&r->out, data, len);
+}
+
+static void
+st_end(void *ctx)
+{
+	struct stream_rec *r = ctx;
+
+	r->ends++;
+	(void)buf_append_str(&r->out, "<end>");
+}
+
+START_TEST(test_stream_split_everywhere)
+{
+	static const char resp[] =
+		"* 1 FETCH (UID 7 BODY[HEADER] {4}\r\nab\r\n BODY[] {8}\r\n"
+		"x\r\ny\0z{1)\r\n";
+	size_t len = sizeof(resp) - 1;
+
+	for (size_t split = 0; split <= len; split++) {
+		struct imap_parser *p = imap_parser_create(NULL);
+		struct stream_rec rec;
+		struct imap_parser_stream st = { st_begin, st_data, st_end, &rec };
+		const struct imap_response *r = NULL;
+		const char *err;
+		size_t used, total = 0;
+		enum imap_parse_result ret;
+		const struct imap_arg *items;
+
+		memset(&rec, 0, sizeof(rec));
+		buf_init(&rec.out, 4096);
+		imap_parser_set_stream(p, &st);
+		ret = imap_parser_feed(p, resp, split, &used, &r, &err);
+		ck_assert_int_eq(ret, split == len ? IMAP_PARSE_COMPLETE :
+				 IMAP_PARSE_MORE);
+		total = used;
+		if (split < len) {
+			ret = imap_parser_feed(p, resp + split, len - split,
+					       &used, &r, &err);
+			ck_assert_msg(ret == IMAP_PARSE_COMPLETE,
+				      "split %zu: %d %s", split, ret,
+				      err != NULL ? err : "");
+			total += used;
+		}
+		ck_assert_uint_eq(total, len);
+		ck_assert_uint_eq(rec.begins, 2);
+		ck_assert_uint_eq(rec.ends, 1);
+		ck_assert_uint_eq(rec.out.len, strlen(
+			"<* 1 FETCH (UID 7 BODY[HEADER] {4}|4>"
+			"<* 1 FETCH (UID 7 BODY[HEADER] {4}\r\nab\r\n BODY[] {8}|8>")
+			+ 8 + 5);
+		ck_assert(memcmp(rec.out.data + rec.out.len - 13,
+				 "x\r\ny\0z{1<end>", 13) == 0);
+		ck_assert_uint_le(rec.max_chunk, 8);
+		items = r->args[2].list;
+		ck_assert_uint_eq(r->args[2].list_count, 6);
+		ck_assert_int_eq(items[3].type, IMAP_ARG_LITERAL);
+		ck_assert(!items[3].streamed);
+		ck_assert_uint_eq(items[3].len, 4);
+		ck_assert_int_eq(memcmp(items[3].str, "ab\r\n", 4), 0);
+		ck_assert_int_eq(items[5].type, IMAP_ARG_LITERAL);
+		ck_assert(items[5].streamed);
+		ck_assert_ptr_null(items[5].str);
+		ck_assert_uint_eq(items[5].len, 8);
+		buf_free(&rec.out);
+		imap_parser_destroy(&p);
+	}
+}
+END_TEST
+
+START_TEST(test_stream_ignores_literal_limit)
+{
+	struct imap_parser_limits lim;
+	struct imap_parser *p;
+	struct stream_rec rec;
+	struct imap_parser_stream st = { st_begin, st_data, st_end, &rec };
+	const struct imap_response *r;
+	const char *err;
+	size_t used;
+	static const char head[] = "* 1 FETCH (UID 1 BODY[] {100000}\r\n";
+	char chunk[1000];
+
+	imap_parser_limits_default(&lim);
+	lim.max_literal = 10;
+	p = imap_parser_create(&lim);
+	memset(&rec, 0, sizeof(rec));
+	buf_init(&rec.out, 200000);
+	imap_parser_set_stream(p, &st);
+	ck_assert_int_eq(imap_parser_feed(p, head, strlen(head), &used, &r,
+					  &err), IMAP_PARSE_MORE);
+	memset(chunk, 'q', sizeof(chunk));
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(imap_parser_feed(p, chunk, sizeof(chunk),
+						  &used, &r, &err),
+				 IMAP_PARSE_MORE);
+	ck_assert_int_eq(imap_parser_feed(p, ")\r\n", 3, &used, &r, &err),
+			 IMAP_PARSE_COMPLETE);
+	ck_assert_uint_eq(rec.ends, 1);
+	/* turned off: the limit applies again */
+	imap_parser_set_stream(p, NULL);
+	ck_assert_int_eq(imap_parser_feed(p, head, strlen(head), &used, &r,
+					  &err), IMAP_PARSE_ERROR);
+	buf_free(&rec.out);
+	imap_parser_destroy(&p);
+}
+END_TEST
+
 static Suite *
 parser_suite(void)
 {
@@ -815,6 +952,8 @@ parser_suite(void)
 	tcase_add_test(tc, test_resp_codes);
 	tcase_add_test(tc, test_special_atoms);
 	tcase_add_test(tc, test_trace);
+	tcase_add_test(tc, test_stream_split_everywhere);
+	tcase_add_test(tc, test_stream_ignores_literal_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -120,3 +120,94 @@ uidset_format_chunks(const struct uidset *set, size_t max_chars, size_t *count_r
 	*count_r = count;
 	return chunks;
 }
+
+/* One nz-number at *p; advances *p.  -1 if none or out of range. */
+static int
+parse_nz(const char **p, uint32_t *n_r)
+{
+	uint64_t n = 0;
+	const char *s = *p;
+
+	if (*s < '1' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		n = n * 10 + (uint64_t)(*s - '0');
+		if (n > UINT32_MAX)
+			return -1;
+		s++;
+	}
+	*p = s;
+	*n_r = (uint32_t)n;
+	return 0;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct uid_range *ra = a, *rb = b;
+
+	return ra->first < rb->first ? -1 : ra->first > rb->first;
+}
+
+int
+uidset_parse(const char *s, struct uidset *set_r)
+{
+	const char *p = s;
+	struct uid_range *r = NULL;
+	size_t count = 0, alloc = 0, out = 0;
+	uint32_t first, last;
+	int ret = -1;
+
+	/* ranges as written, then sorted and merged once: a hostile
+	 * "1:4294967295" costs one range, not four billion additions */
+	for (size_t i = 0; i < set_r->count; i++) {
+		r = xgrow(r, &alloc, count + 1, sizeof(*r));
+		r[count++] = set_r->ranges[i];
+	}
+	for (;;) {
+		if (parse_nz(&p, &first) < 0)
+			goto cleanup;
+		last = first;
+		if (*p == ':') {
+			p++;
+			if (parse_nz(&p, &last) < 0)
+				goto cleanup;
+			if (last < first) {
+				uint32_t t = first;
+
+				first = last;
+				last = t;
+			}
+		}
+		r = xgrow(r, &alloc, count + 1, sizeof(*r));
+		r[count].first = first;
+		r[count++].last = last;
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			goto cleanup;
+		p++;
+	}
+	qsort(r, count, sizeof(*r), range_cmp);
+	for (size_t i = 0; i < count; i++) {
+		if (out > 0 && (uint64_t)r[out - 1].last + 1 >= r[i].first) {
+			if (r[i].last > r[out - 1].last)
+				r[out - 1].last = r[i].last;
+		} else {
+			r[out++] = r[i];
+		}
+	}
+	free(set_r->ranges);
+	set_r->ranges = r;
+	set_r->count = out;
+	set_r->alloc = alloc;
+	set_r->uids = 0;
+	for (size_t i = 0; i < out; i++)
+		set_r->uids += (size_t)set_r->ranges[i].last -
+			set_r->ranges[i].first + 1;
+	r = NULL;
+	ret = 0;
+cleanup:
+	free(r);
+	return ret;
+}

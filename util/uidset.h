@@ -28,4 +28,11 @@ char *uidset_format(const struct uidset *set);
 char **uidset_format_chunks(const struct uidset *set, size_t max_chars,
 			    size_t *count_r);
 
+/* Parses an IMAP sequence set of UIDs ("1:3,7,9:12"; a range may be
+ * written high:low) into set, which must be initialised (UIDs are added
+ * to what it holds).  Refuses (-1, set then holds an unspecified part of
+ * the UIDs) an empty string, "*", UID 0, numbers over 2^32-1 and any other
+ * malformed text.  Returns 0 on success. */
+int uidset_parse(const char *s, struct uidset *set_r);
+
 #endif
