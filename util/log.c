@@ -58,7 +58,7 @@ log_level_parse(const char *name, enum log_level *level_r)
 	return -1;
 }
 
-static void
+static void ATTR_FORMAT(2, 0)
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int syslog_prio[] = {
