@@ -1,0 +1,62 @@
+/* reconciler/oversize: what the reconciler needs to know and build for a
+ * message too large for the backup store.  Pure functions: bytes in,
+ * answers out, no I/O.  Every input is untrusted message data: the
+ * functions never read outside [msg, msg + len) whatever it holds. */
+#ifndef MMIRROR_RECON_OVERSIZE_H
+#define MMIRROR_RECON_OVERSIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+/* The playing time of a voice message, in seconds, from its bytes:
+ *
+ * - a Content-Duration header (RFC 3803: decimal seconds) on the message
+ *   itself answers for the whole message;
+ * - otherwise each MIME part counts (depth first, through multipart and
+ *   message/rfc822): a part with a Content-Duration header counts that
+ *   many seconds (and is not looked into); a leaf part that is not text
+ *   and holds a WAV file (base64, or 7bit/8bit/binary; audio or a
+ *   mislabelled type) counts its data chunk length divided by the byte
+ *   rate of its fmt chunk (GSM 6.10 0x0031: 1625 bytes/s, G.711 µ-law
+ *   0x0007 and A-law 0x0006: 8000 bytes/s, or whatever the header says);
+ *   only the first 64 KiB of a part are decoded to find the chunks.
+ *   The answer is the sum over the parts whose duration is known, so a
+ *   message with a spoken name and a voice part counts both.
+ *
+ * Returns 0 with *seconds_r set, or -1 (*seconds_r = -1) when no duration
+ * is known: no such header and no readable WAV (e.g. a fax), or a WAV
+ * header that is inconsistent (zero byte rate, a data chunk longer than
+ * the part, data before fmt, truncated encoding). */
+int recon_message_duration(const void *msg, size_t len, double *seconds_r);
+
+/* Builds into out (reset first) the placeholder that stands in the backup
+ * for an archived original (DESIGN.md, Interface contract): a
+ * text/plain; charset=utf-8 message with CRLF line endings that holds
+ *
+ * - the original's From, To, Date, Subject, Importance, Sensitivity and
+ *   Message-Context header fields, in their original order, byte for byte
+ *   including folded continuation lines (line ends become CRLF; a stray
+ *   CR or NUL inside a line becomes a space); absent ones are left out;
+ * - Message-ID: <placeholder.H@mmirror.invalid>, H the first 16 hex digits
+ *   of the archive id, MIME-Version, Content-Type and
+ *   Content-Transfer-Encoding;
+ * - X-Mirror-Placeholder: 1, X-Mirror-Original-Message-ID (the original's
+ *   Message-ID unfolded and trimmed, or "none"), X-Mirror-Original-Size
+ *   (original_size), X-Mirror-Archive-Id (archive_id, lowercase);
+ * - a short body saying that the original was too large for the backup,
+ *   where it is (location_hint, e.g. "host.example:/var/lib/mmirror/
+ *   archive/ab/abcd...gz", control characters replaced by '?'; NULL for a
+ *   generic wording) and how to restore it ("mmirror archive restore
+ *   MAILBOX UID", "mmirror archive get sha256:HEX").
+ *
+ * The output depends only on the arguments (same input, same bytes).
+ * archive_id must be "sha256:" and 64 hex digits.  Returns 0, or -1 with
+ * *error_r for a bad archive id or when out's maximum is too small. */
+int recon_placeholder_build(const void *original, size_t len,
+			    const char *archive_id, uint64_t original_size,
+			    struct buf *out, const char *location_hint,
+			    const char **error_r);
+
+#endif
