@@ -39,6 +39,20 @@ struct db;
  * Returns EXIT_OK, or the exit code after printing the error. */
 int cli_open_db(struct cli *cli, bool create, struct db **db_r);
 
+struct recon_params;
+/* Reads both servers' passwords, checks their CA files and fills the
+ * server parts of params (zeroed by the caller).  Returns EXIT_OK, or the
+ * exit code after printing the error.  Undo with cli_servers_release()
+ * (safe on a zeroed params). */
+int cli_servers_setup(struct cli *cli, struct recon_params *params);
+void cli_servers_release(struct recon_params *params);
+/* Takes the run lock of the state directory: one run at a time.  Returns
+ * the lock's file descriptor (close it to release), or -1 with the exit
+ * code in *exit_r after printing why. */
+int cli_run_lock(const char *state_dir, bool wait, int *exit_r);
+
+int cmd_archive(struct cli *cli, int argc, char **argv);
+
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,14 +14,12 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "reconciler/recon.h"
+#include "archive/archive.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
-/* Takes the run lock of the state directory: one run at a time.
- * Returns the lock's file descriptor, or -1 with the exit code in
- * *exit_r. */
-static int
-run_lock(const char *state_dir, bool wait, int *exit_r)
+int
+cli_run_lock(const char *state_dir, bool wait, int *exit_r)
 {
 	char *path = xasprintf("%s/run.lock", state_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -92,6 +90,48 @@ server_params(const struct config_server *cs, const char *name,
 	rs->login_template = cs->login_template;
 }
 
+int
+cli_servers_setup(struct cli *cli, struct recon_params *params)
+{
+	char *prod_password = NULL, *backup_password = NULL;
+	const char *error;
+
+	if (config_server_password(&cli->config->production, "production",
+				   &prod_password, &error) < 0 ||
+	    config_server_password(&cli->config->backup, "backup",
+				   &backup_password, &error) < 0) {
+		cli_error("%s", error);
+		secret_free(&prod_password);
+		return EXIT_CONFIG;
+	}
+	if (check_ca_file(cli->config, &cli->config->production, "production") < 0 ||
+	    check_ca_file(cli->config, &cli->config->backup, "backup") < 0) {
+		secret_free(&prod_password);
+		secret_free(&backup_password);
+		return EXIT_CONFIG;
+	}
+	server_params(&cli->config->production, "production", prod_password,
+		      &params->production);
+	server_params(&cli->config->backup, "backup", backup_password,
+		      &params->backup);
+	return EXIT_OK;
+}
+
+void
+cli_servers_release(struct recon_params *params)
+{
+	char *password;
+
+	imap_server_destroy(&params->production.imap.server);
+	imap_server_destroy(&params->backup.imap.server);
+	password = (char *)params->production.password;
+	secret_free(&password);
+	password = (char *)params->backup.password;
+	secret_free(&password);
+	params->production.password = NULL;
+	params->backup.password = NULL;
+}
+
 static bool
 selected(char **only, size_t only_count, const char *id)
 {
@@ -122,12 +162,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	struct db_subscription *subs = NULL, *chosen = NULL;
 	size_t subs_count = 0, chosen_count = 0, only_count = 0;
 	char **only = NULL;
-	char *prod_password = NULL, *backup_password = NULL;
 	const char *error;
 	bool dry_run = plan_only, wait = false, force_deletes = false;
 	struct db *db = NULL;
 	struct timespec start, end;
 	FILE *steps_out = NULL;
+	struct archive *archive = NULL;
+	char host[256] = "", *hint = NULL;
 	char *steps = NULL;
 	size_t steps_len = 0;
 	int c, ret, lock_fd = -1;
@@ -175,22 +216,11 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		free(only);
 		return EXIT_USAGE;
 	}
-	if ((ret = cli_load_config(cli)) != EXIT_OK)
+	memset(&params, 0, sizeof(params));
+	if ((ret = cli_load_config(cli)) != EXIT_OK ||
+	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
 		goto out;
-	if (config_server_password(&cli->config->production, "production",
-				   &prod_password, &error) < 0 ||
-	    config_server_password(&cli->config->backup, "backup",
-				   &backup_password, &error) < 0) {
-		cli_error("%s", error);
-		ret = EXIT_CONFIG;
-		goto out;
-	}
-	if (check_ca_file(cli->config, &cli->config->production, "production") < 0 ||
-	    check_ca_file(cli->config, &cli->config->backup, "backup") < 0) {
-		ret = EXIT_CONFIG;
-		goto out;
-	}
-	if (!dry_run && (lock_fd = run_lock(cli->config->state_dir, wait, &ret)) < 0)
+	if (!dry_run && (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
 		goto out;
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
@@ -216,17 +246,25 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		}
 	}
 
-	memset(&params, 0, sizeof(params));
 	params.db = db;
-	server_params(&cli->config->production, "production", prod_password,
-		      &params.production);
-	server_params(&cli->config->backup, "backup", backup_password,
-		      &params.backup);
 	params.default_folders = (const char *const *)cli->config->folders;
 	params.default_folders_count = cli->config->folders_count;
 	params.skip_headers = (const char *const *)cli->config->skip_headers;
 	params.skip_headers_count = cli->config->skip_headers_count;
 	params.max_fetch_size = (uint64_t)1 << 30;
+	params.max_message_size = cli->config->backup.max_message_size;
+	params.max_message_seconds = cli->config->backup.max_message_seconds;
+	if (!dry_run) {
+		if (archive_open(cli->config->archive_dir, db, &archive, &error) < 0) {
+			cli_error("%s", error);
+			ret = EXIT_CONFIG;
+			goto out;
+		}
+		params.archive = archive;
+	}
+	gethostname(host, sizeof(host) - 1);
+	hint = xasprintf("host %s, archive %s", host, cli->config->archive_dir);
+	params.placeholder_hint = hint;
 	params.delete_guard = cli->config->delete_guard;
 	params.delete_guard_min = cli->config->delete_guard_min;
 	params.force_deletes = force_deletes;
@@ -261,12 +299,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	output_sync_summary(cli, "full", dry_run, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
 			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
-	imap_server_destroy(&params.production.imap.server);
-	imap_server_destroy(&params.backup.imap.server);
 out:
+	cli_servers_release(&params);
 	if (steps_out != NULL)
 		fclose(steps_out);
 	free(steps);
+	free(hint);
+	archive_close(&archive);
 	recon_result_free(&result);
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);
@@ -274,8 +313,6 @@ out:
 		db_close(&db);
 	if (lock_fd >= 0)
 		close(lock_fd);
-	secret_free(&prod_password);
-	secret_free(&backup_password);
 	free(only);
 	return ret;
 }

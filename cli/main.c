@@ -23,6 +23,7 @@ static const char usage_text[] =
 	"  mailbox list | remove ID | enable ID | disable ID\n"
 	"  sync [--full] [--dry-run] [--mailbox ID]... [--force-deletes] [--wait]\n"
 	"  plan [--mailbox ID]...       same as sync --dry-run: prints the steps\n"
+	"  archive list | get ID | verify | restore MAILBOX UID [--folder F]\n"
 	"  version\n"
 	"\n"
 	"options:\n"
@@ -35,7 +36,7 @@ static const char usage_text[] =
 /* Commands of the interface contract that later versions provide. */
 static const char *const later_commands[] = {
 	"verify", "runs", "show", "diff", "export", "prune", "ldap-sync",
-	"archive", "db",
+	"db",
 };
 
 void
@@ -177,6 +178,8 @@ main(int argc, char **argv)
 		ret = cmd_sync(&cli, argc, argv);
 	else if (strcmp(command, "plan") == 0)
 		ret = cmd_plan(&cli, argc, argv);
+	else if (strcmp(command, "archive") == 0)
+		ret = cmd_archive(&cli, argc, argv);
 	else {
 		cli_usage_error("unknown command '%s'", command);
 		ret = EXIT_USAGE;

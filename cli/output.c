@@ -92,7 +92,7 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 	root = json_pack("{s:s, s:b, s:s, s:i, s:f, "
 			 "s:{s:I, s:I, s:I, s:I}, "
 			 "s:{s:I, s:I, s:I, s:I}, "
-			 "s:{s:I, s:I, s:I, s:I, s:I}, "
+			 "s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
 			 "s:I, s:{s:I, s:I}, s:o}",
 		"kind", kind, "dry_run", dry_run, "status", status_word(exit_code),
 		"exit_code", exit_code, "duration_seconds", seconds,
@@ -111,6 +111,7 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 		"flags_changed", (json_int_t)c->flags_changed,
 		"expunged", (json_int_t)c->expunged,
 		"adopted", (json_int_t)c->adopted,
+		"placeholders", (json_int_t)c->placeholders,
 		"skipped", (json_int_t)c->skipped,
 		"bytes_appended", (json_int_t)c->bytes_appended,
 		"commands",
@@ -166,8 +167,9 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	       dry_run ? " (not done)" : "", c->op_append, c->op_store,
 	       c->op_expunge, c->op_create);
 	printf("  messages: %zu appended (%s), %zu flag changes, %zu expunged, "
-	       "%zu adopted, %zu broadcasts skipped\n", c->appended, bytes,
-	       c->flags_changed, c->expunged, c->adopted, c->skipped);
+	       "%zu adopted, %zu broadcasts skipped, %zu placeholders for "
+	       "oversize messages\n", c->appended, bytes, c->flags_changed,
+	       c->expunged, c->adopted, c->skipped, c->placeholders);
 	for (size_t i = 0; i < r->failures_count; i++)
 		printf("  failed: %s\n", r->failures[i].error);
 	for (size_t i = 0; i < r->guards_count; i++) {

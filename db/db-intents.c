@@ -13,6 +13,7 @@ db_intent_clear(struct db_intent *intent)
 	free(intent->message_id);
 	free(intent->flags);
 	free(intent->archive_id);
+	free(intent->original_message_id);
 	memset(intent, 0, sizeof(*intent));
 }
 
@@ -45,6 +46,8 @@ db_intent_encode(const struct db_intent *in, size_t *len_r)
 	db_write_str(&w, in->flags);
 	db_write_str(&w, in->archive_id);
 	db_write_bytes(&w, in->original_digest, sizeof(in->original_digest));
+	db_write_u64(&w, in->original_size);
+	db_write_str(&w, in->original_message_id);
 	return db_writer_finish(&w, len_r);
 }
 
@@ -76,6 +79,8 @@ db_intent_decode(const unsigned char *data, size_t len,
 	    db_read_str(&r, &in.archive_id, error_r) < 0 ||
 	    db_read_bytes(&r, in.original_digest, sizeof(in.original_digest),
 			  error_r) < 0 ||
+	    db_read_u64(&r, &in.original_size, error_r) < 0 ||
+	    db_read_str(&r, &in.original_message_id, error_r) < 0 ||
 	    db_reader_end(&r, error_r) < 0)
 		goto fail;
 	*intent_r = in;

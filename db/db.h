@@ -154,6 +154,8 @@ struct db_intent {
 	char *flags;		/* normalised flags given to APPEND */
 	char *archive_id;	/* placeholder: the archived original, else "" */
 	unsigned char original_digest[32]; /* placeholder: the original's */
+	uint64_t original_size;	/* placeholder: the original's, else size */
+	char *original_message_id; /* placeholder: the original's, else "" */
 };
 
 void db_intent_clear(struct db_intent *intent);

@@ -19,6 +19,8 @@
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
 #include "reconciler/crash.h"
+#include "reconciler/oversize.h"
+#include "archive/archive.h"
 
 /* uid sets longer than this are sent in several commands */
 #define UIDSET_MAX_CHARS 1000
@@ -26,11 +28,12 @@
 /* One side's view of a folder: metadata of every message. */
 struct observed_msg {
 	uint32_t uid;
-	uint64_t size;
+	uint64_t size;		/* a placeholder's: its original's */
 	int64_t internaldate;
-	char *message_id;
+	char *message_id;	/* a placeholder's: its original's */
 	char *flags;
 	bool skip;
+	char *archive_id;	/* a placeholder's archived original, else NULL */
 };
 
 struct observed {
@@ -48,12 +51,17 @@ struct mailbox_ctx {
 	struct imap_conn *backup;
 	const char *folder;
 	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
+	uint64_t learned_limit;		/* the backup refused larger, 0: none */
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
 	/* messages the backup refused; the rest of the mailbox goes on */
 	size_t refused;
 	char first_refusal[640];
 };
+
+static int connect_login(struct mailbox_ctx *ctx,
+			 const struct recon_server *server, const char *user,
+			 struct imap_conn **conn_r);
 
 static void ATTR_FORMAT(3, 4)
 set_error(struct recon_error *error, enum recon_fail fail, const char *fmt, ...)
@@ -102,6 +110,7 @@ observed_free(struct observed *obs)
 	for (size_t i = 0; i < obs->count; i++) {
 		free(obs->msgs[i].message_id);
 		free(obs->msgs[i].flags);
+		free(obs->msgs[i].archive_id);
 	}
 	free(obs->msgs);
 	memset(obs, 0, sizeof(*obs));
@@ -207,6 +216,41 @@ struct fetch_ctx {
 	bool production;	/* skip rules apply; \Deleted is not mirrored */
 };
 
+/* A placeholder on the backup stands for its original: it is known by
+ * the original's Message-ID and size (its X-Mirror-* headers), so that
+ * it is linked again after the state is lost instead of sent again. */
+static void
+observe_placeholder(struct observed_msg *m, const struct imap_message_meta *meta,
+		    char **mid)
+{
+	char *id = recon_header_value(meta->headers, meta->headers_len,
+				      "X-Mirror-Archive-Id");
+	char *orig_mid, *orig_size;
+	uint64_t size;
+
+	if (id == NULL)
+		return;
+	orig_mid = recon_header_value(meta->headers, meta->headers_len,
+				      "X-Mirror-Original-Message-ID");
+	orig_size = recon_header_value(meta->headers, meta->headers_len,
+				       "X-Mirror-Original-Size");
+	if (orig_size == NULL || str_to_u64(orig_size, &size) < 0) {
+		/* not one of ours after all */
+		free(id);
+		free(orig_mid);
+		free(orig_size);
+		return;
+	}
+	m->archive_id = id;
+	m->size = size;
+	free(*mid);
+	*mid = orig_mid != NULL && strcmp(orig_mid, "none") != 0 ? orig_mid :
+		xstrdup("");
+	if (*mid != orig_mid)
+		free(orig_mid);
+	free(orig_size);
+}
+
 static int
 fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 {
@@ -228,6 +272,8 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 		if (fc->production)
 			m->skip = matches_skip_rule(fc->params, meta->headers,
 						    meta->headers_len);
+		else
+			observe_placeholder(m, meta, &mid);
 	}
 	m->message_id = mid != NULL ? mid : xstrdup("");
 	return 0;
@@ -239,9 +285,15 @@ static char **
 meta_header_names(const struct recon_params *params, bool with_skip)
 {
 	size_t n = 0;
-	char **names = xcalloc(params->skip_headers_count + 2, sizeof(*names));
+	char **names = xcalloc(params->skip_headers_count + 5, sizeof(*names));
 
 	names[n++] = xstrdup("Message-ID");
+	if (!with_skip) {
+		/* the backup: placeholders say what they stand for */
+		names[n++] = xstrdup("X-Mirror-Archive-Id");
+		names[n++] = xstrdup("X-Mirror-Original-Message-ID");
+		names[n++] = xstrdup("X-Mirror-Original-Size");
+	}
 	for (size_t i = 0; with_skip && i < params->skip_headers_count; i++) {
 		const char *colon = strchr(params->skip_headers[i], ':');
 
@@ -281,6 +333,15 @@ observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	}
 	qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
 	return 0;
+}
+
+int
+recon_connect(const struct recon_server *server, const struct db_subscription *sub,
+	      const char *user, struct imap_conn **conn_r, struct recon_error *error_r)
+{
+	struct mailbox_ctx ctx = { .sub = sub, .error = error_r };
+
+	return connect_login(&ctx, server, user, conn_r);
 }
 
 static int
@@ -405,10 +466,12 @@ message_record(struct db_message *rec, const struct observed_msg *pm,
 
 struct appended {
 	const struct observed_msg *pm;
-	unsigned char digest[SHA256_LEN];
+	unsigned char digest[SHA256_LEN]; /* of the production bytes */
 	const char *flags;
 	uint32_t backup_uid;	/* 0 until known */
 	bool recorded;		/* its link is in the database */
+	bool placeholder;
+	char archive_id[ARCHIVE_ID_SIZE];
 };
 
 /* Without UIDPLUS the new messages' UIDs are found by listing the backup
@@ -465,6 +528,11 @@ struct batch_slot {
 	const struct observed_msg *pm;
 	struct spool *spool;
 	bool complete;
+	/* oversize: the original is archived and this goes to the backup */
+	bool placeholder;
+	struct buf ph;
+	char *ph_message_id;
+	char archive_id[ARCHIVE_ID_SIZE];
 };
 
 struct batch {
@@ -537,8 +605,11 @@ record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
 
 		if (a->backup_uid == 0 || a->recorded)
 			continue;
-		message_record(&rec, a->pm, DB_FORM_COPY, a->backup_uid, a->flags);
+		message_record(&rec, a->pm, a->placeholder ? DB_FORM_PLACEHOLDER :
+			       DB_FORM_COPY, a->backup_uid, a->flags);
 		memcpy(rec.digest, a->digest, SHA256_LEN);
+		if (a->placeholder)
+			rec.archive_id = (char *)a->archive_id;
 		ret = db_message_put(rc->mctx->params->db, txn, rc->mctx->sub->id,
 				     rc->mctx->folder, &rec, error_r);
 		if (ret != 0)
@@ -608,14 +679,26 @@ journal_intents_txn(struct db_txn *txn, void *context, const char **error_r)
 
 		memset(&in, 0, sizeof(in));
 		in.prod_uid = slot->step->prod_uid;
-		in.kind = DB_INTENT_COPY;
-		in.size = spool_size(slot->spool);
 		in.internaldate = slot->pm->internaldate;
-		in.message_id = slot->pm->message_id;
-		spool_digest(slot->spool, in.digest);
 		in.backup_uidnext = ctx->backup_uidnext;
 		in.flags = (char *)slot->step->flags;
-		in.archive_id = (char *)"";
+		in.original_size = spool_size(slot->spool);
+		in.original_message_id = slot->pm->message_id;
+		if (slot->placeholder) {
+			in.kind = DB_INTENT_PLACEHOLDER;
+			in.size = slot->ph.len;
+			in.message_id = slot->ph_message_id;
+			sha256(slot->ph.data, slot->ph.len, in.digest);
+			spool_digest(slot->spool, in.original_digest);
+			in.archive_id = (char *)slot->archive_id;
+		} else {
+			in.kind = DB_INTENT_COPY;
+			in.size = spool_size(slot->spool);
+			in.message_id = slot->pm->message_id;
+			spool_digest(slot->spool, in.digest);
+			memcpy(in.original_digest, in.digest, SHA256_LEN);
+			in.archive_id = (char *)"";
+		}
 		ret = db_intent_put(ctx->params->db, txn, ctx->sub->id, ctx->folder,
 				    &in, error_r);
 		if (ret != 0)
@@ -640,8 +723,195 @@ journal_intents(struct mailbox_ctx *ctx, struct batch_slot *const *slots,
 	return 0;
 }
 
-/* Copies one batch: fetch the bodies, append them, link the copies.
- * Appended messages are added to *list (whose room the caller made). */
+/* The first bytes of a spooled message (its header and the start of its
+ * parts are all that placeholders and durations need). */
+#define MESSAGE_PREFIX_MAX (4 * 1024 * 1024)
+
+static int
+spool_prefix(struct spool *spool, struct buf *out, const char **error_r)
+{
+	unsigned char chunk[65536];
+	ssize_t n = 0;
+
+	buf_reset(out);
+	if (spool_rewind(spool, error_r) < 0)
+		return -1;
+	while (out->len < MESSAGE_PREFIX_MAX &&
+	       (n = spool_read(spool, chunk, sizeof(chunk), error_r)) > 0) {
+		size_t take = (size_t)n;
+
+		if (take > MESSAGE_PREFIX_MAX - out->len)
+			take = MESSAGE_PREFIX_MAX - out->len;
+		buf_append(out, chunk, take);
+	}
+	return n < 0 && out->len < MESSAGE_PREFIX_MAX ? -1 : 0;
+}
+
+/* Is this message more than the backup takes: larger than the configured
+ * or learned size, or longer than max_message_seconds? */
+static bool
+slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
+	      struct buf *prefix)
+{
+	const struct recon_params *params = ctx->params;
+	uint64_t size = spool_size(slot->spool), limit = params->max_message_size;
+	const char *error;
+	double seconds;
+
+	if (ctx->learned_limit != 0 && (limit == 0 || ctx->learned_limit < limit))
+		limit = ctx->learned_limit;
+	if (limit != 0 && size > limit)
+		return true;
+	if (params->max_message_seconds == 0 ||
+	    spool_prefix(slot->spool, prefix, &error) < 0)
+		return false;
+	return recon_message_duration(prefix->data, prefix->len, &seconds) == 0 &&
+		seconds > (double)params->max_message_seconds;
+}
+
+/* Archives the original of an oversize message and builds its
+ * placeholder into slot->ph. */
+static int
+prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
+		    struct buf *prefix)
+{
+	const struct recon_params *params = ctx->params;
+	const char *error;
+
+	if (params->archive == NULL) {
+		set_error(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: %s: production "
+			  "UID %u is too large for the backup and no archive is "
+			  "configured", ctx->sub->id, ctx->folder, slot->step->prod_uid);
+		return -1;
+	}
+	if (archive_put_spool(params->archive, slot->spool, slot->archive_id,
+			      &error) < 0 ||
+	    spool_prefix(slot->spool, prefix, &error) < 0) {
+		set_error(ctx->error, RECON_FAIL_STATE, "mailbox %s: %s: archiving "
+			  "production UID %u: %s", ctx->sub->id, ctx->folder,
+			  slot->step->prod_uid, error);
+		return -1;
+	}
+	buf_reset(&slot->ph);
+	if (recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
+				    spool_size(slot->spool), &slot->ph,
+				    params->placeholder_hint, &error) < 0) {
+		set_error(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: the "
+			  "placeholder of production UID %u: %s", ctx->sub->id,
+			  ctx->folder, slot->step->prod_uid, error);
+		return -1;
+	}
+	free(slot->ph_message_id);
+	slot->ph_message_id = recon_header_value(slot->ph.data, slot->ph.len,
+						 "Message-ID");
+	if (slot->ph_message_id == NULL)
+		slot->ph_message_id = xstrdup("");
+	slot->placeholder = true;
+	log_info("%s/%s: production UID %u (%llu bytes) is too large for the "
+		 "backup: archived as %s, placeholder sent", ctx->sub->id,
+		 ctx->folder, slot->step->prod_uid,
+		 (unsigned long long)spool_size(slot->spool), slot->archive_id);
+	return 0;
+}
+
+/* Journals, appends and links the given slots.  Slots the backup refuses
+ * as too big that are not placeholders yet go to *retry (the caller makes
+ * them placeholders); other refusals are noted. */
+static int
+append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
+	     struct appended *list, size_t *list_count, bool *need_lookup,
+	     struct batch_slot **retry, size_t *retry_count)
+{
+	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
+	char **flags[BATCH_MAX_MESSAGES];
+	size_t flags_count[BATCH_MAX_MESSAGES];
+	size_t first_new = *list_count;
+	struct imap_error ie;
+	int r;
+
+	if (count == 0)
+		return 0;
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < count; i++) {
+		struct batch_slot *slot = slots[i];
+
+		flags[i] = recon_flags_split(slot->step->flags, &flags_count[i]);
+		msgs[i].flags = (const char *const *)flags[i];
+		msgs[i].flags_count = flags_count[i];
+		msgs[i].internaldate = slot->pm->internaldate;
+		if (slot->placeholder) {
+			msgs[i].data = slot->ph.data;
+			msgs[i].len = slot->ph.len;
+		} else {
+			msgs[i].data = spool_memory(slot->spool);
+			msgs[i].len = (size_t)spool_size(slot->spool);
+			msgs[i].spool = slot->spool;
+		}
+	}
+	if (journal_intents(ctx, slots, count) < 0) {
+		r = -1;
+		goto out;
+	}
+	recon_crash_point();
+	r = imap_append_batch(ctx->backup, ctx->folder, msgs, count, &ie);
+	recon_crash_point();
+	for (size_t i = 0; i < count; i++) {
+		struct batch_slot *slot = slots[i];
+		const struct imap_error *me = &msgs[i].error;
+		struct appended *a;
+
+		if (me->kind == IMAP_ERR_TOOBIG && !slot->placeholder) {
+			uint64_t size = spool_size(slot->spool);
+
+			/* the backup told its limit: remember it per folder */
+			if (ctx->learned_limit == 0 || size - 1 < ctx->learned_limit)
+				ctx->learned_limit = size - 1;
+			retry[(*retry_count)++] = slot;
+			continue;
+		}
+		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
+		    me->kind == IMAP_ERR_NONEXISTENT) {
+			note_refusal(ctx, slot->step->prod_uid, msgs[i].len, me);
+			continue;
+		}
+		if (me->kind != IMAP_ERR_NONE)
+			continue;	/* unknown: its intent tells the next run */
+		a = &list[(*list_count)++];
+		memset(a, 0, sizeof(*a));
+		a->pm = slot->pm;
+		a->flags = slot->step->flags;
+		spool_digest(slot->spool, a->digest);
+		a->backup_uid = msgs[i].uid;
+		a->placeholder = slot->placeholder;
+		if (slot->placeholder) {
+			memcpy(a->archive_id, slot->archive_id, sizeof(a->archive_id));
+			ctx->counters->placeholders++;
+		}
+		if (a->backup_uid == 0)
+			*need_lookup = true;
+		ctx->counters->op_append++;
+		ctx->counters->appended++;
+		ctx->counters->bytes_appended += msgs[i].len;
+		ctx->changed = true;
+	}
+	/* what was appended is linked, even when the batch then failed, and
+	 * the batch's intents go in the same transaction */
+	if (record_appended(ctx, list + first_new, *list_count - first_new,
+			    slots, count) < 0) {
+		r = -1;
+		goto out;
+	}
+	recon_crash_point();
+	if (r < 0)
+		set_imap_error(ctx, &ie, "appending to the backup");
+out:
+	for (size_t i = 0; i < count; i++)
+		recon_flags_free(flags[i], flags_count[i]);
+	return r < 0 ? -1 : 0;
+}
+
+/* Copies one batch: fetch the bodies, archive what is too large, append
+ * the rest and the placeholders, link the copies. */
 static int
 copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 	   size_t *list_count, bool *need_lookup)
@@ -650,15 +920,13 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 	const struct imap_body_sink sink = {
 		sink_begin, sink_data, sink_end, b,
 	};
-	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
-	struct batch_slot *sent[BATCH_MAX_MESSAGES];
-	char **flags[BATCH_MAX_MESSAGES];
-	size_t flags_count[BATCH_MAX_MESSAGES];
-	size_t nmsgs = 0, first_new = *list_count;
+	struct batch_slot *send[BATCH_MAX_MESSAGES], *retry[BATCH_MAX_MESSAGES];
+	size_t nsend = 0, nretry = 0;
 	struct uidset uids;
 	struct imap_error ie;
+	struct buf prefix;
 	char *set;
-	int r;
+	int r, ret = -1;
 
 	uidset_init(&uids);
 	for (size_t i = 0; i < b->count; i++)
@@ -675,74 +943,42 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 			set_imap_error(ctx, &ie, "reading production messages");
 		return -1;
 	}
-	memset(msgs, 0, sizeof(msgs));
+	buf_init(&prefix, MESSAGE_PREFIX_MAX);
 	for (size_t i = 0; i < b->count; i++) {
 		struct batch_slot *slot = &b->slots[i];
 
+		slot->placeholder = false;
 		if (!slot->complete) {
 			/* expunged since we listed it: the next run's business */
 			log_info("%s/%s: production UID %u vanished before it was copied",
 				 ctx->sub->id, ctx->folder, slot->step->prod_uid);
 			continue;
 		}
-		flags[nmsgs] = recon_flags_split(slot->step->flags, &flags_count[nmsgs]);
-		msgs[nmsgs].flags = (const char *const *)flags[nmsgs];
-		msgs[nmsgs].flags_count = flags_count[nmsgs];
-		msgs[nmsgs].internaldate = slot->pm->internaldate;
-		msgs[nmsgs].data = spool_memory(slot->spool);
-		msgs[nmsgs].len = (size_t)spool_size(slot->spool);
-		msgs[nmsgs].spool = slot->spool;
-		sent[nmsgs++] = slot;
+		if (slot_oversize(ctx, slot, &prefix) &&
+		    prepare_placeholder(ctx, slot, &prefix) < 0)
+			goto out;
+		send[nsend++] = slot;
 	}
-	if (nmsgs > 0 && journal_intents(ctx, sent, nmsgs) < 0)
-		goto free_flags;
-	recon_crash_point();
-	r = nmsgs == 0 ? 0 :
-		imap_append_batch(ctx->backup, ctx->folder, msgs, nmsgs, &ie);
-	recon_crash_point();
-	for (size_t i = 0; i < nmsgs; i++) {
-		struct batch_slot *slot = sent[i];
-		const struct imap_error *me = &msgs[i].error;
-		struct appended *a;
+	if (append_slots(ctx, send, nsend, list, list_count, need_lookup, retry,
+			 &nretry) < 0)
+		goto out;
+	/* refused as too big: now they go as placeholders */
+	for (size_t i = 0; i < nretry; i++) {
+		if (prepare_placeholder(ctx, retry[i], &prefix) < 0)
+			goto out;
+	}
+	if (nretry > 0) {
+		struct batch_slot *again[BATCH_MAX_MESSAGES];
+		size_t nagain = 0;
 
-		recon_flags_free(flags[i], flags_count[i]);
-		flags[i] = NULL;
-		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
-		    me->kind == IMAP_ERR_NONEXISTENT) {
-			note_refusal(ctx, slot->step->prod_uid,
-				     spool_size(slot->spool), me);
-			continue;
-		}
-		if (me->kind != IMAP_ERR_NONE)
-			continue;	/* unknown: found on the next full pass */
-		a = &list[(*list_count)++];
-		a->pm = slot->pm;
-		a->flags = slot->step->flags;
-		spool_digest(slot->spool, a->digest);
-		a->backup_uid = msgs[i].uid;
-		if (a->backup_uid == 0)
-			*need_lookup = true;
-		ctx->counters->op_append++;
-		ctx->counters->appended++;
-		ctx->counters->bytes_appended += spool_size(slot->spool);
-		ctx->changed = true;
+		if (append_slots(ctx, retry, nretry, list, list_count, need_lookup,
+				 again, &nagain) < 0)
+			goto out;
 	}
-	/* what was appended is linked, even when the batch then failed, and
-	 * the batch's intents go in the same transaction */
-	if (record_appended(ctx, list + first_new, *list_count - first_new,
-			    sent, nmsgs) < 0)
-		return -1;
-	recon_crash_point();
-	if (r < 0) {
-		set_imap_error(ctx, &ie, "appending to the backup");
-		return -1;
-	}
-	return 0;
-
-free_flags:
-	for (size_t i = 0; i < nmsgs; i++)
-		recon_flags_free(flags[i], flags_count[i]);
-	return -1;
+	ret = 0;
+out:
+	buf_free(&prefix);
+	return ret;
 }
 
 static int
@@ -760,8 +996,10 @@ execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	list = xcalloc(plan->appends + 1, sizeof(*list));
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
-	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
 		b.slots[i].spool = spool_create(SPOOL_MEMORY_MAX, NULL);
+		buf_init(&b.slots[i].ph, 1024 * 1024);
+	}
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
 		struct batch_slot *slot;
@@ -796,8 +1034,11 @@ execute_appends(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	}
 	ret = 0;
 out:
-	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
 		spool_destroy(&b.slots[i].spool);
+		buf_free(&b.slots[i].ph);
+		free(b.slots[i].ph_message_id);
+	}
 	free(list);
 	return ret;
 }
@@ -849,6 +1090,7 @@ struct db_steps_ctx {
 	struct mailbox_ctx *mctx;
 	const struct recon_plan *plan;
 	const struct observed *prod;
+	const struct observed *backup;
 };
 
 static int
@@ -866,12 +1108,22 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 		int ret = 0;
 
 		switch (st->kind) {
-		case RECON_STEP_ADOPT:
+		case RECON_STEP_ADOPT: {
+			const struct observed_msg *bm =
+				observed_find(dc->backup, st->backup_uid);
+
+			pm = observed_find(dc->prod, st->prod_uid);
+			message_record(&rec, pm, bm != NULL && bm->archive_id != NULL ?
+				       DB_FORM_PLACEHOLDER : DB_FORM_COPY,
+				       st->backup_uid, st->flags);
+			if (bm != NULL && bm->archive_id != NULL)
+				rec.archive_id = bm->archive_id;
+			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			break;
+		}
 		case RECON_STEP_SKIP:
 			pm = observed_find(dc->prod, st->prod_uid);
-			message_record(&rec, pm, st->kind == RECON_STEP_ADOPT ?
-				       DB_FORM_COPY : DB_FORM_SKIPPED, st->backup_uid,
-				       st->kind == RECON_STEP_ADOPT ? st->flags : pm->flags);
+			message_record(&rec, pm, DB_FORM_SKIPPED, 0, pm->flags);
 			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
 			break;
 		case RECON_STEP_UNLINK:
@@ -1057,14 +1309,15 @@ resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
 
 			memset(&rec, 0, sizeof(rec));
 			rec.prod_uid = in->prod_uid;
-			rec.size = in->size;
+			rec.size = in->original_size;
 			rec.internaldate = in->internaldate;
-			rec.message_id = in->message_id;
-			memcpy(rec.digest, in->digest, SHA256_LEN);
+			rec.message_id = in->original_message_id;
+			memcpy(rec.digest, in->original_digest, SHA256_LEN);
 			rec.flags = in->flags;
-			rec.form = DB_FORM_COPY;
+			rec.form = in->kind == DB_INTENT_PLACEHOLDER ?
+				DB_FORM_PLACEHOLDER : DB_FORM_COPY;
 			rec.backup_uid = rc->found[i];
-			rec.archive_id = (char *)"";
+			rec.archive_id = in->archive_id;
 			ret = db_message_put(ctx->params->db, txn, ctx->sub->id,
 					     ctx->folder, &rec, error_r);
 			if (ret != 0)
@@ -1118,12 +1371,18 @@ resolve_intents(struct mailbox_ctx *ctx)
 		const struct db_intent *in = &intents[i];
 		size_t matches = 0, match = 0;
 
+		/* observe() shows placeholders by their original's identity */
+		bool ph = in->kind == DB_INTENT_PLACEHOLDER;
+		uint64_t want_size = ph ? in->original_size : in->size;
+		const char *want_mid = ph ? in->original_message_id : in->message_id;
+
 		for (size_t j = 0; j < cand.count; j++) {
 			const struct observed_msg *b = &cand.msgs[j];
 
 			if (!used[j] && b->uid >= in->backup_uidnext &&
-			    b->size == in->size && b->internaldate == in->internaldate &&
-			    strcmp(b->message_id, in->message_id) == 0) {
+			    b->size == want_size && b->internaldate == in->internaldate &&
+			    strcmp(b->message_id, want_mid) == 0 &&
+			    (b->archive_id != NULL) == ph) {
 				matches++;
 				match = j;
 			}
@@ -1142,7 +1401,7 @@ resolve_intents(struct mailbox_ctx *ctx)
 
 			uidset_init(&set);
 			for (size_t j = 0; j < cand.count; j++) {
-				if (!used[j] && !have[j] && cand.msgs[j].size == in->size)
+				if (!used[j] && !have[j] && cand.msgs[j].size == want_size)
 					uidset_add(&set, cand.msgs[j].uid);
 			}
 			s = uidset_format(&set);
@@ -1290,6 +1549,7 @@ sync_folder(struct mailbox_ctx *ctx)
 		       &prod_reset, &backup_reset) < 0)
 		goto out;
 
+	ctx->learned_limit = state.size_limit;
 	pin = xcalloc(prod.count + 1, sizeof(*pin));
 	for (size_t i = 0; i < prod.count; i++) {
 		const struct observed_msg *m = &prod.msgs[i];
@@ -1351,7 +1611,7 @@ sync_folder(struct mailbox_ctx *ctx)
 	    execute_backup_ops(ctx, &plan) < 0)
 		goto out;
 	{
-		struct db_steps_ctx dc = { ctx, &plan, &prod };
+		struct db_steps_ctx dc = { ctx, &plan, &prod, &backup };
 
 		if (db_txn_run(ctx->params->db, apply_db_steps, &dc, &db_error) != 0) {
 			set_db_error(ctx, db_error);
@@ -1366,6 +1626,7 @@ sync_folder(struct mailbox_ctx *ctx)
 		new_state.frozen = (uint8_t)plan.guard;
 	else if (ctx->params->force_deletes)
 		new_state.frozen = 0;
+	new_state.size_limit = ctx->learned_limit;
 	new_state.prod_uidvalidity = prod_info.uidvalidity;
 	new_state.prod_uidnext = prod_info.uidnext;
 	new_state.prod_highestmodseq = prod_info.highestmodseq;

@@ -15,6 +15,7 @@
 
 #include "imap/imap.h"
 
+struct archive;
 struct db;
 struct db_subscription;
 
@@ -35,6 +36,13 @@ struct recon_params {
 	const char *const *skip_headers;	/* "Name: value" rules */
 	size_t skip_headers_count;
 	uint64_t max_fetch_size;	/* largest message copied */
+	/* oversize: what the backup takes; a larger message is archived
+	 * and a placeholder goes to the backup (0: no configured limit; a
+	 * limit the backup reveals by refusing is learned per folder) */
+	uint64_t max_message_size;
+	uint64_t max_message_seconds;
+	struct archive *archive;	/* where originals go */
+	const char *placeholder_hint;	/* where the archive is, for people */
 	unsigned int delete_guard;	/* percent of a backup folder */
 	unsigned int delete_guard_min;	/* messages that may always go */
 	bool force_deletes;	/* release the guards (and frozen folders) */
@@ -59,6 +67,7 @@ struct recon_counters {
 	size_t expunged;
 	size_t skipped;
 	size_t adopted;
+	size_t placeholders;	/* oversize messages archived, placeholder sent */
 	uint64_t bytes_appended;
 	/* commands sent, all kinds */
 	size_t prod_commands;
@@ -133,6 +142,24 @@ int recon_mailbox_sync(const struct recon_params *params,
 /* Records that a guard held back deletions in a folder. */
 void recon_result_add_guard(struct recon_result *result, const char *mailbox,
 			    const char *folder, int reason, size_t held);
+
+/* Connects to a server and logs in as the super user acting for user
+ * (the mailbox sub's production or backup user). */
+int recon_connect(const struct recon_server *server,
+		  const struct db_subscription *sub, const char *user,
+		  struct imap_conn **conn_r, struct recon_error *error_r);
+
+/* Puts the archived original of a placeholder back on the backup (once
+ * the backup takes it) and removes the placeholder: the original goes in
+ * with the placeholder's flags and the original INTERNALDATE, its link
+ * replaces the placeholder's, the archive object loses a reference, and
+ * the folder forgets a learned size limit.  prod_uid names the message
+ * as production knows it.  Returns 0, or -1 with *error_r.  *bytes_r and
+ * *backup_uid_r (0 without UIDPLUS) say what was appended. */
+int recon_restore(const struct recon_params *params,
+		  const struct db_subscription *sub, const char *folder,
+		  uint32_t prod_uid, uint64_t *bytes_r, uint32_t *backup_uid_r,
+		  struct recon_error *error_r);
 
 /* Returns the value of the first header called name (case-insensitive)
  * in a block of header lines, unfolded and trimmed, or NULL (caller

@@ -29,6 +29,7 @@ recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
 	t->expunged += a->expunged;
 	t->skipped += a->skipped;
 	t->adopted += a->adopted;
+	t->placeholders += a->placeholders;
 	t->bytes_appended += a->bytes_appended;
 	t->prod_commands += a->prod_commands;
 	t->backup_commands += a->backup_commands;

@@ -704,6 +704,8 @@ START_TEST(test_intents)
 	in.flags = (char *)"\\Seen";
 	in.archive_id = (char *)"sha256:00";
 	in.original_digest[31] = 7;
+	in.original_size = 99999999;
+	in.original_message_id = (char *)"<orig@x>";
 	enc = db_intent_encode(&in, &len);
 	for (size_t cut = 0; cut < len; cut++) {
 		struct db_intent tmp;
@@ -724,6 +726,8 @@ START_TEST(test_intents)
 		ck_assert_str_eq(out.flags, "\\Seen");
 		ck_assert_str_eq(out.archive_id, "sha256:00");
 		ck_assert_uint_eq(out.original_digest[31], 7);
+		ck_assert_uint_eq(out.original_size, 99999999);
+		ck_assert_str_eq(out.original_message_id, "<orig@x>");
 		db_intent_clear(&out);
 	}
 	free(enc);

@@ -1,0 +1,237 @@
+/* archive list | get ID | verify | restore MAILBOX UID */
+#include <config.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+#include "db/db.h"
+#include "archive/archive.h"
+#include "reconciler/recon.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+
+static int
+open_archive(struct cli *cli, struct db **db_r, struct archive **archive_r)
+{
+	const char *error;
+	int ret;
+
+	if ((ret = cli_open_db(cli, false, db_r)) != EXIT_OK)
+		return ret;
+	if (archive_open(cli->config->archive_dir, *db_r, archive_r, &error) < 0) {
+		cli_error("%s", error);
+		db_close(db_r);
+		return EXIT_CONFIG;
+	}
+	return EXIT_OK;
+}
+
+static int
+archive_list_cmd(struct cli *cli, struct archive *archive)
+{
+	struct archive_object *objs;
+	const char *error;
+	size_t count;
+
+	if (archive_list(archive, &objs, &count, &error) < 0) {
+		cli_error("%s", error);
+		return EXIT_PARTIAL;
+	}
+	if (cli->json) {
+		json_t *list = json_array();
+		char when[32];
+
+		for (size_t i = 0; i < count; i++) {
+			iso8601_format(objs[i].created, when, sizeof(when));
+			json_array_append_new(list, json_pack("{s:s, s:o, s:I, s:I, s:I, s:s}",
+				"id", objs[i].id, "path", output_json_text(objs[i].path),
+				"original_size", (json_int_t)objs[i].original_size,
+				"stored_size", (json_int_t)objs[i].stored_size,
+				"references", (json_int_t)objs[i].refcount,
+				"created", when));
+		}
+		output_json_print(json_pack("{s:s, s:o}", "dir", archive_dir(archive),
+					    "objects", list));
+	} else {
+		char when[32];
+
+		printf("%-71s %12s %12s %4s %s\n", "ID", "ORIGINAL", "STORED", "REFS",
+		       "CREATED");
+		for (size_t i = 0; i < count; i++) {
+			iso8601_format(objs[i].created, when, sizeof(when));
+			printf("%-71s %12llu %12llu %4u %s\n", objs[i].id,
+			       (unsigned long long)objs[i].original_size,
+			       (unsigned long long)objs[i].stored_size,
+			       objs[i].refcount, when);
+		}
+	}
+	archive_objects_free(&objs, count);
+	return EXIT_OK;
+}
+
+static void
+verify_report(const char *id, const char *problem, void *ctx)
+{
+	size_t *problems = ctx;
+
+	(*problems)++;
+	printf("%s: %s\n", id, problem);
+}
+
+static int
+archive_verify_cmd(struct cli *cli, struct archive *archive)
+{
+	size_t problems = 0;
+	const char *error;
+	int ret;
+
+	ret = archive_verify(archive, verify_report, &problems, &error);
+	if (ret < 0) {
+		cli_error("%s", error);
+		return EXIT_PARTIAL;
+	}
+	if (!cli->quiet)
+		printf("archive %s: %zu problem%s\n", archive_dir(archive), problems,
+		       problems == 1 ? "" : "s");
+	return problems == 0 ? EXIT_OK : EXIT_PARTIAL;
+}
+
+static int
+archive_restore_cmd(struct cli *cli, struct db *db, struct archive *archive,
+		    int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "folder", required_argument, NULL, 'f' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct recon_params params;
+	struct db_subscription sub;
+	struct recon_error error;
+	const char *folder = "INBOX", *db_error;
+	uint64_t bytes;
+	uint32_t uid, backup_uid;
+	bool wait = false;
+	int c, ret, lock_fd = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			folder = optarg;
+			break;
+		case 'w':
+			wait = true;
+			break;
+		default:
+			cli_usage_error("archive restore: unknown option '%s'",
+					argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 2 != argc || str_to_u32(argv[optind + 1], &uid) < 0 || uid == 0) {
+		cli_usage_error("usage: mmirror archive restore MAILBOX UID [--folder F] "
+				"(UID as production numbers it; see 'mmirror archive "
+				"list')");
+		return EXIT_USAGE;
+	}
+	ret = db_subscription_get(db, NULL, argv[optind], &sub, &db_error);
+	if (ret == DB_RET_NOTFOUND) {
+		cli_error("no subscribed mailbox %s", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (ret < 0) {
+		cli_error("%s", db_error);
+		return EXIT_PARTIAL;
+	}
+	memset(&params, 0, sizeof(params));
+	if ((ret = cli_servers_setup(cli, &params)) != EXIT_OK)
+		goto out;
+	/* not while a sync changes the same folders */
+	if ((lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
+		goto out;
+	params.db = db;
+	params.archive = archive;
+	if (recon_restore(&params, &sub, folder, uid, &bytes, &backup_uid, &error) < 0) {
+		cli_error("%s", error.msg);
+		ret = error.fail == RECON_FAIL_UNREACHABLE ? EXIT_UNAVAILABLE :
+			error.fail == RECON_FAIL_CREDENTIALS ||
+			error.fail == RECON_FAIL_CONFIG ? EXIT_CONFIG : EXIT_PARTIAL;
+		goto out;
+	}
+	if (cli->json)
+		output_json_print(json_pack("{s:s, s:s, s:I, s:I, s:I}", "mailbox", sub.id,
+					    "folder", folder, "uid", (json_int_t)uid,
+					    "bytes", (json_int_t)bytes,
+					    "backup_uid", (json_int_t)backup_uid));
+	else if (!cli->quiet)
+		printf("restored %s/%s production UID %u: %llu bytes on the backup%s; "
+		       "placeholder removed\n", sub.id, folder, uid,
+		       (unsigned long long)bytes,
+		       backup_uid != 0 ? "" : " (linked on the next full sync)");
+	ret = EXIT_OK;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	cli_servers_release(&params);
+	db_subscription_clear(&sub);
+	return ret;
+}
+
+int
+cmd_archive(struct cli *cli, int argc, char **argv)
+{
+	struct archive *archive = NULL;
+	struct db *db = NULL;
+	const char *action, *error;
+	int ret;
+
+	if (argc < 2) {
+		cli_usage_error("usage: mmirror archive list | get ID | verify | "
+				"restore MAILBOX UID");
+		return EXIT_USAGE;
+	}
+	action = argv[1];
+	if (strcmp(action, "list") != 0 && strcmp(action, "get") != 0 &&
+	    strcmp(action, "verify") != 0 && strcmp(action, "restore") != 0) {
+		cli_usage_error("unknown archive action '%s'", action);
+		return EXIT_USAGE;
+	}
+	if (strcmp(action, "get") == 0 && argc != 3) {
+		cli_usage_error("usage: mmirror archive get ID > FILE");
+		return EXIT_USAGE;
+	}
+	if ((strcmp(action, "list") == 0 || strcmp(action, "verify") == 0) && argc != 2) {
+		cli_usage_error("archive %s takes no arguments", action);
+		return EXIT_USAGE;
+	}
+	if ((ret = open_archive(cli, &db, &archive)) != EXIT_OK)
+		return ret;
+	if (strcmp(action, "list") == 0) {
+		ret = archive_list_cmd(cli, archive);
+	} else if (strcmp(action, "verify") == 0) {
+		ret = archive_verify_cmd(cli, archive);
+	} else if (strcmp(action, "get") == 0) {
+		/* the bytes as archived; a failure midway is reported, and
+		 * what was written must then be discarded */
+		if (archive_get_file(archive, argv[2], stdout, &error) < 0 ||
+		    fflush(stdout) != 0) {
+			cli_error("%s", error != NULL ? error : "cannot write the output");
+			ret = EXIT_PARTIAL;
+		} else {
+			ret = EXIT_OK;
+		}
+	} else {
+		ret = archive_restore_cmd(cli, db, archive, argc - 1, argv + 1);
+	}
+	archive_close(&archive);
+	db_close(&db);
+	return ret;
+}

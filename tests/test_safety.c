@@ -1,0 +1,411 @@
+/* Integration: what keeps the only copy safe.  Oversize messages become
+ * placeholders with their originals archived (and restored when the
+ * backup allows); losing the state directory costs no copy; a production
+ * UIDVALIDITY reset costs no APPEND; an emptied production mailbox is not
+ * mirrored until an operator says so.  One pair of servers; the backup
+ * refuses messages over 300000 bytes, which mmirror must learn. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+#define N_MAILBOXES 4
+#define FIRST_MAILBOX 4001
+#define BACKUP_LIMIT 300000
+
+static char *tmp;
+static struct fixture_server prod, backup;
+static char config[256], state[256];
+static char *users;
+
+static json_t *
+sync_json(const char *cfg, const char *args, int expect_exit)
+{
+	char *out = NULL;
+	int ret = run_mmirror(cfg, &out, NULL, "--json sync --full %s", args);
+	json_t *root;
+
+	ck_assert_msg(ret == expect_exit, "sync %s exited %d, expected %d: %s",
+		      args, ret, expect_exit, out);
+	root = parse_json(out);
+	free(out);
+	return root;
+}
+
+static json_t *
+dump(const struct fixture_server *srv, const char *user, const char *folders)
+{
+	char *out = NULL;
+	json_t *root;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/imapdump.py' dump --env '%s' "
+				 "--user %s --folders '%s'", fixtures_dir(),
+				 srv->env_file, user, folders), 0);
+	root = parse_json(out);
+	free(out);
+	return root;
+}
+
+/* Lines of the checker's output that say "missing" and "extra". */
+static int
+compare_counts(const char *user_names, const char *folders, int *missing_r,
+	       int *extra_r)
+{
+	char *out = NULL;
+	int ret = run_cmd(&out, NULL, "'%s/imapdump.py' compare --prod-env '%s' "
+			  "--backup-env '%s' --users '%s' --folders '%s' "
+			  "--skip-header 'X-Broadcast: yes'", fixtures_dir(),
+			  prod.env_file, backup.env_file, user_names, folders);
+
+	*missing_r = *extra_r = 0;
+	for (const char *p = out; (p = strstr(p, ": missing on backup")) != NULL; p++)
+		(*missing_r)++;
+	for (const char *p = out; (p = strstr(p, ": extra on backup")) != NULL; p++)
+		(*extra_r)++;
+	if (ret != 0 && *missing_r == 0 && *extra_r == 0)
+		fprintf(stderr, "compare: %s\n", out);
+	free(out);
+	return ret;
+}
+
+/* The production message of user over the backup's limit. */
+static json_t *
+oversize_original(json_t *prod_dump)
+{
+	json_t *msgs = json_object_get(prod_dump, "INBOX"), *m;
+	size_t i;
+
+	json_array_foreach(msgs, i, m) {
+		if (json_integer_value(json_object_get(m, "size")) > BACKUP_LIMIT)
+			return m;
+	}
+	ck_abort_msg("no oversize message in production");
+	return NULL;
+}
+
+START_TEST(test_oversize_becomes_placeholder)
+{
+	int missing, extra;
+	json_t *s, *list, *obj;
+	char *out = NULL;
+	size_t i;
+
+	s = sync_json(config, "", 0);
+	ck_assert_int_eq(json_path_int(s, "messages.placeholders"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	/* each mailbox: the original is missing, a placeholder stands in */
+	ck_assert_int_eq(compare_counts(users, "INBOX,Greetings", &missing, &extra), 1);
+	ck_assert_int_eq(missing, N_MAILBOXES);
+	ck_assert_int_eq(extra, N_MAILBOXES);
+
+	for (unsigned int u = 0; u < N_MAILBOXES; u++) {
+		char user[16];
+		json_t *pd, *bd, *orig, *bm, *ph = NULL;
+
+		snprintf(user, sizeof(user), "%u", FIRST_MAILBOX + u);
+		pd = dump(&prod, user, "INBOX");
+		bd = dump(&backup, user, "INBOX");
+		orig = oversize_original(pd);
+		/* the placeholder: on the backup, with no production twin,
+		 * with the original's INTERNALDATE and flags */
+		json_array_foreach(json_object_get(bd, "INBOX"), i, bm) {
+			if (strncmp(json_string_value(json_object_get(bm, "message_id")),
+				    "<placeholder.", 13) == 0)
+				ph = bm;
+		}
+		ck_assert_ptr_nonnull(ph);
+		ck_assert_int_eq(json_integer_value(json_object_get(ph, "internaldate")),
+				 json_integer_value(json_object_get(orig, "internaldate")));
+		ck_assert(json_equal(json_object_get(ph, "flags"),
+				     json_object_get(orig, "flags")));
+		ck_assert_int_lt(json_integer_value(json_object_get(ph, "size")), 10000);
+		json_decref(pd);
+		json_decref(bd);
+	}
+
+	/* the archive holds every original, byte for byte */
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json archive list"), 0);
+	list = json_object_get(s = parse_json(out), "objects");
+	free(out);
+	ck_assert_uint_eq(json_array_size(list), N_MAILBOXES);
+	json_array_foreach(list, i, obj) {
+		char *sum = NULL;
+		const char *id = json_string_value(json_object_get(obj, "id"));
+
+		ck_assert_int_gt(json_integer_value(json_object_get(obj, "original_size")),
+				 BACKUP_LIMIT);
+		ck_assert_int_eq(run_cmd(&sum, NULL, "'%s' -c '%s' archive get '%s' | "
+					 "sha256sum", mmirror_bin(), config, id), 0);
+		/* the id is the digest of the original */
+		ck_assert_int_eq(strncmp(sum, id + 7, 64), 0);
+		free(sum);
+	}
+	json_decref(s);
+	/* the digest is production's: mailbox 4001's original is there */
+	{
+		json_t *pd = dump(&prod, "4001", "INBOX");
+		const char *sha = json_string_value(json_object_get(oversize_original(pd),
+								    "sha256"));
+		char *id = xasprintf("sha256:%s", sha);
+
+		ck_assert_int_eq(run_cmd(NULL, NULL, "'%s' -c '%s' archive get '%s' "
+					 ">/dev/null", mmirror_bin(), config, id), 0);
+		free(id);
+		json_decref(pd);
+	}
+
+	/* linked: the next run does nothing; the limit was learned */
+	s = sync_json(config, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_archive_verify_detects_corruption)
+{
+	char *out = NULL, *path;
+	json_t *s, *obj;
+	FILE *f;
+	int c;
+
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive verify"), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json archive list"), 0);
+	s = parse_json(out);
+	free(out);
+	obj = json_array_get(json_object_get(s, "objects"), 0);
+	path = xasprintf("%s/%s", json_string_value(json_object_get(s, "dir")),
+			 json_string_value(json_object_get(obj, "path")));
+	/* flip one byte in the middle of the compressed data */
+	f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 200, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, 200, SEEK_SET);
+	fputc(c ^ 0x55, f);
+	fclose(f);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive verify"), 1);
+	ck_assert_ptr_nonnull(strstr(out, json_string_value(json_object_get(obj, "id"))));
+	free(out);
+	ck_assert_int_ne(run_cmd(NULL, NULL, "'%s' -c '%s' archive get '%s' >/dev/null",
+				 mmirror_bin(), config,
+				 json_string_value(json_object_get(obj, "id"))), 0);
+	/* put it back */
+	f = fopen(path, "r+b");
+	fseek(f, 200, SEEK_SET);
+	fputc(c, f);
+	fclose(f);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive verify"), 0);
+	free(out);
+	free(path);
+	json_decref(s);
+}
+END_TEST
+
+/* Losing the state directory costs time, not copies: placeholders too. */
+START_TEST(test_state_loss_relinks_everything)
+{
+	char cfg2[256], state2[256];
+	json_t *s;
+
+	snprintf(state2, sizeof(state2), "%s/state2", tmp);
+	snprintf(cfg2, sizeof(cfg2), "%s/mmirror2.conf", tmp);
+	write_config(cfg2, state2, &prod, &backup, NULL);
+	ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "-q init"), 0);
+	for (unsigned int i = 0; i < N_MAILBOXES; i++)
+		ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "-q mailbox add %u",
+					     FIRST_MAILBOX + i), 0);
+	s = sync_json(cfg2, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.store"), 0);
+	ck_assert_int_gt(json_path_int(s, "messages.adopted"), N_MAILBOXES * 10);
+	json_decref(s);
+	s = sync_json(cfg2, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_uidvalidity_reset_costs_no_append)
+{
+	char *out = NULL;
+	int missing, extra;
+	json_t *s;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' recreate --env '%s' "
+				 "--user 4002 --folder Greetings", fixtures_dir(),
+				 prod.env_file), 0);
+	free(out);
+	s = sync_json(config, "--mailbox 4002", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_gt(json_path_int(s, "messages.adopted"), 0);
+	json_decref(s);
+	ck_assert_int_eq(compare_counts("4002", "Greetings", &missing, &extra), 0);
+	s = sync_json(config, "--mailbox 4002", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_emptied_mailbox_is_guarded)
+{
+	char *out = NULL;
+	json_t *s, *g, *bd;
+	size_t before;
+
+	bd = dump(&backup, "4003", "INBOX");
+	before = json_array_size(json_object_get(bd, "INBOX"));
+	json_decref(bd);
+	ck_assert_uint_gt(before, 10);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' empty --env '%s' "
+				 "--user 4003", fixtures_dir(), prod.env_file), 0);
+	free(out);
+
+	/* held back, reported, exit 3; additions elsewhere still go */
+	s = sync_json(config, "", 3);
+	ck_assert_str_eq(json_string_value(json_object_get(s, "status")), "guarded");
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.frozen"), 1);
+	g = json_array_get(json_object_get(s, "guards"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(g, "mailbox")), "4003");
+	ck_assert_str_eq(json_string_value(json_object_get(g, "folder")), "INBOX");
+	ck_assert_int_eq(json_integer_value(json_object_get(g, "held")), (json_int_t)before);
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "sync --full"), 3);
+	ck_assert_ptr_nonnull(strstr(out, "guard: 4003/INBOX"));
+	ck_assert_ptr_nonnull(strstr(out, "--force-deletes"));
+	free(out);
+	bd = dump(&backup, "4003", "INBOX");
+	ck_assert_uint_eq(json_array_size(json_object_get(bd, "INBOX")), before);
+	json_decref(bd);
+
+	/* only an operator releases it, and only for the mailboxes named */
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "sync --force-deletes"), 64);
+	s = sync_json(config, "--force-deletes --mailbox 4003", 0);
+	ck_assert_int_eq(json_path_int(s, "messages.expunged"), (json_int_t)before);
+	json_decref(s);
+	bd = dump(&backup, "4003", "INBOX");
+	ck_assert_uint_eq(json_array_size(json_object_get(bd, "INBOX")), 0);
+	json_decref(bd);
+	s = sync_json(config, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	json_decref(s);
+}
+END_TEST
+
+/* Last: the backup's limit is raised, and an original is put back. */
+START_TEST(test_restore_once_the_limit_allows)
+{
+	char *out = NULL, *args, *text, dir[256];
+	int missing, extra;
+	json_t *pd;
+	long long uid;
+
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive restore 4001 1"), 1);
+	ck_assert_ptr_nonnull(out);
+	free(out);
+	fixture_stop(&backup);
+	args = xasprintf("--max-mail-size 5000000");
+	snprintf(dir, sizeof(dir), "%s", backup.dir);
+	fixture_start(dir, args, &backup);
+	free(args);
+	write_config(config, state, &prod, &backup, NULL);
+	pd = dump(&prod, "4001", "INBOX");
+	uid = json_integer_value(json_object_get(oversize_original(pd), "uid"));
+	json_decref(pd);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive restore 4001 %lld", uid), 0);
+	ck_assert_ptr_nonnull(strstr(out, "restored 4001/INBOX"));
+	free(out);
+	/* 4001 is now exact, placeholder gone */
+	ck_assert_int_eq(compare_counts("4001", "INBOX,Greetings", &missing, &extra), 0);
+	ck_assert_int_eq(run_mmirror(config, &text, NULL, "--json archive list"), 0);
+	pd = parse_json(text);
+	ck_assert_uint_eq(json_array_size(json_object_get(pd, "objects")), N_MAILBOXES - 1);
+	json_decref(pd);
+	free(text);
+	/* and the mirror stays settled */
+	pd = sync_json(config, "--mailbox 4001", 0);
+	ck_assert_int_eq(json_path_int(pd, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(pd, "operations.expunge"), 0);
+	json_decref(pd);
+}
+END_TEST
+
+int
+main(void)
+{
+	char dir[256], *out = NULL, *args;
+	Suite *suite = suite_create("safety");
+	TCase *tc = tcase_create("safety");
+	SRunner *sr;
+	int failed;
+
+	tmp = test_tmpdir();
+	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
+	snprintf(dir, sizeof(dir), "%s/p", tmp);
+	args = xasprintf("--users '%s'", users);
+	fixture_start(dir, args, &prod);
+	free(args);
+	snprintf(dir, sizeof(dir), "%s/b", tmp);
+	args = xasprintf("--users '%s' --max-mail-size %d", users, BACKUP_LIMIT);
+	fixture_start(dir, args, &backup);
+	free(args);
+	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 31 "
+		    "--users '%s' --oversize 400000", fixtures_dir(), prod.env_file,
+		    users) != 0) {
+		fprintf(stderr, "corpus generation failed: %s\n", out);
+		goto setup_failed;
+	}
+	free(out);
+	snprintf(state, sizeof(state), "%s/state", tmp);
+	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
+	write_config(config, state, &prod, &backup, NULL);
+	if (run_mmirror(config, NULL, NULL, "-q init") != 0)
+		goto setup_failed;
+	for (unsigned int i = 0; i < N_MAILBOXES; i++) {
+		if (run_mmirror(config, NULL, NULL, "-q mailbox add %u",
+				FIRST_MAILBOX + i) != 0)
+			goto setup_failed;
+	}
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_oversize_becomes_placeholder);
+	tcase_add_test(tc, test_archive_verify_detects_corruption);
+	tcase_add_test(tc, test_state_loss_relinks_everything);
+	tcase_add_test(tc, test_uidvalidity_reset_costs_no_append);
+	tcase_add_test(tc, test_emptied_mailbox_is_guarded);
+	tcase_add_test(tc, test_restore_once_the_limit_allows);
+	suite_add_tcase(suite, tc);
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	fixture_stop(&prod);
+	fixture_stop(&backup);
+	if (failed == 0)
+		test_rmdir(tmp);
+	else
+		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	free(users);
+	free(tmp);
+	return failed == 0 ? 0 : 1;
+
+setup_failed:
+	fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
+	fixture_stop(&prod);
+	fixture_stop(&backup);
+	return 1;
+}
