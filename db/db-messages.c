@@ -199,72 +199,30 @@ db_key_uid(const unsigned char *p)
 		((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
+struct message_list {
+	const char *mailbox, *folder;
+	size_t prefix_len;
+	struct db_message *msgs;
+	size_t count, alloc;
+};
+
 static int
-db_message_list_once(struct db *db, DB_TXN *txn, const char *mailbox,
-		     const char *folder, struct db_message **msgs_r,
-		     size_t *count_r, const char **error_r)
+message_list_add(const DBT *key, const DBT *data, void *context,
+		 const char **error_r)
 {
-	struct db_message *msgs = NULL;
-	size_t count = 0, alloc = 0, prefix_len;
-	unsigned char *prefix;
-	DBC *cursor = NULL;
-	DBT key, data;
-	int ret, cret;
+	struct message_list *l = context;
 
-	prefix = db_folder_key(mailbox, folder, &prefix_len);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	/* DB_SET_RANGE writes the found key back: it must be reallocatable */
-	key.data = xmemdup(prefix, prefix_len);
-	key.size = (u_int32_t)prefix_len;
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-
-	ret = db->messages->cursor(db->messages, txn, &cursor, 0);
-	if (ret != 0) {
-		cursor = NULL;
-		ret = db_bdb_error(ret, error_r, "listing messages of %s/%s",
-				   mailbox, folder);
-		goto out;
-	}
-	ret = cursor->get(cursor, &key, &data, DB_SET_RANGE);
-	while (ret == 0) {
-		if (key.size != prefix_len + 4 ||
-		    memcmp(key.data, prefix, prefix_len) != 0)
-			break;
-		msgs = xgrow(msgs, &alloc, count + 1, sizeof(*msgs));
-		if (db_message_from_record(&data, mailbox, folder,
-					   db_key_uid((unsigned char *)key.data +
-						      prefix_len),
-					   &msgs[count], error_r) < 0) {
-			ret = -1;
-			goto out;
-		}
-		count++;
-		ret = cursor->get(cursor, &key, &data, DB_NEXT);
-	}
-	if (ret == DB_NOTFOUND || ret == 0)
-		ret = 0;
-	else
-		ret = db_bdb_error(ret, error_r, "listing messages of %s/%s",
-				   mailbox, folder);
-out:
-	if (cursor != NULL) {
-		cret = cursor->close(cursor);
-		if (cret != 0 && ret == 0)
-			ret = db_bdb_error(cret, error_r, "listing messages of %s/%s",
-					   mailbox, folder);
-	}
-	free(prefix);
-	free(key.data);
-	free(data.data);
-	if (ret != 0) {
-		db_messages_free(&msgs, count);
-		count = 0;
-	}
-	*msgs_r = msgs;
-	*count_r = count;
-	return ret;
+	/* (mailbox, folder) keys of other lengths belong to no message */
+	if (key->size != l->prefix_len + 4)
+		return 0;
+	l->msgs = xgrow(l->msgs, &l->alloc, l->count + 1, sizeof(*l->msgs));
+	if (db_message_from_record(data, l->mailbox, l->folder,
+				   db_key_uid((const unsigned char *)key->data +
+					      l->prefix_len),
+				   &l->msgs[l->count], error_r) < 0)
+		return -1;
+	l->count++;
+	return 0;
 }
 
 int
@@ -272,22 +230,32 @@ db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
 		const char *folder, struct db_message **msgs_r,
 		size_t *count_r, const char **error_r)
 {
-	int attempt, ret;
+	struct message_list l = { mailbox, folder, 0, NULL, 0, 0 };
+	unsigned char *prefix;
+	int ret;
 
-	if (txn != NULL) {
-		return db_message_list_once(db, txn->txn, mailbox, folder, msgs_r,
-					    count_r, error_r);
-	}
-	/* without a caller's transaction to abort, retry here */
-	for (attempt = 0;; attempt++) {
-		ret = db_message_list_once(db, NULL, mailbox, folder, msgs_r,
-					   count_r, error_r);
-		if (ret != DB_RET_DEADLOCK)
-			return ret;
+	prefix = db_folder_key(mailbox, folder, &l.prefix_len);
+	for (int attempt = 0;; attempt++) {
+		ret = db_cursor_prefix(db, db->messages, txn, prefix, l.prefix_len,
+				       message_list_add, &l, "messages", error_r);
+		if (ret != DB_RET_DEADLOCK || txn != NULL)
+			break;
+		/* without a caller's transaction to abort, retry here */
+		db_messages_free(&l.msgs, l.count);
+		l.count = l.alloc = 0;
 		if (attempt == 20) {
 			db_error_prefix(error_r, "still deadlocked after %d retries",
 					attempt);
-			return -1;
+			ret = -1;
+			break;
 		}
 	}
+	free(prefix);
+	if (ret != 0) {
+		db_messages_free(&l.msgs, l.count);
+		l.count = 0;
+	}
+	*msgs_r = l.msgs;
+	*count_r = l.count;
+	return ret;
 }
