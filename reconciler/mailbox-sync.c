@@ -1510,6 +1510,37 @@ folder_vanished(struct mailbox_ctx *ctx)
 	return 0;
 }
 
+/* Production expunged messages whose placeholders are now gone: their
+ * archived originals lose a reference (and go with the last one).  After
+ * the links are gone, so that a crash in between keeps an object rather
+ * than loses one. */
+static int
+release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
+		 const struct db_message *links, size_t links_count)
+{
+	const char *error;
+
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct recon_step *st = &plan->steps[i];
+
+		if (st->kind != RECON_STEP_UNLINK || ctx->params->archive == NULL)
+			continue;
+		for (size_t j = 0; j < links_count; j++) {
+			if (links[j].prod_uid != st->prod_uid ||
+			    links[j].form != DB_FORM_PLACEHOLDER ||
+			    links[j].archive_id[0] == '\0')
+				continue;
+			if (archive_unref(ctx->params->archive, links[j].archive_id,
+					  NULL, &error) < 0) {
+				set_error(ctx->error, RECON_FAIL_STATE, "mailbox %s: %s: %s",
+					  ctx->sub->id, ctx->folder, error);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 sync_folder(struct mailbox_ctx *ctx)
 {
@@ -1618,6 +1649,8 @@ sync_folder(struct mailbox_ctx *ctx)
 			goto out;
 		}
 		recon_crash_point();
+		if (release_archived(ctx, &plan, links, links_count) < 0)
+			goto out;
 	}
 
 	new_state = state;

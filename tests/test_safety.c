@@ -299,6 +299,13 @@ START_TEST(test_emptied_mailbox_is_guarded)
 	bd = dump(&backup, "4003", "INBOX");
 	ck_assert_uint_eq(json_array_size(json_object_get(bd, "INBOX")), 0);
 	json_decref(bd);
+	/* its placeholder went, and with it the archived original */
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json archive list"), 0);
+	bd = parse_json(out);
+	free(out);
+	ck_assert_uint_eq(json_array_size(json_object_get(bd, "objects")),
+			  N_MAILBOXES - 1);
+	json_decref(bd);
 	s = sync_json(config, "", 0);
 	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
 	json_decref(s);
@@ -332,7 +339,7 @@ START_TEST(test_restore_once_the_limit_allows)
 	ck_assert_int_eq(compare_counts("4001", "INBOX,Greetings", &missing, &extra), 0);
 	ck_assert_int_eq(run_mmirror(config, &text, NULL, "--json archive list"), 0);
 	pd = parse_json(text);
-	ck_assert_uint_eq(json_array_size(json_object_get(pd, "objects")), N_MAILBOXES - 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(pd, "objects")), N_MAILBOXES - 2);
 	json_decref(pd);
 	free(text);
 	/* and the mirror stays settled */
