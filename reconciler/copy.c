@@ -1,0 +1,833 @@
+/* Copying messages: bodies fetched in batches and streamed through spools,
+ * the intent journal around each APPEND batch, oversize messages archived
+ * and replaced by placeholders, and the resolution of a stopped run's
+ * intents. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "util/util.h"
+#include "util/uidset.h"
+#include "util/spool.h"
+#include "imap/imap.h"
+#include "db/db.h"
+#include "archive/archive.h"
+#include "reconciler/plan.h"
+#include "reconciler/recon.h"
+#include "reconciler/recon-private.h"
+#include "reconciler/crash.h"
+#include "reconciler/oversize.h"
+
+void
+recon_message_record(struct db_message *rec, const struct observed_msg *pm,
+	       enum db_form form, uint32_t backup_uid, const char *flags)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->prod_uid = pm->uid;
+	rec->size = pm->size;
+	rec->internaldate = pm->internaldate;
+	rec->message_id = pm->message_id;
+	rec->flags = (char *)flags;
+	rec->form = form;
+	rec->backup_uid = backup_uid;
+	rec->archive_id = (char *)"";
+}
+
+struct appended {
+	const struct observed_msg *pm;
+	unsigned char digest[SHA256_LEN]; /* of the production bytes */
+	const char *flags;
+	uint32_t backup_uid;	/* 0 until known */
+	bool recorded;		/* its link is in the database */
+	bool placeholder;
+	char archive_id[ARCHIVE_ID_SIZE];
+};
+
+/* Without UIDPLUS the new messages' UIDs are found by listing the backup
+ * from the UIDNEXT seen before the appends and matching identity. */
+static int
+find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
+		   struct appended *list, size_t count)
+{
+	struct observed found = { 0 };
+	char uidset[32];
+	bool *used;
+
+	if (uidnext_before == 0) {
+		/* without UIDNEXT, old copies cannot be told from new ones:
+		 * leave the new ones unlinked for the next full pass to adopt */
+		log_warning("%s/%s: the backup gives neither APPENDUID nor UIDNEXT; "
+			    "new copies are linked on the next full pass",
+			    ctx->sub->id, ctx->folder);
+		return 0;
+	}
+	snprintf(uidset, sizeof(uidset), "%u:*", uidnext_before);
+	if (recon_observe(ctx, ctx->backup, uidset, false, &found) < 0)
+		return -1;
+	used = xcalloc(found.count + 1, sizeof(bool));
+	for (size_t i = 0; i < count; i++) {
+		if (list[i].backup_uid != 0)
+			continue;
+		for (size_t j = 0; j < found.count; j++) {
+			const struct observed_msg *b = &found.msgs[j];
+
+			if (!used[j] && b->uid >= uidnext_before &&
+			    b->size == list[i].pm->size &&
+			    b->internaldate == list[i].pm->internaldate &&
+			    strcmp(b->message_id, list[i].pm->message_id) == 0) {
+				used[j] = true;
+				list[i].backup_uid = b->uid;
+				break;
+			}
+		}
+	}
+	free(used);
+	recon_observed_free(&found);
+	return 0;
+}
+
+/* Messages copied in one round: their bodies come in one UID FETCH and go
+ * out in one APPEND batch (pipelined, or MULTIAPPEND). */
+#define BATCH_MAX_MESSAGES 32
+/* a body beyond this goes to a temporary file while it passes through */
+#define SPOOL_MEMORY_MAX (512 * 1024)
+
+struct batch_slot {
+	const struct recon_step *step;
+	const struct observed_msg *pm;
+	struct spool *spool;
+	bool complete;
+	/* oversize: the original is archived and this goes to the backup */
+	bool placeholder;
+	struct buf ph;
+	char *ph_message_id;
+	char archive_id[ARCHIVE_ID_SIZE];
+};
+
+struct batch {
+	struct mailbox_ctx *ctx;
+	struct batch_slot slots[BATCH_MAX_MESSAGES];
+	size_t count;
+	struct batch_slot *current;
+	const char *spool_error;
+};
+
+static int
+sink_begin(uint32_t uid, uint64_t size, void *context)
+{
+	struct batch *b = context;
+
+	(void)size;
+	b->current = NULL;
+	for (size_t i = 0; i < b->count; i++) {
+		if (b->slots[i].step->prod_uid == uid && !b->slots[i].complete) {
+			b->current = &b->slots[i];
+			spool_reset(b->current->spool);
+			return 0;
+		}
+	}
+	/* a body we did not ask for: refuse it rather than guess */
+	b->spool_error = "the production server sent a message that was not asked for";
+	return -1;
+}
+
+static int
+sink_data(const void *data, size_t len, void *context)
+{
+	struct batch *b = context;
+
+	if (b->current == NULL)
+		return -1;
+	return spool_write(b->current->spool, data, len, &b->spool_error);
+}
+
+static int
+sink_end(uint32_t uid, void *context)
+{
+	struct batch *b = context;
+
+	(void)uid;
+	if (b->current == NULL)
+		return -1;
+	b->current->complete = true;
+	b->current = NULL;
+	return 0;
+}
+
+struct record_ctx {
+	struct mailbox_ctx *mctx;
+	struct appended *list;
+	size_t count;
+	struct batch_slot *const *done;	/* their intents are cleared */
+	size_t done_count;
+};
+
+static int
+record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct record_ctx *rc = context;
+
+	for (size_t i = 0; i < rc->count; i++) {
+		const struct appended *a = &rc->list[i];
+		struct db_message rec;
+		int ret;
+
+		if (a->backup_uid == 0 || a->recorded)
+			continue;
+		recon_message_record(&rec, a->pm, a->placeholder ? DB_FORM_PLACEHOLDER :
+			       DB_FORM_COPY, a->backup_uid, a->flags);
+		memcpy(rec.digest, a->digest, SHA256_LEN);
+		if (a->placeholder)
+			rec.archive_id = (char *)a->archive_id;
+		ret = db_message_put(rc->mctx->params->db, txn, rc->mctx->sub->id,
+				     rc->mctx->folder, &rec, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	for (size_t i = 0; i < rc->done_count; i++) {
+		int ret = db_intent_delete(rc->mctx->params->db, txn,
+					   rc->mctx->sub->id, rc->mctx->folder,
+					   rc->done[i]->step->prod_uid, error_r);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Links the copies whose backup UID is known and clears the intents of
+ * the done slots, in one transaction. */
+static int
+record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count,
+		struct batch_slot *const *done, size_t done_count)
+{
+	struct record_ctx rc = { ctx, list, count, done, done_count };
+	const char *db_error;
+
+	if (db_txn_run(ctx->params->db, record_appended_txn, &rc, &db_error) != 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (list[i].backup_uid != 0)
+			list[i].recorded = true;
+	}
+	return 0;
+}
+
+static void
+note_refusal(struct mailbox_ctx *ctx, uint32_t prod_uid, uint64_t size,
+	     const struct imap_error *ie)
+{
+	if (ctx->refused++ == 0) {
+		snprintf(ctx->first_refusal, sizeof(ctx->first_refusal),
+			 "%s: production UID %u (%llu bytes): %.500s", ctx->folder,
+			 prod_uid, (unsigned long long)size, ie->msg);
+	}
+	log_warning("%s/%s: the backup refused production UID %u (%llu bytes): %s",
+		    ctx->sub->id, ctx->folder, prod_uid, (unsigned long long)size,
+		    ie->msg);
+}
+
+struct journal_ctx {
+	struct mailbox_ctx *mctx;
+	struct batch_slot *const *slots;
+	size_t count;
+};
+
+static int
+journal_intents_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct journal_ctx *jc = context;
+	struct mailbox_ctx *ctx = jc->mctx;
+
+	for (size_t i = 0; i < jc->count; i++) {
+		const struct batch_slot *slot = jc->slots[i];
+		struct db_intent in;
+		int ret;
+
+		memset(&in, 0, sizeof(in));
+		in.prod_uid = slot->step->prod_uid;
+		in.internaldate = slot->pm->internaldate;
+		in.backup_uidnext = ctx->backup_uidnext;
+		in.flags = (char *)slot->step->flags;
+		in.original_size = spool_size(slot->spool);
+		in.original_message_id = slot->pm->message_id;
+		if (slot->placeholder) {
+			in.kind = DB_INTENT_PLACEHOLDER;
+			in.size = slot->ph.len;
+			in.message_id = slot->ph_message_id;
+			sha256(slot->ph.data, slot->ph.len, in.digest);
+			spool_digest(slot->spool, in.original_digest);
+			in.archive_id = (char *)slot->archive_id;
+		} else {
+			in.kind = DB_INTENT_COPY;
+			in.size = spool_size(slot->spool);
+			in.message_id = slot->pm->message_id;
+			spool_digest(slot->spool, in.digest);
+			memcpy(in.original_digest, in.digest, SHA256_LEN);
+			in.archive_id = (char *)"";
+		}
+		ret = db_intent_put(ctx->params->db, txn, ctx->sub->id, ctx->folder,
+				    &in, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Commits the intents of a batch before any of it is appended: after a
+ * crash they say what may be on the backup without a link. */
+static int
+journal_intents(struct mailbox_ctx *ctx, struct batch_slot *const *slots,
+		size_t count)
+{
+	struct journal_ctx jc = { ctx, slots, count };
+	const char *db_error;
+
+	if (db_txn_run(ctx->params->db, journal_intents_txn, &jc, &db_error) != 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	return 0;
+}
+
+/* The first bytes of a spooled message (its header and the start of its
+ * parts are all that placeholders and durations need). */
+#define MESSAGE_PREFIX_MAX (4 * 1024 * 1024)
+
+static int
+spool_prefix(struct spool *spool, struct buf *out, const char **error_r)
+{
+	unsigned char chunk[65536];
+	ssize_t n = 0;
+
+	buf_reset(out);
+	if (spool_rewind(spool, error_r) < 0)
+		return -1;
+	while (out->len < MESSAGE_PREFIX_MAX &&
+	       (n = spool_read(spool, chunk, sizeof(chunk), error_r)) > 0) {
+		size_t take = (size_t)n;
+
+		if (take > MESSAGE_PREFIX_MAX - out->len)
+			take = MESSAGE_PREFIX_MAX - out->len;
+		buf_append(out, chunk, take);
+	}
+	return n < 0 && out->len < MESSAGE_PREFIX_MAX ? -1 : 0;
+}
+
+/* Is this message more than the backup takes: larger than the configured
+ * or learned size, or longer than max_message_seconds? */
+static bool
+slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
+	      struct buf *prefix)
+{
+	const struct recon_params *params = ctx->params;
+	uint64_t size = spool_size(slot->spool), limit = params->max_message_size;
+	const char *error;
+	double seconds;
+
+	if (ctx->learned_limit != 0 && (limit == 0 || ctx->learned_limit < limit))
+		limit = ctx->learned_limit;
+	if (limit != 0 && size > limit)
+		return true;
+	if (params->max_message_seconds == 0 ||
+	    spool_prefix(slot->spool, prefix, &error) < 0)
+		return false;
+	return recon_message_duration(prefix->data, prefix->len, &seconds) == 0 &&
+		seconds > (double)params->max_message_seconds;
+}
+
+/* Archives the original of an oversize message and builds its
+ * placeholder into slot->ph. */
+static int
+prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
+		    struct buf *prefix)
+{
+	const struct recon_params *params = ctx->params;
+	const char *error;
+
+	if (params->archive == NULL) {
+		recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: %s: production "
+			  "UID %u is too large for the backup and no archive is "
+			  "configured", ctx->sub->id, ctx->folder, slot->step->prod_uid);
+		return -1;
+	}
+	if (archive_put_spool(params->archive, slot->spool, slot->archive_id,
+			      &error) < 0 ||
+	    spool_prefix(slot->spool, prefix, &error) < 0) {
+		recon_error_set(ctx->error, RECON_FAIL_STATE, "mailbox %s: %s: archiving "
+			  "production UID %u: %s", ctx->sub->id, ctx->folder,
+			  slot->step->prod_uid, error);
+		return -1;
+	}
+	buf_reset(&slot->ph);
+	if (recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
+				    spool_size(slot->spool), &slot->ph,
+				    params->placeholder_hint, &error) < 0) {
+		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: the "
+			  "placeholder of production UID %u: %s", ctx->sub->id,
+			  ctx->folder, slot->step->prod_uid, error);
+		return -1;
+	}
+	free(slot->ph_message_id);
+	slot->ph_message_id = recon_header_value(slot->ph.data, slot->ph.len,
+						 "Message-ID");
+	if (slot->ph_message_id == NULL)
+		slot->ph_message_id = xstrdup("");
+	slot->placeholder = true;
+	log_info("%s/%s: production UID %u (%llu bytes) is too large for the "
+		 "backup: archived as %s, placeholder sent", ctx->sub->id,
+		 ctx->folder, slot->step->prod_uid,
+		 (unsigned long long)spool_size(slot->spool), slot->archive_id);
+	return 0;
+}
+
+/* Journals, appends and links the given slots.  Slots the backup refuses
+ * as too big that are not placeholders yet go to *retry (the caller makes
+ * them placeholders); other refusals are noted. */
+static int
+append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
+	     struct appended *list, size_t *list_count, bool *need_lookup,
+	     struct batch_slot **retry, size_t *retry_count)
+{
+	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
+	char **flags[BATCH_MAX_MESSAGES];
+	size_t flags_count[BATCH_MAX_MESSAGES];
+	size_t first_new = *list_count;
+	struct imap_error ie;
+	int r;
+
+	if (count == 0)
+		return 0;
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < count; i++) {
+		struct batch_slot *slot = slots[i];
+
+		flags[i] = recon_flags_split(slot->step->flags, &flags_count[i]);
+		msgs[i].flags = (const char *const *)flags[i];
+		msgs[i].flags_count = flags_count[i];
+		msgs[i].internaldate = slot->pm->internaldate;
+		if (slot->placeholder) {
+			msgs[i].data = slot->ph.data;
+			msgs[i].len = slot->ph.len;
+		} else {
+			msgs[i].data = spool_memory(slot->spool);
+			msgs[i].len = (size_t)spool_size(slot->spool);
+			msgs[i].spool = slot->spool;
+		}
+	}
+	if (journal_intents(ctx, slots, count) < 0) {
+		r = -1;
+		goto out;
+	}
+	recon_crash_point();
+	r = imap_append_batch(ctx->backup, ctx->folder, msgs, count, &ie);
+	recon_crash_point();
+	for (size_t i = 0; i < count; i++) {
+		struct batch_slot *slot = slots[i];
+		const struct imap_error *me = &msgs[i].error;
+		struct appended *a;
+
+		if (me->kind == IMAP_ERR_TOOBIG && !slot->placeholder) {
+			uint64_t size = spool_size(slot->spool);
+
+			/* the backup told its limit: remember it per folder */
+			if (ctx->learned_limit == 0 || size - 1 < ctx->learned_limit)
+				ctx->learned_limit = size - 1;
+			retry[(*retry_count)++] = slot;
+			continue;
+		}
+		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
+		    me->kind == IMAP_ERR_NONEXISTENT) {
+			note_refusal(ctx, slot->step->prod_uid, msgs[i].len, me);
+			continue;
+		}
+		if (me->kind != IMAP_ERR_NONE)
+			continue;	/* unknown: its intent tells the next run */
+		a = &list[(*list_count)++];
+		memset(a, 0, sizeof(*a));
+		a->pm = slot->pm;
+		a->flags = slot->step->flags;
+		spool_digest(slot->spool, a->digest);
+		a->backup_uid = msgs[i].uid;
+		a->placeholder = slot->placeholder;
+		if (slot->placeholder) {
+			memcpy(a->archive_id, slot->archive_id, sizeof(a->archive_id));
+			ctx->counters->placeholders++;
+		}
+		if (a->backup_uid == 0)
+			*need_lookup = true;
+		ctx->counters->op_append++;
+		ctx->counters->appended++;
+		ctx->counters->bytes_appended += msgs[i].len;
+		ctx->changed = true;
+	}
+	/* what was appended is linked, even when the batch then failed, and
+	 * the batch's intents go in the same transaction */
+	if (record_appended(ctx, list + first_new, *list_count - first_new,
+			    slots, count) < 0) {
+		r = -1;
+		goto out;
+	}
+	recon_crash_point();
+	if (r < 0)
+		recon_error_imap(ctx, &ie, "appending to the backup");
+out:
+	for (size_t i = 0; i < count; i++)
+		recon_flags_free(flags[i], flags_count[i]);
+	return r < 0 ? -1 : 0;
+}
+
+/* Copies one batch: fetch the bodies, archive what is too large, append
+ * the rest and the placeholders, link the copies. */
+static int
+copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
+	   size_t *list_count, bool *need_lookup)
+{
+	const struct recon_params *params = ctx->params;
+	const struct imap_body_sink sink = {
+		sink_begin, sink_data, sink_end, b,
+	};
+	struct batch_slot *send[BATCH_MAX_MESSAGES], *retry[BATCH_MAX_MESSAGES];
+	size_t nsend = 0, nretry = 0;
+	struct uidset uids;
+	struct imap_error ie;
+	struct buf prefix;
+	char *set;
+	int r, ret = -1;
+
+	uidset_init(&uids);
+	for (size_t i = 0; i < b->count; i++)
+		uidset_add(&uids, b->slots[i].step->prod_uid);
+	set = uidset_format(&uids);
+	uidset_deinit(&uids);
+	r = imap_fetch_bodies(ctx->prod, set, params->max_fetch_size, &sink, &ie);
+	free(set);
+	if (r < 0) {
+		if (b->spool_error != NULL)
+			recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: %s",
+				  ctx->sub->id, ctx->folder, b->spool_error);
+		else
+			recon_error_imap(ctx, &ie, "reading production messages");
+		return -1;
+	}
+	buf_init(&prefix, MESSAGE_PREFIX_MAX);
+	for (size_t i = 0; i < b->count; i++) {
+		struct batch_slot *slot = &b->slots[i];
+
+		slot->placeholder = false;
+		if (!slot->complete) {
+			/* expunged since we listed it: the next run's business */
+			log_info("%s/%s: production UID %u vanished before it was copied",
+				 ctx->sub->id, ctx->folder, slot->step->prod_uid);
+			continue;
+		}
+		if (slot_oversize(ctx, slot, &prefix) &&
+		    prepare_placeholder(ctx, slot, &prefix) < 0)
+			goto out;
+		send[nsend++] = slot;
+	}
+	if (append_slots(ctx, send, nsend, list, list_count, need_lookup, retry,
+			 &nretry) < 0)
+		goto out;
+	/* refused as too big: now they go as placeholders */
+	for (size_t i = 0; i < nretry; i++) {
+		if (prepare_placeholder(ctx, retry[i], &prefix) < 0)
+			goto out;
+	}
+	if (nretry > 0) {
+		struct batch_slot *again[BATCH_MAX_MESSAGES];
+		size_t nagain = 0;
+
+		if (append_slots(ctx, retry, nretry, list, list_count, need_lookup,
+				 again, &nagain) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	buf_free(&prefix);
+	return ret;
+}
+
+int
+recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
+		const struct observed *prod, uint32_t backup_uidnext)
+{
+	struct appended *list;
+	struct batch b;
+	size_t count = 0;
+	bool need_lookup = false;
+	int ret = -1;
+
+	if (plan->appends == 0)
+		return 0;
+	list = xcalloc(plan->appends + 1, sizeof(*list));
+	memset(&b, 0, sizeof(b));
+	b.ctx = ctx;
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
+		b.slots[i].spool = spool_create(SPOOL_MEMORY_MAX, NULL);
+		buf_init(&b.slots[i].ph, 1024 * 1024);
+	}
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct recon_step *st = &plan->steps[i];
+		struct batch_slot *slot;
+
+		if (st->kind != RECON_STEP_APPEND)
+			continue;
+		slot = &b.slots[b.count++];
+		slot->step = st;
+		slot->pm = recon_observed_find(prod, st->prod_uid);
+		slot->complete = false;
+		if (b.count == BATCH_MAX_MESSAGES) {
+			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
+				goto out;
+			b.count = 0;
+		}
+	}
+	if (b.count > 0 && copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
+		goto out;
+	if (need_lookup) {
+		if (find_appended_uids(ctx, backup_uidnext, list, count) < 0)
+			goto out;
+		for (size_t i = 0; i < count; i++) {
+			if (list[i].backup_uid == 0) {
+				/* not found again: the next full pass adopts it */
+				log_warning("%s/%s: cannot find the copy of production UID %u "
+					    "on the backup (no UIDPLUS)", ctx->sub->id,
+					    ctx->folder, list[i].pm->uid);
+			}
+		}
+		if (record_appended(ctx, list, count, NULL, 0) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
+		spool_destroy(&b.slots[i].spool);
+		buf_free(&b.slots[i].ph);
+		free(b.slots[i].ph_message_id);
+	}
+	free(list);
+	return ret;
+}
+
+/* Digests of some backup messages, for telling identical-looking
+ * candidates apart. */
+struct digest_sink {
+	struct observed *candidates;
+	unsigned char (*digests)[SHA256_LEN];
+	bool *have;
+	EVP_MD_CTX *sha;
+	ssize_t current;
+};
+
+static int
+digest_begin(uint32_t uid, uint64_t size, void *context)
+{
+	struct digest_sink *ds = context;
+
+	(void)size;
+	ds->current = -1;
+	for (size_t i = 0; i < ds->candidates->count; i++) {
+		if (ds->candidates->msgs[i].uid == uid)
+			ds->current = (ssize_t)i;
+	}
+	if (ds->current < 0)
+		return -1;
+	return EVP_DigestInit_ex(ds->sha, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+static int
+digest_data(const void *data, size_t len, void *context)
+{
+	struct digest_sink *ds = context;
+
+	return EVP_DigestUpdate(ds->sha, data, len) == 1 ? 0 : -1;
+}
+
+static int
+digest_end(uint32_t uid, void *context)
+{
+	struct digest_sink *ds = context;
+	unsigned int len = SHA256_LEN;
+
+	(void)uid;
+	if (EVP_DigestFinal_ex(ds->sha, ds->digests[ds->current], &len) != 1)
+		return -1;
+	ds->have[ds->current] = true;
+	return 0;
+}
+
+struct resolve_ctx {
+	struct mailbox_ctx *mctx;
+	const struct db_intent *intents;
+	size_t count;
+	const uint32_t *found;		/* backup UID per intent, 0: absent */
+};
+
+static int
+resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	const struct resolve_ctx *rc = context;
+	struct mailbox_ctx *ctx = rc->mctx;
+
+	for (size_t i = 0; i < rc->count; i++) {
+		const struct db_intent *in = &rc->intents[i];
+		int ret;
+
+		if (rc->found[i] != 0) {
+			struct db_message rec;
+
+			memset(&rec, 0, sizeof(rec));
+			rec.prod_uid = in->prod_uid;
+			rec.size = in->original_size;
+			rec.internaldate = in->internaldate;
+			rec.message_id = in->original_message_id;
+			memcpy(rec.digest, in->original_digest, SHA256_LEN);
+			rec.flags = in->flags;
+			rec.form = in->kind == DB_INTENT_PLACEHOLDER ?
+				DB_FORM_PLACEHOLDER : DB_FORM_COPY;
+			rec.backup_uid = rc->found[i];
+			rec.archive_id = in->archive_id;
+			ret = db_message_put(ctx->params->db, txn, ctx->sub->id,
+					     ctx->folder, &rec, error_r);
+			if (ret != 0)
+				return ret;
+		}
+		ret = db_intent_delete(ctx->params->db, txn, ctx->sub->id,
+				       ctx->folder, in->prod_uid, error_r);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A run stopped between an APPEND batch and its links left intents.  Each
+ * is looked for on the backup from the UIDNEXT it recorded on: found (by
+ * Message-ID, size and INTERNALDATE, and the SHA-256 of the bytes when
+ * several copies look alike), it is linked; absent, the planner appends
+ * it again.  Either way the intent is cleared. */
+int
+recon_resolve_intents(struct mailbox_ctx *ctx)
+{
+	struct db_intent *intents = NULL;
+	struct observed cand = { 0 };
+	uint32_t *found = NULL, from = UINT32_MAX;
+	unsigned char (*digests)[SHA256_LEN] = NULL;
+	bool *have = NULL, *used = NULL;
+	size_t count = 0;
+	const char *db_error;
+	char uidset[32];
+	int ret = -1;
+
+	if (db_intent_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			   &intents, &count, &db_error) < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	if (count == 0)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (intents[i].backup_uidnext < from)
+			from = intents[i].backup_uidnext;
+	}
+	snprintf(uidset, sizeof(uidset), "%u:*", from > 0 ? from : 1);
+	if (recon_observe(ctx, ctx->backup, uidset, false, &cand) < 0)
+		goto out;
+	found = xcalloc(count, sizeof(*found));
+	digests = xcalloc(cand.count + 1, sizeof(*digests));
+	have = xcalloc(cand.count + 1, sizeof(*have));
+	used = xcalloc(cand.count + 1, sizeof(*used));
+	for (size_t i = 0; i < count; i++) {
+		const struct db_intent *in = &intents[i];
+		size_t matches = 0, match = 0;
+
+		/* recon_observe() shows placeholders by their original's identity */
+		bool ph = in->kind == DB_INTENT_PLACEHOLDER;
+		uint64_t want_size = ph ? in->original_size : in->size;
+		const char *want_mid = ph ? in->original_message_id : in->message_id;
+
+		for (size_t j = 0; j < cand.count; j++) {
+			const struct observed_msg *b = &cand.msgs[j];
+
+			if (!used[j] && b->uid >= in->backup_uidnext &&
+			    b->size == want_size && b->internaldate == in->internaldate &&
+			    strcmp(b->message_id, want_mid) == 0 &&
+			    (b->archive_id != NULL) == ph) {
+				matches++;
+				match = j;
+			}
+		}
+		if (matches > 1) {
+			/* alike: only the bytes tell */
+			struct digest_sink ds = { &cand, digests, have,
+						  EVP_MD_CTX_new(), -1 };
+			const struct imap_body_sink sink = {
+				digest_begin, digest_data, digest_end, &ds,
+			};
+			struct imap_error ie;
+			struct uidset set;
+			char *s;
+			int r;
+
+			uidset_init(&set);
+			for (size_t j = 0; j < cand.count; j++) {
+				if (!used[j] && !have[j] && cand.msgs[j].size == want_size)
+					uidset_add(&set, cand.msgs[j].uid);
+			}
+			s = uidset_format(&set);
+			uidset_deinit(&set);
+			r = s[0] == '\0' ? 0 :
+				imap_fetch_bodies(ctx->backup, s, ctx->params->max_fetch_size,
+						  &sink, &ie);
+			free(s);
+			EVP_MD_CTX_free(ds.sha);
+			if (r < 0) {
+				recon_error_imap(ctx, &ie, "reading backup messages");
+				goto out;
+			}
+			matches = 0;
+			for (size_t j = 0; j < cand.count; j++) {
+				if (!used[j] && have[j] &&
+				    memcmp(digests[j], in->digest, SHA256_LEN) == 0) {
+					matches = 1;
+					match = j;
+					break;
+				}
+			}
+		}
+		if (matches == 1) {
+			used[match] = true;
+			found[i] = cand.msgs[match].uid;
+		}
+		log_info("%s/%s: production UID %u was being copied when a run "
+			 "stopped: %s", ctx->sub->id, ctx->folder, in->prod_uid,
+			 found[i] != 0 ? "found on the backup, linked" :
+			 "not on the backup, copied again");
+	}
+	{
+		struct resolve_ctx rc = { ctx, intents, count, found };
+
+		if (db_txn_run(ctx->params->db, resolve_intents_txn, &rc,
+			       &db_error) != 0) {
+			recon_error_db(ctx, db_error);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	db_intents_free(&intents, count);
+	recon_observed_free(&cand);
+	free(found);
+	free(digests);
+	free(have);
+	free(used);
+	return ret;
+}
+

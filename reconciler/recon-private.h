@@ -1,0 +1,86 @@
+/* recon-private: what the executor's files share.  mailbox-sync.c runs a
+ * mailbox folder by folder (connect, plan, act, guard); observe.c lists a
+ * folder; copy.c copies messages (batches, the intent journal, oversize
+ * placeholders) and resolves a stopped run's intents.  Not for use outside
+ * reconciler/. */
+#ifndef MMIRROR_RECON_PRIVATE_H
+#define MMIRROR_RECON_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+#include "imap/imap.h"
+#include "db/db.h"
+#include "reconciler/plan.h"
+#include "reconciler/recon.h"
+
+struct observed_msg {
+	uint32_t uid;
+	uint64_t size;		/* a placeholder's: its original's */
+	int64_t internaldate;
+	char *message_id;	/* a placeholder's: its original's */
+	char *flags;
+	bool skip;
+	char *archive_id;	/* a placeholder's archived original, else NULL */
+};
+
+struct observed {
+	struct observed_msg *msgs;
+	size_t count, alloc;
+};
+
+struct mailbox_ctx {
+	const struct recon_params *params;
+	const struct db_subscription *sub;
+	struct recon_counters *counters;
+	struct recon_result *result;
+	struct recon_error *error;
+	struct imap_conn *prod;
+	struct imap_conn *backup;
+	const char *folder;
+	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
+	uint64_t learned_limit;		/* the backup refused larger, 0: none */
+	bool changed;
+	bool guarded;		/* a guard held deletions back */
+	/* messages the backup refused; the rest of the mailbox goes on */
+	size_t refused;
+	char first_refusal[640];
+};
+
+/* ---- errors (mailbox-sync.c) ---- */
+void recon_error_set(struct recon_error *error, enum recon_fail fail,
+		     const char *fmt, ...) ATTR_FORMAT(3, 4);
+/* Maps an IMAP failure to what it means for the run; what says what was
+ * being done, or NULL. */
+void recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
+		      const char *what);
+void recon_error_db(struct mailbox_ctx *ctx, const char *db_error);
+
+/* ---- observe.c ---- */
+void recon_observed_free(struct observed *obs);
+/* The message with that UID, or NULL (obs sorted by UID). */
+const struct observed_msg *recon_observed_find(const struct observed *obs,
+					       uint32_t uid);
+/* Lists uidset of the selected folder into *obs_r (sorted by UID):
+ * production with its skip rules, the backup with placeholders read as
+ * their originals.  Returns 0, or -1 with ctx's error set. */
+int recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn,
+		  const char *uidset, bool production, struct observed *obs_r);
+
+/* ---- copy.c ---- */
+/* Fills a message record from what production showed (strings are
+ * borrowed). */
+void recon_message_record(struct db_message *rec, const struct observed_msg *pm,
+			  enum db_form form, uint32_t backup_uid, const char *flags);
+/* Carries out the plan's APPENDs: bodies fetched a batch at a time, the
+ * batch journalled, appended (oversize ones archived and replaced by
+ * placeholders), linked.  Returns 0, or -1 with ctx's error set. */
+int recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
+			const struct observed *prod, uint32_t backup_uidnext);
+/* Finds on the backup the messages a stopped run was appending (its open
+ * intents) and links them, or lets the planner append them again. */
+int recon_resolve_intents(struct mailbox_ctx *ctx);
+
+#endif
