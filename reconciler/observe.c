@@ -247,7 +247,8 @@ recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidse
 			       "listing production folder" : "listing backup folder");
 		return -1;
 	}
-	qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
+	if (obs_r->count > 1)
+		qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
 	return 0;
 }
 

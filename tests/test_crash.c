@@ -171,10 +171,16 @@ check_point(const char *letter, unsigned int n)
 		report_failure("point %u: the run exited %d", n, ret);
 		goto failed;
 	}
-	if (crashed && run_cmd(NULL, NULL, "'%s' -q -c '%s' sync --full",
-			       mmirror_bin(), cfg) != 0) {
-		report_failure("point %u: resuming failed", n);
-		goto failed;
+	if (crashed) {
+		char *err = NULL;
+
+		ret = run_cmd(NULL, &err, "'%s' -q -c '%s' sync --full", mmirror_bin(),
+			      cfg);
+		if (ret != 0)
+			report_failure("point %u: resuming exited %d: %s", n, ret, err);
+		free(err);
+		if (ret != 0)
+			goto failed;
 	}
 	if (check_exact(prefix, false) < 0 || check_settled(prefix, cfg) < 0)
 		goto failed;
