@@ -190,7 +190,7 @@ cmd_archive(struct cli *cli, int argc, char **argv)
 {
 	struct archive *archive = NULL;
 	struct db *db = NULL;
-	const char *action, *error;
+	const char *action, *error = NULL;
 	int ret;
 
 	if (argc < 2) {

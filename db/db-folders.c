@@ -172,3 +172,29 @@ db_folder_delete(struct db *db, struct db_txn *txn, const char *mailbox,
 
 	return db_txn_run_in(db, txn, db_folder_delete_txn, &ctx, error_r);
 }
+
+static int
+db_folder_unlink_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct db_folder_delete_ctx *ctx = context;
+	bool deleted = false;
+	int ret;
+
+	ret = db_folder_delete_messages(ctx, txn->txn, &deleted, error_r);
+	if (ret != 0)
+		return ret;
+	return deleted ? 0 : DB_RET_NOTFOUND;
+}
+
+int
+db_folder_delete_links(struct db *db, struct db_txn *txn, const char *mailbox,
+		       const char *folder, const char **error_r)
+{
+	struct db_folder_delete_ctx ctx = {
+		.db = db,
+		.mailbox = mailbox,
+		.folder = folder,
+	};
+
+	return db_txn_run_in(db, txn, db_folder_unlink_txn, &ctx, error_r);
+}

@@ -89,6 +89,11 @@ int db_folder_get(struct db *db, struct db_txn *txn, const char *mailbox,
 int db_folder_put(struct db *db, struct db_txn *txn, const char *mailbox,
 		  const char *folder, const struct db_folder_state *state,
 		  const char **error_r);
+/* Deletes every message record of the folder and keeps its state;
+ * DB_RET_NOTFOUND when there was none. */
+int db_folder_delete_links(struct db *db, struct db_txn *txn,
+			   const char *mailbox, const char *folder,
+			   const char **error_r);
 /* Deletes the folder state and every message record of the folder. */
 int db_folder_delete(struct db *db, struct db_txn *txn, const char *mailbox,
 		     const char *folder, const char **error_r);

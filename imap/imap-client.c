@@ -878,7 +878,11 @@ pending_wait(struct imap_conn *conn, const char *tag, untagged_fn *handler,
 	const struct imap_response *resp;
 	struct imap_pending *p = pending_find(conn, tag);
 	struct cmd waiter;
+	char tag_copy[sizeof(waiter.tag)];
 
+	/* tag may point into the queue, which waiting reshuffles */
+	snprintf(tag_copy, sizeof(tag_copy), "%s", tag);
+	tag = tag_copy;
 	if (p != NULL && p->done) {
 		*out_r = *p;
 		pending_remove(conn, p);
@@ -2342,8 +2346,7 @@ imap_append_batch(struct imap_conn *conn, const char *mailbox,
 {
 	int r;
 
-	if (check_usable(conn, error_r) < 0)
-		return -1;
+	/* every result is unknown until an answer says otherwise */
 	for (size_t i = 0; i < count; i++) {
 		msgs[i].uid = 0;
 		msgs[i].error.kind = IMAP_ERR_IO;
@@ -2352,6 +2355,8 @@ imap_append_batch(struct imap_conn *conn, const char *mailbox,
 		snprintf(msgs[i].error.msg, sizeof(msgs[i].error.msg),
 			 "no answer from %s to the APPEND", conn->server_desc);
 	}
+	if (check_usable(conn, error_r) < 0)
+		return -1;
 	if (count == 0)
 		return 0;
 	if (count > 1 && imap_has_capability(conn, "MULTIAPPEND") &&

@@ -163,8 +163,8 @@ struct record_ctx {
 	struct mailbox_ctx *mctx;
 	struct appended *list;
 	size_t count;
-	struct batch_slot *const *done;	/* their intents are cleared */
-	size_t done_count;
+	const uint32_t *clear;	/* production UIDs whose intents are done */
+	size_t clear_count;
 };
 
 static int
@@ -189,10 +189,10 @@ record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
 		if (ret != 0)
 			return ret;
 	}
-	for (size_t i = 0; i < rc->done_count; i++) {
+	for (size_t i = 0; i < rc->clear_count; i++) {
 		int ret = db_intent_delete(rc->mctx->params->db, txn,
 					   rc->mctx->sub->id, rc->mctx->folder,
-					   rc->done[i]->step->prod_uid, error_r);
+					   rc->clear[i], error_r);
 
 		if (ret < 0)
 			return ret;
@@ -201,12 +201,12 @@ record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
 }
 
 /* Links the copies whose backup UID is known and clears the intents of
- * the done slots, in one transaction. */
+ * the messages whose outcome is settled, in one transaction. */
 static int
 record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count,
-		struct batch_slot *const *done, size_t done_count)
+		const uint32_t *clear, size_t clear_count)
 {
-	struct record_ctx rc = { ctx, list, count, done, done_count };
+	struct record_ctx rc = { ctx, list, count, clear, clear_count };
 	const char *db_error;
 
 	if (db_txn_run(ctx->params->db, record_appended_txn, &rc, &db_error) != 0) {
@@ -399,7 +399,8 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
 	char **flags[BATCH_MAX_MESSAGES];
 	size_t flags_count[BATCH_MAX_MESSAGES];
-	size_t first_new = *list_count;
+	uint32_t clear[BATCH_MAX_MESSAGES];
+	size_t first_new = *list_count, nclear = 0;
 	struct imap_error ie;
 	int r;
 
@@ -434,22 +435,29 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 		const struct imap_error *me = &msgs[i].error;
 		struct appended *a;
 
-		if (me->kind == IMAP_ERR_TOOBIG && !slot->placeholder) {
+		/* only a refusal that names size teaches a limit: a full
+		 * quota or a lock must not turn later mail into placeholders */
+		if (me->kind == IMAP_ERR_TOOBIG && !slot->placeholder &&
+		    (strcasecmp(me->resp_code, "TOOBIG") == 0 ||
+		     strcasecmp(me->resp_code, "LIMIT") == 0)) {
 			uint64_t size = spool_size(slot->spool);
 
-			/* the backup told its limit: remember it per folder */
 			if (ctx->learned_limit == 0 || size - 1 < ctx->learned_limit)
 				ctx->learned_limit = size - 1;
+			/* its intent is replaced by the placeholder's */
 			retry[(*retry_count)++] = slot;
 			continue;
 		}
 		if (me->kind == IMAP_ERR_TOOBIG || me->kind == IMAP_ERR_NO ||
 		    me->kind == IMAP_ERR_NONEXISTENT) {
 			note_refusal(ctx, slot->step->prod_uid, msgs[i].len, me);
+			clear[nclear++] = slot->step->prod_uid;
 			continue;
 		}
 		if (me->kind != IMAP_ERR_NONE)
 			continue;	/* unknown: its intent tells the next run */
+		if (msgs[i].uid != 0)
+			clear[nclear++] = slot->step->prod_uid;
 		a = &list[(*list_count)++];
 		memset(a, 0, sizeof(*a));
 		a->pm = slot->pm;
@@ -471,7 +479,7 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 	/* what was appended is linked, even when the batch then failed, and
 	 * the batch's intents go in the same transaction */
 	if (record_appended(ctx, list + first_new, *list_count - first_new,
-			    slots, count) < 0) {
+			    clear, nclear) < 0) {
 		r = -1;
 		goto out;
 	}
@@ -593,18 +601,31 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	if (b.count > 0 && copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
 		goto out;
 	if (need_lookup) {
-		if (find_appended_uids(ctx, backup_uidnext, list, count) < 0)
+		uint32_t *found = xcalloc(count + 1, sizeof(*found));
+		size_t nfound = 0;
+
+		if (find_appended_uids(ctx, backup_uidnext, list, count) < 0) {
+			free(found);
 			goto out;
+		}
 		for (size_t i = 0; i < count; i++) {
+			if (list[i].recorded)
+				continue;
 			if (list[i].backup_uid == 0) {
-				/* not found again: the next full pass adopts it */
+				/* not found again: its intent stays for the
+				 * next run to resolve */
 				log_warning("%s/%s: cannot find the copy of production UID %u "
 					    "on the backup (no UIDPLUS)", ctx->sub->id,
 					    ctx->folder, list[i].pm->uid);
+				continue;
 			}
+			found[nfound++] = list[i].pm->uid;
 		}
-		if (record_appended(ctx, list, count, NULL, 0) < 0)
+		ret = record_appended(ctx, list, count, found, nfound);
+		free(found);
+		if (ret < 0)
 			goto out;
+		ret = -1;
 	}
 	ret = 0;
 out:
@@ -744,6 +765,25 @@ recon_resolve_intents(struct mailbox_ctx *ctx)
 	digests = xcalloc(cand.count + 1, sizeof(*digests));
 	have = xcalloc(cand.count + 1, sizeof(*have));
 	used = xcalloc(cand.count + 1, sizeof(*used));
+	/* copies already linked (earlier batches of the stopped run) are
+	 * not candidates */
+	{
+		struct db_message *links;
+		size_t links_count;
+
+		if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+				    &links, &links_count, &db_error) < 0) {
+			recon_error_db(ctx, db_error);
+			goto out;
+		}
+		for (size_t j = 0; j < cand.count; j++) {
+			for (size_t k = 0; k < links_count; k++) {
+				if (links[k].backup_uid == cand.msgs[j].uid)
+					used[j] = true;
+			}
+		}
+		db_messages_free(&links, links_count);
+	}
 	for (size_t i = 0; i < count; i++) {
 		const struct db_intent *in = &intents[i];
 		size_t matches = 0, match = 0;

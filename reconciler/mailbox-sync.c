@@ -307,6 +307,7 @@ open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 	struct imap_error ie;
 
 	*missing_r = false;
+	memset(info_r, 0, sizeof(*info_r));
 	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
 		return 0;
 	if (ie.kind != IMAP_ERR_NONEXISTENT) {
@@ -359,8 +360,12 @@ load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 		log_warning("%s/%s: production UIDVALIDITY changed from %u to %u; "
 			    "re-linking by identity", ctx->sub->id, ctx->folder,
 			    state->prod_uidvalidity, prod_info->uidvalidity);
+		/* only the links go: the folder's state (the old UIDVALIDITY,
+		 * a freeze, a learned limit) stays until this run succeeds,
+		 * so that a failed attempt sees the reset again */
 		if (!ctx->params->dry_run &&
-		    db_folder_delete(db, NULL, ctx->sub->id, ctx->folder, &db_error) < 0) {
+		    db_folder_delete_links(db, NULL, ctx->sub->id, ctx->folder,
+					   &db_error) < 0) {
 			recon_error_db(ctx, db_error);
 			return -1;
 		}
@@ -397,6 +402,65 @@ report_guard(struct mailbox_ctx *ctx, enum recon_guard_reason reason, size_t hel
 		    " (release with sync --force-deletes --mailbox)");
 }
 
+/* An operator released a vanished folder: its backup copy is emptied
+ * (the folder itself stays), its placeholders' originals are released and
+ * the mirror forgets it. */
+static int
+folder_vanished_release(struct mailbox_ctx *ctx, uint32_t exists)
+{
+	struct db_message *links = NULL;
+	size_t links_count = 0;
+	struct imap_mailbox_info info;
+	struct imap_error ie;
+	const char *error;
+	int ret = -1;
+
+	if (ctx->params->dry_run) {
+		fprintf(ctx->params->plan_out, "%s/%s: EXPUNGE backup UIDs 1:* "
+			"(production folder is gone; forced)\n", ctx->sub->id,
+			ctx->folder);
+		ctx->counters->op_expunge++;
+		ctx->counters->expunged += exists;
+		return 0;
+	}
+	if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    &links, &links_count, &error) < 0) {
+		recon_error_db(ctx, error);
+		return -1;
+	}
+	if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0 ||
+	    imap_uid_expunge(ctx->backup, "1:*", &ie) < 0) {
+		recon_error_imap(ctx, &ie, "emptying the backup folder");
+		goto out;
+	}
+	ctx->counters->op_expunge++;
+	ctx->counters->expunged += exists;
+	ctx->changed = true;
+	recon_crash_point();
+	if (db_folder_delete(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			     &error) < 0) {
+		recon_error_db(ctx, error);
+		goto out;
+	}
+	for (size_t i = 0; i < links_count; i++) {
+		if (links[i].form != DB_FORM_PLACEHOLDER || ctx->params->archive == NULL ||
+		    links[i].archive_id[0] == '\0')
+			continue;
+		if (archive_unref(ctx->params->archive, links[i].archive_id, NULL,
+				  &error) < 0) {
+			recon_error_set(ctx->error, RECON_FAIL_STATE, "mailbox %s: %s: %s",
+					ctx->sub->id, ctx->folder, error);
+			goto out;
+		}
+	}
+	log_info("%s/%s: production folder is gone; released by the operator, "
+		 "%u backup messages expunged", ctx->sub->id, ctx->folder, exists);
+	ret = 0;
+out:
+	db_messages_free(&links, links_count);
+	return ret;
+}
+
 /* The folder is gone from production.  Its absence is never mirrored:
  * if the backup's folder still holds messages, that is a guard, and the
  * folder stays frozen until an operator decides. */
@@ -420,6 +484,8 @@ folder_vanished(struct mailbox_ctx *ctx)
 	}
 	if (info.exists == 0)
 		return 0;
+	if (ctx->params->force_deletes)
+		return folder_vanished_release(ctx, info.exists);
 	report_guard(ctx, RECON_GUARD_VANISHED, info.exists);
 	if (ctx->params->dry_run)
 		return 0;
@@ -446,14 +512,33 @@ folder_vanished(struct mailbox_ctx *ctx)
  * than loses one. */
 static int
 release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
-		 const struct db_message *links, size_t links_count)
+		 const struct observed *backup, const struct db_message *links,
+		 size_t links_count)
 {
 	const char *error;
 
+	const struct uidset *expunged = NULL;
+
+	for (size_t i = 0; i < plan->count; i++) {
+		if (plan->steps[i].kind == RECON_STEP_EXPUNGE)
+			expunged = &plan->steps[i].uids;
+	}
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
+		bool gone;
 
 		if (st->kind != RECON_STEP_UNLINK || ctx->params->archive == NULL)
+			continue;
+		/* only a placeholder that this run expunged, or that is no
+		 * longer there, lets its original go: one that another
+		 * message adopted still stands for it */
+		gone = recon_observed_find(backup, st->backup_uid) == NULL;
+		for (size_t r = 0; expunged != NULL && r < expunged->count; r++) {
+			if (st->backup_uid >= expunged->ranges[r].first &&
+			    st->backup_uid <= expunged->ranges[r].last)
+				gone = true;
+		}
+		if (!gone)
 			continue;
 		for (size_t j = 0; j < links_count; j++) {
 			if (links[j].prod_uid != st->prod_uid ||
@@ -579,15 +664,16 @@ sync_folder(struct mailbox_ctx *ctx)
 			goto out;
 		}
 		recon_crash_point();
-		if (release_archived(ctx, &plan, links, links_count) < 0)
+		if (release_archived(ctx, &plan, &backup, links, links_count) < 0)
 			goto out;
 	}
 
 	new_state = state;
-	/* a freezing guard holds until an operator forces the deletions */
+	/* a freezing guard holds until an operator forces the deletions, or
+	 * until there is nothing left to hold (production came back) */
 	if (RECON_GUARD_FREEZES(plan.guard) && plan.guard != RECON_GUARD_FROZEN)
 		new_state.frozen = (uint8_t)plan.guard;
-	else if (ctx->params->force_deletes)
+	else if (ctx->params->force_deletes || plan.guard == RECON_GUARD_NONE)
 		new_state.frozen = 0;
 	new_state.size_limit = ctx->learned_limit;
 	new_state.prod_uidvalidity = prod_info.uidvalidity;

@@ -279,6 +279,43 @@ is_duplicate(const struct recon_folder_input *in, const struct recon_backup_msg 
 	return false;
 }
 
+static bool
+uidset_has(const struct uidset *set, uint32_t uid)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		if (uid >= set->ranges[i].first && uid <= set->ranges[i].last)
+			return true;
+	}
+	return false;
+}
+
+/* A vanished message's link goes only when its copy goes (or is gone, or
+ * another message adopted it): while a guard holds the copy, the link
+ * stays, so that what the copy stands for (an archived original) is still
+ * known when an operator releases it. */
+static void
+keep_held_links(struct planner *p)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < p->db_count; i++) {
+		struct recon_step *st = &p->db_steps[i];
+		ssize_t idx;
+
+		/* held: the copy stays, unclaimed and not being expunged */
+		if (st->kind == RECON_STEP_UNLINK && st->backup_uid != 0 &&
+		    (idx = find_backup(p->in, st->backup_uid)) >= 0 &&
+		    !p->backup_used[idx] &&
+		    !uidset_has(&p->expunge, st->backup_uid)) {
+			free(st->flags);
+			uidset_deinit(&st->uids);
+			continue;
+		}
+		p->db_steps[kept++] = *st;
+	}
+	p->db_count = kept;
+}
+
 /* Holds every deletion back when a guard says so. */
 static void
 apply_guards(const struct recon_folder_input *in, struct recon_plan *plan,
@@ -368,7 +405,8 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 		const struct recon_link *link = &in->links[i];
 
 		if (!prod_has(in, link->prod_uid))
-			db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid, 0, NULL);
+			db_step_add(&p, RECON_STEP_UNLINK, link->prod_uid,
+				    link->backup_uid, NULL);
 	}
 	/* backup messages that no present production message claims: strays
 	 * go; duplicates of a mirrored message only when forced */
@@ -386,6 +424,7 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 		uidset_add(&p.expunge, in->backup[i].uid);
 	}
 	apply_guards(in, plan_r, &p.expunge);
+	keep_held_links(&p);
 
 	for (size_t i = 0; i < p.groups_count; i++) {
 		step = plan_add(plan_r, RECON_STEP_STORE);

@@ -95,7 +95,8 @@ enum recon_step_kind {
 struct recon_step {
 	enum recon_step_kind kind;
 	uint32_t prod_uid;	/* APPEND ADOPT SKIP UNLINK SET_FLAGS */
-	uint32_t backup_uid;	/* ADOPT; APPEND: the backup UID it replaces, or 0 */
+	uint32_t backup_uid;	/* ADOPT; APPEND: the backup UID it replaces, or
+				   0; UNLINK: the copy the link named */
 	bool add;		/* STORE */
 	char *flags;		/* APPEND SET_FLAGS: all flags; STORE: one flag */
 	struct uidset uids;	/* STORE EXPUNGE: backup UIDs */

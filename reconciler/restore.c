@@ -141,8 +141,11 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 	if (r < 0 || msg.error.kind != IMAP_ERR_NONE) {
 		const struct imap_error *e = r < 0 ? &ie : &msg.error;
 
-		(void)db_intent_delete(params->db, NULL, sub->id, folder, prod_uid,
-				       &error);
+		/* a refusal is final; an unknown outcome keeps its intent for
+		 * the next sync to resolve */
+		if (msg.error.kind != IMAP_ERR_IO)
+			(void)db_intent_delete(params->db, NULL, sub->id, folder,
+					       prod_uid, &error);
 		restore_fail(error_r, "%s/%s production UID %u (%zu bytes): the "
 			     "backup %s: %s", sub->id, folder, prod_uid, msg.len,
 			     e->kind == IMAP_ERR_TOOBIG ? "still refuses it as too "

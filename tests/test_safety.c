@@ -312,6 +312,46 @@ START_TEST(test_emptied_mailbox_is_guarded)
 }
 END_TEST
 
+/* A folder gone from production is never mirrored as gone, until an
+ * operator says so. */
+START_TEST(test_vanished_folder_is_guarded)
+{
+	char *out = NULL;
+	json_t *s, *g, *bd;
+	size_t before;
+
+	bd = dump(&backup, "4004", "Greetings");
+	before = json_array_size(json_object_get(bd, "Greetings"));
+	json_decref(bd);
+	ck_assert_uint_gt(before, 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' drop --env '%s' "
+				 "--user 4004 --folder Greetings", fixtures_dir(),
+				 prod.env_file), 0);
+	free(out);
+	s = sync_json(config, "--mailbox 4004", 3);
+	g = json_array_get(json_object_get(s, "guards"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(g, "folder")), "Greetings");
+	ck_assert_int_eq(json_integer_value(json_object_get(g, "held")), (json_int_t)before);
+	json_decref(s);
+	/* still held on the next run */
+	s = sync_json(config, "--mailbox 4004", 3);
+	json_decref(s);
+	bd = dump(&backup, "4004", "Greetings");
+	ck_assert_uint_eq(json_array_size(json_object_get(bd, "Greetings")), before);
+	json_decref(bd);
+	/* released */
+	s = sync_json(config, "--force-deletes --mailbox 4004", 0);
+	ck_assert_int_eq(json_path_int(s, "messages.expunged"), (json_int_t)before);
+	json_decref(s);
+	bd = dump(&backup, "4004", "Greetings");
+	ck_assert_uint_eq(json_array_size(json_object_get(bd, "Greetings")), 0);
+	json_decref(bd);
+	s = sync_json(config, "--mailbox 4004", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	json_decref(s);
+}
+END_TEST
+
 /* Last: the backup's limit is raised, and an original is put back. */
 START_TEST(test_restore_once_the_limit_allows)
 {
@@ -393,6 +433,7 @@ main(void)
 	tcase_add_test(tc, test_state_loss_relinks_everything);
 	tcase_add_test(tc, test_uidvalidity_reset_costs_no_append);
 	tcase_add_test(tc, test_emptied_mailbox_is_guarded);
+	tcase_add_test(tc, test_vanished_folder_is_guarded);
 	tcase_add_test(tc, test_restore_once_the_limit_allows);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
