@@ -218,7 +218,7 @@ archive_is_subdir_name(const char *name)
 		strchr("0123456789abcdef", name[1]) != NULL && name[1] != '\0';
 }
 
-/* True for ".tmp-PID-XXXXXX" whose writer is no longer running. */
+/* True for a ".tmp-PID-" name (mkstemp's suffix after it) whose writer is gone. */
 static bool
 archive_tmp_is_stale(const char *name)
 {
@@ -493,7 +493,7 @@ archive_write_object(struct archive *archive, struct archive_source *src,
 		archive_error_prefix(error_r, "reading the message to archive");
 		goto out;
 	}
-	tmp_path = xasprintf("%s/%s%ld-XXXXXX", subdir, ARCHIVE_TMP_PREFIX,
+	tmp_path = xasprintf("%s/%s%ld-" MKTEMP_SUFFIX, subdir, ARCHIVE_TMP_PREFIX,
 			     (long)getpid());
 	fd = mkstemp(tmp_path);
 	if (fd < 0) {

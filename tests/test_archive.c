@@ -71,7 +71,7 @@ archive_setup(void)
 {
 	const char *error = NULL;
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-archive-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-archive-" MKTEMP_SUFFIX);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
 	snprintf(archdir, sizeof(archdir), "%s/archive", tmpdir);

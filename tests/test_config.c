@@ -36,7 +36,7 @@ static size_t path_count;
 static void
 tmpdir_create(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-config-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-config-" MKTEMP_SUFFIX);
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
 		exit(EXIT_FAILURE);

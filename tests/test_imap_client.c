@@ -59,7 +59,7 @@ temp_file(char *path, size_t size, const char *prefix)
 {
 	int fd;
 
-	snprintf(path, size, "/tmp/%s-XXXXXX", prefix);
+	snprintf(path, size, "/tmp/%s-" MKTEMP_SUFFIX, prefix);
 	fd = mkstemp(path);
 	ck_assert_msg(fd >= 0, "mkstemp %s failed", path);
 	return fd;

@@ -250,7 +250,7 @@ END_TEST
 
 START_TEST(test_rev1_fallbacks_traced)
 {
-	char path[] = "/tmp/mmtrace-XXXXXX";
+	char path[] = "/tmp/mmtrace-" MKTEMP_SUFFIX;
 	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
 	struct imap_conn *conn;
 	struct imap_error err;

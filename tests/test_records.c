@@ -53,7 +53,7 @@ rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 static void
 env_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-records-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mmirror-test-records-" MKTEMP_SUFFIX);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
 }

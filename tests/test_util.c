@@ -505,7 +505,7 @@ static char secret_dir[64];
 static void
 secret_setup(void)
 {
-	snprintf(secret_dir, sizeof(secret_dir), "/tmp/mmirror-test-util-XXXXXX");
+	snprintf(secret_dir, sizeof(secret_dir), "/tmp/mmirror-test-util-" MKTEMP_SUFFIX);
 	if (mkdtemp(secret_dir) == NULL) {
 		perror("mkdtemp");
 		exit(EXIT_FAILURE);

@@ -34,7 +34,7 @@ fixtures_dir(void)
 char *
 test_tmpdir(void)
 {
-	char *dir = xstrdup("/tmp/mmt-XXXXXX");
+	char *dir = xstrdup("/tmp/mmt-" MKTEMP_SUFFIX);
 
 	if (mkdtemp(dir) == NULL) {
 		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
@@ -76,7 +76,8 @@ static int
 run_vcmd(char **out_r, char **err_r, const char *fmt, va_list ap)
 {
 	char *cmd = xvasprintf(fmt, ap);
-	char out_path[] = "/tmp/mmt-out-XXXXXX", err_path[] = "/tmp/mmt-err-XXXXXX";
+	char out_path[] = "/tmp/mmt-out-" MKTEMP_SUFFIX;
+	char err_path[] = "/tmp/mmt-err-" MKTEMP_SUFFIX;
 	int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
 	pid_t pid;
 	int status;

@@ -99,7 +99,7 @@ static int
 spool_to_file(struct spool *s, const char **error_r)
 {
 	if (s->fd < 0) {
-		char *path = xasprintf("%s/mmirror-spool-XXXXXX", s->tmpdir);
+		char *path = xasprintf("%s/mmirror-spool-" MKTEMP_SUFFIX, s->tmpdir);
 
 		s->fd = mkstemp(path);
 		if (s->fd < 0) {

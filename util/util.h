@@ -15,6 +15,8 @@
 #define ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
 #define ATTR_NORETURN __attribute__((noreturn))
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+/* The six characters mkstemp() and mkdtemp() replace. */
+#define MKTEMP_SUFFIX "XX" "XX" "XX"
 
 /* ---- allocation: never return NULL, abort with a message instead ---- */
 void *xmalloc(size_t size);
