@@ -47,29 +47,58 @@ add_failure(struct recon_result *result, const char *mailbox, const char *error)
 	f->error = xstrdup(error);
 }
 
-/* Does this failure end the run?  A server that cannot be reached, or
- * that refuses the super user, before anything worked means every other
- * mailbox would fail the same way; once a mailbox has been mirrored in
- * this run, the same failure is that mailbox's own. */
-static bool
-stops_run(struct recon_error *error, bool any_mirrored)
+/* What a failure means for the run. */
+enum run_verdict {
+	RUN_GO_ON,	/* this mailbox's failure */
+	RUN_SUSPECT,	/* maybe the server or the super user: count it */
+	RUN_STOP,	/* every other mailbox would fail the same way */
+};
+
+/* A server that cannot be reached, or that refuses the super user, before
+ * anything worked may mean that every mailbox will fail the same way, or
+ * only that this mailbox's user is gone: it is a suspect until several in
+ * a row say the same (or one succeeds).  Once a mailbox has been mirrored
+ * in this run, the same failure is that mailbox's own. */
+static enum run_verdict
+judge(struct recon_error *error, bool any_mirrored)
 {
 	switch (error->fail) {
 	case RECON_FAIL_MAILBOX:
-		return false;
+		return RUN_GO_ON;
 	case RECON_FAIL_UNREACHABLE:
 	case RECON_FAIL_CREDENTIALS:
 		if (!any_mirrored)
-			return true;
+			return RUN_SUSPECT;
 		if (error->fail == RECON_FAIL_UNREACHABLE)
 			error->imap_class = IMAP_FAIL_WAIT;
 		error->fail = RECON_FAIL_MAILBOX;
-		return false;
+		return RUN_GO_ON;
 	case RECON_FAIL_CONFIG:
 	case RECON_FAIL_STATE:
-		return true;
+		return RUN_STOP;
 	}
-	return true;
+	return RUN_STOP;
+}
+
+/* Suspect failures in a row, with nothing mirrored, that stop the run. */
+#define SUSPECTS_TO_STOP 3
+
+static void
+stop_run(struct recon_result *result, const struct recon_error *error)
+{
+	result->stopped_exit = error->fail == RECON_FAIL_UNREACHABLE ? 69 :
+		error->fail == RECON_FAIL_STATE ? 1 : 78;
+	result->stopped_error = xstrdup(error->msg);
+}
+
+/* Logs the suspects' errors held back so far (they were not the
+ * servers' fault after all, or the run ended before deciding). */
+static void
+log_suspects(const struct recon_result *result, size_t *first_r)
+{
+	for (size_t i = *first_r; i < result->failures_count; i++)
+		log_error("%s", result->failures[i].error);
+	*first_r = result->failures_count;
 }
 
 void
@@ -77,12 +106,16 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 	  size_t count, struct recon_result *result_r)
 {
 	bool any_mirrored = false;
+	size_t enabled = 0, suspects = 0, unlogged = 0, threshold;
 
 	memset(result_r, 0, sizeof(*result_r));
+	for (size_t i = 0; i < count; i++)
+		enabled += subs[i].enabled;
+	threshold = enabled < SUSPECTS_TO_STOP ? enabled : SUSPECTS_TO_STOP;
 	for (size_t i = 0; i < count; i++) {
 		const struct db_subscription *sub = &subs[i];
+		enum run_verdict verdict = RUN_GO_ON;
 		struct recon_error error;
-		bool stop = false;
 		int ret = -1;
 
 		if (!sub->enabled)
@@ -99,8 +132,9 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			recon_counters_add(&result_r->counters, &counters);
 			if (ret == 0)
 				break;
-			stop = stops_run(&error, any_mirrored);
-			if (stop || error.imap_class == IMAP_FAIL_PERMANENT ||
+			verdict = judge(&error, any_mirrored);
+			if (verdict != RUN_GO_ON ||
+			    error.imap_class == IMAP_FAIL_PERMANENT ||
 			    attempt == MAILBOX_ATTEMPTS)
 				break;
 			log_warning("%s (attempt %u of %u, retrying)", error.msg,
@@ -110,21 +144,21 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 		}
 		if (ret == 0) {
 			any_mirrored = true;
+			suspects = 0;
+			log_suspects(result_r, &unlogged);
 			continue;
 		}
-		if (stop) {
-			result_r->stopped_exit =
-				error.fail == RECON_FAIL_UNREACHABLE ? 69 :
-				error.fail == RECON_FAIL_STATE ? 1 : 78;
-			result_r->stopped_error = xstrdup(error.msg);
-			result_r->counters.mailboxes_failed++;
-			add_failure(result_r, sub->id, error.msg);
-			return;
-		}
-		log_error("%s", error.msg);
 		result_r->counters.mailboxes_failed++;
 		add_failure(result_r, sub->id, error.msg);
+		if (verdict == RUN_STOP ||
+		    (verdict == RUN_SUSPECT && ++suspects >= threshold)) {
+			stop_run(result_r, &error);
+			return;
+		}
+		if (verdict == RUN_GO_ON && suspects == 0)
+			log_suspects(result_r, &unlogged);
 	}
+	log_suspects(result_r, &unlogged);
 }
 
 void
