@@ -2432,6 +2432,98 @@ cleanup:
 	return ret;
 }
 
+static int
+search_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		void *context, struct imap_error *err)
+{
+	struct uidset *found = context;
+
+	if (resp->status != IMAP_STATUS_NONE || resp->args_count < 1 ||
+	    !imap_arg_atom_eq(&resp->args[0], "SEARCH"))
+		return 0;
+	for (size_t i = 1; i < resp->args_count; i++) {
+		uint32_t uid;
+
+		if (imap_arg_u32(&resp->args[i], &uid) < 0 || uid == 0)
+			return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL,
+					      IMAP_FAIL_TRANSIENT,
+					      "%s %s sent a bad SEARCH answer",
+					      conn->server_desc, conn->addr_desc);
+		uidset_add(found, uid);
+	}
+	return 0;
+}
+
+/* Without UIDPLUS only a plain EXPUNGE exists, and it removes every
+ * message marked \Deleted, not just the set.  Messages outside the set
+ * that carry \Deleted (marked by someone else, or held back by a guard)
+ * lose the flag for the moment and get it back afterwards. */
+static int
+expunge_without_uidplus(struct imap_conn *conn, const char *uidset,
+			struct imap_error *error_r)
+{
+	static const char *const deleted[] = { "\\Deleted" };
+	const struct imap_response *resp;
+	struct uidset found, targets, others;
+	struct cmd cmd;
+	char *others_set = NULL;
+	int ret = -1;
+
+	uidset_init(&found);
+	uidset_init(&targets);
+	uidset_init(&others);
+	/* "N:*" reaches every UID from N on: nothing beyond it is spared */
+	if (strchr(uidset, '*') == NULL) {
+		if (uidset_parse(uidset, &targets) < 0) {
+			ret = invalid_arg(conn, error_r, "UID set", uidset);
+			goto out;
+		}
+		cmd_begin(conn, &cmd, "UID SEARCH DELETED");
+		if (cmd_run(conn, &cmd, search_untagged, &found, &resp, error_r) < 0) {
+			cmd_free(&cmd);
+			goto out;
+		}
+		if (resp->status != IMAP_STATUS_OK) {
+			fail_resp(conn, error_r, IMAP_ERR_NO, resp, "%s refused "
+				  "UID SEARCH DELETED", conn->server_desc);
+			cmd_free(&cmd);
+			goto out;
+		}
+		cmd_free(&cmd);
+		for (size_t i = 0; i < found.count; i++) {
+			for (uint32_t u = found.ranges[i].first;; u++) {
+				bool in = false;
+
+				for (size_t k = 0; k < targets.count; k++)
+					in = in || (u >= targets.ranges[k].first &&
+						    u <= targets.ranges[k].last);
+				if (!in)
+					uidset_add(&others, u);
+				if (u == found.ranges[i].last)
+					break;
+			}
+		}
+	}
+	if (others.uids > 0) {
+		others_set = uidset_format(&others);
+		if (uid_store(conn, others_set, false, deleted, 1, error_r) < 0)
+			goto out;
+	}
+	if (uid_store(conn, uidset, true, deleted, 1, error_r) < 0 ||
+	    simple_command(conn, "EXPUNGE", error_r) < 0)
+		goto out;
+	if (others_set != NULL &&
+	    uid_store(conn, others_set, true, deleted, 1, error_r) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(others_set);
+	uidset_deinit(&found);
+	uidset_deinit(&targets);
+	uidset_deinit(&others);
+	return ret;
+}
+
 int
 imap_uid_expunge(struct imap_conn *conn, const char *uidset,
 		 struct imap_error *error_r)
@@ -2444,12 +2536,12 @@ imap_uid_expunge(struct imap_conn *conn, const char *uidset,
 		return -1;
 	if (!valid_uidset(uidset))
 		return invalid_arg(conn, error_r, "UID set", uidset);
-	/* both ways need \Deleted: UID EXPUNGE (RFC 4315) only removes the
-	 * messages of the set that carry it */
+	if (!imap_has_capability(conn, "UIDPLUS"))
+		return expunge_without_uidplus(conn, uidset, error_r);
+	/* UID EXPUNGE (RFC 4315) only removes the messages of the set that
+	 * carry \Deleted */
 	if (uid_store(conn, uidset, true, deleted, 1, error_r) < 0)
 		return -1;
-	if (!imap_has_capability(conn, "UIDPLUS"))
-		return simple_command(conn, "EXPUNGE", error_r);
 	line = xasprintf("UID EXPUNGE %s", uidset);
 	ret = simple_command(conn, line, error_r);
 	free(line);

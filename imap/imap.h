@@ -271,9 +271,10 @@ int imap_uid_store(struct imap_conn *conn, const char *uidset, bool add,
 		   struct imap_error *error_r);
 
 /* Removes the messages of uidset from the selected mailbox: UID STORE
- * +FLAGS.SILENT (\Deleted), then UID EXPUNGE with UIDPLUS (which removes
- * only the set's messages), or EXPUNGE without it (which also removes any
- * other message already marked \Deleted). */
+ * +FLAGS.SILENT (\Deleted), then UID EXPUNGE with UIDPLUS.  Without it,
+ * other messages marked \Deleted are found (UID SEARCH DELETED) and
+ * unmarked around a plain EXPUNGE, so that only the set goes (a set with
+ * "*" spares nothing from its start on). */
 int imap_uid_expunge(struct imap_conn *conn, const char *uidset,
 		     struct imap_error *error_r);
 

@@ -1261,14 +1261,26 @@ START_TEST(test_expunge_without_uidplus)
 	struct imap_conn *conn;
 	struct imap_error err;
 
-	/* no UID EXPUNGE to a server that did not advertise UIDPLUS */
+	/* no UID EXPUNGE to a server that did not advertise UIDPLUS; the
+	 * plain EXPUNGE must spare messages outside the set that someone
+	 * else marked \Deleted (2 and 7): unmarked, then marked again */
 	conn = open_selected(&f, "IMAP4rev1 LITERAL+",
+			     "C: {tag} UID SEARCH DELETED\n"
+			     "S: * SEARCH 2 4 7\n"
+			     "S: {tag} OK Search completed.\n"
+			     "C: {tag} UID STORE 2,7 -FLAGS.SILENT (\\Deleted)\n"
+			     "S: {tag} OK Store completed.\n"
 			     "C: {tag} UID STORE 4:5 +FLAGS.SILENT "
 			     "(\\Deleted)\n"
 			     "S: {tag} OK Store completed.\n"
 			     "C: {tag} EXPUNGE\n"
 			     "S: * 3 EXPUNGE\n"
 			     "S: {tag} OK Expunge completed.\n"
+			     "C: {tag} UID STORE 2,7 +FLAGS.SILENT (\\Deleted)\n"
+			     "S: {tag} OK Store completed.\n"
+			     "C: {tag} UID SEARCH DELETED\n"
+			     "S: * SEARCH\n"
+			     "S: {tag} OK Search completed.\n"
 			     "C: {tag} UID STORE 6 +FLAGS.SILENT (\\Deleted)\n"
 			     "S: {tag} NO [CANNOT] Read-only mailbox\n"
 			     "EXPECT-EOF\n");
@@ -1534,6 +1546,9 @@ START_TEST(test_no_unadvertised_extension)
 		"S: + go\n"
 		"L: %zu\n"
 		"C:\n"
+		"S: {tag} OK done\n"
+		"C: {tag} UID SEARCH DELETED\n"
+		"S: * SEARCH\n"
 		"S: {tag} OK done\n"
 		"C: {tag} UID STORE 3 +FLAGS.SILENT (\\Deleted)\n"
 		"S: {tag} OK done\n"

@@ -478,7 +478,8 @@ assert_trace_rev1_only(const char *trace)
 {
 	static const char *const allowed[] = {
 		"CAPABILITY", "LOGIN", "AUTHENTICATE", "STARTTLS", "SELECT",
-		"EXAMINE", "CREATE", "STATUS", "UID FETCH", "UID STORE", "EXPUNGE",
+		"EXAMINE", "CREATE", "STATUS", "UID FETCH", "UID STORE",
+		"UID SEARCH", "EXPUNGE",
 		"APPEND", "LOGOUT", "NOOP", "LIST",
 	};
 	size_t commands = 0;
