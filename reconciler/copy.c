@@ -530,6 +530,17 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 		struct batch_slot *slot = &b->slots[i];
 
 		slot->placeholder = false;
+		if (!slot->complete && slot->pm->size > params->max_fetch_size) {
+			/* the fetch dropped it: more than mmirror carries */
+			struct imap_error big;
+
+			memset(&big, 0, sizeof(big));
+			snprintf(big.msg, sizeof(big.msg), "larger than the %llu "
+				 "bytes mmirror copies", (unsigned long long)
+				 params->max_fetch_size);
+			note_refusal(ctx, slot->step->prod_uid, slot->pm->size, &big);
+			continue;
+		}
 		if (!slot->complete) {
 			/* expunged since we listed it: the next run's business */
 			log_info("%s/%s: production UID %u vanished before it was copied",
