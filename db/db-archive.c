@@ -87,7 +87,6 @@ db_archive_put(struct db *db, struct db_txn *txn,
 	       const struct db_archive_object *obj, const char **error_r)
 {
 	char hex[SHA256_HEX_LEN + 1];
-	DBT key, data;
 	unsigned char *value;
 	size_t vlen;
 	int ret;
@@ -99,13 +98,8 @@ db_archive_put(struct db *db, struct db_txn *txn,
 		return -1;
 	}
 	value = db_archive_encode(obj, &vlen);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = (void *)obj->digest;
-	key.size = DB_ARCHIVE_KEY_LEN;
-	data.data = value;
-	data.size = (u_int32_t)vlen;
-	ret = db->archive->put(db->archive, db_txn_handle(txn), &key, &data, 0);
+	ret = db_raw_put(db->archive, txn, obj->digest, DB_ARCHIVE_KEY_LEN, value,
+			 vlen);
 	free(value);
 	if (ret != 0) {
 		return db_bdb_error(ret, error_r, "writing archive object sha256:%s",
@@ -177,13 +171,9 @@ db_archive_delete(struct db *db, struct db_txn *txn,
 		  const unsigned char digest[32], const char **error_r)
 {
 	char hex[SHA256_HEX_LEN + 1];
-	DBT key;
 	int ret;
 
-	memset(&key, 0, sizeof(key));
-	key.data = (void *)digest;
-	key.size = DB_ARCHIVE_KEY_LEN;
-	ret = db->archive->del(db->archive, db_txn_handle(txn), &key, 0);
+	ret = db_raw_del(db->archive, txn, digest, DB_ARCHIVE_KEY_LEN);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
 	if (ret != 0) {
@@ -248,65 +238,38 @@ db_archive_ref(struct db *db, struct db_txn *txn,
 	return ret;
 }
 
+struct archive_list {
+	struct db_archive_object *objs;
+	size_t count, alloc;
+};
+
 static int
-db_archive_list_once(struct db *db, DB_TXN *txn,
-		     struct db_archive_object **objs_r, size_t *count_r,
-		     const char **error_r)
+archive_list_add(const DBT *key, const DBT *data, void *context,
+		 const char **error_r)
 {
-	struct db_archive_object *objs = NULL;
-	size_t count = 0, alloc = 0;
-	DBC *cursor = NULL;
-	DBT key, data;
-	int ret, cret;
+	struct archive_list *l = context;
 
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
+	if (key->size != DB_ARCHIVE_KEY_LEN) {
+		*error_r = error_printf("archive database holds a key of %u bytes "
+					"(expected %d)", key->size,
+					DB_ARCHIVE_KEY_LEN);
+		return -1;
+	}
+	l->objs = xgrow(l->objs, &l->alloc, l->count + 1, sizeof(*l->objs));
+	if (db_archive_from_record(data, key->data, &l->objs[l->count],
+				   error_r) < 0)
+		return -1;
+	l->count++;
+	return 0;
+}
 
-	ret = db->archive->cursor(db->archive, txn, &cursor, 0);
-	if (ret != 0) {
-		cursor = NULL;
-		ret = db_bdb_error(ret, error_r, "listing archive objects");
-		goto out;
-	}
-	ret = cursor->get(cursor, &key, &data, DB_FIRST);
-	while (ret == 0) {
-		if (key.size != DB_ARCHIVE_KEY_LEN) {
-			*error_r = error_printf("archive database holds a key "
-						"of %u bytes (expected %d)",
-						key.size, DB_ARCHIVE_KEY_LEN);
-			ret = -1;
-			goto out;
-		}
-		objs = xgrow(objs, &alloc, count + 1, sizeof(*objs));
-		if (db_archive_from_record(&data, key.data, &objs[count],
-					   error_r) < 0) {
-			ret = -1;
-			goto out;
-		}
-		count++;
-		ret = cursor->get(cursor, &key, &data, DB_NEXT);
-	}
-	if (ret == DB_NOTFOUND || ret == 0)
-		ret = 0;
-	else
-		ret = db_bdb_error(ret, error_r, "listing archive objects");
-out:
-	if (cursor != NULL) {
-		cret = cursor->close(cursor);
-		if (cret != 0 && ret == 0)
-			ret = db_bdb_error(cret, error_r, "listing archive objects");
-	}
-	free(key.data);
-	free(data.data);
-	if (ret != 0) {
-		db_archive_objects_free(&objs, count);
-		count = 0;
-	}
-	*objs_r = objs;
-	*count_r = count;
-	return ret;
+static void
+archive_list_restart(void *context)
+{
+	struct archive_list *l = context;
+
+	db_archive_objects_free(&l->objs, l->count);
+	l->count = l->alloc = 0;
 }
 
 int
@@ -314,19 +277,14 @@ db_archive_list(struct db *db, struct db_txn *txn,
 		struct db_archive_object **objs_r, size_t *count_r,
 		const char **error_r)
 {
-	int attempt, ret;
+	struct archive_list l = { NULL, 0, 0 };
+	int ret;
 
-	if (txn != NULL)
-		return db_archive_list_once(db, txn->txn, objs_r, count_r, error_r);
-	/* without a caller's transaction to abort, retry here */
-	for (attempt = 0;; attempt++) {
-		ret = db_archive_list_once(db, NULL, objs_r, count_r, error_r);
-		if (ret != DB_RET_DEADLOCK)
-			return ret;
-		if (attempt == 20) {
-			db_error_prefix(error_r, "still deadlocked after %d retries",
-					attempt);
-			return -1;
-		}
-	}
+	ret = db_collect(db, db->archive, txn, NULL, 0, archive_list_add,
+			 archive_list_restart, &l, "archive objects", error_r);
+	if (ret != 0)
+		archive_list_restart(&l);
+	*objs_r = l.objs;
+	*count_r = l.count;
+	return ret;
 }

@@ -46,20 +46,13 @@ db_folder_put(struct db *db, struct db_txn *txn, const char *mailbox,
 	      const char *folder, const struct db_folder_state *state,
 	      const char **error_r)
 {
-	DBT key, data;
 	unsigned char *kbuf, *value;
 	size_t klen, vlen;
 	int ret;
 
 	kbuf = db_folder_key(mailbox, folder, &klen);
 	value = db_folder_encode(state, &vlen);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = kbuf;
-	key.size = (u_int32_t)klen;
-	data.data = value;
-	data.size = (u_int32_t)vlen;
-	ret = db->folders->put(db->folders, db_txn_handle(txn), &key, &data, 0);
+	ret = db_raw_put(db->folders, txn, kbuf, klen, value, vlen);
 	free(kbuf);
 	free(value);
 	if (ret != 0) {

@@ -95,20 +95,13 @@ db_intent_put(struct db *db, struct db_txn *txn, const char *mailbox,
 	      const char *folder, const struct db_intent *intent,
 	      const char **error_r)
 {
-	DBT key, data;
 	unsigned char *kbuf, *value;
 	size_t klen, vlen;
 	int ret;
 
 	kbuf = db_message_key(mailbox, folder, intent->prod_uid, &klen);
 	value = db_intent_encode(intent, &vlen);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = kbuf;
-	key.size = (u_int32_t)klen;
-	data.data = value;
-	data.size = (u_int32_t)vlen;
-	ret = db->intents->put(db->intents, db_txn_handle(txn), &key, &data, 0);
+	ret = db_raw_put(db->intents, txn, kbuf, klen, value, vlen);
 	free(kbuf);
 	free(value);
 	if (ret != 0)
@@ -121,16 +114,12 @@ int
 db_intent_delete(struct db *db, struct db_txn *txn, const char *mailbox,
 		 const char *folder, uint32_t prod_uid, const char **error_r)
 {
-	DBT key;
 	unsigned char *kbuf;
 	size_t klen;
 	int ret;
 
 	kbuf = db_message_key(mailbox, folder, prod_uid, &klen);
-	memset(&key, 0, sizeof(key));
-	key.data = kbuf;
-	key.size = (u_int32_t)klen;
-	ret = db->intents->del(db->intents, db_txn_handle(txn), &key, 0);
+	ret = db_raw_del(db->intents, txn, kbuf, klen);
 	free(kbuf);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
@@ -160,6 +149,15 @@ intent_list_add(const DBT *key, const DBT *data, void *context,
 	return 0;
 }
 
+static void
+intent_list_restart(void *context)
+{
+	struct intent_list *l = context;
+
+	db_intents_free(&l->intents, l->count);
+	l->count = l->alloc = 0;
+}
+
 int
 db_intent_list(struct db *db, struct db_txn *txn, const char *mailbox,
 	       const char *folder, struct db_intent **intents_r,
@@ -171,24 +169,11 @@ db_intent_list(struct db *db, struct db_txn *txn, const char *mailbox,
 	int ret;
 
 	prefix = db_folder_key(mailbox, folder, &prefix_len);
-	for (int attempt = 0;; attempt++) {
-		ret = db_cursor_prefix(db, db->intents, txn, prefix, prefix_len,
-				       intent_list_add, &l, "intents", error_r);
-		if (ret != DB_RET_DEADLOCK || txn != NULL)
-			break;
-		db_intents_free(&l.intents, l.count);
-		l.count = l.alloc = 0;
-		if (attempt == 20) {
-			*error_r = "listing intents: still deadlocked after 20 retries";
-			ret = -1;
-			break;
-		}
-	}
+	ret = db_collect(db, db->intents, txn, prefix, prefix_len, intent_list_add,
+			 intent_list_restart, &l, "intents", error_r);
 	free(prefix);
-	if (ret != 0) {
-		db_intents_free(&l.intents, l.count);
-		l.count = 0;
-	}
+	if (ret != 0)
+		intent_list_restart(&l);
 	*intents_r = l.intents;
 	*count_r = l.count;
 	return ret;

@@ -36,7 +36,6 @@ db_message_put(struct db *db, struct db_txn *txn, const char *mailbox,
 	       const char *folder, const struct db_message *msg,
 	       const char **error_r)
 {
-	DBT key, data;
 	unsigned char *kbuf, *value;
 	size_t klen, vlen;
 	int ret;
@@ -48,14 +47,8 @@ db_message_put(struct db *db, struct db_txn *txn, const char *mailbox,
 	}
 	kbuf = db_message_key(mailbox, folder, msg->prod_uid, &klen);
 	value = db_message_encode(msg, &vlen);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = kbuf;
-	key.size = (u_int32_t)klen;
-	data.data = value;
-	data.size = (u_int32_t)vlen;
 	/* the backup UID index follows (old entry removed, new one added) */
-	ret = db->messages->put(db->messages, db_txn_handle(txn), &key, &data, 0);
+	ret = db_raw_put(db->messages, txn, kbuf, klen, value, vlen);
 	free(kbuf);
 	free(value);
 	if (ret != 0) {
@@ -172,16 +165,12 @@ int
 db_message_delete(struct db *db, struct db_txn *txn, const char *mailbox,
 		  const char *folder, uint32_t prod_uid, const char **error_r)
 {
-	DBT key;
 	unsigned char *kbuf;
 	size_t klen;
 	int ret;
 
 	kbuf = db_message_key(mailbox, folder, prod_uid, &klen);
-	memset(&key, 0, sizeof(key));
-	key.data = kbuf;
-	key.size = (u_int32_t)klen;
-	ret = db->messages->del(db->messages, db_txn_handle(txn), &key, 0);
+	ret = db_raw_del(db->messages, txn, kbuf, klen);
 	free(kbuf);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
@@ -225,6 +214,15 @@ message_list_add(const DBT *key, const DBT *data, void *context,
 	return 0;
 }
 
+static void
+message_list_restart(void *context)
+{
+	struct message_list *l = context;
+
+	db_messages_free(&l->msgs, l->count);
+	l->count = l->alloc = 0;
+}
+
 int
 db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
 		const char *folder, struct db_message **msgs_r,
@@ -235,26 +233,12 @@ db_message_list(struct db *db, struct db_txn *txn, const char *mailbox,
 	int ret;
 
 	prefix = db_folder_key(mailbox, folder, &l.prefix_len);
-	for (int attempt = 0;; attempt++) {
-		ret = db_cursor_prefix(db, db->messages, txn, prefix, l.prefix_len,
-				       message_list_add, &l, "messages", error_r);
-		if (ret != DB_RET_DEADLOCK || txn != NULL)
-			break;
-		/* without a caller's transaction to abort, retry here */
-		db_messages_free(&l.msgs, l.count);
-		l.count = l.alloc = 0;
-		if (attempt == 20) {
-			db_error_prefix(error_r, "still deadlocked after %d retries",
-					attempt);
-			ret = -1;
-			break;
-		}
-	}
+	ret = db_collect(db, db->messages, txn, prefix, l.prefix_len,
+			 message_list_add, message_list_restart, &l, "messages",
+			 error_r);
 	free(prefix);
-	if (ret != 0) {
-		db_messages_free(&l.msgs, l.count);
-		l.count = 0;
-	}
+	if (ret != 0)
+		message_list_restart(&l);
 	*msgs_r = l.msgs;
 	*count_r = l.count;
 	return ret;

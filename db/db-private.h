@@ -85,6 +85,20 @@ int db_cursor_prefix(struct db *db, DB *handle, struct db_txn *txn,
 		     db_record_cb *cb, void *ctx, const char *what,
 		     const char **error_r);
 
+/* Like db_cursor_prefix(), retrying on deadlock when txn is NULL:
+ * restart(ctx) drops what cb gathered before each new attempt.  An empty
+ * prefix walks the whole database. */
+int db_collect(struct db *db, DB *handle, struct db_txn *txn,
+	       const unsigned char *prefix, size_t prefix_len, db_record_cb *cb,
+	       void (*restart)(void *ctx), void *ctx, const char *what,
+	       const char **error_r);
+/* One put and one delete by key, in txn or auto-committed.  They return
+ * Berkeley DB's own result (0, DB_NOTFOUND, ...) for the caller to name
+ * the operation with db_bdb_error(). */
+int db_raw_put(DB *handle, struct db_txn *txn, const void *key, size_t key_len,
+	       const void *value, size_t value_len);
+int db_raw_del(DB *handle, struct db_txn *txn, const void *key, size_t key_len);
+
 /* Runs fn in a transaction of its own when txn is NULL (via db_txn_run),
  * else directly in txn.  For operations that need several steps to be
  * atomic even when the caller gave no transaction. */

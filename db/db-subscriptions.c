@@ -44,7 +44,6 @@ int
 db_subscription_put(struct db *db, struct db_txn *txn,
 		    const struct db_subscription *sub, const char **error_r)
 {
-	DBT key, data;
 	unsigned char *value;
 	size_t len;
 	int ret;
@@ -52,12 +51,9 @@ db_subscription_put(struct db *db, struct db_txn *txn,
 	if (db_subscription_check_id(sub->id, error_r) < 0)
 		return -1;
 	value = db_subscription_encode(sub, &len);
-	db_subscription_key(&key, sub->id);
-	memset(&data, 0, sizeof(data));
-	data.data = value;
-	data.size = (u_int32_t)len;
-	ret = db->subscriptions->put(db->subscriptions, db_txn_handle(txn),
-				     &key, &data, 0);
+	/* the id's bytes without the NUL, so the btree sorts by id */
+	ret = db_raw_put(db->subscriptions, txn, sub->id, strlen(sub->id), value,
+			 len);
 	free(value);
 	if (ret != 0)
 		return db_bdb_error(ret, error_r, "writing subscription %s", sub->id);
@@ -102,14 +98,11 @@ int
 db_subscription_delete(struct db *db, struct db_txn *txn, const char *id,
 		       const char **error_r)
 {
-	DBT key;
 	int ret;
 
 	if (db_subscription_check_id(id, error_r) < 0)
 		return -1;
-	db_subscription_key(&key, id);
-	ret = db->subscriptions->del(db->subscriptions, db_txn_handle(txn),
-				     &key, 0);
+	ret = db_raw_del(db->subscriptions, txn, id, strlen(id));
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
 	if (ret != 0)
@@ -131,76 +124,52 @@ db_subscriptions_free(struct db_subscription **_subs, size_t count)
 	free(subs);
 }
 
+struct subscription_list {
+	struct db_subscription *subs;
+	size_t count, alloc;
+};
+
 static int
-db_subscription_list_once(struct db *db, struct db_subscription **subs_r,
-			  size_t *count_r, const char **error_r)
+subscription_list_add(const DBT *key, const DBT *data, void *context,
+		      const char **error_r)
 {
-	struct db_subscription *subs = NULL;
-	size_t count = 0, alloc = 0;
-	DBC *cursor = NULL;
-	DBT key, data;
-	int ret, cret;
+	struct subscription_list *l = context;
 
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
+	l->subs = xgrow(l->subs, &l->alloc, l->count + 1, sizeof(*l->subs));
+	if (db_subscription_decode(data->data, data->size, &l->subs[l->count],
+				   error_r) < 0) {
+		db_error_prefix(error_r, "subscription %.*s", (int)key->size,
+				(const char *)key->data);
+		return -1;
+	}
+	l->count++;
+	return 0;
+}
 
-	/* no transaction: a long listing must not hold read locks on the
-	 * whole database; each step is consistent on its own */
-	ret = db->subscriptions->cursor(db->subscriptions, NULL, &cursor, 0);
-	if (ret != 0) {
-		ret = db_bdb_error(ret, error_r, "listing subscriptions");
-		cursor = NULL;
-		goto out;
-	}
-	while ((ret = cursor->get(cursor, &key, &data, DB_NEXT)) == 0) {
-		subs = xgrow(subs, &alloc, count + 1, sizeof(*subs));
-		if (db_subscription_decode(data.data, data.size, &subs[count],
-					   error_r) < 0) {
-			db_error_prefix(error_r, "subscription %.*s", (int)key.size,
-					(const char *)key.data);
-			ret = -1;
-			goto out;
-		}
-		count++;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	else
-		ret = db_bdb_error(ret, error_r, "listing subscriptions");
-out:
-	if (cursor != NULL) {
-		cret = cursor->close(cursor);
-		if (cret != 0 && ret == 0)
-			ret = db_bdb_error(cret, error_r, "listing subscriptions");
-	}
-	free(key.data);
-	free(data.data);
-	if (ret != 0) {
-		db_subscriptions_free(&subs, count);
-		count = 0;
-	}
-	*subs_r = subs;
-	*count_r = count;
-	return ret;
+static void
+subscription_list_restart(void *context)
+{
+	struct subscription_list *l = context;
+
+	db_subscriptions_free(&l->subs, l->count);
+	l->count = l->alloc = 0;
 }
 
 int
 db_subscription_list(struct db *db, struct db_subscription **subs_r,
 		     size_t *count_r, const char **error_r)
 {
-	int attempt, ret;
+	struct subscription_list l = { NULL, 0, 0 };
+	int ret;
 
-	/* without a caller's transaction to abort, retry here */
-	for (attempt = 0;; attempt++) {
-		ret = db_subscription_list_once(db, subs_r, count_r, error_r);
-		if (ret != DB_RET_DEADLOCK)
-			return ret;
-		if (attempt == 20) {
-			db_error_prefix(error_r, "still deadlocked after %d retries",
-					attempt);
-			return -1;
-		}
-	}
+	/* no transaction: a long listing must not hold read locks on the
+	 * whole database; each step is consistent on its own */
+	ret = db_collect(db, db->subscriptions, NULL, NULL, 0,
+			 subscription_list_add, subscription_list_restart, &l,
+			 "subscriptions", error_r);
+	if (ret != 0)
+		subscription_list_restart(&l);
+	*subs_r = l.subs;
+	*count_r = l.count;
+	return ret;
 }
