@@ -307,11 +307,10 @@ END_TEST
 int
 main(void)
 {
-	char dir[256], *out = NULL, *args;
+	char dir[256], *args;
 	const char *env = getenv("MMIRROR_CRASH_STRIDE");
 	Suite *suite = suite_create("crash");
 	TCase *tc = tcase_create("crash");
-	SRunner *sr;
 	int failed;
 
 	if (env != NULL && (str_to_u32(env, &stride) < 0 || stride == 0))
@@ -325,15 +324,12 @@ main(void)
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
 	/* every shape, oversize included: the backup refuses it */
 	fixture_start(dir, "--max-mail-size 300000", &backup);
-	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 21 "
-		    "--users '%s' --messages-per-mailbox 14 --oversize 400000",
-		    fixtures_dir(), prod.env_file, users) != 0) {
-		fprintf(stderr, "corpus generation failed: %s\n", out);
+	if (corpus_generate(&prod, 21, users,
+			    "--messages-per-mailbox 14 --oversize 400000") < 0) {
 		fixture_stop(&prod);
 		fixture_stop(&backup);
 		return 1;
 	}
-	free(out);
 	add_backup_users("c", MAX_COPIES);
 	add_backup_users("k", 5);
 	sleep(2);
@@ -342,17 +338,11 @@ main(void)
 	tcase_add_test(tc, test_crash_every_point_of_first_sync);
 	tcase_add_test(tc, test_sigkill_at_random_moments);
 	suite_add_tcase(suite, tc);
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = suite_run(suite);
 
 	fixture_stop(&prod);
 	fixture_stop(&backup);
-	if (failed == 0)
-		test_rmdir(tmp);
-	else
-		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
 	return failed == 0 ? 0 : 1;

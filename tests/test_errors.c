@@ -273,22 +273,18 @@ END_TEST
 int
 main(void)
 {
-	char dir[256], *out = NULL;
+	char dir[256];
 	Suite *suite = suite_create("errors");
 	TCase *tc = tcase_create("errors");
-	SRunner *sr;
 	int failed;
 
 	tmp = test_tmpdir();
 	snprintf(dir, sizeof(dir), "%s/s", tmp);
 	fixture_start(dir, "--users '2001 2002 3001 3002'", &srv);
-	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 3 "
-		    "--users '2001 2002'", fixtures_dir(), srv.env_file) != 0) {
-		fprintf(stderr, "corpus generation failed: %s\n", out);
+	if (corpus_generate(&srv, 3, "2001 2002", "") < 0) {
 		fixture_stop(&srv);
 		return 1;
 	}
-	free(out);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 
 	tcase_set_timeout(tc, 300);
@@ -304,16 +300,10 @@ main(void)
 	tcase_add_test(tc, test_run_lock);
 	tcase_add_test(tc, test_unknown_mailbox_fails_alone);
 	suite_add_tcase(suite, tc);
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = suite_run(suite);
 
 	fixture_stop(&srv);
-	if (failed == 0)
-		test_rmdir(tmp);
-	else
-		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	test_tmp_finish(tmp, failed);
 	free(tmp);
 	return failed == 0 ? 0 : 1;
 }

@@ -376,11 +376,8 @@ START_TEST(test_state_loss_adopts_everything)
 
 	snprintf(state2, sizeof(state2), "%s/state2", tmp);
 	snprintf(cfg2, sizeof(cfg2), "%s/mmirror2.conf", tmp);
-	write_config(cfg2, state2, &prod, &backup, NULL);
-	ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "init"), 0);
-	for (unsigned int i = 0; i < N_MAILBOXES; i++)
-		ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "mailbox add %u",
-					     FIRST_MAILBOX + i), 0);
+	ck_assert_int_eq(mirror_setup(cfg2, state2, &prod, &backup, FIRST_MAILBOX,
+				      N_MAILBOXES), 0);
 	count_production(users, &mirrored, &broadcasts);
 	s = sync_json(cfg2, "", 0);
 	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
@@ -583,10 +580,9 @@ END_TEST
 int
 main(void)
 {
-	char dir[256], *out = NULL, *args;
+	char dir[256], *args;
 	Suite *suite = suite_create("mirror");
 	TCase *tc = tcase_create("full");
-	SRunner *sr;
 	int failed;
 
 	tmp = test_tmpdir();
@@ -603,28 +599,13 @@ main(void)
 	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &old);
 	snprintf(dir, sizeof(dir), "%s/q", tmp);
 	fixture_start(dir, "--users '2001 2002' --imap4rev1-only", &oldp);
-	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 11 "
-		    "--users '2001 2002'", fixtures_dir(), oldp.env_file) != 0) {
-		fprintf(stderr, "corpus generation failed: %s\n", out);
-		goto setup_failed;
-	}
-	free(out);
-	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 7 "
-		    "--users '%s'", fixtures_dir(), prod.env_file, users) != 0) {
-		fprintf(stderr, "corpus generation failed: %s\n", out);
-		goto setup_failed;
-	}
-	free(out);
-
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
-	write_config(config, state, &prod, &backup, NULL);
-	if (run_mmirror(config, NULL, NULL, "init") != 0)
+	if (corpus_generate(&oldp, 11, "2001 2002", "") < 0 ||
+	    corpus_generate(&prod, 7, users, "") < 0 ||
+	    mirror_setup(config, state, &prod, &backup, FIRST_MAILBOX,
+			 N_MAILBOXES) < 0)
 		goto setup_failed;
-	for (unsigned int i = 0; i < N_MAILBOXES; i++) {
-		if (run_mmirror(config, NULL, NULL, "mailbox add %u", FIRST_MAILBOX + i) != 0)
-			goto setup_failed;
-	}
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_first_full_sync);
@@ -636,19 +617,13 @@ main(void)
 	tcase_add_test(tc, test_starttls_and_login_template);
 	tcase_add_test(tc, test_bare_imap4rev1_servers);
 	suite_add_tcase(suite, tc);
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = suite_run(suite);
 
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	fixture_stop(&old);
 	fixture_stop(&oldp);
-	if (failed == 0)
-		test_rmdir(tmp);
-	else
-		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
 	return failed == 0 ? 0 : 1;

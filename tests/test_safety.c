@@ -218,11 +218,8 @@ START_TEST(test_state_loss_relinks_everything)
 
 	snprintf(state2, sizeof(state2), "%s/state2", tmp);
 	snprintf(cfg2, sizeof(cfg2), "%s/mmirror2.conf", tmp);
-	write_config(cfg2, state2, &prod, &backup, NULL);
-	ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "-q init"), 0);
-	for (unsigned int i = 0; i < N_MAILBOXES; i++)
-		ck_assert_int_eq(run_mmirror(cfg2, NULL, NULL, "-q mailbox add %u",
-					     FIRST_MAILBOX + i), 0);
+	ck_assert_int_eq(mirror_setup(cfg2, state2, &prod, &backup, FIRST_MAILBOX,
+				      N_MAILBOXES), 0);
 	s = sync_json(cfg2, "", 0);
 	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
 	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
@@ -393,10 +390,9 @@ END_TEST
 int
 main(void)
 {
-	char dir[256], *out = NULL, *args;
+	char dir[256], *args;
 	Suite *suite = suite_create("safety");
 	TCase *tc = tcase_create("safety");
-	SRunner *sr;
 	int failed;
 
 	tmp = test_tmpdir();
@@ -409,23 +405,12 @@ main(void)
 	args = xasprintf("--users '%s' --max-mail-size %d", users, BACKUP_LIMIT);
 	fixture_start(dir, args, &backup);
 	free(args);
-	if (run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed 31 "
-		    "--users '%s' --oversize 400000", fixtures_dir(), prod.env_file,
-		    users) != 0) {
-		fprintf(stderr, "corpus generation failed: %s\n", out);
-		goto setup_failed;
-	}
-	free(out);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
-	write_config(config, state, &prod, &backup, NULL);
-	if (run_mmirror(config, NULL, NULL, "-q init") != 0)
+	if (corpus_generate(&prod, 31, users, "--oversize 400000") < 0 ||
+	    mirror_setup(config, state, &prod, &backup, FIRST_MAILBOX,
+			 N_MAILBOXES) < 0)
 		goto setup_failed;
-	for (unsigned int i = 0; i < N_MAILBOXES; i++) {
-		if (run_mmirror(config, NULL, NULL, "-q mailbox add %u",
-				FIRST_MAILBOX + i) != 0)
-			goto setup_failed;
-	}
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_oversize_becomes_placeholder);
@@ -436,17 +421,11 @@ main(void)
 	tcase_add_test(tc, test_vanished_folder_is_guarded);
 	tcase_add_test(tc, test_restore_once_the_limit_allows);
 	suite_add_tcase(suite, tc);
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = suite_run(suite);
 
 	fixture_stop(&prod);
 	fixture_stop(&backup);
-	if (failed == 0)
-		test_rmdir(tmp);
-	else
-		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
 	return failed == 0 ? 0 : 1;

@@ -308,3 +308,54 @@ user_list(unsigned int first, unsigned int count)
 		buf_printf(&b, "%s%u", i > 0 ? " " : "", first + i);
 	return (char *)buf_steal(&b, &len);
 }
+
+int
+corpus_generate(const struct fixture_server *srv, unsigned int seed,
+		const char *users, const char *extra)
+{
+	char *out = NULL;
+	int ret = run_cmd(&out, NULL, "'%s/corpus.py' generate --env '%s' --seed %u "
+			  "--users '%s' %s", fixtures_dir(), srv->env_file, seed,
+			  users, extra);
+
+	if (ret != 0)
+		fprintf(stderr, "corpus generation failed (%d): %s\n", ret, out);
+	free(out);
+	return ret == 0 ? 0 : -1;
+}
+
+int
+mirror_setup(const char *config, const char *state_dir,
+	     const struct fixture_server *prod, const struct fixture_server *backup,
+	     unsigned int first, unsigned int count)
+{
+	write_config(config, state_dir, prod, backup, NULL);
+	if (run_mmirror(config, NULL, NULL, "-q init") != 0)
+		return -1;
+	for (unsigned int i = 0; i < count; i++) {
+		if (run_mmirror(config, NULL, NULL, "-q mailbox add %u", first + i) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+suite_run(Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
+
+void
+test_tmp_finish(const char *tmp, int failed)
+{
+	if (failed == 0)
+		test_rmdir(tmp);
+	else
+		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+}

@@ -4,6 +4,7 @@
 #define MMIRROR_TESTUTIL_H
 
 #include <stdbool.h>
+#include <check.h>
 #include <jansson.h>
 
 struct fixture_server {
@@ -50,6 +51,21 @@ const char *fixtures_dir(void);
 void write_config(const char *path, const char *state_dir,
 		  const struct fixture_server *prod,
 		  const struct fixture_server *backup, const char *extra);
+
+/* fixtures/corpus.py generate into srv for users, with extra arguments
+ * (may be ""); 0, or -1 after printing why. */
+int corpus_generate(const struct fixture_server *srv, unsigned int seed,
+		    const char *users, const char *extra);
+/* Writes a config mirroring prod to backup, runs init and subscribes
+ * mailboxes first .. first + count - 1; 0, or -1 after printing why. */
+int mirror_setup(const char *config, const char *state_dir,
+		 const struct fixture_server *prod,
+		 const struct fixture_server *backup, unsigned int first,
+		 unsigned int count);
+/* Runs a suite; returns the number of failed tests. */
+int suite_run(Suite *suite);
+/* Removes tmp after a clean run, keeps it (and says so) after failures. */
+void test_tmp_finish(const char *tmp, int failed);
 
 /* Writes text to path with the given mode. */
 void write_file(const char *path, const char *text, int mode);
