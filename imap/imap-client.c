@@ -2410,16 +2410,18 @@ imap_uid_store(struct imap_conn *conn, const char *uidset, bool add,
 	return uid_store(conn, uidset, add, flags, flags_count, error_r);
 }
 
+/* Runs a command of one line (untagged answers go to handler, if any)
+ * that must be answered OK. */
 static int
-simple_command(struct imap_conn *conn, const char *line,
-	       struct imap_error *error_r)
+simple_command_with(struct imap_conn *conn, const char *line,
+		    untagged_fn *handler, void *ctx, struct imap_error *error_r)
 {
 	const struct imap_response *resp;
 	struct cmd cmd;
 	int ret = -1;
 
 	cmd_begin(conn, &cmd, line);
-	if (cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
+	if (cmd_run(conn, &cmd, handler, ctx, &resp, error_r) < 0)
 		goto cleanup;
 	if (resp->status != IMAP_STATUS_OK) {
 		fail_resp(conn, error_r, IMAP_ERR_NO, resp, "%s refused %.64s",
@@ -2430,6 +2432,13 @@ simple_command(struct imap_conn *conn, const char *line,
 cleanup:
 	cmd_free(&cmd);
 	return ret;
+}
+
+static int
+simple_command(struct imap_conn *conn, const char *line,
+	       struct imap_error *error_r)
+{
+	return simple_command_with(conn, line, NULL, NULL, error_r);
 }
 
 static int
@@ -2463,9 +2472,7 @@ expunge_without_uidplus(struct imap_conn *conn, const char *uidset,
 			struct imap_error *error_r)
 {
 	static const char *const deleted[] = { "\\Deleted" };
-	const struct imap_response *resp;
 	struct uidset found, targets, others;
-	struct cmd cmd;
 	char *others_set = NULL;
 	int ret = -1;
 
@@ -2478,18 +2485,9 @@ expunge_without_uidplus(struct imap_conn *conn, const char *uidset,
 			ret = invalid_arg(conn, error_r, "UID set", uidset);
 			goto out;
 		}
-		cmd_begin(conn, &cmd, "UID SEARCH DELETED");
-		if (cmd_run(conn, &cmd, search_untagged, &found, &resp, error_r) < 0) {
-			cmd_free(&cmd);
+		if (simple_command_with(conn, "UID SEARCH DELETED", search_untagged,
+					&found, error_r) < 0)
 			goto out;
-		}
-		if (resp->status != IMAP_STATUS_OK) {
-			fail_resp(conn, error_r, IMAP_ERR_NO, resp, "%s refused "
-				  "UID SEARCH DELETED", conn->server_desc);
-			cmd_free(&cmd);
-			goto out;
-		}
-		cmd_free(&cmd);
 		for (size_t i = 0; i < found.count; i++) {
 			for (uint32_t u = found.ranges[i].first;; u++) {
 				bool in = false;
