@@ -52,6 +52,13 @@ void cli_servers_release(struct recon_params *params);
 int cli_run_lock(const char *state_dir, bool wait, int *exit_r);
 
 int cmd_archive(struct cli *cli, int argc, char **argv);
+/* the history (cmd-history.c) and the database (cmd-db.c) */
+int cmd_runs(struct cli *cli, int argc, char **argv);
+int cmd_show(struct cli *cli, int argc, char **argv);
+int cmd_diff(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+int cmd_db(struct cli *cli, int argc, char **argv);
 
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
+#include "db/history.h"
 #include "reconciler/recon.h"
 #include "archive/archive.h"
 #include "cli/cli.h"
@@ -144,6 +145,38 @@ selected(char **only, size_t only_count, const char *id)
 	return false;
 }
 
+/* Seals the run with what it did; its status follows the exit code. */
+static int
+finish_run(struct db *db, struct db_run *run, const struct recon_result *result,
+	   int exit_code)
+{
+	const struct recon_counters *c = &result->counters;
+	const char *error;
+
+	run->finished = (int64_t)time(NULL);
+	run->status = result->stopped_exit != 0 ? DB_RUN_FAILED :
+		exit_code == EXIT_PARTIAL ? DB_RUN_PARTIAL :
+		exit_code == EXIT_GUARDED ? DB_RUN_GUARDED :
+		exit_code == EXIT_OK ? DB_RUN_OK : DB_RUN_FAILED;
+	run->mailboxes_seen = c->mailboxes_seen;
+	run->mailboxes_changed = c->mailboxes_changed;
+	run->mailboxes_failed = c->mailboxes_failed;
+	run->mailboxes_frozen = c->mailboxes_frozen;
+	run->op_append = c->op_append;
+	run->op_store = c->op_store;
+	run->op_expunge = c->op_expunge;
+	run->appended = c->appended;
+	run->flags_changed = c->flags_changed;
+	run->expunged = c->expunged;
+	run->skipped = c->skipped;
+	run->placeholders = c->placeholders;
+	if (db_run_finish(db, run, &error) < 0) {
+		cli_error("sealing run %llu: %s", (unsigned long long)run->id, error);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 {
@@ -169,11 +202,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	FILE *steps_out = NULL;
 	struct archive *archive = NULL;
 	char host[256] = "", *hint = NULL;
+	struct db_run run;
 	char *steps = NULL;
 	size_t steps_len = 0;
 	int c, ret, lock_fd = -1;
 
 	memset(&result, 0, sizeof(result));
+	memset(&run, 0, sizeof(run));
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -217,6 +252,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		return EXIT_USAGE;
 	}
 	memset(&params, 0, sizeof(params));
+	gethostname(host, sizeof(host) - 1);
 	if ((ret = cli_load_config(cli)) != EXIT_OK ||
 	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
 		goto out;
@@ -262,7 +298,6 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		}
 		params.archive = archive;
 	}
-	gethostname(host, sizeof(host) - 1);
 	hint = xasprintf("host %s, archive %s", host, cli->config->archive_dir);
 	params.placeholder_hint = hint;
 	params.delete_guard = cli->config->delete_guard;
@@ -278,6 +313,15 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		params.plan_out = steps_out;
 	}
 
+	if (!dry_run) {
+		if (db_run_begin(db, DB_RUN_FULL, (int64_t)time(NULL), host,
+				 &run.id, NULL, NULL, &error) < 0) {
+			cli_error("recording the run: %s", error);
+			ret = EXIT_PARTIAL;
+			goto out;
+		}
+		params.run_id = run.id;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	recon_run(&params, chosen, chosen_count, &result);
 	clock_gettime(CLOCK_MONOTONIC, &end);
@@ -292,11 +336,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		ret = EXIT_GUARDED;
 	else
 		ret = EXIT_OK;
+	if (run.id != 0 && finish_run(db, &run, &result, ret) < 0)
+		ret = EXIT_PARTIAL;
 	if (steps_out != NULL) {
 		fclose(steps_out);
 		steps_out = NULL;
 	}
-	output_sync_summary(cli, "full", dry_run, &result,
+	output_sync_summary(cli, "full", dry_run, run.id, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
 			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
 out:
@@ -307,6 +353,7 @@ out:
 	free(hint);
 	archive_close(&archive);
 	recon_result_free(&result);
+	db_run_clear(&run);
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);
 	if (db != NULL)

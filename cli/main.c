@@ -23,7 +23,15 @@ static const char usage_text[] =
 	"  mailbox list | remove ID | enable ID | disable ID\n"
 	"  sync [--full] [--dry-run] [--mailbox ID]... [--force-deletes] [--wait]\n"
 	"  plan [--mailbox ID]...       same as sync --dry-run: prints the steps\n"
+	"  runs [--verify-chain]        the recorded runs; check their hash chain\n"
+	"  show MAILBOX [--run RUN] [--folder F]\n"
+	"                               what a mailbox held after a run\n"
+	"  diff RUN_A RUN_B [--mailbox ID]\n"
+	"                               what changed between two runs\n"
+	"  export --run RUN             the snapshot at a run, as JSON Lines\n"
+	"  prune --before RUN|DATE      fold older runs into a checkpoint\n"
 	"  archive list | get ID | verify | restore MAILBOX UID [--folder F]\n"
+	"  db check | backup DIR        verify the state database; hot backup\n"
 	"  version\n"
 	"\n"
 	"options:\n"
@@ -35,8 +43,7 @@ static const char usage_text[] =
 
 /* Commands of the interface contract that later versions provide. */
 static const char *const later_commands[] = {
-	"verify", "runs", "show", "diff", "export", "prune", "ldap-sync",
-	"db",
+	"verify", "ldap-sync",
 };
 
 void
@@ -180,6 +187,18 @@ main(int argc, char **argv)
 		ret = cmd_plan(&cli, argc, argv);
 	else if (strcmp(command, "archive") == 0)
 		ret = cmd_archive(&cli, argc, argv);
+	else if (strcmp(command, "runs") == 0)
+		ret = cmd_runs(&cli, argc, argv);
+	else if (strcmp(command, "show") == 0)
+		ret = cmd_show(&cli, argc, argv);
+	else if (strcmp(command, "diff") == 0)
+		ret = cmd_diff(&cli, argc, argv);
+	else if (strcmp(command, "export") == 0)
+		ret = cmd_export(&cli, argc, argv);
+	else if (strcmp(command, "prune") == 0)
+		ret = cmd_prune(&cli, argc, argv);
+	else if (strcmp(command, "db") == 0)
+		ret = cmd_db(&cli, argc, argv);
 	else {
 		cli_usage_error("unknown command '%s'", command);
 		ret = EXIT_USAGE;

@@ -67,8 +67,9 @@ output_json_print(json_t *root)
 }
 
 static void
-summary_json(const char *kind, bool dry_run, const struct recon_result *r,
-	     double seconds, int exit_code, const char *steps)
+summary_json(const char *kind, bool dry_run, uint64_t run_id,
+	     const struct recon_result *r, double seconds, int exit_code,
+	     const char *steps)
 {
 	const struct recon_counters *c = &r->counters;
 	json_t *failures = json_array(), *root;
@@ -122,6 +123,8 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 		json_object_set_new(json_object_get(root, "mailboxes"), "frozen",
 				    json_integer((json_int_t)c->mailboxes_frozen));
 		json_object_set_new(root, "guards", guards);
+		json_object_set_new(root, "run", run_id != 0 ?
+				    json_integer((json_int_t)run_id) : json_null());
 	} else {
 		json_decref(guards);
 	}
@@ -145,19 +148,21 @@ summary_json(const char *kind, bool dry_run, const struct recon_result *r,
 
 void
 output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
-		    const struct recon_result *r, double seconds, int exit_code,
-		    const char *steps)
+		    uint64_t run_id, const struct recon_result *r, double seconds,
+		    int exit_code, const char *steps)
 {
 	const struct recon_counters *c = &r->counters;
 	char bytes[32];
 
 	if (cli->json) {
-		summary_json(kind, dry_run, r, seconds, exit_code, steps);
+		summary_json(kind, dry_run, run_id, r, seconds, exit_code, steps);
 		return;
 	}
 	if (cli->quiet)
 		return;
 	human_bytes(c->bytes_appended, bytes, sizeof(bytes));
+	if (run_id != 0)
+		printf("run %llu: ", (unsigned long long)run_id);
 	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
 	       "%zu frozen) in %.1f s\n", dry_run ? "planned " : "", kind,
 	       status_word(exit_code), c->mailboxes_seen, c->mailboxes_changed,

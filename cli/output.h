@@ -3,6 +3,7 @@
 #define MMIRROR_OUTPUT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct cli;
 struct recon_result;
@@ -10,10 +11,11 @@ struct recon_result;
 /* Prints the end-of-run summary to stdout; exit_code decides the status
  * word ("ok", "partial", "failed").  steps, when not NULL, is the plan
  * of a dry run, one step a line: with --json it becomes the "steps"
- * array (text output prints the steps as they are planned). */
+ * array (text output prints the steps as they are planned).  run_id is
+ * the run recorded in the history (0: none, a dry run). */
 void output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
-			 const struct recon_result *result, double seconds,
-			 int exit_code, const char *steps);
+			 uint64_t run_id, const struct recon_result *result,
+			 double seconds, int exit_code, const char *steps);
 
 /* A JSON string of s, with bytes that are not UTF-8 replaced by '?'
  * (server text may be in any charset); never NULL. */

@@ -32,6 +32,10 @@ struct db {
 	DB *messages_by_backup;	/* secondary index of messages */
 	DB *archive;		/* digest -> archive object (db-archive.c) */
 	DB *intents;		/* APPENDs in flight (db-intents.c) */
+	DB *events;		/* (run, mailbox, seq) -> event (db-events.c) */
+	DB *runs;		/* run id -> run record (db-runs.c) */
+	DB *checkpoints;	/* (run, mailbox, folder, uid) -> snapshot entry */
+	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
 };
 
 struct db_txn {
@@ -67,6 +71,18 @@ unsigned char *db_folder_key(const char *mailbox, const char *folder,
 /* Key of a message: the folder key and the UID as 4 bytes big-endian. */
 unsigned char *db_message_key(const char *mailbox, const char *folder,
 			      uint32_t uid, size_t *len_r);
+
+/* Key of an event: run (8 bytes big-endian), mailbox, \0, seq (4 bytes
+ * big-endian).  Returns a new buffer. */
+unsigned char *db_event_key(uint64_t run, const char *mailbox, uint32_t seq,
+			    size_t *len_r);
+/* Splits an event key; *mailbox_r points into key (not NUL-terminated:
+ * *mailbox_len_r bytes).  Returns 0 or -1 for a malformed key. */
+int db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
+		       const unsigned char **mailbox_r, size_t *mailbox_len_r,
+		       uint32_t *seq_r);
+void db_put_be64(unsigned char *p, uint64_t v);
+uint64_t db_get_be64(const unsigned char *p);
 
 /* Extracts the backup UID from an encoded message record without
  * allocating.  Returns 0 or -1 (*error_r set) for a bad record. */
@@ -147,6 +163,12 @@ int db_read_i64(struct db_reader *r, int64_t *v_r, const char **error_r);
 /* A length-prefixed string, returned as a NUL-terminated copy (caller
  * frees; set only on success).  A string holding a NUL byte is refused. */
 int db_read_str(struct db_reader *r, char **s_r, const char **error_r);
+/* A u8 that must be 0 or 1. */
+int db_read_bool(struct db_reader *r, const char *field, bool *v_r,
+		 const char **error_r);
+/* A u8 that must be <= max. */
+int db_read_enum(struct db_reader *r, const char *field, unsigned int max,
+		 unsigned int *v_r, const char **error_r);
 int db_read_skip_str(struct db_reader *r, const char **error_r);
 int db_read_bytes(struct db_reader *r, void *out, size_t len,
 		  const char **error_r);

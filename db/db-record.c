@@ -298,7 +298,7 @@ db_subscription_encode(const struct db_subscription *sub, size_t *len_r)
 	return db_writer_finish(&w, len_r);
 }
 
-static int
+int
 db_read_bool(struct db_reader *r, const char *field, bool *v_r,
 	     const char **error_r)
 {
@@ -316,7 +316,7 @@ db_read_bool(struct db_reader *r, const char *field, bool *v_r,
 	return 0;
 }
 
-static int
+int
 db_read_enum(struct db_reader *r, const char *field, unsigned int max,
 	     unsigned int *v_r, const char **error_r)
 {

@@ -16,6 +16,7 @@
 #include "util/spool.h"
 #include "imap/imap.h"
 #include "db/db.h"
+#include "db/history.h"
 #include "archive/archive.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
@@ -186,6 +187,10 @@ record_appended_txn(struct db_txn *txn, void *context, const char **error_r)
 			rec.archive_id = (char *)a->archive_id;
 		ret = db_message_put(rc->mctx->params->db, txn, rc->mctx->sub->id,
 				     rc->mctx->folder, &rec, error_r);
+		if (ret == 0)
+			ret = recon_event_message(rc->mctx, txn, a->placeholder ?
+						  DB_EV_PLACEHOLDER : DB_EV_ADD,
+						  &rec, a->pm, error_r);
 		if (ret != 0)
 			return ret;
 	}
@@ -207,12 +212,9 @@ record_appended(struct mailbox_ctx *ctx, struct appended *list, size_t count,
 		const uint32_t *clear, size_t clear_count)
 {
 	struct record_ctx rc = { ctx, list, count, clear, clear_count };
-	const char *db_error;
 
-	if (db_txn_run(ctx->params->db, record_appended_txn, &rc, &db_error) != 0) {
-		recon_error_db(ctx, db_error);
+	if (recon_txn_run(ctx, record_appended_txn, &rc) < 0)
 		return -1;
-	}
 	for (size_t i = 0; i < count; i++) {
 		if (list[i].backup_uid != 0)
 			list[i].recorded = true;
@@ -729,6 +731,11 @@ resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
 			rec.archive_id = in->archive_id;
 			ret = db_message_put(ctx->params->db, txn, ctx->sub->id,
 					     ctx->folder, &rec, error_r);
+			if (ret == 0)
+				ret = recon_event_message(ctx, txn,
+							  rec.form == DB_FORM_PLACEHOLDER ?
+							  DB_EV_PLACEHOLDER : DB_EV_ADD,
+							  &rec, NULL, error_r);
 			if (ret != 0)
 				return ret;
 		}
@@ -865,11 +872,8 @@ recon_resolve_intents(struct mailbox_ctx *ctx)
 	{
 		struct resolve_ctx rc = { ctx, intents, count, found };
 
-		if (db_txn_run(ctx->params->db, resolve_intents_txn, &rc,
-			       &db_error) != 0) {
-			recon_error_db(ctx, db_error);
+		if (recon_txn_run(ctx, resolve_intents_txn, &rc) < 0)
 			goto out;
-		}
 	}
 	ret = 0;
 out:

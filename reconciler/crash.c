@@ -1,8 +1,10 @@
 /* The MMIRROR_CRASH_AFTER test hook (see crash.h). */
 #include "config.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -26,6 +28,11 @@ recon_crash_point(void)
 		atomic_store(&crash_init_done, 1);
 	}
 	step = atomic_fetch_add(&crash_steps, 1) + 1;
-	if (crash_after != 0 && step == crash_after)
+	if (crash_after != 0 && step == crash_after) {
+		const char *sig = getenv("MMIRROR_CRASH_SIGNAL");
+
+		if (sig != NULL && strcmp(sig, "KILL") == 0)
+			kill(getpid(), SIGKILL);
 		_exit(RECON_CRASH_EXIT);
+	}
 }

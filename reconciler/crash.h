@@ -9,7 +9,8 @@
 #define RECON_CRASH_EXIT 99
 
 /* Counts one step; the Nth one ends the process at once with _exit(),
- * without flushing or closing anything. */
+ * without flushing or closing anything (or, with MMIRROR_CRASH_SIGNAL=KILL,
+ * by SIGKILL). */
 void recon_crash_point(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include "util/spool.h"
 #include "imap/imap.h"
 #include "db/db.h"
+#include "db/history.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
 #include "reconciler/recon-private.h"
@@ -249,6 +250,7 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 		const struct recon_step *st = &dc->plan->steps[i];
 		const struct observed_msg *pm;
 		struct db_message rec;
+		struct db_event ev;
 		int ret = 0;
 
 		switch (st->kind) {
@@ -263,18 +265,21 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 			if (bm != NULL && bm->archive_id != NULL)
 				rec.archive_id = bm->archive_id;
 			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			if (ret == 0)
+				ret = recon_event_message(ctx, txn, DB_EV_ADOPT, &rec,
+							  pm, error_r);
 			break;
 		}
 		case RECON_STEP_SKIP:
 			pm = recon_observed_find(dc->prod, st->prod_uid);
 			recon_message_record(&rec, pm, DB_FORM_SKIPPED, 0, pm->flags);
 			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			if (ret == 0)
+				ret = recon_event_message(ctx, txn, DB_EV_SKIP, &rec,
+							  pm, error_r);
 			break;
 		case RECON_STEP_UNLINK:
-			ret = db_message_delete(db, txn, mbox, folder, st->prod_uid,
-						error_r);
-			if (ret == DB_RET_NOTFOUND)
-				ret = 0;
+			ret = recon_unlink(ctx, txn, st->prod_uid, error_r);
 			break;
 		case RECON_STEP_SET_FLAGS:
 			ret = db_message_get(db, txn, mbox, folder, st->prod_uid,
@@ -285,9 +290,23 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 			}
 			if (ret != 0)
 				break;
-			free(rec.flags);
-			rec.flags = xstrdup(st->flags);
-			ret = db_message_put(db, txn, mbox, folder, &rec, error_r);
+			memset(&ev, 0, sizeof(ev));
+			ev.kind = DB_EV_FLAGS;
+			ev.uid = rec.prod_uid;
+			ev.message_id = rec.message_id;
+			ev.internaldate = rec.internaldate;
+			ev.size = rec.size;
+			memcpy(ev.digest, rec.digest, sizeof(ev.digest));
+			ev.flags_before = rec.flags;
+			ev.flags = st->flags;
+			ev.backup_uid = rec.backup_uid;
+			ret = recon_event(ctx, txn, &ev, error_r);
+			if (ret == 0) {
+				rec.flags = xstrdup(st->flags);
+				ret = db_message_put(db, txn, mbox, folder, &rec,
+						     error_r);
+				free(ev.flags_before);
+			}
 			db_message_clear(&rec);
 			break;
 		default:
@@ -334,6 +353,37 @@ open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 	return 0;
 }
 
+struct reset_ctx {
+	struct mailbox_ctx *ctx;
+	uint32_t old_uidvalidity, new_uidvalidity;
+};
+
+/* Production renumbered the folder: every link goes, each with its
+ * REMOVE, after the UIDVALIDITY-RESET that explains them. */
+static int
+forget_links_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct reset_ctx *rc = context;
+	struct mailbox_ctx *ctx = rc->ctx;
+	struct db_message *links = NULL;
+	struct db_event ev;
+	size_t count = 0;
+	int ret;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = DB_EV_UIDVALIDITY_RESET;
+	ev.uidvalidity_old = rc->old_uidvalidity;
+	ev.uidvalidity_new = rc->new_uidvalidity;
+	ret = recon_event(ctx, txn, &ev, error_r);
+	if (ret == 0)
+		ret = db_message_list(ctx->params->db, txn, ctx->sub->id,
+				      ctx->folder, &links, &count, error_r);
+	for (size_t i = 0; i < count && ret == 0; i++)
+		ret = recon_unlink(ctx, txn, links[i].prod_uid, error_r);
+	db_messages_free(&links, count);
+	return ret;
+}
+
 static int
 load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 	   const struct imap_mailbox_info *backup_info,
@@ -363,11 +413,12 @@ load_links(struct mailbox_ctx *ctx, const struct imap_mailbox_info *prod_info,
 		/* only the links go: the folder's state (the old UIDVALIDITY,
 		 * a freeze, a learned limit) stays until this run succeeds,
 		 * so that a failed attempt sees the reset again */
-		if (!ctx->params->dry_run &&
-		    db_folder_delete_links(db, NULL, ctx->sub->id, ctx->folder,
-					   &db_error) < 0) {
-			recon_error_db(ctx, db_error);
-			return -1;
+		if (!ctx->params->dry_run) {
+			struct reset_ctx rc = { ctx, state->prod_uidvalidity,
+						prod_info->uidvalidity };
+
+			if (recon_txn_run(ctx, forget_links_txn, &rc) < 0)
+				return -1;
 		}
 		*msgs_r = NULL;
 		*count_r = 0;
@@ -400,6 +451,58 @@ report_guard(struct mailbox_ctx *ctx, enum recon_guard_reason reason, size_t hel
 		    recon_guard_reason_text(reason),
 		    reason == RECON_GUARD_DUPLICATES ? "" :
 		    " (release with sync --force-deletes --mailbox)");
+}
+
+/* The mirror forgets a folder: each link with its REMOVE, then the
+ * folder's state. */
+static int
+forget_folder_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct mailbox_ctx *ctx = context;
+	struct db_message *links = NULL;
+	size_t count = 0;
+	int ret;
+
+	ret = db_message_list(ctx->params->db, txn, ctx->sub->id, ctx->folder,
+			      &links, &count, error_r);
+	for (size_t i = 0; i < count && ret == 0; i++)
+		ret = recon_unlink(ctx, txn, links[i].prod_uid, error_r);
+	db_messages_free(&links, count);
+	if (ret == 0)
+		ret = db_folder_delete(ctx->params->db, txn, ctx->sub->id,
+				       ctx->folder, error_r);
+	return ret == DB_RET_NOTFOUND ? 0 : ret;
+}
+
+struct folder_state_ctx {
+	struct mailbox_ctx *ctx;
+	const struct db_folder_state *state;
+	enum recon_guard_reason guard;	/* a GUARD event to write, or NONE */
+	size_t held;
+};
+
+/* Writes the folder's state, with the GUARD event of a guard that held
+ * deletions back in this pass. */
+static int
+folder_state_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct folder_state_ctx *fc = context;
+	struct mailbox_ctx *ctx = fc->ctx;
+	int ret = 0;
+
+	if (fc->guard != RECON_GUARD_NONE) {
+		struct db_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = DB_EV_GUARD;
+		ev.reason = (uint32_t)fc->guard;
+		ev.count = fc->held;
+		ret = recon_event(ctx, txn, &ev, error_r);
+	}
+	if (ret == 0)
+		ret = db_folder_put(ctx->params->db, txn, ctx->sub->id, ctx->folder,
+				    fc->state, error_r);
+	return ret;
 }
 
 /* An operator released a vanished folder: its backup copy is emptied
@@ -437,11 +540,8 @@ folder_vanished_release(struct mailbox_ctx *ctx, uint32_t exists)
 	ctx->counters->expunged += exists;
 	ctx->changed = true;
 	recon_crash_point();
-	if (db_folder_delete(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-			     &error) < 0) {
-		recon_error_db(ctx, error);
+	if (recon_txn_run(ctx, forget_folder_txn, ctx) < 0)
 		goto out;
-	}
 	for (size_t i = 0; i < links_count; i++) {
 		if (links[i].form != DB_FORM_PLACEHOLDER || ctx->params->archive == NULL ||
 		    links[i].archive_id[0] == '\0')
@@ -498,10 +598,12 @@ folder_vanished(struct mailbox_ctx *ctx)
 	if (ret == DB_RET_NOTFOUND)
 		memset(&state, 0, sizeof(state));
 	state.frozen = RECON_GUARD_VANISHED;
-	if (db_folder_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder, &state,
-			  &db_error) < 0) {
-		recon_error_db(ctx, db_error);
-		return -1;
+	{
+		struct folder_state_ctx fc = { ctx, &state, RECON_GUARD_VANISHED,
+					       info.exists };
+
+		if (recon_txn_run(ctx, folder_state_txn, &fc) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -570,7 +672,6 @@ sync_folder(struct mailbox_ctx *ctx)
 	struct db_message *links = NULL;
 	size_t links_count = 0;
 	struct imap_error ie;
-	const char *db_error;
 	bool backup_missing, prod_reset, backup_reset;
 	int ret = -1;
 
@@ -582,6 +683,7 @@ sync_folder(struct mailbox_ctx *ctx)
 	}
 	if (prod_info.exists > 0 && recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
 		goto out;
+	ctx->prod_obs = &prod;
 	if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
 		goto out;
 	ctx->backup_uidnext = backup_info.uidnext;
@@ -659,10 +761,8 @@ sync_folder(struct mailbox_ctx *ctx)
 	{
 		struct db_steps_ctx dc = { ctx, &plan, &prod, &backup };
 
-		if (db_txn_run(ctx->params->db, apply_db_steps, &dc, &db_error) != 0) {
-			recon_error_db(ctx, db_error);
+		if (recon_txn_run(ctx, apply_db_steps, &dc) < 0)
 			goto out;
-		}
 		recon_crash_point();
 		if (release_archived(ctx, &plan, &backup, links, links_count) < 0)
 			goto out;
@@ -681,10 +781,12 @@ sync_folder(struct mailbox_ctx *ctx)
 	new_state.prod_highestmodseq = prod_info.highestmodseq;
 	new_state.backup_uidvalidity = backup_info.uidvalidity;
 	new_state.last_full = (int64_t)time(NULL);
-	if (db_folder_put(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-			  &new_state, &db_error) < 0) {
-		recon_error_db(ctx, db_error);
-		goto out;
+	{
+		struct folder_state_ctx fc = { ctx, &new_state, plan.guard,
+					       plan.held_expunges };
+
+		if (recon_txn_run(ctx, folder_state_txn, &fc) < 0)
+			goto out;
 	}
 	recon_crash_point();
 	ret = 0;
@@ -694,6 +796,7 @@ out:
 	free(bin);
 	free(lin);
 	db_messages_free(&links, links_count);
+	ctx->prod_obs = NULL;
 	recon_observed_free(&prod);
 	recon_observed_free(&backup);
 	return ret;
@@ -739,6 +842,16 @@ recon_mailbox_sync(const struct recon_params *params,
 			folders[folders_count++] = xstrdup(params->default_folders[i]);
 	}
 
+	if (params->run_id != 0 && !params->dry_run) {
+		const char *db_error;
+
+		/* a retried mailbox goes on after its earlier attempts' events */
+		if (db_event_next_seq(params->db, NULL, params->run_id, sub->id,
+				      &ctx.event_seq, &db_error) < 0) {
+			recon_error_db(&ctx, db_error);
+			goto out;
+		}
+	}
 	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0 ||
 	    connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
 		goto out;

@@ -27,6 +27,9 @@ recon_observed_free(struct observed *obs)
 		free(obs->msgs[i].message_id);
 		free(obs->msgs[i].flags);
 		free(obs->msgs[i].archive_id);
+		free(obs->msgs[i].from);
+		free(obs->msgs[i].subject);
+		free(obs->msgs[i].date);
 	}
 	free(obs->msgs);
 	memset(obs, 0, sizeof(*obs));
@@ -167,6 +170,22 @@ observe_placeholder(struct observed_msg *m, const struct imap_message_meta *meta
 	free(orig_size);
 }
 
+/* longest header value the history keeps */
+#define HISTORY_HEADER_MAX 512
+
+static char *
+history_header(const struct imap_message_meta *meta, const char *name)
+{
+	char *v = meta->headers == NULL ? NULL :
+		recon_header_value(meta->headers, meta->headers_len, name);
+
+	if (v == NULL)
+		return xstrdup("");
+	if (strlen(v) > HISTORY_HEADER_MAX)
+		v[HISTORY_HEADER_MAX] = '\0';
+	return v;
+}
+
 static int
 fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 {
@@ -192,6 +211,11 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 			observe_placeholder(m, meta, &mid);
 	}
 	m->message_id = mid != NULL ? mid : xstrdup("");
+	if (fc->production) {
+		m->from = history_header(meta, "From");
+		m->subject = history_header(meta, "Subject");
+		m->date = history_header(meta, "Date");
+	}
 	return 0;
 }
 
@@ -201,10 +225,15 @@ static char **
 meta_header_names(const struct recon_params *params, bool with_skip)
 {
 	size_t n = 0;
-	char **names = xcalloc(params->skip_headers_count + 5, sizeof(*names));
+	char **names = xcalloc(params->skip_headers_count + 8, sizeof(*names));
 
 	names[n++] = xstrdup("Message-ID");
-	if (!with_skip) {
+	if (with_skip) {
+		/* production: what the history shows of each message */
+		names[n++] = xstrdup("From");
+		names[n++] = xstrdup("Subject");
+		names[n++] = xstrdup("Date");
+	} else {
 		/* the backup: placeholders say what they stand for */
 		names[n++] = xstrdup("X-Mirror-Archive-Id");
 		names[n++] = xstrdup("X-Mirror-Original-Message-ID");

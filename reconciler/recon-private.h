@@ -24,6 +24,10 @@ struct observed_msg {
 	char *flags;
 	bool skip;
 	char *archive_id;	/* a placeholder's archived original, else NULL */
+	/* production only: header values for the history ("" if absent) */
+	char *from;
+	char *subject;
+	char *date;
 };
 
 struct observed {
@@ -42,6 +46,11 @@ struct mailbox_ctx {
 	const char *folder;
 	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
 	uint64_t learned_limit;		/* the backup refused larger, 0: none */
+	const struct observed *prod_obs; /* production's listing of the folder */
+	/* history: the next event sequence of (run, mailbox), and the one
+	 * being handed out inside a transaction (recon_txn_run) */
+	uint32_t event_seq;
+	uint32_t txn_seq;
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
 	/* messages the backup refused; the rest of the mailbox goes on */
@@ -68,6 +77,26 @@ const struct observed_msg *recon_observed_find(const struct observed *obs,
  * their originals.  Returns 0, or -1 with ctx's error set. */
 int recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn,
 		  const char *uidset, bool production, struct observed *obs_r);
+
+/* ---- history.c: events written with the state they describe ---- */
+struct db_event;
+/* Runs fn in a transaction (retried on deadlock) in which recon_event*()
+ * may be called; the events' sequence numbers are kept only when it
+ * commits.  Returns 0, or -1 with ctx's error set. */
+int recon_txn_run(struct mailbox_ctx *ctx, db_txn_fn *fn, void *arg);
+/* Writes ev (folder filled in from ctx) as the mailbox's next event of
+ * the run; nothing when the run keeps no history (dry run). */
+int recon_event(struct mailbox_ctx *ctx, struct db_txn *txn,
+		struct db_event *ev, const char **error_r);
+/* A message event from a record, with production's envelope for it
+ * (pm may be NULL: found in ctx->prod_obs, else left empty). */
+int recon_event_message(struct mailbox_ctx *ctx, struct db_txn *txn, int kind,
+			const struct db_message *rec,
+			const struct observed_msg *pm, const char **error_r);
+/* Forgets a message: deletes its record and writes REMOVE.  A missing
+ * record is not an error. */
+int recon_unlink(struct mailbox_ctx *ctx, struct db_txn *txn, uint32_t prod_uid,
+		 const char **error_r);
 
 /* ---- copy.c ---- */
 /* Fills a message record from what production showed (strings are

@@ -47,6 +47,7 @@ struct recon_params {
 	unsigned int delete_guard_min;	/* messages that may always go */
 	bool force_deletes;	/* release the guards (and frozen folders) */
 	bool dry_run;		/* plan only; steps are written to plan_out */
+	uint64_t run_id;	/* the run events are recorded in, 0: none */
 	FILE *plan_out;
 };
 
