@@ -683,9 +683,12 @@ cmd_diff(struct cli *cli, int argc, char **argv)
 		struct db_snapshot a = { 0 }, b = { 0 };
 
 		/* the snapshot at the earlier run, then the same carried on */
-		if (db_snapshot_mailbox(db, names[m], lo, &a, &error) < 0 ||
-		    db_snapshot_mailbox(db, names[m], lo, &b, &error) < 0 ||
-		    db_snapshot_advance(db, names[m], lo, hi, &b, &error) < 0) {
+		ret = db_snapshot_mailbox(db, names[m], lo, &a, &error);
+		if (ret == 0) {
+			db_snapshot_copy(&b, &a);
+			ret = db_snapshot_advance(db, names[m], lo, hi, &b, &error);
+		}
+		if (ret < 0) {
 			cli_error("%s", error);
 			db_snapshot_free(&a);
 			db_snapshot_free(&b);

@@ -65,6 +65,17 @@ snapshot_search(const struct db_snapshot *snap, const char *folder,
 	return lo;
 }
 
+void
+db_snapshot_copy(struct db_snapshot *dst, const struct db_snapshot *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->msgs = xcalloc(src->count + 1, sizeof(*dst->msgs));
+	dst->alloc = src->count + 1;
+	for (size_t i = 0; i < src->count; i++)
+		db_event_copy(&dst->msgs[i], &src->msgs[i]);
+	dst->count = src->count;
+}
+
 const struct db_event *
 db_snapshot_find(const struct db_snapshot *snap, const char *folder,
 		 uint32_t uid)

@@ -188,6 +188,8 @@ struct db_snapshot {
 };
 
 void db_snapshot_free(struct db_snapshot *snap);
+/* A deep copy of src into *dst (free it with db_snapshot_free()). */
+void db_snapshot_copy(struct db_snapshot *dst, const struct db_snapshot *src);
 /* The entry of (folder, uid), or NULL. */
 const struct db_event *db_snapshot_find(const struct db_snapshot *snap,
 					const char *folder, uint32_t uid);
