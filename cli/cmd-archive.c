@@ -12,6 +12,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
+#include "db/history.h"
 #include "archive/archive.h"
 #include "reconciler/recon.h"
 #include "cli/cli.h"
@@ -118,8 +119,10 @@ archive_restore_cmd(struct cli *cli, struct db *db, struct archive *archive,
 	const char *folder = "INBOX", *db_error;
 	uint64_t bytes;
 	uint32_t uid, backup_uid;
+	struct db_run run;
+	char host[256] = "";
 	bool wait = false;
-	int c, ret, lock_fd = -1;
+	int c, r, ret, lock_fd = -1;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -159,7 +162,33 @@ archive_restore_cmd(struct cli *cli, struct db *db, struct archive *archive,
 		goto out;
 	params.db = db;
 	params.archive = archive;
-	if (recon_restore(&params, &sub, folder, uid, &bytes, &backup_uid, &error) < 0) {
+	/* a restore changes the backup: it is a run of its own in the history */
+	memset(&run, 0, sizeof(run));
+	gethostname(host, sizeof(host) - 1);
+	if (db_run_begin(db, DB_RUN_RESTORE, (int64_t)time(NULL), host, &run.id,
+			 NULL, NULL, &db_error) < 0) {
+		cli_error("recording the run: %s", db_error);
+		ret = EXIT_PARTIAL;
+		goto out;
+	}
+	params.run_id = run.id;
+	r = recon_restore(&params, &sub, folder, uid, &bytes, &backup_uid, &error);
+	run.finished = (int64_t)time(NULL);
+	run.status = r == 0 ? DB_RUN_OK : DB_RUN_FAILED;
+	run.mailboxes_seen = 1;
+	run.mailboxes_changed = r == 0;
+	run.mailboxes_failed = r != 0;
+	run.op_append = r == 0;
+	run.op_expunge = r == 0;
+	run.appended = r == 0;
+	if (db_run_finish(db, &run, &db_error) < 0) {
+		cli_error("sealing run %llu: %s", (unsigned long long)run.id, db_error);
+		ret = EXIT_PARTIAL;
+		db_run_clear(&run);
+		goto out;
+	}
+	db_run_clear(&run);
+	if (r < 0) {
 		cli_error("%s", error.msg);
 		ret = error.fail == RECON_FAIL_UNREACHABLE ? EXIT_UNAVAILABLE :
 			error.fail == RECON_FAIL_CREDENTIALS ||

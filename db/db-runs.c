@@ -15,6 +15,7 @@ static const char *const run_kind_names[] = {
 	[DB_RUN_FULL] = "full",
 	[DB_RUN_INCREMENTAL] = "incremental",
 	[DB_RUN_DIRECTORY] = "directory",
+	[DB_RUN_RESTORE] = "restore",
 };
 
 static const char *const run_status_names[] = {

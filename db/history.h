@@ -106,8 +106,9 @@ enum db_run_kind {
 	DB_RUN_FULL = 0,
 	DB_RUN_INCREMENTAL = 1,
 	DB_RUN_DIRECTORY = 2,
+	DB_RUN_RESTORE = 3,	/* archive restore: an original back on the backup */
 };
-#define DB_RUN_KIND_MAX DB_RUN_DIRECTORY
+#define DB_RUN_KIND_MAX DB_RUN_RESTORE
 
 enum db_run_status {
 	DB_RUN_RUNNING = 0,	/* not sealed yet */

@@ -10,6 +10,7 @@
 #include "util/spool.h"
 #include "imap/imap.h"
 #include "db/db.h"
+#include "db/history.h"
 #include "archive/archive.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
@@ -38,6 +39,7 @@ struct relink_ctx {
 	const char *mailbox, *folder;
 	struct db_message *rec;
 	uint32_t backup_uid;
+	const struct db_event *was;	/* the history's entry, or NULL */
 };
 
 static int
@@ -56,6 +58,28 @@ relink_txn(struct db_txn *txn, void *context, const char **error_r)
 	if (ret == 0)
 		ret = db_intent_delete(db, txn, rc->mailbox, rc->folder,
 				       rec.prod_uid, error_r);
+	if (ret == 0 && rc->params->run_id != 0) {
+		/* the history: the message is a copy again */
+		struct db_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = DB_EV_ADD;
+		ev.folder = (char *)rc->folder;
+		ev.uid = rec.prod_uid;
+		ev.message_id = rec.message_id;
+		ev.internaldate = rec.internaldate;
+		ev.size = rec.size;
+		memcpy(ev.digest, rec.digest, sizeof(ev.digest));
+		ev.flags = rec.flags;
+		ev.backup_uid = rec.backup_uid;
+		if (rc->was != NULL) {
+			ev.from = rc->was->from;
+			ev.subject = rc->was->subject;
+			ev.date = rc->was->date;
+		}
+		ret = db_event_put(db, txn, rc->params->run_id, rc->mailbox, 0, &ev,
+				   error_r);
+	}
 	if (ret < 0)
 		return ret;
 	/* the backup took it: whatever limit it once revealed is gone */
@@ -153,9 +177,16 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 		goto out;
 	}
 	{
-		struct relink_ctx rc = { params, sub->id, folder, &rec, msg.uid };
+		struct relink_ctx rc = { params, sub->id, folder, &rec, msg.uid, NULL };
+		struct db_snapshot snap = { 0 };
 
-		if (db_txn_run(params->db, relink_txn, &rc, &error) != 0) {
+		if (params->run_id != 0 &&
+		    db_snapshot_mailbox(params->db, sub->id, params->run_id, &snap,
+					&error) == 0)
+			rc.was = db_snapshot_find(&snap, folder, prod_uid);
+		r = db_txn_run(params->db, relink_txn, &rc, &error);
+		db_snapshot_free(&snap);
+		if (r != 0) {
 			restore_fail(error_r, "%s", error);
 			goto out;
 		}

@@ -174,7 +174,6 @@ START_TEST(test_diff_lists_exactly_the_changes)
 				 prod.env_file, CHANGED_USERS), 0);
 	mut = parse_json(out);
 	free(out);
-	save_text("mutation.json", json_dumps(mut, 0));
 
 	s2 = mm_json(config, 0, "sync --full");
 	ck_assert_int_eq(json_path_int(s2, "run"), 2);

@@ -384,6 +384,34 @@ START_TEST(test_restore_once_the_limit_allows)
 	ck_assert_int_eq(json_path_int(pd, "operations.append"), 0);
 	ck_assert_int_eq(json_path_int(pd, "operations.expunge"), 0);
 	json_decref(pd);
+	/* the history shows the original back as a copy, in a restore run,
+	 * and after every guard, reset and placeholder of this program the
+	 * history still agrees with the state */
+	ck_assert_int_eq(run_mmirror(config, &text, NULL, "--json show 4001"), 0);
+	pd = parse_json(text);
+	free(text);
+	{
+		json_t *m, *found = NULL;
+		size_t i;
+
+		json_array_foreach(json_object_get(pd, "messages"), i, m) {
+			if (json_integer_value(json_object_get(m, "uid")) == uid &&
+			    strcmp(json_string_value(json_object_get(m, "folder")),
+				   "INBOX") == 0)
+				found = m;
+		}
+		ck_assert_ptr_nonnull(found);
+		ck_assert_str_eq(json_string_value(json_object_get(found, "form")), "copy");
+	}
+	json_decref(pd);
+	ck_assert_int_eq(run_mmirror(config, &text, NULL, "runs"), 0);
+	ck_assert_ptr_nonnull(strstr(text, " restore "));
+	free(text);
+	ck_assert_int_eq(run_mmirror(config, &text, NULL, "db check"), 0);
+	ck_assert_msg(strstr(text, "no problems") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(run_mmirror(config, &text, NULL, "runs --verify-chain"), 0);
+	free(text);
 }
 END_TEST
 
