@@ -184,6 +184,18 @@ check_point(const char *letter, unsigned int n)
 	}
 	if (check_exact(prefix, false) < 0 || check_settled(prefix, cfg) < 0)
 		goto failed;
+	/* the history agrees with the state, the stopped run is sealed as
+	 * interrupted and the chain verifies */
+	{
+		char *out = NULL;
+
+		ret = run_cmd(&out, NULL, "'%s' -c '%s' db check", mmirror_bin(), cfg);
+		if (ret != 0)
+			report_failure("point %u: db check exited %d: %s", n, ret, out);
+		free(out);
+		if (ret != 0)
+			goto failed;
+	}
 	free(cfg);
 	return crashed ? POINT_CRASHED_AND_OK : POINT_PAST_END;
 failed:

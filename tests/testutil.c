@@ -132,11 +132,14 @@ run_mmirror(const char *config, char **out_r, char **err_r, const char *fmt, ...
 	va_start(ap, fmt);
 	args = xvasprintf(fmt, ap);
 	va_end(ap);
-	ret = run_cmd(out_r, &err, "%s%s -c '%s' %s",
-		      getenv("MMIRROR_VALGRIND") != NULL ?
-		      "valgrind -q --leak-check=full --errors-for-leak-kinds=definite "
-		      "--error-exitcode=99 " : "",
-		      mmirror_bin(), config, args);
+	if (getenv("MMIRROR_VALGRIND") != NULL)
+		ret = run_cmd(out_r, &err, "valgrind -q --leak-check=full "
+			      "--errors-for-leak-kinds=definite --error-exitcode=99 "
+			      "--suppressions='%s/../tests/valgrind.supp' %s -c '%s' %s",
+			      fixtures_dir(), mmirror_bin(), config, args);
+	else
+		ret = run_cmd(out_r, &err, "%s -c '%s' %s", mmirror_bin(), config,
+			      args);
 	if (err != NULL && *err != '\0')
 		fprintf(stderr, "[mmirror %s] %s", args, err);
 	if (err_r != NULL)
