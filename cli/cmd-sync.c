@@ -145,6 +145,56 @@ selected(char **only, size_t only_count, const char *id)
 	return false;
 }
 
+/* The progress line: on a terminal, redrawn at most four times a
+ * second; otherwise a log line every 30 seconds. */
+struct progress {
+	bool tty, shown;
+	bool quiet;
+	double last;
+};
+
+static void
+progress_init(struct progress *p, const struct cli *cli)
+{
+	memset(p, 0, sizeof(*p));
+	p->tty = isatty(STDERR_FILENO) == 1;
+	p->quiet = cli->quiet;
+}
+
+static void
+progress_update(const struct recon_progress *rp, void *context)
+{
+	struct progress *p = context;
+	double rate, eta;
+	char bytes[32];
+
+	if (p->quiet || rp->seconds - p->last < (p->tty ? 0.25 : 30.0))
+		return;
+	p->last = rp->seconds;
+	rate = rp->seconds > 0 ? (double)rp->mailboxes_done / rp->seconds : 0;
+	eta = rate > 0 ? (double)(rp->mailboxes_total - rp->mailboxes_done) / rate : 0;
+	output_bytes(rp->bytes, bytes, sizeof(bytes));
+	if (p->tty) {
+		fprintf(stderr, "\r%zu/%zu mailboxes (%zu failed), %zu messages, %s, "
+			"%.1f mailboxes/s, ETA %d:%02d   ", rp->mailboxes_done,
+			rp->mailboxes_total, rp->mailboxes_failed, rp->messages, bytes,
+			rate, (int)eta / 60, (int)eta % 60);
+		p->shown = true;
+	} else {
+		log_info("progress: %zu/%zu mailboxes (%zu failed), %zu messages, "
+			 "%s, %.1f mailboxes/s, about %.0f s to go",
+			 rp->mailboxes_done, rp->mailboxes_total,
+			 rp->mailboxes_failed, rp->messages, bytes, rate, eta);
+	}
+}
+
+static void
+progress_end(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+}
+
 /* Seals the run with what it did; its status follows the exit code. */
 static int
 finish_run(struct db *db, struct db_run *run, const struct recon_result *result,
@@ -197,6 +247,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	char **only = NULL;
 	const char *error;
 	bool dry_run = plan_only, wait = false, force_deletes = false;
+	bool incremental = false, full = false;
+	uint64_t jobs = 0;
+	struct progress progress;
 	struct db *db = NULL;
 	struct timespec start, end;
 	FILE *steps_out = NULL;
@@ -212,6 +265,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'f':
+			full = true;
 			break;
 		case 'n':
 			dry_run = true;
@@ -227,11 +281,16 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 			force_deletes = true;
 			break;
 		case 'i':
+			incremental = true;
+			break;
 		case 'j':
-			cli_usage_error("%s is not available in mmirror %s",
-					argv[optind - 1], PACKAGE_VERSION);
-			free(only);
-			return EXIT_USAGE;
+			if (str_to_u64(optarg, &jobs) < 0 || jobs == 0 || jobs > 1000) {
+				cli_usage_error("--jobs: '%s' is not a number of "
+						"workers from 1 to 1000", optarg);
+				free(only);
+				return EXIT_USAGE;
+			}
+			break;
 		default:
 			cli_usage_error("%s: unknown option '%s'", argv[0],
 					argv[optind - 1]);
@@ -241,6 +300,11 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 	if (optind != argc) {
 		cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
+		free(only);
+		return EXIT_USAGE;
+	}
+	if (full && incremental) {
+		cli_usage_error("--full and --incremental exclude each other");
 		free(only);
 		return EXIT_USAGE;
 	}
@@ -304,6 +368,23 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	params.delete_guard_min = cli->config->delete_guard_min;
 	params.force_deletes = force_deletes;
 	params.dry_run = dry_run;
+	params.incremental = incremental;
+	params.jobs = jobs > 0 ? (unsigned int)jobs : cli->config->jobs;
+	/* each worker holds a connection to each server */
+	if (params.jobs > cli->config->production.max_connections ||
+	    params.jobs > cli->config->backup.max_connections) {
+		unsigned int cap = cli->config->production.max_connections <
+			cli->config->backup.max_connections ?
+			cli->config->production.max_connections :
+			cli->config->backup.max_connections;
+
+		log_info("%u workers asked for; %u run, the servers' "
+			 "max_connections", params.jobs, cap);
+		params.jobs = cap;
+	}
+	progress_init(&progress, cli);
+	params.progress = progress_update;
+	params.progress_ctx = &progress;
 	params.plan_out = stdout;
 	if (dry_run && cli->json) {
 		/* the steps go into the JSON summary */
@@ -314,7 +395,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 
 	if (!dry_run) {
-		if (db_run_begin(db, DB_RUN_FULL, (int64_t)time(NULL), host,
+		if (db_run_begin(db, incremental ? DB_RUN_INCREMENTAL : DB_RUN_FULL,
+				 (int64_t)time(NULL), host,
 				 &run.id, NULL, NULL, &error) < 0) {
 			cli_error("recording the run: %s", error);
 			ret = EXIT_PARTIAL;
@@ -325,6 +407,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	recon_run(&params, chosen, chosen_count, &result);
 	clock_gettime(CLOCK_MONOTONIC, &end);
+	progress_end(&progress);
 
 	if (result.stopped_error != NULL)
 		cli_error("%s", result.stopped_error);
@@ -342,7 +425,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		fclose(steps_out);
 		steps_out = NULL;
 	}
-	output_sync_summary(cli, "full", dry_run, run.id, &result,
+	output_sync_summary(cli, incremental ? "incremental" : "full", dry_run,
+			    run.id, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
 			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
 out:

@@ -28,8 +28,8 @@ status_word(int exit_code)
 	}
 }
 
-static void
-human_bytes(uint64_t n, char *out, size_t size)
+void
+output_bytes(uint64_t n, char *out, size_t size)
 {
 	if (n >= 1024 * 1024)
 		snprintf(out, size, "%.1f MiB", (double)n / (1024.0 * 1024.0));
@@ -125,6 +125,15 @@ summary_json(const char *kind, bool dry_run, uint64_t run_id,
 		json_object_set_new(root, "guards", guards);
 		json_object_set_new(root, "run", run_id != 0 ?
 				    json_integer((json_int_t)run_id) : json_null());
+		json_object_set_new(root, "drift", json_pack("{s:I, s:I, s:I}",
+			"flags", (json_int_t)c->drift_flags,
+			"missing", (json_int_t)c->drift_missing,
+			"strays", (json_int_t)c->drift_strays));
+		json_object_set_new(json_object_get(root, "commands"), "status",
+				    json_integer((json_int_t)c->prod_status));
+		json_object_set_new(root, "connections", json_pack("{s:I, s:I}",
+			"production", (json_int_t)c->prod_connections,
+			"backup", (json_int_t)c->backup_connections));
 	} else {
 		json_decref(guards);
 	}
@@ -160,7 +169,7 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	}
 	if (cli->quiet)
 		return;
-	human_bytes(c->bytes_appended, bytes, sizeof(bytes));
+	output_bytes(c->bytes_appended, bytes, sizeof(bytes));
 	if (run_id != 0)
 		printf("run %llu: ", (unsigned long long)run_id);
 	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
@@ -175,6 +184,10 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	       "%zu adopted, %zu broadcasts skipped, %zu placeholders for "
 	       "oversize messages\n", c->appended, bytes, c->flags_changed,
 	       c->expunged, c->adopted, c->skipped, c->placeholders);
+	if (c->drift_flags + c->drift_missing + c->drift_strays > 0)
+		printf("  drift repaired on the backup: %zu copies with other flags, "
+		       "%zu copies gone, %zu messages added by others\n",
+		       c->drift_flags, c->drift_missing, c->drift_strays);
 	for (size_t i = 0; i < r->failures_count; i++)
 		printf("  failed: %s\n", r->failures[i].error);
 	for (size_t i = 0; i < r->guards_count; i++) {

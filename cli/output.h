@@ -17,6 +17,9 @@ void output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 			 uint64_t run_id, const struct recon_result *result,
 			 double seconds, int exit_code, const char *steps);
 
+/* n bytes for people ("12.3 MiB") into out. */
+void output_bytes(uint64_t n, char *out, size_t size);
+
 /* A JSON string of s, with bytes that are not UTF-8 replaced by '?'
  * (server text may be in any charset); never NULL. */
 struct json_t;

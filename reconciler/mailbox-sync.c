@@ -658,8 +658,66 @@ release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	return 0;
 }
 
+/* The incremental view of the folder into prod and backup, when the
+ * stored state allows one; *full_r says a full listing is needed. */
 static int
-sync_folder(struct mailbox_ctx *ctx)
+observe_incremental(struct mailbox_ctx *ctx, struct imap_mailbox_info *prod_info,
+		    struct imap_mailbox_info *backup_info,
+		    struct db_folder_state *state, struct observed *prod,
+		    struct observed *backup, struct db_message **links_r,
+		    size_t *links_count_r, bool *full_r)
+{
+	struct db *db = ctx->params->db;
+	struct db_intent *intents = NULL;
+	size_t intents_count = 0;
+	const char *db_error;
+	bool missing;
+	int ret;
+
+	*full_r = true;
+	memset(state, 0, sizeof(*state));
+	ret = db_folder_get(db, NULL, ctx->sub->id, ctx->folder, state, &db_error);
+	if (ret == 0)
+		ret = db_intent_list(db, NULL, ctx->sub->id, ctx->folder, &intents,
+				     &intents_count, &db_error);
+	if (ret < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	db_intents_free(&intents, intents_count);
+	/* never mirrored, or a stopped run's copies to find: list it all */
+	if (ret == DB_RET_NOTFOUND || state->prod_uidvalidity == 0 ||
+	    state->backup_uidvalidity == 0 || intents_count > 0)
+		return 0;
+	if (db_message_list(db, NULL, ctx->sub->id, ctx->folder, links_r,
+			    links_count_r, &db_error) < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	if (recon_observe_incremental(ctx, state, *links_r, *links_count_r,
+				      prod_info, prod, full_r) < 0)
+		return -1;
+	if (*full_r)
+		goto full;
+	if (open_backup_folder(ctx, backup_info, &missing) < 0)
+		return -1;
+	if (missing || backup_info->uidvalidity != state->backup_uidvalidity) {
+		log_info("%s/%s: the backup folder was %s; listing it in full",
+			 ctx->sub->id, ctx->folder, missing ? "deleted" : "renumbered");
+		recon_observed_free(prod);
+		*full_r = true;
+		goto full;
+	}
+	recon_backup_from_links(*links_r, *links_count_r, backup);
+	return 0;
+full:
+	db_messages_free(links_r, *links_count_r);
+	*links_count_r = 0;
+	return 0;
+}
+
+static int
+sync_folder(struct mailbox_ctx *ctx, bool incremental)
 {
 	struct imap_mailbox_info prod_info, backup_info;
 	struct observed prod = { 0 }, backup = { 0 };
@@ -672,30 +730,41 @@ sync_folder(struct mailbox_ctx *ctx)
 	struct db_message *links = NULL;
 	size_t links_count = 0;
 	struct imap_error ie;
-	bool backup_missing, prod_reset, backup_reset;
+	bool backup_missing = false, prod_reset = false, backup_reset = false;
+	bool full = true;
 	int ret = -1;
 
-	if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
-		if (ie.kind == IMAP_ERR_NONEXISTENT)
-			return folder_vanished(ctx);
-		recon_error_imap(ctx, &ie, "opening the production folder");
-		return -1;
+	if (incremental &&
+	    observe_incremental(ctx, &prod_info, &backup_info, &state, &prod,
+				&backup, &links, &links_count, &full) < 0)
+		goto out;
+	if (full) {
+		if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
+			if (ie.kind == IMAP_ERR_NONEXISTENT)
+				return folder_vanished(ctx);
+			recon_error_imap(ctx, &ie, "opening the production folder");
+			return -1;
+		}
+		if (prod_info.exists > 0 &&
+		    recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
+			goto out;
+		ctx->prod_obs = &prod;
+		if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
+			goto out;
+		ctx->backup_uidnext = backup_info.uidnext;
+		if (!backup_missing && !ctx->params->dry_run &&
+		    recon_resolve_intents(ctx) < 0)
+			goto out;
+		if (!backup_missing && backup_info.exists > 0 &&
+		    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
+			goto out;
+		if (load_links(ctx, &prod_info, &backup_info, &state, &links,
+			       &links_count, &prod_reset, &backup_reset) < 0)
+			goto out;
+	} else {
+		ctx->prod_obs = &prod;
+		ctx->backup_uidnext = backup_info.uidnext;
 	}
-	if (prod_info.exists > 0 && recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
-		goto out;
-	ctx->prod_obs = &prod;
-	if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
-		goto out;
-	ctx->backup_uidnext = backup_info.uidnext;
-	if (!backup_missing && !ctx->params->dry_run &&
-	    recon_resolve_intents(ctx) < 0)
-		goto out;
-	if (!backup_missing && backup_info.exists > 0 &&
-	    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
-		goto out;
-	if (load_links(ctx, &prod_info, &backup_info, &state, &links, &links_count,
-		       &prod_reset, &backup_reset) < 0)
-		goto out;
 
 	ctx->learned_limit = state.size_limit;
 	pin = xcalloc(prod.count + 1, sizeof(*pin));
@@ -738,6 +807,14 @@ sync_folder(struct mailbox_ctx *ctx)
 	recon_plan_folder(&input, &plan);
 	ctx->counters->skipped += plan.skipped;
 	ctx->counters->adopted += plan.adopted;
+	ctx->counters->drift_flags += plan.drift_flags;
+	ctx->counters->drift_missing += plan.drift_missing;
+	ctx->counters->drift_strays += plan.drift_strays;
+	if (plan.drift_flags + plan.drift_missing + plan.drift_strays > 0)
+		log_warning("%s/%s: the backup was changed behind the mirror: %zu "
+			    "copies with other flags, %zu copies gone, %zu messages "
+			    "added; repairing", ctx->sub->id, ctx->folder,
+			    plan.drift_flags, plan.drift_missing, plan.drift_strays);
 	if (plan.guard != RECON_GUARD_NONE)
 		report_guard(ctx, plan.guard, plan.held_expunges);
 
@@ -780,7 +857,8 @@ sync_folder(struct mailbox_ctx *ctx)
 	new_state.prod_uidnext = prod_info.uidnext;
 	new_state.prod_highestmodseq = prod_info.highestmodseq;
 	new_state.backup_uidvalidity = backup_info.uidvalidity;
-	new_state.last_full = (int64_t)time(NULL);
+	if (full)
+		new_state.last_full = (int64_t)time(NULL);
 	{
 		struct folder_state_ctx fc = { ctx, &new_state, plan.guard,
 					       plan.held_expunges };
@@ -802,6 +880,50 @@ out:
 	return ret;
 }
 
+/* Incremental: one STATUS says whether production's folder is still as
+ * stored (same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, nothing in
+ * flight).  A folder that exists on neither side and never did is
+ * unchanged too. */
+static int
+folder_unchanged(struct mailbox_ctx *ctx, bool *changed_r)
+{
+	struct imap_mailbox_info info;
+	struct db_folder_state state;
+	struct db_intent *intents = NULL;
+	size_t intents_count = 0;
+	struct imap_error ie;
+	const char *db_error;
+	int ret;
+
+	*changed_r = true;
+	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder, &state,
+			    &db_error);
+	if (ret == 0)
+		ret = db_intent_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+				     &intents, &intents_count, &db_error);
+	if (ret < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	db_intents_free(&intents, intents_count);
+	ctx->counters->prod_status++;
+	if (imap_status(ctx->prod, ctx->folder, &info, &ie) < 0) {
+		if (ie.kind != IMAP_ERR_NONEXISTENT) {
+			recon_error_imap(ctx, &ie, "STATUS of the production folder");
+			return -1;
+		}
+		/* gone: news only if the mirror knew it */
+		*changed_r = ret == 0;
+		return 0;
+	}
+	*changed_r = ret == DB_RET_NOTFOUND || intents_count > 0 ||
+		state.prod_uidvalidity != info.uidvalidity ||
+		state.prod_uidnext != info.uidnext ||
+		state.prod_highestmodseq == 0 ||
+		state.prod_highestmodseq != info.highestmodseq;
+	return 0;
+}
+
 int
 recon_mailbox_sync(const struct recon_params *params,
 		   const struct db_subscription *sub,
@@ -813,7 +935,8 @@ recon_mailbox_sync(const struct recon_params *params,
 		.result = result, .error = error_r,
 	};
 	char **folders = NULL;
-	size_t folders_count = 0;
+	size_t folders_count = 0, changed_count = 0;
+	bool *changed = NULL;
 	int ret = -1;
 
 	if (sub->target != DB_TARGET_IMAP) {
@@ -852,12 +975,31 @@ recon_mailbox_sync(const struct recon_params *params,
 			goto out;
 		}
 	}
-	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0 ||
-	    connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
+	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0)
 		goto out;
+	counters->prod_connections++;
+	changed = xcalloc(folders_count + 1, sizeof(*changed));
 	for (size_t i = 0; i < folders_count; i++) {
 		ctx.folder = folders[i];
-		if (sync_folder(&ctx) < 0)
+		changed[i] = true;
+		if (params->incremental &&
+		    folder_unchanged(&ctx, &changed[i]) < 0)
+			goto out;
+		changed_count += changed[i];
+	}
+	if (changed_count == 0) {
+		/* every folder as stored: the backup is not even contacted */
+		ret = 0;
+		goto out;
+	}
+	if (connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
+		goto out;
+	counters->backup_connections++;
+	for (size_t i = 0; i < folders_count; i++) {
+		if (!changed[i])
+			continue;
+		ctx.folder = folders[i];
+		if (sync_folder(&ctx, params->incremental) < 0)
 			goto out;
 	}
 	if (ctx.refused > 0) {
@@ -883,6 +1025,7 @@ out:
 	for (size_t i = 0; i < folders_count; i++)
 		free(folders[i]);
 	free(folders);
+	free(changed);
 	if (ret == 0) {
 		if (ctx.changed)
 			counters->mailboxes_changed++;

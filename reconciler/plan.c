@@ -239,12 +239,16 @@ plan_prod_message(struct planner *p, const struct recon_prod_msg *prod)
 	}
 	if (link != NULL && link->backup_uid != 0 &&
 	    (idx = find_backup(in, link->backup_uid)) >= 0) {
+		if (!recon_flags_equal(in->backup[idx].flags, link->flags))
+			p->plan->drift_flags++;
 		plan_flags(p, link->backup_uid, in->backup[idx].flags, prod->flags);
 		if (!recon_flags_equal(link->flags, prod->flags))
 			db_step_add(p, RECON_STEP_SET_FLAGS, prod->uid, 0, prod->flags);
 		return;
 	}
 	/* not on the backup (or not known where): adopt a copy, else append */
+	if (link != NULL && link->backup_uid != 0)
+		p->plan->drift_missing++;
 	idx = find_adoptable(p, prod);
 	if (idx >= 0) {
 		const struct recon_backup_msg *b = &in->backup[idx];
@@ -368,6 +372,17 @@ recon_guard_reason_text(enum recon_guard_reason reason)
 	return "unknown";
 }
 
+/* Does a link (of a present or a vanished message) name this backup UID? */
+static bool
+linked_backup(const struct recon_folder_input *in, uint32_t backup_uid)
+{
+	for (size_t i = 0; i < in->links_count; i++) {
+		if (in->links[i].backup_uid == backup_uid)
+			return true;
+	}
+	return false;
+}
+
 void
 recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r)
 {
@@ -420,6 +435,8 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 				plan_r->held_expunges++;
 				continue;
 			}
+		} else if (!linked_backup(in, in->backup[i].uid)) {
+			plan_r->drift_strays++;
 		}
 		uidset_add(&p.expunge, in->backup[i].uid);
 	}

@@ -114,6 +114,10 @@ struct recon_plan {
 	enum recon_guard_reason guard;
 	size_t held_expunges;
 	size_t duplicates;	/* backup copies that duplicate a mirrored one */
+	/* drift: the backup changed by someone else since the last run */
+	size_t drift_flags;	/* a linked copy's flags are not the ones set */
+	size_t drift_missing;	/* a linked copy is gone from the backup */
+	size_t drift_strays;	/* a message no link names (not a duplicate) */
 };
 
 /* Plans one folder.  The plan is sorted: APPENDs (ascending production

@@ -98,6 +98,22 @@ int recon_event_message(struct mailbox_ctx *ctx, struct db_txn *txn, int kind,
 int recon_unlink(struct mailbox_ctx *ctx, struct db_txn *txn, uint32_t prod_uid,
 		 const char **error_r);
 
+/* ---- incremental.c ---- */
+/* Opens the production folder with QRESYNC from the stored state and
+ * builds production's listing from the links and what changed (without
+ * QRESYNC: from every UID and its flags); only new messages are fetched
+ * with their headers.  *full_r says the folder needs a full listing
+ * instead (renumbered, or gone).  Returns 0, or -1 with ctx's error set. */
+int recon_observe_incremental(struct mailbox_ctx *ctx,
+			      const struct db_folder_state *state,
+			      const struct db_message *links, size_t links_count,
+			      struct imap_mailbox_info *info_r,
+			      struct observed *prod_r, bool *full_r);
+/* The backup as the links say it is: one message per linked copy, with
+ * the flags last set on it (placeholders as their originals). */
+void recon_backup_from_links(const struct db_message *links, size_t links_count,
+			     struct observed *backup_r);
+
 /* ---- copy.c ---- */
 /* Fills a message record from what production showed (strings are
  * borrowed). */

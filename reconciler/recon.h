@@ -27,6 +27,14 @@ struct recon_server {
 	const char *login_template; /* LOGIN user: %u mailbox user, %a admin */
 };
 
+/* Where a run stands, for a progress line. */
+struct recon_progress {
+	size_t mailboxes_done, mailboxes_total, mailboxes_failed;
+	size_t messages;	/* appended, re-flagged and expunged */
+	uint64_t bytes;		/* appended */
+	double seconds;		/* since the run started */
+};
+
 struct recon_params {
 	struct db *db;
 	struct recon_server production;
@@ -46,6 +54,13 @@ struct recon_params {
 	unsigned int delete_guard;	/* percent of a backup folder */
 	unsigned int delete_guard_min;	/* messages that may always go */
 	bool force_deletes;	/* release the guards (and frozen folders) */
+	/* incremental pass: one STATUS per folder, the backup only for
+	 * changed folders, and what changed fetched through QRESYNC */
+	bool incremental;
+	unsigned int jobs;	/* mailboxes mirrored at once (0, 1: one) */
+	/* called after each mailbox (serialised, from any worker), or NULL */
+	void (*progress)(const struct recon_progress *progress, void *ctx);
+	void *progress_ctx;
 	bool dry_run;		/* plan only; steps are written to plan_out */
 	uint64_t run_id;	/* the run events are recorded in, 0: none */
 	FILE *plan_out;
@@ -70,9 +85,16 @@ struct recon_counters {
 	size_t adopted;
 	size_t placeholders;	/* oversize messages archived, placeholder sent */
 	uint64_t bytes_appended;
-	/* commands sent, all kinds */
+	/* drift repaired by a full pass: the backup changed by others */
+	size_t drift_flags;
+	size_t drift_missing;
+	size_t drift_strays;
+	/* commands sent, all kinds; STATUS commands; logins */
 	size_t prod_commands;
 	size_t backup_commands;
+	size_t prod_status;
+	size_t prod_connections;
+	size_t backup_connections;
 };
 
 struct recon_failure {
@@ -103,8 +125,9 @@ struct recon_result {
 	char *stopped_error;
 };
 
-/* Mirrors the given subscriptions (disabled ones are skipped) one after
- * another.  Always fills *result_r (free with recon_result_free()). */
+/* Mirrors the given subscriptions (disabled ones are skipped), params->jobs
+ * of them at a time, each worker with its own connections.  Always fills
+ * *result_r (free with recon_result_free()). */
 void recon_run(const struct recon_params *params,
 	       const struct db_subscription *subs, size_t count,
 	       struct recon_result *result_r);

@@ -1,8 +1,10 @@
 /* The run loop: every subscribed mailbox, with retries by failure class. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -31,8 +33,14 @@ recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
 	t->adopted += a->adopted;
 	t->placeholders += a->placeholders;
 	t->bytes_appended += a->bytes_appended;
+	t->drift_flags += a->drift_flags;
+	t->drift_missing += a->drift_missing;
+	t->drift_strays += a->drift_strays;
 	t->prod_commands += a->prod_commands;
 	t->backup_commands += a->backup_commands;
+	t->prod_status += a->prod_status;
+	t->prod_connections += a->prod_connections;
+	t->backup_connections += a->backup_connections;
 }
 
 static void
@@ -91,6 +99,24 @@ stop_run(struct recon_result *result, const struct recon_error *error)
 	result->stopped_error = xstrdup(error->msg);
 }
 
+/* Guards the run's result, its counters and the decisions below, for the
+ * workers (and recon_result_add_guard(), called from inside a mailbox). */
+static pthread_mutex_t result_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* What the workers share. */
+struct run_state {
+	const struct recon_params *params;
+	const struct db_subscription *subs;
+	size_t count;
+	struct recon_result *result;
+	size_t next;		/* the next subscription to take */
+	size_t done, enabled;
+	bool any_mirrored;
+	bool stop;
+	size_t suspects, unlogged, threshold;
+	struct timespec started;
+};
+
 /* Logs the suspects' errors held back so far (they were not the
  * servers' fault after all, or the run ended before deciding). */
 static void
@@ -101,64 +127,141 @@ log_suspects(const struct recon_result *result, size_t *first_r)
 	*first_r = result->failures_count;
 }
 
+static void
+report_progress(struct run_state *rs)
+{
+	const struct recon_params *params = rs->params;
+	struct recon_progress p;
+	struct timespec now;
+
+	if (params->progress == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	p.mailboxes_done = rs->done;
+	p.mailboxes_total = rs->enabled;
+	p.mailboxes_failed = rs->result->counters.mailboxes_failed;
+	p.messages = rs->result->counters.appended +
+		rs->result->counters.flags_changed + rs->result->counters.expunged;
+	p.bytes = rs->result->counters.bytes_appended;
+	p.seconds = (double)(now.tv_sec - rs->started.tv_sec) +
+		(double)(now.tv_nsec - rs->started.tv_nsec) / 1e9;
+	params->progress(&p, params->progress_ctx);
+}
+
+/* One mailbox, with its retries; the verdict goes into the shared state. */
+static void
+run_mailbox(struct run_state *rs, const struct db_subscription *sub)
+{
+	enum run_verdict verdict = RUN_GO_ON;
+	struct recon_result *result = rs->result;
+	struct recon_error error;
+	int ret = -1;
+
+	for (unsigned int attempt = 1; attempt <= MAILBOX_ATTEMPTS; attempt++) {
+		struct recon_counters counters;
+		bool any;
+
+		memset(&counters, 0, sizeof(counters));
+		memset(&error, 0, sizeof(error));
+		ret = recon_mailbox_sync(rs->params, sub, &counters, result, &error);
+		pthread_mutex_lock(&result_mutex);
+		/* operations done before a failure did happen */
+		recon_counters_add(&result->counters, &counters);
+		any = rs->any_mirrored;
+		pthread_mutex_unlock(&result_mutex);
+		if (ret == 0)
+			break;
+		verdict = judge(&error, any);
+		if (verdict != RUN_GO_ON ||
+		    error.imap_class == IMAP_FAIL_PERMANENT ||
+		    attempt == MAILBOX_ATTEMPTS)
+			break;
+		log_warning("%s (attempt %u of %u, retrying)", error.msg,
+			    attempt, MAILBOX_ATTEMPTS);
+		if (error.imap_class == IMAP_FAIL_WAIT)
+			sleep(attempt * 2);
+	}
+	pthread_mutex_lock(&result_mutex);
+	rs->done++;
+	if (ret == 0) {
+		rs->any_mirrored = true;
+		rs->suspects = 0;
+		log_suspects(result, &rs->unlogged);
+	} else {
+		result->counters.mailboxes_failed++;
+		add_failure(result, sub->id, error.msg);
+		if (!rs->stop && (verdict == RUN_STOP ||
+				  (verdict == RUN_SUSPECT &&
+				   ++rs->suspects >= rs->threshold))) {
+			stop_run(result, &error);
+			rs->stop = true;
+		} else if (verdict == RUN_GO_ON && rs->suspects == 0) {
+			log_suspects(result, &rs->unlogged);
+		}
+	}
+	report_progress(rs);
+	pthread_mutex_unlock(&result_mutex);
+}
+
+static void *
+worker(void *context)
+{
+	struct run_state *rs = context;
+
+	for (;;) {
+		const struct db_subscription *sub;
+
+		pthread_mutex_lock(&result_mutex);
+		while (rs->next < rs->count && !rs->subs[rs->next].enabled)
+			rs->next++;
+		if (rs->stop || rs->next >= rs->count) {
+			pthread_mutex_unlock(&result_mutex);
+			return NULL;
+		}
+		sub = &rs->subs[rs->next++];
+		rs->result->counters.mailboxes_seen++;
+		pthread_mutex_unlock(&result_mutex);
+		run_mailbox(rs, sub);
+	}
+}
+
 void
 recon_run(const struct recon_params *params, const struct db_subscription *subs,
 	  size_t count, struct recon_result *result_r)
 {
-	bool any_mirrored = false;
-	size_t enabled = 0, suspects = 0, unlogged = 0, threshold;
+	struct run_state rs = {
+		.params = params, .subs = subs, .count = count, .result = result_r,
+	};
+	unsigned int jobs = params->jobs > 0 ? params->jobs : 1;
+	pthread_t *threads;
+	size_t started = 0;
 
 	memset(result_r, 0, sizeof(*result_r));
 	for (size_t i = 0; i < count; i++)
-		enabled += subs[i].enabled;
-	threshold = enabled < SUSPECTS_TO_STOP ? enabled : SUSPECTS_TO_STOP;
-	for (size_t i = 0; i < count; i++) {
-		const struct db_subscription *sub = &subs[i];
-		enum run_verdict verdict = RUN_GO_ON;
-		struct recon_error error;
-		int ret = -1;
-
-		if (!sub->enabled)
-			continue;
-		result_r->counters.mailboxes_seen++;
-		for (unsigned int attempt = 1; attempt <= MAILBOX_ATTEMPTS; attempt++) {
-			struct recon_counters counters;
-
-			memset(&counters, 0, sizeof(counters));
-			memset(&error, 0, sizeof(error));
-			ret = recon_mailbox_sync(params, sub, &counters, result_r,
-						 &error);
-			/* operations done before a failure did happen */
-			recon_counters_add(&result_r->counters, &counters);
-			if (ret == 0)
+		rs.enabled += subs[i].enabled;
+	rs.threshold = rs.enabled < SUSPECTS_TO_STOP ? rs.enabled : SUSPECTS_TO_STOP;
+	clock_gettime(CLOCK_MONOTONIC, &rs.started);
+	if (jobs > rs.enabled)
+		jobs = rs.enabled > 0 ? (unsigned int)rs.enabled : 1;
+	if (jobs == 1) {
+		worker(&rs);
+	} else {
+		threads = xcalloc(jobs, sizeof(*threads));
+		for (unsigned int j = 0; j < jobs; j++) {
+			if (pthread_create(&threads[j], NULL, worker, &rs) != 0) {
+				log_warning("cannot start worker %u: going on with %zu",
+					    j + 1, started);
 				break;
-			verdict = judge(&error, any_mirrored);
-			if (verdict != RUN_GO_ON ||
-			    error.imap_class == IMAP_FAIL_PERMANENT ||
-			    attempt == MAILBOX_ATTEMPTS)
-				break;
-			log_warning("%s (attempt %u of %u, retrying)", error.msg,
-				    attempt, MAILBOX_ATTEMPTS);
-			if (error.imap_class == IMAP_FAIL_WAIT)
-				sleep(attempt * 2);
+			}
+			started++;
 		}
-		if (ret == 0) {
-			any_mirrored = true;
-			suspects = 0;
-			log_suspects(result_r, &unlogged);
-			continue;
-		}
-		result_r->counters.mailboxes_failed++;
-		add_failure(result_r, sub->id, error.msg);
-		if (verdict == RUN_STOP ||
-		    (verdict == RUN_SUSPECT && ++suspects >= threshold)) {
-			stop_run(result_r, &error);
-			return;
-		}
-		if (verdict == RUN_GO_ON && suspects == 0)
-			log_suspects(result_r, &unlogged);
+		if (started == 0)
+			worker(&rs);
+		for (size_t j = 0; j < started; j++)
+			pthread_join(threads[j], NULL);
+		free(threads);
 	}
-	log_suspects(result_r, &unlogged);
+	log_suspects(result_r, &rs.unlogged);
 }
 
 void
@@ -167,12 +270,14 @@ recon_result_add_guard(struct recon_result *result, const char *mailbox,
 {
 	struct recon_guard_report *g;
 
+	pthread_mutex_lock(&result_mutex);
 	/* a retried mailbox reports its folders once */
 	for (size_t i = 0; i < result->guards_count; i++) {
 		g = &result->guards[i];
 		if (strcmp(g->mailbox, mailbox) == 0 && strcmp(g->folder, folder) == 0) {
 			g->reason = reason;
 			g->held = held;
+			pthread_mutex_unlock(&result_mutex);
 			return;
 		}
 	}
@@ -183,6 +288,7 @@ recon_result_add_guard(struct recon_result *result, const char *mailbox,
 	g->folder = xstrdup(folder);
 	g->reason = reason;
 	g->held = held;
+	pthread_mutex_unlock(&result_mutex);
 }
 
 void
