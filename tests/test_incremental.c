@@ -238,6 +238,17 @@ START_TEST(test_workers_give_the_same_mirror)
 	}
 	assert_exact(&prod, &backup2, users);
 	assert_exact(&prod, &backup, users);
+	/* the history written by four workers agrees with the state */
+	{
+		char *out = NULL;
+
+		ck_assert_int_eq(run_mmirror(cfg2, &out, NULL, "db check"), 0);
+		ck_assert_ptr_nonnull(strstr(out, "no problems"));
+		free(out);
+		ck_assert_int_eq(run_mmirror(config, &out, NULL, "db check"), 0);
+		ck_assert_ptr_nonnull(strstr(out, "no problems"));
+		free(out);
+	}
 	free(cfg2);
 	free(state2);
 }
