@@ -159,6 +159,8 @@ progress_init(struct progress *p, const struct cli *cli)
 	memset(p, 0, sizeof(*p));
 	p->tty = isatty(STDERR_FILENO) == 1;
 	p->quiet = cli->quiet;
+	/* a terminal shows the first mailbox at once */
+	p->last = p->tty ? -1.0 : 0.0;
 }
 
 static void
@@ -166,7 +168,7 @@ progress_update(const struct recon_progress *rp, void *context)
 {
 	struct progress *p = context;
 	double rate, eta;
-	char bytes[32];
+	char bytes[32], speed[32];
 
 	if (p->quiet || rp->seconds - p->last < (p->tty ? 0.25 : 30.0))
 		return;
@@ -174,17 +176,19 @@ progress_update(const struct recon_progress *rp, void *context)
 	rate = rp->seconds > 0 ? (double)rp->mailboxes_done / rp->seconds : 0;
 	eta = rate > 0 ? (double)(rp->mailboxes_total - rp->mailboxes_done) / rate : 0;
 	output_bytes(rp->bytes, bytes, sizeof(bytes));
+	output_bytes(rp->seconds > 0 ? (uint64_t)((double)rp->bytes / rp->seconds) : 0,
+		     speed, sizeof(speed));
 	if (p->tty) {
-		fprintf(stderr, "\r%zu/%zu mailboxes (%zu failed), %zu messages, %s, "
-			"%.1f mailboxes/s, ETA %d:%02d   ", rp->mailboxes_done,
+		fprintf(stderr, "\r%zu/%zu mailboxes (%zu failed), %zu messages, %s "
+			"(%s/s), %.1f mailboxes/s, ETA %d:%02d   ", rp->mailboxes_done,
 			rp->mailboxes_total, rp->mailboxes_failed, rp->messages, bytes,
-			rate, (int)eta / 60, (int)eta % 60);
+			speed, rate, (int)eta / 60, (int)eta % 60);
 		p->shown = true;
 	} else {
 		log_info("progress: %zu/%zu mailboxes (%zu failed), %zu messages, "
-			 "%s, %.1f mailboxes/s, about %.0f s to go",
+			 "%s (%s/s), %.1f mailboxes/s, about %.0f s to go",
 			 rp->mailboxes_done, rp->mailboxes_total,
-			 rp->mailboxes_failed, rp->messages, bytes, rate, eta);
+			 rp->mailboxes_failed, rp->messages, bytes, speed, rate, eta);
 	}
 }
 

@@ -284,6 +284,23 @@ START_TEST(test_second_run_is_locked_out)
 }
 END_TEST
 
+START_TEST(test_progress_line_on_a_terminal)
+{
+	char *out = NULL;
+
+	/* script(1) gives mmirror a terminal */
+	ck_assert_int_eq(run_cmd(&out, NULL, "script -qec \"'%s' -c '%s' sync "
+				 "--incremental --jobs 2\" /dev/null", mmirror_bin(),
+				 config), 0);
+	ck_assert_msg(strstr(out, " mailboxes (0 failed), ") != NULL &&
+		      strstr(out, "ETA ") != NULL, "%s", out);
+	/* and the summary after it */
+	ck_assert_msg(strstr(out, "incremental sync ok: 20 mailboxes") != NULL, "%s",
+		      out);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_without_condstore_flags_only)
 {
 	char *cfg3 = xasprintf("%s/old.conf", tmp);
@@ -356,6 +373,7 @@ main(void)
 	tcase_add_test(tc, test_full_pass_repairs_drift);
 	tcase_add_test(tc, test_workers_give_the_same_mirror);
 	tcase_add_test(tc, test_second_run_is_locked_out);
+	tcase_add_test(tc, test_progress_line_on_a_terminal);
 	tcase_add_test(tc, test_without_condstore_flags_only);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
