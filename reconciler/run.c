@@ -261,7 +261,9 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			pthread_join(threads[j], NULL);
 		free(threads);
 	}
-	log_suspects(result_r, &rs.unlogged);
+	/* a stopped run reports its one reason, not each suspect */
+	if (!rs.stop)
+		log_suspects(result_r, &rs.unlogged);
 }
 
 void
