@@ -59,6 +59,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_db(struct cli *cli, int argc, char **argv);
+int cmd_ldap_sync(struct cli *cli, int argc, char **argv);
 
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

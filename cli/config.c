@@ -111,6 +111,9 @@ static const struct key_def ldap_dir_keys[] = {
 	  "ldap.production" },
 	{ "attributes", VALUE_STRING, LDP(attributes), 0, 0, "ldap.production" },
 	{ "starttls", VALUE_BOOL, LDP(starttls), 0, 0, NULL },
+	{ "ca_file", VALUE_STRING, LDP(ca_file), 0, 0, NULL },
+	{ "verify", VALUE_BOOL, LDP(verify), 0, 0, NULL },
+	{ "timeout", VALUE_UINT, LDP(timeout), 1, 3600, NULL },
 };
 
 static const struct key_def ldap_keys[] = {
@@ -686,6 +689,10 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	config->ldap_create_entries = true;
 	config->ldap_delete_entries = false;
 	config->ldap_subscribe = true;
+	config->ldap_production.verify = true;
+	config->ldap_backup.verify = true;
+	config->ldap_production.timeout = 60;
+	config->ldap_backup.timeout = 60;
 
 	memset(&parser, 0, sizeof(parser));
 	parser.config = config;
@@ -753,6 +760,7 @@ ldap_dir_free(struct config_ldap_dir *dir)
 	free(dir->filter);
 	free(dir->key_attribute);
 	free(dir->attributes);
+	free(dir->ca_file);
 }
 
 void

@@ -43,6 +43,9 @@ struct config_ldap_dir {
 	char *key_attribute;		/* production only, default "uid" */
 	char *attributes;		/* production only */
 	bool starttls;
+	char *ca_file;			/* NULL: the system's CAs */
+	bool verify;			/* default yes */
+	unsigned int timeout;		/* seconds, default 60 */
 };
 
 struct config {

@@ -32,6 +32,8 @@ static const char usage_text[] =
 	"  export --run RUN             the snapshot at a run, as JSON Lines\n"
 	"  prune --before RUN|DATE      fold older runs into a checkpoint\n"
 	"  archive list | get ID | verify | restore MAILBOX UID [--folder F]\n"
+	"  ldap-sync [--dry-run] [--force-deletes] [--wait]\n"
+	"                               mirror the subscriber directory\n"
 	"  db check | backup DIR        verify the state database; hot backup\n"
 	"  version\n"
 	"\n"
@@ -44,7 +46,7 @@ static const char usage_text[] =
 
 /* Commands of the interface contract that later versions provide. */
 static const char *const later_commands[] = {
-	"verify", "ldap-sync",
+	"verify",
 };
 
 void
@@ -200,6 +202,8 @@ main(int argc, char **argv)
 		ret = cmd_prune(&cli, argc, argv);
 	else if (strcmp(command, "db") == 0)
 		ret = cmd_db(&cli, argc, argv);
+	else if (strcmp(command, "ldap-sync") == 0)
+		ret = cmd_ldap_sync(&cli, argc, argv);
 	else {
 		cli_usage_error("unknown command '%s'", command);
 		ret = EXIT_USAGE;

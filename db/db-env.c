@@ -238,6 +238,7 @@ db_free(struct db *db, bool checkpoint)
 	db_handle_close(db, &db->runs, "runs");
 	db_handle_close(db, &db->checkpoints, "checkpoints");
 	db_handle_close(db, &db->history_meta, "history_meta");
+	db_handle_close(db, &db->directory, "directory");
 	db_handle_close(db, &db->messages, "messages");
 	db_handle_close(db, &db->folders, "folders");
 	db_handle_close(db, &db->subscriptions, "subscriptions");
@@ -363,7 +364,8 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->events, "events", false, error_r) < 0 ||
 	    db_open_one(db, &db->runs, "runs", false, error_r) < 0 ||
 	    db_open_one(db, &db->checkpoints, "checkpoints", false, error_r) < 0 ||
-	    db_open_one(db, &db->history_meta, "history_meta", false, error_r) < 0)
+	    db_open_one(db, &db->history_meta, "history_meta", false, error_r) < 0 ||
+	    db_open_one(db, &db->directory, "directory", false, error_r) < 0)
 		goto fail;
 	/* DB_CREATE: build the index if it is empty (e.g. a new secondary
 	 * beside existing messages) */

@@ -158,6 +158,18 @@ dec_run(const DBT *key, const DBT *data, const char **error_r)
 }
 
 static int
+dec_directory(const DBT *key, const DBT *data, const char **error_r)
+{
+	struct db_directory_entry e;
+
+	(void)key;
+	if (db_directory_decode(data->data, data->size, &e, error_r) < 0)
+		return -1;
+	db_directory_entry_clear(&e);
+	return 0;
+}
+
+static int
 dec_checkpoint(const DBT *key, const DBT *data, const char **error_r)
 {
 	struct db_event ev;
@@ -409,6 +421,7 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		{ "events", offsetof(struct db, events), dec_event },
 		{ "runs", offsetof(struct db, runs), dec_run },
 		{ "checkpoints", offsetof(struct db, checkpoints), dec_checkpoint },
+		{ "directory", offsetof(struct db, directory), dec_directory },
 	};
 	struct check c = { out, 0 };
 	struct index_ctx ic = { db, &c, 0 };

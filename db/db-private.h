@@ -36,6 +36,7 @@ struct db {
 	DB *runs;		/* run id -> run record (db-runs.c) */
 	DB *checkpoints;	/* (run, mailbox, folder, uid) -> snapshot entry */
 	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
+	DB *directory;		/* (side, key) -> digest (db-directory.c) */
 };
 
 struct db_txn {

@@ -192,6 +192,33 @@ unsigned char *db_message_encode(const struct db_message *msg, size_t *len_r);
 int db_message_decode(const unsigned char *data, size_t len,
 		      struct db_message *msg_r, const char **error_r);
 
+/* ---- directory: (side, key) -> what the directory pass last mirrored ----
+ * side is "production"; key the entry's key attribute value. */
+struct db_directory_entry {
+	char *key;
+	unsigned char digest[32];	/* SHA-256 of the mirrored attributes */
+	char *dn;			/* the production DN */
+};
+
+void db_directory_entry_clear(struct db_directory_entry *e);
+void db_directory_entries_free(struct db_directory_entry **entries,
+			       size_t count);
+int db_directory_put(struct db *db, struct db_txn *txn, const char *side,
+		     const struct db_directory_entry *e, const char **error_r);
+int db_directory_get(struct db *db, struct db_txn *txn, const char *side,
+		     const char *key, struct db_directory_entry *e_r,
+		     const char **error_r);
+int db_directory_delete(struct db *db, struct db_txn *txn, const char *side,
+			const char *key, const char **error_r);
+/* Every entry of side, sorted by key. */
+int db_directory_list(struct db *db, const char *side,
+		      struct db_directory_entry **entries_r, size_t *count_r,
+		      const char **error_r);
+unsigned char *db_directory_encode(const struct db_directory_entry *e,
+				   size_t *len_r);
+int db_directory_decode(const unsigned char *data, size_t len,
+			struct db_directory_entry *e_r, const char **error_r);
+
 /* ==== archive records (db/db-archive.c) ==== */
 /* ---- archive: SHA-256 of an archived original -> its object ---- */
 struct db_archive_object {

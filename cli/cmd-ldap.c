@@ -1,0 +1,268 @@
+/* ldap-sync: the directory pass (ldapsync/), recorded as a run. */
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+#include "db/db.h"
+#include "db/history.h"
+#include "ldapsync/ldapsync.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+
+/* Checks a [ldap.*] section for what a pass needs and reads its
+ * password.  Returns EXIT_OK or EXIT_CONFIG after printing why. */
+static int
+ldap_server(const struct config *config, const struct config_ldap_dir *dir,
+	    const char *name, char **password_r, struct ldapsync_server *srv)
+{
+	const char *error;
+
+	*password_r = NULL;
+	memset(srv, 0, sizeof(*srv));
+	if (dir->uri == NULL || dir->base == NULL) {
+		cli_error("%s: ldap-sync needs uri and base in [ldap.%s]",
+			  config->path, name);
+		return EXIT_CONFIG;
+	}
+	if (dir->bind_dn != NULL && dir->password_file == NULL) {
+		cli_error("%s: bind_dn in [ldap.%s] needs a password_file",
+			  config->path, name);
+		return EXIT_CONFIG;
+	}
+	if (dir->password_file != NULL &&
+	    secret_file_read(dir->password_file, password_r, &error) < 0) {
+		cli_error("%s: password_file in [ldap.%s]: %s", config->path, name,
+			  error);
+		return EXIT_CONFIG;
+	}
+	if (dir->ca_file != NULL && access(dir->ca_file, R_OK) < 0) {
+		cli_error("%s: cannot read ca_file %s in [ldap.%s]: %s", config->path,
+			  dir->ca_file, name, strerror(errno));
+		secret_free(password_r);
+		return EXIT_CONFIG;
+	}
+	srv->name = name;
+	srv->uri = dir->uri;
+	srv->starttls = dir->starttls;
+	srv->ca_file = dir->ca_file;
+	srv->verify = dir->verify;
+	srv->bind_dn = dir->bind_dn;
+	srv->password = *password_r;
+	srv->base = dir->base;
+	srv->timeout = dir->timeout;
+	return EXIT_OK;
+}
+
+static int
+exit_code(int ret, const struct ldapsync_result *r)
+{
+	switch (r->fail) {
+	case LDAPSYNC_OK:
+		return ret == 0 ? EXIT_OK : EXIT_PARTIAL;
+	case LDAPSYNC_PARTIAL:
+	case LDAPSYNC_STATE:
+		return EXIT_PARTIAL;
+	case LDAPSYNC_GUARDED:
+		return EXIT_GUARDED;
+	case LDAPSYNC_UNREACHABLE:
+		return EXIT_UNAVAILABLE;
+	case LDAPSYNC_CONFIG:
+		return EXIT_CONFIG;
+	}
+	return EXIT_PARTIAL;
+}
+
+static void
+print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
+	      const struct ldapsync_result *r, int code, double seconds)
+{
+	const char *status = code == EXIT_OK ? "ok" : code == EXIT_GUARDED ?
+		"guarded" : code == EXIT_PARTIAL ? "partial" : "failed";
+
+	if (cli->json) {
+		output_json_print(json_pack(
+			"{s:s, s:o, s:b, s:s, s:i, s:f, "
+			"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+			"s:{s:I, s:I, s:I}, s:I, s:o}",
+			"kind", "directory",
+			"run", run_id != 0 ? json_integer((json_int_t)run_id) : json_null(),
+			"dry_run", dry_run, "status", status, "exit_code", code,
+			"duration_seconds", seconds,
+			"entries",
+			"seen", (json_int_t)r->entries,
+			"without_key", (json_int_t)r->without_key,
+			"unchanged", (json_int_t)r->unchanged,
+			"verified", (json_int_t)r->verified,
+			"added", (json_int_t)r->added,
+			"modified", (json_int_t)r->modified,
+			"deleted", (json_int_t)r->deleted,
+			"kept", (json_int_t)r->deletes_skipped,
+			"held", (json_int_t)r->held_deletes,
+			"failed", (json_int_t)r->failed,
+			"subscriptions",
+			"added", (json_int_t)r->subscribed,
+			"enabled", (json_int_t)r->enabled,
+			"disabled", (json_int_t)r->disabled,
+			"writes", (json_int_t)r->writes,
+			"error", r->error[0] != '\0' ? output_json_text(r->error) :
+				json_null()));
+		return;
+	}
+	if (cli->quiet)
+		return;
+	if (run_id != 0)
+		printf("run %llu: ", (unsigned long long)run_id);
+	printf("%sdirectory sync %s: %zu entries (%zu unchanged, %zu added, "
+	       "%zu modified, %zu deleted, %zu failed) in %.1f s\n",
+	       dry_run ? "planned " : "", status, r->entries, r->unchanged,
+	       r->added, r->modified, r->deleted, r->failed, seconds);
+	printf("  backup writes%s: %zu; entries without a key skipped: %zu; "
+	       "removed from production and kept: %zu; held by the guard: %zu\n",
+	       dry_run ? " (not done)" : "", r->writes, r->without_key,
+	       r->deletes_skipped, r->held_deletes);
+	printf("  subscriptions: %zu added, %zu enabled again, %zu disabled\n",
+	       r->subscribed, r->enabled, r->disabled);
+}
+
+int
+cmd_ldap_sync(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "force-deletes", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ldapsync_params params;
+	struct ldapsync_result result;
+	struct db_run run;
+	struct db *db = NULL;
+	struct timespec start, end;
+	char *prod_password = NULL, *backup_password = NULL, **attrs = NULL;
+	char host[256] = "";
+	size_t attrs_count = 0;
+	bool dry_run = false, force = false, wait = false;
+	const char *error;
+	int c, ret, lock_fd = -1, r;
+
+	memset(&run, 0, sizeof(run));
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			dry_run = true;
+			break;
+		case 'F':
+			force = true;
+			break;
+		case 'w':
+			wait = true;
+			break;
+		default:
+			cli_usage_error("ldap-sync: unknown option '%s'", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_usage_error("ldap-sync: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
+		return ret;
+	memset(&params, 0, sizeof(params));
+	if ((ret = ldap_server(cli->config, &cli->config->ldap_production,
+			       "production", &prod_password,
+			       &params.production)) != EXIT_OK ||
+	    (ret = ldap_server(cli->config, &cli->config->ldap_backup, "backup",
+			       &backup_password, &params.backup)) != EXIT_OK)
+		goto out;
+	{
+		/* names separated by spaces or commas */
+		char *list = xstrdup(cli->config->ldap_production.attributes != NULL ?
+				     cli->config->ldap_production.attributes :
+				     LDAPSYNC_DEFAULT_ATTRIBUTES);
+
+		for (char *ch = list; *ch != '\0'; ch++) {
+			if (*ch == ' ' || *ch == '\t')
+				*ch = ',';
+		}
+		attrs = config_split_list(list, &attrs_count);
+		free(list);
+	}
+	if (attrs_count == 0) {
+		cli_error("%s: attributes in [ldap.production] names no attribute",
+			  cli->config->path);
+		ret = EXIT_CONFIG;
+		goto out;
+	}
+	if (!dry_run &&
+	    (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
+		goto out;
+	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
+		goto out;
+	params.db = db;
+	params.filter = cli->config->ldap_production.filter != NULL ?
+		cli->config->ldap_production.filter : LDAPSYNC_DEFAULT_FILTER;
+	params.key_attribute = cli->config->ldap_production.key_attribute;
+	params.attributes = (const char *const *)attrs;
+	params.attributes_count = attrs_count;
+	params.create_entries = cli->config->ldap_create_entries;
+	params.delete_entries = cli->config->ldap_delete_entries;
+	params.subscribe = cli->config->ldap_subscribe;
+	params.delete_guard = cli->config->delete_guard;
+	params.delete_guard_min = cli->config->delete_guard_min;
+	params.force_deletes = force;
+	params.dry_run = dry_run;
+	params.plan_out = stdout;
+	gethostname(host, sizeof(host) - 1);
+	if (!dry_run && db_run_begin(db, DB_RUN_DIRECTORY, (int64_t)time(NULL), host,
+				     &run.id, NULL, NULL, &error) < 0) {
+		cli_error("recording the run: %s", error);
+		ret = EXIT_PARTIAL;
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	r = ldapsync_run(&params, &result);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	ret = exit_code(r, &result);
+	if (result.error[0] != '\0')
+		cli_error("%s", result.error);
+	if (run.id != 0) {
+		/* a directory run counts entries where a sync counts mailboxes */
+		run.finished = (int64_t)time(NULL);
+		run.status = ret == EXIT_OK ? DB_RUN_OK : ret == EXIT_GUARDED ?
+			DB_RUN_GUARDED : ret == EXIT_PARTIAL && r == 0 ?
+			DB_RUN_PARTIAL : DB_RUN_FAILED;
+		run.mailboxes_seen = result.entries;
+		run.mailboxes_changed = result.added + result.modified + result.deleted;
+		run.mailboxes_failed = result.failed;
+		run.mailboxes_frozen = result.held_deletes;
+		run.op_append = result.added;
+		run.op_store = result.modified;
+		run.op_expunge = result.deleted;
+		if (db_run_finish(db, &run, &error) < 0) {
+			cli_error("sealing run %llu: %s", (unsigned long long)run.id, error);
+			ret = EXIT_PARTIAL;
+		}
+	}
+	print_summary(cli, run.id, dry_run, &result, ret,
+		      (double)(end.tv_sec - start.tv_sec) +
+		      (double)(end.tv_nsec - start.tv_nsec) / 1e9);
+out:
+	config_strv_free(attrs, attrs_count);
+	secret_free(&prod_password);
+	secret_free(&backup_password);
+	db_run_clear(&run);
+	db_close(&db);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
+}
