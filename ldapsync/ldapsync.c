@@ -47,7 +47,7 @@ ld_diag(LDAP *ld, int rc, char *buf, size_t size)
 
 	if (ld != NULL)
 		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	if (diag != NULL && diag[0] != '\0')
+	if (diag != NULL && diag[0] != '\0' && strncmp(diag, "(unknown", 8) != 0)
 		snprintf(buf, size, "%s (%s)", ldap_err2string(rc), diag);
 	else
 		snprintf(buf, size, "%s", ldap_err2string(rc));
@@ -251,14 +251,21 @@ key_usable(const char *key)
 }
 
 static void
-digest_bytes(EVP_MD_CTX *sha, const void *data, size_t len)
+digest_u32(EVP_MD_CTX *sha, size_t n)
 {
 	unsigned char b[4] = {
-		(unsigned char)(len >> 24), (unsigned char)(len >> 16),
-		(unsigned char)(len >> 8), (unsigned char)len,
+		(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+		(unsigned char)(n >> 8), (unsigned char)n,
 	};
 
 	EVP_DigestUpdate(sha, b, sizeof(b));
+}
+
+/* Length-prefixed, so that no two lists of values digest alike. */
+static void
+digest_bytes(EVP_MD_CTX *sha, const void *data, size_t len)
+{
+	digest_u32(sha, len);
 	if (len > 0)
 		EVP_DigestUpdate(sha, data, len);
 }
@@ -282,7 +289,7 @@ entry_digest(const struct entry *e, const struct ldapsync_params *p,
 		struct berval **vals = e->values[i];
 
 		digest_bytes(sha, p->attributes[i], strlen(p->attributes[i]));
-		digest_bytes(sha, NULL, bv_count(vals));
+		digest_u32(sha, bv_count(vals));
 		for (size_t v = 0; vals != NULL && vals[v] != NULL; v++)
 			digest_bytes(sha, vals[v]->bv_val, vals[v]->bv_len);
 	}

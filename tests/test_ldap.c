@@ -1,0 +1,411 @@
+/* Integration: the directory pass between two real slapd servers
+ * (fixtures/slapd), checked by an independent tool (fixtures/directory.py)
+ * that compares every mirrored attribute byte for byte.  The tests run in
+ * order on one state directory. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+#define ENTRIES 650
+#define WITHOUT_KEY 2
+
+struct slapd {
+	char dir[128];
+	char env[160];
+	char uri[128];
+	char ldaps_uri[128];
+	char ca_file[192];
+	char wrong_ca_file[192];
+	char base[128];
+	char bind_dn[128];
+	char password_file[192];
+};
+
+static char *tmp;
+static struct slapd prod, backup;
+static char config[256], state[256];
+
+/* KEY=VALUE of an env file into out; 0, or -1 after printing why. */
+static int
+env_get(const char *env, const char *key, char *out, size_t size)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t klen = strlen(key);
+
+	out[0] = '\0';
+	if (run_cmd(&text, NULL, "cat '%s'", env) != 0) {
+		fprintf(stderr, "cannot read %s\n", env);
+		free(text);
+		return -1;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == '=')
+			snprintf(out, size, "%s", line + klen + 1);
+	}
+	free(text);
+	if (out[0] == '\0') {
+		fprintf(stderr, "%s: no %s\n", env, key);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+slapd_start(const char *name, const char *suffix, struct slapd *s)
+{
+	char *out = NULL, *err = NULL;
+	int ret;
+
+	snprintf(s->dir, sizeof(s->dir), "%s/%s", tmp, name);
+	ret = run_cmd(&out, &err, "'%s/slapd' start '%s' --suffix '%s'",
+		      fixtures_dir(), s->dir, suffix);
+	if (ret != 0) {
+		fprintf(stderr, "fixtures/slapd start failed: %s%s\n", out, err);
+		free(out);
+		free(err);
+		return -1;
+	}
+	free(out);
+	free(err);
+	snprintf(s->env, sizeof(s->env), "%s/env", s->dir);
+	if (env_get(s->env, "URI", s->uri, sizeof(s->uri)) < 0 ||
+	    env_get(s->env, "LDAPS_URI", s->ldaps_uri, sizeof(s->ldaps_uri)) < 0 ||
+	    env_get(s->env, "CA_FILE", s->ca_file, sizeof(s->ca_file)) < 0 ||
+	    env_get(s->env, "WRONG_CA_FILE", s->wrong_ca_file,
+		    sizeof(s->wrong_ca_file)) < 0 ||
+	    env_get(s->env, "BASE", s->base, sizeof(s->base)) < 0 ||
+	    env_get(s->env, "BIND_DN", s->bind_dn, sizeof(s->bind_dn)) < 0 ||
+	    env_get(s->env, "PASSWORD_FILE", s->password_file,
+		    sizeof(s->password_file)) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+slapd_stop(const struct slapd *s)
+{
+	(void)run_cmd(NULL, NULL, "'%s/slapd' stop '%s'", fixtures_dir(), s->dir);
+}
+
+/* A config for ldap-sync; prod_ca may differ from the right one, and
+ * prod_password_file from the right one. */
+static void
+write_ldap_config(const char *path, const char *prod_ca,
+		  const char *prod_password_file)
+{
+	char *pw = xasprintf("%s/imap.pass", tmp);
+	char *text;
+
+	write_file(pw, "not used by ldap-sync\n", 0600);
+	text = xasprintf(
+		"[state]\n"
+		"dir = %s\n"
+		"[production]\n"
+		"host = 127.0.0.1\n"
+		"tls = none\n"
+		"admin_user = mmadmin\n"
+		"password_file = %s\n"
+		"[backup]\n"
+		"host = 127.0.0.1\n"
+		"tls = none\n"
+		"admin_user = mmadmin\n"
+		"password_file = %s\n"
+		"[ldap.production]\n"
+		"uri = %s\n"
+		"starttls = yes\n"
+		"ca_file = %s\n"
+		"bind_dn = %s\n"
+		"password_file = %s\n"
+		"base = %s\n"
+		"key_attribute = uid\n"
+		"[ldap.backup]\n"
+		"uri = %s\n"
+		"ca_file = %s\n"
+		"bind_dn = %s\n"
+		"password_file = %s\n"
+		"base = %s\n"
+		"[ldap]\n"
+		"delete_entries = yes\n"
+		"[log]\n"
+		"level = info\n",
+		state, pw, pw, prod.uri, prod_ca, prod.bind_dn, prod_password_file,
+		prod.base, backup.ldaps_uri, backup.ca_file, backup.bind_dn,
+		backup.password_file, backup.base);
+	write_file(path, text, 0600);
+	free(text);
+	free(pw);
+}
+
+static json_t *
+ldap_sync(const char *cfg, const char *args, int expect_exit, char **err_r)
+{
+	char *out = NULL, *err = NULL;
+	int ret = run_mmirror(cfg, &out, &err, "--json ldap-sync %s", args);
+	json_t *root;
+
+	ck_assert_msg(ret == expect_exit, "ldap-sync %s exited %d, expected %d: %s%s",
+		      args, ret, expect_exit, out, err);
+	root = parse_json(out);
+	free(out);
+	if (err_r != NULL)
+		*err_r = err;
+	else
+		free(err);
+	return root;
+}
+
+static int
+compare_directories(char **out_r)
+{
+	return run_cmd(out_r, NULL, "'%s/directory.py' compare --prod-env '%s' "
+		       "--backup-env '%s'", fixtures_dir(), prod.env, backup.env);
+}
+
+static size_t
+ldap_subscriptions(bool *all_enabled_r, size_t *disabled_r)
+{
+	char *out = NULL;
+	json_t *root, *list, *m;
+	size_t i, n = 0;
+
+	*disabled_r = 0;
+	*all_enabled_r = true;
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json mailbox list"), 0);
+	root = parse_json(out);
+	list = json_object_get(root, "mailboxes");
+	json_array_foreach(list, i, m) {
+		if (strcmp(json_string_value(json_object_get(m, "source")), "ldap") != 0)
+			continue;
+		n++;
+		if (!json_is_true(json_object_get(m, "enabled"))) {
+			*all_enabled_r = false;
+			(*disabled_r)++;
+		}
+	}
+	json_decref(root);
+	free(out);
+	return n;
+}
+
+START_TEST(test_first_pass_mirrors_every_entry)
+{
+	json_t *r;
+	char *out = NULL, *err = NULL;
+	size_t subs, disabled;
+	bool all_enabled;
+
+	r = ldap_sync(config, "", 0, &err);
+	ck_assert_int_eq(json_path_int(r, "entries.seen"), ENTRIES);
+	ck_assert_int_eq(json_path_int(r, "entries.without_key"), WITHOUT_KEY);
+	ck_assert_int_eq(json_path_int(r, "entries.added"), ENTRIES);
+	ck_assert_int_eq(json_path_int(r, "writes"), ENTRIES);
+	ck_assert_int_eq(json_path_int(r, "subscriptions.added"), ENTRIES);
+	/* the entries without the key attribute are named, not fatal */
+	ck_assert_ptr_nonnull(strstr(err, "has no usable uid"));
+	json_decref(r);
+	free(err);
+	/* every attribute byte for byte, audio included, read past the
+	 * server's size limit of 500 */
+	ck_assert_msg(compare_directories(&out) == 0, "%s", out);
+	free(out);
+	subs = ldap_subscriptions(&all_enabled, &disabled);
+	ck_assert_uint_eq(subs, ENTRIES);
+	ck_assert(all_enabled);
+	/* the pass is a run of its own */
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "runs"), 0);
+	ck_assert_ptr_nonnull(strstr(out, " directory "));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_changes_cost_exactly_their_writes)
+{
+	json_t *mut, *r;
+	char *out = NULL;
+	size_t subs, disabled;
+	bool all_enabled;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/directory.py' mutate --env '%s' "
+				 "--seed 5", fixtures_dir(), prod.env), 0);
+	mut = parse_json(out);
+	free(out);
+	/* the dry run says what it would do, and does nothing */
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "ldap-sync --dry-run"), 0);
+	ck_assert_int_eq((int)(strstr(out, "ADD uid=") != NULL), 1);
+	ck_assert_ptr_nonnull(strstr(out, "MODIFY uid="));
+	ck_assert_ptr_nonnull(strstr(out, "DELETE uid="));
+	free(out);
+	ck_assert_int_ne(compare_directories(&out), 0);
+	free(out);
+
+	/* a new subscriber, a rename, a new PIN, a new recorded name, a
+	 * removed subscriber: five writes, nothing else */
+	r = ldap_sync(config, "", 0, NULL);
+	ck_assert_int_eq(json_path_int(r, "entries.added"), 1);
+	ck_assert_int_eq(json_path_int(r, "entries.modified"), 3);
+	ck_assert_int_eq(json_path_int(r, "entries.deleted"), 1);
+	ck_assert_int_eq(json_path_int(r, "writes"), 5);
+	ck_assert_int_eq(json_path_int(r, "entries.unchanged"), ENTRIES - 1 - 3);
+	ck_assert_int_eq(json_path_int(r, "subscriptions.added"), 1);
+	ck_assert_int_eq(json_path_int(r, "subscriptions.disabled"), 1);
+	json_decref(r);
+	ck_assert_msg(compare_directories(&out) == 0, "%s", out);
+	free(out);
+	/* the removed subscriber's mailbox is disabled, not forgotten */
+	subs = ldap_subscriptions(&all_enabled, &disabled);
+	ck_assert_uint_eq(subs, ENTRIES + 1);
+	ck_assert_uint_eq(disabled, 1);
+	{
+		const char *gone = json_string_value(json_array_get(
+			json_object_get(mut, "removed"), 0));
+		json_t *list, *m, *found = NULL;
+		size_t i;
+
+		ck_assert_ptr_nonnull(gone);
+		ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json mailbox list"), 0);
+		list = parse_json(out);
+		free(out);
+		json_array_foreach(json_object_get(list, "mailboxes"), i, m) {
+			if (strcmp(json_string_value(json_object_get(m, "id")), gone) == 0)
+				found = m;
+		}
+		ck_assert_ptr_nonnull(found);
+		ck_assert(json_is_false(json_object_get(found, "enabled")));
+		json_decref(list);
+	}
+	json_decref(mut);
+
+	/* and a third pass writes nothing */
+	r = ldap_sync(config, "", 0, NULL);
+	ck_assert_int_eq(json_path_int(r, "writes"), 0);
+	ck_assert_int_eq(json_path_int(r, "entries.unchanged"), ENTRIES);
+	ck_assert_int_eq(json_path_int(r, "subscriptions.added"), 0);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(test_no_pin_or_password_in_logs)
+{
+	char *out = NULL, *err = NULL, *dump = NULL, *secret = NULL;
+	json_t *root, *entries, *e;
+	const char *key, *error;
+	size_t checked = 0;
+
+	/* a new PIN, then a verbose pass */
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/directory.py' mutate --env '%s' "
+				 "--seed 6", fixtures_dir(), prod.env), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "-vvv ldap-sync"), 0);
+	ck_assert_int_eq(run_cmd(&dump, NULL, "'%s/directory.py' dump --env '%s' "
+				 "--attributes userPassword", fixtures_dir(),
+				 prod.env), 0);
+	root = parse_json(dump);
+	entries = json_object_get(root, "entries");
+	json_object_foreach(entries, key, e) {
+		json_t *v = json_array_get(json_object_get(e, "userPassword"), 0);
+		char *pin = NULL;
+
+		if (v == NULL)
+			continue;
+		ck_assert_int_eq(run_cmd(&pin, NULL, "printf %%s '%s' | base64 -d",
+					 json_string_value(v)), 0);
+		/* four-digit PINs look like the mailbox numbers the log names */
+		if (strlen(pin) >= 5) {
+			ck_assert_msg(strstr(err, pin) == NULL, "PIN of %s in the log", key);
+			ck_assert_msg(strstr(out, pin) == NULL, "PIN of %s in the output",
+				      key);
+			checked++;
+		}
+		free(pin);
+	}
+	ck_assert_uint_ge(checked, ENTRIES / 3);
+	ck_assert_int_eq(secret_file_read(prod.password_file, &secret, &error), 0);
+	ck_assert(strstr(err, secret) == NULL);
+	secret_free(&secret);
+	/* what the log does say: the entry and the attribute */
+	ck_assert_ptr_nonnull(strstr(err, "userPassword"));
+	json_decref(root);
+	free(dump);
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(test_wrong_ca_and_wrong_password)
+{
+	char *cfg = xasprintf("%s/bad.conf", tmp);
+	char *pw = xasprintf("%s/wrong.pass", tmp);
+	char *out = NULL, *err = NULL;
+
+	/* StartTLS to a server whose certificate the CA did not sign */
+	write_ldap_config(cfg, prod.wrong_ca_file, prod.password_file);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "ldap-sync"), 69);
+	ck_assert_msg(strstr(err, "StartTLS failed") != NULL &&
+		      strstr(err, "ca_file in [ldap.production]") != NULL, "%s", err);
+	free(out);
+	free(err);
+	/* the bind refused: a configuration error */
+	write_file(pw, "not-the-password\n", 0600);
+	write_ldap_config(cfg, prod.ca_file, pw);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "ldap-sync"), 78);
+	ck_assert_msg(strstr(err, "refused the bind") != NULL &&
+		      strstr(err, "password_file in [ldap.production]") != NULL,
+		      "%s", err);
+	ck_assert(strstr(err, "not-the-password") == NULL);
+	free(out);
+	free(err);
+	free(cfg);
+	free(pw);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *suite = suite_create("ldap");
+	TCase *tc = tcase_create("ldap");
+	char *out = NULL;
+	int failed;
+
+	tmp = test_tmpdir();
+	if (slapd_start("lp", "dc=prod,dc=example", &prod) < 0 ||
+	    slapd_start("lb", "dc=backup,dc=example", &backup) < 0) {
+		slapd_stop(&prod);
+		fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
+		return 1;
+	}
+	snprintf(state, sizeof(state), "%s/state", tmp);
+	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
+	write_ldap_config(config, prod.ca_file, prod.password_file);
+	if (run_cmd(&out, NULL, "'%s/directory.py' generate --env '%s' --count %d "
+		    "--seed 3 --no-key %d", fixtures_dir(), prod.env, ENTRIES,
+		    WITHOUT_KEY) != 0 ||
+	    run_mmirror(config, NULL, NULL, "init") != 0) {
+		fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
+		slapd_stop(&prod);
+		slapd_stop(&backup);
+		return 1;
+	}
+	free(out);
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_first_pass_mirrors_every_entry);
+	tcase_add_test(tc, test_changes_cost_exactly_their_writes);
+	tcase_add_test(tc, test_no_pin_or_password_in_logs);
+	tcase_add_test(tc, test_wrong_ca_and_wrong_password);
+	suite_add_tcase(suite, tc);
+	failed = suite_run(suite);
+
+	slapd_stop(&prod);
+	slapd_stop(&backup);
+	test_tmp_finish(tmp, failed);
+	free(tmp);
+	return failed == 0 ? 0 : 1;
+}
