@@ -17,6 +17,7 @@
 /* the module's own test: it may reach below the public interface to plant
  * records that mmirror itself would never write */
 #include "db/db-private.h"
+#include "db/history.h"
 
 #define UNSUPPORTED "record format version 2 is not supported by this mmirror"
 
@@ -276,7 +277,45 @@ START_TEST(test_message_roundtrip)
 }
 END_TEST
 
-enum kind { KIND_SUB, KIND_FOLDER, KIND_MSG, KIND_COUNT };
+enum kind { KIND_SUB, KIND_FOLDER, KIND_MSG, KIND_EVENT, KIND_RUN, KIND_DIR,
+	    KIND_COUNT };
+
+static void
+fill_event(struct db_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = DB_EV_FLAGS;
+	ev->folder = (char *)"INBOX";
+	ev->uid = 42;
+	ev->message_id = (char *)"<m@x>";
+	ev->internaldate = 1700000000;
+	ev->size = 1234;
+	memset(ev->digest, 0xcd, sizeof(ev->digest));
+	ev->flags = (char *)"\\Seen";
+	ev->flags_before = (char *)"";
+	ev->from = (char *)"Voice Mail <vm@x>";
+	ev->subject = (char *)"Message from 5551234";
+	ev->date = (char *)"Tue, 3 Jun 2026 09:12:44 +0200";
+	ev->archive_id = (char *)"";
+	ev->backup_uid = 7;
+}
+
+static void
+fill_run(struct db_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->id = 12;
+	run->kind = DB_RUN_INCREMENTAL;
+	run->started = 1700000000;
+	run->finished = 1700000060;
+	run->host = (char *)"mirror1";
+	run->status = DB_RUN_GUARDED;
+	run->sealed = true;
+	run->mailboxes_seen = 1000;
+	run->events = 17;
+	memset(run->events_digest, 0x11, 32);
+	memset(run->chain, 0x22, 32);
+}
 
 static unsigned char *
 encode_kind(enum kind kind, size_t *len_r)
@@ -284,8 +323,22 @@ encode_kind(enum kind kind, size_t *len_r)
 	struct db_subscription sub;
 	struct db_folder_state st;
 	struct db_message msg;
+	struct db_event ev;
+	struct db_run run;
+	struct db_directory_entry de;
 
 	switch (kind) {
+	case KIND_EVENT:
+		fill_event(&ev);
+		return db_event_encode(&ev, len_r);
+	case KIND_RUN:
+		fill_run(&run);
+		return db_run_encode(&run, len_r);
+	case KIND_DIR:
+		de.key = (char *)"7001";
+		memset(de.digest, 0x33, sizeof(de.digest));
+		de.dn = (char *)"uid=7001,ou=people,dc=prod,dc=example";
+		return db_directory_encode(&de, len_r);
 	case KIND_SUB:
 		fill_sub(&sub, "5551234", "INBOX");
 		return db_subscription_encode(&sub, len_r);
@@ -306,13 +359,37 @@ static int
 decode_kind(enum kind kind, const unsigned char *data, size_t len,
 	    const char **error_r)
 {
-	static const unsigned char zero[sizeof(struct db_message)];
+	static const unsigned char zero[sizeof(struct db_event) + sizeof(struct db_run)];
 	struct db_subscription sub;
 	struct db_folder_state st;
 	struct db_message msg;
+	struct db_event ev;
+	struct db_run run;
+	struct db_directory_entry de;
 	int ret;
 
 	switch (kind) {
+	case KIND_EVENT:
+		memset(&ev, 0x55, sizeof(ev));
+		ret = db_event_decode(data, len, &ev, error_r);
+		if (ret < 0)
+			ck_assert_mem_eq(&ev, zero, sizeof(ev));
+		db_event_clear(&ev);
+		return ret;
+	case KIND_RUN:
+		memset(&run, 0x55, sizeof(run));
+		ret = db_run_decode(data, len, &run, error_r);
+		if (ret < 0)
+			ck_assert_mem_eq(&run, zero, sizeof(run));
+		db_run_clear(&run);
+		return ret;
+	case KIND_DIR:
+		memset(&de, 0x55, sizeof(de));
+		ret = db_directory_decode(data, len, &de, error_r);
+		if (ret < 0)
+			ck_assert_mem_eq(&de, zero, sizeof(de));
+		db_directory_entry_clear(&de);
+		return ret;
 	case KIND_SUB:
 		memset(&sub, 0x55, sizeof(sub));
 		ret = db_subscription_decode(data, len, &sub, error_r);
@@ -337,6 +414,53 @@ decode_kind(enum kind kind, const unsigned char *data, size_t len,
 	db_message_clear(&msg);
 	return ret;
 }
+
+START_TEST(test_event_and_run_roundtrip)
+{
+	struct db_event ev, back;
+	struct db_run run, rback;
+	const char *error = NULL;
+	unsigned char *data;
+	char *summary;
+	size_t len;
+
+	fill_event(&ev);
+	data = db_event_encode(&ev, &len);
+	ck_assert_int_eq(db_event_decode(data, len, &back, &error), 0);
+	ck_assert_int_eq(back.kind, DB_EV_FLAGS);
+	ck_assert_str_eq(back.folder, "INBOX");
+	ck_assert_uint_eq(back.uid, 42);
+	ck_assert_str_eq(back.subject, "Message from 5551234");
+	ck_assert_str_eq(back.flags, "\\Seen");
+	ck_assert_mem_eq(back.digest, ev.digest, 32);
+	ck_assert_uint_eq(back.backup_uid, 7);
+	db_event_clear(&back);
+	/* an unknown event kind is refused */
+	data[1] = DB_EV_KIND_MAX + 1;
+	ck_assert_int_eq(db_event_decode(data, len, &back, &error), -1);
+	assert_error_contains(error, "unknown kind");
+	free(data);
+
+	fill_run(&run);
+	data = db_run_encode(&run, &len);
+	ck_assert_int_eq(db_run_decode(data, len, &rback, &error), 0);
+	ck_assert_uint_eq(rback.id, 12);
+	ck_assert_int_eq(rback.kind, DB_RUN_INCREMENTAL);
+	ck_assert_int_eq(rback.status, DB_RUN_GUARDED);
+	ck_assert(rback.sealed);
+	ck_assert_str_eq(rback.host, "mirror1");
+	ck_assert_mem_eq(rback.chain, run.chain, 32);
+	/* the canonical summary is what the chain covers: every field but
+	 * the seal itself */
+	summary = db_run_summary(&rback);
+	ck_assert_ptr_nonnull(strstr(summary, "id 12\nkind incremental\n"));
+	ck_assert_ptr_nonnull(strstr(summary, "status guarded\n"));
+	ck_assert_ptr_nonnull(strstr(summary, "events 17\n"));
+	free(summary);
+	db_run_clear(&rback);
+	free(data);
+}
+END_TEST
 
 START_TEST(test_decode_refuses_version)
 {
@@ -1246,6 +1370,229 @@ START_TEST(test_real_deadlock)
 }
 END_TEST
 
+/* ---- history: runs, chain, snapshots, pruning ---- */
+
+static void
+put_event(struct db *db, uint64_t run, const char *mailbox, uint32_t seq,
+	  enum db_event_kind kind, uint32_t uid, const char *flags,
+	  const char *before)
+{
+	struct db_event ev;
+	const char *error = NULL;
+	char mid[64];
+
+	fill_event(&ev);
+	snprintf(mid, sizeof(mid), "<%u@x>", uid);
+	ev.kind = kind;
+	ev.uid = uid;
+	ev.message_id = mid;
+	ev.flags = (char *)flags;
+	ev.flags_before = (char *)before;
+	ck_assert_msg(db_event_put(db, NULL, run, mailbox, seq, &ev, &error) == 0,
+		      "%s", error);
+}
+
+static uint64_t
+begin_run(struct db *db)
+{
+	const char *error = NULL;
+	uint64_t id;
+
+	ck_assert_msg(db_run_begin(db, DB_RUN_FULL, 1700000000, "test", &id, NULL,
+				   NULL, &error) == 0, "%s", error);
+	return id;
+}
+
+static void
+finish_run(struct db *db, uint64_t id)
+{
+	struct db_run run;
+	const char *error = NULL;
+
+	memset(&run, 0, sizeof(run));
+	run.id = id;
+	run.finished = 1700000100;
+	run.status = DB_RUN_OK;
+	ck_assert_msg(db_run_finish(db, &run, &error) == 0, "%s", error);
+	db_run_clear(&run);
+}
+
+static void
+assert_snapshot(struct db *db, const char *mailbox, uint64_t run,
+		const char *expect)
+{
+	struct db_snapshot snap;
+	const char *error = NULL;
+	char text[512] = "";
+
+	ck_assert_msg(db_snapshot_mailbox(db, mailbox, run, &snap, &error) == 0,
+		      "%s", error);
+	for (size_t i = 0; i < snap.count; i++) {
+		size_t len = strlen(text);
+
+		snprintf(text + len, sizeof(text) - len, "%s%s/%u(%s)",
+			 i > 0 ? " " : "", snap.msgs[i].folder, snap.msgs[i].uid,
+			 snap.msgs[i].flags);
+	}
+	ck_assert_msg(strcmp(text, expect) == 0, "%s after run %llu: \"%s\", "
+		      "expected \"%s\"", mailbox, (unsigned long long)run, text,
+		      expect);
+	db_snapshot_free(&snap);
+}
+
+START_TEST(test_history_chain_and_snapshots)
+{
+	struct db *db = open_db(true);
+	struct db_chain_report rep;
+	const char *error = NULL;
+	uint64_t r1, r2, r3, r4;
+
+	r1 = begin_run(db);
+	put_event(db, r1, "a", 0, DB_EV_ADD, 1, "", "");
+	put_event(db, r1, "a", 1, DB_EV_ADD, 2, "", "");
+	put_event(db, r1, "b", 0, DB_EV_SKIP, 5, "", "");
+	finish_run(db, r1);
+	r2 = begin_run(db);
+	put_event(db, r2, "a", 0, DB_EV_FLAGS, 1, "\\Seen", "");
+	put_event(db, r2, "a", 1, DB_EV_REMOVE, 2, "", "");
+	put_event(db, r2, "a", 2, DB_EV_ADD, 3, "\\Flagged", "");
+	finish_run(db, r2);
+	/* a run that changes nothing, then one killed before its seal */
+	r3 = begin_run(db);
+	finish_run(db, r3);
+	r4 = begin_run(db);
+	put_event(db, r4, "a", 0, DB_EV_REMOVE, 1, "\\Seen", "");
+	ck_assert_uint_eq(r4, 4);
+
+	assert_snapshot(db, "a", r1, "INBOX/1() INBOX/2()");
+	assert_snapshot(db, "a", r2, "INBOX/1(\\Seen) INBOX/3(\\Flagged)");
+	assert_snapshot(db, "a", r4, "INBOX/3(\\Flagged)");
+	assert_snapshot(db, "b", r4, "INBOX/5()");
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	ck_assert_uint_eq(rep.verified, 3);
+	ck_assert_uint_eq(rep.unsealed, 4);
+
+	/* the next run seals the killed one as interrupted, events kept */
+	{
+		uint64_t *interrupted = NULL, r5;
+		size_t n = 0;
+		struct db_run run;
+
+		ck_assert_int_eq(db_run_begin(db, DB_RUN_FULL, 1700000200, "test",
+					      &r5, &interrupted, &n, &error), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(interrupted[0], 4);
+		free(interrupted);
+		ck_assert_int_eq(db_run_get(db, 4, &run, &error), 0);
+		ck_assert_int_eq(run.status, DB_RUN_INTERRUPTED);
+		ck_assert(run.sealed);
+		ck_assert_int_eq(run.finished, 0);
+		ck_assert_uint_eq(run.events, 1);
+		db_run_clear(&run);
+		finish_run(db, r5);
+	}
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	ck_assert_uint_eq(rep.verified, 5);
+
+	/* an event changed after the seal: the run is named */
+	put_event(db, r2, "a", 0, DB_EV_FLAGS, 1, "\\Seen \\Flagged", "");
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, r2);
+	ck_assert_ptr_nonnull(strstr(rep.problem, "events were changed"));
+	put_event(db, r2, "a", 0, DB_EV_FLAGS, 1, "\\Seen", "");
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	/* an event added to a run that does not exist */
+	put_event(db, 99, "a", 0, DB_EV_ADD, 9, "", "");
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 99);
+	ck_assert_int_eq(db_raw_del(db->events, NULL, "\0\0\0\0\0\0\0\x63" "a\0\0\0\0\0",
+				    8 + 2 + 4), 0);
+	/* a run record rewritten: its chain value no longer matches */
+	{
+		struct db_run run;
+		unsigned char key[8], *value;
+		size_t vlen;
+
+		ck_assert_int_eq(db_run_get(db, r3, &run, &error), 0);
+		run.mailboxes_failed = 1;
+		value = db_run_encode(&run, &vlen);
+		db_put_be64(key, r3);
+		ck_assert_int_eq(db_raw_put(db->runs, NULL, key, 8, value, vlen), 0);
+		free(value);
+		ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+		ck_assert_uint_eq(rep.first_bad, r3);
+		ck_assert_ptr_nonnull(strstr(rep.problem, "record does not match"));
+		run.mailboxes_failed = 0;
+		value = db_run_encode(&run, &vlen);
+		ck_assert_int_eq(db_raw_put(db->runs, NULL, key, 8, value, vlen), 0);
+		free(value);
+		db_run_clear(&run);
+	}
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	db_close(&db);
+}
+END_TEST
+
+START_TEST(test_history_prune)
+{
+	struct db *db = open_db(true);
+	struct db_prune_result pr;
+	struct db_chain_report rep;
+	struct db_checkpoint cp;
+	struct db_snapshot snap;
+	const char *error = NULL;
+	uint64_t r[6];
+
+	for (int i = 1; i <= 5; i++) {
+		r[i] = begin_run(db);
+		put_event(db, r[i], "a", 0, DB_EV_ADD, (uint32_t)i, "", "");
+		if (i > 1)
+			put_event(db, r[i], "a", 1, DB_EV_FLAGS, (uint32_t)i - 1,
+				  "\\Seen", "");
+		if (i == 3)
+			put_event(db, r[i], "a", 2, DB_EV_REMOVE, 1, "", "");
+		finish_run(db, r[i]);
+	}
+	assert_snapshot(db, "a", 3, "INBOX/2(\\Seen) INBOX/3()");
+	ck_assert_int_eq(db_history_prune(db, 4, &pr, &error), 0);
+	ck_assert_uint_eq(pr.runs, 3);
+	ck_assert_uint_eq(pr.checkpoint_run, 3);
+	ck_assert_uint_eq(pr.messages, 2);
+	ck_assert_uint_eq(pr.events, 1 + 2 + 3);
+	ck_assert_int_eq(db_checkpoint_get(db, &cp, &error), 0);
+	ck_assert_uint_eq(cp.run, 3);
+	/* the checkpoint is the state after run 3, and what follows builds on it */
+	assert_snapshot(db, "a", 3, "INBOX/2(\\Seen) INBOX/3()");
+	assert_snapshot(db, "a", 5, "INBOX/2(\\Seen) INBOX/3(\\Seen) "
+			"INBOX/4(\\Seen) INBOX/5()");
+	ck_assert_int_eq(db_snapshot_mailbox(db, "a", 2, &snap, &error), -1);
+	ck_assert_ptr_nonnull(strstr(error, "was pruned"));
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	ck_assert_uint_eq(rep.verified, 2);
+	ck_assert_uint_eq(rep.base_run, 3);
+	/* pruning again folds onto the checkpoint; nothing left to fold is fine */
+	ck_assert_int_eq(db_history_prune(db, 5, &pr, &error), 0);
+	ck_assert_uint_eq(pr.runs, 1);
+	assert_snapshot(db, "a", 5, "INBOX/2(\\Seen) INBOX/3(\\Seen) "
+			"INBOX/4(\\Seen) INBOX/5()");
+	ck_assert_int_eq(db_history_prune(db, 5, &pr, &error), 0);
+	ck_assert_uint_eq(pr.runs, 0);
+	/* and a new run goes on from the kept chain */
+	r[0] = begin_run(db);
+	ck_assert_uint_eq(r[0], 6);
+	finish_run(db, r[0]);
+	ck_assert_int_eq(db_chain_verify(db, &rep, &error), 0);
+	ck_assert_uint_eq(rep.first_bad, 0);
+	ck_assert_uint_eq(rep.verified, 2);
+	db_close(&db);
+}
+END_TEST
+
 static Suite *
 records_suite(void)
 {
@@ -1256,6 +1603,7 @@ records_suite(void)
 	tcase_add_test(tc, test_subscription_roundtrip);
 	tcase_add_test(tc, test_folder_roundtrip);
 	tcase_add_test(tc, test_message_roundtrip);
+	tcase_add_test(tc, test_event_and_run_roundtrip);
 	tcase_add_loop_test(tc, test_decode_refuses_version, 0, KIND_COUNT);
 	tcase_add_loop_test(tc, test_decode_refuses_truncation, 0, KIND_COUNT);
 	tcase_add_loop_test(tc, test_decode_refuses_trailing, 0, KIND_COUNT);
@@ -1280,6 +1628,8 @@ records_suite(void)
 	tcase_add_test(tc, test_second_process);
 	tcase_add_test(tc, test_txn_run);
 	tcase_add_test(tc, test_real_deadlock);
+	tcase_add_test(tc, test_history_chain_and_snapshots);
+	tcase_add_test(tc, test_history_prune);
 	suite_add_tcase(s, tc);
 	return s;
 }
