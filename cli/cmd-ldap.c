@@ -138,6 +138,7 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "full", no_argument, NULL, 'f' },
 		{ "force-deletes", no_argument, NULL, 'F' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
@@ -150,7 +151,7 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	char *prod_password = NULL, *backup_password = NULL, **attrs = NULL;
 	char host[256] = "";
 	size_t attrs_count = 0;
-	bool dry_run = false, force = false, wait = false;
+	bool dry_run = false, force = false, wait = false, full = false;
 	const char *error;
 	int c, ret, lock_fd = -1, r;
 
@@ -162,6 +163,9 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 			break;
 		case 'F':
 			force = true;
+			break;
+		case 'f':
+			full = true;
 			break;
 		case 'w':
 			wait = true;
@@ -220,6 +224,7 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	params.delete_guard = cli->config->delete_guard;
 	params.delete_guard_min = cli->config->delete_guard_min;
 	params.force_deletes = force;
+	params.full = full;
 	params.dry_run = dry_run;
 	params.plan_out = stdout;
 	gethostname(host, sizeof(host) - 1);

@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"  export --run RUN             the snapshot at a run, as JSON Lines\n"
 	"  prune --before RUN|DATE      fold older runs into a checkpoint\n"
 	"  archive list | get ID | verify | restore MAILBOX UID [--folder F]\n"
-	"  ldap-sync [--dry-run] [--force-deletes] [--wait]\n"
+	"  ldap-sync [--full] [--dry-run] [--force-deletes] [--wait]\n"
 	"                               mirror the subscriber directory\n"
 	"  db check | backup DIR        verify the state database; hot backup\n"
 	"  version\n"

@@ -645,7 +645,7 @@ process_entry(struct pass *ps, LDAPMessage *msg)
 		ps->stop = true;
 		goto out;
 	}
-	if (ret == 0 && memcmp(stored.digest, now.digest, 32) == 0) {
+	if (ret == 0 && !p->full && memcmp(stored.digest, now.digest, 32) == 0) {
 		/* as mirrored last time: nothing to read or write */
 		ps->r->unchanged++;
 		db_directory_entry_clear(&stored);

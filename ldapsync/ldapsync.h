@@ -45,6 +45,8 @@ struct ldapsync_params {
 	unsigned int delete_guard;	/* percent of the entries */
 	unsigned int delete_guard_min;
 	bool force_deletes;	/* release the guard */
+	bool full;		/* read every entry on the backup, digests or not
+				   (repairs changes made there by others) */
 	bool dry_run;		/* print the writes to plan_out, do none */
 	FILE *plan_out;
 	unsigned int page_size;	/* entries per page, 0: 200 */

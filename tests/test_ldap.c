@@ -288,6 +288,29 @@ START_TEST(test_changes_cost_exactly_their_writes)
 	ck_assert_int_eq(json_path_int(r, "entries.unchanged"), ENTRIES);
 	ck_assert_int_eq(json_path_int(r, "subscriptions.added"), 0);
 	json_decref(r);
+
+	/* someone changes the backup directly: the digests do not see it,
+	 * --full reads every backup entry and repairs exactly that */
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/directory.py' mutate --env '%s' "
+				 "--seed 9", fixtures_dir(), backup.env), 0);
+	free(out);
+	r = ldap_sync(config, "", 0, NULL);
+	ck_assert_int_eq(json_path_int(r, "writes"), 0);
+	json_decref(r);
+	r = ldap_sync(config, "--full", 0, NULL);
+	ck_assert_int_eq(json_path_int(r, "entries.verified"), ENTRIES - 4);
+	/* renamed, new PIN, new recorded name: modified; removed: added back */
+	ck_assert_int_eq(json_path_int(r, "entries.modified"), 3);
+	ck_assert_int_eq(json_path_int(r, "entries.added"), 1);
+	ck_assert_int_eq(json_path_int(r, "writes"), 4);
+	json_decref(r);
+	/* the entry the mutation added on the backup is not production's:
+	 * the comparison reports it, nothing else */
+	ck_assert_int_eq(compare_directories(&out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "extra in backup"));
+	ck_assert_ptr_null(strstr(out, "different"));
+	ck_assert_ptr_null(strstr(out, "missing in backup"));
+	free(out);
 }
 END_TEST
 
