@@ -512,6 +512,10 @@ struct record_ctx {
 	const char *removed_key;		/* to forget, or NULL */
 	const char *sub_key;			/* subscription to keep up */
 	bool sub_enable;			/* (true) or to disable */
+	/* the entry is new to the pass (no directory record): a
+	 * subscription this pass once disabled is enabled again; one an
+	 * operator disabled while the entry stayed is left alone */
+	bool reappeared;
 	int sub_change;		/* out: 1 subscribed, 2 enabled, 3 disabled */
 };
 
@@ -550,7 +554,8 @@ record_txn(struct db_txn *txn, void *context, const char **error_r)
 	if (ret != 0)
 		return ret;
 	/* a subscription added by hand is the operator's */
-	if (sub.source == DB_SOURCE_LDAP && sub.enabled != rc->sub_enable) {
+	if (sub.source == DB_SOURCE_LDAP && sub.enabled != rc->sub_enable &&
+	    (!rc->sub_enable || rc->reappeared)) {
 		sub.enabled = rc->sub_enable;
 		rc->sub_change = rc->sub_enable ? 2 : 3;
 		ret = db_subscription_put(db, txn, &sub, error_r);
@@ -587,22 +592,20 @@ record(struct pass *ps, struct record_ctx *rc)
 	return 0;
 }
 
-/* Is the mailbox already subscribed and enabled (or one an operator
- * added)?  Then an unchanged entry costs no transaction. */
+/* Does the mailbox have its subscription (in whatever state an operator
+ * left it)?  Then an unchanged entry costs no transaction. */
 static bool
 subscription_settled(struct pass *ps, const char *key)
 {
 	struct db_subscription sub;
 	const char *error;
-	bool settled;
 
 	if (!ps->p->subscribe)
 		return true;
 	if (db_subscription_get(ps->p->db, NULL, key, &sub, &error) != 0)
 		return false;
-	settled = sub.enabled || sub.source != DB_SOURCE_LDAP;
 	db_subscription_clear(&sub);
-	return settled;
+	return true;
 }
 
 static void
@@ -665,6 +668,7 @@ process_entry(struct pass *ps, LDAPMessage *msg)
 	rc.dir = &now;
 	rc.sub_key = e.key;
 	rc.sub_enable = true;
+	rc.reappeared = ret == DB_RET_NOTFOUND;
 	(void)record(ps, &rc);
 out:
 	free(bdn);

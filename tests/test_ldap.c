@@ -228,7 +228,7 @@ END_TEST
 START_TEST(test_changes_cost_exactly_their_writes)
 {
 	json_t *mut, *r;
-	char *out = NULL;
+	char *out = NULL, gone_id[32] = "";
 	size_t subs, disabled;
 	bool all_enabled;
 
@@ -269,6 +269,7 @@ START_TEST(test_changes_cost_exactly_their_writes)
 		size_t i;
 
 		ck_assert_ptr_nonnull(gone);
+		snprintf(gone_id, sizeof(gone_id), "%s", gone);
 		ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json mailbox list"), 0);
 		list = parse_json(out);
 		free(out);
@@ -282,12 +283,19 @@ START_TEST(test_changes_cost_exactly_their_writes)
 	}
 	json_decref(mut);
 
+	/* an operator's decision stands: a disabled subscription stays so */
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox disable %s",
+				     strcmp(gone_id, "7001") == 0 ? "7002" : "7001"), 0);
+
 	/* and a third pass writes nothing */
 	r = ldap_sync(config, "", 0, NULL);
 	ck_assert_int_eq(json_path_int(r, "writes"), 0);
 	ck_assert_int_eq(json_path_int(r, "entries.unchanged"), ENTRIES);
 	ck_assert_int_eq(json_path_int(r, "subscriptions.added"), 0);
+	ck_assert_int_eq(json_path_int(r, "subscriptions.enabled"), 0);
 	json_decref(r);
+	subs = ldap_subscriptions(&all_enabled, &disabled);
+	ck_assert_uint_eq(disabled, 2);
 
 	/* someone changes the backup directly: the digests do not see it,
 	 * --full reads every backup entry and repairs exactly that */
