@@ -219,27 +219,37 @@ struct run_list_ctx {
 	size_t count, alloc;
 };
 
+/* Decodes a run record found under key, which must name the same run. */
+static int
+run_from_record(const DBT *key, const DBT *data, struct db_run *run_r,
+		const char **error_r)
+{
+	if (key->size != 8) {
+		*error_r = error_printf("the runs database holds a key of %u bytes",
+					key->size);
+		return -1;
+	}
+	if (db_run_decode(data->data, data->size, run_r, error_r) < 0) {
+		db_error_prefix(error_r, "run %" PRIu64, db_get_be64(key->data));
+		return -1;
+	}
+	if (run_r->id != db_get_be64(key->data)) {
+		*error_r = error_printf("run %" PRIu64 ": the record holds id %"
+					PRIu64, db_get_be64(key->data), run_r->id);
+		db_run_clear(run_r);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 run_list_cb(const DBT *key, const DBT *data, void *context, const char **error_r)
 {
 	struct run_list_ctx *lc = context;
 	struct db_run run;
 
-	if (key->size != 8) {
-		*error_r = error_printf("the runs database holds a key of %u bytes",
-					key->size);
+	if (run_from_record(key, data, &run, error_r) < 0)
 		return -1;
-	}
-	if (db_run_decode(data->data, data->size, &run, error_r) < 0) {
-		db_error_prefix(error_r, "run %" PRIu64, db_get_be64(key->data));
-		return -1;
-	}
-	if (run.id != db_get_be64(key->data)) {
-		*error_r = error_printf("run %" PRIu64 ": the record holds id %"
-					PRIu64, db_get_be64(key->data), run.id);
-		db_run_clear(&run);
-		return -1;
-	}
 	lc->runs = xgrow(lc->runs, &lc->alloc, lc->count + 1, sizeof(*lc->runs));
 	lc->runs[lc->count++] = run;
 	return 0;
@@ -404,24 +414,84 @@ chain_compute(const unsigned char prev[32], const struct db_run *run,
 	free(summary);
 }
 
-/* The chain value a new seal starts from: the newest sealed run before
- * id, else the checkpoint's, else zeros. */
+/* Walks the runs from the newest backwards (only as far as it needs:
+ * unsealed runs can only be the newest ones, since every run seals those
+ * before it when it begins).  Collects into *tail_r, oldest first, the
+ * unsealed runs newer than the newest sealed run below below_id (0: no
+ * bound), and puts that sealed run's chain into prev_r: else the
+ * checkpoint's, else zeros.  *newest_r (may be NULL) gets the newest id. */
 static int
-chain_prev(struct db *db, const struct db_run *runs, size_t count, uint64_t id,
-	   unsigned char prev_r[32], const char **error_r)
+runs_tail(struct db *db, uint64_t below_id, struct db_run **tail_r,
+	  size_t *tail_count_r, unsigned char prev_r[32], uint64_t *newest_r,
+	  const char **error_r)
 {
+	struct db_run *tail = NULL;
 	struct db_checkpoint cp;
-	int ret;
+	size_t count = 0, alloc = 0;
+	bool found = false;
+	DBC *cursor;
+	DBT k, v;
+	int ret, cret;
 
-	for (size_t i = count; i > 0; i--) {
-		if (runs[i - 1].id < id && runs[i - 1].sealed) {
-			memcpy(prev_r, runs[i - 1].chain, 32);
-			return 0;
+	if (newest_r != NULL)
+		*newest_r = 0;
+	ret = db->runs->cursor(db->runs, NULL, &cursor, 0);
+	if (ret != 0)
+		return db_bdb_error(ret, error_r, "reading the runs");
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.flags = DB_DBT_REALLOC;
+	v.flags = DB_DBT_REALLOC;
+	for (ret = cursor->get(cursor, &k, &v, DB_LAST); ret == 0;
+	     ret = cursor->get(cursor, &k, &v, DB_PREV)) {
+		struct db_run run;
+
+		if (run_from_record(&k, &v, &run, error_r) < 0) {
+			ret = -1;
+			break;
 		}
+		if (newest_r != NULL && *newest_r == 0)
+			*newest_r = run.id;
+		if (below_id != 0 && run.id >= below_id) {
+			db_run_clear(&run);
+			continue;
+		}
+		if (run.sealed) {
+			memcpy(prev_r, run.chain, 32);
+			db_run_clear(&run);
+			found = true;
+			break;
+		}
+		tail = xgrow(tail, &alloc, count + 1, sizeof(*tail));
+		tail[count++] = run;
 	}
+	cret = cursor->close(cursor);
+	free(k.data);
+	free(v.data);
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if (ret == 0 && cret != 0)
+		ret = cret;
+	if (ret != 0) {
+		db_runs_free(&tail, count);
+		return ret == -1 ? -1 : db_bdb_error(ret, error_r, "reading the runs");
+	}
+	/* oldest first */
+	for (size_t a = 0, b = count; a + 1 < b; a++, b--) {
+		struct db_run t = tail[a];
+
+		tail[a] = tail[b - 1];
+		tail[b - 1] = t;
+	}
+	*tail_r = tail;
+	*tail_count_r = count;
+	if (found)
+		return 0;
 	ret = db_checkpoint_get(db, &cp, error_r);
-	if (ret < 0)
+	if (ret < 0) {
+		db_runs_free(tail_r, count);
 		return -1;
+	}
 	if (ret == 0)
 		memcpy(prev_r, cp.chain, 32);
 	else
@@ -459,10 +529,11 @@ db_run_begin(struct db *db, enum db_run_kind kind, int64_t started,
 	     const char *host, uint64_t *id_r, uint64_t **interrupted_r,
 	     size_t *interrupted_count_r, const char **error_r)
 {
-	struct db_run *runs = NULL, run;
+	struct db_run *tail = NULL, run;
 	struct db_checkpoint cp;
-	size_t count = 0, interrupted = 0;
-	uint64_t next = 1;
+	unsigned char prev[32];
+	size_t count = 0;
+	uint64_t next = 1, newest;
 	int ret;
 
 	*id_r = 0;
@@ -470,34 +541,28 @@ db_run_begin(struct db *db, enum db_run_kind kind, int64_t started,
 		*interrupted_r = NULL;
 	if (interrupted_count_r != NULL)
 		*interrupted_count_r = 0;
-	if (db_run_list(db, &runs, &count, error_r) < 0)
+	if (runs_tail(db, 0, &tail, &count, prev, &newest, error_r) < 0)
 		return -1;
 	for (size_t i = 0; i < count; i++) {
-		unsigned char prev[32];
-
-		if (runs[i].sealed)
-			continue;
-		if (chain_prev(db, runs, count, runs[i].id, prev, error_r) < 0)
-			goto fail;
-		runs[i].status = DB_RUN_INTERRUPTED;
-		runs[i].finished = 0;
-		if (seal(db, &runs[i], prev, error_r) < 0) {
+		tail[i].status = DB_RUN_INTERRUPTED;
+		tail[i].finished = 0;
+		if (seal(db, &tail[i], prev, error_r) < 0) {
 			db_error_prefix(error_r, "sealing interrupted run %" PRIu64,
-					runs[i].id);
+					tail[i].id);
 			goto fail;
 		}
+		memcpy(prev, tail[i].chain, 32);
 		log_warning("run %" PRIu64 " (started by %s) was interrupted; "
 			    "marked as such with its %" PRIu64 " events",
-			    runs[i].id, runs[i].host, runs[i].events);
+			    tail[i].id, tail[i].host, tail[i].events);
 		if (interrupted_r != NULL) {
 			*interrupted_r = xrealloc(*interrupted_r,
-						  (interrupted + 1) * sizeof(uint64_t));
-			(*interrupted_r)[interrupted] = runs[i].id;
+						  (i + 1) * sizeof(uint64_t));
+			(*interrupted_r)[i] = tail[i].id;
 		}
-		interrupted++;
 	}
-	if (count > 0)
-		next = runs[count - 1].id + 1;
+	if (newest > 0)
+		next = newest + 1;
 	ret = db_checkpoint_get(db, &cp, error_r);
 	if (ret < 0)
 		goto fail;
@@ -513,13 +578,13 @@ db_run_begin(struct db *db, enum db_run_kind kind, int64_t started,
 	ret = run_put(db, NULL, &run, error_r);
 	if (ret != 0)
 		goto fail;
-	db_runs_free(&runs, count);
+	db_runs_free(&tail, count);
 	if (interrupted_count_r != NULL)
-		*interrupted_count_r = interrupted;
+		*interrupted_count_r = count;
 	*id_r = next;
 	return 0;
 fail:
-	db_runs_free(&runs, count);
+	db_runs_free(&tail, count);
 	if (interrupted_r != NULL) {
 		free(*interrupted_r);
 		*interrupted_r = NULL;
@@ -530,7 +595,7 @@ fail:
 int
 db_run_finish(struct db *db, struct db_run *run, const char **error_r)
 {
-	struct db_run *runs = NULL, stored;
+	struct db_run *tail = NULL, stored;
 	unsigned char prev[32];
 	size_t count = 0;
 	int ret;
@@ -554,12 +619,10 @@ db_run_finish(struct db *db, struct db_run *run, const char **error_r)
 	run->host = stored.host;
 	stored.host = NULL;
 	db_run_clear(&stored);
-	if (db_run_list(db, &runs, &count, error_r) < 0)
+	/* db_run_begin() sealed every run before this one */
+	if (runs_tail(db, run->id, &tail, &count, prev, NULL, error_r) < 0)
 		return -1;
-	ret = chain_prev(db, runs, count, run->id, prev, error_r);
-	db_runs_free(&runs, count);
-	if (ret < 0)
-		return -1;
+	db_runs_free(&tail, count);
 	return seal(db, run, prev, error_r);
 }
 
