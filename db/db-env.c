@@ -115,6 +115,39 @@ db_messages_by_backup_key(DB *secondary, const DBT *pkey, const DBT *pdata,
 	return 0;
 }
 
+/* Secondary key of an event: mailbox \0 run seq, so that one mailbox's
+ * history is one range, whatever the other mailboxes did. */
+static int
+db_events_by_mailbox_key(DB *secondary, const DBT *pkey, const DBT *pdata,
+			 DBT *skey)
+{
+	const unsigned char *mailbox;
+	unsigned char *key;
+	size_t mlen;
+	uint64_t run;
+	uint32_t seq;
+
+	(void)secondary;
+	(void)pdata;
+	if (db_event_key_parse(pkey->data, pkey->size, &run, &mailbox, &mlen,
+			       &seq) < 0) {
+		snprintf(db_last_bdb_msg, sizeof(db_last_bdb_msg),
+			 "event key of %u bytes is malformed", pkey->size);
+		return EINVAL;
+	}
+	key = xmalloc(mlen + 1 + 8 + 4);
+	memcpy(key, mailbox, mlen);
+	key[mlen] = '\0';
+	/* the primary key's run and seq, both big-endian already */
+	memcpy(key + mlen + 1, pkey->data, 8);
+	memcpy(key + mlen + 1 + 8, (const unsigned char *)pkey->data + pkey->size - 4, 4);
+	memset(skey, 0, sizeof(*skey));
+	skey->data = key;
+	skey->size = (u_int32_t)(mlen + 1 + 8 + 4);
+	skey->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
 static int
 db_open_one(struct db *db, DB **handle_r, const char *name, bool dupsort,
 	    const char **error_r)
@@ -234,6 +267,7 @@ db_free(struct db *db, bool checkpoint)
 	db_handle_close(db, &db->messages_by_backup, "messages_by_backup");
 	db_handle_close(db, &db->archive, "archive");
 	db_handle_close(db, &db->intents, "intents");
+	db_handle_close(db, &db->events_by_mailbox, "events_by_mailbox");
 	db_handle_close(db, &db->events, "events");
 	db_handle_close(db, &db->runs, "runs");
 	db_handle_close(db, &db->checkpoints, "checkpoints");
@@ -362,6 +396,8 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->archive, "archive", false, error_r) < 0 ||
 	    db_open_one(db, &db->intents, "intents", false, error_r) < 0 ||
 	    db_open_one(db, &db->events, "events", false, error_r) < 0 ||
+	    db_open_one(db, &db->events_by_mailbox, "events_by_mailbox", false,
+			error_r) < 0 ||
 	    db_open_one(db, &db->runs, "runs", false, error_r) < 0 ||
 	    db_open_one(db, &db->checkpoints, "checkpoints", false, error_r) < 0 ||
 	    db_open_one(db, &db->history_meta, "history_meta", false, error_r) < 0 ||
@@ -374,6 +410,13 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	if (ret != 0) {
 		(void)db_bdb_error(ret, error_r, "associating the backup UID index "
 				   "in %s", dir);
+		goto fail;
+	}
+	ret = db->events->associate(db->events, NULL, db->events_by_mailbox,
+				    db_events_by_mailbox_key, DB_CREATE);
+	if (ret != 0) {
+		(void)db_bdb_error(ret, error_r, "associating the event index in %s",
+				   dir);
 		goto fail;
 	}
 	*db_r = db;

@@ -223,20 +223,27 @@ struct ev_cursor {
 };
 
 static int
-ev_cursor_open(struct db *db, struct db_txn *txn, struct ev_cursor *c,
-	       const char **error_r)
+ev_cursor_open_on(DB *handle, struct db_txn *txn, struct ev_cursor *c,
+		  const char **error_r)
 {
 	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->key.flags = DB_DBT_REALLOC;
 	c->data.flags = DB_DBT_REALLOC;
-	ret = db->events->cursor(db->events, db_txn_handle(txn), &c->cursor, 0);
+	ret = handle->cursor(handle, db_txn_handle(txn), &c->cursor, 0);
 	if (ret != 0) {
 		c->cursor = NULL;
 		return db_bdb_error(ret, error_r, "reading the event history");
 	}
 	return 0;
+}
+
+static int
+ev_cursor_open(struct db *db, struct db_txn *txn, struct ev_cursor *c,
+	       const char **error_r)
+{
+	return ev_cursor_open_on(db->events, txn, c, error_r);
 }
 
 static void
@@ -479,88 +486,48 @@ db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 /* ---- replaying one mailbox's events ---- */
 
 /* Applies the events of mailbox in runs after_run+1 .. up_to_run to
- * snap, seeking from run to run. */
+ * snap: one range of the events_by_mailbox index, so the cost follows
+ * the mailbox's own history, not the number of runs. */
 int
 db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 		    uint64_t up_to_run, struct db_snapshot *snap,
 		    const char **error_r)
 {
 	struct ev_cursor c;
+	size_t mlen = strlen(mailbox);
 	unsigned char *seek;
-	size_t seek_len, mlen = strlen(mailbox);
-	uint64_t run = after_run + 1;
-	int ret = 0;
+	int ret;
 
 	if (after_run >= up_to_run)
 		return 0;
-	if (ev_cursor_open(db, NULL, &c, error_r) < 0)
+	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
-	seek = db_event_key(run, mailbox, 0, &seek_len);
-	while (run <= up_to_run) {
-		uint64_t r;
-		const unsigned char *m;
-		size_t ml;
-		uint32_t seq;
+	/* mailbox \0 run: the first event of run after_run + 1 */
+	seek = xmalloc(mlen + 1 + 8);
+	memcpy(seek, mailbox, mlen + 1);
+	db_put_be64(seek + mlen + 1, after_run + 1);
+	ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+	while (ret == 0) {
+		const unsigned char *k = c.key.data;
+		struct db_event ev;
+		uint64_t run;
 
-		db_put_be64(seek, run);
-		ret = ev_cursor_seek(&c, seek, seek_len, error_r);
-		if (ret == DB_RET_NOTFOUND) {
-			ret = 0;
+		if (c.key.size != mlen + 1 + 8 + 4 || memcmp(k, seek, mlen + 1) != 0)
 			break;
-		}
-		if (ret < 0)
+		run = db_get_be64(k + mlen + 1);
+		if (run > up_to_run)
 			break;
-		if (ev_cursor_parse(&c, &r, &m, &ml, &seq, error_r) < 0) {
+		if (db_event_decode(c.data.data, c.data.size, &ev, error_r) < 0) {
+			db_error_prefix(error_r, "an event of run %llu for mailbox %s",
+					(unsigned long long)run, mailbox);
 			ret = -1;
 			break;
 		}
-		if (r > up_to_run)
-			break;
-		if (r > run) {
-			/* no events of mailbox in runs run .. r-1 */
-			run = r;
-			if (ml == mlen && memcmp(m, mailbox, mlen) == 0)
-				goto read_events;
-			continue;
-		}
-		if (ml != mlen || memcmp(m, mailbox, mlen) != 0) {
-			/* the run has events, none of this mailbox */
-			run++;
-			continue;
-		}
-read_events:
-		while (ret == 0) {
-			struct db_event ev;
-
-			if (db_event_decode(c.data.data, c.data.size, &ev,
-					    error_r) < 0) {
-				db_error_prefix(error_r, "event %u of run %llu for "
-						"mailbox %s", seq,
-						(unsigned long long)r, mailbox);
-				ret = -1;
-				break;
-			}
-			db_snapshot_apply(snap, &ev);
-			db_event_clear(&ev);
-			ret = ev_cursor_next(&c, error_r);
-			if (ret != 0)
-				break;
-			if (ev_cursor_parse(&c, &r, &m, &ml, &seq, error_r) < 0) {
-				ret = -1;
-				break;
-			}
-			if (r != run || ml != mlen || memcmp(m, mailbox, mlen) != 0)
-				break;
-		}
-		if (ret == DB_RET_NOTFOUND) {
-			ret = 0;
-			break;
-		}
-		if (ret < 0)
-			break;
-		run++;
+		db_snapshot_apply(snap, &ev);
+		db_event_clear(&ev);
+		ret = ev_cursor_next(&c, error_r);
 	}
 	free(seek);
 	ev_cursor_close(&c);
-	return ret < 0 ? -1 : 0;
+	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }

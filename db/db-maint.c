@@ -259,6 +259,29 @@ index_restart(void *context)
 	ic->indexed = 0;
 }
 
+/* A secondary index that holds one entry per primary record. */
+static int
+index_matches(DB *primary, DB *index, const char *name, struct check *c,
+	      const char **error_r)
+{
+	DB_BTREE_STAT *p = NULL, *i = NULL;
+	int ret;
+
+	ret = primary->stat(primary, NULL, &p, 0);
+	if (ret == 0)
+		ret = index->stat(index, NULL, &i, 0);
+	if (ret != 0) {
+		free(p);
+		return db_bdb_error(ret, error_r, "reading the index %s", name);
+	}
+	if (p->bt_ndata != i->bt_ndata)
+		problem(c, "%s: the index holds %lu entries for %lu records", name,
+			(unsigned long)i->bt_ndata, (unsigned long)p->bt_ndata);
+	free(p);
+	free(i);
+	return 0;
+}
+
 /* ---- the history agrees with the state ---- */
 
 struct folder_list_ctx {
@@ -453,6 +476,9 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 			"%" PRIu64 " messages with a backup UID",
 			(unsigned long)stat->bt_ndata, ic.indexed);
 	free(stat);
+	if (index_matches(db->events, db->events_by_mailbox, "events_by_mailbox",
+			  &c, error_r) < 0)
+		return -1;
 
 	if (db_chain_verify(db, &report, error_r) < 0) {
 		problem(&c, "runs: %s", *error_r);

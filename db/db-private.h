@@ -33,6 +33,7 @@ struct db {
 	DB *archive;		/* digest -> archive object (db-archive.c) */
 	DB *intents;		/* APPENDs in flight (db-intents.c) */
 	DB *events;		/* (run, mailbox, seq) -> event (db-events.c) */
+	DB *events_by_mailbox;	/* secondary index: (mailbox, run, seq) */
 	DB *runs;		/* run id -> run record (db-runs.c) */
 	DB *checkpoints;	/* (run, mailbox, folder, uid) -> snapshot entry */
 	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
