@@ -1,12 +1,14 @@
-/* histgen STATE_DIR RUNS MAILBOXES: writes a synthetic history of RUNS
- * nightly full runs over MAILBOXES mailboxes into a new state directory,
+/* histgen STATE_DIR RUNS MAILBOXES [TOUCHED]: writes a synthetic history
+ * of RUNS runs over MAILBOXES mailboxes into a new state directory,
  * through the same db/ calls a run makes, so that bench/history can time
  * `show`, `diff` and friends on a year of nights.
  *
  * Each mailbox starts with 20 voice messages and 2 greetings (run 1);
  * every later night each mailbox gets 0-4 new messages (about one in ten
  * a broadcast, skipped), about two read, one marked unread now and then,
- * and 0-3 deleted.  Deterministic (fixed seed). */
+ * and 0-3 deleted.  With TOUCHED, a run after the first changes only
+ * about that many mailboxes (the runs of a day of incremental passes:
+ * many runs, few mailboxes each).  Deterministic (fixed seed). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -47,6 +49,7 @@ struct night {
 	struct db *db;
 	struct mailbox *mbs;
 	size_t count;
+	size_t touched;		/* mailboxes that change in a run after the first */
 	uint64_t run;
 	int64_t when;
 	uint64_t events;
@@ -125,6 +128,9 @@ night_txn(struct db_txn *txn, void *context, const char **error_r)
 			}
 			continue;
 		}
+		/* a run of the day changes only some mailboxes */
+		if (n->touched < n->count && rnd((uint32_t)n->count) >= n->touched)
+			continue;
 		k = rnd(5);
 		for (uint32_t i = 0; i < k; i++) {
 			if (add_message(n->db, txn, n, mb, "INBOX", rnd(10) == 0,
@@ -169,13 +175,14 @@ main(int argc, char **argv)
 {
 	struct db *db;
 	const char *error;
-	uint64_t runs, count, total = 0;
+	uint64_t runs, count, touched = 0, total = 0;
 	struct mailbox *mbs;
 	int64_t start;
 
-	if (argc != 4 || str_to_u64(argv[2], &runs) < 0 ||
-	    str_to_u64(argv[3], &count) < 0 || runs == 0 || count == 0) {
-		fprintf(stderr, "usage: histgen STATE_DIR RUNS MAILBOXES\n");
+	if ((argc != 4 && argc != 5) || str_to_u64(argv[2], &runs) < 0 ||
+	    str_to_u64(argv[3], &count) < 0 || runs == 0 || count == 0 ||
+	    (argc == 5 && str_to_u64(argv[4], &touched) < 0)) {
+		fprintf(stderr, "usage: histgen STATE_DIR RUNS MAILBOXES [TOUCHED]\n");
 		return 64;
 	}
 	if (db_open(argv[1], true, &db, &error) < 0) {
@@ -189,7 +196,8 @@ main(int argc, char **argv)
 	}
 	start = (int64_t)time(NULL) - (int64_t)runs * 86400;
 	for (uint64_t r = 1; r <= runs; r++) {
-		struct night n = { db, mbs, count, 0, start + (int64_t)r * 86400, 0 };
+		struct night n = { db, mbs, count, touched > 0 ? touched : count, 0,
+				   start + (int64_t)r * 86400, 0 };
 		struct db_run run;
 
 		if (db_run_begin(db, DB_RUN_FULL, n.when, "histgen", &n.run, NULL,
