@@ -81,6 +81,23 @@ db_event_copy(struct db_event *dst, const struct db_event *src)
 	dst->archive_id = dup_or_empty(src->archive_id);
 }
 
+void
+db_event_from_message(struct db_event *ev_r, enum db_event_kind kind,
+		      const char *folder, const struct db_message *msg)
+{
+	memset(ev_r, 0, sizeof(*ev_r));
+	ev_r->kind = kind;
+	ev_r->folder = (char *)folder;
+	ev_r->uid = msg->prod_uid;
+	ev_r->message_id = msg->message_id;
+	ev_r->internaldate = msg->internaldate;
+	ev_r->size = msg->size;
+	memcpy(ev_r->digest, msg->digest, sizeof(ev_r->digest));
+	ev_r->flags = msg->flags;
+	ev_r->backup_uid = msg->backup_uid;
+	ev_r->archive_id = msg->archive_id;
+}
+
 unsigned char *
 db_event_encode(const struct db_event *ev, size_t *len_r)
 {

@@ -69,6 +69,11 @@ const char *db_event_kind_name(enum db_event_kind kind);
 void db_event_clear(struct db_event *ev);
 /* Deep copy into *dst (clear it later). */
 void db_event_copy(struct db_event *dst, const struct db_event *src);
+/* Fills *ev_r (zeroed first) as an event of kind about a message record:
+ * its UID, Message-ID, INTERNALDATE, size, digest, flags, backup UID and
+ * archive id.  Strings are borrowed from msg and folder. */
+void db_event_from_message(struct db_event *ev_r, enum db_event_kind kind,
+			   const char *folder, const struct db_message *msg);
 unsigned char *db_event_encode(const struct db_event *ev, size_t *len_r);
 int db_event_decode(const unsigned char *data, size_t len,
 		    struct db_event *ev_r, const char **error_r);

@@ -59,16 +59,7 @@ recon_event_message(struct mailbox_ctx *ctx, struct db_txn *txn, int kind,
 
 	if (pm == NULL && ctx->prod_obs != NULL)
 		pm = recon_observed_find(ctx->prod_obs, rec->prod_uid);
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = (enum db_event_kind)kind;
-	ev.uid = rec->prod_uid;
-	ev.message_id = rec->message_id;
-	ev.internaldate = rec->internaldate;
-	ev.size = rec->size;
-	memcpy(ev.digest, rec->digest, sizeof(ev.digest));
-	ev.flags = rec->flags;
-	ev.archive_id = rec->archive_id;
-	ev.backup_uid = rec->backup_uid;
+	db_event_from_message(&ev, (enum db_event_kind)kind, ctx->folder, rec);
 	if (pm != NULL) {
 		ev.from = pm->from;
 		ev.subject = pm->subject;
@@ -95,16 +86,7 @@ recon_unlink(struct mailbox_ctx *ctx, struct db_txn *txn, uint32_t prod_uid,
 	ret = db_message_delete(db, txn, ctx->sub->id, ctx->folder, prod_uid,
 				error_r);
 	if (ret == 0) {
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = DB_EV_REMOVE;
-		ev.uid = prod_uid;
-		ev.message_id = old.message_id;
-		ev.internaldate = old.internaldate;
-		ev.size = old.size;
-		memcpy(ev.digest, old.digest, sizeof(ev.digest));
-		ev.flags = old.flags;
-		ev.archive_id = old.archive_id;
-		ev.backup_uid = old.backup_uid;
+		db_event_from_message(&ev, DB_EV_REMOVE, ctx->folder, &old);
 		ret = recon_event(ctx, txn, &ev, error_r);
 	} else if (ret == DB_RET_NOTFOUND) {
 		ret = 0;

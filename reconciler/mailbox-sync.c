@@ -290,16 +290,9 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 			}
 			if (ret != 0)
 				break;
-			memset(&ev, 0, sizeof(ev));
-			ev.kind = DB_EV_FLAGS;
-			ev.uid = rec.prod_uid;
-			ev.message_id = rec.message_id;
-			ev.internaldate = rec.internaldate;
-			ev.size = rec.size;
-			memcpy(ev.digest, rec.digest, sizeof(ev.digest));
+			db_event_from_message(&ev, DB_EV_FLAGS, folder, &rec);
 			ev.flags_before = rec.flags;
 			ev.flags = st->flags;
-			ev.backup_uid = rec.backup_uid;
 			ret = recon_event(ctx, txn, &ev, error_r);
 			if (ret == 0) {
 				rec.flags = xstrdup(st->flags);

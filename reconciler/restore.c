@@ -62,16 +62,7 @@ relink_txn(struct db_txn *txn, void *context, const char **error_r)
 		/* the history: the message is a copy again */
 		struct db_event ev;
 
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = DB_EV_ADD;
-		ev.folder = (char *)rc->folder;
-		ev.uid = rec.prod_uid;
-		ev.message_id = rec.message_id;
-		ev.internaldate = rec.internaldate;
-		ev.size = rec.size;
-		memcpy(ev.digest, rec.digest, sizeof(ev.digest));
-		ev.flags = rec.flags;
-		ev.backup_uid = rec.backup_uid;
+		db_event_from_message(&ev, DB_EV_ADD, rc->folder, &rec);
 		if (rc->was != NULL) {
 			ev.from = rc->was->from;
 			ev.subject = rc->was->subject;
