@@ -334,17 +334,6 @@ struct digest_ctx {
 	uint64_t events;
 };
 
-static void
-digest_u32(EVP_MD_CTX *sha, uint32_t v)
-{
-	unsigned char b[4] = {
-		(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-		(unsigned char)(v >> 8), (unsigned char)v,
-	};
-
-	EVP_DigestUpdate(sha, b, sizeof(b));
-}
-
 static int
 events_digest_cb(const DBT *key, const DBT *data, void *context,
 		 const char **error_r)
@@ -352,10 +341,8 @@ events_digest_cb(const DBT *key, const DBT *data, void *context,
 	struct digest_ctx *dc = context;
 
 	(void)error_r;
-	digest_u32(dc->sha, key->size);
-	EVP_DigestUpdate(dc->sha, key->data, key->size);
-	digest_u32(dc->sha, data->size);
-	EVP_DigestUpdate(dc->sha, data->data, data->size);
+	sha256_add_field(dc->sha, key->data, key->size);
+	sha256_add_field(dc->sha, data->data, data->size);
 	dc->events++;
 	return 0;
 }
@@ -364,8 +351,10 @@ static void
 events_digest_restart(void *context)
 {
 	struct digest_ctx *dc = context;
+	unsigned char dropped[32];
 
-	EVP_DigestInit_ex(dc->sha, EVP_sha256(), NULL);
+	sha256_end(&dc->sha, dropped);
+	dc->sha = sha256_begin();
 	dc->events = 0;
 }
 
@@ -375,23 +364,15 @@ static int
 events_digest(struct db *db, uint64_t run, unsigned char digest_r[32],
 	      uint64_t *count_r, const char **error_r)
 {
-	struct digest_ctx dc = { EVP_MD_CTX_new(), 0 };
+	struct digest_ctx dc = { sha256_begin(), 0 };
 	unsigned char prefix[8];
-	unsigned int len = 32;
 	int ret;
 
-	if (dc.sha == NULL)
-		fatal("EVP_MD_CTX_new: out of memory");
 	db_put_be64(prefix, run);
-	events_digest_restart(&dc);
 	ret = db_collect(db, db->events, NULL, prefix, sizeof(prefix),
 			 events_digest_cb, events_digest_restart, &dc,
 			 "the event history", error_r);
-	if (ret == 0 && EVP_DigestFinal_ex(dc.sha, digest_r, &len) != 1) {
-		*error_r = "computing SHA-256 failed";
-		ret = -1;
-	}
-	EVP_MD_CTX_free(dc.sha);
+	sha256_end(&dc.sha, digest_r);
 	*count_r = dc.events;
 	return ret == 0 ? 0 : -1;
 }
@@ -400,17 +381,13 @@ static void
 chain_compute(const unsigned char prev[32], const struct db_run *run,
 	      const unsigned char events[32], unsigned char chain_r[32])
 {
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	EVP_MD_CTX *sha = sha256_begin();
 	char *summary = db_run_summary(run);
-	unsigned int len = 32;
 
-	if (sha == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(sha, prev, 32) != 1 ||
-	    EVP_DigestUpdate(sha, summary, strlen(summary)) != 1 ||
-	    EVP_DigestUpdate(sha, events, 32) != 1 ||
-	    EVP_DigestFinal_ex(sha, chain_r, &len) != 1)
-		fatal("computing SHA-256 failed");
-	EVP_MD_CTX_free(sha);
+	sha256_add(sha, prev, 32);
+	sha256_add(sha, summary, strlen(summary));
+	sha256_add(sha, events, 32);
+	sha256_end(&sha, chain_r);
 	free(summary);
 }
 

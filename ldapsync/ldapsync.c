@@ -250,52 +250,27 @@ key_usable(const char *key)
 	return key[0] != '\0';
 }
 
-static void
-digest_u32(EVP_MD_CTX *sha, size_t n)
-{
-	unsigned char b[4] = {
-		(unsigned char)(n >> 24), (unsigned char)(n >> 16),
-		(unsigned char)(n >> 8), (unsigned char)n,
-	};
-
-	EVP_DigestUpdate(sha, b, sizeof(b));
-}
-
-/* Length-prefixed, so that no two lists of values digest alike. */
-static void
-digest_bytes(EVP_MD_CTX *sha, const void *data, size_t len)
-{
-	digest_u32(sha, len);
-	if (len > 0)
-		EVP_DigestUpdate(sha, data, len);
-}
-
 /* SHA-256 over the DN, the object classes and every mirrored attribute's
  * sorted values. */
 static void
 entry_digest(const struct entry *e, const struct ldapsync_params *p,
 	     unsigned char out[32])
 {
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	unsigned int len = 32;
+	EVP_MD_CTX *sha = sha256_begin();
 
-	if (sha == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
-		fatal("SHA-256: out of memory");
-	digest_bytes(sha, e->dn, strlen(e->dn));
+	sha256_add_field(sha, e->dn, strlen(e->dn));
 	for (size_t v = 0; e->object_classes != NULL && e->object_classes[v] != NULL; v++)
-		digest_bytes(sha, e->object_classes[v]->bv_val,
-			     e->object_classes[v]->bv_len);
+		sha256_add_field(sha, e->object_classes[v]->bv_val,
+				 e->object_classes[v]->bv_len);
 	for (size_t i = 0; i < p->attributes_count; i++) {
 		struct berval **vals = e->values[i];
 
-		digest_bytes(sha, p->attributes[i], strlen(p->attributes[i]));
-		digest_u32(sha, bv_count(vals));
+		sha256_add_field(sha, p->attributes[i], strlen(p->attributes[i]));
+		sha256_add_u32(sha, (uint32_t)bv_count(vals));
 		for (size_t v = 0; vals != NULL && vals[v] != NULL; v++)
-			digest_bytes(sha, vals[v]->bv_val, vals[v]->bv_len);
+			sha256_add_field(sha, vals[v]->bv_val, vals[v]->bv_len);
 	}
-	if (EVP_DigestFinal_ex(sha, out, &len) != 1)
-		fatal("SHA-256 failed");
-	EVP_MD_CTX_free(sha);
+	sha256_end(&sha, out);
 }
 
 /* The backup DN of a production DN: its production base replaced by the

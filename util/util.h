@@ -95,6 +95,17 @@ void iso8601_format(int64_t t, char *out, size_t size);
 #define SHA256_LEN 32
 #define SHA256_HEX_LEN 64
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
+/* Incremental SHA-256 (OpenSSL's EVP context; util.h names it without
+ * including OpenSSL).  Failures inside OpenSSL are fatal. */
+struct evp_md_ctx_st *sha256_begin(void);
+void sha256_add(struct evp_md_ctx_st *sha, const void *data, size_t len);
+/* A 4-byte big-endian number (a length or a count). */
+void sha256_add_u32(struct evp_md_ctx_st *sha, uint32_t v);
+/* A field: its length as sha256_add_u32(), then its bytes, so that no two
+ * lists of fields digest alike. */
+void sha256_add_field(struct evp_md_ctx_st *sha, const void *data, size_t len);
+/* Writes the digest into out and frees *sha (set to NULL). */
+void sha256_end(struct evp_md_ctx_st **sha, unsigned char out[SHA256_LEN]);
 /* Writes 64 lowercase hex digits and a NUL into out. */
 void hex_encode(const unsigned char *data, size_t len, char *out);
 
