@@ -52,21 +52,10 @@ db_check(struct cli *cli)
 	fflush(out);
 	ret = problems == 0 ? EXIT_OK : EXIT_PARTIAL;
 	if (cli->json) {
-		json_t *list = json_array();
-		const char *line = report;
-
-		while (line != NULL && *line != '\0') {
-			const char *end = strchr(line, '\n');
-			size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
-			char *one = xstrndup(line, len);
-
-			json_array_append_new(list, output_json_text(one));
-			free(one);
-			line += len + (end != NULL);
-		}
 		output_json_print(json_pack("{s:s, s:b, s:I, s:o}",
 			"state_dir", cli->config->state_dir, "ok", problems == 0,
-			"problems", (json_int_t)problems, "report", list));
+			"problems", (json_int_t)problems,
+			"report", output_json_lines(report)));
 	} else {
 		fputs(report, stdout);
 		if (problems == 0)

@@ -168,7 +168,7 @@ progress_update(const struct recon_progress *rp, void *context)
 {
 	struct progress *p = context;
 	double rate, eta;
-	char bytes[32], speed[32];
+	char bytes[32], speed[32], line[256];
 
 	if (p->quiet || rp->seconds - p->last < (p->tty ? 0.25 : 30.0))
 		return;
@@ -178,17 +178,15 @@ progress_update(const struct recon_progress *rp, void *context)
 	output_bytes(rp->bytes, bytes, sizeof(bytes));
 	output_bytes(rp->seconds > 0 ? (uint64_t)((double)rp->bytes / rp->seconds) : 0,
 		     speed, sizeof(speed));
+	snprintf(line, sizeof(line), "%zu/%zu mailboxes (%zu failed), %zu "
+		 "messages, %s (%s/s), %.1f mailboxes/s, ETA %d:%02d",
+		 rp->mailboxes_done, rp->mailboxes_total, rp->mailboxes_failed,
+		 rp->messages, bytes, speed, rate, (int)eta / 60, (int)eta % 60);
 	if (p->tty) {
-		fprintf(stderr, "\r%zu/%zu mailboxes (%zu failed), %zu messages, %s "
-			"(%s/s), %.1f mailboxes/s, ETA %d:%02d   ", rp->mailboxes_done,
-			rp->mailboxes_total, rp->mailboxes_failed, rp->messages, bytes,
-			speed, rate, (int)eta / 60, (int)eta % 60);
+		fprintf(stderr, "\r%s   ", line);
 		p->shown = true;
 	} else {
-		log_info("progress: %zu/%zu mailboxes (%zu failed), %zu messages, "
-			 "%s (%s/s), %.1f mailboxes/s, about %.0f s to go",
-			 rp->mailboxes_done, rp->mailboxes_total,
-			 rp->mailboxes_failed, rp->messages, bytes, speed, rate, eta);
+		log_info("progress: %s", line);
 	}
 }
 

@@ -51,6 +51,24 @@ output_json_text(const char *s)
 	return value;
 }
 
+json_t *
+output_json_lines(const char *text)
+{
+	json_t *list = json_array();
+	const char *line = text != NULL ? text : "";
+
+	while (*line != '\0') {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		char *one = xstrndup(line, len);
+
+		json_array_append_new(list, output_json_text(one));
+		free(one);
+		line += len + (end != NULL);
+	}
+	return list;
+}
+
 void
 output_json_print(json_t *root)
 {
@@ -137,21 +155,8 @@ summary_json(const char *kind, bool dry_run, uint64_t run_id,
 	} else {
 		json_decref(guards);
 	}
-	if (root != NULL && steps != NULL) {
-		json_t *list = json_array();
-		const char *line = steps;
-
-		while (*line != '\0') {
-			const char *end = strchr(line, '\n');
-			size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
-			char *one = xstrndup(line, len);
-
-			json_array_append_new(list, output_json_text(one));
-			free(one);
-			line += len + (end != NULL);
-		}
-		json_object_set_new(root, "steps", list);
-	}
+	if (root != NULL && steps != NULL)
+		json_object_set_new(root, "steps", output_json_lines(steps));
 	output_json_print(root);
 }
 

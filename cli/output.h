@@ -24,6 +24,8 @@ void output_bytes(uint64_t n, char *out, size_t size);
  * (server text may be in any charset); never NULL. */
 struct json_t;
 struct json_t *output_json_text(const char *s);
+/* The lines of text (without their newlines) as a JSON array of strings. */
+struct json_t *output_json_lines(const char *text);
 /* Prints a JSON value to stdout, indented, and releases it. */
 void output_json_print(struct json_t *root);
 
