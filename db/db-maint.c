@@ -40,7 +40,8 @@ problem(struct check *c, const char *fmt, ...)
 struct decode_ctx {
 	struct check *check;
 	const char *what;
-	int (*decode)(const DBT *key, const DBT *data, const char **error_r);
+	int (*decode)(const DBT *data, const char **error_r);
+	bool (*key_ok)(const DBT *key);		/* NULL: any key */
 	uint64_t records;
 };
 
@@ -52,7 +53,10 @@ decode_cb(const DBT *key, const DBT *data, void *context, const char **error_r)
 
 	(void)error_r;
 	dc->records++;
-	if (dc->decode(key, data, &error) < 0)
+	if (dc->key_ok != NULL && !dc->key_ok(key))
+		problem(dc->check, "%s: record %" PRIu64 ": malformed key", dc->what,
+			dc->records);
+	else if (dc->decode(data, &error) < 0)
 		problem(dc->check, "%s: record %" PRIu64 ": %s", dc->what,
 			dc->records, error);
 	return 0;
@@ -66,130 +70,69 @@ decode_restart(void *context)
 	dc->records = 0;
 }
 
-static int
-dec_subscription(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_subscription sub;
+/* A decoding check per record kind: decode into a value of the kind's
+ * type, then free it. */
+#define DECODE_CHECK(name, type, decode, clear)				\
+	static int							\
+	dec_##name(const DBT *data, const char **error_r)		\
+	{								\
+		type v;							\
+									\
+		if (decode(data->data, data->size, &v, error_r) < 0)	\
+			return -1;					\
+		clear(&v);						\
+		return 0;						\
+	}
 
-	(void)key;
-	if (db_subscription_decode(data->data, data->size, &sub, error_r) < 0)
-		return -1;
-	db_subscription_clear(&sub);
-	return 0;
+static void
+folder_clear(struct db_folder_state *st)
+{
+	(void)st;
 }
 
-static int
-dec_folder(const DBT *key, const DBT *data, const char **error_r)
+DECODE_CHECK(subscription, struct db_subscription, db_subscription_decode,
+	     db_subscription_clear)
+DECODE_CHECK(folder, struct db_folder_state, db_folder_decode, folder_clear)
+DECODE_CHECK(message, struct db_message, db_message_decode, db_message_clear)
+DECODE_CHECK(intent, struct db_intent, db_intent_decode, db_intent_clear)
+DECODE_CHECK(archive, struct db_archive_object, db_archive_decode,
+	     db_archive_object_clear)
+DECODE_CHECK(event, struct db_event, db_event_decode, db_event_clear)
+DECODE_CHECK(run, struct db_run, db_run_decode, db_run_clear)
+DECODE_CHECK(directory, struct db_directory_entry, db_directory_decode,
+	     db_directory_entry_clear)
+
+/* Keys with a fixed form: (run, mailbox, seq); a run id; (run, mailbox,
+ * folder, uid). */
+static bool
+key_event(const DBT *key)
 {
-	struct db_folder_state st;
-
-	(void)key;
-	return db_folder_decode(data->data, data->size, &st, error_r);
-}
-
-static int
-dec_message(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_message msg;
-
-	(void)key;
-	if (db_message_decode(data->data, data->size, &msg, error_r) < 0)
-		return -1;
-	db_message_clear(&msg);
-	return 0;
-}
-
-static int
-dec_intent(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_intent in;
-
-	(void)key;
-	if (db_intent_decode(data->data, data->size, &in, error_r) < 0)
-		return -1;
-	db_intent_clear(&in);
-	return 0;
-}
-
-static int
-dec_archive(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_archive_object obj;
-
-	(void)key;
-	if (db_archive_decode(data->data, data->size, &obj, error_r) < 0)
-		return -1;
-	db_archive_object_clear(&obj);
-	return 0;
-}
-
-static int
-dec_event(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_event ev;
-	uint64_t run;
 	const unsigned char *m;
 	size_t mlen;
+	uint64_t run;
 	uint32_t seq;
 
-	if (db_event_key_parse(key->data, key->size, &run, &m, &mlen, &seq) < 0) {
-		*error_r = "malformed key";
-		return -1;
-	}
-	if (db_event_decode(data->data, data->size, &ev, error_r) < 0)
-		return -1;
-	db_event_clear(&ev);
-	return 0;
+	return db_event_key_parse(key->data, key->size, &run, &m, &mlen, &seq) == 0;
 }
 
-static int
-dec_run(const DBT *key, const DBT *data, const char **error_r)
+static bool
+key_run(const DBT *key)
 {
-	struct db_run run;
-
-	if (key->size != 8) {
-		*error_r = "malformed key";
-		return -1;
-	}
-	if (db_run_decode(data->data, data->size, &run, error_r) < 0)
-		return -1;
-	db_run_clear(&run);
-	return 0;
+	return key->size == 8;
 }
 
-static int
-dec_directory(const DBT *key, const DBT *data, const char **error_r)
+static bool
+key_checkpoint(const DBT *key)
 {
-	struct db_directory_entry e;
-
-	(void)key;
-	if (db_directory_decode(data->data, data->size, &e, error_r) < 0)
-		return -1;
-	db_directory_entry_clear(&e);
-	return 0;
-}
-
-static int
-dec_checkpoint(const DBT *key, const DBT *data, const char **error_r)
-{
-	struct db_event ev;
-
-	if (key->size < 8 + 2 + 4) {
-		*error_r = "malformed key";
-		return -1;
-	}
-	if (db_event_decode(data->data, data->size, &ev, error_r) < 0)
-		return -1;
-	db_event_clear(&ev);
-	return 0;
+	return key->size >= 8 + 2 + 4;
 }
 
 static int
 check_decode(struct db *db, struct check *c, DB *handle, const char *what,
-	     int (*decode)(const DBT *, const DBT *, const char **),
-	     const char **error_r)
+	     int (*decode)(const DBT *, const char **),
+	     bool (*key_ok)(const DBT *), const char **error_r)
 {
-	struct decode_ctx dc = { c, what, decode, 0 };
+	struct decode_ctx dc = { c, what, decode, key_ok, 0 };
 
 	return db_collect(db, handle, NULL, NULL, 0, decode_cb, decode_restart,
 			  &dc, what, error_r) == 0 ? 0 : -1;
@@ -434,17 +377,19 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 	static const struct {
 		const char *what;
 		size_t offset;
-		int (*decode)(const DBT *, const DBT *, const char **);
+		int (*decode)(const DBT *, const char **);
+		bool (*key_ok)(const DBT *);
 	} dbs[] = {
-		{ "subscriptions", offsetof(struct db, subscriptions), dec_subscription },
-		{ "folders", offsetof(struct db, folders), dec_folder },
-		{ "messages", offsetof(struct db, messages), dec_message },
-		{ "intents", offsetof(struct db, intents), dec_intent },
-		{ "archive", offsetof(struct db, archive), dec_archive },
-		{ "events", offsetof(struct db, events), dec_event },
-		{ "runs", offsetof(struct db, runs), dec_run },
-		{ "checkpoints", offsetof(struct db, checkpoints), dec_checkpoint },
-		{ "directory", offsetof(struct db, directory), dec_directory },
+		{ "subscriptions", offsetof(struct db, subscriptions), dec_subscription, NULL },
+		{ "folders", offsetof(struct db, folders), dec_folder, NULL },
+		{ "messages", offsetof(struct db, messages), dec_message, NULL },
+		{ "intents", offsetof(struct db, intents), dec_intent, NULL },
+		{ "archive", offsetof(struct db, archive), dec_archive, NULL },
+		{ "events", offsetof(struct db, events), dec_event, key_event },
+		{ "runs", offsetof(struct db, runs), dec_run, key_run },
+		/* a checkpoint entry is an event record */
+		{ "checkpoints", offsetof(struct db, checkpoints), dec_event, key_checkpoint },
+		{ "directory", offsetof(struct db, directory), dec_directory, NULL },
 	};
 	struct check c = { out, 0 };
 	struct index_ctx ic = { db, &c, 0 };
@@ -458,7 +403,7 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		DB *handle = *(DB **)((char *)db + dbs[i].offset);
 
 		if (check_decode(db, &c, handle, dbs[i].what, dbs[i].decode,
-				 error_r) < 0)
+				 dbs[i].key_ok, error_r) < 0)
 			return -1;
 	}
 	ret = db_checkpoint_get(db, &cp, error_r);
