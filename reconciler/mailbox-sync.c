@@ -651,39 +651,23 @@ release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	return 0;
 }
 
-/* The incremental view of the folder into prod and backup, when the
- * stored state allows one; *full_r says a full listing is needed. */
+/* The incremental view of a folder whose stored state (*state) allows
+ * one: production's changes since then, the backup through the links.
+ * *full_r says a full listing is needed after all (production or the
+ * backup renumbered the folder, or deleted it). */
 static int
-observe_incremental(struct mailbox_ctx *ctx, struct imap_mailbox_info *prod_info,
-		    struct imap_mailbox_info *backup_info,
-		    struct db_folder_state *state, struct observed *prod,
+observe_incremental(struct mailbox_ctx *ctx, const struct db_folder_state *state,
+		    struct imap_mailbox_info *prod_info,
+		    struct imap_mailbox_info *backup_info, struct observed *prod,
 		    struct observed *backup, struct db_message **links_r,
 		    size_t *links_count_r, bool *full_r)
 {
-	struct db *db = ctx->params->db;
-	struct db_intent *intents = NULL;
-	size_t intents_count = 0;
 	const char *db_error;
 	bool missing;
-	int ret;
 
 	*full_r = true;
-	memset(state, 0, sizeof(*state));
-	ret = db_folder_get(db, NULL, ctx->sub->id, ctx->folder, state, &db_error);
-	if (ret == 0)
-		ret = db_intent_list(db, NULL, ctx->sub->id, ctx->folder, &intents,
-				     &intents_count, &db_error);
-	if (ret < 0) {
-		recon_error_db(ctx, db_error);
-		return -1;
-	}
-	db_intents_free(&intents, intents_count);
-	/* never mirrored, or a stopped run's copies to find: list it all */
-	if (ret == DB_RET_NOTFOUND || state->prod_uidvalidity == 0 ||
-	    state->backup_uidvalidity == 0 || intents_count > 0)
-		return 0;
-	if (db_message_list(db, NULL, ctx->sub->id, ctx->folder, links_r,
-			    links_count_r, &db_error) < 0) {
+	if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    links_r, links_count_r, &db_error) < 0) {
 		recon_error_db(ctx, db_error);
 		return -1;
 	}
@@ -709,8 +693,18 @@ full:
 	return 0;
 }
 
+/* What an incremental pass makes of a folder at STATUS time. */
+enum folder_view {
+	FOLDER_UNCHANGED,	/* as stored: nothing to do */
+	FOLDER_CHANGED,		/* changed since the stored state: read the changes */
+	FOLDER_LIST,		/* list both sides in full (as a full pass does) */
+};
+
+/* One folder: listed in full (FOLDER_LIST), or read incrementally from
+ * the stored state (FOLDER_CHANGED, with *known that state). */
 static int
-sync_folder(struct mailbox_ctx *ctx, bool incremental)
+sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
+	    const struct db_folder_state *known)
 {
 	struct imap_mailbox_info prod_info, backup_info;
 	struct observed prod = { 0 }, backup = { 0 };
@@ -727,10 +721,12 @@ sync_folder(struct mailbox_ctx *ctx, bool incremental)
 	bool full = true;
 	int ret = -1;
 
-	if (incremental &&
-	    observe_incremental(ctx, &prod_info, &backup_info, &state, &prod,
-				&backup, &links, &links_count, &full) < 0)
-		goto out;
+	if (view == FOLDER_CHANGED) {
+		state = *known;
+		if (observe_incremental(ctx, &state, &prod_info, &backup_info, &prod,
+					&backup, &links, &links_count, &full) < 0)
+			goto out;
+	}
 	if (full) {
 		if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
 			if (ie.kind == IMAP_ERR_NONEXISTENT)
@@ -874,23 +870,25 @@ out:
 }
 
 /* Incremental: one STATUS says whether production's folder is still as
- * stored (same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, nothing in
- * flight).  A folder that exists on neither side and never did is
- * unchanged too. */
+ * stored (same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ).  A folder never
+ * mirrored, without a HIGHESTMODSEQ to compare, or with copies in flight
+ * from a stopped run is listed in full; one that exists on neither side
+ * and never did is unchanged.  *state_r gets the stored state. */
 static int
-folder_unchanged(struct mailbox_ctx *ctx, bool *changed_r)
+folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
+	    struct db_folder_state *state_r)
 {
 	struct imap_mailbox_info info;
-	struct db_folder_state state;
 	struct db_intent *intents = NULL;
 	size_t intents_count = 0;
 	struct imap_error ie;
 	const char *db_error;
 	int ret;
 
-	*changed_r = true;
-	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder, &state,
-			    &db_error);
+	*view_r = FOLDER_LIST;
+	memset(state_r, 0, sizeof(*state_r));
+	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    state_r, &db_error);
 	if (ret == 0)
 		ret = db_intent_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
 				     &intents, &intents_count, &db_error);
@@ -906,14 +904,20 @@ folder_unchanged(struct mailbox_ctx *ctx, bool *changed_r)
 			return -1;
 		}
 		/* gone: news only if the mirror knew it */
-		*changed_r = ret == 0;
+		if (ret == DB_RET_NOTFOUND)
+			*view_r = FOLDER_UNCHANGED;
 		return 0;
 	}
-	*changed_r = ret == DB_RET_NOTFOUND || intents_count > 0 ||
-		state.prod_uidvalidity != info.uidvalidity ||
-		state.prod_uidnext != info.uidnext ||
-		state.prod_highestmodseq == 0 ||
-		state.prod_highestmodseq != info.highestmodseq;
+	if (ret == DB_RET_NOTFOUND || intents_count > 0 ||
+	    state_r->prod_uidvalidity == 0 || state_r->backup_uidvalidity == 0)
+		*view_r = FOLDER_LIST;
+	else if (state_r->prod_uidvalidity == info.uidvalidity &&
+		 state_r->prod_uidnext == info.uidnext &&
+		 state_r->prod_highestmodseq != 0 &&
+		 state_r->prod_highestmodseq == info.highestmodseq)
+		*view_r = FOLDER_UNCHANGED;
+	else
+		*view_r = FOLDER_CHANGED;
 	return 0;
 }
 
@@ -929,7 +933,8 @@ recon_mailbox_sync(const struct recon_params *params,
 	};
 	char **folders = NULL;
 	size_t folders_count = 0, changed_count = 0;
-	bool *changed = NULL;
+	enum folder_view *views = NULL;
+	struct db_folder_state *states = NULL;
 	int ret = -1;
 
 	if (sub->target != DB_TARGET_IMAP) {
@@ -971,14 +976,15 @@ recon_mailbox_sync(const struct recon_params *params,
 	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0)
 		goto out;
 	counters->prod_connections++;
-	changed = xcalloc(folders_count + 1, sizeof(*changed));
+	views = xcalloc(folders_count + 1, sizeof(*views));
+	states = xcalloc(folders_count + 1, sizeof(*states));
 	for (size_t i = 0; i < folders_count; i++) {
 		ctx.folder = folders[i];
-		changed[i] = true;
+		views[i] = FOLDER_LIST;
 		if (params->incremental &&
-		    folder_unchanged(&ctx, &changed[i]) < 0)
+		    folder_view(&ctx, &views[i], &states[i]) < 0)
 			goto out;
-		changed_count += changed[i];
+		changed_count += views[i] != FOLDER_UNCHANGED;
 	}
 	if (changed_count == 0) {
 		/* every folder as stored: the backup is not even contacted */
@@ -989,10 +995,10 @@ recon_mailbox_sync(const struct recon_params *params,
 		goto out;
 	counters->backup_connections++;
 	for (size_t i = 0; i < folders_count; i++) {
-		if (!changed[i])
+		if (views[i] == FOLDER_UNCHANGED)
 			continue;
 		ctx.folder = folders[i];
-		if (sync_folder(&ctx, params->incremental) < 0)
+		if (sync_folder(&ctx, views[i], &states[i]) < 0)
 			goto out;
 	}
 	if (ctx.refused > 0) {
@@ -1018,7 +1024,8 @@ out:
 	for (size_t i = 0; i < folders_count; i++)
 		free(folders[i]);
 	free(folders);
-	free(changed);
+	free(views);
+	free(states);
 	if (ret == 0) {
 		if (ctx.changed)
 			counters->mailboxes_changed++;
