@@ -147,6 +147,9 @@ summary_json(const char *kind, bool dry_run, uint64_t run_id,
 			"flags", (json_int_t)c->drift_flags,
 			"missing", (json_int_t)c->drift_missing,
 			"strays", (json_int_t)c->drift_strays));
+		json_object_set_new(json_object_get(root, "operations"),
+				    "append_retries",
+				    json_integer((json_int_t)c->append_retries));
 		json_object_set_new(json_object_get(root, "commands"), "status",
 				    json_integer((json_int_t)c->prod_status));
 		json_object_set_new(root, "connections", json_pack("{s:I, s:I}",

@@ -264,6 +264,28 @@ int imap_append_batch(struct imap_conn *conn, const char *mailbox,
 		      struct imap_append_msg *msgs, size_t count,
 		      struct imap_error *error_r);
 
+/* As imap_append_batch(), but carefully: one message at a time, each
+ * with a synchronising literal, its answer awaited before the next is
+ * sent.  Slower, but what the server refuses is known by message: a
+ * refusal before the continuation (a NO, or an untagged BYE after which
+ * the server closes) fails that message with IMAP_ERR_TOOBIG, unless its
+ * response code names another reason ([TRYCREATE], [OVERQUOTA] without
+ * size, [SERVERBUG] ...).  A BYE leaves the connection dead: the message
+ * keeps its result and -1 is returned with *error_r, as for any lost
+ * connection; later messages keep kind IMAP_ERR_IO (not sent). */
+int imap_append_careful(struct imap_conn *conn, const char *mailbox,
+			struct imap_append_msg *msgs, size_t count,
+			struct imap_error *error_r);
+
+/* The largest message the server takes in mailbox (APPENDLIMIT, RFC
+ * 7889): the number of an APPENDLIMIT=N capability; when the server
+ * advertises APPENDLIMIT without a number (limits per mailbox), what
+ * STATUS mailbox (APPENDLIMIT) says.  *limit_r is 0 when the server
+ * announces no limit (no such capability, or NIL).  Sends nothing unless
+ * the capability is bare APPENDLIMIT. */
+int imap_append_limit(struct imap_conn *conn, const char *mailbox,
+		      uint64_t *limit_r, struct imap_error *error_r);
+
 /* UID STORE uidset +FLAGS.SILENT (flags) when add, else -FLAGS.SILENT.
  * With flags_count 0 nothing is sent and 0 is returned. */
 int imap_uid_store(struct imap_conn *conn, const char *uidset, bool add,

@@ -336,6 +336,8 @@ slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
 
 	if (ctx->learned_limit != 0 && (limit == 0 || ctx->learned_limit < limit))
 		limit = ctx->learned_limit;
+	if (ctx->server_limit != 0 && (limit == 0 || ctx->server_limit < limit))
+		limit = ctx->server_limit;
 	if (limit != 0 && size > limit)
 		return true;
 	if (params->max_message_seconds == 0 ||
@@ -390,24 +392,50 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 	return 0;
 }
 
-/* Journals, appends and links the given slots.  Slots the backup refuses
- * as too big that are not placeholders yet go to *retry (the caller makes
- * them placeholders); other refusals are noted. */
+/* The backup's link of a production message: its backup UID, or 0 when
+ * the folder has none. */
 static int
-append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
+linked_backup_uid(struct mailbox_ctx *ctx, uint32_t prod_uid, uint32_t *uid_r)
+{
+	struct db_message rec;
+	const char *db_error;
+	int r;
+
+	*uid_r = 0;
+	memset(&rec, 0, sizeof(rec));
+	r = db_message_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			   prod_uid, &rec, &db_error);
+	if (r == DB_RET_NOTFOUND)
+		return 0;
+	if (r < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	*uid_r = rec.backup_uid;
+	db_message_clear(&rec);
+	return 0;
+}
+
+/* One round of appends: journal the slots, send them (carefully or as a
+ * batch), link what was appended.  Slots refused as too big go to *retry
+ * (the caller makes them placeholders); slots whose outcome the lost
+ * connection hid go to lost.  Returns 0; 1 when the connection was lost
+ * (*ie says how, *settled_r whether any slot got an answer); -1 with
+ * ctx's error set. */
+static int
+append_round(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 	     struct appended *list, size_t *list_count, bool *need_lookup,
-	     struct batch_slot **retry, size_t *retry_count)
+	     struct batch_slot **retry, size_t *retry_count,
+	     struct batch_slot **lost, size_t *lost_count, bool *settled_r,
+	     struct imap_error *ie)
 {
 	struct imap_append_msg msgs[BATCH_MAX_MESSAGES];
 	char **flags[BATCH_MAX_MESSAGES];
 	size_t flags_count[BATCH_MAX_MESSAGES];
 	uint32_t clear[BATCH_MAX_MESSAGES];
 	size_t first_new = *list_count, nclear = 0;
-	struct imap_error ie;
 	int r;
 
-	if (count == 0)
-		return 0;
 	memset(msgs, 0, sizeof(msgs));
 	for (size_t i = 0; i < count; i++) {
 		struct batch_slot *slot = slots[i];
@@ -430,17 +458,24 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 		goto out;
 	}
 	recon_crash_point();
-	r = imap_append_batch(ctx->backup, ctx->folder, msgs, count, &ie);
+	r = ctx->careful_appends ?
+		imap_append_careful(ctx->backup, ctx->folder, msgs, count, ie) :
+		imap_append_batch(ctx->backup, ctx->folder, msgs, count, ie);
 	recon_crash_point();
+	*settled_r = false;
 	for (size_t i = 0; i < count; i++) {
 		struct batch_slot *slot = slots[i];
 		const struct imap_error *me = &msgs[i].error;
 		struct appended *a;
 
-		/* only a refusal that names size teaches a limit: a full
-		 * quota or a lock must not turn later mail into placeholders */
+		if (me->kind != IMAP_ERR_IO)
+			*settled_r = true;
+		/* only a refusal that names size, or one of a message sent
+		 * alone, teaches a limit: a full quota, a lock or a cut
+		 * connection must not turn later mail into placeholders */
 		if (me->kind == IMAP_ERR_TOOBIG && !slot->placeholder &&
-		    (strcasecmp(me->resp_code, "TOOBIG") == 0 ||
+		    (ctx->careful_appends ||
+		     strcasecmp(me->resp_code, "TOOBIG") == 0 ||
 		     strcasecmp(me->resp_code, "LIMIT") == 0)) {
 			uint64_t size = spool_size(slot->spool);
 
@@ -456,8 +491,11 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 			clear[nclear++] = slot->step->prod_uid;
 			continue;
 		}
-		if (me->kind != IMAP_ERR_NONE)
-			continue;	/* unknown: its intent tells the next run */
+		if (me->kind != IMAP_ERR_NONE) {
+			/* unknown: the backup may have it; its intent says */
+			lost[(*lost_count)++] = slot;
+			continue;
+		}
 		if (msgs[i].uid != 0)
 			clear[nclear++] = slot->step->prod_uid;
 		a = &list[(*list_count)++];
@@ -486,12 +524,103 @@ append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 		goto out;
 	}
 	recon_crash_point();
-	if (r < 0)
-		recon_error_imap(ctx, &ie, "appending to the backup");
+	r = r < 0 ? 1 : 0;
 out:
 	for (size_t i = 0; i < count; i++)
 		recon_flags_free(flags[i], flags_count[i]);
-	return r < 0 ? -1 : 0;
+	return r;
+}
+
+/* After a lost connection: the backup is opened again and the open
+ * intents resolved, so that what the lost batch did append is linked
+ * (and counted) and only the rest goes to *todo. */
+static int
+recover_lost(struct mailbox_ctx *ctx, struct batch_slot **lost, size_t nlost,
+	     struct appended *list, size_t list_count, struct batch_slot **todo,
+	     size_t *ntodo_r)
+{
+	uint32_t uid;
+
+	*ntodo_r = 0;
+	if (recon_backup_reopen(ctx) < 0 ||
+	    recon_resolve_intents(ctx, "when the backup connection was lost") < 0)
+		return -1;
+	for (size_t i = 0; i < nlost; i++) {
+		struct batch_slot *slot = lost[i];
+
+		if (linked_backup_uid(ctx, slot->step->prod_uid, &uid) < 0)
+			return -1;
+		if (uid == 0) {
+			todo[(*ntodo_r)++] = slot;
+			continue;
+		}
+		ctx->counters->op_append++;
+		ctx->counters->appended++;
+		ctx->counters->bytes_appended += slot->placeholder ? slot->ph.len :
+			spool_size(slot->spool);
+		if (slot->placeholder)
+			ctx->counters->placeholders++;
+		ctx->changed = true;
+	}
+	/* copies appended without UIDPLUS were linked by the resolution too */
+	for (size_t i = 0; i < list_count; i++) {
+		if (list[i].recorded || list[i].backup_uid != 0)
+			continue;
+		if (linked_backup_uid(ctx, list[i].pm->uid, &uid) < 0)
+			return -1;
+		if (uid != 0) {
+			list[i].backup_uid = uid;
+			list[i].recorded = true;
+		}
+	}
+	return 0;
+}
+
+/* Journals, appends and links the given slots.  Slots the backup refuses
+ * as too big that are not placeholders yet go to *retry (the caller makes
+ * them placeholders); other refusals are noted.  When the backup drops
+ * the connection, what it did take is found and linked, and the rest is
+ * sent again one message at a time with synchronising literals (so that
+ * a message the backup refuses by closing the connection is named by the
+ * refusal, and the same failing batch is never sent twice); from then on
+ * the mailbox's appends stay careful.  A connection lost while sending
+ * carefully is retried only when that round settled a message, so every
+ * round makes progress. */
+static int
+append_slots(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
+	     struct appended *list, size_t *list_count, bool *need_lookup,
+	     struct batch_slot **retry, size_t *retry_count)
+{
+	struct batch_slot *todo[BATCH_MAX_MESSAGES];
+	size_t ntodo = count;
+
+	memcpy(todo, slots, count * sizeof(*todo));
+	while (ntodo > 0) {
+		struct batch_slot *lost[BATCH_MAX_MESSAGES];
+		size_t nlost = 0;
+		bool settled = false;
+		struct imap_error ie;
+		int r;
+
+		r = append_round(ctx, todo, ntodo, list, list_count, need_lookup,
+				 retry, retry_count, lost, &nlost, &settled, &ie);
+		if (r <= 0)
+			return r;
+		if (ctx->careful_appends && !settled) {
+			recon_error_imap(ctx, &ie, "appending to the backup");
+			return -1;
+		}
+		log_warning("%s/%s: the backup connection was lost during an APPEND "
+			    "of %zu message%s (%s); reconnecting to send the %zu "
+			    "unconfirmed one at a time", ctx->sub->id, ctx->folder,
+			    ntodo, ntodo == 1 ? "" : "s", ie.msg, nlost);
+		ctx->counters->append_retries++;
+		ctx->careful_appends = true;
+		if (recover_lost(ctx, lost, nlost, list, *list_count, todo,
+				 &ntodo) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Copies one batch: fetch the bodies, archive what is too large, append
@@ -747,13 +876,14 @@ resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
 	return 0;
 }
 
-/* A run stopped between an APPEND batch and its links left intents.  Each
+/* A run (or an attempt, or a connection) stopped between an APPEND batch
+ * and its links left intents.  Each
  * is looked for on the backup from the UIDNEXT it recorded on: found (by
  * Message-ID, size and INTERNALDATE, and the SHA-256 of the bytes when
  * several copies look alike), it is linked; absent, the planner appends
  * it again.  Either way the intent is cleared. */
 int
-recon_resolve_intents(struct mailbox_ctx *ctx)
+recon_resolve_intents(struct mailbox_ctx *ctx, const char *why)
 {
 	struct db_intent *intents = NULL;
 	struct observed cand = { 0 };
@@ -864,8 +994,8 @@ recon_resolve_intents(struct mailbox_ctx *ctx)
 			used[match] = true;
 			found[i] = cand.msgs[match].uid;
 		}
-		log_info("%s/%s: production UID %u was being copied when a run "
-			 "stopped: %s", ctx->sub->id, ctx->folder, in->prod_uid,
+		log_info("%s/%s: production UID %u was being copied %s: %s",
+			 ctx->sub->id, ctx->folder, in->prod_uid, why,
 			 found[i] != 0 ? "found on the backup, linked" :
 			 "not on the backup, copied again");
 	}

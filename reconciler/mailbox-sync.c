@@ -312,6 +312,21 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 }
 
 /* Opens the backup folder, creating it when it is missing. */
+/* What the backup says it takes in the folder (APPENDLIMIT), so that
+ * larger messages go as placeholders without being sent first. */
+static int
+backup_folder_limit(struct mailbox_ctx *ctx)
+{
+	struct imap_error ie;
+
+	if (imap_append_limit(ctx->backup, ctx->folder, &ctx->server_limit,
+			      &ie) < 0) {
+		recon_error_imap(ctx, &ie, "reading the backup folder's APPENDLIMIT");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 		   bool *missing_r)
@@ -320,8 +335,9 @@ open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 
 	*missing_r = false;
 	memset(info_r, 0, sizeof(*info_r));
+	ctx->server_limit = 0;
 	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
-		return 0;
+		return backup_folder_limit(ctx);
 	if (ie.kind != IMAP_ERR_NONEXISTENT) {
 		recon_error_imap(ctx, &ie, "opening the backup folder");
 		return -1;
@@ -343,7 +359,29 @@ open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 		recon_error_imap(ctx, &ie, "opening the new backup folder");
 		return -1;
 	}
-	return 0;
+	return backup_folder_limit(ctx);
+}
+
+int
+recon_backup_reopen(struct mailbox_ctx *ctx)
+{
+	struct imap_mailbox_info info;
+	struct imap_error ie;
+
+	if (ctx->backup != NULL) {
+		ctx->counters->backup_commands += imap_conn_commands_sent(ctx->backup);
+		imap_conn_destroy(&ctx->backup);
+	}
+	if (connect_login(ctx, &ctx->params->backup, ctx->sub->backup_user,
+			  &ctx->backup) < 0)
+		return -1;
+	ctx->counters->backup_connections++;
+	if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
+		recon_error_imap(ctx, &ie, "opening the backup folder again");
+		return -1;
+	}
+	ctx->backup_uidnext = info.uidnext;
+	return backup_folder_limit(ctx);
 }
 
 struct reset_ctx {
@@ -742,7 +780,9 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 			goto out;
 		ctx->backup_uidnext = backup_info.uidnext;
 		if (!backup_missing && !ctx->params->dry_run &&
-		    recon_resolve_intents(ctx) < 0)
+		    recon_resolve_intents(ctx, ctx->attempt > 1 ?
+					  "when an earlier attempt of this run failed" :
+					  "when a run stopped") < 0)
 			goto out;
 		if (!backup_missing && backup_info.exists > 0 &&
 		    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
@@ -923,13 +963,14 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 
 int
 recon_mailbox_sync(const struct recon_params *params,
-		   const struct db_subscription *sub,
+		   const struct db_subscription *sub, unsigned int attempt,
 		   struct recon_counters *counters, struct recon_result *result,
 		   struct recon_error *error_r)
 {
 	struct mailbox_ctx ctx = {
 		.params = params, .sub = sub, .counters = counters,
-		.result = result, .error = error_r,
+		.result = result, .error = error_r, .attempt = attempt,
+		.careful_appends = attempt > 1,
 	};
 	char **folders = NULL;
 	size_t folders_count = 0, changed_count = 0;

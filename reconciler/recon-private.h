@@ -46,6 +46,12 @@ struct mailbox_ctx {
 	const char *folder;
 	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
 	uint64_t learned_limit;		/* the backup refused larger, 0: none */
+	uint64_t server_limit;		/* APPENDLIMIT of the backup folder, 0: none */
+	/* appends go one message at a time with synchronising literals, so
+	 * that a refusal names its message: set on a retried attempt and
+	 * once the backup dropped the connection during an APPEND batch */
+	bool careful_appends;
+	unsigned int attempt;		/* of this mailbox in the run, from 1 */
 	const struct observed *prod_obs; /* production's listing of the folder */
 	/* history: the next event sequence of (run, mailbox), and the one
 	 * being handed out inside a transaction (recon_txn_run) */
@@ -66,6 +72,12 @@ void recon_error_set(struct recon_error *error, enum recon_fail fail,
 void recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
 		      const char *what);
 void recon_error_db(struct mailbox_ctx *ctx, const char *db_error);
+
+/* Connects and logs in to the backup again after its connection was
+ * lost, and selects ctx->folder (ctx->backup_uidnext and
+ * ctx->server_limit are read again).  Returns 0, or -1 with ctx's error
+ * set. */
+int recon_backup_reopen(struct mailbox_ctx *ctx);
 
 /* ---- observe.c ---- */
 void recon_observed_free(struct observed *obs);
@@ -124,8 +136,10 @@ void recon_message_record(struct db_message *rec, const struct observed_msg *pm,
  * placeholders), linked.  Returns 0, or -1 with ctx's error set. */
 int recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 			const struct observed *prod, uint32_t backup_uidnext);
-/* Finds on the backup the messages a stopped run was appending (its open
- * intents) and links them, or lets the planner append them again. */
-int recon_resolve_intents(struct mailbox_ctx *ctx);
+/* Finds on the backup the messages a stopped run, an earlier attempt or a
+ * lost connection was appending (the folder's open intents) and links
+ * them, or lets the planner append them again; why completes "was being
+ * copied ..." in the log. */
+int recon_resolve_intents(struct mailbox_ctx *ctx, const char *why);
 
 #endif

@@ -95,6 +95,8 @@ struct recon_counters {
 	size_t prod_status;
 	size_t prod_connections;
 	size_t backup_connections;
+	/* APPEND rounds sent again after the backup dropped the connection */
+	size_t append_retries;
 };
 
 struct recon_failure {
@@ -156,10 +158,12 @@ struct recon_error {
 	char msg[768];
 };
 
-/* Mirrors one mailbox; counters are added into *counters.  Returns 0, or
- * -1 with *error_r filled. */
+/* Mirrors one mailbox; counters are added into *counters.  attempt
+ * counts from 1: a retried attempt appends one message at a time with
+ * synchronising literals, so that it does not send again what failed.
+ * Returns 0, or -1 with *error_r filled. */
 int recon_mailbox_sync(const struct recon_params *params,
-		       const struct db_subscription *sub,
+		       const struct db_subscription *sub, unsigned int attempt,
 		       struct recon_counters *counters,
 		       struct recon_result *result,
 		       struct recon_error *error_r);

@@ -41,6 +41,7 @@ recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
 	t->prod_status += a->prod_status;
 	t->prod_connections += a->prod_connections;
 	t->backup_connections += a->backup_connections;
+	t->append_retries += a->append_retries;
 }
 
 static void
@@ -163,7 +164,8 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 
 		memset(&counters, 0, sizeof(counters));
 		memset(&error, 0, sizeof(error));
-		ret = recon_mailbox_sync(rs->params, sub, &counters, result, &error);
+		ret = recon_mailbox_sync(rs->params, sub, attempt, &counters, result,
+					 &error);
 		pthread_mutex_lock(&result_mutex);
 		/* operations done before a failure did happen */
 		recon_counters_add(&result->counters, &counters);
