@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/imap-private.h"
 #include "util/spool.h"
@@ -160,13 +161,13 @@ cleanup:
  * literal. */
 static int
 append_msg_header(struct imap_conn *conn, struct imap_cmd *cmd,
-		  const struct imap_append_msg *msg, bool *sync_r,
-		  struct imap_error *err)
+		  const struct imap_append_msg *msg, bool force_sync,
+		  bool *sync_r, struct imap_error *err)
 {
 	char date[40], buf[96];
 	uint64_t size = msg_size(msg);
-	bool plus = imap_has_capability(conn, "LITERAL+") ||
-		(size <= 4096 && imap_has_capability(conn, "LITERAL-"));
+	bool plus = !force_sync && (imap_has_capability(conn, "LITERAL+") ||
+		(size <= 4096 && imap_has_capability(conn, "LITERAL-")));
 
 	if (msg->flags_count > 0) {
 		imap_cmd_add(cmd, " ");
@@ -221,10 +222,33 @@ append_collect(struct imap_conn *conn, struct imap_append_msg *msgs,
 	return 0;
 }
 
-/* One APPEND per message, pipelined as far as literals allow. */
+/* The server closed the session (BYE) instead of asking for a careful
+ * APPEND's data: unless the BYE names another reason, the message is
+ * what it refused. */
+static void
+append_bye(struct imap_conn *conn, struct imap_append_msg *msg,
+	   const char *mailbox)
+{
+	bool other = strcasecmp(conn->bye_code, "UNAVAILABLE") == 0 ||
+		strcasecmp(conn->bye_code, "THROTTLED") == 0 ||
+		strcasecmp(conn->bye_code, "SERVERBUG") == 0;
+
+	msg->error.kind = other ? IMAP_ERR_IO : IMAP_ERR_TOOBIG;
+	msg->error.fail = IMAP_FAIL_TRANSIENT;
+	snprintf(msg->error.resp_code, sizeof(msg->error.resp_code), "%s",
+		 conn->bye_code);
+	snprintf(msg->error.msg, sizeof(msg->error.msg), "%s closed the session "
+		 "instead of taking APPEND of %llu bytes to \"%.100s\": %.200s",
+		 conn->server_desc, (unsigned long long)msg_size(msg), mailbox,
+		 conn->bye_text);
+}
+
+/* One APPEND per message, pipelined as far as literals allow; careful:
+ * each with a synchronising literal, answered before the next. */
 static int
 append_each(struct imap_conn *conn, const char *mailbox,
-	    struct imap_append_msg *msgs, size_t count, struct imap_error *err)
+	    struct imap_append_msg *msgs, size_t count, bool careful,
+	    struct imap_error *err)
 {
 	const struct imap_response *resp;
 	struct imap_cmd cmd;
@@ -238,7 +262,7 @@ append_each(struct imap_conn *conn, const char *mailbox,
 		}
 		imap_cmd_begin(conn, &cmd, "APPEND");
 		if (imap_cmd_add_mailbox(conn, &cmd, mailbox, &msgs[i].error) < 0 ||
-		    append_msg_header(conn, &cmd, &msgs[i], &sync,
+		    append_msg_header(conn, &cmd, &msgs[i], careful, &sync,
 				      &msgs[i].error) < 0) {
 			/* refused here, nothing sent */
 			imap_cmd_free(&cmd);
@@ -249,8 +273,11 @@ append_each(struct imap_conn *conn, const char *mailbox,
 		conn->pending[conn->pending_count - 1].user = i;
 		if (sync) {
 			w = imap_cmd_wait(conn, &cmd, true, NULL, NULL, &resp, err);
-			if (w < 0)
+			if (w < 0) {
+				if (careful && conn->bye_received)
+					append_bye(conn, &msgs[i], mailbox);
 				goto fail;
+			}
 			if (w == IMAP_WAIT_TAGGED) {
 				append_result(conn, &msgs[i], resp, true,
 					      mailbox);
@@ -341,7 +368,8 @@ multiappend(struct imap_conn *conn, const char *mailbox,
 	}
 	for (size_t i = 0; i < count; i++) {
 		/* flags were checked before: this fails only first */
-		if (append_msg_header(conn, &cmd, &msgs[i], &sync, err) < 0) {
+		if (append_msg_header(conn, &cmd, &msgs[i], false, &sync,
+				      err) < 0) {
 			ret = 1;
 			goto cleanup;
 		}
@@ -382,6 +410,21 @@ cleanup:
 	return ret;
 }
 
+/* Every result is unknown until an answer says otherwise. */
+static void
+results_unknown(const struct imap_conn *conn, struct imap_append_msg *msgs,
+		size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		msgs[i].uid = 0;
+		msgs[i].error.kind = IMAP_ERR_IO;
+		msgs[i].error.fail = IMAP_FAIL_TRANSIENT;
+		msgs[i].error.resp_code[0] = '\0';
+		snprintf(msgs[i].error.msg, sizeof(msgs[i].error.msg),
+			 "no answer from %s to the APPEND", conn->server_desc);
+	}
+}
+
 /* A bad flag fails only its own message: then no MULTIAPPEND. */
 static bool
 batch_flags_valid(const struct imap_append_msg *msgs, size_t count)
@@ -402,15 +445,7 @@ imap_append_batch(struct imap_conn *conn, const char *mailbox,
 {
 	int r;
 
-	/* every result is unknown until an answer says otherwise */
-	for (size_t i = 0; i < count; i++) {
-		msgs[i].uid = 0;
-		msgs[i].error.kind = IMAP_ERR_IO;
-		msgs[i].error.fail = IMAP_FAIL_TRANSIENT;
-		msgs[i].error.resp_code[0] = '\0';
-		snprintf(msgs[i].error.msg, sizeof(msgs[i].error.msg),
-			 "no answer from %s to the APPEND", conn->server_desc);
-	}
+	results_unknown(conn, msgs, count);
 	if (imap_check_usable(conn, error_r) < 0)
 		return -1;
 	if (count == 0)
@@ -422,5 +457,16 @@ imap_append_batch(struct imap_conn *conn, const char *mailbox,
 			return r;
 		imap_err_reset(error_r);
 	}
-	return append_each(conn, mailbox, msgs, count, error_r);
+	return append_each(conn, mailbox, msgs, count, false, error_r);
+}
+
+int
+imap_append_careful(struct imap_conn *conn, const char *mailbox,
+		    struct imap_append_msg *msgs, size_t count,
+		    struct imap_error *error_r)
+{
+	results_unknown(conn, msgs, count);
+	if (imap_check_usable(conn, error_r) < 0)
+		return -1;
+	return append_each(conn, mailbox, msgs, count, true, error_r);
 }

@@ -333,6 +333,11 @@ common_untagged(struct imap_conn *conn, const struct imap_response *resp,
 	if (resp->status == IMAP_STATUS_BYE) {
 		if (conn->logging_out)
 			return 0;
+		conn->bye_received = true;
+		snprintf(conn->bye_code, sizeof(conn->bye_code), "%s",
+			 resp->code != NULL ? resp->code : "");
+		snprintf(conn->bye_text, sizeof(conn->bye_text), "%s",
+			 resp->text != NULL ? resp->text : "");
 		return imap_conn_fail(conn, err, IMAP_ERR_IO,
 				      imap_code_is(resp, "UNAVAILABLE") ||
 				      imap_code_is(resp, "THROTTLED") ?

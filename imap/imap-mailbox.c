@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/imap-private.h"
 
@@ -185,6 +186,7 @@ cleanup:
 
 struct status_ctx {
 	struct imap_mailbox_info *info;
+	uint64_t *appendlimit;	/* APPENDLIMIT asked for, or NULL */
 	bool seen;
 };
 
@@ -214,6 +216,11 @@ status_untagged(struct imap_conn *conn, const struct imap_response *resp,
 			r = imap_arg_u32(val, &ctx->info->exists);
 		else if (imap_arg_atom_eq(key, "HIGHESTMODSEQ"))
 			r = imap_arg_u64(val, &ctx->info->highestmodseq);
+		else if (imap_arg_atom_eq(key, "APPENDLIMIT") &&
+			 ctx->appendlimit != NULL)
+			/* NIL: no limit (RFC 7889) */
+			r = val->type == IMAP_ARG_NIL ? 0 :
+				imap_arg_u64(val, ctx->appendlimit);
 		if (r < 0)
 			goto bad;
 	}
@@ -225,37 +232,31 @@ bad:
 			      conn->server_desc, conn->addr_desc);
 }
 
-int
-imap_status(struct imap_conn *conn, const char *mailbox,
-	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+/* STATUS mailbox items, the answer into ctx. */
+static int
+status_run(struct imap_conn *conn, const char *mailbox, const char *items,
+	   struct status_ctx *ctx, struct imap_error *error_r)
 {
 	const struct imap_response *resp;
-	struct status_ctx ctx;
 	struct imap_cmd cmd;
 	int ret = -1;
 
-	memset(info_r, 0, sizeof(*info_r));
 	if (imap_check_usable(conn, error_r) < 0)
 		return -1;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.info = info_r;
 	imap_cmd_begin(conn, &cmd, "STATUS");
 	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
 		goto cleanup;
-	imap_cmd_add(&cmd, imap_has_capability(conn, "CONDSTORE") ?
-		     " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)" :
-		     " (UIDVALIDITY UIDNEXT MESSAGES)");
-	if (imap_cmd_run(conn, &cmd, status_untagged, &ctx, &resp, error_r) < 0)
+	imap_cmd_add(&cmd, items);
+	if (imap_cmd_run(conn, &cmd, status_untagged, ctx, &resp, error_r) < 0)
 		goto cleanup;
 	if (resp->status != IMAP_STATUS_OK) {
 		imap_fail_resp(conn, error_r, select_no_is_nonexistent(resp) ?
 			       IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
 			       "%s refused STATUS \"%s\"", conn->server_desc,
 			       mailbox);
-		memset(info_r, 0, sizeof(*info_r));
 		goto cleanup;
 	}
-	if (!ctx.seen) {
+	if (!ctx->seen) {
 		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
 			       IMAP_FAIL_TRANSIENT,
 			       "%s %s sent no STATUS data for \"%s\"",
@@ -266,6 +267,49 @@ imap_status(struct imap_conn *conn, const char *mailbox,
 cleanup:
 	imap_cmd_free(&cmd);
 	return ret;
+}
+
+int
+imap_status(struct imap_conn *conn, const char *mailbox,
+	    struct imap_mailbox_info *info_r, struct imap_error *error_r)
+{
+	struct status_ctx ctx = { .info = info_r };
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (status_run(conn, mailbox, imap_has_capability(conn, "CONDSTORE") ?
+		       " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)" :
+		       " (UIDVALIDITY UIDNEXT MESSAGES)", &ctx, error_r) < 0) {
+		memset(info_r, 0, sizeof(*info_r));
+		return -1;
+	}
+	return 0;
+}
+
+int
+imap_append_limit(struct imap_conn *conn, const char *mailbox,
+		  uint64_t *limit_r, struct imap_error *error_r)
+{
+	struct imap_mailbox_info info;
+	struct status_ctx ctx = { .info = &info, .appendlimit = limit_r };
+
+	*limit_r = 0;
+	for (size_t i = 0; i < conn->caps_count; i++) {
+		if (strncasecmp(conn->caps[i], "APPENDLIMIT=", 12) == 0) {
+			/* one limit for every mailbox; a number that does
+			 * not parse says nothing */
+			if (str_to_u64(conn->caps[i] + 12, limit_r) < 0)
+				*limit_r = 0;
+			return 0;
+		}
+	}
+	if (!imap_has_capability(conn, "APPENDLIMIT"))
+		return 0;
+	memset(&info, 0, sizeof(info));
+	if (status_run(conn, mailbox, " (APPENDLIMIT)", &ctx, error_r) < 0) {
+		*limit_r = 0;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -67,6 +67,11 @@ struct imap_conn {
 	bool caps_known;
 	unsigned int caps_generation;	/* bumped at each update */
 	bool logging_out;		/* BYE is expected */
+	/* an untagged BYE ended the session: its code and text, for a
+	 * caller that wants to know why (a careful APPEND) */
+	bool bye_received;
+	char bye_code[32];
+	char bye_text[256];
 
 	unsigned int tag_counter;
 	unsigned int commands_sent;

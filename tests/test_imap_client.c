@@ -1640,6 +1640,161 @@ START_TEST(test_append_batch_pipelined)
 }
 END_TEST
 
+START_TEST(test_append_careful)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_append_msg msgs[3];
+	char *script, *esc = script_escape(msg_bytes, MSG_LEN);
+
+	/* despite LITERAL+ and MULTIAPPEND: one at a time, each literal
+	 * synchronising; a NO [TOOBIG] instead of "+" fails its message
+	 * alone and the connection goes on */
+	script = xasprintf(
+		"C: a3 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"S: a3 OK [APPENDUID 100 7] done\n"
+		"C: a4 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: a4 NO [TOOBIG] Message size exceeds fixed limit\n"
+		"C: a5 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"S: a5 OK [APPENDUID 100 8] done\n"
+		"EXPECT-EOF\n", MSG_LEN, MSG_LEN, esc, MSG_LEN, MSG_LEN,
+		MSG_LEN, esc);
+	free(esc);
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS LITERAL+ MULTIAPPEND", script);
+	free(script);
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 3; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	ASSERT_OK(err, imap_append_careful(conn, "INBOX", msgs, 3, &err));
+	ASSERT_KIND(msgs[0].error, IMAP_ERR_NONE);
+	ck_assert_uint_eq(msgs[0].uid, 7);
+	ASSERT_KIND(msgs[1].error, IMAP_ERR_TOOBIG);
+	ck_assert_str_eq(msgs[1].error.resp_code, "TOOBIG");
+	ASSERT_KIND(msgs[2].error, IMAP_ERR_NONE);
+	ck_assert_uint_eq(msgs[2].uid, 8);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_append_careful_bye)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_append_msg msgs[3];
+	char *script, *esc = script_escape(msg_bytes, MSG_LEN);
+
+	/* a server that says BYE instead of "+": the message it was asked
+	 * to take is the one refused (TOOBIG), the connection is gone, and
+	 * the next message was never sent (its result stays unknown) */
+	script = xasprintf(
+		"C: a3 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: + go\n"
+		"L: %zu %s\n"
+		"C:\n"
+		"S: a3 OK [APPENDUID 100 7] done\n"
+		"C: a4 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: * BYE Message too large for this mailbox\n"
+		"CLOSE\n", MSG_LEN, MSG_LEN, esc, MSG_LEN);
+	free(esc);
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS LITERAL+", script);
+	free(script);
+	memset(msgs, 0, sizeof(msgs));
+	for (size_t i = 0; i < 3; i++) {
+		msgs[i].internaldate = MSG_DATE;
+		msgs[i].data = msg_bytes;
+		msgs[i].len = MSG_LEN;
+	}
+	ck_assert_int_eq(imap_append_careful(conn, "INBOX", msgs, 3, &err), -1);
+	ASSERT_KIND(err, IMAP_ERR_IO);
+	ASSERT_KIND(msgs[0].error, IMAP_ERR_NONE);
+	ASSERT_KIND(msgs[1].error, IMAP_ERR_TOOBIG);
+	ck_assert_msg(strstr(msgs[1].error.msg, "Message too large") != NULL,
+		      "%s", msgs[1].error.msg);
+	ASSERT_KIND(msgs[2].error, IMAP_ERR_IO);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_append_careful_bye_unavailable)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_append_msg msg;
+
+	char *script;
+
+	/* a BYE that names another reason proves nothing about size */
+	script = xasprintf(
+		"C: a3 APPEND \"INBOX\" \"" MSG_DATE_TEXT "\" {%zu}\n"
+		"S: * BYE [UNAVAILABLE] shutting down\n"
+		"CLOSE\n", MSG_LEN);
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS", script);
+	free(script);
+	memset(&msg, 0, sizeof(msg));
+	msg.internaldate = MSG_DATE;
+	msg.data = msg_bytes;
+	msg.len = MSG_LEN;
+	ck_assert_int_eq(imap_append_careful(conn, "INBOX", &msg, 1, &err), -1);
+	ASSERT_KIND(msg.error, IMAP_ERR_IO);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_append_limit)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	uint64_t limit = 1;
+
+	/* one limit for all: from the capability, nothing sent */
+	conn = open_selected(&f, "IMAP4rev1 APPENDLIMIT=52428800", "EXPECT-EOF\n");
+	ASSERT_OK(err, imap_append_limit(conn, "INBOX", &limit, &err));
+	ck_assert_uint_eq(limit, 52428800);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+
+	/* no capability: no limit, nothing sent */
+	conn = open_selected(&f, "IMAP4rev1", "EXPECT-EOF\n");
+	ASSERT_OK(err, imap_append_limit(conn, "INBOX", &limit, &err));
+	ck_assert_uint_eq(limit, 0);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+
+	/* per mailbox: STATUS says, NIL for none */
+	conn = open_selected(&f, "IMAP4rev1 APPENDLIMIT",
+		"C: a3 STATUS \"Greetings\" (APPENDLIMIT)\n"
+		"S: * STATUS Greetings (APPENDLIMIT 300000)\n"
+		"S: a3 OK done\n"
+		"C: a4 STATUS \"INBOX\" (APPENDLIMIT)\n"
+		"S: * STATUS INBOX (APPENDLIMIT NIL)\n"
+		"S: a4 OK done\n"
+		"EXPECT-EOF\n");
+	ASSERT_OK(err, imap_append_limit(conn, "Greetings", &limit, &err));
+	ck_assert_uint_eq(limit, 300000);
+	limit = 1;
+	ASSERT_OK(err, imap_append_limit(conn, "INBOX", &limit, &err));
+	ck_assert_uint_eq(limit, 0);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
 START_TEST(test_append_batch_cap_and_literal_minus)
 {
 	struct fake f;
@@ -2104,6 +2259,10 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_enable_condstore_unpipelined);
 	tcase_add_test(tc, test_no_unadvertised_extension);
 	tcase_add_test(tc, test_append_batch_pipelined);
+	tcase_add_test(tc, test_append_careful);
+	tcase_add_test(tc, test_append_careful_bye);
+	tcase_add_test(tc, test_append_careful_bye_unavailable);
+	tcase_add_test(tc, test_append_limit);
 	tcase_add_test(tc, test_append_batch_cap_and_literal_minus);
 	tcase_add_test(tc, test_multiappend);
 	tcase_add_test(tc, test_throttled);
