@@ -198,7 +198,28 @@ env_value(const char *env_text, const char *key, char *out, size_t size)
 }
 
 void
+fixture_require(const char *kind)
+{
+	char *err = NULL;
+
+	if (run_cmd(NULL, &err, "'%s/%s' available", fixtures_dir(), kind) != 0) {
+		printf("skipped: %s", err != NULL && err[0] != '\0' ? err :
+		       "the fixture server is not installed\n");
+		free(err);
+		exit(77);
+	}
+	free(err);
+}
+
+void
 fixture_start(const char *dir, const char *args, struct fixture_server *srv_r)
+{
+	fixture_start_kind("dovecot", dir, args, srv_r);
+}
+
+void
+fixture_start_kind(const char *kind, const char *dir, const char *args,
+		   struct fixture_server *srv_r)
 {
 	char *out = NULL, *err = NULL, *env, port[16];
 	int ret;
@@ -206,12 +227,13 @@ fixture_start(const char *dir, const char *args, struct fixture_server *srv_r)
 	long size;
 
 	memset(srv_r, 0, sizeof(*srv_r));
+	snprintf(srv_r->kind, sizeof(srv_r->kind), "%s", kind);
 	snprintf(srv_r->dir, sizeof(srv_r->dir), "%s", dir);
-	ret = run_cmd(&out, &err, "'%s/dovecot' start '%s' %s", fixtures_dir(),
+	ret = run_cmd(&out, &err, "'%s/%s' start '%s' %s", fixtures_dir(), kind,
 		      dir, args);
 	if (ret != 0) {
-		fprintf(stderr, "fixtures/dovecot start %s failed (%d): %s%s\n",
-			dir, ret, out, err);
+		fprintf(stderr, "fixtures/%s start %s failed (%d): %s%s\n",
+			kind, dir, ret, out, err);
 		abort();
 	}
 	free(out);
@@ -243,7 +265,8 @@ void
 fixture_stop(const struct fixture_server *srv)
 {
 	if (srv->dir[0] != '\0')
-		run_cmd(NULL, NULL, "'%s/dovecot' stop '%s'", fixtures_dir(), srv->dir);
+		run_cmd(NULL, NULL, "'%s/%s' stop '%s'", fixtures_dir(),
+			srv->kind[0] != '\0' ? srv->kind : "dovecot", srv->dir);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 struct fixture_server {
+	char kind[16];		/* "dovecot" or "cyrus": the fixtures/ script */
 	char dir[128];
 	char env_file[160];
 	unsigned int imap_port;
@@ -25,7 +26,15 @@ void test_rmdir(const char *dir);
 
 /* fixtures/dovecot start DIR ARGS; aborts the test program on failure. */
 void fixture_start(const char *dir, const char *args, struct fixture_server *srv_r);
+/* fixtures/KIND start DIR ARGS, KIND "dovecot" or "cyrus" (same
+ * interface); aborts the test program on failure. */
+void fixture_start_kind(const char *kind, const char *dir, const char *args,
+			struct fixture_server *srv_r);
+/* Stops the server with the script that started it. */
 void fixture_stop(const struct fixture_server *srv);
+/* Exits the test program with 77 (skipped), saying why in one line, when
+ * the server of fixtures/KIND is not installed. */
+void fixture_require(const char *kind);
 
 /* Runs a shell command; stdout goes to *out_r (caller frees; may be NULL
  * to discard), stderr to *err_r likewise.  Returns the exit status, or
