@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -531,6 +532,38 @@ out:
 	return r;
 }
 
+/* How long the folder's UIDNEXT must hold still after a lost connection,
+ * and how many times it is looked at before going on anyway. */
+#define SETTLE_MS 1000
+#define SETTLE_LOOKS 10
+
+/* The server may still be saving, in the lost session, a message whose
+ * bytes it had whole when the connection went: looking for it before it
+ * lands would send it twice.  Waits until the folder's UIDNEXT holds still
+ * for SETTLE_MS. */
+static int
+backup_settle(struct mailbox_ctx *ctx)
+{
+	uint32_t last = ctx->backup_uidnext;
+
+	for (unsigned int i = 0; i < SETTLE_LOOKS; i++) {
+		struct imap_mailbox_info info;
+		struct imap_error ie;
+
+		usleep(SETTLE_MS * 1000);
+		if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
+			recon_error_imap(ctx, &ie, "opening the backup folder again");
+			return -1;
+		}
+		if (info.uidnext == last)
+			return 0;
+		last = info.uidnext;
+	}
+	log_warning("%s/%s: the backup folder kept changing after the connection "
+		    "was lost; going on", ctx->sub->id, ctx->folder);
+	return 0;
+}
+
 /* After a lost connection: the backup is opened again and the open
  * intents resolved, so that what the lost batch did append is linked
  * (and counted) and only the rest goes to *todo. */
@@ -542,7 +575,7 @@ recover_lost(struct mailbox_ctx *ctx, struct batch_slot **lost, size_t nlost,
 	uint32_t uid;
 
 	*ntodo_r = 0;
-	if (recon_backup_reopen(ctx) < 0 ||
+	if (recon_backup_reopen(ctx) < 0 || backup_settle(ctx) < 0 ||
 	    recon_resolve_intents(ctx, "when the backup connection was lost") < 0)
 		return -1;
 	for (size_t i = 0; i < nlost; i++) {

@@ -54,7 +54,13 @@ recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
 	if (ie->kind == IMAP_ERR_CONNECT || ie->kind == IMAP_ERR_TLS)
 		fail = RECON_FAIL_UNREACHABLE;
 	else if (ie->kind == IMAP_ERR_AUTH &&
-		 strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0)
+		 (strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0 ||
+		  ie->resp_code[0] == '\0'))
+		/* a refusal without a code is the credentials too: Cyrus
+		 * says only "NO authentication failure" to a wrong admin
+		 * password (a mailbox it does not know it lets in, and
+		 * then has no INBOX); [AUTHORIZATIONFAILED], Dovecot's
+		 * unknown mailbox, stays this mailbox's failure */
 		fail = RECON_FAIL_CREDENTIALS;
 	else if (ie->kind == IMAP_ERR_CONFIG)
 		fail = RECON_FAIL_CONFIG;

@@ -246,6 +246,36 @@ START_TEST(test_cut_teaches_no_limit)
 }
 END_TEST
 
+/* Cyrus answers a wrong admin password with a bare "NO authentication
+ * failure" (Dovecot adds [AUTHENTICATIONFAILED]): still the credentials,
+ * so the run stops with 78 and one line naming the key, not a failure
+ * per mailbox. */
+START_TEST(test_cyrus_wrong_password)
+{
+	struct setup s;
+	char *text = NULL, *pw = xasprintf("%s/wrong.pass", tmp), *err = NULL;
+	char *fixed, *at;
+
+	setup_mirror(&s, "wrongpw", &cyrus, "2001 2002", NULL);
+	write_file(pw, "not-the-password\n", 0600);
+	ck_assert_int_eq(run_cmd(&text, NULL, "cat '%s'", s.config), 0);
+	at = strstr(strstr(text, "[backup]"), "password_file = ");
+	ck_assert_ptr_nonnull(at);
+	*at = '\0';
+	fixed = xasprintf("%spassword_file = %s\n%s", text, pw,
+			  strchr(at + 1, '\n') + 1);
+	write_file(s.config, fixed, 0600);
+	ck_assert_int_eq(run_mmirror(s.config, NULL, &err, "sync --full"), 78);
+	ck_assert_msg(strstr(err, "password_file") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "not-the-password") == NULL, "%s", err);
+	free(err);
+	free(fixed);
+	free(text);
+	free(pw);
+	teardown_mirror(&s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -274,6 +304,7 @@ main(void)
 	tcase_add_test(tc, test_cyrus_appendlimit);
 	tcase_add_test(tc, test_cyrus_closes_on_oversize);
 	tcase_add_test(tc, test_cut_teaches_no_limit);
+	tcase_add_test(tc, test_cyrus_wrong_password);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 out:
