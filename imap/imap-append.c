@@ -64,7 +64,7 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 	const struct imap_response *resp;
 	char date[40], quoted_date[48];
 	struct imap_cmd cmd;
-	int ret = -1, r;
+	int r;
 
 	*uidvalidity_r = 0;
 	*uid_r = 0;
@@ -72,18 +72,19 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 		return -1;
 	imap_cmd_begin(conn, &cmd, "APPEND");
 	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
-		goto cleanup;
+		goto fail;
 	if (flags_count > 0) {
 		imap_cmd_add(&cmd, " ");
-		if (imap_cmd_add_flag_list(conn, &cmd, flags, flags_count, error_r) < 0)
-			goto cleanup;
+		if (imap_cmd_add_flag_list(conn, &cmd, flags, flags_count,
+					   error_r) < 0)
+			goto fail;
 	}
 	imap_datetime_format(internaldate, date, sizeof(date));
 	snprintf(quoted_date, sizeof(quoted_date), " \"%s\" ", date);
 	imap_cmd_add(&cmd, quoted_date);
 	r = imap_cmd_add_literal(conn, &cmd, data, len, false, &resp, error_r);
 	if (r < 0)
-		goto cleanup;
+		goto fail;
 	if (r == 1) {
 		/* answered before the data: a refusal, most likely for size */
 		imap_fail_resp(conn, error_r, imap_code_is(resp, "TRYCREATE") ?
@@ -93,24 +94,20 @@ imap_append(struct imap_conn *conn, const char *mailbox,
 			       IMAP_ERR_TOOBIG :
 			       IMAP_ERR_NO, resp, "%s refused APPEND of %zu bytes "
 			       "to \"%s\"", conn->server_desc, len, mailbox);
-		goto cleanup;
+		goto fail;
 	}
-	if (imap_cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, append_fail_kind(resp), resp,
-			       "%s refused APPEND of %zu bytes to \"%s\"",
-			       conn->server_desc, len, mailbox);
-		goto cleanup;
-	}
+	if (imap_cmd_finish(conn, &cmd, NULL, NULL, append_fail_kind, &resp,
+			    error_r, "%s refused APPEND of %zu bytes to \"%s\"",
+			    conn->server_desc, len, mailbox) < 0)
+		return -1;
 	/* APPENDUID is only trusted from a server that advertises UIDPLUS:
 	 * one that does not has not promised its meaning */
 	if (imap_has_capability(conn, "UIDPLUS"))
 		parse_appenduid(resp, uidvalidity_r, uid_r);
-	ret = 0;
-cleanup:
+	return 0;
+fail:
 	imap_cmd_free(&cmd);
-	return ret;
+	return -1;
 }
 
 /* ---- APPEND batches ---- */

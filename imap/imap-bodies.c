@@ -228,7 +228,7 @@ bodies_untagged(struct imap_conn *conn, const struct imap_response *resp,
 
 static int
 bodies_run(struct imap_conn *conn, const char *uidset, struct bodies_ctx *ctx,
-	   const struct imap_response **resp_r, struct imap_error *error_r)
+	   imap_refusal_fn *refusal, struct imap_error *error_r)
 {
 	struct imap_parser_stream stream = {
 		.literal_begin = bodies_literal_begin,
@@ -243,10 +243,11 @@ bodies_run(struct imap_conn *conn, const char *uidset, struct bodies_ctx *ctx,
 	imap_cmd_add(&cmd, uidset);
 	imap_cmd_add(&cmd, " (UID BODY.PEEK[])");
 	imap_parser_set_stream(conn->parser, &stream);
-	ret = imap_cmd_run(conn, &cmd, bodies_untagged, ctx, resp_r, error_r);
+	ret = imap_cmd_finish(conn, &cmd, bodies_untagged, ctx, refusal, NULL,
+			      error_r, "%s refused UID FETCH %.64s",
+			      conn->server_desc, uidset);
 	if (conn->parser != NULL)
 		imap_parser_set_stream(conn->parser, NULL);
-	imap_cmd_free(&cmd);
 	return ret;
 }
 
@@ -255,7 +256,6 @@ imap_fetch_bodies(struct imap_conn *conn, const char *uidset,
 		  uint64_t max_size, const struct imap_body_sink *sink,
 		  struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct bodies_ctx ctx;
 	int ret = -1;
 
@@ -267,14 +267,8 @@ imap_fetch_bodies(struct imap_conn *conn, const char *uidset,
 	ctx.conn = conn;
 	ctx.sink = sink;
 	ctx.max_size = max_size;
-	if (bodies_run(conn, uidset, &ctx, &resp, error_r) < 0)
+	if (bodies_run(conn, uidset, &ctx, NULL, error_r) < 0)
 		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, IMAP_ERR_NO, resp,
-			       "%s refused UID FETCH %.64s", conn->server_desc,
-			       uidset);
-		goto cleanup;
-	}
 	if (ctx.stopped) {
 		error_r->kind = IMAP_ERR_NO;
 		error_r->fail = IMAP_FAIL_PERMANENT;
@@ -330,11 +324,18 @@ one_end(uint32_t uid, void *context)
 	return 0;
 }
 
+/* A refused UID FETCH of one body: [EXPUNGEISSUED] says it is gone. */
+static enum imap_error_kind
+body_refusal(const struct imap_response *resp)
+{
+	return imap_code_is(resp, "EXPUNGEISSUED") ? IMAP_ERR_NONEXISTENT :
+		IMAP_ERR_NO;
+}
+
 int
 imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
 		struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct one_body ob;
 	struct imap_body_sink sink = {
 		.begin = one_begin, .data = one_data, .end = one_end,
@@ -356,14 +357,8 @@ imap_fetch_body(struct imap_conn *conn, uint32_t uid, struct buf *body,
 	/* a body over the caller's limit is read and dropped, not stored */
 	ctx.max_size = body->max - body->len;
 	snprintf(set, sizeof(set), "%u", uid);
-	if (bodies_run(conn, set, &ctx, &resp, error_r) < 0)
+	if (bodies_run(conn, set, &ctx, body_refusal, error_r) < 0)
 		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, imap_code_is(resp, "EXPUNGEISSUED") ?
-			       IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
-			       "%s refused UID FETCH %u", conn->server_desc, uid);
-		goto cleanup;
-	}
 	if (ob.too_big || (!ob.found && ctx.oversize_uid == uid)) {
 		error_r->kind = IMAP_ERR_NO;
 		error_r->fail = IMAP_FAIL_PERMANENT;

@@ -654,26 +654,43 @@ imap_cmd_send_only(struct imap_conn *conn, const char *line, char *tag_r,
 	return ret;
 }
 
-/* Runs a command of one line (untagged answers go to handler, if any)
- * that must be answered OK. */
 int
-imap_simple_command(struct imap_conn *conn, const char *line,
-		    imap_untagged_fn *handler, void *ctx, struct imap_error *error_r)
+imap_cmd_finish(struct imap_conn *conn, struct imap_cmd *cmd,
+		imap_untagged_fn *handler, void *ctx, imap_refusal_fn *refusal,
+		const struct imap_response **resp_r, struct imap_error *err,
+		const char *fmt, ...)
 {
 	const struct imap_response *resp;
+	enum imap_error_kind kind = IMAP_ERR_NONE;
+	char what[256];
+	va_list ap;
+	int ret;
+
+	ret = imap_cmd_run(conn, cmd, handler, ctx, &resp, err);
+	imap_cmd_free(cmd);
+	if (ret < 0)
+		return -1;
+	if (resp->status != IMAP_STATUS_OK)
+		kind = refusal != NULL ? refusal(resp) : IMAP_ERR_NO;
+	if (kind != IMAP_ERR_NONE) {
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof(what), fmt, ap);
+		va_end(ap);
+		return imap_fail_resp(conn, err, kind, resp, "%s", what);
+	}
+	if (resp_r != NULL)
+		*resp_r = resp;
+	return 0;
+}
+
+int
+imap_simple_command(struct imap_conn *conn, const char *line,
+		    imap_untagged_fn *handler, void *ctx,
+		    struct imap_error *error_r)
+{
 	struct imap_cmd cmd;
-	int ret = -1;
 
 	imap_cmd_begin(conn, &cmd, line);
-	if (imap_cmd_run(conn, &cmd, handler, ctx, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, IMAP_ERR_NO, resp, "%s refused %.64s",
-			       conn->server_desc, line);
-		goto cleanup;
-	}
-	ret = 0;
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
+	return imap_cmd_finish(conn, &cmd, handler, ctx, NULL, NULL, error_r,
+			       "%s refused %.64s", conn->server_desc, line);
 }

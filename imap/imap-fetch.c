@@ -179,7 +179,6 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 	       const char *const *header_names, struct imap_meta_ctx *mctx,
 	       const char *suffix, struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct imap_cmd cmd;
 	int ret = -1;
 
@@ -193,6 +192,7 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 			if (!imap_valid_atom(header_names[i], false)) {
 				imap_invalid_arg(conn, error_r, "header name",
 						 header_names[i]);
+				imap_cmd_free(&cmd);
 				goto cleanup;
 			}
 			if (i > 0)
@@ -206,14 +206,10 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 	imap_cmd_add(&cmd, ")");
 	if (suffix != NULL)
 		imap_cmd_add(&cmd, suffix);
-	if (imap_cmd_run(conn, &cmd, imap_changes_untagged, mctx, &resp, error_r) < 0)
+	if (imap_cmd_finish(conn, &cmd, imap_changes_untagged, mctx, NULL, NULL,
+			    error_r, "%s refused UID FETCH %.64s",
+			    conn->server_desc, uidset) < 0)
 		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, IMAP_ERR_NO, resp,
-			       "%s refused UID FETCH %.64s", conn->server_desc,
-			       uidset);
-		goto cleanup;
-	}
 	if (mctx->stopped) {
 		error_r->kind = IMAP_ERR_NO;
 		error_r->fail = IMAP_FAIL_PERMANENT;
@@ -225,7 +221,6 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 cleanup:
 	free(mctx->flags);
 	mctx->flags = NULL;
-	imap_cmd_free(&cmd);
 	return ret;
 }
 

@@ -337,9 +337,16 @@ static int
 login_refused(struct imap_conn *conn, const struct imap_response *resp,
 	      const char *who, struct imap_error *err)
 {
-	imap_fail_resp(conn, err, IMAP_ERR_AUTH, resp, "%s refused login for %s",
-		       conn->server_desc, who);
-	return -1;
+	return imap_fail_resp(conn, err, IMAP_ERR_AUTH, resp,
+			      "%s refused login for %s", conn->server_desc,
+			      who);
+}
+
+static enum imap_error_kind
+login_refusal(const struct imap_response *resp)
+{
+	(void)resp;
+	return IMAP_ERR_AUTH;
 }
 
 int
@@ -434,7 +441,7 @@ imap_login(struct imap_conn *conn, const char *user, const char *password,
 	const struct imap_response *resp;
 	unsigned int caps_gen = conn->caps_generation;
 	struct imap_cmd cmd;
-	int ret = -1, r;
+	int r;
 
 	if (login_start(conn, user, error_r) < 0)
 		return -1;
@@ -451,16 +458,17 @@ imap_login(struct imap_conn *conn, const char *user, const char *password,
 	r = imap_cmd_add_string(conn, &cmd, user, true, &resp, error_r);
 	if (r == 0)
 		r = imap_cmd_add_string(conn, &cmd, password, true, &resp, error_r);
-	if (r < 0)
-		goto cleanup;
-	if (r == 0 && imap_cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		login_refused(conn, resp, user, error_r);
-		goto cleanup;
+	if (r != 0) {
+		/* not sent, or answered before a literal's data */
+		imap_cmd_free(&cmd);
+		if (r < 0)
+			return -1;
+		if (resp->status != IMAP_STATUS_OK)
+			return login_refused(conn, resp, user, error_r);
+	} else if (imap_cmd_finish(conn, &cmd, NULL, NULL, login_refusal, NULL,
+				   error_r, "%s refused login for %s",
+				   conn->server_desc, user) < 0) {
+		return -1;
 	}
-	ret = login_done(conn, caps_gen, error_r);
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
+	return login_done(conn, caps_gen, error_r);
 }

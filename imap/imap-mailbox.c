@@ -85,6 +85,14 @@ select_no_is_nonexistent(const struct imap_response *resp)
 		imap_text_has(resp->text, "unknown mailbox");
 }
 
+/* A refused SELECT, EXAMINE or STATUS. */
+static enum imap_error_kind
+select_refusal(const struct imap_response *resp)
+{
+	return select_no_is_nonexistent(resp) ? IMAP_ERR_NONEXISTENT :
+		IMAP_ERR_NO;
+}
+
 /* SELECT/EXAMINE with param (" (QRESYNC (...))") or, when NULL, with
  * (CONDSTORE) when advertised. */
 static int
@@ -93,11 +101,9 @@ select_run(struct imap_conn *conn, const char *mailbox, bool readonly,
 	   uint32_t expect_uidvalidity, struct imap_mailbox_info *info_r,
 	   struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct select_ctx ctx;
 	const char *verb = readonly ? "EXAMINE" : "SELECT";
 	struct imap_cmd cmd;
-	int ret = -1;
 
 	memset(info_r, 0, sizeof(*info_r));
 	if (imap_check_usable(conn, error_r) < 0)
@@ -107,8 +113,10 @@ select_run(struct imap_conn *conn, const char *mailbox, bool readonly,
 	ctx.changes = changes;
 	ctx.expect_uidvalidity = expect_uidvalidity;
 	imap_cmd_begin(conn, &cmd, verb);
-	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
-		goto cleanup;
+	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0) {
+		imap_cmd_free(&cmd);
+		return -1;
+	}
 	/* RFC 7162: the parameter enables CONDSTORE and so HIGHESTMODSEQ */
 	if (param != NULL)
 		imap_cmd_add(&cmd, param);
@@ -117,32 +125,24 @@ select_run(struct imap_conn *conn, const char *mailbox, bool readonly,
 	/* a SELECT, even a failing one, closes the selected mailbox */
 	if (conn->state == IMAP_STATE_SELECTED)
 		imap_conn_set_state(conn, IMAP_STATE_AUTHENTICATED);
-	if (imap_cmd_run(conn, &cmd, select_untagged, &ctx, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, select_no_is_nonexistent(resp) ?
-			       IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
-			       "%s refused %s \"%s\"", conn->server_desc, verb,
-			       mailbox);
+	if (imap_cmd_finish(conn, &cmd, select_untagged, &ctx, select_refusal,
+			    NULL, error_r, "%s refused %s \"%s\"",
+			    conn->server_desc, verb, mailbox) < 0) {
 		memset(info_r, 0, sizeof(*info_r));
-		goto cleanup;
+		return -1;
 	}
 	if (!ctx.have_uidvalidity || !ctx.have_exists) {
 		/* both are required (RFC 3501 6.3.1); without EXISTS an
 		 * empty answer would read as an empty folder */
-		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
-			       IMAP_FAIL_TRANSIENT,
-			       "%s %s sent no %s for \"%s\"",
-			       conn->server_desc, conn->addr_desc,
-			       ctx.have_uidvalidity ? "EXISTS" : "UIDVALIDITY",
-			       mailbox);
-		goto cleanup;
+		return imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s sent no %s for \"%s\"",
+				      conn->server_desc, conn->addr_desc,
+				      ctx.have_uidvalidity ? "EXISTS" :
+				      "UIDVALIDITY", mailbox);
 	}
 	imap_conn_set_state(conn, IMAP_STATE_SELECTED);
-	ret = 0;
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
+	return 0;
 }
 
 int
@@ -153,33 +153,33 @@ imap_select(struct imap_conn *conn, const char *mailbox, bool readonly,
 			  error_r);
 }
 
+/* A refused CREATE, where "it already exists" is success. */
+static enum imap_error_kind
+create_refusal(const struct imap_response *resp)
+{
+	if (imap_code_is(resp, "ALREADYEXISTS") ||
+	    (resp->code == NULL && resp->status == IMAP_STATUS_NO &&
+	     imap_text_has(resp->text, "already exists")))
+		return IMAP_ERR_NONE;
+	return IMAP_ERR_NO;
+}
+
 int
 imap_create(struct imap_conn *conn, const char *mailbox,
 	    struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct imap_cmd cmd;
-	int ret = -1;
 
 	if (imap_check_usable(conn, error_r) < 0)
 		return -1;
 	imap_cmd_begin(conn, &cmd, "CREATE");
-	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0 ||
-	    imap_cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK &&
-	    !imap_code_is(resp, "ALREADYEXISTS") &&
-	    !(resp->code == NULL && resp->status == IMAP_STATUS_NO &&
-	      imap_text_has(resp->text, "already exists"))) {
-		imap_fail_resp(conn, error_r, IMAP_ERR_NO, resp,
-			       "%s refused CREATE \"%s\"", conn->server_desc,
-			       mailbox);
-		goto cleanup;
+	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0) {
+		imap_cmd_free(&cmd);
+		return -1;
 	}
-	ret = 0;
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
+	return imap_cmd_finish(conn, &cmd, NULL, NULL, create_refusal, NULL,
+			       error_r, "%s refused CREATE \"%s\"",
+			       conn->server_desc, mailbox);
 }
 
 /* ---- STATUS, SELECT QRESYNC ---- */
@@ -237,36 +237,28 @@ static int
 status_run(struct imap_conn *conn, const char *mailbox, const char *items,
 	   struct status_ctx *ctx, struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct imap_cmd cmd;
-	int ret = -1;
 
 	if (imap_check_usable(conn, error_r) < 0)
 		return -1;
 	imap_cmd_begin(conn, &cmd, "STATUS");
-	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0)
-		goto cleanup;
+	if (imap_cmd_add_mailbox(conn, &cmd, mailbox, error_r) < 0) {
+		imap_cmd_free(&cmd);
+		return -1;
+	}
 	imap_cmd_add(&cmd, items);
-	if (imap_cmd_run(conn, &cmd, status_untagged, ctx, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, select_no_is_nonexistent(resp) ?
-			       IMAP_ERR_NONEXISTENT : IMAP_ERR_NO, resp,
-			       "%s refused STATUS \"%s\"", conn->server_desc,
-			       mailbox);
-		goto cleanup;
-	}
+	if (imap_cmd_finish(conn, &cmd, status_untagged, ctx, select_refusal,
+			    NULL, error_r, "%s refused STATUS \"%s\"",
+			    conn->server_desc, mailbox) < 0)
+		return -1;
 	if (!ctx->seen) {
-		imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
-			       IMAP_FAIL_TRANSIENT,
-			       "%s %s sent no STATUS data for \"%s\"",
-			       conn->server_desc, conn->addr_desc, mailbox);
-		goto cleanup;
+		return imap_conn_fail(conn, error_r, IMAP_ERR_PROTOCOL,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s sent no STATUS data for \"%s\"",
+				      conn->server_desc, conn->addr_desc,
+				      mailbox);
 	}
-	ret = 0;
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
+	return 0;
 }
 
 int

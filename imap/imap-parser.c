@@ -618,13 +618,32 @@ parse_literal(struct imap_parser *p, struct cursor *c, struct imap_arg *arg)
 	return 0;
 }
 
+/* True if the atom s[0..len) names a FETCH item that a section "[...]"
+ * follows (RFC 3501 BODY[, RFC 3516 BINARY[).  Anywhere else "[" is an
+ * atom character, as in the keyword "foo[bar". */
+static bool
+atom_takes_section(const unsigned char *s, size_t len)
+{
+	static const char *const names[] = {
+		"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) == len &&
+		    strncasecmp((const char *)s, names[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 parse_atom(struct imap_parser *p, struct cursor *c, struct imap_arg *arg)
 {
 	size_t i = c->pos;
 
 	while (i < c->end && !is_atom_end(c->s[i])) {
-		if (c->s[i] == '[') {
+		if (c->s[i] == '[' &&
+		    atom_takes_section(c->s + c->pos, i - c->pos)) {
 			/* BODY[HEADER.FIELDS (A B)]<0>: one atom */
 			while (i < c->end && c->s[i] != ']')
 				i++;

@@ -257,6 +257,21 @@ int imap_pending_wait(struct imap_conn *conn, const char *tag,
 /* A kept answer seen as a tagged response; its pointers point into p. */
 void imap_pending_as_resp(const struct imap_pending *p,
 			  struct imap_response *resp);
+/* The error kind of a command refused with resp (a tagged answer other
+ * than OK), or IMAP_ERR_NONE to take resp as success. */
+typedef enum imap_error_kind imap_refusal_fn(const struct imap_response *resp);
+/* The end of every command: ends cmd's line, sends it, reads up to its
+ * tagged answer (untagged data to handler, if any) and frees cmd.  0 when
+ * the answer is OK or refusal (NULL: refuse all with IMAP_ERR_NO) takes it
+ * as success; *resp_r (if resp_r is not NULL) is then the answer, valid
+ * until the next read.  -1 when the connection failed, or on a refusal as
+ * imap_fail_resp(<refusal's kind>, resp, fmt, ...). */
+int imap_cmd_finish(struct imap_conn *conn, struct imap_cmd *cmd,
+		    imap_untagged_fn *handler, void *ctx,
+		    imap_refusal_fn *refusal,
+		    const struct imap_response **resp_r,
+		    struct imap_error *err, const char *fmt, ...)
+	ATTR_FORMAT(8, 9);
 /* Runs the one-line command line (untagged answers to handler, if any)
  * and requires OK; a refusal fails with IMAP_ERR_NO "refused <line>". */
 int imap_simple_command(struct imap_conn *conn, const char *line,

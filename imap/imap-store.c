@@ -13,26 +13,19 @@ uid_store(struct imap_conn *conn, const char *uidset, bool add,
 	  const char *const *flags, size_t flags_count,
 	  struct imap_error *error_r)
 {
-	const struct imap_response *resp;
 	struct imap_cmd cmd;
-	int ret = -1;
 
 	imap_cmd_begin(conn, &cmd, "UID STORE ");
 	imap_cmd_add(&cmd, uidset);
 	imap_cmd_add(&cmd, add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ");
-	if (imap_cmd_add_flag_list(conn, &cmd, flags, flags_count, error_r) < 0 ||
-	    imap_cmd_run(conn, &cmd, NULL, NULL, &resp, error_r) < 0)
-		goto cleanup;
-	if (resp->status != IMAP_STATUS_OK) {
-		imap_fail_resp(conn, error_r, IMAP_ERR_NO, resp,
+	if (imap_cmd_add_flag_list(conn, &cmd, flags, flags_count,
+				   error_r) < 0) {
+		imap_cmd_free(&cmd);
+		return -1;
+	}
+	return imap_cmd_finish(conn, &cmd, NULL, NULL, NULL, NULL, error_r,
 			       "%s refused UID STORE %.64s", conn->server_desc,
 			       uidset);
-		goto cleanup;
-	}
-	ret = 0;
-cleanup:
-	imap_cmd_free(&cmd);
-	return ret;
 }
 
 int

@@ -882,6 +882,37 @@ START_TEST(test_fetch_meta)
 }
 END_TEST
 
+/* "[" is an atom character: a keyword holding one is a flag like any
+ * other, not the start of a section that never ends. */
+START_TEST(test_fetch_meta_bracket_keyword)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct seen seen;
+
+	conn = open_selected(&f, "IMAP4rev1 UIDPLUS",
+		"C: {tag} UID FETCH 5:6 (UID FLAGS INTERNALDATE RFC822.SIZE)\n"
+		"S: * 1 FETCH (UID 5 FLAGS (\\Seen foo[bar) INTERNALDATE "
+		"\"03-Feb-2026 08:05:01 +0000\" RFC822.SIZE 10)\n"
+		"S: * 2 FETCH (UID 6 FLAGS ([x $Old[2) INTERNALDATE "
+		"\"03-Feb-2026 08:05:01 +0000\" RFC822.SIZE 11)\n"
+		"S: {tag} OK Fetch completed.\n"
+		"EXPECT-EOF\n");
+	memset(&seen, 0, sizeof(seen));
+	ASSERT_OK(err, imap_fetch_meta(conn, "5:6", NULL, meta_cb, &seen,
+				       &err));
+	ck_assert_uint_eq(seen.count, 2);
+	ck_assert_uint_eq(seen.msgs[0].uid, 5);
+	ck_assert_str_eq(seen.msgs[0].flags, "\\Seen foo[bar");
+	ck_assert_uint_eq(seen.msgs[0].size, 10);
+	ck_assert_uint_eq(seen.msgs[1].uid, 6);
+	ck_assert_str_eq(seen.msgs[1].flags, "[x $Old[2");
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
 static const char body_bytes[] =
 	"From: Voice Mail <vm@example.com>\r\n"
 	"Subject: Call from 555\r\n"
@@ -2238,6 +2269,7 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_select);
 	tcase_add_test(tc, test_select_without_condstore);
 	tcase_add_test(tc, test_fetch_meta);
+	tcase_add_test(tc, test_fetch_meta_bracket_keyword);
 	tcase_add_test(tc, test_fetch_body);
 	tcase_add_test(tc, test_disconnect_in_literal);
 	tcase_add_test(tc, test_bye_mid_session);

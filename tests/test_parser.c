@@ -742,6 +742,53 @@ START_TEST(test_special_atoms)
 }
 END_TEST
 
+/* "[" is an atom character; only after BODY, BODY.PEEK, BINARY,
+ * BINARY.PEEK and BINARY.SIZE does it open a section up to "]". */
+START_TEST(test_bracket_in_atom)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	const struct imap_response *resp;
+	static const char flags[] = "* 1 FETCH (UID 5 FLAGS (\\Seen foo[bar))\r\n";
+	static const char split[] = "* 2 FETCH (FLAGS (a[b c]d x[) UID 6)\r\n";
+	static const char sections[] =
+		"* 3 FETCH (body.peek[HEADER.FIELDS (A B)] NIL "
+		"BINARY[1] NIL Binary.Peek[1.2]<0> NIL BINARY.SIZE[2 3] 4 "
+		"XBODY[A B] NIL)\r\n";
+	const struct imap_arg *l, *f;
+
+	resp = feed_bytewise(p, flags, strlen(flags));
+	ck_assert_uint_eq(resp->args[2].list_count, 4);
+	f = &resp->args[2].list[3];
+	ck_assert_int_eq(f->type, IMAP_ARG_LIST);
+	ck_assert_uint_eq(f->list_count, 2);
+	ck_assert_str_eq(f->list[0].str, "\\Seen");
+	ck_assert_int_eq(f->list[1].type, IMAP_ARG_ATOM);
+	ck_assert_str_eq(f->list[1].str, "foo[bar");
+
+	resp = feed_all(p, split, strlen(split));
+	l = resp->args[2].list;
+	ck_assert_uint_eq(resp->args[2].list_count, 4);
+	ck_assert_uint_eq(l[1].list_count, 3);
+	ck_assert_str_eq(l[1].list[0].str, "a[b");
+	ck_assert_str_eq(l[1].list[1].str, "c]d");
+	ck_assert_str_eq(l[1].list[2].str, "x[");
+	ck_assert_str_eq(l[3].str, "6");
+
+	resp = feed_bytewise(p, sections, strlen(sections));
+	l = resp->args[2].list;
+	ck_assert_uint_eq(resp->args[2].list_count, 11);
+	ck_assert_str_eq(l[0].str, "body.peek[HEADER.FIELDS (A B)]");
+	ck_assert_str_eq(l[2].str, "BINARY[1]");
+	ck_assert_str_eq(l[4].str, "Binary.Peek[1.2]<0>");
+	ck_assert_str_eq(l[6].str, "BINARY.SIZE[2 3]");
+	ck_assert_str_eq(l[7].str, "4");
+	ck_assert_str_eq(l[8].str, "XBODY[A");
+	ck_assert_str_eq(l[9].str, "B]");
+	ck_assert_int_eq(l[10].type, IMAP_ARG_NIL);
+	imap_parser_destroy(&p);
+}
+END_TEST
+
 START_TEST(test_trace)
 {
 	struct imap_parser *p = imap_parser_create(NULL);
@@ -951,6 +998,7 @@ parser_suite(void)
 	tcase_add_test(tc, test_empty_flags);
 	tcase_add_test(tc, test_resp_codes);
 	tcase_add_test(tc, test_special_atoms);
+	tcase_add_test(tc, test_bracket_in_atom);
 	tcase_add_test(tc, test_trace);
 	tcase_add_test(tc, test_stream_split_everywhere);
 	tcase_add_test(tc, test_stream_ignores_literal_limit);
