@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
+#include "reconciler/crash.h"
 
 static int ATTR_FORMAT(2, 3)
 restore_fail(struct recon_error *error, const char *fmt, ...)
@@ -144,6 +145,7 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 		restore_fail(error_r, "%s", error);
 		goto out;
 	}
+	recon_crash_point();
 	flags = recon_flags_split(rec.flags, &flags_count);
 	memset(&msg, 0, sizeof(msg));
 	msg.flags = (const char *const *)flags;
@@ -153,6 +155,7 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 	msg.len = (size_t)spool_size(spool);
 	msg.spool = spool;
 	r = imap_append_batch(conn, folder, &msg, 1, &ie);
+	recon_crash_point();
 	if (r < 0 || msg.error.kind != IMAP_ERR_NONE) {
 		const struct imap_error *e = r < 0 ? &ie : &msg.error;
 
@@ -182,6 +185,7 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 			goto out;
 		}
 	}
+	recon_crash_point();
 	/* the placeholder goes, then the archive's reference */
 	set = xasprintf("%u", placeholder_uid);
 	if (placeholder_uid != 0 && imap_uid_expunge(conn, set, &ie) < 0) {
@@ -190,10 +194,12 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 			     sub->id, folder, msg.uid, placeholder_uid, ie.msg);
 		goto out;
 	}
+	recon_crash_point();
 	if (archive_unref(params->archive, rec.archive_id, NULL, &error) < 0) {
 		restore_fail(error_r, "%s", error);
 		goto out;
 	}
+	recon_crash_point();
 	*bytes_r = spool_size(spool);
 	*backup_uid_r = msg.uid;
 	ret = 0;
