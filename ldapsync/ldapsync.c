@@ -15,6 +15,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "ldapsync/ldapsync.h"
+#include "reconciler/crash.h"
 
 #define DEFAULT_PAGE_SIZE 200
 #define SIDE "production"
@@ -435,6 +436,7 @@ mirror_entry(struct pass *ps, const struct entry *e, const char *bdn)
 		}
 		rc = ldap_add_ext_s(ps->backup, bdn, m.list, NULL, NULL);
 		ps->r->writes++;
+		recon_crash_point();
 		if (rc != LDAP_SUCCESS) {
 			record_write_failure(ps, "adding", bdn, rc);
 			mods_free(&m);
@@ -467,6 +469,7 @@ mirror_entry(struct pass *ps, const struct entry *e, const char *bdn)
 	}
 	rc = ldap_modify_ext_s(ps->backup, bdn, m.list, NULL, NULL);
 	ps->r->writes++;
+	recon_crash_point();
 	if (rc != LDAP_SUCCESS) {
 		record_write_failure(ps, "modifying", bdn, rc);
 		mods_free(&m);
@@ -553,6 +556,7 @@ record(struct pass *ps, struct record_ctx *rc)
 		ps->stop = true;
 		return -1;
 	}
+	recon_crash_point();
 	if (rc->sub_change == 1) {
 		ps->r->subscribed++;
 		log_info("ldap-sync: mailbox %s subscribed", rc->sub_key);
@@ -789,6 +793,7 @@ handle_removed(struct pass *ps)
 				int rc2 = ldap_delete_ext_s(ps->backup, bdn, NULL, NULL);
 
 				ps->r->writes++;
+				recon_crash_point();
 				if (rc2 != LDAP_SUCCESS && rc2 != LDAP_NO_SUCH_OBJECT) {
 					record_write_failure(ps, "deleting", bdn, rc2);
 					free(bdn);

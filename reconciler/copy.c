@@ -1038,6 +1038,7 @@ recon_resolve_intents(struct mailbox_ctx *ctx, const char *why)
 		if (recon_txn_run(ctx, resolve_intents_txn, &rc) < 0)
 			goto out;
 	}
+	recon_crash_point();
 	ret = 0;
 out:
 	db_intents_free(&intents, count);

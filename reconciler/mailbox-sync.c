@@ -690,6 +690,7 @@ release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 					  ctx->sub->id, ctx->folder, error);
 				return -1;
 			}
+			recon_crash_point();
 		}
 	}
 	return 0;

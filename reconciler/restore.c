@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
+#include "reconciler/crash.h"
 
 static int ATTR_FORMAT(2, 3)
 restore_fail(struct recon_error *error, const char *fmt, ...)
@@ -82,6 +83,59 @@ relink_txn(struct db_txn *txn, void *context, const char **error_r)
 	return ret < 0 ? ret : 0;
 }
 
+struct earlier_ctx {
+	uint64_t size;
+	int64_t internaldate;
+	uint32_t placeholder_uid;
+	uint32_t found;
+};
+
+static int
+earlier_cb(const struct imap_message_meta *meta, void *context)
+{
+	struct earlier_ctx *ec = context;
+
+	if (meta->uid != ec->placeholder_uid && meta->size == ec->size &&
+	    meta->internaldate == ec->internaldate && ec->found == 0)
+		ec->found = meta->uid;
+	return 0;
+}
+
+/* A restore of the same message that stopped after its APPEND left its
+ * intent: the original may be on the backup already, at or past the
+ * UIDNEXT the intent noted.  Its UID (same size and INTERNALDATE, not the
+ * placeholder) in *uid_r, or 0: appending it again would leave a
+ * duplicate that no sync may remove on its own. */
+static int
+find_earlier_append(const struct recon_params *params, const char *mailbox,
+		    const char *folder, struct imap_conn *conn, uint32_t prod_uid,
+		    struct earlier_ctx *ec, struct recon_error *error_r)
+{
+	struct db_intent *intents = NULL;
+	struct imap_error ie;
+	const char *error;
+	size_t count = 0;
+	int ret = 0;
+
+	if (db_intent_list(params->db, NULL, mailbox, folder, &intents, &count,
+			   &error) < 0)
+		return restore_fail(error_r, "%s", error);
+	for (size_t i = 0; i < count && ret == 0; i++) {
+		char *set;
+
+		if (intents[i].prod_uid != prod_uid || intents[i].kind != DB_INTENT_COPY)
+			continue;
+		set = xasprintf("%u:*", intents[i].backup_uidnext > 0 ?
+				intents[i].backup_uidnext : 1);
+		if (imap_fetch_meta(conn, set, NULL, earlier_cb, ec, &ie) < 0)
+			ret = restore_fail(error_r, "mailbox %s: listing the backup "
+					   "folder %s: %s", mailbox, folder, ie.msg);
+		free(set);
+	}
+	db_intents_free(&intents, count);
+	return ret;
+}
+
 int
 recon_restore(const struct recon_params *params, const struct db_subscription *sub,
 	      const char *folder, uint32_t prod_uid, uint64_t *bytes_r,
@@ -114,6 +168,7 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 		goto out;
 	}
 	placeholder_uid = rec.backup_uid;
+	memset(&msg, 0, sizeof(msg));
 	spool = spool_create(4 * 1024 * 1024, NULL);
 	if (archive_get(params->archive, rec.archive_id, spool_sink, spool, &error) < 0) {
 		restore_fail(error_r, "%s", error);
@@ -125,6 +180,21 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 		restore_fail(error_r, "mailbox %s: opening the backup folder %s: %s",
 			     sub->id, folder, ie.msg);
 		goto out;
+	}
+	{
+		struct earlier_ctx ec = { spool_size(spool), rec.internaldate,
+					  placeholder_uid, 0 };
+
+		if (find_earlier_append(params, sub->id, folder, conn, prod_uid, &ec,
+					error_r) < 0)
+			goto out;
+		if (ec.found != 0) {
+			log_info("%s/%s production UID %u: an interrupted restore had "
+				 "put the original back as backup UID %u; relinked",
+				 sub->id, folder, prod_uid, ec.found);
+			msg.uid = ec.found;
+			goto relink;
+		}
 	}
 	/* journal first, as for every APPEND (resolved by the next sync) */
 	memset(&in, 0, sizeof(in));
@@ -144,8 +214,8 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 		restore_fail(error_r, "%s", error);
 		goto out;
 	}
+	recon_crash_point();
 	flags = recon_flags_split(rec.flags, &flags_count);
-	memset(&msg, 0, sizeof(msg));
 	msg.flags = (const char *const *)flags;
 	msg.flags_count = flags_count;
 	msg.internaldate = rec.internaldate;
@@ -153,6 +223,7 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 	msg.len = (size_t)spool_size(spool);
 	msg.spool = spool;
 	r = imap_append_batch(conn, folder, &msg, 1, &ie);
+	recon_crash_point();
 	if (r < 0 || msg.error.kind != IMAP_ERR_NONE) {
 		const struct imap_error *e = r < 0 ? &ie : &msg.error;
 
@@ -167,6 +238,19 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 			     "large (raise its limit first)" : "refused it", e->msg);
 		goto out;
 	}
+relink:
+	/* the placeholder goes before the link says copy: a stop in between
+	 * leaves a placeholder link and the intent, which the next restore
+	 * resolves; the other way round the placeholder would stay as a
+	 * duplicate that no sync removes on its own */
+	set = xasprintf("%u", placeholder_uid);
+	if (placeholder_uid != 0 && imap_uid_expunge(conn, set, &ie) < 0) {
+		restore_fail(error_r, "%s/%s: the original is back as backup UID %u, "
+			     "but removing the placeholder (backup UID %u) failed: %s",
+			     sub->id, folder, msg.uid, placeholder_uid, ie.msg);
+		goto out;
+	}
+	recon_crash_point();
 	{
 		struct relink_ctx rc = { params, sub->id, folder, &rec, msg.uid, NULL };
 		struct db_snapshot snap = { 0 };
@@ -182,18 +266,12 @@ recon_restore(const struct recon_params *params, const struct db_subscription *s
 			goto out;
 		}
 	}
-	/* the placeholder goes, then the archive's reference */
-	set = xasprintf("%u", placeholder_uid);
-	if (placeholder_uid != 0 && imap_uid_expunge(conn, set, &ie) < 0) {
-		restore_fail(error_r, "%s/%s: the original is back as backup UID %u, "
-			     "but removing the placeholder (backup UID %u) failed: %s",
-			     sub->id, folder, msg.uid, placeholder_uid, ie.msg);
-		goto out;
-	}
+	recon_crash_point();
 	if (archive_unref(params->archive, rec.archive_id, NULL, &error) < 0) {
 		restore_fail(error_r, "%s", error);
 		goto out;
 	}
+	recon_crash_point();
 	*bytes_r = spool_size(spool);
 	*backup_uid_r = msg.uid;
 	ret = 0;
