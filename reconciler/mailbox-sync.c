@@ -51,7 +51,11 @@ recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
 {
 	enum recon_fail fail = RECON_FAIL_MAILBOX;
 
-	if (ie->kind == IMAP_ERR_CONNECT || ie->kind == IMAP_ERR_TLS)
+	if (ie->kind == IMAP_ERR_CONNECT ||
+	    (ie->kind == IMAP_ERR_TLS && ie->fail != IMAP_FAIL_TRANSIENT))
+		/* a handshake that was cut or timed out reached the server:
+		 * that is this mailbox's failure, retried, not a sign that
+		 * the server cannot be reached at all */
 		fail = RECON_FAIL_UNREACHABLE;
 	else if (ie->kind == IMAP_ERR_AUTH &&
 		 (strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0 ||
