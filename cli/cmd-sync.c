@@ -81,6 +81,8 @@ server_params(const struct config_server *cs, const char *name,
 	rs->imap.ca_file = cs->ca_file;
 	rs->imap.verify = cs->verify;
 	rs->imap.timeout_secs = cs->timeout;
+	rs->imap.command_timeout_secs = cs->command_timeout;
+	rs->imap.min_rate = cs->min_rate;
 	rs->imap.name = name;
 	rs->imap.compress = cs->compress;
 	rs->imap.pipeline = cs->pipeline;
