@@ -59,11 +59,10 @@ cli_run_deadline(const struct config *config, uint64_t begun_ms)
 }
 
 char *
-cli_time_up_reason(const struct config *config, size_t not_done)
+cli_time_up_reason(const struct config *config, const char *left)
 {
-	return xasprintf("run stopped at max_run_seconds (%u s): %zu "
-			 "mailbox%s not done", config->max_run_seconds,
-			 not_done, not_done == 1 ? "" : "es");
+	return xasprintf("run stopped at max_run_seconds (%u s): %s",
+			 config->max_run_seconds, left);
 }
 
 /* A ca_file that cannot be read is a configuration error (78), not a
@@ -437,7 +436,11 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	if (result.stopped_error != NULL)
 		cli_error("%s", result.stopped_error);
 	if (result.time_up) {
-		run.reason = cli_time_up_reason(cli->config, result.not_done);
+		char left[64];
+
+		snprintf(left, sizeof(left), "%zu mailbox%s not done",
+			 result.not_done, result.not_done == 1 ? "" : "es");
+		run.reason = cli_time_up_reason(cli->config, left);
 		cli_error("%s", run.reason);
 	}
 	if (result.stopped_exit != 0)
