@@ -50,6 +50,12 @@ void cli_servers_release(struct recon_params *params);
  * the lock's file descriptor (close it to release), or -1 with the exit
  * code in *exit_r after printing why. */
 int cli_run_lock(const char *state_dir, bool wait, int *exit_r);
+/* The time_mono_ms() at which a run begun at begun_ms (before waiting
+ * for the lock) must stop: [mirror] max_run_seconds later, 0: never. */
+uint64_t cli_run_deadline(const struct config *config, uint64_t begun_ms);
+/* "run stopped at max_run_seconds (N s): LEFT", LEFT saying what is
+ * not done ("3 mailboxes not done"); the caller frees. */
+char *cli_time_up_reason(const struct config *config, const char *left);
 
 int cmd_archive(struct cli *cli, int argc, char **argv);
 /* the history (cmd-history.c) and the database (cmd-db.c) */

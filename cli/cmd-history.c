@@ -199,6 +199,8 @@ json_run(const struct db_run *r)
 	json_object_set_new(o, "started", json_time(r->started));
 	json_object_set_new(o, "finished", json_time(r->finished));
 	json_object_set_new(o, "status", json_string(db_run_status_name(r->status)));
+	if (r->reason != NULL)
+		json_object_set_new(o, "reason", output_json_text(r->reason));
 	json_object_set_new(o, "host", output_json_text(r->host));
 	json_object_set_new(o, "mailboxes", json_pack("{s:I, s:I, s:I, s:I}",
 		"seen", (json_int_t)r->mailboxes_seen,
@@ -264,6 +266,8 @@ print_runs(const struct db_run *runs, size_t count,
 		       r->mailboxes_seen, r->mailboxes_changed, r->mailboxes_failed,
 		       r->mailboxes_frozen, r->op_append, r->op_store, r->op_expunge,
 		       events);
+		if (r->reason != NULL)
+			printf("%6s  %s\n", "", r->reason);
 	}
 }
 

@@ -154,6 +154,8 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	bool dry_run = false, force = false, wait = false, full = false;
 	const char *error;
 	int c, ret, lock_fd = -1, r;
+	/* max_run_seconds counts from here: waiting for the lock included */
+	uint64_t begun_ms = time_mono_ms();
 
 	memset(&run, 0, sizeof(run));
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -210,6 +212,7 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	if (!dry_run &&
 	    (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
 		goto out;
+	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
 	params.db = db;
@@ -240,11 +243,23 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	ret = exit_code(r, &result);
 	if (result.error[0] != '\0')
 		cli_error("%s", result.error);
+	if (result.time_up) {
+		/* entries after the last one read are not known yet */
+		char left[96];
+
+		snprintf(left, sizeof(left), "the directory pass is not done "
+			 "(%zu entries read)", result.entries);
+		run.reason = cli_time_up_reason(cli->config, left);
+		cli_error("%s", run.reason);
+		if (ret == EXIT_OK)
+			ret = EXIT_PARTIAL;
+	}
 	if (run.id != 0) {
 		/* a directory run counts entries where a sync counts mailboxes */
 		run.finished = (int64_t)time(NULL);
 		run.status = ret == EXIT_OK ? DB_RUN_OK : ret == EXIT_GUARDED ?
-			DB_RUN_GUARDED : ret == EXIT_PARTIAL && r == 0 ?
+			DB_RUN_GUARDED : ret == EXIT_PARTIAL &&
+			(r == 0 || result.time_up) ?
 			DB_RUN_PARTIAL : DB_RUN_FAILED;
 		run.mailboxes_seen = result.entries;
 		run.mailboxes_changed = result.added + result.modified + result.deleted;

@@ -50,6 +50,21 @@ cli_run_lock(const char *state_dir, bool wait, int *exit_r)
 	return fd;
 }
 
+uint64_t
+cli_run_deadline(const struct config *config, uint64_t begun_ms)
+{
+	if (config->max_run_seconds == 0)
+		return 0;
+	return begun_ms + (uint64_t)config->max_run_seconds * 1000;
+}
+
+char *
+cli_time_up_reason(const struct config *config, const char *left)
+{
+	return xasprintf("run stopped at max_run_seconds (%u s): %s",
+			 config->max_run_seconds, left);
+}
+
 /* A ca_file that cannot be read is a configuration error (78), not a
  * server that cannot be reached (69). */
 static int
@@ -81,6 +96,8 @@ server_params(const struct config_server *cs, const char *name,
 	rs->imap.ca_file = cs->ca_file;
 	rs->imap.verify = cs->verify;
 	rs->imap.timeout_secs = cs->timeout;
+	rs->imap.command_timeout_secs = cs->command_timeout;
+	rs->imap.min_rate = cs->min_rate;
 	rs->imap.name = name;
 	rs->imap.compress = cs->compress;
 	rs->imap.pipeline = cs->pipeline;
@@ -261,6 +278,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	char *steps = NULL;
 	size_t steps_len = 0;
 	int c, ret, lock_fd = -1;
+	/* max_run_seconds counts from here: waiting for the lock included */
+	uint64_t begun_ms = time_mono_ms();
 
 	memset(&result, 0, sizeof(result));
 	memset(&run, 0, sizeof(run));
@@ -372,6 +391,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	params.dry_run = dry_run;
 	params.incremental = incremental;
 	params.jobs = jobs > 0 ? (unsigned int)jobs : cli->config->jobs;
+	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
+	params.production.imap.run_deadline_ms = params.deadline_ms;
+	params.backup.imap.run_deadline_ms = params.deadline_ms;
 	/* each worker holds a connection to each server */
 	if (params.jobs > cli->config->production.max_connections ||
 	    params.jobs > cli->config->backup.max_connections) {
@@ -413,9 +435,17 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 
 	if (result.stopped_error != NULL)
 		cli_error("%s", result.stopped_error);
+	if (result.time_up) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%zu mailbox%s not done",
+			 result.not_done, result.not_done == 1 ? "" : "es");
+		run.reason = cli_time_up_reason(cli->config, left);
+		cli_error("%s", run.reason);
+	}
 	if (result.stopped_exit != 0)
 		ret = result.stopped_exit;
-	else if (result.counters.mailboxes_failed > 0)
+	else if (result.counters.mailboxes_failed > 0 || result.time_up)
 		ret = EXIT_PARTIAL;
 	else if (result.guards_count > 0)
 		ret = EXIT_GUARDED;

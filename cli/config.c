@@ -85,6 +85,8 @@ static const struct key_def server_keys[] = {
 	{ "compress", VALUE_BOOL, SRV(compress), 0, 0, NULL },
 	{ "pipeline", VALUE_UINT, SRV(pipeline), 1, 1000, NULL },
 	{ "timeout", VALUE_UINT, SRV(timeout), 1, 86400, NULL },
+	{ "command_timeout", VALUE_UINT, SRV(command_timeout), 0, 86400, NULL },
+	{ "min_rate", VALUE_SIZE, SRV(min_rate), 0, 0, NULL },
 	{ "max_message_size", VALUE_SIZE, SRV(max_message_size), 0, 0, "backup" },
 	{ "max_message_seconds", VALUE_U64, SRV(max_message_seconds), 0, 0,
 	  "backup" },
@@ -99,6 +101,8 @@ static const struct key_def mirror_keys[] = {
 	  NULL },
 	{ "archive_dir", VALUE_STRING, CFG(archive_dir), 0, 0, NULL },
 	{ "files_dir", VALUE_STRING, CFG(files_dir), 0, 0, NULL },
+	{ "max_run_seconds", VALUE_UINT, CFG(max_run_seconds), 0, UINT_MAX,
+	  NULL },
 };
 
 static const struct key_def ldap_dir_keys[] = {
@@ -658,6 +662,11 @@ server_defaults(struct config_server *server)
 	server->compress = false;
 	server->pipeline = 16;
 	server->timeout = 60;
+	/* five silences' worth for a whole answer (a large folder's
+	 * listing on a slow link), and 1 KiB/s: less than a 64 kbit/s line
+	 * carries while still working, far more than a trickle */
+	server->command_timeout = 300;
+	server->min_rate = 1024;
 }
 
 static void
@@ -686,6 +695,7 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	config->jobs = 1;
 	config->delete_guard = 50;
 	config->delete_guard_min = 10;
+	config->max_run_seconds = 4 * 3600;
 	config->ldap_create_entries = true;
 	config->ldap_delete_entries = false;
 	config->ldap_subscribe = true;

@@ -30,6 +30,8 @@ struct config_server {
 	bool compress;			/* default no */
 	unsigned int pipeline;		/* commands in flight, default 16 (1: none) */
 	unsigned int timeout;		/* seconds, default 60 */
+	unsigned int command_timeout;	/* seconds, default 300, 0: none */
+	uint64_t min_rate;		/* bytes/s, default 1024, 0: none */
 	uint64_t max_message_size;	/* backup only; bytes, 0: none */
 	uint64_t max_message_seconds;	/* backup only; 0: none */
 };
@@ -65,6 +67,7 @@ struct config {
 	unsigned int delete_guard_min;	/* count, default 10 */
 	char *archive_dir;		/* default <state dir>/archive */
 	char *files_dir;		/* default <state dir>/files */
+	unsigned int max_run_seconds;	/* default 14400, 0: no limit */
 
 	struct config_ldap_dir ldap_production;
 	struct config_ldap_dir ldap_backup;

@@ -140,6 +140,10 @@ summary_json(const char *kind, bool dry_run, uint64_t run_id,
 	if (root != NULL) {
 		json_object_set_new(json_object_get(root, "mailboxes"), "frozen",
 				    json_integer((json_int_t)c->mailboxes_frozen));
+		if (r->time_up)
+			json_object_set_new(json_object_get(root, "mailboxes"),
+					    "not_done",
+					    json_integer((json_int_t)r->not_done));
 		json_object_set_new(root, "guards", guards);
 		json_object_set_new(root, "run", run_id != 0 ?
 				    json_integer((json_int_t)run_id) : json_null());
@@ -198,6 +202,10 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 		       c->drift_flags, c->drift_missing, c->drift_strays);
 	for (size_t i = 0; i < r->failures_count; i++)
 		printf("  failed: %s\n", r->failures[i].error);
+	if (r->time_up)
+		printf("  not done: %zu mailbox%s: the run reached "
+		       "max_run_seconds\n", r->not_done,
+		       r->not_done == 1 ? "" : "es");
 	for (size_t i = 0; i < r->guards_count; i++) {
 		const struct recon_guard_report *g = &r->guards[i];
 

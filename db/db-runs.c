@@ -44,6 +44,7 @@ void
 db_run_clear(struct db_run *run)
 {
 	free(run->host);
+	free(run->reason);
 	memset(run, 0, sizeof(*run));
 }
 
@@ -88,7 +89,21 @@ db_run_encode(const struct db_run *run, size_t *len_r)
 	db_write_u64(&w, run->events);
 	db_write_bytes(&w, run->events_digest, sizeof(run->events_digest));
 	db_write_bytes(&w, run->chain, sizeof(run->chain));
+	/* optional, last: records without it stay readable */
+	if (run->reason != NULL && run->reason[0] != '\0')
+		db_write_str(&w, run->reason);
 	return db_writer_finish(&w, len_r);
+}
+
+/* The optional reason ends a record: a non-empty string (an empty one
+ * is never written, so zeros there are trailing bytes). */
+static bool
+run_has_reason(const struct db_reader *r)
+{
+	const unsigned char *p = r->data + r->pos;
+
+	return !r->failed && r->len - r->pos >= 4 &&
+		(p[0] | p[1] | p[2] | p[3]) != 0;
 }
 
 int
@@ -126,6 +141,8 @@ db_run_decode(const unsigned char *data, size_t len, struct db_run *run_r,
 	    db_read_bytes(&r, run.events_digest, sizeof(run.events_digest),
 			  error_r) < 0 ||
 	    db_read_bytes(&r, run.chain, sizeof(run.chain), error_r) < 0 ||
+	    (run_has_reason(&r) &&
+	     db_read_str(&r, &run.reason, error_r) < 0) ||
 	    db_reader_end(&r, error_r) < 0)
 		goto fail;
 	run.kind = (enum db_run_kind)kind;
@@ -137,8 +154,24 @@ fail:
 	return -1;
 }
 
+static char *run_summary_counts(const struct db_run *run);
+
 char *
 db_run_summary(const struct db_run *run)
+{
+	char *summary = run_summary_counts(run), *with_reason;
+
+	/* a reason line only when there is one: the summaries of runs
+	 * recorded before reasons existed stay as they were sealed */
+	if (run->reason == NULL || run->reason[0] == '\0')
+		return summary;
+	with_reason = xasprintf("%sreason %s\n", summary, run->reason);
+	free(summary);
+	return with_reason;
+}
+
+static char *
+run_summary_counts(const struct db_run *run)
 {
 	return xasprintf("mmirror run 1\n"
 			 "id %" PRIu64 "\n"

@@ -140,6 +140,11 @@ struct db_run {
 	uint64_t events;	/* set when sealed */
 	unsigned char events_digest[32];
 	unsigned char chain[32];
+	/* why the run ended short of its work, one line ("run stopped at
+	 * max_run_seconds ..."), or NULL; owned, freed by db_run_clear().
+	 * Records written before it existed hold none; covered by the chain
+	 * when set. */
+	char *reason;
 };
 
 const char *db_run_kind_name(enum db_run_kind kind);

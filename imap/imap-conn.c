@@ -17,8 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -295,6 +299,112 @@ wait_fd(int fd, short events, unsigned int timeout_ms)
 	}
 }
 
+/* ---- waiting, within the timeout and the time limits ---- */
+
+static int
+io_fail(struct imap_conn *conn, struct imap_error *err, const char *what,
+	int error)
+{
+	if (error == ETIMEDOUT) {
+		return imap_conn_fail(conn, err, IMAP_ERR_IO,
+				      IMAP_FAIL_TRANSIENT,
+				      "%s %s: no progress %s within %u seconds",
+				      conn->server_desc, conn->addr_desc, what,
+				      conn->timeout_ms / 1000);
+	}
+	return imap_conn_fail(conn, err, IMAP_ERR_IO, IMAP_FAIL_TRANSIENT,
+			      "%s %s: error %s: %s", conn->server_desc,
+			      conn->addr_desc, what,
+			      error != 0 ? strerror(error) : "TLS failure");
+}
+
+/* The bytes the peer has taken since the last call: written minus what
+ * still waits in the socket's send queue.  A server that reads slowly
+ * fills the queue (the kernel grows it to megabytes), so what was
+ * written says nothing of its pace; what leaves the queue does.  Without
+ * SIOCOUTQ, what was written. */
+static uint64_t
+delivered_since(struct imap_conn *conn)
+{
+	uint64_t delivered = conn->sent_bytes, delta = 0;
+#ifdef SIOCOUTQ
+	int queued = 0;
+
+	if (conn->fd >= 0 && ioctl(conn->fd, SIOCOUTQ, &queued) == 0 &&
+	    queued > 0)
+		delivered = (uint64_t)queued < delivered ?
+			delivered - (uint64_t)queued : 0;
+#endif
+	if (delivered > conn->delivered_bytes) {
+		delta = delivered - conn->delivered_bytes;
+		conn->delivered_bytes = delivered;
+	}
+	return delta;
+}
+
+/* Waits until the socket is ready for events: at most the timeout of
+ * silence, and never past the answer's or the run's limit.  When
+ * sending, bytes leaving the send queue are progress: they are charged
+ * and the silence starts again.  0 when ready; 1 after the timeout of
+ * silence (nothing filled); -1 with err filled and the connection
+ * dropped. */
+static int
+wait_ready(struct imap_conn *conn, short events, enum imap_deadline_mode mode,
+	   bool sending, const char *what, struct imap_error *err)
+{
+	uint64_t start = time_mono_ms(), now, silent, delivered = 0;
+	unsigned int wait;
+
+	for (;;) {
+		now = time_mono_ms();
+		silent = now - start;
+		if (silent >= conn->timeout_ms)
+			return 1;
+		wait = imap_deadline_wait_ms(&conn->deadline, now, mode,
+					     conn->timeout_ms -
+					     (unsigned int)silent);
+		/* look at the send queue a few times per timeout */
+		if (sending && wait > conn->timeout_ms / 4 + 1)
+			wait = conn->timeout_ms / 4 + 1;
+		if (wait_fd(conn->fd, events, wait) == 0)
+			return 0;
+		if (errno != ETIMEDOUT)
+			return io_fail(conn, err, what, errno);
+		if (sending) {
+			delivered = delivered_since(conn);
+			if (delivered > 0)
+				start = time_mono_ms();
+		}
+		if (imap_conn_deadline_charge(conn, mode, delivered, err) < 0)
+			return -1;
+	}
+}
+
+/* wait_ready() for reading and writing: silence is an IO error. */
+static int
+conn_wait(struct imap_conn *conn, short events, enum imap_deadline_mode mode,
+	  bool sending, struct imap_error *err)
+{
+	const char *what = sending ? "sending" : "reading";
+	int ret = wait_ready(conn, events, mode, sending, what, err);
+
+	return ret <= 0 ? ret : io_fail(conn, err, what, ETIMEDOUT);
+}
+
+/* wait_ready() in the TLS handshake: silence is a TLS failure. */
+static int
+tls_wait(struct imap_conn *conn, short events, struct imap_error *err)
+{
+	int ret = wait_ready(conn, events, IMAP_DEADLINE_RESPONSE, false,
+			     "in the TLS handshake", err);
+
+	if (ret <= 0)
+		return ret;
+	return imap_conn_fail(conn, err, IMAP_ERR_TLS, IMAP_FAIL_TRANSIENT,
+			      "TLS handshake with %s %s failed: timed out",
+			      conn->server_desc, conn->addr_desc);
+}
+
 /* ---- TCP ---- */
 
 static bool
@@ -347,6 +457,9 @@ imap_conn_tcp_connect(struct imap_conn *conn, struct imap_error *err)
 	char port[16];
 	int gai, last_errno = 0, ret = -1;
 
+	imap_deadline_init(&conn->deadline, conn->params.command_timeout_secs,
+			   conn->params.min_rate, conn->timeout_ms,
+			   conn->params.run_deadline_ms);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -569,6 +682,9 @@ imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err)
 
 	if (tls_setup(conn, err) < 0)
 		return -1;
+	/* the handshake is one answer to wait for */
+	imap_deadline_answered(&conn->deadline);
+	imap_deadline_resume(&conn->deadline, time_mono_ms());
 	for (;;) {
 		ERR_clear_error();
 		sigpipe_block(&guard);
@@ -579,15 +695,9 @@ imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err)
 			break;
 		e = SSL_get_error(conn->ssl, ret);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
-				    POLLIN : POLLOUT, conn->timeout_ms) < 0) {
-				return imap_conn_fail(conn, err, IMAP_ERR_TLS,
-					IMAP_FAIL_TRANSIENT,
-					"TLS handshake with %s %s failed: %s",
-					conn->server_desc, conn->addr_desc,
-					errno == ETIMEDOUT ? "timed out" :
-					strerror(errno));
-			}
+			if (tls_wait(conn, e == SSL_ERROR_WANT_READ ?
+				     POLLIN : POLLOUT, err) < 0)
+				return -1;
 			continue;
 		}
 		vr = SSL_get_verify_result(conn->ssl);
@@ -629,23 +739,6 @@ imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err)
 /* ---- reading and writing ---- */
 
 static int
-io_fail(struct imap_conn *conn, struct imap_error *err, const char *what,
-	int error)
-{
-	if (error == ETIMEDOUT) {
-		return imap_conn_fail(conn, err, IMAP_ERR_IO,
-				      IMAP_FAIL_TRANSIENT,
-				      "%s %s: no progress %s within %u seconds",
-				      conn->server_desc, conn->addr_desc, what,
-				      conn->timeout_ms / 1000);
-	}
-	return imap_conn_fail(conn, err, IMAP_ERR_IO, IMAP_FAIL_TRANSIENT,
-			      "%s %s: error %s: %s", conn->server_desc,
-			      conn->addr_desc, what,
-			      error != 0 ? strerror(error) : "TLS failure");
-}
-
-static int
 transport_write(struct imap_conn *conn, const void *data, size_t len,
 		struct imap_error *err)
 {
@@ -654,6 +747,7 @@ transport_write(struct imap_conn *conn, const void *data, size_t len,
 
 	if (conn->fd < 0)
 		return io_fail(conn, err, "sending", ENOTCONN);
+	imap_deadline_resume(&conn->deadline, time_mono_ms());
 	while (off < len) {
 		size_t chunk = len - off > WRITE_CHUNK ? WRITE_CHUNK : len - off;
 
@@ -668,15 +762,20 @@ transport_write(struct imap_conn *conn, const void *data, size_t len,
 			sigpipe_restore(&guard);
 			if (n > 0) {
 				off += (size_t)n;
+				conn->sent_bytes += (uint64_t)n;
+				if (imap_conn_deadline_charge(conn,
+					IMAP_DEADLINE_TRANSFER,
+					delivered_since(conn), err) < 0)
+					return -1;
 				continue;
 			}
 			e = SSL_get_error(conn->ssl, n);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
-					    POLLIN : POLLOUT,
-					    conn->timeout_ms) < 0)
-					return io_fail(conn, err, "sending",
-						       errno);
+				if (conn_wait(conn, e == SSL_ERROR_WANT_READ ?
+					      POLLIN : POLLOUT,
+					      IMAP_DEADLINE_TRANSFER, true,
+					      err) < 0)
+					return -1;
 				continue;
 			}
 			return io_fail(conn, err, "sending",
@@ -688,14 +787,20 @@ transport_write(struct imap_conn *conn, const void *data, size_t len,
 
 			if (n >= 0) {
 				off += (size_t)n;
+				conn->sent_bytes += (uint64_t)n;
+				if (imap_conn_deadline_charge(conn,
+					IMAP_DEADLINE_TRANSFER,
+					delivered_since(conn), err) < 0)
+					return -1;
 				continue;
 			}
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return io_fail(conn, err, "sending", errno);
-			if (wait_fd(conn->fd, POLLOUT, conn->timeout_ms) < 0)
-				return io_fail(conn, err, "sending", errno);
+			if (conn_wait(conn, POLLOUT, IMAP_DEADLINE_TRANSFER,
+				      true, err) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -706,10 +811,12 @@ transport_write(struct imap_conn *conn, const void *data, size_t len,
  * is always awaited when reading). */
 static int
 transport_read(struct imap_conn *conn, unsigned char *buf, size_t size,
-	       size_t *len_r, struct imap_error *err)
+	       enum imap_deadline_mode mode, size_t *len_r,
+	       struct imap_error *err)
 {
 	if (conn->fd < 0)
 		return io_fail(conn, err, "reading", ENOTCONN);
+	imap_deadline_resume(&conn->deadline, time_mono_ms());
 	for (;;) {
 		if (conn->ssl != NULL) {
 			struct sigpipe_guard guard;
@@ -722,15 +829,15 @@ transport_read(struct imap_conn *conn, unsigned char *buf, size_t size,
 			sigpipe_restore(&guard);
 			if (n > 0) {
 				*len_r = (size_t)n;
-				return 0;
+				return imap_conn_deadline_charge(conn, mode, (size_t)n,
+						       err);
 			}
 			e = SSL_get_error(conn->ssl, n);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				if (wait_fd(conn->fd, e == SSL_ERROR_WANT_READ ?
-					    POLLIN : POLLOUT,
-					    conn->timeout_ms) < 0)
-					return io_fail(conn, err, "reading",
-						       errno);
+				if (conn_wait(conn, e == SSL_ERROR_WANT_READ ?
+					      POLLIN : POLLOUT, mode, false,
+					      err) < 0)
+					return -1;
 				continue;
 			}
 			if (e == SSL_ERROR_ZERO_RETURN ||
@@ -743,7 +850,8 @@ transport_read(struct imap_conn *conn, unsigned char *buf, size_t size,
 
 			if (n > 0) {
 				*len_r = (size_t)n;
-				return 0;
+				return imap_conn_deadline_charge(conn, mode, (size_t)n,
+						       err);
 			}
 			if (n == 0)
 				goto eof;
@@ -751,8 +859,8 @@ transport_read(struct imap_conn *conn, unsigned char *buf, size_t size,
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return io_fail(conn, err, "reading", errno);
-			if (wait_fd(conn->fd, POLLIN, conn->timeout_ms) < 0)
-				return io_fail(conn, err, "reading", errno);
+			if (conn_wait(conn, POLLIN, mode, false, err) < 0)
+				return -1;
 		}
 	}
 eof:
@@ -816,17 +924,19 @@ imap_conn_write(struct imap_conn *conn, const void *data, size_t len,
 	return 0;
 }
 
-/* Fills the receive buffer (which is empty) with protocol bytes. */
+/* Fills the receive buffer (which is empty) with protocol bytes, the
+ * wait charged to mode. */
 static int
-conn_fill(struct imap_conn *conn, struct imap_error *err)
+conn_fill(struct imap_conn *conn, enum imap_deadline_mode mode,
+	  struct imap_error *err)
 {
 	size_t n;
 	int zret;
 
 	conn->rpos = conn->rlen = 0;
 	if (!conn->compressed) {
-		if (transport_read(conn, conn->rbuf, sizeof(conn->rbuf), &n,
-				   err) < 0)
+		if (transport_read(conn, conn->rbuf, sizeof(conn->rbuf), mode,
+				   &n, err) < 0)
 			return -1;
 		conn->rlen = n;
 		return 0;
@@ -860,8 +970,8 @@ conn_fill(struct imap_conn *conn, struct imap_error *err)
 			return 0;
 		if (conn->zin.avail_in > 0)
 			continue;
-		if (transport_read(conn, conn->zin_buf, IMAP_ZBUF_SIZE, &n,
-				   err) < 0)
+		if (transport_read(conn, conn->zin_buf, IMAP_ZBUF_SIZE, mode,
+				   &n, err) < 0)
 			return -1;
 		conn->zin.next_in = conn->zin_buf;
 		conn->zin.avail_in = (uInt)n;
@@ -907,6 +1017,8 @@ imap_conn_read_response(struct imap_conn *conn,
 					       &consumed, resp_r, &perr);
 			conn->rpos += consumed;
 			if (ret == IMAP_PARSE_COMPLETE) {
+				if ((*resp_r)->kind != IMAP_RESP_UNTAGGED)
+					imap_deadline_answered(&conn->deadline);
 				if (log_enabled(LOG_LEVEL_TRACE))
 					trace_response(conn);
 				return 0;
@@ -919,7 +1031,9 @@ imap_conn_read_response(struct imap_conn *conn,
 					perr);
 			}
 		}
-		if (conn_fill(conn, err) < 0)
+		if (conn_fill(conn, imap_parser_in_literal(conn->parser) ?
+			      IMAP_DEADLINE_TRANSFER : IMAP_DEADLINE_RESPONSE,
+			      err) < 0)
 			return -1;
 	}
 }

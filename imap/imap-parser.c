@@ -183,6 +183,12 @@ parser_start_response(struct imap_parser *p)
 	}
 }
 
+bool
+imap_parser_in_literal(const struct imap_parser *p)
+{
+	return p->state == PARSER_STATE_LITERAL && p->literal_left > 0;
+}
+
 void
 imap_parser_reset(struct imap_parser *p)
 {

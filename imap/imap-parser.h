@@ -167,6 +167,10 @@ imap_parser_feed(struct imap_parser *parser, const void *data, size_t len,
 		 size_t *consumed_r, const struct imap_response **resp_r,
 		 const char **error_r);
 
+/* True while the parser is inside a literal's data: the next bytes fed
+ * are literal bytes (a message body, when streaming). */
+bool imap_parser_in_literal(const struct imap_parser *parser);
+
 /* Drops any partial response and error, keeping the limits. */
 void imap_parser_reset(struct imap_parser *parser);
 

@@ -43,6 +43,63 @@ struct imap_pending {
 	size_t user;		/* the owner's index (e.g. the message) */
 };
 
+/* ---- time limits (imap-deadline.c): pure decisions from times and
+ * byte counts, so that a table tests them ---- */
+
+enum imap_deadline_mode {
+	IMAP_DEADLINE_RESPONSE = 0, /* waiting for an answer's line bytes */
+	IMAP_DEADLINE_TRANSFER,	    /* receiving literal data, or sending */
+};
+
+enum imap_deadline_verdict {
+	IMAP_DEADLINE_OK = 0,
+	IMAP_DEADLINE_COMMAND,	/* command_timeout used up */
+	IMAP_DEADLINE_RATE,	/* a window of transfer below min_rate */
+	IMAP_DEADLINE_RUN,	/* run_deadline_ms passed */
+};
+
+struct imap_deadline {
+	uint64_t command_ms;	/* 0: no limit */
+	uint64_t min_rate;	/* bytes/s, 0: no limit */
+	uint64_t window_ms;	/* the rate's averaging window (timeout) */
+	uint64_t run_deadline_ms; /* monotonic ms, 0: none */
+	uint64_t mark_ms;	/* time charged up to */
+	uint64_t command_used_ms; /* waited for the current answer */
+	uint64_t window_used_ms, window_bytes; /* the current rate window */
+};
+
+/* Sets the limits (command_secs and min_rate 0: none; window_ms the
+ * per-I/O timeout) and clears the counters. */
+void imap_deadline_init(struct imap_deadline *dl, unsigned int command_secs,
+			uint64_t min_rate, uint64_t window_ms,
+			uint64_t run_deadline_ms);
+/* A wait starts at now_ms: time before it is not charged (the caller's
+ * own work between waits). */
+void imap_deadline_resume(struct imap_deadline *dl, uint64_t now_ms);
+/* An answer ended (tagged response or continuation): the next answer
+ * gets the whole command_timeout. */
+void imap_deadline_answered(struct imap_deadline *dl);
+/* Charges the time since the last mark to mode (with bytes moved in it)
+ * and says whether a limit is passed.  A rate is judged only over a full
+ * window, so a short transfer is never judged on its first bytes. */
+enum imap_deadline_verdict
+imap_deadline_check(struct imap_deadline *dl, uint64_t now_ms,
+		    enum imap_deadline_mode mode, uint64_t bytes);
+/* How long a poll() may wait at now_ms in mode, at most timeout_ms: no
+ * longer than what is left of the answer's time or of the run. */
+unsigned int imap_deadline_wait_ms(const struct imap_deadline *dl,
+				   uint64_t now_ms,
+				   enum imap_deadline_mode mode,
+				   unsigned int timeout_ms);
+
+/* Charges the time since the connection's last mark to mode, with bytes
+ * moved; 0, or -1 with the connection dropped (IMAP_ERR_IO, transient)
+ * and a message naming the limit passed. */
+struct imap_conn;
+int imap_conn_deadline_charge(struct imap_conn *conn,
+			      enum imap_deadline_mode mode, size_t bytes,
+			      struct imap_error *err);
+
 #define IMAP_DEFAULT_PIPELINE 16
 #define IMAP_ZBUF_SIZE 16384
 
@@ -52,6 +109,10 @@ struct imap_conn {
 	char *addr_desc;		/* "host:port" or "[v6]:port" for messages */
 	char *server_desc;		/* "production server" */
 	unsigned int timeout_ms;
+	struct imap_deadline deadline;	/* set up by imap_conn_tcp_connect() */
+	/* sending: bytes given to the socket, and those of them the peer
+	 * has taken (no longer in the send queue) as last charged */
+	uint64_t sent_bytes, delivered_bytes;
 
 	enum imap_conn_state state;
 	int fd;

@@ -35,6 +35,23 @@ struct imap_params {
 	const char *ca_file;	/* NULL: the system's trusted CAs */
 	bool verify;		/* verify certificate chain and host name */
 	unsigned int timeout_secs; /* connect and each read/write; 0: 60 */
+	/* Bounded time for servers that are slow but not silent.  Past any
+	 * of these limits the connection is dropped: IMAP_ERR_IO, class
+	 * IMAP_FAIL_TRANSIENT, a message naming the limit.  Only time spent
+	 * waiting for the socket counts, never the caller's own work.
+	 * command_timeout_secs: the time to wait for the bytes of one
+	 * command's answer (from a tagged response or continuation to the
+	 * next; the TLS handshake and the greeting count as one), literal
+	 * data excluded; 0: no limit.
+	 * min_rate: bytes per second, averaged over each timeout_secs of
+	 * waiting, for literal data received (message bodies) and for
+	 * everything sent (APPEND literals); 0: no limit.
+	 * run_deadline_ms: a time of time_mono_ms() (CLOCK_MONOTONIC) after
+	 * which no wait goes on, so that an operation in flight ends with
+	 * the run's time limit (the message then says so); 0: none. */
+	unsigned int command_timeout_secs;
+	uint64_t min_rate;
+	uint64_t run_deadline_ms;
 	const char *name;	/* "production" or "backup", for messages */
 	bool compress;		/* COMPRESS=DEFLATE after login, if offered */
 	unsigned int pipeline;	/* commands in flight at most; 0: 16, 1: none */

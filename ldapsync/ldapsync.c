@@ -304,6 +304,17 @@ struct pass {
 	bool stop;
 };
 
+/* True (and the pass told to stop) once the run's time is up. */
+static bool
+time_is_up(struct pass *ps)
+{
+	if (ps->p->deadline_ms == 0 || time_mono_ms() < ps->p->deadline_ms)
+		return false;
+	ps->r->time_up = true;
+	ps->stop = true;
+	return true;
+}
+
 static int
 backup_ld(struct pass *ps)
 {
@@ -701,7 +712,8 @@ read_production(struct pass *ps)
 			break;
 		}
 		for (LDAPMessage *m = ldap_first_entry(ps->prod, res);
-		     m != NULL && !ps->stop; m = ldap_next_entry(ps->prod, m))
+		     m != NULL && !ps->stop && !time_is_up(ps);
+		     m = ldap_next_entry(ps->prod, m))
 			process_entry(ps, m);
 		if (cookie.bv_val != NULL)
 			ber_memfree(cookie.bv_val);
@@ -778,7 +790,7 @@ handle_removed(struct pass *ps)
 		db_directory_entries_free(&known, count);
 		return 0;
 	}
-	for (size_t i = 0; i < count && !ps->stop; i++) {
+	for (size_t i = 0; i < count && !ps->stop && !time_is_up(ps); i++) {
 		struct record_ctx rc;
 		char *bdn;
 

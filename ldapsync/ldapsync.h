@@ -25,7 +25,11 @@ struct ldapsync_server {
 	const char *bind_dn;
 	const char *password;
 	const char *base;
-	unsigned int timeout;	/* seconds for connect and each operation */
+	/* seconds: the connect (LDAP_OPT_NETWORK_TIMEOUT, the TLS handshake
+	 * included) and the whole of each operation, each search page and
+	 * each write (LDAP_OPT_TIMEOUT; a search's own time limit), however
+	 * slowly the server trickles its answer; 0: 60 */
+	unsigned int timeout;
 };
 
 struct ldapsync_params {
@@ -50,6 +54,10 @@ struct ldapsync_params {
 	bool dry_run;		/* print the writes to plan_out, do none */
 	FILE *plan_out;
 	unsigned int page_size;	/* entries per page, 0: 200 */
+	/* max_run_seconds: a time_mono_ms() after which no entry is begun
+	 * (the pass stops between entries, and deletions are not judged
+	 * from a partial read); 0: none */
+	uint64_t deadline_ms;
 };
 
 enum ldapsync_fail {
@@ -74,6 +82,7 @@ struct ldapsync_result {
 	size_t writes;		/* LDAP add/modify/delete operations sent */
 	enum ldapsync_fail fail;
 	char error[768];	/* the first failure, one line */
+	bool time_up;		/* stopped at params->deadline_ms (returns -1) */
 };
 
 /* Runs one pass.  Returns 0 when it ran to the end (result->fail may

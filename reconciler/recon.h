@@ -61,6 +61,11 @@ struct recon_params {
 	/* called after each mailbox (serialised, from any worker), or NULL */
 	void (*progress)(const struct recon_progress *progress, void *ctx);
 	void *progress_ctx;
+	/* max_run_seconds: at deadline_ms (time_mono_ms()), 0: none, no
+	 * mailbox starts and none is retried; one cut short (its
+	 * connections carry the same deadline in imap.run_deadline_ms) is
+	 * not done rather than failed: see recon_result's time_up */
+	uint64_t deadline_ms;
 	bool dry_run;		/* plan only; steps are written to plan_out */
 	uint64_t run_id;	/* the run events are recorded in, 0: none */
 	FILE *plan_out;
@@ -125,6 +130,11 @@ struct recon_result {
 	 * reason.  0 and NULL otherwise. */
 	int stopped_exit;
 	char *stopped_error;
+	/* The run reached params->deadline_ms: not_done mailboxes were not
+	 * started or were cut short (their journal is left as after a
+	 * dropped connection, and the next run resolves it). */
+	bool time_up;
+	size_t not_done;
 };
 
 /* Mirrors the given subscriptions (disabled ones are skipped), params->jobs

@@ -115,8 +115,16 @@ struct run_state {
 	bool any_mirrored;
 	bool stop;
 	size_t suspects, unlogged, threshold;
+	size_t cut;		/* mailboxes cut short by the deadline */
 	struct timespec started;
 };
+
+/* True once the run's time (max_run_seconds) is up. */
+static bool
+time_is_up(const struct recon_params *params)
+{
+	return params->deadline_ms != 0 && time_mono_ms() >= params->deadline_ms;
+}
 
 /* Logs the suspects' errors held back so far (they were not the
  * servers' fault after all, or the run ended before deciding). */
@@ -173,6 +181,16 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 		pthread_mutex_unlock(&result_mutex);
 		if (ret == 0)
 			break;
+		if (time_is_up(rs->params)) {
+			/* not this mailbox's failure: the next run goes on */
+			log_warning("%s: stopped at max_run_seconds: %s",
+				    sub->id, error.msg);
+			pthread_mutex_lock(&result_mutex);
+			rs->cut++;
+			report_progress(rs);
+			pthread_mutex_unlock(&result_mutex);
+			return;
+		}
 		verdict = judge(&error, any);
 		if (verdict != RUN_GO_ON ||
 		    error.imap_class == IMAP_FAIL_PERMANENT ||
@@ -216,6 +234,11 @@ worker(void *context)
 		pthread_mutex_lock(&result_mutex);
 		while (rs->next < rs->count && !rs->subs[rs->next].enabled)
 			rs->next++;
+		if (!rs->stop && rs->next < rs->count &&
+		    time_is_up(rs->params)) {
+			rs->result->time_up = true;
+			rs->stop = true;
+		}
 		if (rs->stop || rs->next >= rs->count) {
 			pthread_mutex_unlock(&result_mutex);
 			return NULL;
@@ -263,8 +286,12 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			pthread_join(threads[j], NULL);
 		free(threads);
 	}
+	if (rs.cut > 0)
+		result_r->time_up = true;
+	if (result_r->time_up)
+		result_r->not_done = rs.enabled - rs.done;
 	/* a stopped run reports its one reason, not each suspect */
-	if (!rs.stop)
+	if (!rs.stop || result_r->time_up)
 		log_suspects(result_r, &rs.unlogged);
 }
 

@@ -148,6 +148,8 @@ START_TEST(test_full_file)
 		"compress = yes\n"
 		"pipeline = 1\n"
 		"timeout = 120\n"
+		"command_timeout = 90\n"
+		"min_rate = 4K\n"
 		"\n"
 		"[backup]\n"
 		"host = backup.example.net\n"
@@ -162,6 +164,8 @@ START_TEST(test_full_file)
 		"max_connections = 2\n"
 		"compress = on\n"
 		"timeout = 30\n"
+		"command_timeout = 0\n"
+		"min_rate = 0\n"
 		"max_message_size = 20M\n"
 		"max_message_seconds = 600\n"
 		"\n"
@@ -174,6 +178,7 @@ START_TEST(test_full_file)
 		"delete_guard_min = 3\n"
 		"archive_dir = /srv/archive\n"
 		"files_dir = /srv/files\n"
+		"max_run_seconds = 600\n"
 		"\n"
 		"[ldap.production]\n"
 		"uri = ldap://ldap.prod\n"
@@ -227,6 +232,8 @@ START_TEST(test_full_file)
 	ck_assert(p->compress);
 	ck_assert_uint_eq(p->pipeline, 1);
 	ck_assert_uint_eq(p->timeout, 120);
+	ck_assert_uint_eq(p->command_timeout, 90);
+	ck_assert_uint_eq(p->min_rate, 4096);
 	ck_assert_uint_eq(p->max_message_size, 0);
 	ck_assert_uint_eq(p->max_message_seconds, 0);
 
@@ -242,6 +249,8 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(b->max_connections, 2);
 	ck_assert(b->compress);
 	ck_assert_uint_eq(b->timeout, 30);
+	ck_assert_uint_eq(b->command_timeout, 0);
+	ck_assert_uint_eq(b->min_rate, 0);
 	ck_assert_uint_eq(b->max_message_size, 20 * 1024 * 1024);
 	ck_assert_uint_eq(b->max_message_seconds, 600);
 
@@ -257,6 +266,7 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(config->delete_guard_min, 3);
 	ck_assert_str_eq(config->archive_dir, "/srv/archive");
 	ck_assert_str_eq(config->files_dir, "/srv/files");
+	ck_assert_uint_eq(config->max_run_seconds, 600);
 
 	ck_assert_str_eq(config->ldap_production.uri, "ldap://ldap.prod");
 	ck_assert_str_eq(config->ldap_production.bind_dn, "cn=reader,dc=prod");
@@ -312,6 +322,8 @@ START_TEST(test_defaults)
 		ck_assert(!s->compress);
 		ck_assert_uint_eq(s->pipeline, 16);
 		ck_assert_uint_eq(s->timeout, 60);
+		ck_assert_uint_eq(s->command_timeout, 300);
+		ck_assert_uint_eq(s->min_rate, 1024);
 		ck_assert_uint_eq(s->max_message_size, 0);
 		ck_assert_uint_eq(s->max_message_seconds, 0);
 	}
@@ -325,6 +337,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(config->delete_guard_min, 10);
 	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
 	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
+	ck_assert_uint_eq(config->max_run_seconds, 14400);
 	ck_assert_ptr_null(config->ldap_production.uri);
 	ck_assert_str_eq(config->ldap_production.key_attribute, "uid");
 	ck_assert(!config->ldap_production.starttls);
@@ -410,6 +423,13 @@ static const struct bad_case bad_cases[] = {
 	{ "[production]\nport = 70000\n", 12,
 	  "port must be a number from 1 to 65535, not '70000'" },
 	{ "[production]\nport = 0\n", 12, "port must be a number from 1 to 65535" },
+	{ "[backup]\ncommand_timeout = 5m\n", 12,
+	  "command_timeout must be a number from 0 to 86400, not '5m'" },
+	{ "[production]\nmin_rate = fast\n", 12,
+	  "min_rate must be a size in bytes, optionally with a K, M or G "
+	  "suffix, not 'fast'" },
+	{ "[mirror]\nmax_run_seconds = 4h\n", 12,
+	  "max_run_seconds must be a whole number, not '4h'" },
 	{ "[mirror]\ndelete_guard = 101\n", 12,
 	  "delete_guard must be a number from 0 to 100, not '101'" },
 	{ "[backup]\nmax_message_size = 12X\n", 12,

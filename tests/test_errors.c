@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -270,6 +271,120 @@ START_TEST(test_unknown_mailbox_fails_alone)
 }
 END_TEST
 
+
+/* Starts bench/delay-proxy.py in front of the fixture's implicit TLS
+ * port, each chunk held delay_ms; returns its port, *pid_r its process. */
+static unsigned int
+delay_proxy_start(unsigned int delay_ms, pid_t *pid_r)
+{
+	char *port_file = xasprintf("%s/proxy.port", tmp), *out = NULL;
+	char *text = NULL;
+	uint32_t port = 0, pid = 0;
+
+	unlink(port_file);
+	ck_assert_int_eq(run_cmd(&out, NULL, "python3 '%s/../bench/delay-proxy.py'"
+				 " --max-seconds 240 '%s' 127.0.0.1 %u %u "
+				 ">/dev/null 2>&1 & echo $!", fixtures_dir(),
+				 port_file, srv.imaps_port, delay_ms), 0);
+	ck_assert_int_eq(str_to_u32(str_trim(out), &pid), 0);
+	*pid_r = (pid_t)pid;
+	for (int i = 0; i < 200 && port == 0; i++) {
+		free(text);
+		text = NULL;
+		if (run_cmd(&text, NULL, "cat '%s' 2>/dev/null", port_file) != 0 ||
+		    str_to_u32(str_trim(text), &port) < 0)
+			usleep(50000);
+	}
+	ck_assert_msg(port != 0, "the delay proxy did not start");
+	free(text);
+	free(out);
+	free(port_file);
+	return port;
+}
+
+/* A run never goes on past max_run_seconds: production made slow (every
+ * chunk held 200 ms each way), a limit of 1 s; the run stops with what is
+ * left reported as not done, is recorded as partial with the reason,
+ * exits 1; the next run without the limit finishes the job exactly. */
+START_TEST(test_max_run_seconds)
+{
+	char *cfg = xasprintf("%s/maxrun.conf", tmp), *out = NULL, *err = NULL;
+	char *state_dir = xasprintf("%s/state-maxrun", tmp), *text;
+	const char *reason;
+	unsigned int port;
+	json_t *s, *runs, *last;
+	pid_t proxy;
+
+	port = delay_proxy_start(200, &proxy);
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = 127.0.0.1\nport = %u\nca_file = %s\n"
+			 "admin_user = %s\npassword_file = %s\ntimeout = 10\n"
+			 "command_timeout = 10\n"
+			 "[backup]\nhost = 127.0.0.1\nport = %u\nca_file = %s\n"
+			 "admin_user = %s\npassword_file = %s\n"
+			 "[mirror]\nmax_run_seconds = 1\n",
+			 state_dir, port, srv.ca_file, srv.master_user,
+			 srv.master_password_file, srv.imaps_port, srv.ca_file,
+			 srv.master_user, srv.master_password_file);
+	write_file(cfg, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "init"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL,
+				     "mailbox add 2001 --backup-user x2001"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL,
+				     "mailbox add 2002 --backup-user x2002"), 0);
+
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "--json sync --full"), 1);
+	ck_assert_msg(strstr(err, "run stopped at max_run_seconds (1 s): ") != NULL,
+		      "stderr: %s", err);
+	s = parse_json(out);
+	ck_assert_str_eq(json_string_value(json_object_get(s, "status")), "partial");
+	ck_assert_int_ge(json_path_int(s, "mailboxes.not_done"), 1);
+	json_decref(s);
+	free(out);
+	free(err);
+	kill(proxy, SIGTERM);
+
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json runs"), 0);
+	s = parse_json(out);
+	runs = json_object_get(s, "runs");
+	last = json_array_get(runs, json_array_size(runs) - 1);
+	ck_assert_str_eq(json_string_value(json_object_get(last, "status")),
+			 "partial");
+	reason = json_string_value(json_object_get(last, "reason"));
+	ck_assert_ptr_nonnull(reason);
+	ck_assert_msg(strncmp(reason, "run stopped at max_run_seconds (1 s): ",
+			      38) == 0 && strstr(reason, " not done") != NULL,
+		      "reason: %s", reason);
+	json_decref(s);
+	free(out);
+
+	/* straight to the server, no limit: the rest, exactly */
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = 127.0.0.1\nport = %u\nca_file = %s\n"
+			 "admin_user = %s\npassword_file = %s\n"
+			 "[backup]\nhost = 127.0.0.1\nport = %u\nca_file = %s\n"
+			 "admin_user = %s\npassword_file = %s\n"
+			 "[mirror]\nmax_run_seconds = 0\n",
+			 state_dir, srv.imaps_port, srv.ca_file, srv.master_user,
+			 srv.master_password_file, srv.imaps_port, srv.ca_file,
+			 srv.master_user, srv.master_password_file);
+	write_file(cfg, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "sync --full"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "db check"), 0);
+	out = NULL;
+	ck_assert_msg(run_cmd(&out, NULL, "'%s/imapdump.py' compare --prod-env "
+			      "'%s' --backup-env '%s' --users '2001 2002' "
+			      "--backup-user-format 'x{user}' --skip-header "
+			      "'X-Broadcast: yes'", fixtures_dir(), srv.env_file,
+			      srv.env_file) == 0, "backup differs: %s", out);
+	free(out);
+	free(state_dir);
+	free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -280,7 +395,7 @@ main(void)
 
 	tmp = test_tmpdir();
 	snprintf(dir, sizeof(dir), "%s/s", tmp);
-	fixture_start(dir, "--users '2001 2002 3001 3002'", &srv);
+	fixture_start(dir, "--users '2001 2002 3001 3002 x2001 x2002'", &srv);
 	if (corpus_generate(&srv, 3, "2001 2002", "") < 0) {
 		fixture_stop(&srv);
 		return 1;
@@ -299,6 +414,7 @@ main(void)
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_run_lock);
 	tcase_add_test(tc, test_unknown_mailbox_fails_alone);
+	tcase_add_test(tc, test_max_run_seconds);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 

@@ -18,12 +18,16 @@
 
 #include "util/util.h"
 #include "imap/imap.h"
+/* for the time limits' decision table (imap_deadline_check) */
+#include "imap/imap-private.h"
 #include "util/uidset.h"
 #include "tests/testutil.h"
 
 /* the fake gives up by itself after this long, so no test can hang */
 #define FAKE_TIMEOUT_SECS "10"
 #define CLIENT_TIMEOUT_SECS 2
+/* how much a slow-reading fake takes at a time */
+#define DEADLINE_READ_CHUNK "256"
 
 /* a password with the characters quoting must escape */
 #define PASSWORD "s3cr\"et"
@@ -39,6 +43,10 @@ struct fake {
 };
 
 static struct fake *current_fake;
+
+/* time limits for the next connections (params_init); none by default */
+static unsigned int limit_command_secs;
+static uint64_t limit_min_rate;
 
 /* Fails the test unless err is of kind k; says what the fake server
  * complained about, if anything. */
@@ -187,6 +195,8 @@ params_init(struct imap_params *p, const struct fake *f)
 	p->tls = IMAP_TLS_NONE;
 	p->verify = true;
 	p->timeout_secs = CLIENT_TIMEOUT_SECS;
+	p->command_timeout_secs = limit_command_secs;
+	p->min_rate = limit_min_rate;
 	p->name = "backup";
 }
 
@@ -2246,6 +2256,248 @@ START_TEST(test_bye_every_step)
 }
 END_TEST
 
+/* ---- time limits: command_timeout, min_rate ---- */
+
+enum dl_op { DL_CHECK, DL_GAP, DL_ANSWERED, DL_WAIT };
+
+struct dl_step {
+	enum dl_op op;
+	enum imap_deadline_mode mode;
+	uint64_t advance_ms;	/* the clock moves first */
+	uint64_t bytes;		/* DL_CHECK */
+	unsigned int expect;	/* DL_CHECK: verdict; DL_WAIT: poll ms */
+};
+
+#define CHK(m, ms, b, v) { DL_CHECK, IMAP_DEADLINE_##m, ms, b, IMAP_DEADLINE_##v }
+#define GAP(ms) { DL_GAP, IMAP_DEADLINE_RESPONSE, ms, 0, 0 }
+#define ANSWERED { DL_ANSWERED, IMAP_DEADLINE_RESPONSE, 0, 0, 0 }
+#define WAIT(m, ms) { DL_WAIT, IMAP_DEADLINE_##m, 0, 0, ms }
+
+/* command_timeout 2 s, min_rate 1000 bytes/s over 2 s windows, the run's
+ * deadline at 100 s; the clock starts at 10 s */
+static const struct dl_step dl_steps[] = {
+	WAIT(RESPONSE, 2000),
+	CHK(RESPONSE, 1500, 0, OK),
+	WAIT(RESPONSE, 500),
+	/* literal time does not count against the answer */
+	CHK(TRANSFER, 5000, 20000, OK),	/* a full window at 4000 B/s */
+	CHK(RESPONSE, 499, 0, OK),
+	/* the caller's own work between waits is not charged */
+	GAP(60000),
+	CHK(RESPONSE, 0, 0, OK),
+	ANSWERED,
+	CHK(RESPONSE, 1999, 0, OK),
+	CHK(RESPONSE, 1, 0, COMMAND),
+	ANSWERED,
+	/* a rate is judged on full windows only */
+	CHK(TRANSFER, 1000, 10, OK),
+	CHK(TRANSFER, 999, 1990, OK),
+	CHK(TRANSFER, 1, 0, OK),	/* 2000 bytes in 2 s: just enough */
+	CHK(TRANSFER, 1500, 5, OK),
+	CHK(TRANSFER, 500, 5, RATE),
+	/* the run's end caps every wait, then ends everything */
+	GAP(16001),			/* now 99 s */
+	WAIT(TRANSFER, 1000),
+	WAIT(RESPONSE, 1000),
+	CHK(TRANSFER, 1000, 100000, RUN),
+};
+
+START_TEST(test_deadline_table)
+{
+	struct imap_deadline dl;
+	uint64_t now = 10000;
+
+	imap_deadline_init(&dl, 2, 1000, 2000, 100000);
+	imap_deadline_resume(&dl, now);
+	for (size_t i = 0; i < N_ELEMENTS(dl_steps); i++) {
+		const struct dl_step *st = &dl_steps[i];
+
+		now += st->advance_ms;
+		switch (st->op) {
+		case DL_CHECK:
+			ck_assert_msg(imap_deadline_check(&dl, now, st->mode,
+							  st->bytes) ==
+				      (enum imap_deadline_verdict)st->expect,
+				      "step %zu", i);
+			break;
+		case DL_GAP:
+			imap_deadline_resume(&dl, now);
+			break;
+		case DL_ANSWERED:
+			imap_deadline_answered(&dl);
+			break;
+		case DL_WAIT:
+			ck_assert_msg(imap_deadline_wait_ms(&dl, now, st->mode,
+							    5000) ==
+				      st->expect, "step %zu: %u", i,
+				      imap_deadline_wait_ms(&dl, now, st->mode,
+							    5000));
+			break;
+		}
+	}
+	/* no limits: nothing is ever judged, waits are the timeout's */
+	imap_deadline_init(&dl, 0, 0, 2000, 0);
+	imap_deadline_resume(&dl, 0);
+	ck_assert_int_eq(imap_deadline_check(&dl, 1000000,
+					     IMAP_DEADLINE_RESPONSE, 0),
+			 IMAP_DEADLINE_OK);
+	ck_assert_int_eq(imap_deadline_check(&dl, 2000000,
+					     IMAP_DEADLINE_TRANSFER, 1),
+			 IMAP_DEADLINE_OK);
+	ck_assert_uint_eq(imap_deadline_wait_ms(&dl, 2000000,
+						IMAP_DEADLINE_RESPONSE, 5000),
+			  5000);
+}
+END_TEST
+
+#define ASSERT_DROPPED(err, reason) do { \
+	ASSERT_KIND(err, IMAP_ERR_IO); \
+	ck_assert_int_eq((err).fail, IMAP_FAIL_TRANSIENT); \
+	ck_assert_msg(strstr((err).msg, reason) != NULL, \
+		      "'%s' does not say '%s'", (err).msg, reason); \
+	} while (0)
+
+START_TEST(test_deadline_trickled_line)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_mailbox_info info;
+
+	/* a byte every 0.2 s: the 2 s timeout never fires, the answer
+	 * never completes */
+	limit_command_secs = 2;
+	limit_min_rate = 1024;
+	conn = open_selected(&f, "IMAP4rev1",
+			     "C: {tag} STATUS \"INBOX\" {*}\n"
+			     "TRICKLE: 0.2 * STATUS INBOX (MESSAGES 1 UIDNEXT 2"
+			     " UIDVALIDITY 100)\n");
+	ck_assert_int_eq(imap_status(conn, "INBOX", &info, &err), -1);
+	ASSERT_DROPPED(err, ": no complete response within command_timeout "
+		       "(2 s)");
+	ck_assert(strncmp(err.msg, "backup server 127.0.0.1:", 24) == 0);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+struct count_sink {
+	uint64_t bytes;
+	unsigned int ends;
+};
+
+static int
+count_begin(uint32_t uid, uint64_t size, void *ctx)
+{
+	(void)uid;
+	(void)size;
+	(void)ctx;
+	return 0;
+}
+
+static int
+count_data(const void *data, size_t len, void *ctx)
+{
+	struct count_sink *c = ctx;
+
+	(void)data;
+	c->bytes += len;
+	return 0;
+}
+
+static int
+count_end(uint32_t uid, void *ctx)
+{
+	struct count_sink *c = ctx;
+
+	(void)uid;
+	c->ends++;
+	return 0;
+}
+
+START_TEST(test_deadline_slow_body)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct count_sink c = { 0, 0 };
+	struct imap_body_sink sink = { count_begin, count_data, count_end, &c };
+
+	/* 4 bytes/s of body, well under 1024 over the 2 s window */
+	limit_command_secs = 2;
+	limit_min_rate = 1024;
+	conn = open_selected(&f, "IMAP4rev1",
+			     "C: {tag} UID FETCH 1 (UID BODY.PEEK[])\n"
+			     "S: * 1 FETCH (UID 1 BODY[] {1000}\n"
+			     "SLOW: 1000 1 0.25\n");
+	ck_assert_int_eq(imap_fetch_bodies(conn, "1", 1000000, &sink, &err),
+			 -1);
+	ASSERT_DROPPED(err, ": transfer below min_rate (1024 bytes/s over "
+		       "2 s)");
+	ck_assert_uint_eq(c.ends, 0);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_deadline_long_body_good_rate)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct count_sink c = { 0, 0 };
+	struct imap_body_sink sink = { count_begin, count_data, count_end, &c };
+
+	/* 40 KB/s for 3 s: longer than command_timeout, fast enough */
+	limit_command_secs = 2;
+	limit_min_rate = 1024;
+	conn = open_selected(&f, "IMAP4rev1",
+			     "C: {tag} UID FETCH 1 (UID BODY.PEEK[])\n"
+			     "S: * 1 FETCH (UID 1 BODY[] {120000}\n"
+			     "SLOW: 120000 8000 0.2\n"
+			     "S: )\n"
+			     "S: {tag} OK done\n"
+			     "EXPECT-EOF\n");
+	ASSERT_OK(err, imap_fetch_bodies(conn, "1", 1000000, &sink, &err));
+	ck_assert_uint_eq(c.bytes, 120000);
+	ck_assert_uint_eq(c.ends, 1);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+START_TEST(test_deadline_slow_append_reader)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	uint32_t uidvalidity, uid;
+	const size_t len = 4 * 1024 * 1024;
+	char *data = xmalloc(len), *script;
+
+	/* the server lets its buffer fill, then reads a trickle */
+	memset(data, 'a', len);
+	limit_command_secs = 2;
+	limit_min_rate = 64 * 1024;
+	script = xasprintf("RCVBUF: 4096\n"
+			   "C: {tag} APPEND \"INBOX\" \"" MSG_DATE_TEXT
+			   "\" {%zu}\n"
+			   "S: + go\n"
+			   "SLEEP: 1\n"
+			   "LSLOW: %zu " DEADLINE_READ_CHUNK " 0.05\n",
+			   len, len);
+	conn = open_selected(&f, "IMAP4rev1", script);
+	free(script);
+	ck_assert_int_eq(imap_append(conn, "INBOX", NULL, 0, MSG_DATE, data,
+				     len, &uidvalidity, &uid, &err), -1);
+	ASSERT_DROPPED(err, ": transfer below min_rate (65536 bytes/s over "
+		       "2 s)");
+	free(data);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
 static Suite *
 imap_client_suite(void)
 {
@@ -2301,6 +2553,11 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_fetch_bodies);
 	tcase_add_test(tc, test_qresync_fake);
 	tcase_add_test(tc, test_bye_every_step);
+	tcase_add_test(tc, test_deadline_table);
+	tcase_add_test(tc, test_deadline_trickled_line);
+	tcase_add_test(tc, test_deadline_slow_body);
+	tcase_add_test(tc, test_deadline_long_body_good_rate);
+	tcase_add_test(tc, test_deadline_slow_append_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }

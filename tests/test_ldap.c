@@ -5,9 +5,11 @@
 #include "config.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/util.h"
 #include "tests/testutil.h"
@@ -398,6 +400,160 @@ START_TEST(test_wrong_ca_and_wrong_password)
 }
 END_TEST
 
+
+/* A directory server that answers a byte at a time, for ever: each
+ * operation is bounded by [ldap.*] timeout as a whole, so the pass fails
+ * with libldap's "Timed out" instead of waiting on. */
+START_TEST(test_trickling_directory_times_out)
+{
+	char *cfg = xasprintf("%s/trickle.conf", tmp);
+	char *script = xasprintf("%s/trickle.py", tmp);
+	char *port_file = xasprintf("%s/trickle.port", tmp);
+	char *pw = xasprintf("%s/imap.pass", tmp), *text, *out = NULL, *err = NULL;
+	uint32_t port = 0;
+
+	write_file(script,
+		   "import socket, sys, time\n"
+		   "ls = socket.socket()\n"
+		   "ls.bind(('127.0.0.1', 0))\n"
+		   "ls.listen(1)\n"
+		   "open(sys.argv[1], 'w').write('%d\\n' % ls.getsockname()[1])\n"
+		   "ls.settimeout(60)\n"
+		   "c, _ = ls.accept()\n"
+		   "c.recv(4096)\n"
+		   "# a SEQUENCE that never ends, one byte every 0.3 s\n"
+		   "end = time.time() + 60\n"
+		   "try:\n"
+		   "    c.sendall(b'\\x30\\x84\\x00\\x10\\x00\\x00')\n"
+		   "    while time.time() < end:\n"
+		   "        c.sendall(b'\\x02')\n"
+		   "        time.sleep(0.3)\n"
+		   "except OSError:\n"
+		   "    pass\n", 0600);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "python3 '%s' '%s' >/dev/null 2>&1 &",
+				 script, port_file), 0);
+	for (int i = 0; i < 200 && port == 0; i++) {
+		free(out);
+		out = NULL;
+		if (run_cmd(&out, NULL, "cat '%s' 2>/dev/null", port_file) != 0 ||
+		    str_to_u32(str_trim(out), &port) < 0)
+			usleep(50000);
+	}
+	ck_assert_uint_ne(port, 0);
+	free(out);
+	out = NULL;
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = 127.0.0.1\ntls = none\n"
+			 "admin_user = mmadmin\npassword_file = %s\n"
+			 "[backup]\nhost = 127.0.0.1\ntls = none\n"
+			 "admin_user = mmadmin\npassword_file = %s\n"
+			 "[ldap.production]\nuri = ldap://127.0.0.1:%u\n"
+			 "base = %s\ntimeout = 1\n"
+			 "[ldap.backup]\nuri = %s\nca_file = %s\nbind_dn = %s\n"
+			 "password_file = %s\nbase = %s\n",
+			 state, pw, pw, port, prod.base, backup.ldaps_uri,
+			 backup.ca_file, backup.bind_dn, backup.password_file,
+			 backup.base);
+	write_file(cfg, text, 0600);
+	free(text);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "ldap-sync"), 69);
+	ck_assert_msg(strstr(err, "Timed out") != NULL, "%s", err);
+	free(out);
+	free(err);
+	free(pw);
+	free(port_file);
+	free(script);
+	free(cfg);
+}
+END_TEST
+
+/* A directory pass stops between entries at max_run_seconds: production
+ * made slow (bench/delay-proxy.py, every chunk held 300 ms), a limit of
+ * 1 s; recorded partial with the reason, exit 1; the next pass without
+ * the limit leaves the directories equal. */
+START_TEST(test_max_run_seconds)
+{
+	char *cfg = xasprintf("%s/maxrun.conf", tmp);
+	char *port_file = xasprintf("%s/proxy.port", tmp);
+	char *state_dir = xasprintf("%s/state-maxrun", tmp);
+	char *pw = xasprintf("%s/imap.pass", tmp), *text, *out = NULL, *err = NULL;
+	unsigned int target;
+	uint32_t port = 0, pid = 0;
+	const char *reason;
+	json_t *r, *runs, *last;
+
+	ck_assert_int_eq(sscanf(strrchr(prod.uri, ':') + 1, "%u", &target), 1);
+	ck_assert_int_eq(run_cmd(&out, NULL, "python3 '%s/../bench/delay-proxy.py'"
+				 " --max-seconds 240 '%s' 127.0.0.1 %u 300 "
+				 ">/dev/null 2>&1 & echo $!", fixtures_dir(),
+				 port_file, target), 0);
+	ck_assert_int_eq(str_to_u32(str_trim(out), &pid), 0);
+	for (int i = 0; i < 200 && port == 0; i++) {
+		free(out);
+		out = NULL;
+		if (run_cmd(&out, NULL, "cat '%s' 2>/dev/null", port_file) != 0 ||
+		    str_to_u32(str_trim(out), &port) < 0)
+			usleep(50000);
+	}
+	ck_assert_uint_ne(port, 0);
+	free(out);
+	out = NULL;
+	for (int limit = 1; limit >= 0; limit--) {
+		text = xasprintf("[state]\ndir = %s\n"
+				 "[production]\nhost = 127.0.0.1\ntls = none\n"
+				 "admin_user = mmadmin\npassword_file = %s\n"
+				 "[backup]\nhost = 127.0.0.1\ntls = none\n"
+				 "admin_user = mmadmin\npassword_file = %s\n"
+				 "[mirror]\nmax_run_seconds = %d\n"
+				 "[ldap.production]\nuri = ldap://127.0.0.1:%u\n"
+				 "starttls = yes\nca_file = %s\nbind_dn = %s\n"
+				 "password_file = %s\nbase = %s\n"
+				 "key_attribute = uid\n"
+				 "[ldap.backup]\nuri = %s\nca_file = %s\n"
+				 "bind_dn = %s\npassword_file = %s\nbase = %s\n"
+				 "[ldap]\ndelete_entries = yes\n",
+				 state_dir, pw, pw, limit,
+				 limit > 0 ? port : target, prod.ca_file,
+				 prod.bind_dn, prod.password_file, prod.base,
+				 backup.ldaps_uri, backup.ca_file, backup.bind_dn,
+				 backup.password_file, backup.base);
+		write_file(cfg, text, 0600);
+		free(text);
+		if (limit > 0)
+			ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "init"), 0);
+		r = ldap_sync(cfg, "", limit > 0 ? 1 : 0, &err);
+		ck_assert_str_eq(json_string_value(json_object_get(r, "status")),
+				 limit > 0 ? "partial" : "ok");
+		if (limit > 0)
+			ck_assert_msg(strstr(err, "run stopped at max_run_seconds "
+					     "(1 s): the directory pass is not "
+					     "done") != NULL, "%s", err);
+		json_decref(r);
+		free(err);
+		err = NULL;
+	}
+	kill((pid_t)pid, SIGTERM);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json runs"), 0);
+	r = parse_json(out);
+	free(out);
+	out = NULL;
+	runs = json_object_get(r, "runs");
+	last = json_array_get(runs, json_array_size(runs) - 2);
+	ck_assert_str_eq(json_string_value(json_object_get(last, "status")),
+			 "partial");
+	reason = json_string_value(json_object_get(last, "reason"));
+	ck_assert_msg(reason != NULL && strncmp(reason, "run stopped at "
+			"max_run_seconds (1 s): ", 38) == 0, "%s", reason);
+	json_decref(r);
+	ck_assert_msg(compare_directories(&out) == 0, "%s", out);
+	free(out);
+	free(pw);
+	free(state_dir);
+	free(port_file);
+	free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -432,6 +588,8 @@ main(void)
 	tcase_add_test(tc, test_changes_cost_exactly_their_writes);
 	tcase_add_test(tc, test_no_pin_or_password_in_logs);
 	tcase_add_test(tc, test_wrong_ca_and_wrong_password);
+	tcase_add_test(tc, test_trickling_directory_times_out);
+	tcase_add_test(tc, test_max_run_seconds);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 

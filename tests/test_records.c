@@ -456,6 +456,20 @@ START_TEST(test_event_and_run_roundtrip)
 	ck_assert_ptr_nonnull(strstr(summary, "id 12\nkind incremental\n"));
 	ck_assert_ptr_nonnull(strstr(summary, "status guarded\n"));
 	ck_assert_ptr_nonnull(strstr(summary, "events 17\n"));
+	/* without a reason the summary ends as sealed before reasons were */
+	ck_assert_ptr_null(rback.reason);
+	ck_assert_ptr_null(strstr(summary, "reason"));
+	free(summary);
+	db_run_clear(&rback);
+	free(data);
+	/* a run stopped short keeps its reason, and the chain covers it */
+	run.reason = (char *)"run stopped at max_run_seconds (1 s)";
+	data = db_run_encode(&run, &len);
+	ck_assert_int_eq(db_run_decode(data, len, &rback, &error), 0);
+	ck_assert_str_eq(rback.reason, "run stopped at max_run_seconds (1 s)");
+	summary = db_run_summary(&rback);
+	ck_assert_ptr_nonnull(strstr(summary, "events 17\nreason run stopped "
+				     "at max_run_seconds (1 s)\n"));
 	free(summary);
 	db_run_clear(&rback);
 	free(data);

@@ -113,3 +113,12 @@ iso8601_format(int64_t t, char *out, size_t size)
 	gmtime_r(&tt, &tm);
 	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+uint64_t
+time_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

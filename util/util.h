@@ -90,6 +90,8 @@ int imap_datetime_parse(const char *s, int64_t *t_r);
 void imap_datetime_format(int64_t t, char *out, size_t size);
 /* Formats t as ISO 8601 UTC ("2026-11-28T16:54:53Z") into out (>= 21 bytes). */
 void iso8601_format(int64_t t, char *out, size_t size);
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines, never for dates. */
+uint64_t time_mono_ms(void);
 
 /* ---- digests ---- */
 #define SHA256_LEN 32
