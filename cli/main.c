@@ -49,16 +49,28 @@ static const char *const later_commands[] = {
 	"verify",
 };
 
+/* Writes prefix, the message (escaped as log messages are: it may carry
+ * server text) and suffix to stderr. */
+static void ATTR_FORMAT(2, 0)
+cli_vmessage(const char *prefix, const char *fmt, va_list ap,
+	     const char *suffix)
+{
+	char *msg = xvasprintf(fmt, ap), *escaped;
+
+	escaped = str_escape(msg, strlen(msg));
+	fprintf(stderr, "%s%s%s", prefix, escaped, suffix);
+	free(escaped);
+	free(msg);
+}
+
 void
 cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mmirror: error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("mmirror: error: ", fmt, ap, "\n");
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -66,11 +78,9 @@ cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mmirror: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("mmirror: ", fmt, ap, "\nRun 'mmirror --help' for usage.\n");
 	va_end(ap);
-	fputs("\nRun 'mmirror --help' for usage.\n", stderr);
 }
 
 int

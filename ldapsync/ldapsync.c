@@ -47,9 +47,13 @@ ld_diag(LDAP *ld, int rc, char *buf, size_t size)
 
 	if (ld != NULL)
 		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	if (diag != NULL && diag[0] != '\0' && strncmp(diag, "(unknown", 8) != 0)
-		snprintf(buf, size, "%s (%s)", ldap_err2string(rc), diag);
-	else
+	if (diag != NULL && diag[0] != '\0' && strncmp(diag, "(unknown", 8) != 0) {
+		/* the server's text, for logs and run records */
+		char *safe = str_escape(diag, strlen(diag));
+
+		snprintf(buf, size, "%s (%s)", ldap_err2string(rc), safe);
+		free(safe);
+	} else
 		snprintf(buf, size, "%s", ldap_err2string(rc));
 	if (diag != NULL)
 		ldap_memfree(diag);

@@ -36,10 +36,10 @@ str_trim(char *s)
 	return s;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF). */
+/* Length of the valid UTF-8 sequence at p, of at most avail bytes, or 0
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
 static size_t
-utf8_sequence_len(const unsigned char *p)
+utf8_sequence_len(const unsigned char *p, size_t avail)
 {
 	unsigned char c = p[0];
 	size_t len;
@@ -54,6 +54,8 @@ utf8_sequence_len(const unsigned char *p)
 	else if (c >= 0xf0 && c <= 0xf4)
 		len = 4;
 	else
+		return 0;
+	if (len > avail)
 		return 0;
 	if (c == 0xe0)
 		lo = 0xa0;
@@ -77,16 +79,94 @@ utf8_sanitize(const char *s)
 {
 	char *out = xstrdup(s);
 	unsigned char *p = (unsigned char *)out;
+	size_t avail = strlen(out);
 
 	while (*p != '\0') {
-		size_t len = utf8_sequence_len(p);
+		size_t len = utf8_sequence_len(p, avail);
 
 		if (len == 0) {
 			*p++ = '?';
+			avail--;
 			continue;
 		}
 		p += len;
+		avail -= len;
 	}
+	return out;
+}
+
+/* How many bytes at p (avail > 0) str_escape() keeps as they are: a
+ * printable ASCII character or a valid UTF-8 sequence that is not a C1
+ * control character; 0 when the byte at p must be escaped. */
+static size_t
+escape_keep_len(const unsigned char *p, size_t avail)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return p[0] >= 0x20 && p[0] != 0x7f ? 1 : 0;
+	len = utf8_sequence_len(p, avail);
+	/* U+0080..U+009F: C1 controls, CSI among them */
+	if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;
+	return len;
+}
+
+bool
+str_needs_escape(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i = 0, n;
+
+	while (i < len) {
+		n = escape_keep_len(p + i, len - i);
+		if (n == 0)
+			return true;
+		i += n;
+	}
+	return false;
+}
+
+char *
+str_escape(const void *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	char *out, *o;
+	size_t i = 0, n;
+
+	if (len > (SIZE_MAX - 1) / 4)
+		fatal("str_escape: %zu bytes is too long", len);
+	out = o = xmalloc(len * 4 + 1);
+
+	while (i < len) {
+		n = escape_keep_len(p + i, len - i);
+		if (n > 0) {
+			memcpy(o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		*o++ = '\\';
+		switch (p[i]) {
+		case '\t':
+			*o++ = 't';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		default:
+			*o++ = 'x';
+			*o++ = hex[p[i] >> 4];
+			*o++ = hex[p[i] & 0xf];
+			break;
+		}
+		i++;
+	}
+	*o = '\0';
 	return out;
 }
 

@@ -59,7 +59,9 @@ unsigned char *buf_steal(struct buf *b, size_t *len_r);
 
 /* ---- logging ----
  * Messages go to stderr (and syslog when enabled).  Nothing that could hold
- * a secret may be passed here. */
+ * a secret may be passed here.  Each message is one line: control
+ * characters and invalid UTF-8 in it are escaped as str_escape() does, so
+ * server text may be passed as it is. */
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
 	LOG_LEVEL_WARNING,
@@ -117,6 +119,16 @@ char *str_trim(char *s);
  * UTF-8 sequence is replaced by '?' (caller frees).  For text from
  * servers shown in JSON. */
 char *utf8_sanitize(const char *s);
+/* Text from servers made safe for a one-line log message or a terminal:
+ * a copy of the len bytes at data (caller frees) in which tab, CR and LF
+ * read \t \r \n, and every other control character (C0 including NUL,
+ * DEL, C1 written in UTF-8) and every byte that is not part of a valid
+ * UTF-8 sequence reads \xHH (lowercase hex).  Backslashes stay as they
+ * are, so that flags such as \Seen and escaped DNs stay readable: the
+ * result is for reading, it cannot be decoded back. */
+char *str_escape(const void *data, size_t len);
+/* True when str_escape() would change the len bytes at data. */
+bool str_needs_escape(const void *data, size_t len);
 /* Parses a decimal unsigned number that must fill the whole string. */
 int str_to_u64(const char *s, uint64_t *n_r);
 int str_to_u32(const char *s, uint32_t *n_r);
