@@ -233,6 +233,16 @@ secret_file_read(const char *path, char **secret_r, const char **error_r)
 		close(fd);
 		return -1;
 	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		*error_r = error_printf("password file %s is owned by uid %u, not "
+					"by the user running mmirror (uid %u) or "
+					"root: run chown %u %s", path,
+					(unsigned int)st.st_uid,
+					(unsigned int)geteuid(),
+					(unsigned int)geteuid(), path);
+		close(fd);
+		return -1;
+	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		*error_r = error_printf("password file %s is readable by group or others "
 					"(mode %04o): run chmod 600 %s", path,
@@ -287,4 +297,90 @@ secret_free(char **secret)
 	OPENSSL_cleanse(*secret, strlen(*secret));
 	free(*secret);
 	*secret = NULL;
+}
+
+/* ---- secrets in the environment ---- */
+
+struct env_secret {
+	char *name;
+	char *value;
+};
+
+static struct env_secret *env_secrets;
+static size_t env_secrets_count, env_secrets_alloc;
+
+/* The index in environ of the first variable named prefix*suffix, or -1. */
+static ssize_t
+env_find(const char *prefix, const char *suffix)
+{
+	size_t plen = strlen(prefix), slen = strlen(suffix);
+
+	for (size_t i = 0; environ[i] != NULL; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t nlen;
+
+		if (eq == NULL)
+			continue;
+		nlen = (size_t)(eq - environ[i]);
+		if (nlen >= plen + slen &&
+		    strncmp(environ[i], prefix, plen) == 0 &&
+		    strncmp(eq - slen, suffix, slen) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+void
+secret_env_capture(const char *prefix, const char *suffix)
+{
+	ssize_t i;
+
+	while ((i = env_find(prefix, suffix)) >= 0) {
+		char *entry = environ[i], **copies = NULL;
+		const char *eq = strchr(entry, '=');
+		size_t nlen = (size_t)(eq - entry), count = 0, alloc = 0;
+		struct env_secret *es;
+
+		env_secrets = xgrow(env_secrets, &env_secrets_alloc,
+				    env_secrets_count + 1, sizeof(*env_secrets));
+		es = &env_secrets[env_secrets_count++];
+		es->name = xstrndup(entry, nlen);
+		es->value = xstrdup(eq + 1);
+		/* every entry of that name (getenv() reads the first), to be
+		 * wiped once unsetenv() has dropped them from environ */
+		for (size_t k = 0; environ[k] != NULL; k++) {
+			if (strncmp(environ[k], es->name, nlen) == 0 &&
+			    environ[k][nlen] == '=') {
+				copies = xgrow(copies, &alloc, count + 1,
+					       sizeof(*copies));
+				copies[count++] = environ[k];
+			}
+		}
+		(void)unsetenv(es->name);
+		for (size_t k = 0; k < count; k++)
+			OPENSSL_cleanse(copies[k], strlen(copies[k]));
+		free(copies);
+	}
+}
+
+const char *
+secret_env_get(const char *name)
+{
+	for (size_t i = 0; i < env_secrets_count; i++) {
+		if (strcmp(env_secrets[i].name, name) == 0)
+			return env_secrets[i].value;
+	}
+	return getenv(name);
+}
+
+void
+secret_env_release(void)
+{
+	for (size_t i = 0; i < env_secrets_count; i++) {
+		free(env_secrets[i].name);
+		secret_free(&env_secrets[i].value);
+	}
+	free(env_secrets);
+	env_secrets = NULL;
+	env_secrets_count = env_secrets_alloc = 0;
 }

@@ -135,11 +135,27 @@ int str_to_u32(const char *s, uint32_t *n_r);
 
 /* ---- files ---- */
 /* Reads a secret from path: refuses (-1, *error_r set) a file that is
- * readable by group or others, or empty.  Strips one trailing newline.
+ * readable by group or others, owned by someone other than the user
+ * running mmirror or root, or empty.  Strips one trailing newline.
  * The returned string is the caller's, to be wiped and freed with
  * secret_free(). */
 int secret_file_read(const char *path, char **secret_r, const char **error_r);
 void secret_free(char **secret);
+/* Secrets given in the environment (MMIRROR_PRODUCTION_PASSWORD...).
+ * secret_env_capture() moves every variable whose name starts with
+ * prefix and ends with suffix out of the environment into a private
+ * table: the variable is unset and its "NAME=value" bytes wiped, so that
+ * neither /proc/PID/environ nor a child process can see it.  It wipes the
+ * strings in place, which is safe only for the environment the process
+ * started with: call it first thing in main(), before any setenv() and
+ * any thread.  A child process mmirror starts gets a secret through a
+ * pipe, never in its argv or environment. */
+void secret_env_capture(const char *prefix, const char *suffix);
+/* The captured value of name, else getenv(name); NULL when unset.  Valid
+ * until secret_env_release() (or the next setenv() of name). */
+const char *secret_env_get(const char *name);
+/* Wipes and frees the captured values. */
+void secret_env_release(void);
 /* Sets *error_r to a string valid until the next call from the thread. */
 const char *error_printf(const char *fmt, ...) ATTR_FORMAT(1, 2);
 
