@@ -91,7 +91,7 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 	if (cli->json) {
 		output_json_print(json_pack(
 			"{s:s, s:o, s:b, s:s, s:i, s:f, "
-			"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+			"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
 			"s:{s:I, s:I, s:I}, s:I, s:o}",
 			"kind", "directory",
 			"run", run_id != 0 ? json_integer((json_int_t)run_id) : json_null(),
@@ -100,6 +100,7 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 			"entries",
 			"seen", (json_int_t)r->entries,
 			"without_key", (json_int_t)r->without_key,
+			"outside_base", (json_int_t)r->outside_base,
 			"unchanged", (json_int_t)r->unchanged,
 			"verified", (json_int_t)r->verified,
 			"added", (json_int_t)r->added,
@@ -129,6 +130,9 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 	       "removed from production and kept: %zu; held by the guard: %zu\n",
 	       dry_run ? " (not done)" : "", r->writes, r->without_key,
 	       r->deletes_skipped, r->held_deletes);
+	if (r->outside_base > 0)
+		printf("  entries skipped, not under the bases: %zu\n",
+		       r->outside_base);
 	printf("  subscriptions: %zu added, %zu enabled again, %zu disabled\n",
 	       r->subscribed, r->enabled, r->disabled);
 }

@@ -583,7 +583,7 @@ env_password_set(const char *section)
 	const char *value;
 
 	env_name(section, name, sizeof(name));
-	value = getenv(name);
+	value = secret_env_get(name);
 	return value != NULL && *value != '\0';
 }
 
@@ -885,7 +885,7 @@ config_server_password(const struct config_server *server, const char *section,
 	const char *value, *error;
 
 	env_name(section, env, sizeof(env));
-	value = getenv(env);
+	value = secret_env_get(env);
 	if (value != NULL && *value != '\0') {
 		*password_r = xstrdup(value);
 		return 0;

@@ -1,11 +1,15 @@
 /* mmirror: keeps a disaster-recovery copy of voice-mail mailboxes. */
 #include <config.h>
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <openssl/opensslv.h>
 #include <db.h>
@@ -49,16 +53,28 @@ static const char *const later_commands[] = {
 	"verify",
 };
 
+/* Writes prefix, the message (escaped as log messages are: it may carry
+ * server text) and suffix to stderr. */
+static void ATTR_FORMAT(2, 0)
+cli_vmessage(const char *prefix, const char *fmt, va_list ap,
+	     const char *suffix)
+{
+	char *msg = xvasprintf(fmt, ap), *escaped;
+
+	escaped = str_escape(msg, strlen(msg));
+	fprintf(stderr, "%s%s%s", prefix, escaped, suffix);
+	free(escaped);
+	free(msg);
+}
+
 void
 cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mmirror: error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("mmirror: error: ", fmt, ap, "\n");
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -66,11 +82,9 @@ cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mmirror: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("mmirror: ", fmt, ap, "\nRun 'mmirror --help' for usage.\n");
 	va_end(ap);
-	fputs("\nRun 'mmirror --help' for usage.\n", stderr);
 }
 
 int
@@ -113,6 +127,30 @@ cmd_version(struct cli *cli)
 	return EXIT_OK;
 }
 
+/* What every command needs before it reads anything: no core dump (it
+ * could hold both admin passwords), the passwords out of the environment
+ * (cli/config.c reads them through secret_env_get()), and a write to a
+ * closed peer an error rather than a signal, for OpenSSL's and libldap's
+ * writes as for ours. */
+static void
+process_protect(void)
+{
+	struct rlimit no_core = { 0, 0 };
+	struct sigaction ignore;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warning("cannot turn core dumps off (prctl): %s",
+			    strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		log_warning("cannot turn core dumps off (RLIMIT_CORE): %s",
+			    strerror(errno));
+	secret_env_capture("MMIRROR_", "_PASSWORD");
+	memset(&ignore, 0, sizeof(ignore));
+	ignore.sa_handler = SIG_IGN;
+	sigemptyset(&ignore.sa_mask);
+	(void)sigaction(SIGPIPE, &ignore, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -130,6 +168,7 @@ main(int argc, char **argv)
 
 	memset(&cli, 0, sizeof(cli));
 	log_init("mmirror", LOG_LEVEL_WARNING, false);
+	process_protect();
 	cli.config_path = getenv("MMIRROR_CONFIG");
 	if (cli.config_path == NULL || cli.config_path[0] == '\0')
 		cli.config_path = CONFIG_DEFAULT_PATH;
@@ -209,5 +248,6 @@ main(int argc, char **argv)
 		ret = EXIT_USAGE;
 	}
 	config_free(&cli.config);
+	secret_env_release();
 	return ret;
 }

@@ -368,7 +368,11 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    (ret = db->env->set_lk_detect(db->env, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = db->env->set_lk_max_locks(db->env, DB_MAX_LOCKS)) != 0 ||
 	    (ret = db->env->set_lk_max_objects(db->env, DB_MAX_LOCKS)) != 0 ||
-	    (ret = db->env->log_set_config(db->env, DB_LOG_AUTO_REMOVE, 1)) != 0) {
+	    (ret = db->env->log_set_config(db->env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+	    /* the region files are memory-mapped: written out in full when
+	     * created, so that a full disk is an error here (ENOSPC) and
+	     * never a SIGBUS when a page of a sparse file is first touched */
+	    (ret = db->env->set_flags(db->env, DB_REGION_INIT, 1)) != 0) {
 		(void)db_bdb_error(ret, error_r, "configuring the database "
 				   "environment in %s", dir);
 		goto fail;

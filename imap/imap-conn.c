@@ -242,7 +242,9 @@ imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
 /* ---- SIGPIPE: a write to a closed peer must be an error, not a signal.
  * Plain writes use MSG_NOSIGNAL; OpenSSL writes with write(), so the
  * signal is blocked for this thread around TLS calls and a SIGPIPE they
- * raised is consumed before unblocking. ---- */
+ * raised is consumed before unblocking.  mmirror itself ignores SIGPIPE
+ * (cli/main.c); the guard keeps the connection safe in programs that do
+ * not, such as the tests. ---- */
 
 struct sigpipe_guard {
 	sigset_t old;

@@ -108,6 +108,23 @@ arena_strndup(struct imap_parser *p, const void *s, size_t len)
 	return d;
 }
 
+/* Human text from the server (a response code, its arguments, the text
+ * after it): copied with control characters and invalid UTF-8 escaped
+ * (str_escape()), since it ends up in error messages, logs and run
+ * records. */
+static char *
+arena_text(struct imap_parser *p, const void *s, size_t len)
+{
+	char *escaped, *d;
+
+	if (!str_needs_escape(s, len))
+		return arena_strndup(p, s, len);
+	escaped = str_escape(s, len);
+	d = arena_strndup(p, escaped, strlen(escaped));
+	free(escaped);
+	return d;
+}
+
 static void
 arena_clear(struct imap_parser *p, bool keep_one)
 {
@@ -792,15 +809,15 @@ parse_resp_text(struct imap_parser *p, struct cursor *c)
 			parser_fail(p, "empty response code");
 			return -1;
 		}
-		p->resp.code = arena_strndup(p, s + name_start, i - name_start);
+		p->resp.code = arena_text(p, s + name_start, i - name_start);
 		if (i < close)
-			p->resp.code_args = arena_strndup(p, s + i + 1,
-							  close - i - 1);
+			p->resp.code_args = arena_text(p, s + i + 1,
+						       close - i - 1);
 		i = close + 1;
 		if (i < c->end && s[i] == ' ')
 			i++;
 	}
-	p->resp.text = arena_strndup(p, s + i, c->end - i);
+	p->resp.text = arena_text(p, s + i, c->end - i);
 	return 0;
 }
 
@@ -823,7 +840,7 @@ parse_response(struct imap_parser *p)
 		c.pos = 1;
 		if (c.pos < c.end && p->raw[c.pos] == ' ')
 			c.pos++;
-		p->resp.text = arena_strndup(p, p->raw + c.pos, c.end - c.pos);
+		p->resp.text = arena_text(p, p->raw + c.pos, c.end - c.pos);
 		return IMAP_PARSE_COMPLETE;
 	}
 

@@ -96,7 +96,10 @@ struct imap_response {
 	const char *code;
 	const char *code_args;
 	/* Status responses: the text after the code; continuations: the text
-	 * after "+ " (a base64 challenge or a human text).  Never NULL. */
+	 * after "+ " (a base64 challenge or a human text).  Never NULL.
+	 * code, code_args and text have control characters and invalid
+	 * UTF-8 escaped as str_escape() does, so they may be shown as they
+	 * are. */
 	const char *text;
 	/* Other untagged responses: the arguments after "*", e.g. for
 	 * "* 3 FETCH (UID 7)": ATOM "3", ATOM "FETCH", LIST (ATOM "UID",

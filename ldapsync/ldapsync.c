@@ -48,9 +48,13 @@ ld_diag(LDAP *ld, int rc, char *buf, size_t size)
 
 	if (ld != NULL)
 		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	if (diag != NULL && diag[0] != '\0' && strncmp(diag, "(unknown", 8) != 0)
-		snprintf(buf, size, "%s (%s)", ldap_err2string(rc), diag);
-	else
+	if (diag != NULL && diag[0] != '\0' && strncmp(diag, "(unknown", 8) != 0) {
+		/* the server's text, for logs and run records */
+		char *safe = str_escape(diag, strlen(diag));
+
+		snprintf(buf, size, "%s (%s)", ldap_err2string(rc), safe);
+		free(safe);
+	} else
 		snprintf(buf, size, "%s", ldap_err2string(rc));
 	if (diag != NULL)
 		ldap_memfree(diag);
@@ -116,6 +120,10 @@ ld_connect(const struct ldapsync_server *srv, LDAP **ld_r,
 		log_warning("[ldap.%s]: %s without starttls: the bind password and "
 			    "the PINs travel in clear", srv->name, srv->uri);
 	}
+	if (!srv->verify)
+		log_warning("[ldap.%s] verify = no: the certificate of %s is not "
+			    "checked, anyone on the path can read the bind "
+			    "password and the PINs", srv->name, srv->uri);
 	cred.bv_val = (char *)(srv->password != NULL ? srv->password : "");
 	cred.bv_len = strlen(cred.bv_val);
 	rc = ldap_sasl_bind_s(ld, srv->bind_dn != NULL ? srv->bind_dn : "",
@@ -274,24 +282,6 @@ entry_digest(const struct entry *e, const struct ldapsync_params *p,
 	sha256_end(&sha, out);
 }
 
-/* The backup DN of a production DN: its production base replaced by the
- * backup's.  NULL when dn is not under the production base. */
-static char *
-rebase_dn(const char *dn, const char *from_base, const char *to_base)
-{
-	size_t dlen = strlen(dn), blen = strlen(from_base);
-
-	if (blen == 0)
-		return xasprintf("%s,%s", dn, to_base);
-	if (dlen < blen || strcasecmp(dn + dlen - blen, from_base) != 0)
-		return NULL;
-	if (dlen == blen)
-		return xstrdup(to_base);
-	if (dn[dlen - blen - 1] != ',')
-		return NULL;
-	return xasprintf("%.*s%s", (int)(dlen - blen), dn, to_base);
-}
-
 /* ---- the pass ---- */
 
 struct pass {
@@ -314,6 +304,128 @@ time_is_up(struct pass *ps)
 	ps->stop = true;
 	return true;
 }
+
+/* Number of RDNs of a parsed DN (NULL: the empty DN). */
+static size_t
+dn_rdn_count(LDAPDN dn)
+{
+	size_t n = 0;
+
+	while (dn != NULL && dn[n] != NULL)
+		n++;
+	return n;
+}
+
+/* ASCII case-insensitive; values may hold any byte, NUL included. */
+static bool
+bv_case_eq(const struct berval *a, const struct berval *b)
+{
+	if (a->bv_len != b->bv_len)
+		return false;
+	for (ber_len_t i = 0; i < a->bv_len; i++) {
+		if (tolower((unsigned char)a->bv_val[i]) !=
+		    tolower((unsigned char)b->bv_val[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Two RDNs name the same thing: the same attribute types and values, in
+ * order (types and values compared without case, as the naming
+ * attributes of a subscriber directory match). */
+static bool
+rdn_eq(LDAPRDN a, LDAPRDN b)
+{
+	size_t i;
+
+	for (i = 0; a[i] != NULL && b[i] != NULL; i++) {
+		if ((a[i]->la_flags & LDAP_AVA_BINARY) !=
+		    (b[i]->la_flags & LDAP_AVA_BINARY) ||
+		    !bv_case_eq(&a[i]->la_attr, &b[i]->la_attr) ||
+		    !bv_case_eq(&a[i]->la_value, &b[i]->la_value))
+			return false;
+	}
+	return a[i] == NULL && b[i] == NULL;
+}
+
+/* True if the last count RDNs of dn (of n) are those of base. */
+static bool
+dn_ends_with(LDAPDN dn, size_t n, LDAPDN base, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (!rdn_eq(dn[n - count + i], base[i]))
+			return false;
+	}
+	return true;
+}
+
+int
+ldapsync_rebase_dn(const char *dn, const char *from_base,
+		   const char *to_base, char **dn_r)
+{
+	LDAPDN d = NULL, from = NULL, to = NULL, check = NULL;
+	LDAPRDN *joined = NULL;
+	size_t nd, nf, nt, keep;
+	char *out = NULL;
+	int ret = -1;
+
+	*dn_r = NULL;
+	if (ldap_str2dn(dn, &d, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
+	    ldap_str2dn(from_base, &from, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
+	    ldap_str2dn(to_base, &to, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		goto out;
+	nd = dn_rdn_count(d);
+	nf = dn_rdn_count(from);
+	nt = dn_rdn_count(to);
+	if (nd < nf || !dn_ends_with(d, nd, from, nf))
+		goto out;
+	/* the RDNs below the production base, then the backup base's */
+	keep = nd - nf;
+	joined = xcalloc(keep + nt + 1, sizeof(*joined));
+	for (size_t i = 0; i < keep; i++)
+		joined[i] = d[i];
+	for (size_t i = 0; i < nt; i++)
+		joined[keep + i] = to[i];
+	if (keep + nt == 0)
+		out = NULL;
+	else if (ldap_dn2str(joined, &out, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		goto out;
+	/* what was written must read back as an entry under the backup base */
+	if (out != NULL &&
+	    (ldap_str2dn(out, &check, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
+	     dn_rdn_count(check) != keep + nt ||
+	     !dn_ends_with(check, keep + nt, to, nt)))
+		goto out;
+	*dn_r = xstrdup(out != NULL ? out : "");
+	ret = 0;
+out:
+	if (out != NULL)
+		ldap_memfree(out);
+	free(joined);
+	ldap_dnfree(check);
+	ldap_dnfree(d);
+	ldap_dnfree(from);
+	ldap_dnfree(to);
+	return ret;
+}
+
+/* The backup DN of a production DN, or NULL (after a warning naming the
+ * entry, counted) when it would not land under the backup base. */
+static char *
+rebase_dn(struct pass *ps, const char *dn)
+{
+	const struct ldapsync_params *p = ps->p;
+	char *bdn;
+
+	if (ldapsync_rebase_dn(dn, p->production.base, p->backup.base, &bdn) == 0)
+		return bdn;
+	ps->r->outside_base++;
+	log_warning("ldap-sync: %s is not under base %s of [ldap.production], "
+		    "or would not be under base %s of [ldap.backup]; skipped",
+		    dn, p->production.base, p->backup.base);
+	return NULL;
+}
+
 
 static int
 backup_ld(struct pass *ps)
@@ -621,10 +733,8 @@ process_entry(struct pass *ps, LDAPMessage *msg)
 	ps->seen = xgrow(ps->seen, &ps->seen_alloc, ps->seen_count + 1,
 			 sizeof(*ps->seen));
 	ps->seen[ps->seen_count++] = xstrdup(e.key);
-	bdn = rebase_dn(e.dn, p->production.base, p->backup.base);
+	bdn = rebase_dn(ps, e.dn);
 	if (bdn == NULL) {
-		log_warning("ldap-sync: %s is not under base %s; skipped", e.dn,
-			    p->production.base);
 		entry_free(&e);
 		return;
 	}
@@ -796,7 +906,7 @@ handle_removed(struct pass *ps)
 
 		if (was_seen(ps, known[i].key))
 			continue;
-		bdn = rebase_dn(known[i].dn, p->production.base, p->backup.base);
+		bdn = rebase_dn(ps, known[i].dn);
 		if (p->delete_entries && bdn != NULL) {
 			if (p->dry_run) {
 				fprintf(p->plan_out, "DELETE %s\n", bdn);

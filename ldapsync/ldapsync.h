@@ -72,6 +72,9 @@ enum ldapsync_fail {
 struct ldapsync_result {
 	size_t entries;		/* production entries with a key */
 	size_t without_key;	/* production entries skipped: no key */
+	size_t outside_base;	/* entries skipped: their DN is not under the
+				   production base or would not be under
+				   the backup base */
 	size_t unchanged;	/* digest as stored: not read on the backup */
 	size_t verified;	/* read on the backup, found equal */
 	size_t added, modified, deleted;
@@ -90,6 +93,15 @@ struct ldapsync_result {
  * result->error say why). */
 int ldapsync_run(const struct ldapsync_params *params,
 		 struct ldapsync_result *result_r);
+
+/* The backup DN of a production entry (pure): dn's RDNs below from_base
+ * followed by to_base's, compared and joined as parsed DNs (RFC 4514:
+ * escaped commas, spaces and the case of types and values do not fool
+ * it).  Returns 0 and *dn_r (caller frees), or -1 when a DN does not
+ * parse, dn is not from_base or under it, or the result would not read
+ * back as to_base or an entry under it. */
+int ldapsync_rebase_dn(const char *dn, const char *from_base,
+		       const char *to_base, char **dn_r);
 
 /* The default mirrored attributes ("cn sn givenName telephoneNumber
  * userPassword audio") and filter. */

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,6 +628,43 @@ START_TEST(test_password_file_modes_refused)
 }
 END_TEST
 
+/* A password file must belong to the user running mmirror (or root): a
+ * file someone else owns could have been put there by them.  Needs root
+ * to give a file away. */
+START_TEST(test_password_file_owner_refused)
+{
+	const char *pw = write_file("pw-other", "s3cret\n", 0600);
+	const struct passwd *nobody = getpwnam("nobody");
+	struct config *config;
+	const char *error = NULL;
+	char *password = NULL;
+
+	if (geteuid() != 0 || nobody == NULL || nobody->pw_uid == 0) {
+		printf("test_password_file_owner_refused: skipped (needs root "
+		       "and a user nobody to give a file away)\n");
+		return;
+	}
+	ck_assert_int_eq(chown(pw, nobody->pw_uid, nobody->pw_gid), 0);
+	config = load_with_password_file(pw);
+	ck_assert_int_eq(config_server_password(&config->production,
+						"production", &password,
+						&error), -1);
+	ck_assert_ptr_null(password);
+	ck_assert_msg(strstr(error, "owned by uid") != NULL, "%s", error);
+	ck_assert_msg(strstr(error, "chown") != NULL, "%s", error);
+	ck_assert_msg(strstr(error, "[production]") != NULL, "%s", error);
+	ck_assert_msg(strstr(error, pw) != NULL, "%s", error);
+	/* root's own files stay accepted (mmirror runs as root here) */
+	ck_assert_int_eq(chown(pw, 0, 0), 0);
+	ck_assert_int_eq(config_server_password(&config->production,
+						"production", &password,
+						&error), 0);
+	ck_assert_str_eq(password, "s3cret");
+	secret_free(&password);
+	config_free(&config);
+}
+END_TEST
+
 START_TEST(test_password_env_overrides_file)
 {
 	const char *pw = write_file("pw", "from-file\n", 0600);
@@ -762,6 +800,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_password_file);
 	tcase_add_test(tc, test_password_file_modes_refused);
+	tcase_add_test(tc, test_password_file_owner_refused);
 	tcase_add_test(tc, test_password_env_overrides_file);
 	tcase_add_test(tc, test_password_env_only);
 	suite_add_tcase(s, tc);

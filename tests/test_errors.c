@@ -5,13 +5,19 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -191,6 +197,198 @@ START_TEST(test_password_file_mode)
 	free(prod);
 	free(cfg);
 	free(pw);
+}
+END_TEST
+
+/* A password file that someone else owns is refused like an open one.
+ * Needs root to give a file away. */
+START_TEST(test_password_file_owner)
+{
+	const struct passwd *nobody = getpwnam("nobody");
+	char *pw = xasprintf("%s/other.pass", tmp);
+	char *prod = good_prod(), *cfg, *err = NULL;
+
+	if (geteuid() != 0 || nobody == NULL || nobody->pw_uid == 0) {
+		printf("test_password_file_owner: skipped (needs root and a "
+		       "user nobody to give a file away)\n");
+		free(prod);
+		free(pw);
+		return;
+	}
+	write_file(pw, "whatever\n", 0600);
+	ck_assert_int_eq(chown(pw, nobody->pw_uid, nobody->pw_gid), 0);
+	cfg = config_with("otherpw", prod, pw);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "sync --full"), 78);
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_msg(strstr(err, "owned by uid") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "chown") != NULL, "%s", err);
+	free(err);
+	free(prod);
+	free(cfg);
+	free(pw);
+}
+END_TEST
+
+#define PROD_SECRET "prod-Secret-4711"
+#define BACKUP_SECRET "backup-Secret-0815"
+
+/* The whole content of a file (may hold NULs); *len_r its length, or
+ * NULL when it cannot be read.  Caller frees. */
+static char *
+slurp(const char *path, size_t *len_r)
+{
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	buf_init(&b, 4 * 1024 * 1024);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		(void)buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	return (char *)buf_steal(&b, len_r);
+}
+
+/* True once pid waits for an flock() (a "->" line of /proc/locks). */
+static bool
+waits_for_lock(pid_t pid)
+{
+	size_t len;
+	char *locks = slurp("/proc/locks", &len), *line, *save = NULL;
+	char pidstr[32];
+	bool found = false;
+
+	if (locks == NULL)
+		return false;
+	snprintf(pidstr, sizeof(pidstr), " %ld ", (long)pid);
+	for (line = strtok_r(locks, "\n", &save); line != NULL && !found;
+	     line = strtok_r(NULL, "\n", &save))
+		found = strstr(line, "->") != NULL && strstr(line, pidstr) != NULL;
+	free(locks);
+	return found;
+}
+
+/* Starts "mmirror sync --wait" with both passwords in its environment,
+ * as uid/gid (when we are root and they differ from ours). */
+static pid_t
+start_waiting_sync(const char *cfg, uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("MMIRROR_PRODUCTION_PASSWORD", PROD_SECRET, 1);
+		setenv("MMIRROR_BACKUP_PASSWORD", BACKUP_SECRET, 1);
+		setenv("MMIRROR_TEST_MARK", "visible", 1);
+		if (uid != geteuid() &&
+		    (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+			_exit(126);
+		execl(mmirror_bin(), "mmirror", "-c", cfg, "sync", "--wait",
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* A running mmirror keeps its secrets to itself: the passwords given in
+ * the environment are gone from /proc/PID/environ, the process is not
+ * dumpable (so /proc/PID files belong to root), it may not write a core
+ * file, and it ignores SIGPIPE.  The process is caught while it waits for
+ * the run lock that this test holds. */
+START_TEST(test_secrets_stay_in_process)
+{
+	const struct passwd *nobody = getpwnam("nobody");
+	char *dir = xasprintf("%s/secrets", tmp), *cfg, *text, *lock;
+	char *environ_text, *limits, *status, path[64];
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	struct stat st;
+	size_t len;
+	pid_t pid;
+	int fd, wstatus;
+
+	/* a dumpable process's /proc files belong to its user, so that user
+	 * must not be root for the test to see the difference */
+	if (uid == 0) {
+		if (nobody == NULL || nobody->pw_uid == 0) {
+			printf("test_secrets_stay_in_process: skipped (no user "
+			       "nobody to run mmirror as)\n");
+			free(dir);
+			return;
+		}
+		uid = nobody->pw_uid;
+		gid = nobody->pw_gid;
+	}
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	cfg = xasprintf("%s/mm.conf", dir);
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = 127.0.0.1\nadmin_user = a\n"
+			 "[backup]\nhost = 127.0.0.1\nadmin_user = a\n", dir);
+	write_file(cfg, text, 0644);
+	lock = xasprintf("%s/run.lock", dir);
+	fd = open(lock, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchown(fd, uid, gid), 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+
+	pid = start_waiting_sync(cfg, uid, gid);
+	/* an outer bound only: the wait ends when mmirror blocks */
+	for (int i = 0; i < 3000 && !waits_for_lock(pid); i++) {
+		struct timespec ms20 = { 0, 20 * 1000 * 1000 };
+
+		ck_assert_int_eq(waitpid(pid, &wstatus, WNOHANG), 0);
+		nanosleep(&ms20, NULL);
+	}
+	ck_assert_msg(waits_for_lock(pid), "mmirror never waited for the lock");
+
+	snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg(st.st_uid == 0, "mmirror (uid %u) is dumpable: %s "
+		      "belongs to uid %u", (unsigned int)uid, path,
+		      (unsigned int)st.st_uid);
+	environ_text = slurp(path, &len);
+	if (environ_text != NULL) {
+		ck_assert_msg(memmem(environ_text, len, "MMIRROR_TEST_MARK=visible",
+				     25) != NULL, "%s is not the environment", path);
+		ck_assert_ptr_null(memmem(environ_text, len, PROD_SECRET,
+					  strlen(PROD_SECRET)));
+		ck_assert_ptr_null(memmem(environ_text, len, BACKUP_SECRET,
+					  strlen(BACKUP_SECRET)));
+		ck_assert_ptr_null(memmem(environ_text, len, "_PASSWORD", 9));
+		free(environ_text);
+	} else {
+		printf("test_secrets_stay_in_process: %s is not readable when "
+		       "not root; its owner shows the process is not dumpable\n",
+		       path);
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	limits = slurp(path, &len);
+	ck_assert_ptr_nonnull(limits);
+	ck_assert_msg(strstr(limits, "Max core file size        0                    0 ")
+		      != NULL, "%s", limits);
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	status = slurp(path, &len);
+	ck_assert_ptr_nonnull(status);
+	{
+		const char *ign = strstr(status, "SigIgn:");
+		unsigned long long mask;
+
+		ck_assert_ptr_nonnull(ign);
+		mask = strtoull(ign + 7, NULL, 16);
+		ck_assert_msg((mask & (1ULL << (SIGPIPE - 1))) != 0,
+			      "SIGPIPE not ignored: %.40s", ign);
+	}
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+	close(fd);
+	free(status);
+	free(limits);
+	free(lock);
+	free(text);
+	free(cfg);
+	free(dir);
 }
 END_TEST
 
@@ -410,6 +608,8 @@ main(void)
 	tcase_add_test(tc, test_unreachable_server);
 	tcase_add_test(tc, test_malformed_config);
 	tcase_add_test(tc, test_password_file_mode);
+	tcase_add_test(tc, test_password_file_owner);
+	tcase_add_test(tc, test_secrets_stay_in_process);
 	tcase_add_test(tc, test_not_initialized);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_run_lock);

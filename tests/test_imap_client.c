@@ -516,6 +516,79 @@ START_TEST(test_secrets_not_traced)
 }
 END_TEST
 
+/* True if s holds a control character (other than the log lines' own
+ * newlines when lines_ok). */
+static bool
+has_control(const char *s, bool lines_ok)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p < 0x20 && !(lines_ok && *p == '\n')) || *p == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Server text with terminal escapes, control characters and invalid UTF-8
+ * reaches error messages, warnings (ALERT) and the trace escaped. */
+START_TEST(test_server_text_escaped)
+{
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	char log_path[64];
+	int log_fd, saved_fd, r1, r2;
+	char *logged;
+
+	fake_start(&f,
+		   "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		   "C: a1 LOGIN \"2001*mmadmin\" \"pw\"\n"
+		   "SRAW: * OK [ALERT] down \\x1b[5mtonight\\x1b[0m\\r\\n\n"
+		   "SRAW: a1 NO [AUTHENTICATIONFAILED] Denied \\x1b]0;owned\\x07"
+		   " \\x1b[2J\\x01\\x08\\x0b\\x7f\\xff end\\r\\n\n"
+		   "C: a2 LOGIN \"2001*mmadmin\" \"pw\"\n"
+		   "SRAW: * BYE [ALERT\\x1b[31m] going \\x1b[31maway\\r\\n\n"
+		   "EXPECT-EOF\n");
+	conn = connect_ok(&f);
+
+	log_fd = temp_file(log_path, sizeof(log_path), "mmfake-log");
+	unlink(log_path);
+	fflush(stderr);
+	saved_fd = dup(STDERR_FILENO);
+	dup2(log_fd, STDERR_FILENO);
+	log_set_level(LOG_LEVEL_TRACE);
+	r1 = imap_login(conn, "2001*mmadmin", "pw", &err);
+	log_set_level(LOG_LEVEL_ERROR);
+	fflush(stderr);
+	dup2(saved_fd, STDERR_FILENO);
+	close(saved_fd);
+	logged = read_whole_fd(log_fd);
+	close(log_fd);
+
+	ck_assert_int_eq(r1, -1);
+	ASSERT_KIND(err, IMAP_ERR_AUTH);
+	ck_assert_str_eq(err.resp_code, "AUTHENTICATIONFAILED");
+	ck_assert_msg(strstr(err.msg, "Denied \\x1b]0;owned\\x07 \\x1b[2J"
+			     "\\x01\\x08\\x0b\\x7f\\xff end") != NULL,
+		      "not escaped: %s", err.msg);
+	ck_assert_msg(!has_control(err.msg, false), "raw: %s", err.msg);
+	/* the ALERT warning and the trace of both lines */
+	ck_assert_msg(strstr(logged, "says: down \\x1b[5mtonight\\x1b[0m")
+		      != NULL, "ALERT: %s", logged);
+	ck_assert_msg(strstr(logged, "S: a1 NO [AUTHENTICATIONFAILED] Denied "
+			     "\\x1b]0;owned\\x07") != NULL, "trace: %s", logged);
+	ck_assert_msg(!has_control(logged, true), "raw: %s", logged);
+	free(logged);
+
+	r2 = imap_login(conn, "2001*mmadmin", "pw", &err);
+	ck_assert_int_eq(r2, -1);
+	ck_assert_msg(strstr(err.msg, "going \\x1b[31maway") != NULL,
+		      "not escaped: %s", err.msg);
+	ck_assert_msg(!has_control(err.msg, false), "raw: %s", err.msg);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
 START_TEST(test_bye_greeting)
 {
 	struct fake f;
@@ -2512,6 +2585,7 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_authenticate_continuation);
 	tcase_add_test(tc, test_login_refused);
 	tcase_add_test(tc, test_secrets_not_traced);
+	tcase_add_test(tc, test_server_text_escaped);
 	tcase_add_test(tc, test_bye_greeting);
 	tcase_add_test(tc, test_not_imap_greeting);
 	tcase_add_test(tc, test_greeting_never_comes);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/util.h"
+#include "ldapsync/ldapsync.h"
 #include "tests/testutil.h"
 
 #define ENTRIES 650
@@ -550,6 +551,94 @@ START_TEST(test_max_run_seconds)
 	free(pw);
 	free(state_dir);
 	free(port_file);
+/* A production DN onto the backup base, as parsed DNs: an escaped comma
+ * can neither pass for an RDN boundary nor move an entry out of the
+ * backup base. */
+START_TEST(test_rebase_dn)
+{
+	static const struct {
+		const char *dn, *from, *to;
+		const char *out;	/* NULL: refused */
+	} cases[] = {
+		{ "uid=7001,ou=people,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", "uid=7001,ou=people,dc=backup" },
+		/* the base itself */
+		{ "ou=people,dc=prod", "ou=people,dc=prod", "ou=dr,dc=backup",
+		  "ou=dr,dc=backup" },
+		/* spaces and case as a server or a config file may write them */
+		{ "UID=7001,OU=People,DC=prod", "ou=people, dc=prod",
+		  "ou=people,dc=backup", "UID=7001,ou=people,dc=backup" },
+		/* one RDN "cn=a,ou=people" under dc=prod: not under the base,
+		 * although the string ends in ",ou=people,dc=prod" */
+		{ "cn=a\\,ou=people,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", NULL },
+		{ "cn=a\\,ou=x,ou=people,dc=prod", "ou=x,ou=people,dc=prod",
+		  "ou=y,ou=people,dc=backup", NULL },
+		/* an escaped comma inside a value under the base is kept
+		 * (libldap writes it as \\2C) */
+		{ "cn=a\\,ou=x,ou=people,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", "cn=a\\2Cou\\3Dx,ou=people,dc=backup" },
+		{ "cn=a\\2C b,ou=people,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", "cn=a\\2C b,ou=people,dc=backup" },
+		{ "cn=a+sn=b,ou=people,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", "cn=a+sn=b,ou=people,dc=backup" },
+		/* elsewhere, or only a string suffix */
+		{ "uid=1,ou=other,dc=prod", "ou=people,dc=prod",
+		  "ou=people,dc=backup", NULL },
+		{ "uid=1,ou=xpeople,dc=prod", "people,dc=prod",
+		  "ou=people,dc=backup", NULL },
+		{ "dc=prod", "ou=people,dc=prod", "ou=people,dc=backup", NULL },
+		/* not DNs at all */
+		{ "uid=1,,dc=prod", "dc=prod", "dc=backup", NULL },
+		{ "uid=1,dc=prod", "dc=prod", "dc=backup\\", NULL },
+		/* the root as production base */
+		{ "uid=1,dc=prod", "", "dc=backup", "uid=1,dc=prod,dc=backup" },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *out = NULL;
+		int ret = ldapsync_rebase_dn(cases[i].dn, cases[i].from,
+					     cases[i].to, &out);
+
+		if (cases[i].out == NULL) {
+			ck_assert_msg(ret == -1 && out == NULL,
+				      "case %zu: %s accepted as %s", i,
+				      cases[i].dn, out);
+		} else {
+			ck_assert_msg(ret == 0 && out != NULL &&
+				      strcmp(out, cases[i].out) == 0,
+				      "case %zu: %s became %s, expected %s", i,
+				      cases[i].dn, ret == 0 ? out : "(refused)",
+				      cases[i].out);
+		}
+		free(out);
+	}
+}
+END_TEST
+
+/* verify = no is allowed and said out loud, as tls = none is for IMAP. */
+START_TEST(test_verify_no_warned)
+{
+	char *cfg = xasprintf("%s/noverify.conf", tmp);
+	char *out = NULL, *err = NULL, *text = NULL, *at;
+	char *edited;
+
+	/* a CA that did not sign the server's certificate: unverified,
+	 * StartTLS still succeeds */
+	write_ldap_config(cfg, prod.wrong_ca_file, prod.password_file);
+	ck_assert_int_eq(run_cmd(&text, NULL, "cat '%s'", cfg), 0);
+	at = strstr(text, "key_attribute = uid\n");
+	ck_assert_ptr_nonnull(at);
+	edited = xasprintf("%.*sverify = no\n%s", (int)(at - text), text, at);
+	write_file(cfg, edited, 0600);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "ldap-sync --dry-run"), 0);
+	ck_assert_msg(strstr(err, "[ldap.production] verify = no") != NULL,
+		      "%s", err);
+	ck_assert_msg(strstr(err, "[ldap.backup] verify") == NULL, "%s", err);
+	free(edited);
+	free(text);
+	free(out);
+	free(err);
 	free(cfg);
 }
 END_TEST
@@ -590,6 +679,8 @@ main(void)
 	tcase_add_test(tc, test_wrong_ca_and_wrong_password);
 	tcase_add_test(tc, test_trickling_directory_times_out);
 	tcase_add_test(tc, test_max_run_seconds);
+	tcase_add_test(tc, test_verify_no_warned);
+	tcase_add_test(tc, test_rebase_dn);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 

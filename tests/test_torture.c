@@ -39,30 +39,15 @@
 #define RUN_TIME_BOUND 120	/* seconds; a run still going is hung */
 #define JOBS 2
 
-/* The per-command deadline and minimum transfer rate of the bounded-time
- * work.  Set to 1 once [production]/[backup] know command_timeout and
- * min_rate: until then the config loader refuses them. */
-#ifndef WITH_DEADLINE_KEYS
-#define WITH_DEADLINE_KEYS 0
-#endif
-/* The weight of trickling connections.  A trickle is bounded only by the
- * deadlines above: keep it 0 without them.  (Both can also be given to the
- * compiler, -DTRICKLE_WEIGHT=1, for a try.) */
-#ifndef TRICKLE_WEIGHT
-#define TRICKLE_WEIGHT 0
-#endif
-/* The other weights: most connections clean, so that runs make progress. */
-#define FAULT_WEIGHTS "clean=10,cut=3,stall=1,refuse=1"
+/* Short deadlines, so that a trickling or stalled link is given up in
+ * seconds: the run may fail the mailbox, never hang. */
+#define DEADLINE_KEYS "command_timeout = 3\nmin_rate = 2000\n"
+/* Most connections clean, so that runs make progress. */
+#define FAULT_WEIGHTS "clean=10,cut=3,stall=1,refuse=1,trickle=1"
 /* N, the bytes before a fault, is drawn up to this (see faultproxy.py): a
  * full run reads about a megabyte of a mailbox on one connection, so the TLS
  * handshake, the login, listings and bodies all get hit. */
 #define PROXY_MAX_BYTES "200000"
-
-#if WITH_DEADLINE_KEYS
-#define DEADLINE_KEYS "command_timeout = 3\nmin_rate = 2000\n"
-#else
-#define DEADLINE_KEYS ""
-#endif
 
 struct proxy {
 	const char *side;
@@ -376,8 +361,7 @@ static void
 print_figures(const struct figures *fig, const char *prod_sum,
 	      const char *backup_sum, unsigned int duplicates)
 {
-	printf("torture figures (seed %u, trickle weight %d, deadline keys %s):\n",
-	       seed, TRICKLE_WEIGHT, WITH_DEADLINE_KEYS ? "on" : "off");
+	printf("torture figures (seed %u, weights %s):\n", seed, FAULT_WEIGHTS);
 	printf("  faulted runs: %u (%u full, %u incremental, %u after production "
 	       "changed), %u mailbox failures\n", fig->runs, fig->full,
 	       fig->incremental, fig->after_changes, fig->failed_mailboxes);
@@ -498,7 +482,7 @@ setup(void)
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
 	start_server(server_kind("MMIRROR_BACKUP_SERVER"), dir, args, &backup);
 	free(args);
-	weights = xasprintf("%s,trickle=%d", FAULT_WEIGHTS, TRICKLE_WEIGHT);
+	weights = xstrdup(FAULT_WEIGHTS);
 	proxy_start(&prod_proxy, prod.imaps_port, 2 * seed, weights);
 	proxy_start(&backup_proxy, backup.imaps_port, 2 * seed + 1, weights);
 	free(weights);

@@ -718,6 +718,85 @@ START_TEST(test_utf8_sanitize)
 }
 END_TEST
 
+START_TEST(test_str_escape)
+{
+	static const struct {
+		const char *in;
+		size_t len;		/* 0: strlen(in) */
+		const char *out;
+	} cases[] = {
+		{ "plain ascii, \\Seen and cn=a\\,b", 0,
+		  "plain ascii, \\Seen and cn=a\\,b" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", 0,
+		  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e" },
+		{ "red \x1b[31mALERT\x1b[0m", 0, "red \\x1b[31mALERT\\x1b[0m" },
+		{ "line\r\nforged: error", 0, "line\\r\\nforged: error" },
+		{ "tab\there", 0, "tab\\there" },
+		{ "bell\a del\x7f", 0, "bell\\x07 del\\x7f" },
+		{ "nul\0inside", 10, "nul\\x00inside" },
+		{ "\x01\x1f", 0, "\\x01\\x1f" },
+		/* C1 controls: raw, and written in UTF-8 (U+009B is CSI) */
+		{ "csi \x9b" "2J", 0, "csi \\x9b2J" },
+		{ "csi \xc2\x9b" "2J \xc2\xa0nbsp", 0,
+		  "csi \\xc2\\x9b2J \xc2\xa0nbsp" },
+		{ "\xe9t\xe9", 0, "\\xe9t\\xe9" },		/* Latin-1 */
+		{ "\xc0\xaf", 0, "\\xc0\\xaf" },		/* overlong */
+		{ "\xed\xa0\x80", 0, "\\xed\\xa0\\x80" },	/* surrogate */
+		{ "end \xe2\x82", 0, "end \\xe2\\x82" },	/* cut short */
+		/* a sequence cut by len, although bytes follow in memory */
+		{ "\xe2\x82\xac", 2, "\\xe2\\x82" },
+		{ "", 0, "" },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		size_t len = cases[i].len != 0 ? cases[i].len :
+			strlen(cases[i].in);
+		char *out = str_escape(cases[i].in, len);
+
+		ck_assert_msg(strcmp(out, cases[i].out) == 0,
+			      "case %zu: '%s', expected '%s'", i, out,
+			      cases[i].out);
+		ck_assert_msg(str_needs_escape(cases[i].in, len) ==
+			      (strcmp(cases[i].in, cases[i].out) != 0 ||
+			       len != strlen(cases[i].in)),
+			      "case %zu: str_needs_escape disagrees", i);
+		free(out);
+	}
+}
+END_TEST
+
+/* Every log message is one line, whatever text it carries. */
+START_TEST(test_log_escapes)
+{
+	char path[] = "/tmp/mmlog-" MKTEMP_SUFFIX;
+	char logged[256];
+	int fd, saved;
+	ssize_t n;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	log_init("mmirror", LOG_LEVEL_INFO, false);
+	log_warning("server says: %s", "\x1b]0;owned\x07hi\r\nmmirror: error: forged");
+	log_info("dn %s", "cn=x\n,dc=example");
+	log_init("mmirror", LOG_LEVEL_WARNING, false);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, logged, sizeof(logged) - 1, 0);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	logged[n] = '\0';
+	ck_assert_str_eq(logged,
+		"mmirror: warning: server says: \\x1b]0;owned\\x07hi\\r\\n"
+		"mmirror: error: forged\n"
+		"mmirror: dn cn=x\\n,dc=example\n");
+}
+END_TEST
+
 START_TEST(test_sha256)
 {
 	unsigned char digest[SHA256_LEN];
@@ -790,6 +869,8 @@ util_suite(void)
 
 	tc = tcase_create("digest");
 	tcase_add_test(tc, test_utf8_sanitize);
+	tcase_add_test(tc, test_str_escape);
+	tcase_add_test(tc, test_log_escapes);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_sha256);
 	suite_add_tcase(s, tc);

@@ -66,6 +66,14 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	};
 	char *msg = xvasprintf(fmt, ap);
 
+	/* server text, DNs and traces may carry control characters: a log
+	 * line stays one line and cannot drive a terminal */
+	if (str_needs_escape(msg, strlen(msg))) {
+		char *escaped = str_escape(msg, strlen(msg));
+
+		free(msg);
+		msg = escaped;
+	}
 	pthread_mutex_lock(&log_lock);
 	fprintf(stderr, "%s: %s%s\n", log_ident,
 		level == LOG_LEVEL_ERROR ? "error: " :

@@ -36,10 +36,10 @@ str_trim(char *s)
 	return s;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF). */
+/* Length of the valid UTF-8 sequence at p, of at most avail bytes, or 0
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
 static size_t
-utf8_sequence_len(const unsigned char *p)
+utf8_sequence_len(const unsigned char *p, size_t avail)
 {
 	unsigned char c = p[0];
 	size_t len;
@@ -54,6 +54,8 @@ utf8_sequence_len(const unsigned char *p)
 	else if (c >= 0xf0 && c <= 0xf4)
 		len = 4;
 	else
+		return 0;
+	if (len > avail)
 		return 0;
 	if (c == 0xe0)
 		lo = 0xa0;
@@ -77,16 +79,94 @@ utf8_sanitize(const char *s)
 {
 	char *out = xstrdup(s);
 	unsigned char *p = (unsigned char *)out;
+	size_t avail = strlen(out);
 
 	while (*p != '\0') {
-		size_t len = utf8_sequence_len(p);
+		size_t len = utf8_sequence_len(p, avail);
 
 		if (len == 0) {
 			*p++ = '?';
+			avail--;
 			continue;
 		}
 		p += len;
+		avail -= len;
 	}
+	return out;
+}
+
+/* How many bytes at p (avail > 0) str_escape() keeps as they are: a
+ * printable ASCII character or a valid UTF-8 sequence that is not a C1
+ * control character; 0 when the byte at p must be escaped. */
+static size_t
+escape_keep_len(const unsigned char *p, size_t avail)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return p[0] >= 0x20 && p[0] != 0x7f ? 1 : 0;
+	len = utf8_sequence_len(p, avail);
+	/* U+0080..U+009F: C1 controls, CSI among them */
+	if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;
+	return len;
+}
+
+bool
+str_needs_escape(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i = 0, n;
+
+	while (i < len) {
+		n = escape_keep_len(p + i, len - i);
+		if (n == 0)
+			return true;
+		i += n;
+	}
+	return false;
+}
+
+char *
+str_escape(const void *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	char *out, *o;
+	size_t i = 0, n;
+
+	if (len > (SIZE_MAX - 1) / 4)
+		fatal("str_escape: %zu bytes is too long", len);
+	out = o = xmalloc(len * 4 + 1);
+
+	while (i < len) {
+		n = escape_keep_len(p + i, len - i);
+		if (n > 0) {
+			memcpy(o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		*o++ = '\\';
+		switch (p[i]) {
+		case '\t':
+			*o++ = 't';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		default:
+			*o++ = 'x';
+			*o++ = hex[p[i] >> 4];
+			*o++ = hex[p[i] & 0xf];
+			break;
+		}
+		i++;
+	}
+	*o = '\0';
 	return out;
 }
 
@@ -153,6 +233,16 @@ secret_file_read(const char *path, char **secret_r, const char **error_r)
 		close(fd);
 		return -1;
 	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		*error_r = error_printf("password file %s is owned by uid %u, not "
+					"by the user running mmirror (uid %u) or "
+					"root: run chown %u %s", path,
+					(unsigned int)st.st_uid,
+					(unsigned int)geteuid(),
+					(unsigned int)geteuid(), path);
+		close(fd);
+		return -1;
+	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		*error_r = error_printf("password file %s is readable by group or others "
 					"(mode %04o): run chmod 600 %s", path,
@@ -207,4 +297,90 @@ secret_free(char **secret)
 	OPENSSL_cleanse(*secret, strlen(*secret));
 	free(*secret);
 	*secret = NULL;
+}
+
+/* ---- secrets in the environment ---- */
+
+struct env_secret {
+	char *name;
+	char *value;
+};
+
+static struct env_secret *env_secrets;
+static size_t env_secrets_count, env_secrets_alloc;
+
+/* The index in environ of the first variable named prefix*suffix, or -1. */
+static ssize_t
+env_find(const char *prefix, const char *suffix)
+{
+	size_t plen = strlen(prefix), slen = strlen(suffix);
+
+	for (size_t i = 0; environ[i] != NULL; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t nlen;
+
+		if (eq == NULL)
+			continue;
+		nlen = (size_t)(eq - environ[i]);
+		if (nlen >= plen + slen &&
+		    strncmp(environ[i], prefix, plen) == 0 &&
+		    strncmp(eq - slen, suffix, slen) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+void
+secret_env_capture(const char *prefix, const char *suffix)
+{
+	ssize_t i;
+
+	while ((i = env_find(prefix, suffix)) >= 0) {
+		char *entry = environ[i], **copies = NULL;
+		const char *eq = strchr(entry, '=');
+		size_t nlen = (size_t)(eq - entry), count = 0, alloc = 0;
+		struct env_secret *es;
+
+		env_secrets = xgrow(env_secrets, &env_secrets_alloc,
+				    env_secrets_count + 1, sizeof(*env_secrets));
+		es = &env_secrets[env_secrets_count++];
+		es->name = xstrndup(entry, nlen);
+		es->value = xstrdup(eq + 1);
+		/* every entry of that name (getenv() reads the first), to be
+		 * wiped once unsetenv() has dropped them from environ */
+		for (size_t k = 0; environ[k] != NULL; k++) {
+			if (strncmp(environ[k], es->name, nlen) == 0 &&
+			    environ[k][nlen] == '=') {
+				copies = xgrow(copies, &alloc, count + 1,
+					       sizeof(*copies));
+				copies[count++] = environ[k];
+			}
+		}
+		(void)unsetenv(es->name);
+		for (size_t k = 0; k < count; k++)
+			OPENSSL_cleanse(copies[k], strlen(copies[k]));
+		free(copies);
+	}
+}
+
+const char *
+secret_env_get(const char *name)
+{
+	for (size_t i = 0; i < env_secrets_count; i++) {
+		if (strcmp(env_secrets[i].name, name) == 0)
+			return env_secrets[i].value;
+	}
+	return getenv(name);
+}
+
+void
+secret_env_release(void)
+{
+	for (size_t i = 0; i < env_secrets_count; i++) {
+		free(env_secrets[i].name);
+		secret_free(&env_secrets[i].value);
+	}
+	free(env_secrets);
+	env_secrets = NULL;
+	env_secrets_count = env_secrets_alloc = 0;
 }

@@ -59,7 +59,9 @@ unsigned char *buf_steal(struct buf *b, size_t *len_r);
 
 /* ---- logging ----
  * Messages go to stderr (and syslog when enabled).  Nothing that could hold
- * a secret may be passed here. */
+ * a secret may be passed here.  Each message is one line: control
+ * characters and invalid UTF-8 in it are escaped as str_escape() does, so
+ * server text may be passed as it is. */
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
 	LOG_LEVEL_WARNING,
@@ -119,17 +121,43 @@ char *str_trim(char *s);
  * UTF-8 sequence is replaced by '?' (caller frees).  For text from
  * servers shown in JSON. */
 char *utf8_sanitize(const char *s);
+/* Text from servers made safe for a one-line log message or a terminal:
+ * a copy of the len bytes at data (caller frees) in which tab, CR and LF
+ * read \t \r \n, and every other control character (C0 including NUL,
+ * DEL, C1 written in UTF-8) and every byte that is not part of a valid
+ * UTF-8 sequence reads \xHH (lowercase hex).  Backslashes stay as they
+ * are, so that flags such as \Seen and escaped DNs stay readable: the
+ * result is for reading, it cannot be decoded back. */
+char *str_escape(const void *data, size_t len);
+/* True when str_escape() would change the len bytes at data. */
+bool str_needs_escape(const void *data, size_t len);
 /* Parses a decimal unsigned number that must fill the whole string. */
 int str_to_u64(const char *s, uint64_t *n_r);
 int str_to_u32(const char *s, uint32_t *n_r);
 
 /* ---- files ---- */
 /* Reads a secret from path: refuses (-1, *error_r set) a file that is
- * readable by group or others, or empty.  Strips one trailing newline.
+ * readable by group or others, owned by someone other than the user
+ * running mmirror or root, or empty.  Strips one trailing newline.
  * The returned string is the caller's, to be wiped and freed with
  * secret_free(). */
 int secret_file_read(const char *path, char **secret_r, const char **error_r);
 void secret_free(char **secret);
+/* Secrets given in the environment (MMIRROR_PRODUCTION_PASSWORD...).
+ * secret_env_capture() moves every variable whose name starts with
+ * prefix and ends with suffix out of the environment into a private
+ * table: the variable is unset and its "NAME=value" bytes wiped, so that
+ * neither /proc/PID/environ nor a child process can see it.  It wipes the
+ * strings in place, which is safe only for the environment the process
+ * started with: call it first thing in main(), before any setenv() and
+ * any thread.  A child process mmirror starts gets a secret through a
+ * pipe, never in its argv or environment. */
+void secret_env_capture(const char *prefix, const char *suffix);
+/* The captured value of name, else getenv(name); NULL when unset.  Valid
+ * until secret_env_release() (or the next setenv() of name). */
+const char *secret_env_get(const char *name);
+/* Wipes and frees the captured values. */
+void secret_env_release(void);
 /* Sets *error_r to a string valid until the next call from the thread. */
 const char *error_printf(const char *fmt, ...) ATTR_FORMAT(1, 2);
 
