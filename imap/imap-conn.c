@@ -368,8 +368,16 @@ wait_ready(struct imap_conn *conn, short events, enum imap_deadline_mode mode,
 		/* look at the send queue a few times per timeout */
 		if (sending && wait > conn->timeout_ms / 4 + 1)
 			wait = conn->timeout_ms / 4 + 1;
-		if (wait_fd(conn->fd, events, wait) == 0)
+		if (wait_fd(conn->fd, events, wait) == 0) {
+			/* ready is not progress: a server trickling bytes
+			 * that never make a TLS record, or a line, must
+			 * still meet the limits, so the wait is charged */
+			if (imap_conn_deadline_charge(conn, mode, sending ?
+						      delivered_since(conn) : 0,
+						      err) < 0)
+				return -1;
 			return 0;
+		}
 		if (errno != ETIMEDOUT)
 			return io_fail(conn, err, what, errno);
 		if (sending) {
