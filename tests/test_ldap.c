@@ -551,6 +551,10 @@ START_TEST(test_max_run_seconds)
 	free(pw);
 	free(state_dir);
 	free(port_file);
+	free(cfg);
+}
+END_TEST
+
 /* A production DN onto the backup base, as parsed DNs: an escaped comma
  * can neither pass for an RDN boundary nor move an entry out of the
  * backup base. */
