@@ -27,13 +27,20 @@
 /* Berkeley DB reports details through a callback in the thread that hit
  * the error; keep the last one so the error message can name it. */
 static _Thread_local char db_last_bdb_msg[512];
+/* and the environment's directory, so that an operation that hit the
+ * disk (a log write on a full file system) names where */
+static _Thread_local char db_last_bdb_home[256];
 
 static void
 db_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
-	(void)env;
+	/* db_open() makes each environment point to its struct db */
+	const struct db *owner = env != NULL ? env->app_private : NULL;
+
 	(void)prefix;
 	snprintf(db_last_bdb_msg, sizeof(db_last_bdb_msg), "%s", msg);
+	snprintf(db_last_bdb_home, sizeof(db_last_bdb_home), "%s",
+		 owner != NULL ? owner->dir : "");
 	log_debug("Berkeley DB: %s", msg);
 }
 
@@ -41,6 +48,7 @@ void
 db_bdb_error_clear(void)
 {
 	db_last_bdb_msg[0] = '\0';
+	db_last_bdb_home[0] = '\0';
 }
 
 int
@@ -55,6 +63,10 @@ db_bdb_error(int ret, const char **error_r, const char *op_fmt, ...)
 	va_end(ap);
 	if (deadlock || db_last_bdb_msg[0] == '\0') {
 		*error_r = error_printf("%s: %s", op, db_strerror(ret));
+	} else if (db_last_bdb_home[0] != '\0' &&
+		   strstr(op, db_last_bdb_home) == NULL) {
+		*error_r = error_printf("%s in %s: %s (%s)", op, db_last_bdb_home,
+					db_strerror(ret), db_last_bdb_msg);
 	} else {
 		*error_r = error_printf("%s: %s (%s)", op, db_strerror(ret),
 					db_last_bdb_msg);
@@ -180,18 +192,16 @@ fail:
 	return -1;
 }
 
-static void
-db_handle_close(struct db *db, DB **handle, const char *name)
+/* Closes *handle; 0 or Berkeley DB's error. */
+static int
+db_handle_close(DB **handle)
 {
-	int ret;
+	int ret = 0;
 
-	if (*handle == NULL)
-		return;
-	ret = (*handle)->close(*handle, 0);
-	if (ret != 0)
-		log_warning("closing database %s in %s: %s", name, db->dir,
-			    db_strerror(ret));
+	if (*handle != NULL)
+		ret = (*handle)->close(*handle, 0);
 	*handle = NULL;
+	return ret;
 }
 
 /* Environments open in this process.  A second handle on the same
@@ -255,7 +265,15 @@ db_unregister_open(struct db *db)
 static void
 db_free(struct db *db, bool checkpoint)
 {
-	int ret;
+	/* the secondary indexes before their primaries */
+	DB **handles[] = {
+		&db->messages_by_backup, &db->archive, &db->intents,
+		&db->events_by_mailbox, &db->events, &db->runs,
+		&db->checkpoints, &db->history_meta, &db->directory,
+		&db->messages, &db->folders, &db->subscriptions,
+	};
+	unsigned int failed = 0;
+	int ret, first = 0;
 
 	if (checkpoint && db->env != NULL) {
 		ret = db->env->txn_checkpoint(db->env, 0, 0, 0);
@@ -263,19 +281,15 @@ db_free(struct db *db, bool checkpoint)
 			log_warning("checkpointing the database in %s: %s",
 				    db->dir, db_strerror(ret));
 	}
-	/* the secondary index before its primary */
-	db_handle_close(db, &db->messages_by_backup, "messages_by_backup");
-	db_handle_close(db, &db->archive, "archive");
-	db_handle_close(db, &db->intents, "intents");
-	db_handle_close(db, &db->events_by_mailbox, "events_by_mailbox");
-	db_handle_close(db, &db->events, "events");
-	db_handle_close(db, &db->runs, "runs");
-	db_handle_close(db, &db->checkpoints, "checkpoints");
-	db_handle_close(db, &db->history_meta, "history_meta");
-	db_handle_close(db, &db->directory, "directory");
-	db_handle_close(db, &db->messages, "messages");
-	db_handle_close(db, &db->folders, "folders");
-	db_handle_close(db, &db->subscriptions, "subscriptions");
+	/* on a full disk every file fails alike: one line says it */
+	for (size_t i = 0; i < N_ELEMENTS(handles); i++) {
+		ret = db_handle_close(handles[i]);
+		if (ret != 0 && failed++ == 0)
+			first = ret;
+	}
+	if (failed > 0)
+		log_warning("closing %u database file%s in %s: %s", failed,
+			    failed == 1 ? "" : "s", db->dir, db_strerror(first));
 	if (db->env != NULL) {
 		ret = db->env->close(db->env, 0);
 		if (ret != 0)
@@ -363,6 +377,7 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 		(void)db_bdb_error(ret, error_r, "creating the database environment");
 		goto fail;
 	}
+	db->env->app_private = db;
 	db->env->set_errcall(db->env, db_errcall);
 	if ((ret = db->env->set_cachesize(db->env, 0, DB_CACHE_BYTES, 1)) != 0 ||
 	    (ret = db->env->set_lk_detect(db->env, DB_LOCK_DEFAULT)) != 0 ||

@@ -74,7 +74,8 @@ spool_reset(struct spool *s)
 }
 
 static int
-write_all(int fd, const void *data, size_t len, const char **error_r)
+write_all(int fd, const char *dir, const void *data, size_t len,
+	  const char **error_r)
 {
 	const unsigned char *p = data;
 
@@ -84,8 +85,8 @@ write_all(int fd, const void *data, size_t len, const char **error_r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*error_r = error_printf("cannot write the spool file: %s",
-						strerror(errno));
+			*error_r = error_printf("cannot write a spool file in %s: %s",
+						dir, strerror(errno));
 			return -1;
 		}
 		p += n;
@@ -112,7 +113,7 @@ spool_to_file(struct spool *s, const char **error_r)
 		free(path);
 	}
 	if (lseek(s->fd, 0, SEEK_SET) < 0 ||
-	    write_all(s->fd, s->mem.data, s->mem.len, error_r) < 0)
+	    write_all(s->fd, s->tmpdir, s->mem.data, s->mem.len, error_r) < 0)
 		return -1;
 	buf_reset(&s->mem);
 	return 0;
@@ -132,7 +133,7 @@ spool_write(struct spool *s, const void *data, size_t len, const char **error_r)
 	/* crossing the threshold now: what memory holds goes first */
 	if (s->size - len <= s->threshold && spool_to_file(s, error_r) < 0)
 		return -1;
-	return write_all(s->fd, data, len, error_r);
+	return write_all(s->fd, s->tmpdir, data, len, error_r);
 }
 
 uint64_t
