@@ -371,7 +371,8 @@ suite_run(Suite *suite)
 	SRunner *sr = srunner_create(suite);
 	int failed;
 
-	srunner_run_all(sr, CK_NORMAL);
+	/* CK_VERBOSITY=verbose names every test as it ends */
+	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed;
