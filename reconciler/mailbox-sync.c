@@ -337,6 +337,26 @@ backup_folder_limit(struct mailbox_ctx *ctx)
 	return 0;
 }
 
+/* A missing INBOX means that the server does not know the mailbox's
+ * user: Dovecot refuses such a login (NO [AUTHORIZATIONFAILED]), Cyrus
+ * lets the admin in and then answers NO Mailbox does not exist.  Neither
+ * a vanished folder to guard nor a folder to create on the backup (Cyrus
+ * would make the unknown user's mailbox): the mailbox fails. */
+static bool
+folder_is_inbox(const char *folder)
+{
+	return strcasecmp(folder, "INBOX") == 0;
+}
+
+static int
+inbox_missing(struct mailbox_ctx *ctx, const char *side)
+{
+	recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: the %s "
+			"server has no INBOX for it (does it know the user?)",
+			ctx->sub->id, side);
+	return -1;
+}
+
 static int
 open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 		   bool *missing_r)
@@ -352,6 +372,8 @@ open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
 		recon_error_imap(ctx, &ie, "opening the backup folder");
 		return -1;
 	}
+	if (folder_is_inbox(ctx->folder))
+		return inbox_missing(ctx, "backup");
 	if (ctx->params->dry_run) {
 		fprintf(ctx->params->plan_out, "%s/%s: CREATE backup folder\n",
 			ctx->sub->id, ctx->folder);
@@ -779,7 +801,9 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 	if (full) {
 		if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
 			if (ie.kind == IMAP_ERR_NONEXISTENT)
-				return folder_vanished(ctx);
+				return folder_is_inbox(ctx->folder) ?
+					inbox_missing(ctx, "production") :
+					folder_vanished(ctx);
 			recon_error_imap(ctx, &ie, "opening the production folder");
 			return -1;
 		}
@@ -954,6 +978,8 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 			recon_error_imap(ctx, &ie, "STATUS of the production folder");
 			return -1;
 		}
+		if (folder_is_inbox(ctx->folder))
+			return inbox_missing(ctx, "production");
 		/* gone: news only if the mirror knew it */
 		if (ret == DB_RET_NOTFOUND)
 			*view_r = FOLDER_UNCHANGED;

@@ -2,7 +2,9 @@
  * come back exactly from `diff` and `show`; the run chain must catch an
  * edited event; runs that change nothing must cost (almost) nothing; a
  * run killed halfway must leave a consistent, verifiable history.  One
- * pair of servers; the tests run in order on one state directory. */
+ * pair of servers per pairing of test_pairs(); each test has mailboxes
+ * and a state directory of its own (history_state) and makes the runs it
+ * needs, so any one runs alone: CK_RUN_CASE=test_name. */
 #include "config.h"
 
 #include <check.h>
@@ -17,13 +19,40 @@
 
 #define N_MAILBOXES 50
 #define FIRST_MAILBOX 5001
-/* the mailboxes production changes in */
+/* the mailboxes of test_diff_lists_exactly_the_changes (5001-5010) that
+ * production changes in */
 #define CHANGED_USERS "5001 5002 5003 5004"
+/* test_unchanged_runs_cost_a_run_record's mailboxes */
+#define UNCHANGED_FIRST 5016
+#define UNCHANGED_COUNT 24
 
 static char *tmp;
 static struct fixture_server prod, backup;
-static char config[256], state[256];
 static char *users;
+
+/* A state directory TMP/state-NAME and its config TMP/NAME.conf mirroring
+ * mailboxes first .. first + count - 1 (no other test's), initialised,
+ * with no run yet. */
+static void
+history_state(const char *name, unsigned int first, unsigned int count,
+	      char config_r[256], char state_r[256])
+{
+	snprintf(config_r, 256, "%s/%s.conf", tmp, name);
+	snprintf(state_r, 256, "%s/state-%s", tmp, name);
+	ck_assert_int_eq(mirror_setup(config_r, state_r, &prod, &backup, first,
+				      count), 0);
+}
+
+static void
+mutate_users(const char *who, unsigned int seed)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' mutate --env '%s' "
+				 "--seed %u --users '%s'", fixtures_dir(),
+				 prod.env_file, seed, who), 0);
+	free(out);
+}
 
 static json_t *
 mm_json(const char *cfg, int expect_exit, const char *cmd)
@@ -153,7 +182,9 @@ START_TEST(test_diff_lists_exactly_the_changes)
 	char *out, *show1, *show1_again, *text;
 	size_t i, expect_added = 0, expect_removed = 0, expect_flags = 0,
 		expect_skipped = 0, entries = 0;
+	char config[256], state[256];
 
+	history_state("diff", FIRST_MAILBOX, 10, config, state);
 	s1 = mm_json(config, 0, "sync --full");
 	ck_assert_int_eq(json_path_int(s1, "run"), 1);
 	/* what 5001 held after run 1, to compare later */
@@ -336,9 +367,13 @@ START_TEST(test_chain_catches_an_edited_event)
 {
 	char *backup_state = xasprintf("%s/state-copy", tmp);
 	char *cfg2 = xasprintf("%s/copy.conf", tmp);
-	char *out = NULL, *text;
+	char *out = NULL, *text, config[256], state[256];
 	json_t *runs;
 
+	history_state("chain", 5011, 5, config, state);
+	json_decref(mm_json(config, 0, "sync --full"));
+	mutate_users("5011 5012 5013", 79);
+	json_decref(mm_json(config, 0, "sync --full"));
 	text = mm_text(config, 0, "runs --verify-chain");
 	ck_assert_msg(strstr(text, "chain verified: 2 sealed runs") != NULL, "%s", text);
 	free(text);
@@ -355,8 +390,8 @@ START_TEST(test_chain_catches_an_edited_event)
 	ck_assert_msg(strstr(text, "chain verified: 2 sealed runs") != NULL, "%s", text);
 	free(text);
 	{
-		char *a = mm_text(config, 0, "--json show 5003");
-		char *b = mm_text(cfg2, 0, "--json show 5003");
+		char *a = mm_text(config, 0, "--json show 5013");
+		char *b = mm_text(cfg2, 0, "--json show 5013");
 
 		ck_assert_str_eq(a, b);
 		free(a);
@@ -364,7 +399,7 @@ START_TEST(test_chain_catches_an_edited_event)
 	}
 
 	/* one event of run 2 changed behind mmirror's back */
-	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/tests/tamper-event' '%s' 2 5003",
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/tests/tamper-event' '%s' 2 5013",
 				 BUILD_DIR, backup_state), 0);
 	free(out);
 	runs = mm_json(cfg2, 1, "runs --verify-chain");
@@ -394,21 +429,25 @@ END_TEST
 
 START_TEST(test_unchanged_runs_cost_a_run_record)
 {
-	char *dbfile = xasprintf("%s/mmirror.db", state);
+	char config[256], state[256], *dbfile;
 	long long before, after, total = 0, worst = 0;
 	json_t *runs, *list, *r;
 	size_t i;
 
+	history_state("unchanged", UNCHANGED_FIRST, UNCHANGED_COUNT, config,
+		      state);
+	json_decref(mm_json(config, 0, "sync --full"));
+	dbfile = xasprintf("%s/mmirror.db", state);
 	before = file_size(dbfile);
 	for (int n = 0; n < 10; n++) {
 		json_t *s = mm_json(config, 0, "sync --full");
 
 		ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
-		ck_assert_int_eq(json_path_int(s, "mailboxes.seen"), N_MAILBOXES);
+		ck_assert_int_eq(json_path_int(s, "mailboxes.seen"), UNCHANGED_COUNT);
 		json_decref(s);
 		after = file_size(dbfile);
 		printf("no-change run %d over %d mailboxes: database %lld -> %lld "
-		       "bytes (+%lld)\n", n + 1, N_MAILBOXES, before, after,
+		       "bytes (+%lld)\n", n + 1, UNCHANGED_COUNT, before, after,
 		       after - before);
 		total += after - before;
 		if (after - before > worst)
@@ -423,9 +462,9 @@ START_TEST(test_unchanged_runs_cost_a_run_record)
 	/* and no events: nothing changed */
 	runs = mm_json(config, 0, "runs");
 	list = json_object_get(runs, "runs");
-	ck_assert_int_eq(json_array_size(list), 12);
+	ck_assert_int_eq(json_array_size(list), 11);
 	json_array_foreach(list, i, r) {
-		if (i < 2)
+		if (i < 1)
 			continue;
 		ck_assert_int_eq(json_integer_value(json_object_get(r, "events")), 0);
 		ck_assert_str_eq(json_string_value(json_object_get(r, "status")), "ok");
@@ -437,52 +476,51 @@ END_TEST
 
 START_TEST(test_killed_run_is_marked_interrupted)
 {
-	char *out = NULL, *text;
+	char *text, config[256], state[256];
 	json_t *runs, *list, *last, *s;
 	int ret;
 
-	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' mutate --env '%s' "
-				 "--seed 78 --users '%s'", fixtures_dir(),
-				 prod.env_file, CHANGED_USERS), 0);
-	free(out);
-	/* SIGKILL after a few recorded steps of run 13 */
+	history_state("killed", 5041, 5, config, state);
+	json_decref(mm_json(config, 0, "sync --full"));
+	mutate_users("5041 5042 5043 5044", 78);
+	/* SIGKILL after a few recorded steps of run 2 */
 	ret = run_cmd(NULL, NULL, "MMIRROR_CRASH_AFTER=6 MMIRROR_CRASH_SIGNAL=KILL "
 		      "'%s' -q -c '%s' sync --full", mmirror_bin(), config);
 	ck_assert_int_eq(ret, 128 + 9);	/* the shell reports the SIGKILL */
 	runs = mm_json(config, 0, "runs");
 	list = json_object_get(runs, "runs");
 	last = json_array_get(list, json_array_size(list) - 1);
-	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), 13);
+	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(last, "status")), "running");
 	json_decref(runs);
 
 	/* the database is sound, and history agrees with the state */
 	text = mm_text(config, 0, "db check");
 	ck_assert_msg(strstr(text, "no problems") != NULL, "%s", text);
-	ck_assert_msg(strstr(text, "run 13 is not sealed") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "run 2 is not sealed") != NULL, "%s", text);
 	free(text);
 
 	s = mm_json(config, 0, "sync --full");
-	ck_assert_int_eq(json_path_int(s, "run"), 14);
+	ck_assert_int_eq(json_path_int(s, "run"), 3);
 	json_decref(s);
 	runs = mm_json(config, 0, "runs --verify-chain");
 	list = json_object_get(runs, "runs");
-	last = json_array_get(list, 12);
-	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), 13);
+	last = json_array_get(list, 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(last, "status")),
 			 "interrupted");
 	ck_assert(json_is_null(json_object_get(last, "finished")));
 	ck_assert_int_gt(json_integer_value(json_object_get(last, "events")), 0);
 	ck_assert(json_is_true(json_object_get(json_object_get(runs, "chain"), "ok")));
-	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 14);
+	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 3);
 	json_decref(runs);
 	text = mm_text(config, 0, "db check");
 	ck_assert_msg(strstr(text, "no problems") != NULL, "%s", text);
 	free(text);
 	/* what the killed run did plus what the next one did is the change */
 	{
-		json_t *diff = mm_json(config, 0, "diff 12 14");
-		json_t *d13 = mm_json(config, 0, "diff 13 14");
+		json_t *diff = mm_json(config, 0, "diff 1 3");
+		json_t *d13 = mm_json(config, 0, "diff 2 3");
 
 		ck_assert_int_gt(json_array_size(json_object_get(diff, "changes")), 0);
 		json_decref(diff);
@@ -493,10 +531,17 @@ END_TEST
 
 START_TEST(test_prune_keeps_the_chain)
 {
-	char *show_before, *show_after, *text;
+	char *show_before, *show_after, *text, config[256], state[256];
 	json_t *p, *runs;
 
-	show_before = mm_text(config, 0, "--json show 5001 --run 2");
+	/* run 1, a change, run 2, another change, run 3 */
+	history_state("prune", 5046, 5, config, state);
+	json_decref(mm_json(config, 0, "sync --full"));
+	mutate_users("5046 5047", 80);
+	json_decref(mm_json(config, 0, "sync --full"));
+	mutate_users("5048 5049", 81);
+	json_decref(mm_json(config, 0, "sync --full"));
+	show_before = mm_text(config, 0, "--json show 5046 --run 2");
 	p = mm_json(config, 0, "prune --before 3");
 	ck_assert_int_eq(json_path_int(p, "runs_folded"), 2);
 	ck_assert_int_eq(json_path_int(p, "checkpoint_run"), 2);
@@ -504,18 +549,18 @@ START_TEST(test_prune_keeps_the_chain)
 	json_decref(p);
 
 	/* the checkpoint is the state after run 2 */
-	show_after = mm_text(config, 0, "--json show 5001 --run 2");
+	show_after = mm_text(config, 0, "--json show 5046 --run 2");
 	ck_assert_str_eq(show_after, show_before);
-	text = mm_text(config, 64, "show 5001 --run 1");
+	text = mm_text(config, 64, "show 5046 --run 1");
 	free(text);
 	runs = mm_json(config, 0, "runs --verify-chain");
 	ck_assert(json_is_true(json_object_get(json_object_get(runs, "chain"), "ok")));
-	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 12);
+	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 1);
 	ck_assert_int_eq(json_path_int(runs, "checkpoint.run"), 2);
-	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 12);
+	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 1);
 	json_decref(runs);
 	/* diffs across the checkpoint still work, and the state agrees */
-	p = mm_json(config, 0, "diff 2 14");
+	p = mm_json(config, 0, "diff 2 3");
 	ck_assert_int_gt(json_array_size(json_object_get(p, "changes")), 0);
 	json_decref(p);
 	text = mm_text(config, 0, "db check");
@@ -529,7 +574,7 @@ START_TEST(test_prune_keeps_the_chain)
 	p = mm_json(config, 0, "sync --full");
 	json_decref(p);
 	runs = mm_json(config, 0, "runs --verify-chain");
-	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 13);
+	ck_assert_int_eq(json_path_int(runs, "chain.verified"), 2);
 	json_decref(runs);
 	free(show_before);
 	free(show_after);
@@ -538,9 +583,11 @@ END_TEST
 
 START_TEST(test_history_errors)
 {
-	char *out = NULL, *err = NULL;
+	char *out = NULL, *err = NULL, config[256], state[256];
 
-	ck_assert_int_eq(run_mmirror(config, &out, &err, "show 5001 --run 999"), 64);
+	history_state("errors", 5040, 1, config, state);
+	json_decref(mm_json(config, 0, "sync --full"));
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "show 5040 --run 999"), 64);
 	ck_assert_ptr_nonnull(strstr(err, "there is no run 999"));
 	free(out);
 	free(err);
@@ -560,47 +607,37 @@ START_TEST(test_history_errors)
 }
 END_TEST
 
-int
-main(void)
+static int
+run_pair(const struct test_pair *p)
 {
-	char dir[256], *args;
-	Suite *suite = suite_create("history");
-	TCase *tc = tcase_create("history");
-	int failed;
+	Suite *suite;
+	int failed = 1;
 
 	tmp = test_tmpdir();
 	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
-	snprintf(dir, sizeof(dir), "%s/p", tmp);
-	args = xasprintf("--users '%s'", users);
-	fixture_start(dir, args, &prod);
-	snprintf(dir, sizeof(dir), "%s/b", tmp);
-	fixture_start(dir, args, &backup);
-	free(args);
-	snprintf(state, sizeof(state), "%s/state", tmp);
-	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
-	if (corpus_generate(&prod, 41, users, "--messages-per-mailbox 6") < 0 ||
-	    mirror_setup(config, state, &prod, &backup, FIRST_MAILBOX,
-			 N_MAILBOXES) < 0) {
-		fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
-		fixture_stop(&prod);
-		fixture_stop(&backup);
-		return 1;
+	pair_start(tmp, "", p, users, "", "", &prod, &backup);
+	if (corpus_generate(&prod, 41, users, "--messages-per-mailbox 6") < 0) {
+		fprintf(stderr, "test set-up failed\n");
+	} else {
+		suite = suite_create("history");
+		suite_add_case(suite, test_diff_lists_exactly_the_changes, 300);
+		suite_add_case(suite, test_chain_catches_an_edited_event, 300);
+		suite_add_case(suite, test_unchanged_runs_cost_a_run_record, 300);
+		suite_add_case(suite, test_killed_run_is_marked_interrupted, 300);
+		suite_add_case(suite, test_prune_keeps_the_chain, 300);
+		suite_add_case(suite, test_history_errors, 300);
+		failed = suite_run(suite);
 	}
-
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_diff_lists_exactly_the_changes);
-	tcase_add_test(tc, test_chain_catches_an_edited_event);
-	tcase_add_test(tc, test_unchanged_runs_cost_a_run_record);
-	tcase_add_test(tc, test_killed_run_is_marked_interrupted);
-	tcase_add_test(tc, test_prune_keeps_the_chain);
-	tcase_add_test(tc, test_history_errors);
-	suite_add_tcase(suite, tc);
-	failed = suite_run(suite);
-
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
-	return failed == 0 ? 0 : 1;
+	return failed;
+}
+
+int
+main(void)
+{
+	return pairs_main("test_history", run_pair);
 }

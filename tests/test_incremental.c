@@ -1,6 +1,9 @@
 /* Integration: incremental passes, drift repair, workers and the run lock,
- * against real Dovecot servers, read back by the independent checker
- * (fixtures/imapdump.py).  The tests run in order on one state. */
+ * against real servers (each pairing of test_pairs()), read back by the
+ * independent checker (fixtures/imapdump.py).  The tests share one state
+ * and one set of servers per pairing; each settles the mirror first
+ * (ensure_mirrored) and counts only what it changes itself, so any one
+ * runs alone: CK_RUN_CASE=test_name. */
 #include "config.h"
 
 #include <check.h>
@@ -94,10 +97,7 @@ START_TEST(test_unchanged_pass_costs_one_status_per_folder)
 	json_t *s;
 	char *trace = NULL;
 
-	s = sync_json(config, "--full", 0, NULL);
-	ck_assert_int_eq(json_path_int(s, "mailboxes.changed"), N_MAILBOXES);
-	json_decref(s);
-
+	ensure_mirrored(config);
 	s = sync_json(config, "--incremental", 0, &trace);
 	ck_assert_str_eq(json_string_value(json_object_get(s, "kind")), "incremental");
 	ck_assert_int_eq(json_path_int(s, "mailboxes.unchanged"), N_MAILBOXES);
@@ -127,6 +127,7 @@ START_TEST(test_incremental_pass_mirrors_changes)
 	char *trace = NULL;
 	const char *who = "6001 6002 6003 6004 6005";
 
+	ensure_mirrored(config);
 	changes = mutate(&prod, 11, who);
 	totals = json_object_get(changes, "totals");
 	s = sync_json(config, "--incremental", 0, &trace);
@@ -169,6 +170,7 @@ START_TEST(test_full_pass_repairs_drift)
 {
 	json_t *changes, *totals, *s;
 
+	ensure_mirrored(config);
 	/* someone changes the backup directly */
 	changes = mutate(&backup, 12, "6010");
 	totals = json_object_get(changes, "totals");
@@ -260,6 +262,7 @@ START_TEST(test_second_run_is_locked_out)
 	char *lock = xasprintf("%s/run.lock", state);
 	int ret;
 
+	ensure_mirrored(config);
 	/* a run in progress holds the lock (here: the same flock a run takes) */
 	ck_assert_int_eq(run_cmd(NULL, NULL, "(flock -x '%s' sleep 3 &) ; sleep 0.5",
 				 lock), 0);
@@ -288,6 +291,7 @@ START_TEST(test_progress_line_on_a_terminal)
 {
 	char *out = NULL;
 
+	ensure_mirrored(config);
 	/* script(1) gives mmirror a terminal */
 	ck_assert_int_eq(run_cmd(&out, NULL, "script -qec \"'%s' -c '%s' sync "
 				 "--incremental --jobs 2\" /dev/null", mmirror_bin(),
@@ -333,51 +337,41 @@ START_TEST(test_without_condstore_flags_only)
 }
 END_TEST
 
-int
-main(void)
+static int
+run_pair(const struct test_pair *p)
 {
-	char dir[256], *args, *args_old;
-	Suite *suite = suite_create("incremental");
-	TCase *tc = tcase_create("incremental");
-	int failed;
+	Suite *suite;
+	char dir[256], *args;
+	const char *old_users = "6001 6002 6003";
+	int failed = 1;
 
 	tmp = test_tmpdir();
 	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
-	args = xasprintf("--users '%s'", users);
-	args_old = xasprintf("--users '%s' --imap4rev1-only", users);
-	snprintf(dir, sizeof(dir), "%s/p", tmp);
-	fixture_start(dir, args, &prod);
-	snprintf(dir, sizeof(dir), "%s/b", tmp);
-	fixture_start(dir, args, &backup);
+	pair_start(tmp, "", p, users, "", "", &prod, &backup);
 	snprintf(dir, sizeof(dir), "%s/b2", tmp);
-	fixture_start(dir, args, &backup2);
-	snprintf(dir, sizeof(dir), "%s/op", tmp);
-	fixture_start(dir, args_old, &oldprod);
-	snprintf(dir, sizeof(dir), "%s/ob", tmp);
-	fixture_start(dir, args, &oldbackup);
+	args = xasprintf("--users '%s'", users);
+	fixture_start_kind(p->backup, dir, args, &backup2);
 	free(args);
-	free(args_old);
+	pair_start(tmp, "o", p, old_users, "--imap4rev1-only", "", &oldprod,
+		   &oldbackup);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
 	if (corpus_generate(&prod, 51, users, "") < 0 ||
-	    corpus_generate(&oldprod, 52, "6001 6002 6003", "") < 0 ||
+	    corpus_generate(&oldprod, 52, old_users, "") < 0 ||
 	    mirror_setup(config, state, &prod, &backup, FIRST_MAILBOX,
 			 N_MAILBOXES) < 0) {
-		fprintf(stderr, "test set-up failed; folder kept: %s\n", tmp);
-		return 1;
+		fprintf(stderr, "test set-up failed\n");
+	} else {
+		suite = suite_create("incremental");
+		suite_add_case(suite, test_unchanged_pass_costs_one_status_per_folder, 300);
+		suite_add_case(suite, test_incremental_pass_mirrors_changes, 300);
+		suite_add_case(suite, test_full_pass_repairs_drift, 300);
+		suite_add_case(suite, test_workers_give_the_same_mirror, 300);
+		suite_add_case(suite, test_second_run_is_locked_out, 300);
+		suite_add_case(suite, test_progress_line_on_a_terminal, 300);
+		suite_add_case(suite, test_without_condstore_flags_only, 300);
+		failed = suite_run(suite);
 	}
-
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_unchanged_pass_costs_one_status_per_folder);
-	tcase_add_test(tc, test_incremental_pass_mirrors_changes);
-	tcase_add_test(tc, test_full_pass_repairs_drift);
-	tcase_add_test(tc, test_workers_give_the_same_mirror);
-	tcase_add_test(tc, test_second_run_is_locked_out);
-	tcase_add_test(tc, test_progress_line_on_a_terminal);
-	tcase_add_test(tc, test_without_condstore_flags_only);
-	suite_add_tcase(suite, tc);
-	failed = suite_run(suite);
-
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	fixture_stop(&backup2);
@@ -386,5 +380,11 @@ main(void)
 	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
-	return failed == 0 ? 0 : 1;
+	return failed;
+}
+
+int
+main(void)
+{
+	return pairs_main("test_incremental", run_pair);
 }

@@ -371,7 +371,8 @@ suite_run(Suite *suite)
 	SRunner *sr = srunner_create(suite);
 	int failed;
 
-	srunner_run_all(sr, CK_NORMAL);
+	/* CK_VERBOSITY=verbose names every test as it ends */
+	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed;
@@ -384,4 +385,124 @@ test_tmp_finish(const char *tmp, int failed)
 		test_rmdir(tmp);
 	else
 		fprintf(stderr, "test folder kept for inspection: %s\n", tmp);
+}
+
+void
+suite_add_case_named(Suite *suite, const char *name, const TTest *test,
+		     double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	_tcase_add_test(tc, test, 0, 0, 0, 1);
+	suite_add_tcase(suite, tc);
+}
+
+static bool
+pair_kind_ok(const char *kind)
+{
+	return strcmp(kind, "dovecot") == 0 || strcmp(kind, "cyrus") == 0;
+}
+
+struct test_pair *
+test_pairs(size_t *count_r)
+{
+	const char *env = getenv("MMIRROR_PAIRS");
+	char *list = xstrdup(env != NULL && *env != '\0' ? env :
+			     "dovecot:cyrus cyrus:dovecot");
+	char *save = NULL;
+	struct test_pair *pairs = NULL;
+	size_t count = 0;
+
+	for (char *tok = strtok_r(list, " \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		char *colon = strchr(tok, ':');
+		struct test_pair *p;
+
+		if (colon == NULL) {
+			fprintf(stderr, "MMIRROR_PAIRS: '%s' is not PROD:BACKUP\n", tok);
+			exit(2);
+		}
+		*colon = '\0';
+		if (!pair_kind_ok(tok) || !pair_kind_ok(colon + 1)) {
+			fprintf(stderr, "MMIRROR_PAIRS: unknown server in '%s:%s' "
+				"(dovecot or cyrus)\n", tok, colon + 1);
+			exit(2);
+		}
+		pairs = xrealloc(pairs, (count + 1) * sizeof(*pairs));
+		p = &pairs[count++];
+		snprintf(p->prod, sizeof(p->prod), "%s", tok);
+		snprintf(p->backup, sizeof(p->backup), "%s", colon + 1);
+	}
+	free(list);
+	if (count == 0) {
+		fprintf(stderr, "MMIRROR_PAIRS names no pairing\n");
+		exit(2);
+	}
+	/* skip before any server starts, not halfway through */
+	for (size_t i = 0; i < count; i++) {
+		fixture_require(pairs[i].prod);
+		fixture_require(pairs[i].backup);
+	}
+	*count_r = count;
+	return pairs;
+}
+
+void
+pair_start(const char *tmp, const char *name, const struct test_pair *pair,
+	   const char *users, const char *prod_args, const char *backup_args,
+	   struct fixture_server *prod_r, struct fixture_server *backup_r)
+{
+	char dir[256], *args;
+
+	fixture_require(pair->prod);
+	fixture_require(pair->backup);
+	snprintf(dir, sizeof(dir), "%s/%sp", tmp, name);
+	args = xasprintf("--users '%s' %s", users, prod_args);
+	fixture_start_kind(pair->prod, dir, args, prod_r);
+	free(args);
+	snprintf(dir, sizeof(dir), "%s/%sb", tmp, name);
+	args = xasprintf("--users '%s' %s", users, backup_args);
+	fixture_start_kind(pair->backup, dir, args, backup_r);
+	free(args);
+}
+
+int
+pairs_main(const char *program, int (*run_pair)(const struct test_pair *pair))
+{
+	size_t count;
+	struct test_pair *pairs = test_pairs(&count);
+	int failed_pairs = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		int failed;
+
+		printf("%s: production %s, backup %s\n", program, pairs[i].prod,
+		       pairs[i].backup);
+		fflush(stdout);
+		failed = run_pair(&pairs[i]);
+		printf("%s: production %s, backup %s: %s\n", program,
+		       pairs[i].prod, pairs[i].backup,
+		       failed == 0 ? "passed" : "FAILED");
+		fflush(stdout);
+		if (failed != 0)
+			failed_pairs++;
+	}
+	free(pairs);
+	return failed_pairs == 0 ? 0 : 1;
+}
+
+void
+ensure_mirrored(const char *config)
+{
+	char *out = NULL;
+	int ret = run_mmirror(config, &out, NULL, "--json sync --full");
+	json_t *root;
+
+	ck_assert_msg(ret == 0, "settling sync exited %d: %s", ret, out);
+	root = parse_json(out);
+	ck_assert_msg(json_path_int(root, "mailboxes.failed") == 0,
+		      "settling sync failed mailboxes: %s", out);
+	json_decref(root);
+	free(out);
 }

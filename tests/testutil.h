@@ -73,8 +73,43 @@ int mirror_setup(const char *config, const char *state_dir,
 		 unsigned int count);
 /* Runs a suite; returns the number of failed tests. */
 int suite_run(Suite *suite);
+/* Adds test in a test case of its own, named after it, so that one test
+ * runs alone with CK_RUN_CASE=test_name. */
+#define suite_add_case(suite, test, timeout) \
+	suite_add_case_named((suite), #test, (test), (timeout))
+void suite_add_case_named(Suite *suite, const char *name, const TTest *test,
+			  double timeout);
+
+/* A server pairing: which fixtures/ script serves production and which
+ * the backup ("dovecot", "cyrus"). */
+struct test_pair {
+	char prod[16];
+	char backup[16];
+};
+
+/* The pairings to run, from MMIRROR_PAIRS (space-separated PROD:BACKUP,
+ * e.g. "dovecot:cyrus cyrus:dovecot", the default); exits the program
+ * with 77 and one line when a named server is not installed, with 2 on a
+ * malformed list.  *count_r >= 1; the caller frees the array. */
+struct test_pair *test_pairs(size_t *count_r);
+/* Starts production in TMP/NAMEp and the backup in TMP/NAMEb (fixtures of
+ * the pairing's kinds, each with --users USERS and its extra ARGS, which
+ * may be ""); aborts the program when one does not start. */
+void pair_start(const char *tmp, const char *name, const struct test_pair *pair,
+		const char *users, const char *prod_args,
+		const char *backup_args, struct fixture_server *prod_r,
+		struct fixture_server *backup_r);
+/* Runs run_pair once per pairing of test_pairs(), each after a line
+ * naming program and pairing; run_pair returns its failed tests.  The
+ * exit status for main(): 0 when every pairing passed, else 1. */
+int pairs_main(const char *program, int (*run_pair)(const struct test_pair *pair));
 /* Removes tmp after a clean run, keeps it (and says so) after failures. */
 void test_tmp_finish(const char *tmp, int failed);
+
+/* Runs mmirror sync --full on config and fails the test unless it exits
+ * 0 with no failed mailbox: the precondition of the scenario tests that
+ * start from a settled mirror (whatever ran before them, if anything). */
+void ensure_mirrored(const char *config);
 
 /* Writes text to path with the given mode. */
 void write_file(const char *path, const char *text, int mode);
