@@ -7,11 +7,11 @@
  * turn clean and one full run must leave the backup exact, without a
  * duplicate, and a second one must find nothing to do.
  *
- * MMIRROR_TORTURE_RUNS (default 30) is the number of faulted runs,
- * MMIRROR_TORTURE_SEED (default 11) the proxies' seed; scripts/torture runs
- * the long version.  MMIRROR_PROD_SERVER and MMIRROR_BACKUP_SERVER name the
- * server kind of each side (default dovecot).  The figures are printed at
- * the end. */
+ * MMIRROR_TORTURE_RUNS (default 24) is the number of faulted runs on the
+ * first server pairing of MMIRROR_PAIRS (a quarter, at least 6, on the
+ * others), MMIRROR_TORTURE_SEED (default 11) the proxies' seed;
+ * scripts/torture runs the long version.  The figures are printed at the
+ * end of each pairing. */
 #include "config.h"
 
 #include <check.h>
@@ -34,7 +34,7 @@
 #define MESSAGES 12		/* per INBOX, plus one oversize message */
 #define OVERSIZE 400000		/* bytes: larger than the backup takes */
 #define BACKUP_MAX_SIZE 300000
-#define DEFAULT_RUNS 30
+#define DEFAULT_RUNS 24
 #define DEFAULT_SEED 11
 #define RUN_TIME_BOUND 120	/* seconds; a run still going is hung */
 #define JOBS 2
@@ -69,29 +69,6 @@ static struct proxy prod_proxy = { .side = "production" };
 static struct proxy backup_proxy = { .side = "backup" };
 static char config[256], state[256];
 static unsigned int seed = DEFAULT_SEED, runs = DEFAULT_RUNS;
-
-/* The server kind of one side: the environment variable, or dovecot. */
-static const char *
-server_kind(const char *var)
-{
-	const char *kind = getenv(var);
-
-	return kind != NULL && *kind != '\0' ? kind : "dovecot";
-}
-
-/* Starts the fixture server of kind for one side (exit 77 for a kind
- * fixture_start() does not start). */
-static void
-start_server(const char *kind, const char *dir, const char *args,
-	     struct fixture_server *srv_r)
-{
-	if (strcmp(kind, "dovecot") != 0) {
-		printf("test_torture: fixture_start() starts dovecot servers, "
-		       "not '%s'; skipped\n", kind);
-		exit(77);
-	}
-	fixture_start(dir, args, srv_r);
-}
 
 static unsigned int
 read_port_file(const char *path)
@@ -468,19 +445,19 @@ START_TEST(test_faulted_runs_then_exact)
 END_TEST
 
 static int
-setup(void)
+setup(const struct test_pair *pair)
 {
 	char dir[256], *args, *weights;
 	int ret;
 
 	args = xasprintf("--users '%s'", users);
 	snprintf(dir, sizeof(dir), "%s/p", tmp);
-	start_server(server_kind("MMIRROR_PROD_SERVER"), dir, args, &prod);
+	fixture_start_kind(pair->prod, dir, args, &prod);
 	free(args);
 	/* the backup refuses the oversize recordings: placeholders */
 	args = xasprintf("--users '%s' --max-mail-size %d", users, BACKUP_MAX_SIZE);
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
-	start_server(server_kind("MMIRROR_BACKUP_SERVER"), dir, args, &backup);
+	fixture_start_kind(pair->backup, dir, args, &backup);
 	free(args);
 	weights = xstrdup(FAULT_WEIGHTS);
 	proxy_start(&prod_proxy, prod.imaps_port, 2 * seed, weights);
@@ -515,20 +492,28 @@ read_settings(void)
 		seed = DEFAULT_SEED;
 }
 
-int
-main(void)
+/* The first pairing gets MMIRROR_TORTURE_RUNS runs, the others a quarter
+ * (at least 6), with another seed. */
+static int
+run_pair(const struct test_pair *pair)
 {
+	static unsigned int pairs_run;
 	Suite *suite = suite_create("torture");
 	TCase *tc = tcase_create("torture");
 	int failed = 1;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	read_settings();
+	prod_proxy = (struct proxy){ .side = "production" };
+	backup_proxy = (struct proxy){ .side = "backup" };
+	if (pairs_run++ > 0) {
+		runs = runs / 4 > 6 ? runs / 4 : 6;
+		seed += pairs_run;
+	}
 	tmp = test_tmpdir();
 	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
 	printf("torture: %u faulted runs, seed %u (MMIRROR_TORTURE_RUNS, "
 	       "MMIRROR_TORTURE_SEED)\n", runs, seed);
-	if (setup() < 0) {
+	if (setup(pair) < 0) {
 		fprintf(stderr, "test set-up failed\n");
 	} else {
 		/* each run is bounded by RUN_TIME_BOUND; most take seconds */
@@ -544,5 +529,12 @@ main(void)
 	test_tmp_finish(tmp, failed);
 	free(users);
 	free(tmp);
-	return failed == 0 ? 0 : 1;
+	return failed;
+}
+
+int
+main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return pairs_main("test_torture", run_pair);
 }
