@@ -1,8 +1,8 @@
 /* recon-private: what the executor's files share.  mailbox-sync.c runs a
  * mailbox folder by folder (connect, plan, act, guard); observe.c lists a
  * folder; copy.c copies messages (batches, the intent journal, oversize
- * placeholders) and resolves a stopped run's intents.  Not for use outside
- * reconciler/. */
+ * placeholders); resolve.c resolves the intents a stopped run, attempt or
+ * connection left.  Not for use outside reconciler/. */
 #ifndef MMIRROR_RECON_PRIVATE_H
 #define MMIRROR_RECON_PRIVATE_H
 
@@ -136,6 +136,7 @@ void recon_message_record(struct db_message *rec, const struct observed_msg *pm,
  * placeholders), linked.  Returns 0, or -1 with ctx's error set. */
 int recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 			const struct observed *prod, uint32_t backup_uidnext);
+/* ---- resolve.c ---- */
 /* Finds on the backup the messages a stopped run, an earlier attempt or a
  * lost connection was appending (the folder's open intents) and links
  * them, or lets the planner append them again; why completes "was being
