@@ -10,8 +10,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "util/util.h"
 #include "util/uidset.h"
 #include "util/spool.h"
