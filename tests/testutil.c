@@ -221,11 +221,14 @@ void
 fixture_start_kind(const char *kind, const char *dir, const char *args,
 		   struct fixture_server *srv_r)
 {
-	char *out = NULL, *err = NULL, *env, port[16];
+	char *out = NULL, *err = NULL, *env, port[16], kind_copy[16];
 	int ret;
 	FILE *f;
 	long size;
 
+	/* kind may be srv_r->kind itself (a server restarted as it was) */
+	snprintf(kind_copy, sizeof(kind_copy), "%s", kind);
+	kind = kind_copy;
 	memset(srv_r, 0, sizeof(*srv_r));
 	snprintf(srv_r->kind, sizeof(srv_r->kind), "%s", kind);
 	snprintf(srv_r->dir, sizeof(srv_r->dir), "%s", dir);
