@@ -627,12 +627,9 @@ release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		/* only a placeholder that this run expunged, or that is no
 		 * longer there, lets its original go: one that another
 		 * message adopted still stands for it */
-		gone = recon_observed_find(backup, st->backup_uid) == NULL;
-		for (size_t r = 0; expunged != NULL && r < expunged->count; r++) {
-			if (st->backup_uid >= expunged->ranges[r].first &&
-			    st->backup_uid <= expunged->ranges[r].last)
-				gone = true;
-		}
+		gone = recon_observed_find(backup, st->backup_uid) == NULL ||
+			(expunged != NULL &&
+			 uidset_contains(expunged, st->backup_uid));
 		if (!gone)
 			continue;
 		for (size_t j = 0; j < links_count; j++) {
