@@ -353,6 +353,7 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 {
 	const struct recon_params *params = ctx->params;
 	const char *error;
+	int ret;
 
 	if (params->archive == NULL) {
 		recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: %s: production "
@@ -369,14 +370,20 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 		return -1;
 	}
 	buf_reset(&slot->ph);
-	if (recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
-				    spool_size(slot->spool), &slot->ph,
-				    params->placeholder_hint, &error) < 0) {
+	ret = recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
+				      spool_size(slot->spool), &slot->ph,
+				      params->placeholder_hint, &error);
+	if (ret < 0) {
 		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: the "
 			  "placeholder of production UID %u: %s", ctx->sub->id,
 			  ctx->folder, slot->step->prod_uid, error);
 		return -1;
 	}
+	if (ret > 0)
+		log_warning("%s/%s: production UID %u: header fields too long for "
+			    "its placeholder were cut (the archived original "
+			    "keeps them whole)", ctx->sub->id, ctx->folder,
+			    slot->step->prod_uid);
 	free(slot->ph_message_id);
 	slot->ph_message_id = recon_header_value(slot->ph.data, slot->ph.len,
 						 "Message-ID");

@@ -130,17 +130,33 @@ matches_skip_rule(const struct recon_params *params,
 }
 
 struct fetch_ctx {
+	struct mailbox_ctx *ctx;
 	const struct recon_params *params;
 	struct observed *obs;
 	bool production;	/* skip rules apply; \Deleted is not mirrored */
 };
 
+/* A Message-ID longer than mmirror keeps is cut, the same way on every
+ * side, with a warning naming the message. */
+static void
+message_id_cap(const struct fetch_ctx *fc, uint32_t uid, char *id)
+{
+	bool cut = false;
+
+	recon_message_id_cap(id, &cut);
+	if (cut)
+		log_warning("%s/%s: %s UID %u: Message-ID longer than %d bytes: "
+			    "kept cut", fc->ctx->sub->id, fc->ctx->folder,
+			    fc->production ? "production" : "backup", uid,
+			    RECON_MESSAGE_ID_MAX);
+}
+
 /* A placeholder on the backup stands for its original: it is known by
  * the original's Message-ID and size (its X-Mirror-* headers), so that
  * it is linked again after the state is lost instead of sent again. */
 static void
-observe_placeholder(struct observed_msg *m, const struct imap_message_meta *meta,
-		    char **mid)
+observe_placeholder(const struct fetch_ctx *fc, struct observed_msg *m,
+		    const struct imap_message_meta *meta, char **mid)
 {
 	char *id = recon_header_value(meta->headers, meta->headers_len,
 				      "X-Mirror-Archive-Id");
@@ -162,6 +178,8 @@ observe_placeholder(struct observed_msg *m, const struct imap_message_meta *meta
 	}
 	m->archive_id = id;
 	m->size = size;
+	if (orig_mid != NULL)
+		message_id_cap(fc, meta->uid, orig_mid);
 	free(*mid);
 	*mid = orig_mid != NULL && strcmp(orig_mid, "none") != 0 ? orig_mid :
 		xstrdup("");
@@ -204,11 +222,13 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 					 !fc->production);
 	if (meta->headers != NULL) {
 		mid = recon_header_value(meta->headers, meta->headers_len, "Message-ID");
+		if (mid != NULL)
+			message_id_cap(fc, meta->uid, mid);
 		if (fc->production)
 			m->skip = matches_skip_rule(fc->params, meta->headers,
 						    meta->headers_len);
 		else
-			observe_placeholder(m, meta, &mid);
+			observe_placeholder(fc, m, meta, &mid);
 	}
 	m->message_id = mid != NULL ? mid : xstrdup("");
 	if (fc->production) {
@@ -257,6 +277,271 @@ strv_free(char **v)
 	free(v);
 }
 
+/* strv_free that takes NULL */
+static void
+strv_free_n(char **v)
+{
+	if (v != NULL)
+		strv_free(v);
+}
+
+/* ---- careful listing ----
+ *
+ * A header FETCH answer over the client's literal limit breaks the
+ * connection, and would break it on every run.  After that, the folder
+ * is listed with care: metadata without headers first; then the header
+ * fields of the messages too small to exceed the limit, in one FETCH;
+ * the header fields of the larger ones are read from their bodies as they
+ * stream past, each field kept up to COLLECT_FIELD_MAX bytes. */
+
+/* messages up to this size cannot make a header answer over the limit */
+#define CAREFUL_HEADER_SIZE (1024 * 1024 - 1024)
+#define COLLECT_FIELD_MAX (64 * 1024)
+#define COLLECT_LINE_MAX (COLLECT_FIELD_MAX + 2)
+
+struct collected {
+	uint32_t uid;
+	unsigned char *headers;
+	size_t len;
+	bool cut;
+};
+
+struct collector {
+	char **names;
+	struct buf line;	/* the physical line being read (capped) */
+	struct buf out;		/* the kept fields of this message */
+	bool in_header, keeping, cut, line_cut;
+	size_t field_len;
+	uint32_t uid;
+	struct collected *done;
+	size_t done_count, done_alloc;
+};
+
+static bool
+collector_wants(const struct collector *c, const unsigned char *line, size_t len)
+{
+	for (size_t i = 0; c->names[i] != NULL; i++) {
+		size_t n = strlen(c->names[i]);
+
+		if (len > n && line[n] == ':' &&
+		    strncasecmp((const char *)line, c->names[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One complete physical line (without its LF) of the header. */
+static void
+collector_line(struct collector *c)
+{
+	const unsigned char *p = c->line.data;
+	size_t len = c->line.len, take;
+
+	if (len == 0 || (len == 1 && p[0] == '\r')) {
+		c->in_header = false;
+		return;
+	}
+	if (p[0] != ' ' && p[0] != '\t') {
+		c->keeping = collector_wants(c, p, len);
+		c->field_len = 0;
+	}
+	if (!c->keeping)
+		return;
+	take = len;
+	if (c->line_cut || take > COLLECT_FIELD_MAX - c->field_len) {
+		c->cut = true;
+		if (take > COLLECT_FIELD_MAX - c->field_len)
+			take = COLLECT_FIELD_MAX - c->field_len;
+	}
+	if (take > 0 && take < len && p[take - 1] == '\r')
+		take--;
+	buf_append(&c->out, p, take);
+	buf_append(&c->out, "\n", 1);
+	c->field_len += take;
+}
+
+static int
+collect_begin(uint32_t uid, uint64_t size, void *context)
+{
+	struct collector *c = context;
+
+	(void)size;
+	c->uid = uid;
+	c->in_header = true;
+	c->keeping = c->cut = c->line_cut = false;
+	buf_reset(&c->line);
+	buf_reset(&c->out);
+	return 0;
+}
+
+static int
+collect_data(const void *data, size_t len, void *context)
+{
+	struct collector *c = context;
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len && c->in_header; i++) {
+		if (p[i] != '\n') {
+			if (buf_append(&c->line, &p[i], 1) < 0)
+				c->line_cut = true;
+			continue;
+		}
+		collector_line(c);
+		buf_reset(&c->line);
+		c->line_cut = false;
+	}
+	return 0;
+}
+
+static int
+collect_end(uint32_t uid, void *context)
+{
+	struct collector *c = context;
+	struct collected *d;
+	size_t len;
+
+	if (c->in_header && c->line.len > 0)
+		collector_line(c);
+	c->done = xgrow(c->done, &c->done_alloc, c->done_count + 1, sizeof(*c->done));
+	d = &c->done[c->done_count++];
+	d->uid = uid;
+	d->cut = c->cut;
+	d->headers = buf_steal(&c->out, &len);
+	d->len = len;
+	buf_init(&c->out, SIZE_MAX);
+	return 0;
+}
+
+struct meta_copy {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;
+	char **flags;
+	size_t flags_count;
+};
+
+struct meta_list {
+	struct meta_copy *m;
+	size_t count, alloc;
+};
+
+static int
+meta_copy_cb(const struct imap_message_meta *meta, void *context)
+{
+	struct meta_list *l = context;
+	struct meta_copy *c;
+
+	l->m = xgrow(l->m, &l->alloc, l->count + 1, sizeof(*l->m));
+	c = &l->m[l->count++];
+	c->uid = meta->uid;
+	c->size = meta->size;
+	c->internaldate = meta->internaldate;
+	c->flags_count = meta->flags_count;
+	c->flags = xcalloc(meta->flags_count + 1, sizeof(*c->flags));
+	for (size_t i = 0; i < meta->flags_count; i++)
+		c->flags[i] = xstrdup(meta->flags[i]);
+	return 0;
+}
+
+/* The large messages' header fields from their bodies, to fetch_meta_cb. */
+static int
+observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
+		    const struct meta_list *big, const struct uidset *set,
+		    struct imap_error *ie)
+{
+	struct collector c = { .names = names };
+	struct imap_body_sink sink = {
+		.begin = collect_begin, .data = collect_data, .end = collect_end,
+		.ctx = &c,
+	};
+	char *uids = uidset_format(set);
+	int ret;
+
+	buf_init(&c.line, COLLECT_LINE_MAX);
+	buf_init(&c.out, SIZE_MAX);
+	ret = imap_fetch_bodies(conn, uids, UINT64_MAX, &sink, ie);
+	free(uids);
+	for (size_t i = 0; ret == 0 && i < big->count; i++) {
+		const struct meta_copy *mc = &big->m[i];
+		struct imap_message_meta meta = {
+			.uid = mc->uid, .size = mc->size,
+			.internaldate = mc->internaldate,
+			.flags = (const char *const *)mc->flags,
+			.flags_count = mc->flags_count,
+		};
+
+		for (size_t k = 0; k < c.done_count; k++) {
+			if (c.done[k].uid != mc->uid)
+				continue;
+			meta.headers = c.done[k].headers;
+			meta.headers_len = c.done[k].len;
+			log_warning("%s/%s: %s UID %u: header fields read from "
+				    "the message itself (a header FETCH of this "
+				    "mailbox broke the connection)%s",
+				    fc->ctx->sub->id, fc->ctx->folder,
+				    fc->production ? "production" : "backup",
+				    mc->uid, c.done[k].cut ?
+				    ", values over 64 KiB cut" : "");
+			break;
+		}
+		/* a message gone since the listing is left out, as it
+		 * would be from a listing made now */
+		if (meta.headers != NULL)
+			fetch_meta_cb(&meta, fc);
+	}
+	for (size_t k = 0; k < c.done_count; k++)
+		free(c.done[k].headers);
+	free(c.done);
+	buf_free(&c.line);
+	buf_free(&c.out);
+	return ret;
+}
+
+static int
+observe_carefully(struct fetch_ctx *fc, struct imap_conn *conn,
+		  const char *uidset, char **names, struct imap_error *ie)
+{
+	struct meta_list all = { 0 }, big = { 0 };
+	struct uidset small_set, big_set;
+	int ret = -1;
+
+	uidset_init(&small_set);
+	uidset_init(&big_set);
+	if (imap_fetch_meta(conn, uidset, NULL, meta_copy_cb, &all, ie) < 0)
+		goto out;
+	for (size_t i = 0; i < all.count; i++) {
+		if (all.m[i].size <= CAREFUL_HEADER_SIZE) {
+			uidset_add(&small_set, all.m[i].uid);
+			continue;
+		}
+		uidset_add(&big_set, all.m[i].uid);
+		big.m = xgrow(big.m, &big.alloc, big.count + 1, sizeof(*big.m));
+		big.m[big.count++] = all.m[i];
+		all.m[i].flags = NULL;
+	}
+	if (small_set.count > 0) {
+		char *set = uidset_format(&small_set);
+
+		ret = imap_fetch_meta(conn, set, (const char *const *)names,
+				      fetch_meta_cb, fc, ie);
+		free(set);
+		if (ret < 0)
+			goto out;
+	}
+	ret = big.count == 0 ? 0 :
+		observe_from_bodies(fc, conn, names, &big, &big_set, ie);
+out:
+	for (size_t i = 0; i < all.count; i++)
+		strv_free_n(all.m[i].flags);
+	for (size_t i = 0; i < big.count; i++)
+		strv_free_n(big.m[i].flags);
+	free(all.m);
+	free(big.m);
+	uidset_deinit(&small_set);
+	uidset_deinit(&big_set);
+	return ret;
+}
+
 int
 recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	bool production, struct observed *obs_r)
@@ -264,20 +549,27 @@ recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidse
 	struct imap_error ie;
 	char **names = meta_header_names(ctx->params, production);
 	struct fetch_ctx fc = {
-		.params = ctx->params, .obs = obs_r, .production = production,
+		.ctx = ctx, .params = ctx->params, .obs = obs_r,
+		.production = production,
 	};
 	int ret;
 
-	ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
-			      fetch_meta_cb, &fc, &ie);
+	if (ctx->careful_listing)
+		ret = observe_carefully(&fc, conn, uidset, names, &ie);
+	else
+		ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
+				      fetch_meta_cb, &fc, &ie);
 	strv_free(names);
 	if (ret < 0) {
 		recon_error_imap(ctx, &ie, production ?
 			       "listing production folder" : "listing backup folder");
+		/* perhaps header fields over the client's limit: the next
+		 * attempt lists with care */
+		if (ie.kind == IMAP_ERR_PROTOCOL)
+			ctx->error->careful_listing = true;
 		return -1;
 	}
 	if (obs_r->count > 1)
 		qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
 	return 0;
 }
-

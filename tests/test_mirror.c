@@ -577,6 +577,42 @@ START_TEST(test_bare_imap4rev1_servers)
 }
 END_TEST
 
+/* A mailbox of its own (user 2901) holding messages whose header fields
+ * are far larger than a header FETCH may return (2 MB Subject, 2 MB To,
+ * an 8 KB Message-ID with 2 MB References): the folder mirrors, each copy
+ * is byte-exact, a warning names the message, and a second run has
+ * nothing to do. */
+START_TEST(test_huge_headers_are_mirrored)
+{
+	char *out = NULL, *err = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/dovecot' adduser '%s' 2901 && "
+				 "'%s/dovecot' adduser '%s' 2901", fixtures_dir(),
+				 prod.dir, fixtures_dir(), backup.dir), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
+				 "--user 2901", fixtures_dir(), prod.env_file), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 2901"), 0);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "--json sync --full "
+				     "--mailbox 2901"), 0);
+	s = parse_json(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 3);
+	json_decref(s);
+	free(out);
+	ck_assert_msg(strstr(err, "2901/INBOX: production UID") != NULL &&
+		      strstr(err, "header") != NULL, "no warning: %s", err);
+	free(err);
+	ck_assert_msg(compare_servers(backup.env_file, "2901", &out) == 0,
+		      "the copies differ: %s", out);
+	free(out);
+	s = sync_json(config, "--mailbox 2901", 0);
+	assert_no_operations(s);
+	json_decref(s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -616,6 +652,7 @@ main(void)
 	tcase_add_test(tc, test_state_loss_adopts_everything);
 	tcase_add_test(tc, test_starttls_and_login_template);
 	tcase_add_test(tc, test_bare_imap4rev1_servers);
+	tcase_add_test(tc, test_huge_headers_are_mirrored);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 

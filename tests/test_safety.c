@@ -415,6 +415,65 @@ START_TEST(test_restore_once_the_limit_allows)
 }
 END_TEST
 
+/* A mailbox of its own (user 4901) whose oversize messages carry header
+ * fields far larger than a header FETCH may return (2 MB Subject, 2 MB
+ * To, an 8 KB Message-ID with 2 MB References), each over the backup's
+ * limit even once it is raised to 5 MB: the folder mirrors, each
+ * gets a placeholder that is small and well formed (lines within 998
+ * bytes, the X-Mirror headers present), the originals are archived whole,
+ * and a second run has nothing to do. */
+START_TEST(test_huge_headers_placeholders)
+{
+	char *out = NULL, *err = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/dovecot' adduser '%s' 4901 && "
+				 "'%s/dovecot' adduser '%s' 4901", fixtures_dir(),
+				 prod.dir, fixtures_dir(), backup.dir), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
+				 "--user 4901 --body 5100000", fixtures_dir(), prod.env_file), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 4901"), 0);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "--json sync --full "
+				     "--mailbox 4901"), 0);
+	s = parse_json(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.placeholders"), 3);
+	json_decref(s);
+	free(out);
+	ck_assert_msg(strstr(err, "4901/INBOX: production UID") != NULL,
+		      "no warning naming the message: %s", err);
+	free(err);
+	/* every placeholder well formed; every original in the archive */
+	ck_assert_int_eq(run_cmd(&out, NULL,
+		"python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import imapdump\n"
+		"c = imapdump.connect(imapdump.load_env(sys.argv[2]), \"4901\")\n"
+		"c.select(\"INBOX\", readonly=True)\n"
+		"t, d = c.uid(\"FETCH\", \"1:*\", \"(BODY.PEEK[])\")\n"
+		"msgs = [x[1] for x in d if isinstance(x, tuple)]\n"
+		"assert len(msgs) == 3, len(msgs)\n"
+		"for m in msgs:\n"
+		"    h = m.split(b\"\\r\\n\\r\\n\", 1)[0]\n"
+		"    assert len(m) < 30000, len(m)\n"
+		"    assert max(len(l) for l in m.split(b\"\\r\\n\")) <= 998\n"
+		"    for f in (b\"X-Mirror-Placeholder: 1\", b\"X-Mirror-Archive-Id: sha256:\", "
+		"b\"X-Mirror-Original-Message-ID: <\", b\"From: \", b\"Date: \"):\n"
+		"        assert b\"\\r\\n\" + f in b\"\\r\\n\" + h, f\n"
+		"print(\"ok\")' '%s' '%s'", fixtures_dir(), backup.env_file), 0);
+	ck_assert_msg(strstr(out, "ok") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive verify"), 0);
+	free(out);
+	s = sync_json(config, "--mailbox 4901", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "db check"), 0);
+	free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -448,6 +507,7 @@ main(void)
 	tcase_add_test(tc, test_emptied_mailbox_is_guarded);
 	tcase_add_test(tc, test_vanished_folder_is_guarded);
 	tcase_add_test(tc, test_restore_once_the_limit_allows);
+	tcase_add_test(tc, test_huge_headers_placeholders);
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 
