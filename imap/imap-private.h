@@ -1,5 +1,7 @@
-/* imap-private: what imap-conn.c (socket, TLS, buffered I/O) and
- * imap-client.c (commands) share.  Not for use outside imap/. */
+/* imap-private: what the files of imap/ share: imap-conn.c (socket, TLS,
+ * buffered I/O), imap-cmd.c (the command core) and the commands built on
+ * it (imap-login.c, imap-mailbox.c, imap-fetch.c, imap-bodies.c,
+ * imap-append.c, imap-store.c).  Not for use outside imap/. */
 #ifndef MMIRROR_IMAP_PRIVATE_H
 #define MMIRROR_IMAP_PRIVATE_H
 
@@ -127,5 +129,176 @@ void imap_conn_close(struct imap_conn *conn);
 
 /* The connection's name for messages: "production server" etc. */
 const char *imap_conn_server_name(const struct imap_conn *conn);
+
+/* ---- imap-cmd.c: capabilities ---- */
+
+/* Forgets the capabilities (as not known). */
+void imap_caps_clear(struct imap_conn *conn);
+/* Replaces the capabilities with the space-separated list text. */
+void imap_caps_set_from_text(struct imap_conn *conn, const char *text);
+
+/* ---- imap-cmd.c: errors ---- */
+
+/* Clears err (kind IMAP_ERR_NONE, empty message). */
+void imap_err_reset(struct imap_error *err);
+/* True if resp carries the response code code (case-insensitive). */
+bool imap_code_is(const struct imap_response *resp, const char *code);
+/* True if word occurs in text (case-insensitive). */
+bool imap_text_has(const char *text, const char *word);
+/* Fails with the server's answer resp: err gets kind, the class its code
+ * asks for, and "<fmt...>: [CODE args] text".  Returns -1; a refusal (NO,
+ * BAD) leaves the connection usable. */
+int imap_fail_resp(struct imap_conn *conn, struct imap_error *err,
+		   enum imap_error_kind kind, const struct imap_response *resp,
+		   const char *fmt, ...) ATTR_FORMAT(5, 6);
+/* Clears err; -1 (IMAP_ERR_IO, transient) when the connection is closed
+ * or dead, else 0. */
+int imap_check_usable(struct imap_conn *conn, struct imap_error *err);
+/* Fails (IMAP_ERR_NO, permanent) with "invalid <what> "<value>"; not
+ * sent".  Returns -1. */
+int imap_invalid_arg(struct imap_conn *conn, struct imap_error *err,
+		     const char *what, const char *value);
+/* True if set is a non-empty UID set (digits, ':', ',', '*'). */
+bool imap_valid_uidset(const char *set);
+/* True if s is an atom that may be sent as a flag (flag: may start with
+ * "\" and hold "*") or as a header-field name. */
+bool imap_valid_atom(const char *s, bool flag);
+/* The connection's name in the trace ("production" or "imap"). */
+const char *imap_conn_label(const struct imap_conn *conn);
+
+/* ---- imap-cmd.c: commands ---- */
+
+/* A command being built and sent.  The line is bounded; one that outgrows
+ * it fails when flushed, not sent (IMAP_ERR_NO) if nothing went yet. */
+struct imap_cmd {
+	char tag[16];
+	struct buf line;	/* bytes not yet sent */
+	struct buf trace;	/* the same for the trace, secrets masked */
+	bool overflow;		/* the line outgrew its limit */
+	bool sent_any;
+	bool cont_seen;		/* a "+" arrived for this command */
+};
+
+/* A handler of untagged responses while a command runs: -1 (err filled)
+ * fails the command, 0 goes on. */
+typedef int imap_untagged_fn(struct imap_conn *conn,
+			     const struct imap_response *resp, void *ctx,
+			     struct imap_error *err);
+
+/* What imap_cmd_wait() stopped at. */
+enum imap_wait_result {
+	IMAP_WAIT_TAGGED = 0,
+	IMAP_WAIT_CONTINUATION = 1,
+};
+
+/* Starts "<new tag> <name>" in cmd; free it with imap_cmd_free(). */
+void imap_cmd_begin(struct imap_conn *conn, struct imap_cmd *cmd,
+		    const char *name);
+/* Frees cmd's buffers, wiping what may have held a secret. */
+void imap_cmd_free(struct imap_cmd *cmd);
+/* Appends text, sent and traced as is. */
+void imap_cmd_add(struct imap_cmd *cmd, const char *text);
+/* Appends len bytes of data, shown in the trace as trace (a secret never
+ * stays behind in a freed block). */
+void imap_cmd_add_masked(struct imap_cmd *cmd, const void *data, size_t len,
+			 const char *trace);
+/* Adds " value" as a quoted string, or as a literal when it cannot be one
+ * (returns then as imap_cmd_add_literal()).  secret masks it in the
+ * trace.  0 added, 1 answered (tagged, *resp_r) instead, -1 on error. */
+int imap_cmd_add_string(struct imap_conn *conn, struct imap_cmd *cmd,
+			const char *value, bool secret,
+			const struct imap_response **resp_r,
+			struct imap_error *err);
+/* Adds " " and the mailbox name, quoted (never a literal).  A name that
+ * is empty, too long or not ASCII fails with IMAP_ERR_NO, nothing sent. */
+int imap_cmd_add_mailbox(struct imap_conn *conn, struct imap_cmd *cmd,
+			 const char *mailbox, struct imap_error *err);
+/* Adds "(flag ...)".  An invalid flag fails as imap_invalid_arg(). */
+int imap_cmd_add_flag_list(struct imap_conn *conn, struct imap_cmd *cmd,
+			   const char *const *flags, size_t count,
+			   struct imap_error *err);
+/* Adds a literal: "{N}" (waiting for "+") or "{N+}" with LITERAL+, then
+ * the data.  0 when sent, 1 when the server answered the command (tagged,
+ * *resp_r) instead of asking for the data, -1 on error. */
+int imap_cmd_add_literal(struct imap_conn *conn, struct imap_cmd *cmd,
+			 const void *data, size_t len, bool secret,
+			 const struct imap_response **resp_r,
+			 struct imap_error *err);
+/* Sends the line built so far (the first time, the command joins the
+ * queue in flight).  -1 on error (too long, IMAP_ERR_IO). */
+int imap_cmd_flush(struct imap_conn *conn, struct imap_cmd *cmd,
+		   struct imap_error *err);
+/* Reads responses until the tagged answer to cmd (IMAP_WAIT_TAGGED,
+ * *resp_r valid until the next read) or, when want_cont, a continuation
+ * (IMAP_WAIT_CONTINUATION); untagged ones go to handler (may be NULL).
+ * Answers to earlier commands are kept in the queue.  -1 on error. */
+int imap_cmd_wait(struct imap_conn *conn, struct imap_cmd *cmd,
+		  bool want_cont, imap_untagged_fn *handler, void *ctx,
+		  const struct imap_response **resp_r, struct imap_error *err);
+/* Ends the line, sends it and waits for the tagged answer (*resp_r, of
+ * any status).  -1 on error. */
+int imap_cmd_run(struct imap_conn *conn, struct imap_cmd *cmd,
+		 imap_untagged_fn *handler, void *ctx,
+		 const struct imap_response **resp_r, struct imap_error *err);
+/* Sends the command line "<tag> line" and leaves it in flight (tag in
+ * tag_r).  -1 on error. */
+int imap_cmd_send_only(struct imap_conn *conn, const char *line,
+		       char *tag_r, size_t tag_size, struct imap_error *err);
+/* Waits for the answer to a command in flight and copies it to *out_r
+ * (removed from the queue).  0, or -1 when the connection failed. */
+int imap_pending_wait(struct imap_conn *conn, const char *tag,
+		      imap_untagged_fn *handler, void *ctx,
+		      struct imap_pending *out_r, struct imap_error *err);
+/* A kept answer seen as a tagged response; its pointers point into p. */
+void imap_pending_as_resp(const struct imap_pending *p,
+			  struct imap_response *resp);
+/* The error kind of a command refused with resp (a tagged answer other
+ * than OK), or IMAP_ERR_NONE to take resp as success. */
+typedef enum imap_error_kind imap_refusal_fn(const struct imap_response *resp);
+/* The end of every command: ends cmd's line, sends it, reads up to its
+ * tagged answer (untagged data to handler, if any) and frees cmd.  0 when
+ * the answer is OK or refusal (NULL: refuse all with IMAP_ERR_NO) takes it
+ * as success; *resp_r (if resp_r is not NULL) is then the answer, valid
+ * until the next read.  -1 when the connection failed, or on a refusal as
+ * imap_fail_resp(<refusal's kind>, resp, fmt, ...). */
+int imap_cmd_finish(struct imap_conn *conn, struct imap_cmd *cmd,
+		    imap_untagged_fn *handler, void *ctx,
+		    imap_refusal_fn *refusal,
+		    const struct imap_response **resp_r,
+		    struct imap_error *err, const char *fmt, ...)
+	ATTR_FORMAT(8, 9);
+/* Runs the one-line command line (untagged answers to handler, if any)
+ * and requires OK; a refusal fails with IMAP_ERR_NO "refused <line>". */
+int imap_simple_command(struct imap_conn *conn, const char *line,
+			imap_untagged_fn *handler, void *ctx,
+			struct imap_error *err);
+
+/* ---- imap-fetch.c ---- */
+
+/* What UID FETCH of metadata, or SELECT QRESYNC, reports to its caller. */
+struct imap_meta_ctx {
+	imap_meta_cb *cb;
+	void *cb_ctx;
+	imap_vanished_cb *vanished_cb;
+	bool want_headers;
+	bool flags_only_ok;	/* QRESYNC: FLAGS and MODSEQ are enough */
+	bool stopped;		/* a callback said stop */
+	const char **flags;	/* owned; the caller frees it */
+	size_t flags_alloc;
+};
+
+/* The items (name, value pairs) of "* n FETCH (...)"; *items_r NULL when
+ * resp is not a FETCH.  A malformed FETCH is a protocol error (-1). */
+int imap_fetch_items(struct imap_conn *conn, const struct imap_response *resp,
+		     const struct imap_arg **items_r, size_t *count_r,
+		     struct imap_error *err);
+/* Fails with the protocol error "sent a FETCH response with <what>". */
+int imap_fetch_bad(struct imap_conn *conn, struct imap_error *err,
+		   const char *what);
+/* The untagged handler of metadata fetches (ctx: struct imap_meta_ctx):
+ * FETCH to ctx->cb, "* VANISHED [(EARLIER)] set" to ctx->vanished_cb. */
+int imap_changes_untagged(struct imap_conn *conn,
+			  const struct imap_response *resp, void *ctx,
+			  struct imap_error *err);
 
 #endif
