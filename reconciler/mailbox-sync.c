@@ -927,7 +927,6 @@ recon_mailbox_sync(const struct recon_params *params,
 	struct mailbox_ctx ctx = {
 		.params = params, .sub = sub, .counters = counters,
 		.result = result, .error = error_r,
-		.careful_listing = error_r->careful_listing,
 	};
 	char **folders = NULL;
 	size_t folders_count = 0, changed_count = 0;

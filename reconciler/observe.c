@@ -129,12 +129,31 @@ matches_skip_rule(const struct recon_params *params,
 	return false;
 }
 
+/* a message's metadata kept past the FETCH callback */
+struct meta_copy {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;
+	char **flags;
+	size_t flags_count;
+};
+
+struct meta_list {
+	struct meta_copy *m;
+	size_t count, alloc;
+};
+
 struct fetch_ctx {
 	struct mailbox_ctx *ctx;
 	const struct recon_params *params;
 	struct observed *obs;
 	bool production;	/* skip rules apply; \Deleted is not mirrored */
+	/* messages whose header fields the FETCH dropped for size */
+	struct meta_list skipped;
 };
+
+static void meta_list_add(struct meta_list *l,
+			  const struct imap_message_meta *meta);
 
 /* A Message-ID longer than mmirror keeps is cut, the same way on every
  * side, with a warning naming the message. */
@@ -211,6 +230,11 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 	struct observed_msg *m;
 	char *mid = NULL;
 
+	if (meta->headers_skipped) {
+		/* listed once its header fields are read from the body */
+		meta_list_add(&fc->skipped, meta);
+		return 0;
+	}
 	fc->obs->msgs = xgrow(fc->obs->msgs, &fc->obs->alloc, fc->obs->count + 1,
 			      sizeof(*fc->obs->msgs));
 	m = &fc->obs->msgs[fc->obs->count++];
@@ -285,17 +309,13 @@ strv_free_n(char **v)
 		strv_free(v);
 }
 
-/* ---- careful listing ----
+/* ---- header fields from the bodies ----
  *
- * A header FETCH answer over the client's literal limit breaks the
- * connection, and would break it on every run.  After that, the folder
- * is listed with care: metadata without headers first; then the header
- * fields of the messages too small to exceed the limit, in one FETCH;
- * the header fields of the larger ones are read from their bodies as they
- * stream past, each field kept up to COLLECT_FIELD_MAX bytes. */
+ * Header fields larger than the metadata FETCH holds (1 MiB) are dropped
+ * by it; those messages' fields are read from their bodies as they stream
+ * past, in the same listing, each field kept up to COLLECT_FIELD_MAX
+ * bytes. */
 
-/* messages up to this size cannot make a header answer over the limit */
-#define CAREFUL_HEADER_SIZE (1024 * 1024 - 1024)
 #define COLLECT_FIELD_MAX (64 * 1024)
 #define COLLECT_LINE_MAX (COLLECT_FIELD_MAX + 2)
 
@@ -412,23 +432,9 @@ collect_end(uint32_t uid, void *context)
 	return 0;
 }
 
-struct meta_copy {
-	uint32_t uid;
-	uint64_t size;
-	int64_t internaldate;
-	char **flags;
-	size_t flags_count;
-};
-
-struct meta_list {
-	struct meta_copy *m;
-	size_t count, alloc;
-};
-
-static int
-meta_copy_cb(const struct imap_message_meta *meta, void *context)
+static void
+meta_list_add(struct meta_list *l, const struct imap_message_meta *meta)
 {
-	struct meta_list *l = context;
 	struct meta_copy *c;
 
 	l->m = xgrow(l->m, &l->alloc, l->count + 1, sizeof(*l->m));
@@ -440,23 +446,37 @@ meta_copy_cb(const struct imap_message_meta *meta, void *context)
 	c->flags = xcalloc(meta->flags_count + 1, sizeof(*c->flags));
 	for (size_t i = 0; i < meta->flags_count; i++)
 		c->flags[i] = xstrdup(meta->flags[i]);
-	return 0;
 }
 
-/* The large messages' header fields from their bodies, to fetch_meta_cb. */
+static void
+meta_list_free(struct meta_list *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		strv_free_n(l->m[i].flags);
+	free(l->m);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The header fields of the messages in big (whose FETCH dropped them)
+ * from their bodies, to fetch_meta_cb. */
 static int
 observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
-		    const struct meta_list *big, const struct uidset *set,
-		    struct imap_error *ie)
+		    const struct meta_list *big, struct imap_error *ie)
 {
 	struct collector c = { .names = names };
 	struct imap_body_sink sink = {
 		.begin = collect_begin, .data = collect_data, .end = collect_end,
 		.ctx = &c,
 	};
-	char *uids = uidset_format(set);
+	struct uidset set;
+	char *uids;
 	int ret;
 
+	uidset_init(&set);
+	for (size_t i = 0; i < big->count; i++)
+		uidset_add(&set, big->m[i].uid);
+	uids = uidset_format(&set);
+	uidset_deinit(&set);
 	buf_init(&c.line, COLLECT_LINE_MAX);
 	buf_init(&c.out, SIZE_MAX);
 	ret = imap_fetch_bodies(conn, uids, UINT64_MAX, &sink, ie);
@@ -475,9 +495,8 @@ observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
 				continue;
 			meta.headers = c.done[k].headers;
 			meta.headers_len = c.done[k].len;
-			log_warning("%s/%s: %s UID %u: header fields read from "
-				    "the message itself (a header FETCH of this "
-				    "mailbox broke the connection)%s",
+			log_warning("%s/%s: %s UID %u: header fields over "
+				    "1 MiB: read from the message itself%s",
 				    fc->ctx->sub->id, fc->ctx->folder,
 				    fc->production ? "production" : "backup",
 				    mc->uid, c.done[k].cut ?
@@ -497,51 +516,6 @@ observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
 	return ret;
 }
 
-static int
-observe_carefully(struct fetch_ctx *fc, struct imap_conn *conn,
-		  const char *uidset, char **names, struct imap_error *ie)
-{
-	struct meta_list all = { 0 }, big = { 0 };
-	struct uidset small_set, big_set;
-	int ret = -1;
-
-	uidset_init(&small_set);
-	uidset_init(&big_set);
-	if (imap_fetch_meta(conn, uidset, NULL, meta_copy_cb, &all, ie) < 0)
-		goto out;
-	for (size_t i = 0; i < all.count; i++) {
-		if (all.m[i].size <= CAREFUL_HEADER_SIZE) {
-			uidset_add(&small_set, all.m[i].uid);
-			continue;
-		}
-		uidset_add(&big_set, all.m[i].uid);
-		big.m = xgrow(big.m, &big.alloc, big.count + 1, sizeof(*big.m));
-		big.m[big.count++] = all.m[i];
-		all.m[i].flags = NULL;
-	}
-	if (small_set.count > 0) {
-		char *set = uidset_format(&small_set);
-
-		ret = imap_fetch_meta(conn, set, (const char *const *)names,
-				      fetch_meta_cb, fc, ie);
-		free(set);
-		if (ret < 0)
-			goto out;
-	}
-	ret = big.count == 0 ? 0 :
-		observe_from_bodies(fc, conn, names, &big, &big_set, ie);
-out:
-	for (size_t i = 0; i < all.count; i++)
-		strv_free_n(all.m[i].flags);
-	for (size_t i = 0; i < big.count; i++)
-		strv_free_n(big.m[i].flags);
-	free(all.m);
-	free(big.m);
-	uidset_deinit(&small_set);
-	uidset_deinit(&big_set);
-	return ret;
-}
-
 int
 recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	bool production, struct observed *obs_r)
@@ -554,19 +528,15 @@ recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidse
 	};
 	int ret;
 
-	if (ctx->careful_listing)
-		ret = observe_carefully(&fc, conn, uidset, names, &ie);
-	else
-		ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
-				      fetch_meta_cb, &fc, &ie);
+	ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
+			      fetch_meta_cb, &fc, &ie);
+	if (ret == 0 && fc.skipped.count > 0)
+		ret = observe_from_bodies(&fc, conn, names, &fc.skipped, &ie);
+	meta_list_free(&fc.skipped);
 	strv_free(names);
 	if (ret < 0) {
 		recon_error_imap(ctx, &ie, production ?
 			       "listing production folder" : "listing backup folder");
-		/* perhaps header fields over the client's limit: the next
-		 * attempt lists with care */
-		if (ie.kind == IMAP_ERR_PROTOCOL)
-			ctx->error->careful_listing = true;
 		return -1;
 	}
 	if (obs_r->count > 1)

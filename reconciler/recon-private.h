@@ -53,7 +53,6 @@ struct mailbox_ctx {
 	uint32_t txn_seq;
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
-	bool careful_listing;	/* see struct recon_error */
 	/* messages the backup refused; the rest of the mailbox goes on */
 	size_t refused;
 	char first_refusal[640];

@@ -153,11 +153,6 @@ enum recon_fail {
 struct recon_error {
 	enum recon_fail fail;
 	enum imap_fail_class imap_class; /* for RECON_FAIL_MAILBOX retries */
-	/* in: list folders with care (header fields fetched by message
-	 * size, large ones read from the bodies); out: set when a listing
-	 * broke the connection, perhaps on header fields over the client's
-	 * limit, so that the next attempt lists with care */
-	bool careful_listing;
 	char msg[768];
 };
 

@@ -155,7 +155,6 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 	enum run_verdict verdict = RUN_GO_ON;
 	struct recon_result *result = rs->result;
 	struct recon_error error;
-	bool careful = false;
 	int ret = -1;
 
 	for (unsigned int attempt = 1; attempt <= MAILBOX_ATTEMPTS; attempt++) {
@@ -164,9 +163,7 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 
 		memset(&counters, 0, sizeof(counters));
 		memset(&error, 0, sizeof(error));
-		error.careful_listing = careful;
 		ret = recon_mailbox_sync(rs->params, sub, &counters, result, &error);
-		careful = error.careful_listing;
 		pthread_mutex_lock(&result_mutex);
 		/* operations done before a failure did happen */
 		recon_counters_add(&result->counters, &counters);
