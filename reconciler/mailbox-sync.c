@@ -745,7 +745,9 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 		    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
 			goto out;
 		if (load_links(ctx, &prod_info, &backup_info, &state, &links,
-			       &links_count, &prod_reset, &backup_reset) < 0)
+			       &links_count, &prod_reset, &backup_reset) < 0 ||
+		    recon_placeholders_vet(ctx, &backup, links, links_count,
+					   backup_reset) < 0)
 			goto out;
 	} else {
 		ctx->prod_obs = &prod;

@@ -27,6 +27,7 @@ recon_observed_free(struct observed *obs)
 		free(obs->msgs[i].message_id);
 		free(obs->msgs[i].flags);
 		free(obs->msgs[i].archive_id);
+		free(obs->msgs[i].own_message_id);
 		free(obs->msgs[i].from);
 		free(obs->msgs[i].subject);
 		free(obs->msgs[i].date);
@@ -196,10 +197,11 @@ observe_placeholder(const struct fetch_ctx *fc, struct observed_msg *m,
 		return;
 	}
 	m->archive_id = id;
+	m->own_size = m->size;
 	m->size = size;
 	if (orig_mid != NULL)
 		message_id_cap(fc, meta->uid, orig_mid);
-	free(*mid);
+	m->own_message_id = *mid != NULL ? *mid : xstrdup("");
 	*mid = orig_mid != NULL && strcmp(orig_mid, "none") != 0 ? orig_mid :
 		xstrdup("");
 	if (*mid != orig_mid)
@@ -541,5 +543,128 @@ recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidse
 	}
 	if (obs_r->count > 1)
 		qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
+	return 0;
+}
+
+/* ---- placeholders that no link names ---- */
+
+/* Streams an archived original through a collector of its Message-ID. */
+static int
+object_collect(const void *data, size_t len, void *context,
+	       const char **error_r)
+{
+	(void)error_r;
+	return collect_data(data, len, context);
+}
+
+/* Reads the archived original id whole (archive_get checks its digest and
+ * recorded size) and returns its Message-ID as placeholders carry it (""
+ * for none), or NULL when it cannot be read. */
+static char *
+object_message_id(struct mailbox_ctx *ctx, const char *id)
+{
+	char *names[] = { (char *)"Message-ID", NULL };
+	struct collector c = { .names = names };
+	const char *error;
+	char *mid = NULL;
+	bool cut = false;
+
+	buf_init(&c.line, COLLECT_LINE_MAX);
+	buf_init(&c.out, SIZE_MAX);
+	collect_begin(0, 0, &c);
+	if (archive_get(ctx->params->archive, id, object_collect, &c, &error) < 0) {
+		log_warning("%s/%s: archive object %s: %s", ctx->sub->id,
+			    ctx->folder, id, error);
+	} else {
+		collect_end(0, &c);
+		mid = recon_header_value(c.done[0].headers, c.done[0].len,
+					 "Message-ID");
+		if (mid == NULL)
+			mid = xstrdup("");
+		recon_message_id_cap(mid, &cut);
+	}
+	for (size_t k = 0; k < c.done_count; k++)
+		free(c.done[k].headers);
+	free(c.done);
+	buf_free(&c.line);
+	buf_free(&c.out);
+	return mid;
+}
+
+/* What the archive says of placeholder m: the verdict in *verdict_r.
+ * -1 with ctx's error set when the index cannot be read. */
+static int
+placeholder_judge(struct mailbox_ctx *ctx, const struct observed_msg *m,
+		  enum recon_placeholder_verdict *verdict_r)
+{
+	struct recon_placeholder_evidence ev = {
+		.claimed_size = m->size, .claimed_message_id = m->message_id,
+	};
+	struct db_archive_object obj;
+	unsigned char digest[32];
+	char *object_mid = NULL;
+	const char *error;
+	int ret = DB_RET_NOTFOUND;
+
+	memset(&obj, 0, sizeof(obj));
+	if (ctx->params->archive != NULL &&
+	    archive_id_parse(m->archive_id, digest, &error) == 0) {
+		ret = db_archive_get(ctx->params->db, NULL, digest, &obj, &error);
+		if (ret < 0) {
+			recon_error_db(ctx, error);
+			return -1;
+		}
+	}
+	ev.recorded = ret == 0;
+	ev.recorded_size = obj.original_size;
+	if (ev.recorded && ev.recorded_size == ev.claimed_size) {
+		object_mid = object_message_id(ctx, m->archive_id);
+		ev.readable = object_mid != NULL;
+		ev.object_message_id = object_mid;
+	}
+	*verdict_r = recon_placeholder_verdict(&ev);
+	free(object_mid);
+	db_archive_object_clear(&obj);
+	return 0;
+}
+
+static bool
+backup_uid_linked(const struct db_message *links, size_t links_count,
+		  uint32_t uid)
+{
+	for (size_t i = 0; i < links_count; i++) {
+		if (links[i].backup_uid == uid && links[i].form != DB_FORM_SKIPPED)
+			return true;
+	}
+	return false;
+}
+
+int
+recon_placeholders_vet(struct mailbox_ctx *ctx, struct observed *backup,
+		       const struct db_message *links, size_t links_count,
+		       bool all_unlinked)
+{
+	for (size_t i = 0; i < backup->count; i++) {
+		struct observed_msg *m = &backup->msgs[i];
+		enum recon_placeholder_verdict verdict;
+
+		if (m->archive_id == NULL ||
+		    (!all_unlinked && backup_uid_linked(links, links_count, m->uid)))
+			continue;
+		if (placeholder_judge(ctx, m, &verdict) < 0)
+			return -1;
+		if (verdict == RECON_PLACEHOLDER_TRUSTED)
+			continue;
+		log_warning("%s/%s: backup UID %u: a placeholder naming %s is not "
+			    "believed (%s): it is not linked, and its message is "
+			    "mirrored again", ctx->sub->id, ctx->folder, m->uid,
+			    m->archive_id, recon_placeholder_verdict_text(verdict));
+		free(m->archive_id);
+		m->archive_id = NULL;
+		free(m->message_id);
+		m->message_id = m->own_message_id;
+		m->own_message_id = NULL;
+		m->size = m->own_size;
+	}
 	return 0;
 }

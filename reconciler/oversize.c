@@ -744,3 +744,35 @@ out:
 	free(hint);
 	return ret;
 }
+
+enum recon_placeholder_verdict
+recon_placeholder_verdict(const struct recon_placeholder_evidence *ev)
+{
+	if (!ev->recorded)
+		return RECON_PLACEHOLDER_UNRECORDED;
+	if (ev->recorded_size != ev->claimed_size)
+		return RECON_PLACEHOLDER_SIZE;
+	if (!ev->readable || ev->object_message_id == NULL)
+		return RECON_PLACEHOLDER_UNREADABLE;
+	if (strcmp(ev->object_message_id, ev->claimed_message_id) != 0)
+		return RECON_PLACEHOLDER_MESSAGE_ID;
+	return RECON_PLACEHOLDER_TRUSTED;
+}
+
+const char *
+recon_placeholder_verdict_text(enum recon_placeholder_verdict v)
+{
+	switch (v) {
+	case RECON_PLACEHOLDER_TRUSTED:
+		return "trusted";
+	case RECON_PLACEHOLDER_UNRECORDED:
+		return "its archive id is not in the archive index";
+	case RECON_PLACEHOLDER_SIZE:
+		return "the archived original has another size";
+	case RECON_PLACEHOLDER_UNREADABLE:
+		return "the archived original is missing or damaged";
+	case RECON_PLACEHOLDER_MESSAGE_ID:
+		return "the archived original has another Message-ID";
+	}
+	return "?";
+}

@@ -75,4 +75,36 @@ int recon_placeholder_build(const void *original, size_t len,
  * copy, its placeholder and the original still match. */
 void recon_message_id_cap(char *id, bool *cut_r);
 
+/* What is known of a backup placeholder that no link names (a candidate
+ * for adoption) and of the archived original its X-Mirror-Archive-Id
+ * names.  Anyone who can write to the backup can write those headers, so
+ * they are believed only when the archive says the same. */
+struct recon_placeholder_evidence {
+	uint64_t claimed_size;		/* X-Mirror-Original-Size */
+	const char *claimed_message_id;	/* X-Mirror-Original-Message-ID, cut
+					   as recon_message_id_cap, "" none */
+	bool recorded;			/* the archive index has the object */
+	uint64_t recorded_size;		/* its original size there */
+	bool readable;			/* its file read back whole, to its
+					   digest (the id) and recorded size */
+	const char *object_message_id;	/* the original's Message-ID, cut
+					   alike, "" none; NULL unread */
+};
+
+enum recon_placeholder_verdict {
+	RECON_PLACEHOLDER_TRUSTED = 0,
+	RECON_PLACEHOLDER_UNRECORDED,	/* not in the archive index */
+	RECON_PLACEHOLDER_SIZE,		/* the original has another size */
+	RECON_PLACEHOLDER_UNREADABLE,	/* the object is missing or damaged */
+	RECON_PLACEHOLDER_MESSAGE_ID,	/* the original has another Message-ID */
+};
+
+/* Pure: trusted only when the object is recorded, of the claimed size,
+ * readable, and its original carries the claimed Message-ID; otherwise
+ * the first failed check, in the order of the enum. */
+enum recon_placeholder_verdict
+recon_placeholder_verdict(const struct recon_placeholder_evidence *ev);
+/* A few words for a verdict ("not in the archive index", ...). */
+const char *recon_placeholder_verdict_text(enum recon_placeholder_verdict v);
+
 #endif

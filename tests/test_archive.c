@@ -1483,6 +1483,55 @@ START_TEST(test_placeholder_errors)
 }
 END_TEST
 
+/* A placeholder's X-Mirror headers are believed only when the archive
+ * says the same: recorded, same original size, readable, same
+ * Message-ID; the first failed check is the verdict. */
+START_TEST(test_placeholder_verdict)
+{
+	static const struct {
+		bool recorded;
+		uint64_t recorded_size;
+		bool readable;
+		const char *object_mid;
+		enum recon_placeholder_verdict want;
+	} cases[] = {
+		{ true, 4000, true, "<a@x>", RECON_PLACEHOLDER_TRUSTED },
+		{ false, 0, false, NULL, RECON_PLACEHOLDER_UNRECORDED },
+		{ false, 4000, true, "<a@x>", RECON_PLACEHOLDER_UNRECORDED },
+		{ true, 4001, true, "<a@x>", RECON_PLACEHOLDER_SIZE },
+		{ true, 4001, false, NULL, RECON_PLACEHOLDER_SIZE },
+		{ true, 4000, false, NULL, RECON_PLACEHOLDER_UNREADABLE },
+		{ true, 4000, true, NULL, RECON_PLACEHOLDER_UNREADABLE },
+		{ true, 4000, true, "<b@x>", RECON_PLACEHOLDER_MESSAGE_ID },
+		{ true, 4000, true, "", RECON_PLACEHOLDER_MESSAGE_ID },
+	};
+
+	for (size_t c = 0; c < N_ELEMENTS(cases); c++) {
+		struct recon_placeholder_evidence ev = {
+			.claimed_size = 4000, .claimed_message_id = "<a@x>",
+			.recorded = cases[c].recorded,
+			.recorded_size = cases[c].recorded_size,
+			.readable = cases[c].readable,
+			.object_message_id = cases[c].object_mid,
+		};
+
+		ck_assert_msg(recon_placeholder_verdict(&ev) == cases[c].want,
+			      "case %zu", c);
+		ck_assert_ptr_nonnull(recon_placeholder_verdict_text(cases[c].want));
+	}
+	/* no Message-ID on either side matches */
+	{
+		struct recon_placeholder_evidence ev = {
+			.claimed_size = 1, .claimed_message_id = "",
+			.recorded = true, .recorded_size = 1, .readable = true,
+			.object_message_id = "",
+		};
+
+		ck_assert(recon_placeholder_verdict(&ev) == RECON_PLACEHOLDER_TRUSTED);
+	}
+}
+END_TEST
+
 /* Header fields of any size make a placeholder that fits and is well
  * formed: a 2 MB To (one line), a 2 MB Subject (folded), an 8 KB
  * Message-ID are cut, and the build says so. */
@@ -1628,6 +1677,7 @@ archive_suite(void)
 	tcase_add_test(tc, test_placeholder_lf_and_absent);
 	tcase_add_test(tc, test_placeholder_errors);
 	tcase_add_test(tc, test_placeholder_huge_fields);
+	tcase_add_test(tc, test_placeholder_verdict);
 	tcase_add_test(tc, test_placeholder_fuzz);
 	suite_add_tcase(s, tc);
 	return s;
