@@ -65,6 +65,9 @@ struct config {
 	unsigned int delete_guard_min;	/* count, default 10 */
 	char *archive_dir;		/* default <state dir>/archive */
 	char *files_dir;		/* default <state dir>/files */
+	/* bytes of message bodies one worker holds at once (memory and
+	 * temporary files); a larger message is not copied */
+	uint64_t max_spool;		/* default DEFAULT_MAX_SPOOL */
 
 	struct config_ldap_dir ldap_production;
 	struct config_ldap_dir ldap_backup;

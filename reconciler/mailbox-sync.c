@@ -1001,9 +1001,11 @@ recon_mailbox_sync(const struct recon_params *params,
 			goto out;
 	}
 	if (ctx.refused > 0) {
-		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: the backup "
-			  "refused %zu message%s; first %s", sub->id, ctx.refused,
+		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: %zu "
+			  "message%s not mirrored; first %s", sub->id, ctx.refused,
 			  ctx.refused == 1 ? "" : "s", ctx.first_refusal);
+		if (ctx.over_spool)
+			error_r->imap_class = IMAP_FAIL_PERMANENT;
 		goto out;
 	}
 	ret = 0;

@@ -57,9 +57,11 @@ struct mailbox_ctx {
 	uint32_t txn_seq;
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
-	/* messages the backup refused; the rest of the mailbox goes on */
+	/* messages not mirrored (the backup refused them, or they are over
+	 * [mirror] max_spool); the rest of the mailbox goes on */
 	size_t refused;
 	char first_refusal[640];
+	bool over_spool;	/* one was over max_spool: retrying is no use */
 };
 
 /* ---- errors (mailbox-sync.c) ---- */

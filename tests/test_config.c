@@ -174,6 +174,7 @@ START_TEST(test_full_file)
 		"delete_guard_min = 3\n"
 		"archive_dir = /srv/archive\n"
 		"files_dir = /srv/files\n"
+		"max_spool = 512M\n"
 		"\n"
 		"[ldap.production]\n"
 		"uri = ldap://ldap.prod\n"
@@ -257,6 +258,7 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(config->delete_guard_min, 3);
 	ck_assert_str_eq(config->archive_dir, "/srv/archive");
 	ck_assert_str_eq(config->files_dir, "/srv/files");
+	ck_assert_uint_eq(config->max_spool, 512 * 1024 * 1024);
 
 	ck_assert_str_eq(config->ldap_production.uri, "ldap://ldap.prod");
 	ck_assert_str_eq(config->ldap_production.bind_dn, "cn=reader,dc=prod");
@@ -325,6 +327,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(config->delete_guard_min, 10);
 	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
 	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
+	ck_assert_uint_eq(config->max_spool, (uint64_t)1 << 30);
 	ck_assert_ptr_null(config->ldap_production.uri);
 	ck_assert_str_eq(config->ldap_production.key_attribute, "uid");
 	ck_assert(!config->ldap_production.starttls);
@@ -412,6 +415,9 @@ static const struct bad_case bad_cases[] = {
 	{ "[production]\nport = 0\n", 12, "port must be a number from 1 to 65535" },
 	{ "[mirror]\ndelete_guard = 101\n", 12,
 	  "delete_guard must be a number from 0 to 100, not '101'" },
+	{ "[mirror]\nmax_spool = lots\n", 12,
+	  "max_spool must be a size in bytes, optionally with a K, M or G "
+	  "suffix, not 'lots'" },
 	{ "[backup]\nmax_message_size = 12X\n", 12,
 	  "max_message_size must be a size in bytes, optionally with a K, M or G "
 	  "suffix, not '12X'" },
@@ -523,6 +529,7 @@ static const struct missing_case missing_cases[] = {
 	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
 	  "password_file = /p\n[backup]\nhost = b\nadmin_user = a\n",
 	  "[backup] password_file is required (or set MMIRROR_BACKUP_PASSWORD)" },
+	{ MINIMAL "[mirror]\nmax_spool = 0\n", "[mirror] max_spool must be more than 0" },
 };
 
 START_TEST(test_missing_required)
