@@ -373,6 +373,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	params.skip_headers = (const char *const *)cli->config->skip_headers;
 	params.skip_headers_count = cli->config->skip_headers_count;
 	params.max_fetch_size = (uint64_t)1 << 30;
+	params.max_spool = cli->config->max_spool;
 	params.max_message_size = cli->config->backup.max_message_size;
 	params.max_message_seconds = cli->config->backup.max_message_seconds;
 	if (!dry_run) {

@@ -29,6 +29,10 @@
 #define DEFAULT_LOGIN_TEMPLATE "%u*%a"
 #define DEFAULT_FOLDERS "INBOX, Greetings"
 #define DEFAULT_SKIP_HEADER "X-Broadcast: yes"
+/* as large as the largest message mmirror has ever copied (1 GiB), so a
+ * message that was copied still is, while a batch of 32 no longer spools
+ * 32 GiB: the disk a hostile server can fill is jobs x 1 GiB */
+#define DEFAULT_MAX_SPOOL ((uint64_t)1 << 30)
 #define DEFAULT_KEY_ATTRIBUTE "uid"
 #define DEFAULT_LOG_LEVEL "info"
 #define MAX_SECTION_KEYS 24
@@ -103,6 +107,7 @@ static const struct key_def mirror_keys[] = {
 	{ "files_dir", VALUE_STRING, CFG(files_dir), 0, 0, NULL },
 	{ "max_run_seconds", VALUE_UINT, CFG(max_run_seconds), 0, UINT_MAX,
 	  NULL },
+	{ "max_spool", VALUE_SIZE, CFG(max_spool), 0, 0, NULL },
 };
 
 static const struct key_def ldap_dir_keys[] = {
@@ -639,6 +644,11 @@ config_finish(struct config_parser *parser, const char **error_r)
 		config->skip_headers[0] = xstrdup(DEFAULT_SKIP_HEADER);
 		config->skip_headers_count = 1;
 	}
+	if (config->max_spool == 0) {
+		*error_r = config_set_error("%s: [mirror] max_spool must be more "
+					    "than 0", parser->path);
+		return -1;
+	}
 	if (config->archive_dir == NULL)
 		config->archive_dir = xasprintf("%s/archive", config->state_dir);
 	if (config->files_dir == NULL)
@@ -696,6 +706,7 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	config->delete_guard = 50;
 	config->delete_guard_min = 10;
 	config->max_run_seconds = 4 * 3600;
+	config->max_spool = DEFAULT_MAX_SPOOL;
 	config->ldap_create_entries = true;
 	config->ldap_delete_entries = false;
 	config->ldap_subscribe = true;

@@ -68,6 +68,9 @@ struct config {
 	char *archive_dir;		/* default <state dir>/archive */
 	char *files_dir;		/* default <state dir>/files */
 	unsigned int max_run_seconds;	/* default 14400, 0: no limit */
+	/* bytes of message bodies one worker holds at once (memory and
+	 * temporary files); a larger message is not copied */
+	uint64_t max_spool;		/* default DEFAULT_MAX_SPOOL */
 
 	struct config_ldap_dir ldap_production;
 	struct config_ldap_dir ldap_backup;

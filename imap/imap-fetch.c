@@ -100,8 +100,10 @@ meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
 			    imap_arg_u64(&val->list[0], &meta.modseq) < 0)
 				return imap_fetch_bad(conn, err, "a bad MODSEQ");
 		} else if (strncasecmp(key->str, "BODY[", 5) == 0) {
-			if (val->type == IMAP_ARG_LITERAL ||
-			    val->type == IMAP_ARG_QUOTED) {
+			if (val->type == IMAP_ARG_LITERAL && val->skipped) {
+				meta.headers_skipped = true;
+			} else if (val->type == IMAP_ARG_LITERAL ||
+				   val->type == IMAP_ARG_QUOTED) {
 				meta.headers = (const unsigned char *)val->str;
 				meta.headers_len = val->len;
 			} else if (val->type != IMAP_ARG_NIL) {
@@ -124,6 +126,7 @@ meta_untagged(struct imap_conn *conn, const struct imap_response *resp,
 	if (!ctx->want_headers) {
 		meta.headers = NULL;
 		meta.headers_len = 0;
+		meta.headers_skipped = false;
 	}
 	if (ctx->stopped)
 		return 0;
@@ -206,18 +209,22 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 	imap_cmd_add(&cmd, ")");
 	if (suffix != NULL)
 		imap_cmd_add(&cmd, suffix);
-	if (imap_cmd_finish(conn, &cmd, imap_changes_untagged, mctx, NULL, NULL,
-			    error_r, "%s refused UID FETCH %.64s",
-			    conn->server_desc, uidset) < 0)
-		goto cleanup;
-	if (mctx->stopped) {
+	/* header fields over the limit are dropped, not a broken connection
+	 * (on every run): the caller reads them from the body instead */
+	imap_parser_set_literal_limit(conn->parser, IMAP_SMALL_LITERAL_MAX, true);
+	ret = imap_cmd_finish(conn, &cmd, imap_changes_untagged, mctx, NULL,
+			      NULL, error_r, "%s refused UID FETCH %.64s",
+			      conn->server_desc, uidset);
+	if (conn->parser != NULL)
+		imap_parser_set_literal_limit(conn->parser,
+					      IMAP_SMALL_LITERAL_MAX, false);
+	if (ret == 0 && mctx->stopped) {
 		error_r->kind = IMAP_ERR_NO;
 		error_r->fail = IMAP_FAIL_PERMANENT;
 		snprintf(error_r->msg, sizeof(error_r->msg),
 			 "stopped by caller");
-		goto cleanup;
+		ret = -1;
 	}
-	ret = 0;
 cleanup:
 	free(mctx->flags);
 	mctx->flags = NULL;

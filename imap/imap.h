@@ -167,6 +167,10 @@ struct imap_message_meta {
 	uint64_t size;			/* RFC822.SIZE */
 	const unsigned char *headers;	/* BODY[HEADER.FIELDS (...)] bytes, or NULL */
 	size_t headers_len;
+	/* the server sent header fields larger than the client holds (1 MiB):
+	 * they were read and dropped, headers is NULL; the caller may read
+	 * them from the message body */
+	bool headers_skipped;
 	uint64_t modseq;		/* MODSEQ with CONDSTORE, else 0 */
 };
 /* Returns 0 to go on, -1 to stop (imap_fetch_meta then fails with
@@ -177,7 +181,9 @@ typedef int imap_meta_cb(const struct imap_message_meta *meta, void *ctx);
 /* UID FETCH uidset (UID FLAGS INTERNALDATE RFC822.SIZE
  * BODY.PEEK[HEADER.FIELDS (names...)]) on the selected mailbox; the header
  * part is left out when header_names is NULL or empty.  header_names is
- * NULL-terminated.  cb is called once per message, in the server's order. */
+ * NULL-terminated.  cb is called once per message, in the server's order.
+ * Header fields over 1 MiB do not fail the command: they are read and
+ * dropped, and the message is reported with headers_skipped set. */
 int imap_fetch_meta(struct imap_conn *conn, const char *uidset,
 		    const char *const *header_names, imap_meta_cb *cb, void *ctx,
 		    struct imap_error *error_r);

@@ -113,6 +113,9 @@ struct batch {
 	struct mailbox_ctx *ctx;
 	struct batch_slot slots[BATCH_MAX_MESSAGES];
 	size_t count;
+	uint64_t planned;	/* RFC822.SIZE of the slots taken */
+	uint64_t spooled;	/* literal bytes announced to the sink */
+	uint64_t bound;		/* what one batch may spool */
 	struct batch_slot *current;
 	const char *spool_error;
 };
@@ -122,8 +125,15 @@ sink_begin(uint32_t uid, uint64_t size, void *context)
 {
 	struct batch *b = context;
 
-	(void)size;
 	b->current = NULL;
+	if (size > b->bound - b->spooled) {
+		/* the sizes listed kept the batch within the bound: the
+		 * server sends more than it said */
+		b->spool_error = "the production server sent more than the "
+			"message sizes it listed; stopped at [mirror] max_spool";
+		return -1;
+	}
+	b->spooled += size;
 	for (size_t i = 0; i < b->count; i++) {
 		if (b->slots[i].step->prod_uid == uid && !b->slots[i].complete) {
 			b->current = &b->slots[i];
@@ -233,6 +243,26 @@ note_refusal(struct mailbox_ctx *ctx, uint32_t prod_uid, uint64_t size,
 	log_warning("%s/%s: the backup refused production UID %u (%llu bytes): %s",
 		    ctx->sub->id, ctx->folder, prod_uid, (unsigned long long)size,
 		    ie->msg);
+}
+
+/* A message larger than a worker may spool is not fetched: the mailbox
+ * fails with it (the rest is mirrored), until [mirror] max_spool grows. */
+static void
+note_over_spool(struct mailbox_ctx *ctx, const struct observed_msg *pm)
+{
+	ctx->over_spool = true;
+	if (ctx->refused++ == 0) {
+		snprintf(ctx->first_refusal, sizeof(ctx->first_refusal),
+			 "%s: production UID %u (%llu bytes): larger than "
+			 "[mirror] max_spool (%llu bytes)", ctx->folder, pm->uid,
+			 (unsigned long long)pm->size,
+			 (unsigned long long)ctx->params->max_spool);
+	}
+	log_warning("%s/%s: production UID %u (%llu bytes) is larger than "
+		    "[mirror] max_spool (%llu bytes): not copied; raise it to "
+		    "mirror this message", ctx->sub->id, ctx->folder, pm->uid,
+		    (unsigned long long)pm->size,
+		    (unsigned long long)ctx->params->max_spool);
 }
 
 struct journal_ctx {
@@ -354,6 +384,7 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 {
 	const struct recon_params *params = ctx->params;
 	const char *error;
+	int ret;
 
 	if (params->archive == NULL) {
 		recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: %s: production "
@@ -370,14 +401,20 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 		return -1;
 	}
 	buf_reset(&slot->ph);
-	if (recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
-				    spool_size(slot->spool), &slot->ph,
-				    params->placeholder_hint, &error) < 0) {
+	ret = recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
+				      spool_size(slot->spool), &slot->ph,
+				      params->placeholder_hint, &error);
+	if (ret < 0) {
 		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: the "
 			  "placeholder of production UID %u: %s", ctx->sub->id,
 			  ctx->folder, slot->step->prod_uid, error);
 		return -1;
 	}
+	if (ret > 0)
+		log_warning("%s/%s: production UID %u: header fields too long for "
+			    "its placeholder were cut (the archived original "
+			    "keeps them whole)", ctx->sub->id, ctx->folder,
+			    slot->step->prod_uid);
 	free(slot->ph_message_id);
 	slot->ph_message_id = recon_header_value(slot->ph.data, slot->ph.len,
 						 "Message-ID");
@@ -677,7 +714,9 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 		uidset_add(&uids, b->slots[i].step->prod_uid);
 	set = uidset_format(&uids);
 	uidset_deinit(&uids);
-	r = imap_fetch_bodies(ctx->prod, set, params->max_fetch_size, &sink, &ie);
+	b->spooled = 0;
+	r = imap_fetch_bodies(ctx->prod, set, params->max_fetch_size < b->bound ?
+			      params->max_fetch_size : b->bound, &sink, &ie);
 	free(set);
 	if (r < 0) {
 		if (b->spool_error != NULL)
@@ -751,6 +790,7 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	list = xcalloc(plan->appends + 1, sizeof(*list));
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
+	b.bound = ctx->params->max_spool != 0 ? ctx->params->max_spool : UINT64_MAX;
 	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
 		b.slots[i].spool = spool_create(SPOOL_MEMORY_MAX, NULL);
 		buf_init(&b.slots[i].ph, 1024 * 1024);
@@ -759,16 +799,32 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		const struct recon_step *st = &plan->steps[i];
 		struct batch_slot *slot;
 
-		if (st->kind != RECON_STEP_APPEND)
+		const struct observed_msg *pm;
+
+		if (st->kind != RECON_STEP_APPEND ||
+		    (pm = recon_observed_find(prod, st->prod_uid)) == NULL)
 			continue;
+		if (pm->size > b.bound) {
+			note_over_spool(ctx, pm);
+			continue;
+		}
+		/* the batch takes no body past the bound: this one waits */
+		if (b.count > 0 && pm->size > b.bound - b.planned) {
+			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
+				goto out;
+			b.count = 0;
+			b.planned = 0;
+		}
 		slot = &b.slots[b.count++];
 		slot->step = st;
-		slot->pm = recon_observed_find(prod, st->prod_uid);
+		slot->pm = pm;
 		slot->complete = false;
+		b.planned += pm->size;
 		if (b.count == BATCH_MAX_MESSAGES) {
 			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
 				goto out;
 			b.count = 0;
+			b.planned = 0;
 		}
 	}
 	if (b.count > 0 && copy_batch(ctx, &b, list, &count, &need_lookup) < 0)

@@ -41,21 +41,9 @@ vanished_cb(const struct uidset *uids, void *context)
 {
 	struct changes *ch = context;
 
-	for (size_t r = 0; r < uids->count; r++) {
-		for (uint64_t u = uids->ranges[r].first; u <= uids->ranges[r].last; u++)
-			uidset_add(&ch->vanished, (uint32_t)u);
-	}
+	/* range by range: VANISHED (EARLIER) 1:4294967295 is one range */
+	uidset_add_set(&ch->vanished, uids);
 	return 0;
-}
-
-static bool
-in_uidset(const struct uidset *set, uint32_t uid)
-{
-	for (size_t r = 0; r < set->count; r++) {
-		if (uid >= set->ranges[r].first && uid <= set->ranges[r].last)
-			return true;
-	}
-	return false;
 }
 
 static const struct db_message *
@@ -177,7 +165,7 @@ recon_observe_incremental(struct mailbox_ctx *ctx,
 		const struct db_message *l = &links[i];
 		const struct observed_msg *m = find_meta(&ch, l->prod_uid);
 
-		if (qresync ? in_uidset(&ch.vanished, l->prod_uid) : m == NULL)
+		if (qresync ? uidset_contains(&ch.vanished, l->prod_uid) : m == NULL)
 			continue;
 		obs_add_link(prod_r, l, m != NULL ? m->flags : l->flags, false);
 	}

@@ -697,12 +697,9 @@ release_archived(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		/* only a placeholder that this run expunged, or that is no
 		 * longer there, lets its original go: one that another
 		 * message adopted still stands for it */
-		gone = recon_observed_find(backup, st->backup_uid) == NULL;
-		for (size_t r = 0; expunged != NULL && r < expunged->count; r++) {
-			if (st->backup_uid >= expunged->ranges[r].first &&
-			    st->backup_uid <= expunged->ranges[r].last)
-				gone = true;
-		}
+		gone = recon_observed_find(backup, st->backup_uid) == NULL ||
+			(expunged != NULL &&
+			 uidset_contains(expunged, st->backup_uid));
 		if (!gone)
 			continue;
 		for (size_t j = 0; j < links_count; j++) {
@@ -823,7 +820,9 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 		    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
 			goto out;
 		if (load_links(ctx, &prod_info, &backup_info, &state, &links,
-			       &links_count, &prod_reset, &backup_reset) < 0)
+			       &links_count, &prod_reset, &backup_reset) < 0 ||
+		    recon_placeholders_vet(ctx, &backup, links, links_count,
+					   backup_reset) < 0)
 			goto out;
 	} else {
 		ctx->prod_obs = &prod;
@@ -1080,9 +1079,11 @@ recon_mailbox_sync(const struct recon_params *params,
 			goto out;
 	}
 	if (ctx.refused > 0) {
-		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: the backup "
-			  "refused %zu message%s; first %s", sub->id, ctx.refused,
+		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: %zu "
+			  "message%s not mirrored; first %s", sub->id, ctx.refused,
 			  ctx.refused == 1 ? "" : "s", ctx.first_refusal);
+		if (ctx.over_spool)
+			error_r->imap_class = IMAP_FAIL_PERMANENT;
 		goto out;
 	}
 	ret = 0;

@@ -562,29 +562,79 @@ append_line(struct buf *out, const unsigned char *p, size_t len)
 	return buf_append(out, "\r\n", 2);
 }
 
+/* A kept field longer than this (all its lines) is cut; so is a line
+ * longer than RFC 5322's 998 bytes: the placeholder stays small and
+ * well-formed whatever the original holds. */
+#define PLACEHOLDER_FIELD_MAX 4096
+#define PLACEHOLDER_LINE_MAX 998
+
+/* How much of a kept line to write: at most avail bytes and one line's
+ * worth, never ending inside a UTF-8 sequence. */
+static size_t
+kept_line_take(const unsigned char *p, size_t len, size_t avail)
+{
+	size_t take = len;
+
+	if (take > avail)
+		take = avail;
+	if (take > PLACEHOLDER_LINE_MAX)
+		take = PLACEHOLDER_LINE_MAX;
+	while (take > 0 && take < len && (p[take] & 0xc0) == 0x80)
+		take--;
+	return take;
+}
+
+/* Appends the kept fields; *cut_r is set when one was cut. */
 static int
-append_kept_headers(struct buf *out, struct span hdr)
+append_kept_headers(struct buf *out, struct span hdr, bool *cut_r)
 {
 	struct hline line;
-	size_t pos = 0, name_len, value;
+	size_t pos = 0, name_len, value, field_len = 0;
 	bool keeping = false;
 
 	while (hline_next(hdr, pos, &line)) {
+		size_t len, take;
+
 		pos = line.next;
-		if (line.start < line.content_end && is_wsp(hdr.p[line.start])) {
-			/* a continuation line goes with its field */
-			if (keeping && append_line(out, hdr.p + line.start,
-						   line.content_end - line.start) < 0)
-				return -1;
-			continue;
+		if (!(line.start < line.content_end && is_wsp(hdr.p[line.start]))) {
+			/* a new field; continuation lines go with it */
+			keeping = hline_field(hdr, &line, &name_len, &value) &&
+				placeholder_keeps(hdr.p + line.start, name_len);
+			field_len = 0;
 		}
-		keeping = hline_field(hdr, &line, &name_len, &value) &&
-			placeholder_keeps(hdr.p + line.start, name_len);
-		if (keeping && append_line(out, hdr.p + line.start,
-					   line.content_end - line.start) < 0)
+		if (!keeping)
+			continue;
+		len = line.content_end - line.start;
+		take = kept_line_take(hdr.p + line.start, len,
+				      PLACEHOLDER_FIELD_MAX - field_len);
+		if (take < len) {
+			/* the rest of the field goes: what is left stays a
+			 * field (a cut first line keeps its name) */
+			*cut_r = true;
+			keeping = false;
+			if (take == 0)
+				continue;
+		}
+		if (append_line(out, hdr.p + line.start, take) < 0)
 			return -1;
+		field_len += take;
 	}
 	return 0;
+}
+
+void
+recon_message_id_cap(char *id, bool *cut_r)
+{
+	size_t len = strlen(id);
+
+	if (len <= RECON_MESSAGE_ID_MAX)
+		return;
+	*cut_r = true;
+	len = RECON_MESSAGE_ID_MAX;
+	while (len > 0 && ((unsigned char)id[len] & 0xc0) == 0x80)
+		len--;
+	id[len] = '\0';
+	str_trim(id);
 }
 
 /* Validates "sha256:HEX" and writes the lowercase hex into hex. */
@@ -618,7 +668,7 @@ recon_placeholder_build(const void *original, size_t len,
 	struct span hdr, body;
 	char hex[SHA256_HEX_LEN + 1], *msgid, *hint = NULL;
 	size_t i;
-	bool eight_bit = false;
+	bool eight_bit = false, cut = false;
 	int ret = -1;
 
 	buf_reset(out);
@@ -634,6 +684,7 @@ recon_placeholder_build(const void *original, size_t len,
 	if (!mime_header_value(hdr, "Message-ID", msgid, hdr.len + 5) ||
 	    msgid[0] == '\0')
 		memcpy(msgid, "none", 5);
+	recon_message_id_cap(msgid, &cut);
 	if (location_hint != NULL) {
 		hint = xstrdup(location_hint);
 		for (i = 0; hint[i] != '\0'; i++) {
@@ -646,7 +697,7 @@ recon_placeholder_build(const void *original, size_t len,
 		}
 	}
 
-	if (append_kept_headers(out, hdr) < 0 ||
+	if (append_kept_headers(out, hdr, &cut) < 0 ||
 	    buf_printf(out, "Message-ID: <placeholder.%.16s@mmirror.invalid>\r\n"
 		       "MIME-Version: 1.0\r\n"
 		       "Content-Type: text/plain; charset=utf-8\r\n"
@@ -682,7 +733,7 @@ recon_placeholder_build(const void *original, size_t len,
 		       "    mmirror archive get sha256:%s > original.eml\r\n",
 		       hex) < 0)
 		goto too_small;
-	ret = 0;
+	ret = cut ? 1 : 0;
 	goto out;
 too_small:
 	*error_r = error_printf("the placeholder does not fit in %zu bytes",
@@ -692,4 +743,36 @@ out:
 	free(msgid);
 	free(hint);
 	return ret;
+}
+
+enum recon_placeholder_verdict
+recon_placeholder_verdict(const struct recon_placeholder_evidence *ev)
+{
+	if (!ev->recorded)
+		return RECON_PLACEHOLDER_UNRECORDED;
+	if (ev->recorded_size != ev->claimed_size)
+		return RECON_PLACEHOLDER_SIZE;
+	if (!ev->readable || ev->object_message_id == NULL)
+		return RECON_PLACEHOLDER_UNREADABLE;
+	if (strcmp(ev->object_message_id, ev->claimed_message_id) != 0)
+		return RECON_PLACEHOLDER_MESSAGE_ID;
+	return RECON_PLACEHOLDER_TRUSTED;
+}
+
+const char *
+recon_placeholder_verdict_text(enum recon_placeholder_verdict v)
+{
+	switch (v) {
+	case RECON_PLACEHOLDER_TRUSTED:
+		return "trusted";
+	case RECON_PLACEHOLDER_UNRECORDED:
+		return "its archive id is not in the archive index";
+	case RECON_PLACEHOLDER_SIZE:
+		return "the archived original has another size";
+	case RECON_PLACEHOLDER_UNREADABLE:
+		return "the archived original is missing or damaged";
+	case RECON_PLACEHOLDER_MESSAGE_ID:
+		return "the archived original has another Message-ID";
+	}
+	return "?";
 }

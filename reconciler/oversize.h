@@ -5,6 +5,7 @@
 #ifndef MMIRROR_RECON_OVERSIZE_H
 #define MMIRROR_RECON_OVERSIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,11 +40,14 @@ int recon_message_duration(const void *msg, size_t len, double *seconds_r);
  *   Message-Context header fields, in their original order, byte for byte
  *   including folded continuation lines (line ends become CRLF; a stray
  *   CR or NUL inside a line becomes a space); absent ones are left out;
+ *   a field is cut after 4096 bytes and a line after 998 (never inside
+ *   a UTF-8 sequence), its further lines dropped;
  * - Message-ID: <placeholder.H@mmirror.invalid>, H the first 16 hex digits
  *   of the archive id, MIME-Version, Content-Type and
  *   Content-Transfer-Encoding;
  * - X-Mirror-Placeholder: 1, X-Mirror-Original-Message-ID (the original's
- *   Message-ID unfolded and trimmed, or "none"), X-Mirror-Original-Size
+ *   Message-ID unfolded and trimmed, or "none", cut by
+ *   recon_message_id_cap), X-Mirror-Original-Size
  *   (original_size), X-Mirror-Archive-Id (archive_id, lowercase);
  * - a short body saying that the original was too large for the backup,
  *   where it is (location_hint, e.g. "host.example:/var/lib/mmirror/
@@ -52,11 +56,55 @@ int recon_message_duration(const void *msg, size_t len, double *seconds_r);
  *   MAILBOX UID", "mmirror archive get sha256:HEX").
  *
  * The output depends only on the arguments (same input, same bytes).
- * archive_id must be "sha256:" and 64 hex digits.  Returns 0, or -1 with
- * *error_r for a bad archive id or when out's maximum is too small. */
+ * archive_id must be "sha256:" and 64 hex digits.  Returns 0, 1 when a
+ * field or the Message-ID was cut (the caller warns), or -1 with *error_r
+ * for a bad archive id or when out's maximum is too small (never with a
+ * maximum of 64 KiB or more and a short location_hint). */
 int recon_placeholder_build(const void *original, size_t len,
 			    const char *archive_id, uint64_t original_size,
 			    struct buf *out, const char *location_hint,
 			    const char **error_r);
+
+/* The longest Message-ID mmirror keeps (state, placeholders, matching):
+ * an X-Mirror-Original-Message-ID line stays within 998 bytes. */
+#define RECON_MESSAGE_ID_MAX 900
+
+/* Cuts a trimmed Message-ID value longer than RECON_MESSAGE_ID_MAX (never
+ * inside a UTF-8 sequence) and trims it again; sets *cut_r when it did,
+ * leaves it untouched otherwise.  Every side cuts the same way, so a
+ * copy, its placeholder and the original still match. */
+void recon_message_id_cap(char *id, bool *cut_r);
+
+/* What is known of a backup placeholder that no link names (a candidate
+ * for adoption) and of the archived original its X-Mirror-Archive-Id
+ * names.  Anyone who can write to the backup can write those headers, so
+ * they are believed only when the archive says the same. */
+struct recon_placeholder_evidence {
+	uint64_t claimed_size;		/* X-Mirror-Original-Size */
+	const char *claimed_message_id;	/* X-Mirror-Original-Message-ID, cut
+					   as recon_message_id_cap, "" none */
+	bool recorded;			/* the archive index has the object */
+	uint64_t recorded_size;		/* its original size there */
+	bool readable;			/* its file read back whole, to its
+					   digest (the id) and recorded size */
+	const char *object_message_id;	/* the original's Message-ID, cut
+					   alike, "" none; NULL unread */
+};
+
+enum recon_placeholder_verdict {
+	RECON_PLACEHOLDER_TRUSTED = 0,
+	RECON_PLACEHOLDER_UNRECORDED,	/* not in the archive index */
+	RECON_PLACEHOLDER_SIZE,		/* the original has another size */
+	RECON_PLACEHOLDER_UNREADABLE,	/* the object is missing or damaged */
+	RECON_PLACEHOLDER_MESSAGE_ID,	/* the original has another Message-ID */
+};
+
+/* Pure: trusted only when the object is recorded, of the claimed size,
+ * readable, and its original carries the claimed Message-ID; otherwise
+ * the first failed check, in the order of the enum. */
+enum recon_placeholder_verdict
+recon_placeholder_verdict(const struct recon_placeholder_evidence *ev);
+/* A few words for a verdict ("not in the archive index", ...). */
+const char *recon_placeholder_verdict_text(enum recon_placeholder_verdict v);
 
 #endif

@@ -283,16 +283,6 @@ is_duplicate(const struct recon_folder_input *in, const struct recon_backup_msg 
 	return false;
 }
 
-static bool
-uidset_has(const struct uidset *set, uint32_t uid)
-{
-	for (size_t i = 0; i < set->count; i++) {
-		if (uid >= set->ranges[i].first && uid <= set->ranges[i].last)
-			return true;
-	}
-	return false;
-}
-
 /* A vanished message's link goes only when its copy goes (or is gone, or
  * another message adopted it): while a guard holds the copy, the link
  * stays, so that what the copy stands for (an archived original) is still
@@ -310,7 +300,7 @@ keep_held_links(struct planner *p)
 		if (st->kind == RECON_STEP_UNLINK && st->backup_uid != 0 &&
 		    (idx = find_backup(p->in, st->backup_uid)) >= 0 &&
 		    !p->backup_used[idx] &&
-		    !uidset_has(&p->expunge, st->backup_uid)) {
+		    !uidset_contains(&p->expunge, st->backup_uid)) {
 			free(st->flags);
 			uidset_deinit(&st->uids);
 			continue;

@@ -24,6 +24,10 @@ struct observed_msg {
 	char *flags;
 	bool skip;
 	char *archive_id;	/* a placeholder's archived original, else NULL */
+	/* a placeholder's own size and Message-ID ("" if none), for when
+	 * the archive does not back it (recon_placeholders_vet) */
+	uint64_t own_size;
+	char *own_message_id;
 	/* production only: header values for the history ("" if absent) */
 	char *from;
 	char *subject;
@@ -59,9 +63,11 @@ struct mailbox_ctx {
 	uint32_t txn_seq;
 	bool changed;
 	bool guarded;		/* a guard held deletions back */
-	/* messages the backup refused; the rest of the mailbox goes on */
+	/* messages not mirrored (the backup refused them, or they are over
+	 * [mirror] max_spool); the rest of the mailbox goes on */
 	size_t refused;
 	char first_refusal[640];
+	bool over_spool;	/* one was over max_spool: retrying is no use */
 };
 
 /* ---- errors (mailbox-sync.c) ---- */
@@ -89,6 +95,18 @@ const struct observed_msg *recon_observed_find(const struct observed *obs,
  * their originals.  Returns 0, or -1 with ctx's error set. */
 int recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn,
 		  const char *uidset, bool production, struct observed *obs_r);
+/* The backup's placeholders that no link names (every one when
+ * all_unlinked, after the backup renumbered the folder) are candidates
+ * for adoption: each is believed only when the archive backs it
+ * (recon_placeholder_verdict: recorded, same size, readable, same
+ * Message-ID).  One that is not loses its X-Mirror identity in *backup:
+ * it is shown as itself (a stray the planner removes) and its message is
+ * copied again, so no link ever takes an archive reference that another
+ * message's original holds.  Returns 0, or -1 with ctx's error set. */
+struct db_message;
+int recon_placeholders_vet(struct mailbox_ctx *ctx, struct observed *backup,
+			   const struct db_message *links, size_t links_count,
+			   bool all_unlinked);
 
 /* ---- history.c: events written with the state they describe ---- */
 struct db_event;

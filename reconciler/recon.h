@@ -44,6 +44,10 @@ struct recon_params {
 	const char *const *skip_headers;	/* "Name: value" rules */
 	size_t skip_headers_count;
 	uint64_t max_fetch_size;	/* largest message copied */
+	/* bytes of bodies one worker spools at once ([mirror] max_spool):
+	 * a batch takes no body past it, a larger message alone is not
+	 * copied (its mailbox fails, the rest goes on); 0: no bound */
+	uint64_t max_spool;
 	/* oversize: what the backup takes; a larger message is archived
 	 * and a placeholder goes to the backup (0: no configured limit; a
 	 * limit the backup reveals by refusing is learned per folder) */

@@ -1510,6 +1510,112 @@ assert_placeholder_sound(const char *orig, size_t len, int round)
 	}
 	buf_free(&out);
 }
+/* A placeholder's X-Mirror headers are believed only when the archive
+ * says the same: recorded, same original size, readable, same
+ * Message-ID; the first failed check is the verdict. */
+START_TEST(test_placeholder_verdict)
+{
+	static const struct {
+		bool recorded;
+		uint64_t recorded_size;
+		bool readable;
+		const char *object_mid;
+		enum recon_placeholder_verdict want;
+	} cases[] = {
+		{ true, 4000, true, "<a@x>", RECON_PLACEHOLDER_TRUSTED },
+		{ false, 0, false, NULL, RECON_PLACEHOLDER_UNRECORDED },
+		{ false, 4000, true, "<a@x>", RECON_PLACEHOLDER_UNRECORDED },
+		{ true, 4001, true, "<a@x>", RECON_PLACEHOLDER_SIZE },
+		{ true, 4001, false, NULL, RECON_PLACEHOLDER_SIZE },
+		{ true, 4000, false, NULL, RECON_PLACEHOLDER_UNREADABLE },
+		{ true, 4000, true, NULL, RECON_PLACEHOLDER_UNREADABLE },
+		{ true, 4000, true, "<b@x>", RECON_PLACEHOLDER_MESSAGE_ID },
+		{ true, 4000, true, "", RECON_PLACEHOLDER_MESSAGE_ID },
+	};
+
+	for (size_t c = 0; c < N_ELEMENTS(cases); c++) {
+		struct recon_placeholder_evidence ev = {
+			.claimed_size = 4000, .claimed_message_id = "<a@x>",
+			.recorded = cases[c].recorded,
+			.recorded_size = cases[c].recorded_size,
+			.readable = cases[c].readable,
+			.object_message_id = cases[c].object_mid,
+		};
+
+		ck_assert_msg(recon_placeholder_verdict(&ev) == cases[c].want,
+			      "case %zu", c);
+		ck_assert_ptr_nonnull(recon_placeholder_verdict_text(cases[c].want));
+	}
+	/* no Message-ID on either side matches */
+	{
+		struct recon_placeholder_evidence ev = {
+			.claimed_size = 1, .claimed_message_id = "",
+			.recorded = true, .recorded_size = 1, .readable = true,
+			.object_message_id = "",
+		};
+
+		ck_assert(recon_placeholder_verdict(&ev) == RECON_PLACEHOLDER_TRUSTED);
+	}
+}
+END_TEST
+
+/* Header fields of any size make a placeholder that fits and is well
+ * formed: a 2 MB To (one line), a 2 MB Subject (folded), an 8 KB
+ * Message-ID are cut, and the build says so. */
+START_TEST(test_placeholder_huge_fields)
+{
+	static const struct {
+		const char *field;
+		size_t size;
+		bool folded;
+	} cases[] = {
+		{ "To: ", 2u << 20, false },
+		{ "Subject: ", 2u << 20, true },
+		{ "Message-ID: <", 8192, false },
+		{ "References: ", 2u << 20, false },	/* not kept: no cut */
+	};
+
+	for (size_t c = 0; c < N_ELEMENTS(cases); c++) {
+		struct buf msg, out;
+		const char *error = NULL, *line;
+		char *p, *mid;
+		size_t n, longest = 0;
+		int ret;
+
+		buf_init(&msg, SIZE_MAX);
+		buf_append_str(&msg, "From: a@example.com\r\n");
+		buf_append_str(&msg, cases[c].field);
+		for (size_t i = 0; i < cases[c].size / 10; i++)
+			buf_append_str(&msg, cases[c].folded && i % 7 == 6 ?
+				       "\r\n abcdefg" : "abcdefghij");
+		buf_append_str(&msg, "\r\nDate: today\r\n\r\nbody\r\n");
+		buf_init(&out, 1u << 20);
+		ret = recon_placeholder_build(msg.data, msg.len, ARCHIVE_ID, msg.len,
+					      &out, NULL, &error);
+		ck_assert_msg(ret == (c < 3 ? 1 : 0), "case %zu: %d %s", c, ret,
+			      ret < 0 ? error : "");
+		p = (char *)buf_steal(&out, &n);
+		assert_well_formed(p);
+		ck_assert_uint_lt(n, 16 * 1024);
+		assert_contains(p, "From: a@example.com\r\n");
+		assert_contains(p, "\r\nDate: today\r\n");
+		assert_contains(p, "X-Mirror-Archive-Id: " ARCHIVE_ID "\r\n");
+		for (line = p; (line = strstr(line, "\r\n")) != NULL; line += 2) {
+			const char *next = strstr(line + 2, "\r\n");
+
+			if (next != NULL && (size_t)(next - line - 2) > longest)
+				longest = (size_t)(next - line - 2);
+		}
+		ck_assert_uint_le(longest, 998);
+		mid = strstr(p, "X-Mirror-Original-Message-ID: ");
+		ck_assert_ptr_nonnull(mid);
+		ck_assert_uint_le(strcspn(mid, "\r") - 30, RECON_MESSAGE_ID_MAX);
+		free(p);
+		buf_free(&out);
+		buf_free(&msg);
+	}
+}
+END_TEST
 
 /* The placeholder of each prefix and corruption of the message is still
  * well formed. */
@@ -1596,6 +1702,8 @@ archive_suite(void)
 	tcase_add_test(tc, test_placeholder_deterministic);
 	tcase_add_test(tc, test_placeholder_lf_and_absent);
 	tcase_add_test(tc, test_placeholder_errors);
+	tcase_add_test(tc, test_placeholder_huge_fields);
+	tcase_add_test(tc, test_placeholder_verdict);
 	tcase_add_test(tc, test_placeholder_fuzz);
 	suite_add_tcase(s, tc);
 	return s;

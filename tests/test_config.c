@@ -180,6 +180,7 @@ START_TEST(test_full_file)
 		"archive_dir = /srv/archive\n"
 		"files_dir = /srv/files\n"
 		"max_run_seconds = 600\n"
+		"max_spool = 512M\n"
 		"\n"
 		"[ldap.production]\n"
 		"uri = ldap://ldap.prod\n"
@@ -268,6 +269,7 @@ START_TEST(test_full_file)
 	ck_assert_str_eq(config->archive_dir, "/srv/archive");
 	ck_assert_str_eq(config->files_dir, "/srv/files");
 	ck_assert_uint_eq(config->max_run_seconds, 600);
+	ck_assert_uint_eq(config->max_spool, 512 * 1024 * 1024);
 
 	ck_assert_str_eq(config->ldap_production.uri, "ldap://ldap.prod");
 	ck_assert_str_eq(config->ldap_production.bind_dn, "cn=reader,dc=prod");
@@ -339,6 +341,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
 	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
 	ck_assert_uint_eq(config->max_run_seconds, 14400);
+	ck_assert_uint_eq(config->max_spool, (uint64_t)1 << 30);
 	ck_assert_ptr_null(config->ldap_production.uri);
 	ck_assert_str_eq(config->ldap_production.key_attribute, "uid");
 	ck_assert(!config->ldap_production.starttls);
@@ -433,6 +436,9 @@ static const struct bad_case bad_cases[] = {
 	  "max_run_seconds must be a whole number, not '4h'" },
 	{ "[mirror]\ndelete_guard = 101\n", 12,
 	  "delete_guard must be a number from 0 to 100, not '101'" },
+	{ "[mirror]\nmax_spool = lots\n", 12,
+	  "max_spool must be a size in bytes, optionally with a K, M or G "
+	  "suffix, not 'lots'" },
 	{ "[backup]\nmax_message_size = 12X\n", 12,
 	  "max_message_size must be a size in bytes, optionally with a K, M or G "
 	  "suffix, not '12X'" },
@@ -544,6 +550,7 @@ static const struct missing_case missing_cases[] = {
 	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
 	  "password_file = /p\n[backup]\nhost = b\nadmin_user = a\n",
 	  "[backup] password_file is required (or set MMIRROR_BACKUP_PASSWORD)" },
+	{ MINIMAL "[mirror]\nmax_spool = 0\n", "[mirror] max_spool must be more than 0" },
 };
 
 START_TEST(test_missing_required)

@@ -753,6 +753,7 @@ START_TEST(test_select)
 		   "C: {tag} LOGIN \"user\" \"pass\"\n"
 		   "S: {tag} OK [CAPABILITY IMAP4rev1 CONDSTORE UIDPLUS] in\n"
 		   "C: {tag} SELECT \"INBOX\" (CONDSTORE)\n"
+		"S: * 2 EXISTS\n"
 		   "S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
 		   "$Forwarded)\n"
 		   "S: * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted "
@@ -843,6 +844,7 @@ struct seen_msg {
 	char headers[128];
 	size_t headers_len;
 	bool have_headers;
+	bool headers_skipped;
 };
 
 struct seen {
@@ -874,6 +876,7 @@ meta_cb(const struct imap_message_meta *meta, void *context)
 	memcpy(m->flags, text, len + 1);
 	free(text);
 	m->have_headers = meta->headers != NULL;
+	m->headers_skipped = meta->headers_skipped;
 	if (meta->headers != NULL) {
 		ck_assert_uint_lt(meta->headers_len, sizeof(m->headers));
 		memcpy(m->headers, meta->headers, meta->headers_len);
@@ -991,6 +994,90 @@ START_TEST(test_fetch_meta_bracket_keyword)
 	ck_assert_uint_eq(seen.msgs[0].size, 10);
 	ck_assert_uint_eq(seen.msgs[1].uid, 6);
 	ck_assert_str_eq(seen.msgs[1].flags, "[x $Old[2");
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
+/* Header fields larger than the client holds (1 MiB) do not break the
+ * connection: the literal is read and dropped, the message reported with
+ * headers_skipped, the next FETCH response of the same answer still
+ * parsed, and the connection stays usable (the same with CHANGEDSINCE). */
+START_TEST(test_fetch_meta_oversize_headers)
+{
+	static const char *const names[] = { "MESSAGE-ID", NULL };
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+	struct imap_mailbox_info info;
+	struct seen seen;
+	bool used;
+	char *script;
+
+	script = xasprintf(
+		"S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Fake ready.\n"
+		"C: {tag} LOGIN \"user\" \"pass\"\n"
+		"S: {tag} OK [CAPABILITY IMAP4rev1 CONDSTORE] Logged in\n"
+		"C: {tag} SELECT \"INBOX\" (CONDSTORE)\n"
+		"S: * 2 EXISTS\n"
+		"S: * OK [UIDVALIDITY 100] UIDs valid\n"
+		"S: * OK [HIGHESTMODSEQ 8] Highest\n"
+		"S: {tag} OK [READ-WRITE] Select completed.\n"
+		"C: {tag} UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] MODSEQ)\n"
+		"S: * 1 FETCH (UID 7 FLAGS (\\Seen) INTERNALDATE "
+		"\"03-Feb-2026 08:05:01 +0000\" RFC822.SIZE 3000000 "
+		"BODY[HEADER.FIELDS (MESSAGE-ID)] {2100000}\n"
+		"SLIT: 2100000\n"
+		"SRAW:  MODSEQ (4))\\r\\n\n"
+		"S: * 2 FETCH (UID 9 FLAGS () INTERNALDATE "
+		"\"28-Nov-2026 16:54:53 +0000\" RFC822.SIZE 99 "
+		"BODY[HEADER.FIELDS (MESSAGE-ID)] {%zu}\n"
+		"SRAW: %s MODSEQ (3))\\r\\n\n"
+		"S: {tag} OK Fetch completed.\n"
+		"C: {tag} UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] MODSEQ) (CHANGEDSINCE 5)\n"
+		"S: * 1 FETCH (UID 7 FLAGS () INTERNALDATE "
+		"\"03-Feb-2026 08:05:01 +0000\" RFC822.SIZE 3000000 "
+		"BODY[HEADER.FIELDS (MESSAGE-ID)] {1048577}\n"
+		"SLIT: 1048577\n"
+		"SRAW:  MODSEQ (8))\\r\\n\n"
+		"S: {tag} OK Fetch completed.\n"
+		"C: {tag} UID STORE 9 +FLAGS.SILENT (\\Seen)\n"
+		"S: {tag} OK Store completed.\n"
+		"EXPECT-EOF\n",
+		sizeof(HDR1) - 1, "Message-ID: <vm-1@example.com>\\r\\n\\r\\n");
+	fake_start(&f, script);
+	free(script);
+	conn = connect_ok(&f);
+	ASSERT_OK(err, imap_login(conn, "user", "pass", &err));
+	ASSERT_OK(err, imap_select(conn, "INBOX", false, &info, &err));
+
+	memset(&seen, 0, sizeof(seen));
+	ASSERT_OK(err, imap_fetch_meta(conn, "1:*", names, meta_cb, &seen,
+				       &err));
+	ck_assert_uint_eq(seen.count, 2);
+	ck_assert_uint_eq(seen.msgs[0].uid, 7);
+	ck_assert_str_eq(seen.msgs[0].flags, "\\Seen");
+	ck_assert_uint_eq(seen.msgs[0].size, 3000000);
+	ck_assert(!seen.msgs[0].have_headers);
+	ck_assert(seen.msgs[0].headers_skipped);
+	ck_assert_uint_eq(seen.msgs[1].uid, 9);
+	ck_assert(seen.msgs[1].have_headers);
+	ck_assert(!seen.msgs[1].headers_skipped);
+	ck_assert_mem_eq(seen.msgs[1].headers, HDR1, sizeof(HDR1) - 1);
+
+	memset(&seen, 0, sizeof(seen));
+	ASSERT_OK(err, imap_fetch_changed(conn, "1:*", 5, names, meta_cb, NULL,
+					  &seen, &used, &err));
+	ck_assert(used);
+	ck_assert_uint_eq(seen.count, 1);
+	ck_assert(seen.msgs[0].headers_skipped);
+	ck_assert(!seen.msgs[0].have_headers);
+
+	ASSERT_OK(err, imap_uid_store(conn, "9", true,
+				      (const char *const[]){ "\\Seen" }, 1,
+				      &err));
 	imap_conn_destroy(&conn);
 	fake_finish(&f);
 }
@@ -2596,6 +2683,7 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_select_without_condstore);
 	tcase_add_test(tc, test_fetch_meta);
 	tcase_add_test(tc, test_fetch_meta_bracket_keyword);
+	tcase_add_test(tc, test_fetch_meta_oversize_headers);
 	tcase_add_test(tc, test_fetch_body);
 	tcase_add_test(tc, test_disconnect_in_literal);
 	tcase_add_test(tc, test_bye_mid_session);

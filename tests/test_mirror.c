@@ -662,6 +662,117 @@ START_TEST(test_bare_imap4rev1_servers)
 }
 END_TEST
 
+/* A mailbox of its own (user 2901) holding messages whose header fields
+ * are far larger than a header FETCH may return (2 MB Subject, 2 MB To,
+ * an 8 KB Message-ID with 2 MB References): the folder mirrors in one
+ * attempt (the header FETCH drops those fields and they are read from
+ * the bodies, no broken connection, no retry), each copy is byte-exact,
+ * a warning names the message, and a second run (which lists the copies'
+ * huge fields on the backup too) has nothing to do, again without a
+ * retry. */
+START_TEST(test_huge_headers_are_mirrored)
+{
+	char *out = NULL, *err = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 2901 && "
+				 "'%s/%s' adduser '%s' 2901", fixtures_dir(),
+				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
+				 backup.dir), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
+				 "--user 2901", fixtures_dir(), prod.env_file), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 2901"), 0);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "--json sync --full "
+				     "--mailbox 2901"), 0);
+	s = parse_json(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 3);
+	json_decref(s);
+	free(out);
+	ck_assert_msg(strstr(err, "2901/INBOX: production UID") != NULL &&
+		      strstr(err, "header") != NULL, "no warning: %s", err);
+	ck_assert_msg(strstr(err, "retrying") == NULL,
+		      "mirrored in more than one attempt: %s", err);
+	free(err);
+	ck_assert_msg(compare_servers(backup.env_file, "2901", &out) == 0,
+		      "the copies differ: %s", out);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "--json sync --full "
+				     "--mailbox 2901"), 0);
+	s = parse_json(out);
+	assert_no_operations(s);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	free(out);
+	ck_assert_msg(strstr(err, "2901/INBOX: backup UID") != NULL,
+		      "no warning naming the backup copy: %s", err);
+	ck_assert_msg(strstr(err, "retrying") == NULL,
+		      "a second run in more than one attempt: %s", err);
+	free(err);
+}
+END_TEST
+
+/* Mailbox 2902 holds messages of about 5, 8, 9 and 30 KB; with
+ * [mirror] max_spool = 20K a batch takes no body past 20 KB (5 + 8, then
+ * 9: two body FETCHes), the 30 KB one alone is over it and fails the
+ * mailbox with a message naming the key, the rest is mirrored; raised to
+ * 1M, the next run copies it, and the backup is exact. */
+START_TEST(test_max_spool_bounds_batches)
+{
+	char cfg[256], st[256], *out = NULL, *err = NULL;
+	const char *p;
+	json_t *s;
+	int fetches = 0;
+
+	snprintf(st, sizeof(st), "%s/state-spool", tmp);
+	snprintf(cfg, sizeof(cfg), "%s/spool.conf", tmp);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 2902 && "
+				 "'%s/%s' adduser '%s' 2902", fixtures_dir(),
+				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
+				 backup.dir), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL,
+		"python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import imapdump\n"
+		"c = imapdump.connect(imapdump.load_env(sys.argv[2]), \"2902\")\n"
+		"for n, size in enumerate((5000, 8000, 9000, 30000)):\n"
+		"    m = (b\"From: <a@example.com>\\r\\nMessage-ID: <spool-%%d@example.com>\\r\\n\"\n"
+		"         b\"Subject: size %%d\\r\\n\\r\\n\" %% (n, size))\n"
+		"    m += b\"x\" * (size - len(m) - 2) + b\"\\r\\n\"\n"
+		"    assert c.append(\"INBOX\", None, None, m)[0] == \"OK\"\n"
+		"c.logout()' '%s' '%s'", fixtures_dir(), prod.env_file), 0);
+	free(out);
+	write_config(cfg, st, &prod, &backup, "[mirror]\nmax_spool = 20K\n");
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q init"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q mailbox add 2902"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "-vvv --json sync --full"), 1);
+	s = parse_json(out);
+	free(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 1);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 3);
+	json_decref(s);
+	for (p = err; (p = strstr(p, "(UID BODY.PEEK[])")) != NULL; p++)
+		fetches++;
+	ck_assert_msg(fetches == 2, "%d body FETCHes, expected 2", fetches);
+	ck_assert_msg(strstr(err, "larger than [mirror] max_spool (20480 bytes)") != NULL,
+		      "no message naming the key: %s", err);
+	ck_assert_msg(strstr(err, "retrying") == NULL, "retried: %s", err);
+	free(err);
+
+	write_config(cfg, st, &prod, &backup, "[mirror]\nmax_spool = 1M\n");
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json sync --full"), 0);
+	s = parse_json(out);
+	free(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 1);
+	json_decref(s);
+	ck_assert_msg(compare_servers(backup.env_file, "2902", &out) == 0,
+		      "the copies differ: %s", out);
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "db check"), 0);
+	free(out);
+}
+END_TEST
+
 static int
 run_pair(const struct test_pair *p)
 {
@@ -692,6 +803,8 @@ run_pair(const struct test_pair *p)
 		suite_add_case(suite, test_starttls_and_login_template, 600);
 		suite_add_case(suite, test_bare_imap4rev1_servers, 600);
 		suite_add_case(suite, test_unknown_user_fails_its_mailbox, 600);
+		suite_add_case(suite, test_huge_headers_are_mirrored, 600);
+		suite_add_case(suite, test_max_spool_bounds_batches, 600);
 		failed = suite_run(suite);
 	}
 	fixture_stop(&prod);

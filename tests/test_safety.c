@@ -233,7 +233,8 @@ START_TEST(test_archive_verify_detects_corruption)
 }
 END_TEST
 
-/* Losing the state directory costs time, not copies: placeholders too. */
+/* Losing the state directory costs time, not copies: copies are adopted;
+ * placeholders are replaced, since their originals went with it. */
 START_TEST(test_state_loss_relinks_everything)
 {
 	char cfg2[256], state2[256];
@@ -245,8 +246,13 @@ START_TEST(test_state_loss_relinks_everything)
 	ck_assert_int_eq(mirror_setup(cfg2, state2, &prod, &backup, FIRST_MAILBOX,
 				      N_MAILBOXES), 0);
 	s = sync_json(cfg2, "", 0);
-	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
-	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	/* the archive went with the state (archive_dir defaults to inside
+	 * it): a placeholder whose original the archive does not hold is
+	 * not believed, so each mailbox's original is archived again, its
+	 * new placeholder appended and the old one removed */
+	ck_assert_int_eq(json_path_int(s, "operations.append"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "messages.placeholders"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), N_MAILBOXES);
 	ck_assert_int_eq(json_path_int(s, "operations.store"), 0);
 	ck_assert_int_gt(json_path_int(s, "messages.adopted"), N_MAILBOXES * 10);
 	json_decref(s);
@@ -437,6 +443,221 @@ START_TEST(test_restore_once_the_limit_allows)
 }
 END_TEST
 
+/* A mailbox of its own (user 4901) whose oversize messages carry header
+ * fields far larger than a header FETCH may return (2 MB Subject, 2 MB
+ * To, an 8 KB Message-ID with 2 MB References), each over the backup's
+ * limit even once it is raised to 5 MB: the folder mirrors, each
+ * gets a placeholder that is small and well formed (lines within 998
+ * bytes, the X-Mirror headers present), the originals are archived whole,
+ * and a second run has nothing to do. */
+START_TEST(test_huge_headers_placeholders)
+{
+	char *out = NULL, *err = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 4901 && "
+				 "'%s/%s' adduser '%s' 4901", fixtures_dir(),
+				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
+				 backup.dir), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
+				 "--user 4901 --body 5100000", fixtures_dir(), prod.env_file), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 4901"), 0);
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "--json sync --full "
+				     "--mailbox 4901"), 0);
+	s = parse_json(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.placeholders"), 3);
+	json_decref(s);
+	free(out);
+	ck_assert_msg(strstr(err, "4901/INBOX: production UID") != NULL,
+		      "no warning naming the message: %s", err);
+	free(err);
+	/* every placeholder well formed; every original in the archive */
+	ck_assert_int_eq(run_cmd(&out, NULL,
+		"python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import imapdump\n"
+		"c = imapdump.connect(imapdump.load_env(sys.argv[2]), \"4901\")\n"
+		"c.select(\"INBOX\", readonly=True)\n"
+		"t, d = c.uid(\"FETCH\", \"1:*\", \"(BODY.PEEK[])\")\n"
+		"msgs = [x[1] for x in d if isinstance(x, tuple)]\n"
+		"assert len(msgs) == 3, len(msgs)\n"
+		"for m in msgs:\n"
+		"    h = m.split(b\"\\r\\n\\r\\n\", 1)[0]\n"
+		"    assert len(m) < 30000, len(m)\n"
+		"    assert max(len(l) for l in m.split(b\"\\r\\n\")) <= 998\n"
+		"    for f in (b\"X-Mirror-Placeholder: 1\", b\"X-Mirror-Archive-Id: sha256:\", "
+		"b\"X-Mirror-Original-Message-ID: <\", b\"From: \", b\"Date: \"):\n"
+		"        assert b\"\\r\\n\" + f in b\"\\r\\n\" + h, f\n"
+		"print(\"ok\")' '%s' '%s'", fixtures_dir(), backup.env_file), 0);
+	ck_assert_msg(strstr(out, "ok") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "archive verify"), 0);
+	free(out);
+	s = sync_json(config, "--mailbox 4901", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "db check"), 0);
+	free(out);
+}
+END_TEST
+
+/* Messages of mailbox 4902 and placeholders forged on its backup:
+ *   forge.py FIXTURES ENV USER append NAME    a message NAME (y: 5.1 MB,
+ *       over the backup's limit even once it is raised to 5 MB)
+ *   forge.py FIXTURES ENV USER forge NAME     a placeholder claiming NAME's
+ *       Message-ID, size and INTERNALDATE, naming y's archive id
+ *   forge.py FIXTURES ENV USER expunge NAME   removes NAME
+ *   forge.py FIXTURES ENV USER id             prints y's archive id */
+static const char forge_py[] =
+	"import hashlib, sys\n"
+	"sys.path.insert(0, sys.argv[1])\n"
+	"import imapdump\n"
+	"env, user, cmd = sys.argv[2], sys.argv[3], sys.argv[4]\n"
+	"name = sys.argv[5] if len(sys.argv) > 5 else 'y'\n"
+	"SIZES = {'y': 5100000, 'x': 600, 'z': 700}\n"
+	"MINUTE = {'y': 0, 'x': 1, 'z': 2}\n"
+	"def mid(n):\n"
+	"    return b'<%s.%s@forge.example>' % (n.encode(), user.encode())\n"
+	"def msg(n):\n"
+	"    head = (b'From: Caller <caller@example.com>\\r\\n'\n"
+	"            b'Subject: message ' + n.encode() + b'\\r\\n'\n"
+	"            b'Message-ID: ' + mid(n) + b'\\r\\n'\n"
+	"            b'Content-Type: text/plain\\r\\n\\r\\n')\n"
+	"    body = b'a voice message note\\r\\n' * (SIZES[n] // 22 + 1)\n"
+	"    return head + body[:SIZES[n]]\n"
+	"def date(n):\n"
+	"    return '\"02-Mar-2026 10:%02d:00 +0000\"' % MINUTE[n]\n"
+	"archive_id = b'sha256:' + hashlib.sha256(msg('y')).hexdigest().encode()\n"
+	"if cmd == 'id':\n"
+	"    print(archive_id.decode())\n"
+	"    sys.exit(0)\n"
+	"c = imapdump.connect(imapdump.load_env(env), user)\n"
+	"if cmd == 'append':\n"
+	"    assert c.append('INBOX', None, date(name), msg(name))[0] == 'OK'\n"
+	"elif cmd == 'forge':\n"
+	"    ph = (b'From: Caller <caller@example.com>\\r\\n'\n"
+	"          b'Message-ID: <placeholder.forged-' + name.encode() +\n"
+	"          b'@mmirror.invalid>\\r\\n'\n"
+	"          b'X-Mirror-Placeholder: 1\\r\\n'\n"
+	"          b'X-Mirror-Original-Message-ID: ' + mid(name) + b'\\r\\n'\n"
+	"          b'X-Mirror-Original-Size: %d\\r\\n' % len(msg(name)) +\n"
+	"          b'X-Mirror-Archive-Id: ' + archive_id + b'\\r\\n\\r\\n'\n"
+	"          b'forged\\r\\n')\n"
+	"    assert c.append('INBOX', None, date(name), ph)[0] == 'OK'\n"
+	"elif cmd == 'expunge':\n"
+	"    c.select('INBOX')\n"
+	"    t, d = c.uid('SEARCH', 'HEADER', 'Message-ID', mid(name).decode())\n"
+	"    assert d[0], 'no such message'\n"
+	"    c.uid('STORE', d[0].decode().replace(' ', ','), '+FLAGS', '(\\\\Deleted)')\n"
+	"    c.expunge()\n"
+	"c.logout()\n";
+
+static void
+forge(const struct fixture_server *srv, const char *what)
+{
+	char *out = NULL;
+
+	ck_assert_msg(run_cmd(&out, NULL, "python3 '%s/forge.py' '%s' '%s' 4902 %s",
+			      tmp, fixtures_dir(), srv->env_file, what) == 0,
+		      "forge.py %s: %s", what, out);
+	free(out);
+}
+
+/* A placeholder forged on the backup names the archive id of another
+ * message's original (y, archived by this very run) and claims the
+ * identity of a small production message (x): the state is fresh, as
+ * after losing it, so x would be adopted through it.  Then a second
+ * forgery claims a new message (z) while y's original is recorded.
+ * Neither is believed: x and z are copied, the forgeries removed as
+ * strays; when x and z leave production, y's original keeps its object
+ * and its one reference. */
+START_TEST(test_forged_placeholder_is_not_adopted)
+{
+	char cfg3[256], state3[256], path[256], *out = NULL, *err = NULL, *id;
+	json_t *s, *obj;
+	size_t i;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/forge.py", tmp);
+	write_file(path, forge_py, 0600);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 4902 && "
+				 "'%s/%s' adduser '%s' 4902", fixtures_dir(),
+				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
+				 backup.dir), 0);
+	forge(&prod, "append y");
+	forge(&prod, "append x");
+	forge(&backup, "forge x");
+	ck_assert_int_eq(run_cmd(&out, NULL, "python3 '%s' '%s' '%s' 4902 id", path,
+				 fixtures_dir(), prod.env_file), 0);
+	id = str_trim(out);
+	out = NULL;
+
+	snprintf(state3, sizeof(state3), "%s/state3", tmp);
+	snprintf(cfg3, sizeof(cfg3), "%s/mmirror3.conf", tmp);
+	ck_assert_int_eq(mirror_setup(cfg3, state3, &prod, &backup, 4902, 1), 0);
+	ck_assert_int_eq(run_mmirror(cfg3, &out, &err, "--json sync --full"), 0);
+	s = parse_json(out);
+	free(out);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	ck_assert_int_eq(json_path_int(s, "messages.placeholders"), 1);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 2);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 1);
+	json_decref(s);
+	ck_assert_msg(strstr(err, "4902/INBOX: backup UID 1: a placeholder naming") != NULL &&
+		      strstr(err, "not in the archive index") != NULL,
+		      "no warning: %s", err);
+	free(err);
+
+	/* y's original is recorded now: a forgery claiming a new message */
+	forge(&prod, "append z");
+	forge(&backup, "forge z");
+	ck_assert_int_eq(run_mmirror(cfg3, &out, &err, "--json sync --full"), 0);
+	s = parse_json(out);
+	free(out);
+	ck_assert_int_eq(json_path_int(s, "messages.adopted"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 1);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 1);
+	json_decref(s);
+	ck_assert_msg(strstr(err, "another size") != NULL, "no warning: %s", err);
+	free(err);
+
+	/* x and z leave production: their copies go, y's original stays */
+	forge(&prod, "expunge x");
+	forge(&prod, "expunge z");
+	s = sync_json(cfg3, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 1);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.failed"), 0);
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(cfg3, &out, NULL, "--json archive list"), 0);
+	s = parse_json(out);
+	free(out);
+	json_array_foreach(json_object_get(s, "objects"), i, obj) {
+		if (strcmp(json_string_value(json_object_get(obj, "id")), id) != 0)
+			continue;
+		found = true;
+		ck_assert_int_eq(json_integer_value(json_object_get(obj, "references")), 1);
+	}
+	json_decref(s);
+	ck_assert_msg(found, "the original of y (%s) is gone from the archive", id);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s' -c '%s' archive get '%s' | "
+				 "sha256sum", mmirror_bin(), cfg3, id), 0);
+	ck_assert_int_eq(strncmp(out, id + 7, 64), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg3, &out, NULL, "archive verify"), 0);
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg3, &out, NULL, "db check"), 0);
+	free(out);
+	s = sync_json(cfg3, "", 0);
+	ck_assert_int_eq(json_path_int(s, "operations.append"), 0);
+	ck_assert_int_eq(json_path_int(s, "operations.expunge"), 0);
+	json_decref(s);
+	free(id);
+}
+END_TEST
+
 static int
 run_pair(const struct test_pair *p)
 {
@@ -464,6 +685,8 @@ run_pair(const struct test_pair *p)
 		suite_add_case(suite, test_emptied_mailbox_is_guarded, 300);
 		suite_add_case(suite, test_vanished_folder_is_guarded, 300);
 		suite_add_case(suite, test_restore_once_the_limit_allows, 300);
+		suite_add_case(suite, test_huge_headers_placeholders, 300);
+		suite_add_case(suite, test_forged_placeholder_is_not_adopted, 300);
 		failed = suite_run(suite);
 	}
 	fixture_stop(&prod);

@@ -356,6 +356,120 @@ START_TEST(test_uidset_chunks)
 }
 END_TEST
 
+/* Ranges added in order (first:last pairs, ending with 0:0), the set
+ * they make, and its size. */
+static const struct {
+	uint32_t ranges[8][2];
+	const char *want;
+	size_t uids;
+} add_range_table[] = {
+	{ { { 5, 9 } }, "5:9", 5 },
+	{ { { 5, 9 }, { 5, 9 } }, "5:9", 5 },
+	{ { { 5, 9 }, { 1, 3 } }, "1:3,5:9", 8 },
+	{ { { 5, 9 }, { 1, 4 } }, "1:9", 9 },		/* touches below */
+	{ { { 5, 9 }, { 10, 12 } }, "5:12", 8 },	/* touches above */
+	{ { { 5, 9 }, { 7, 20 } }, "5:20", 16 },	/* overlaps */
+	{ { { 5, 9 }, { 6, 7 } }, "5:9", 5 },		/* inside */
+	{ { { 1, 1 }, { 3, 3 }, { 5, 5 }, { 7, 7 }, { 2, 6 } }, "1:7", 7 },
+	{ { { 1, 1 }, { 3, 3 }, { 9, 9 }, { 4, 5 } }, "1,3:5,9", 5 },
+	{ { { 10, 20 }, { 30, 40 }, { 50, 60 }, { 15, 55 } }, "10:60", 51 },
+	{ { { 10, 20 }, { 30, 40 }, { 50, 60 }, { 21, 29 } }, "10:40,50:60", 42 },
+	{ { { 10, 20 }, { 1, 4294967295u } }, "1:4294967295", 4294967295u },
+	{ { { 4294967295u, 4294967295u }, { 1, 4294967294u } }, "1:4294967295",
+	  4294967295u },
+	{ { { 4294967294u, 4294967295u }, { 1, 2 } }, "1:2,4294967294:4294967295", 4 },
+};
+
+START_TEST(test_uidset_add_range)
+{
+	struct uidset set;
+	char *s;
+
+	uidset_init(&set);
+	for (size_t k = 0; add_range_table[_i].ranges[k][0] != 0; k++)
+		uidset_add_range(&set, add_range_table[_i].ranges[k][0],
+				 add_range_table[_i].ranges[k][1]);
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, add_range_table[_i].want);
+	ck_assert_uint_eq(set.uids, add_range_table[_i].uids);
+	uidset_check(&set);
+	free(s);
+	uidset_deinit(&set);
+}
+END_TEST
+
+/* Random ranges against a bitmap: the set holds exactly the UIDs added,
+ * and uidset_contains agrees with it for every UID. */
+START_TEST(test_uidset_range_random)
+{
+	bool present[RANDOM_MAX];
+	struct uidset set;
+	size_t expected = 0;
+
+	srandom(4321 + (unsigned int)_i);
+	memset(present, 0, sizeof(present));
+	uidset_init(&set);
+	for (int n = 0; n < 200; n++) {
+		uint32_t first = 1 + (uint32_t)random() % (RANDOM_MAX - 1);
+		uint32_t last = first + (uint32_t)random() % 40;
+
+		if (last >= RANDOM_MAX)
+			last = RANDOM_MAX - 1;
+		uidset_add_range(&set, first, last);
+		for (uint32_t u = first; u <= last; u++) {
+			expected += !present[u];
+			present[u] = true;
+		}
+		ck_assert_uint_eq(set.uids, expected);
+	}
+	uidset_check(&set);
+	for (uint32_t u = 0; u < RANDOM_MAX; u++)
+		ck_assert_msg(uidset_contains(&set, u) == present[u], "uid %u", u);
+	uidset_deinit(&set);
+}
+END_TEST
+
+/* The union keeps ranges: a server's VANISHED (EARLIER) 1:4294967295
+ * added to a set of a few UIDs leaves one range, and membership is
+ * answered from the ranges. */
+START_TEST(test_uidset_union)
+{
+	static const struct {
+		uint32_t uid;
+		bool in;
+	} members[] = {
+		{ 1, false }, { 2, true }, { 3, true }, { 4, false }, { 6, false },
+		{ 7, true }, { 9, true }, { 10, false }, { 100, false },
+		{ 4294967294u, false }, { 4294967295u, true },
+	};
+	struct uidset set, vanished;
+	char *s;
+
+	uidset_init(&set);
+	uidset_init(&vanished);
+	ck_assert(!uidset_contains(&set, 1));
+	ck_assert_int_eq(uidset_parse("2:3,7:9,4294967295", &vanished), 0);
+	uidset_add_set(&set, &vanished);
+	for (size_t i = 0; i < N_ELEMENTS(members); i++)
+		ck_assert_msg(uidset_contains(&set, members[i].uid) == members[i].in,
+			      "uid %u", members[i].uid);
+	uidset_deinit(&vanished);
+	uidset_init(&vanished);
+	ck_assert_int_eq(uidset_parse("1:4294967295", &vanished), 0);
+	uidset_add_set(&set, &vanished);
+	uidset_add_set(&set, &vanished);
+	ck_assert_uint_eq(set.count, 1);
+	ck_assert_uint_eq(set.uids, 4294967295u);
+	for (size_t i = 0; i < N_ELEMENTS(members); i++)
+		ck_assert(uidset_contains(&set, members[i].uid));
+	s = uidset_format(&set);
+	ck_assert_str_eq(s, "1:4294967295");
+	free(s);
+	uidset_deinit(&vanished);
+	uidset_deinit(&set);
+}
+END_TEST
+
 /* ---- struct buf ---- */
 
 START_TEST(test_buf_max)
@@ -849,6 +963,9 @@ util_suite(void)
 	tcase_add_test(tc, test_uidset_merge);
 	tcase_add_loop_test(tc, test_uidset_random, 0, 8);
 	tcase_add_test(tc, test_uidset_chunks);
+	tcase_add_loop_test(tc, test_uidset_add_range, 0, N_ELEMENTS(add_range_table));
+	tcase_add_test(tc, test_uidset_union);
+	tcase_add_loop_test(tc, test_uidset_range_random, 0, 8);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("buf");

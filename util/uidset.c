@@ -21,50 +21,77 @@ uidset_deinit(struct uidset *set)
 	memset(set, 0, sizeof(*set));
 }
 
-void
-uidset_add(struct uidset *set, uint32_t uid)
+/* Index of the first range that ends at or after uid - 1 (the first one
+ * uid could touch); set->count when none. */
+static size_t
+range_lower(const struct uidset *set, uint32_t uid)
 {
 	size_t lo = 0, hi = set->count;
 
-	/* find the first range whose last >= uid - 1 */
 	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
+		size_t mid = lo + (hi - lo) / 2;
 
 		if ((uint64_t)set->ranges[mid].last + 1 < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < set->count) {
-		struct uid_range *r = &set->ranges[lo];
+	return lo;
+}
 
-		if (uid >= r->first && uid <= r->last)
-			return;
-		if ((uint64_t)r->last + 1 == uid) {
-			r->last = uid;
-			set->uids++;
-			if (lo + 1 < set->count && set->ranges[lo + 1].first == uid + 1) {
-				r->last = set->ranges[lo + 1].last;
-				memmove(&set->ranges[lo + 1], &set->ranges[lo + 2],
-					(set->count - lo - 2) * sizeof(*r));
-				set->count--;
-			}
-			return;
-		}
-		if (uid + 1 == r->first) {
-			r->first = uid;
-			set->uids++;
-			return;
-		}
+void
+uidset_add_range(struct uidset *set, uint32_t first, uint32_t last)
+{
+	size_t lo = range_lower(set, first), hi = lo;
+
+	/* ranges lo..hi-1 overlap or touch first:last; they become one */
+	while (hi < set->count && set->ranges[hi].first <= (uint64_t)last + 1) {
+		if (set->ranges[hi].first < first)
+			first = set->ranges[hi].first;
+		if (set->ranges[hi].last > last)
+			last = set->ranges[hi].last;
+		set->uids -= (size_t)set->ranges[hi].last - set->ranges[hi].first + 1;
+		hi++;
 	}
-	set->ranges = xgrow(set->ranges, &set->alloc, set->count + 1,
-			    sizeof(*set->ranges));
-	memmove(&set->ranges[lo + 1], &set->ranges[lo],
-		(set->count - lo) * sizeof(*set->ranges));
-	set->ranges[lo].first = uid;
-	set->ranges[lo].last = uid;
-	set->count++;
-	set->uids++;
+	if (hi == lo) {
+		set->ranges = xgrow(set->ranges, &set->alloc, set->count + 1,
+				    sizeof(*set->ranges));
+		memmove(&set->ranges[lo + 1], &set->ranges[lo],
+			(set->count - lo) * sizeof(*set->ranges));
+		set->count++;
+		hi = lo + 1;
+	}
+	set->ranges[lo].first = first;
+	set->ranges[lo].last = last;
+	set->uids += (size_t)last - first + 1;
+	if (hi > lo + 1) {
+		memmove(&set->ranges[lo + 1], &set->ranges[hi],
+			(set->count - hi) * sizeof(*set->ranges));
+		set->count -= hi - lo - 1;
+	}
+}
+
+void
+uidset_add(struct uidset *set, uint32_t uid)
+{
+	uidset_add_range(set, uid, uid);
+}
+
+void
+uidset_add_set(struct uidset *set, const struct uidset *src)
+{
+	for (size_t i = 0; i < src->count; i++)
+		uidset_add_range(set, src->ranges[i].first, src->ranges[i].last);
+}
+
+bool
+uidset_contains(const struct uidset *set, uint32_t uid)
+{
+	size_t i = range_lower(set, uid);
+
+	/* range i ends at or after uid - 1: uid is inside it or nowhere */
+	return i < set->count && set->ranges[i].first <= uid &&
+		uid <= set->ranges[i].last;
 }
 
 static void

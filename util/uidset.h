@@ -3,6 +3,7 @@
 #ifndef MMIRROR_UIDSET_H
 #define MMIRROR_UIDSET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,14 @@ void uidset_init(struct uidset *set);
 void uidset_deinit(struct uidset *set);
 /* Adds uid (any order; duplicates are ignored). */
 void uidset_add(struct uidset *set, uint32_t uid);
+/* Adds every UID from first to last (first <= last; any order, overlaps
+ * and neighbours merge), in time growing with the number of ranges, not
+ * UIDs: 1:4294967295 costs one range. */
+void uidset_add_range(struct uidset *set, uint32_t first, uint32_t last);
+/* Adds every UID of src to set (the union), range by range. */
+void uidset_add_set(struct uidset *set, const struct uidset *src);
+/* Whether uid is in the set (a binary search over the ranges). */
+bool uidset_contains(const struct uidset *set, uint32_t uid);
 /* Returns the set as an IMAP sequence set (caller frees); "" when empty. */
 char *uidset_format(const struct uidset *set);
 /* Splits the set into chunks whose formatted form is at most max_chars
