@@ -517,7 +517,7 @@ assert_only_failure(const char *cfg, const char *args, const char *mailbox)
  * Mailbox does not exist (no response code) to SELECT and STATUS. */
 START_TEST(test_unknown_user_fails_its_mailbox)
 {
-	char cfg5[256], state5[256], *out = NULL;
+	char cfg5[256], state5[256];
 
 	ensure_mirrored(config);
 	snprintf(state5, sizeof(state5), "%s/state5", tmp);
@@ -528,9 +528,7 @@ START_TEST(test_unknown_user_fails_its_mailbox)
 	/* unknown on both servers */
 	assert_only_failure(cfg5, "--mailbox 2001 --mailbox 2999", "2999");
 	/* known on production only */
-	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/%s' adduser '%s' 2998",
-				 fixtures_dir(), prod.kind, prod.dir), 0);
-	free(out);
+	ck_assert_int_eq(fixture_adduser(&prod, "2998"), 0);
 	ck_assert_int_eq(corpus_generate(&prod, 3, "2998", ""), 0);
 	ck_assert_int_eq(run_mmirror(cfg5, NULL, NULL, "mailbox add 2998"), 0);
 	assert_only_failure(cfg5, "--mailbox 2001 --mailbox 2998", "2998");
@@ -675,10 +673,8 @@ START_TEST(test_huge_headers_are_mirrored)
 	char *out = NULL, *err = NULL;
 	json_t *s;
 
-	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 2901 && "
-				 "'%s/%s' adduser '%s' 2901", fixtures_dir(),
-				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
-				 backup.dir), 0);
+	ck_assert_int_eq(fixture_adduser(&prod, "2901"), 0);
+	ck_assert_int_eq(fixture_adduser(&backup, "2901"), 0);
 	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
 				 "--user 2901", fixtures_dir(), prod.env_file), 0);
 	free(out);
@@ -727,10 +723,8 @@ START_TEST(test_max_spool_bounds_batches)
 
 	snprintf(st, sizeof(st), "%s/state-spool", tmp);
 	snprintf(cfg, sizeof(cfg), "%s/spool.conf", tmp);
-	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 2902 && "
-				 "'%s/%s' adduser '%s' 2902", fixtures_dir(),
-				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
-				 backup.dir), 0);
+	ck_assert_int_eq(fixture_adduser(&prod, "2902"), 0);
+	ck_assert_int_eq(fixture_adduser(&backup, "2902"), 0);
 	ck_assert_int_eq(run_cmd(&out, NULL,
 		"python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import imapdump\n"
 		"c = imapdump.connect(imapdump.load_env(sys.argv[2]), \"2902\")\n"

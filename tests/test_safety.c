@@ -455,10 +455,8 @@ START_TEST(test_huge_headers_placeholders)
 	char *out = NULL, *err = NULL;
 	json_t *s;
 
-	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 4901 && "
-				 "'%s/%s' adduser '%s' 4901", fixtures_dir(),
-				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
-				 backup.dir), 0);
+	ck_assert_int_eq(fixture_adduser(&prod, "4901"), 0);
+	ck_assert_int_eq(fixture_adduser(&backup, "4901"), 0);
 	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' huge-headers --env '%s' "
 				 "--user 4901 --body 5100000", fixtures_dir(), prod.env_file), 0);
 	free(out);
@@ -582,10 +580,8 @@ START_TEST(test_forged_placeholder_is_not_adopted)
 
 	snprintf(path, sizeof(path), "%s/forge.py", tmp);
 	write_file(path, forge_py, 0600);
-	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s/%s' adduser '%s' 4902 && "
-				 "'%s/%s' adduser '%s' 4902", fixtures_dir(),
-				 prod.kind, prod.dir, fixtures_dir(), backup.kind,
-				 backup.dir), 0);
+	ck_assert_int_eq(fixture_adduser(&prod, "4902"), 0);
+	ck_assert_int_eq(fixture_adduser(&backup, "4902"), 0);
 	forge(&prod, "append y");
 	forge(&prod, "append x");
 	forge(&backup, "forge x");

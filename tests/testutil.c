@@ -264,6 +264,21 @@ fixture_start_kind(const char *kind, const char *dir, const char *args,
 	free(env);
 }
 
+int
+fixture_adduser(const struct fixture_server *srv, const char *users)
+{
+	char *out = NULL;
+	int ret = run_cmd(&out, NULL, "'%s/%s' adduser '%s' %s", fixtures_dir(),
+			  srv->kind[0] != '\0' ? srv->kind : "dovecot", srv->dir,
+			  users);
+
+	if (ret != 0)
+		fprintf(stderr, "fixtures/%s adduser %s failed (%d): %s\n",
+			srv->kind, users, ret, out != NULL ? out : "");
+	free(out);
+	return ret == 0 ? 0 : -1;
+}
+
 void
 fixture_stop(const struct fixture_server *srv)
 {

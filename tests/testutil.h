@@ -30,6 +30,9 @@ void fixture_start(const char *dir, const char *args, struct fixture_server *srv
  * interface); aborts the test program on failure. */
 void fixture_start_kind(const char *kind, const char *dir, const char *args,
 			struct fixture_server *srv_r);
+/* fixtures/KIND adduser DIR USERS on the running server srv; 0, or -1
+ * after printing why. */
+int fixture_adduser(const struct fixture_server *srv, const char *users);
 /* Stops the server with the script that started it. */
 void fixture_stop(const struct fixture_server *srv);
 /* Exits the test program with 77 (skipped), saying why in one line, when
