@@ -27,134 +27,6 @@
 /* uid sets longer than this are sent in several commands */
 #define UIDSET_MAX_CHARS 1000
 
-/* One side's view of a folder: metadata of every message. */
-static int connect_login(struct mailbox_ctx *ctx,
-			 const struct recon_server *server, const char *user,
-			 struct imap_conn **conn_r);
-
-void
-recon_error_set(struct recon_error *error, enum recon_fail fail, const char *fmt, ...)
-{
-	va_list ap;
-
-	error->fail = fail;
-	error->imap_class = IMAP_FAIL_PERMANENT;
-	va_start(ap, fmt);
-	vsnprintf(error->msg, sizeof(error->msg), fmt, ap);
-	va_end(ap);
-}
-
-/* Maps an IMAP failure to what it means for the run. */
-void
-recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
-	       const char *what)
-{
-	enum recon_fail fail = RECON_FAIL_MAILBOX;
-
-	if (ie->kind == IMAP_ERR_CONNECT ||
-	    (ie->kind == IMAP_ERR_TLS && ie->fail != IMAP_FAIL_TRANSIENT))
-		/* a handshake that was cut or timed out reached the server:
-		 * that is this mailbox's failure, retried, not a sign that
-		 * the server cannot be reached at all */
-		fail = RECON_FAIL_UNREACHABLE;
-	else if (ie->kind == IMAP_ERR_AUTH &&
-		 (strcasecmp(ie->resp_code, "AUTHENTICATIONFAILED") == 0 ||
-		  ie->resp_code[0] == '\0'))
-		/* a refusal without a code is the credentials too: Cyrus
-		 * says only "NO authentication failure" to a wrong admin
-		 * password (a mailbox it does not know it lets in, and
-		 * then has no INBOX); [AUTHORIZATIONFAILED], Dovecot's
-		 * unknown mailbox, stays this mailbox's failure */
-		fail = RECON_FAIL_CREDENTIALS;
-	else if (ie->kind == IMAP_ERR_CONFIG)
-		fail = RECON_FAIL_CONFIG;
-	if (what != NULL)
-		recon_error_set(ctx->error, fail, "mailbox %s: %s: %s", ctx->sub->id,
-			  what, ie->msg);
-	else
-		recon_error_set(ctx->error, fail, "mailbox %s: %s", ctx->sub->id, ie->msg);
-	ctx->error->imap_class = ie->fail;
-}
-
-void
-recon_error_db(struct mailbox_ctx *ctx, const char *db_error)
-{
-	recon_error_set(ctx->error, RECON_FAIL_STATE, "mailbox %s: state database: %s",
-		  ctx->sub->id, db_error);
-}
-
-
-int
-recon_connect(const struct recon_server *server, const struct db_subscription *sub,
-	      const char *user, struct imap_conn **conn_r, struct recon_error *error_r)
-{
-	struct mailbox_ctx ctx = { .sub = sub, .error = error_r };
-
-	return connect_login(&ctx, server, user, conn_r);
-}
-
-static int
-connect_login(struct mailbox_ctx *ctx, const struct recon_server *server,
-	      const char *user, struct imap_conn **conn_r)
-{
-	struct imap_error ie;
-	struct imap_conn *conn;
-	int ret;
-
-	if (imap_connect(&server->imap, &conn, &ie) < 0) {
-		recon_error_imap(ctx, &ie, NULL);
-		return -1;
-	}
-	if (server->sasl_plain) {
-		ret = imap_login_plain(conn, user, server->admin_user,
-				       server->password, &ie);
-	} else {
-		struct buf login;
-		int full = 0;
-
-		buf_init(&login, 1024);
-		for (const char *p = server->login_template; *p != '\0' && full == 0; p++) {
-			if (p[0] == '%' && p[1] == 'u') {
-				full = buf_append_str(&login, user);
-				p++;
-			} else if (p[0] == '%' && p[1] == 'a') {
-				full = buf_append_str(&login, server->admin_user);
-				p++;
-			} else if (p[0] == '%' && p[1] == '%') {
-				full = buf_append(&login, "%", 1);
-				p++;
-			} else {
-				full = buf_append(&login, p, 1);
-			}
-		}
-		if (full < 0) {
-			recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: the "
-				  "login name from login_template in [%s] is longer "
-				  "than 1024 bytes", ctx->sub->id, server->imap.name);
-			buf_free(&login);
-			imap_conn_destroy(&conn);
-			return -1;
-		}
-		ret = imap_login(conn, login.len > 0 ? (const char *)login.data : "",
-				 server->password, &ie);
-		buf_free(&login);
-	}
-	if (ret < 0) {
-		recon_error_imap(ctx, &ie, NULL);
-		if (ctx->error->fail == RECON_FAIL_CREDENTIALS) {
-			size_t len = strlen(ctx->error->msg);
-
-			snprintf(ctx->error->msg + len, sizeof(ctx->error->msg) - len,
-				 " (check admin_user and password_file in [%s])",
-				 server->imap.name);
-		}
-		imap_conn_destroy(&conn);
-		return -1;
-	}
-	*conn_r = conn;
-	return 0;
-}
-
 static void
 plan_print(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 {
@@ -319,101 +191,6 @@ apply_db_steps(struct db_txn *txn, void *context, const char **error_r)
 			return ret;
 	}
 	return 0;
-}
-
-/* Opens the backup folder, creating it when it is missing. */
-/* What the backup says it takes in the folder (APPENDLIMIT), so that
- * larger messages go as placeholders without being sent first. */
-static int
-backup_folder_limit(struct mailbox_ctx *ctx)
-{
-	struct imap_error ie;
-
-	if (imap_append_limit(ctx->backup, ctx->folder, &ctx->server_limit,
-			      &ie) < 0) {
-		recon_error_imap(ctx, &ie, "reading the backup folder's APPENDLIMIT");
-		return -1;
-	}
-	return 0;
-}
-
-/* A missing INBOX means that the server does not know the mailbox's
- * user: Dovecot refuses such a login (NO [AUTHORIZATIONFAILED]), Cyrus
- * lets the admin in and then answers NO Mailbox does not exist.  Neither
- * a vanished folder to guard nor a folder to create on the backup (Cyrus
- * would make the unknown user's mailbox): the mailbox fails. */
-static bool
-folder_is_inbox(const char *folder)
-{
-	return strcasecmp(folder, "INBOX") == 0;
-}
-
-static int
-inbox_missing(struct mailbox_ctx *ctx, const char *side)
-{
-	recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: the %s "
-			"server has no INBOX for it (does it know the user?)",
-			ctx->sub->id, side);
-	return -1;
-}
-
-static int
-open_backup_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r,
-		   bool *missing_r)
-{
-	struct imap_error ie;
-
-	*missing_r = false;
-	memset(info_r, 0, sizeof(*info_r));
-	ctx->server_limit = 0;
-	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
-		return backup_folder_limit(ctx);
-	if (ie.kind != IMAP_ERR_NONEXISTENT) {
-		recon_error_imap(ctx, &ie, "opening the backup folder");
-		return -1;
-	}
-	if (folder_is_inbox(ctx->folder))
-		return inbox_missing(ctx, "backup");
-	if (ctx->params->dry_run) {
-		fprintf(ctx->params->plan_out, "%s/%s: CREATE backup folder\n",
-			ctx->sub->id, ctx->folder);
-		*missing_r = true;
-		return 0;
-	}
-	if (imap_create(ctx->backup, ctx->folder, &ie) < 0) {
-		recon_error_imap(ctx, &ie, "creating the backup folder");
-		return -1;
-	}
-	ctx->counters->op_create++;
-	ctx->changed = true;
-	log_info("%s: created folder %s on the backup", ctx->sub->id, ctx->folder);
-	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) < 0) {
-		recon_error_imap(ctx, &ie, "opening the new backup folder");
-		return -1;
-	}
-	return backup_folder_limit(ctx);
-}
-
-int
-recon_backup_reopen(struct mailbox_ctx *ctx)
-{
-	struct imap_mailbox_info info;
-	struct imap_error ie;
-
-	if (ctx->backup != NULL) {
-		ctx->counters->backup_commands += imap_conn_commands_sent(ctx->backup);
-		imap_conn_destroy(&ctx->backup);
-	}
-	if (connect_login(ctx, &ctx->params->backup, ctx->sub->backup_user,
-			  &ctx->backup) < 0)
-		return -1;
-	ctx->counters->backup_connections++;
-	if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
-		recon_error_imap(ctx, &ie, "opening the backup folder again");
-		return -1;
-	}
-	ctx->backup_uidnext = info.uidnext;
-	return backup_folder_limit(ctx);
 }
 
 struct reset_ctx {
@@ -744,7 +521,7 @@ observe_incremental(struct mailbox_ctx *ctx, const struct db_folder_state *state
 		return -1;
 	if (*full_r)
 		goto full;
-	if (open_backup_folder(ctx, backup_info, &missing) < 0)
+	if (recon_open_backup_folder(ctx, backup_info, &missing) < 0)
 		return -1;
 	if (missing || backup_info->uidvalidity != state->backup_uidvalidity) {
 		log_info("%s/%s: the backup folder was %s; listing it in full",
@@ -798,8 +575,8 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 	if (full) {
 		if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
 			if (ie.kind == IMAP_ERR_NONEXISTENT)
-				return folder_is_inbox(ctx->folder) ?
-					inbox_missing(ctx, "production") :
+				return recon_folder_is_inbox(ctx->folder) ?
+					recon_inbox_missing(ctx, "production") :
 					folder_vanished(ctx);
 			recon_error_imap(ctx, &ie, "opening the production folder");
 			return -1;
@@ -808,7 +585,7 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 		    recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
 			goto out;
 		ctx->prod_obs = &prod;
-		if (open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
+		if (recon_open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
 			goto out;
 		ctx->backup_uidnext = backup_info.uidnext;
 		if (!backup_missing && !ctx->params->dry_run &&
@@ -977,8 +754,8 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 			recon_error_imap(ctx, &ie, "STATUS of the production folder");
 			return -1;
 		}
-		if (folder_is_inbox(ctx->folder))
-			return inbox_missing(ctx, "production");
+		if (recon_folder_is_inbox(ctx->folder))
+			return recon_inbox_missing(ctx, "production");
 		/* gone: news only if the mirror knew it */
 		if (ret == DB_RET_NOTFOUND)
 			*view_r = FOLDER_UNCHANGED;
@@ -1050,7 +827,7 @@ recon_mailbox_sync(const struct recon_params *params,
 			goto out;
 		}
 	}
-	if (connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0)
+	if (recon_connect_login(&ctx, &params->production, sub->prod_user, &ctx.prod) < 0)
 		goto out;
 	counters->prod_connections++;
 	views = xcalloc(folders_count + 1, sizeof(*views));
@@ -1068,7 +845,7 @@ recon_mailbox_sync(const struct recon_params *params,
 		ret = 0;
 		goto out;
 	}
-	if (connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
+	if (recon_connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
 		goto out;
 	counters->backup_connections++;
 	for (size_t i = 0; i < folders_count; i++) {

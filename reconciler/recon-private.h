@@ -1,5 +1,6 @@
 /* recon-private: what the executor's files share.  mailbox-sync.c runs a
- * mailbox folder by folder (connect, plan, act, guard); observe.c lists a
+ * mailbox folder by folder (plan, act, guard); session.c connects, opens
+ * the backup folder and maps failures to errors; observe.c lists a
  * folder; copy.c copies messages (batches, the intent journal, oversize
  * placeholders); resolve.c resolves the intents a stopped run, attempt or
  * connection left.  Not for use outside reconciler/. */
@@ -70,7 +71,7 @@ struct mailbox_ctx {
 	bool over_spool;	/* one was over max_spool: retrying is no use */
 };
 
-/* ---- errors (mailbox-sync.c) ---- */
+/* ---- session.c: connections, the backup folder, errors ---- */
 void recon_error_set(struct recon_error *error, enum recon_fail fail,
 		     const char *fmt, ...) ATTR_FORMAT(3, 4);
 /* Maps an IMAP failure to what it means for the run; what says what was
@@ -84,6 +85,26 @@ void recon_error_db(struct mailbox_ctx *ctx, const char *db_error);
  * ctx->server_limit are read again).  Returns 0, or -1 with ctx's error
  * set. */
 int recon_backup_reopen(struct mailbox_ctx *ctx);
+/* Connects to server and logs in as user's mailbox (SASL PLAIN with the
+ * admin as authorization identity, or login_template).  Returns 0, or -1
+ * with ctx's error set (credentials, unreachable, config or the
+ * mailbox's own failure). */
+int recon_connect_login(struct mailbox_ctx *ctx, const struct recon_server *server,
+			const char *user, struct imap_conn **conn_r);
+/* Selects ctx->folder on the backup, creating it when it is missing (in a
+ * dry run only says so: *missing_r), and reads what the folder takes
+ * (APPENDLIMIT into ctx->server_limit).  Returns 0, or -1 with ctx's
+ * error set. */
+int recon_open_backup_folder(struct mailbox_ctx *ctx,
+			     struct imap_mailbox_info *info_r, bool *missing_r);
+/* A missing INBOX means that the server does not know the mailbox's
+ * user: Dovecot refuses such a login (NO [AUTHORIZATIONFAILED]), Cyrus
+ * lets the admin in and then answers NO Mailbox does not exist.  Neither
+ * a vanished folder to guard nor a folder to create on the backup (Cyrus
+ * would make the unknown user's mailbox): the mailbox fails, with
+ * recon_inbox_missing() (side: "production" or "backup"; returns -1). */
+bool recon_folder_is_inbox(const char *folder);
+int recon_inbox_missing(struct mailbox_ctx *ctx, const char *side);
 
 /* ---- observe.c ---- */
 void recon_observed_free(struct observed *obs);
