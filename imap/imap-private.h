@@ -1,10 +1,12 @@
-/* imap-private: what the files of imap/ share: imap-conn.c (socket, TLS,
- * buffered I/O), imap-cmd.c (the command core) and the commands built on
+/* imap-private: what the files of imap/ share: imap-conn.c (socket,
+ * buffered I/O, time limits), imap-tls.c (TLS), imap-cmd.c (the command core) and the commands built on
  * it (imap-login.c, imap-mailbox.c, imap-fetch.c, imap-bodies.c,
  * imap-append.c, imap-store.c).  Not for use outside imap/. */
 #ifndef MMIRROR_IMAP_PRIVATE_H
 #define MMIRROR_IMAP_PRIVATE_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +102,18 @@ int imap_conn_deadline_charge(struct imap_conn *conn,
 			      enum imap_deadline_mode mode, size_t bytes,
 			      struct imap_error *err);
 
+/* What the connections to one server share: a cap on their number and
+ * the TLS context with the latest resumable session; lock guards all. */
+struct imap_server {
+	pthread_mutex_t lock;
+	pthread_cond_t slot_freed;
+	unsigned int max_connections;	/* 0: no cap */
+	unsigned int active;
+	SSL_CTX *ssl_ctx;		/* made by the first TLS connection */
+	SSL_SESSION *session;		/* the latest resumable session */
+	unsigned int full, resumed;	/* handshakes: full, resumed */
+};
+
 #define IMAP_DEFAULT_PIPELINE 16
 #define IMAP_ZBUF_SIZE 16384
 
@@ -165,7 +179,30 @@ int imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
 /* Resolves and connects the TCP socket (non-blocking, with the timeout).
  * Fails with IMAP_ERR_CONNECT. */
 int imap_conn_tcp_connect(struct imap_conn *conn, struct imap_error *err);
-/* TLS handshake on the connected socket, with verification as params say.
+/* wait_ready() for the TLS handshake: 0 when ready, -1 with err set
+ * (silence past the deadline is a transient TLS failure). */
+int imap_conn_tls_wait(struct imap_conn *conn, short events,
+		       struct imap_error *err);
+/* True if host is an IPv4 or IPv6 address, not a name. */
+bool imap_host_is_ip(const char *host);
+
+/* SIGPIPE: a write to a closed peer must be an error, not a signal.
+ * Plain writes use MSG_NOSIGNAL; OpenSSL writes with write(), so the
+ * signal is blocked for this thread around TLS calls and a SIGPIPE they
+ * raised is consumed before unblocking.  mmirror itself ignores SIGPIPE
+ * (cli/main.c); the guard keeps the connection safe in programs that do
+ * not, such as the tests. */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+void imap_sigpipe_block(struct sigpipe_guard *g);
+void imap_sigpipe_restore(struct sigpipe_guard *g);
+
+/* ---- imap-tls.c ---- */
+
+/* TLS handshake on the connected socket, with verification as params say
+ * (the server's shared context, its session offered for resumption).
  * Fails with IMAP_ERR_TLS (connection dead). */
 int imap_conn_tls_start(struct imap_conn *conn, struct imap_error *err);
 
