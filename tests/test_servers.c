@@ -305,11 +305,12 @@ START_TEST(test_cyrus_wrong_password)
 }
 END_TEST
 
-/* A backup that trickles (a byte every 0.1-0.3 s once greeting, login and
- * SELECT have passed) is slow but never silent: every mailbox fails
- * with the deadline's reason, the run is recorded as partial and exits 1,
- * within the test's timeout (no time is measured), and nothing is lost:
- * the next run straight to the server is exact. */
+/* A backup that trickles (a byte every 0.1-0.3 s once its first 400 to
+ * 2,000 bytes, the greeting among them, have passed) is slow but never
+ * silent: every mailbox fails with the deadline's reason, the run is
+ * recorded as partial and exits 1, within the test's timeout (no time is
+ * measured), and nothing is lost: the next run straight to the server is
+ * exact. */
 START_TEST(test_trickling_backup_fails_by_deadline)
 {
 	struct setup s;
