@@ -396,6 +396,9 @@ main(void)
 	suite_add_tcase(suite, tc);
 	failed = suite_run(suite);
 out:
+	/* a test that failed before its teardown left its proxy running ([e]:
+	 * the pattern must not match the shell that runs pkill) */
+	run_cmd(NULL, NULL, "pkill -f -- '--pid-fil[e] %s/' || true", tmp);
 	fixture_stop(&prod);
 	fixture_stop(&cyrus);
 	fixture_stop(&dovecot);
