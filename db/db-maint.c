@@ -101,6 +101,7 @@ DECODE_CHECK(event, struct db_event, db_event_decode, db_event_clear)
 DECODE_CHECK(run, struct db_run, db_run_decode, db_run_clear)
 DECODE_CHECK(directory, struct db_directory_entry, db_directory_decode,
 	     db_directory_entry_clear)
+DECODE_CHECK(pause, struct db_pause, db_pause_decode, db_pause_clear)
 
 /* Keys with a fixed form: (run, mailbox, seq); a run id; (run, mailbox,
  * folder, uid). */
@@ -125,6 +126,14 @@ static bool
 key_checkpoint(const DBT *key)
 {
 	return key->size >= 8 + 2 + 4;
+}
+
+/* the control database holds the pause record only */
+static bool
+key_control(const DBT *key)
+{
+	return key->size == sizeof(DB_CONTROL_KEY_PAUSE) - 1 &&
+		memcmp(key->data, DB_CONTROL_KEY_PAUSE, key->size) == 0;
 }
 
 static int
@@ -390,6 +399,7 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		/* a checkpoint entry is an event record */
 		{ "checkpoints", offsetof(struct db, checkpoints), dec_event, key_checkpoint },
 		{ "directory", offsetof(struct db, directory), dec_directory, NULL },
+		{ "control", offsetof(struct db, control), dec_pause, key_control },
 	};
 	struct check c = { out, 0 };
 	struct index_ctx ic = { db, &c, 0 };

@@ -16,6 +16,8 @@
 #define DB_FILE_NAME "mmirror.db"
 /* The first byte of every record value. */
 #define DB_RECORD_VERSION 1
+/* The key of the pause record in the control database (no NUL). */
+#define DB_CONTROL_KEY_PAUSE "pause"
 
 struct db {
 	DB_ENV *env;
@@ -38,6 +40,7 @@ struct db {
 	DB *checkpoints;	/* (run, mailbox, folder, uid) -> snapshot entry */
 	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
 	DB *directory;		/* (side, key) -> digest (db-directory.c) */
+	DB *control;		/* switches of the whole mirror (db-control.c) */
 };
 
 struct db_txn {

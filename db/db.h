@@ -262,4 +262,19 @@ int db_archive_decode(const unsigned char *data, size_t len,
 		      struct db_archive_object *obj_r, const char **error_r);
 /* ==== end of archive records ==== */
 
+/* ---- control: switches of the whole mirror (db/db-control.c) ---- */
+struct db_pause {
+	int64_t since;		/* when mirroring was paused (epoch seconds) */
+	char *by;		/* who paused it: "user@host" */
+	char *reason;		/* the operator's words, "" if none */
+};
+void db_pause_clear(struct db_pause *pause);
+/* Fills *pause_r (clear it later), or DB_RET_NOTFOUND: not paused. */
+int db_pause_get(struct db *db, struct db_txn *txn, struct db_pause *pause_r, const char **error_r);
+int db_pause_put(struct db *db, struct db_txn *txn, const struct db_pause *pause, const char **error_r);
+/* DB_RET_NOTFOUND when mirroring was not paused. */
+int db_pause_delete(struct db *db, struct db_txn *txn, const char **error_r);
+unsigned char *db_pause_encode(const struct db_pause *pause, size_t *len_r);
+int db_pause_decode(const unsigned char *data, size_t len, struct db_pause *pause_r, const char **error_r);
+
 #endif

@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 8) {
+	switch (data[0] % 9) {
 	case 0: {
 		struct db_subscription v;
 
@@ -114,13 +114,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
-	default: {
+	case 7: {
 		struct db_directory_entry v;
 
 		if (db_directory_decode(data + 1, size - 1, &v, &error) == 0) {
 			again = db_directory_encode(&v, &len);
 			same("directory", data + 1, size - 1, again, len);
 			db_directory_entry_clear(&v);
+		}
+		break;
+	}
+	default: {
+		struct db_pause v;
+
+		if (db_pause_decode(data + 1, size - 1, &v, &error) == 0) {
+			again = db_pause_encode(&v, &len);
+			same("pause", data + 1, size - 1, again, len);
+			db_pause_clear(&v);
 		}
 		break;
 	}

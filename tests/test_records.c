@@ -278,7 +278,7 @@ START_TEST(test_message_roundtrip)
 END_TEST
 
 enum kind { KIND_SUB, KIND_FOLDER, KIND_MSG, KIND_EVENT, KIND_RUN, KIND_DIR,
-	    KIND_COUNT };
+	    KIND_PAUSE, KIND_COUNT };
 
 static void
 fill_event(struct db_event *ev)
@@ -326,8 +326,14 @@ encode_kind(enum kind kind, size_t *len_r)
 	struct db_event ev;
 	struct db_run run;
 	struct db_directory_entry de;
+	struct db_pause pause;
 
 	switch (kind) {
+	case KIND_PAUSE:
+		pause.since = 1700000000;
+		pause.by = (char *)"ops@mirror1";
+		pause.reason = (char *)"DC1 flooded";
+		return db_pause_encode(&pause, len_r);
 	case KIND_EVENT:
 		fill_event(&ev);
 		return db_event_encode(&ev, len_r);
@@ -366,9 +372,17 @@ decode_kind(enum kind kind, const unsigned char *data, size_t len,
 	struct db_event ev;
 	struct db_run run;
 	struct db_directory_entry de;
+	struct db_pause pause;
 	int ret;
 
 	switch (kind) {
+	case KIND_PAUSE:
+		memset(&pause, 0x55, sizeof(pause));
+		ret = db_pause_decode(data, len, &pause, error_r);
+		if (ret < 0)
+			ck_assert_mem_eq(&pause, zero, sizeof(pause));
+		db_pause_clear(&pause);
+		return ret;
 	case KIND_EVENT:
 		memset(&ev, 0x55, sizeof(ev));
 		ret = db_event_decode(data, len, &ev, error_r);
@@ -472,6 +486,68 @@ START_TEST(test_event_and_run_roundtrip)
 				     "at max_run_seconds (1 s)\n"));
 	free(summary);
 	db_run_clear(&rback);
+	free(data);
+}
+END_TEST
+
+/* The pause flag: what goes in comes out, NULL reason as "", and the
+ * layout is the documented one (version, since, by, reason). */
+START_TEST(test_pause_roundtrip)
+{
+	static const struct {
+		int64_t since;
+		const char *by, *reason;
+	} cases[] = {
+		{ 1700000000, "ops@mirror1", "" },
+		{ 1700000000, "ops@mirror1", NULL },
+		{ 0, "", "" },
+		{ -1, "root@localhost", "DC1 flooded; users work on the backup" },
+		{ INT64_MIN, "a@b", "x" },
+		{ INT64_MAX, "M\xc3\xbcller@h\xc3\xb6st", "tab\there\nnew line \xff" },
+	};
+	static const unsigned char layout[] = {
+		DB_RECORD_VERSION,
+		0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00,	/* 1700000000 */
+		0, 0, 0, 3, 'a', '@', 'b',
+		0, 0, 0, 2, 'h', 'i',
+	};
+	struct db_pause in, out;
+	const char *error = NULL;
+	unsigned char *data, *copy;
+	size_t len;
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		in.since = cases[i].since;
+		in.by = (char *)cases[i].by;
+		in.reason = (char *)cases[i].reason;
+		data = db_pause_encode(&in, &len);
+		copy = exact_copy(data, len);
+		ck_assert_msg(db_pause_decode(copy, len, &out, &error) == 0,
+			      "case %zu: %s", i, error);
+		ck_assert_msg(out.since == cases[i].since, "case %zu: since", i);
+		ck_assert_str_eq(out.by, cases[i].by);
+		ck_assert_str_eq(out.reason,
+				 cases[i].reason == NULL ? "" : cases[i].reason);
+		db_pause_clear(&out);
+		ck_assert_ptr_null(out.by);
+		ck_assert_ptr_null(out.reason);
+		free(copy);
+		free(data);
+	}
+	in.since = 1700000000;
+	in.by = (char *)"a@b";
+	in.reason = (char *)"hi";
+	data = db_pause_encode(&in, &len);
+	ck_assert_uint_eq(len, sizeof(layout));
+	ck_assert_mem_eq(data, layout, sizeof(layout));
+	/* a NUL inside the reason is refused */
+	data[len - 1] = '\0';
+	ck_assert_int_eq(decode_kind(KIND_PAUSE, data, len, &error), -1);
+	assert_error_contains(error, "NUL byte");
+	/* a length that runs past the record */
+	data[len - 3] = 3;
+	ck_assert_int_eq(decode_kind(KIND_PAUSE, data, len, &error), -1);
+	assert_error_contains(error, "pause record is truncated");
 	free(data);
 }
 END_TEST
@@ -1607,6 +1683,168 @@ START_TEST(test_history_prune)
 }
 END_TEST
 
+static void
+assert_paused(struct db *db, struct db_txn *txn, int64_t since, const char *by,
+	      const char *reason)
+{
+	struct db_pause got;
+	const char *error = NULL;
+
+	ck_assert_msg(db_pause_get(db, txn, &got, &error) == 0, "get: %s", error);
+	ck_assert_msg(got.since == since, "since %lld, expected %lld",
+		      (long long)got.since, (long long)since);
+	ck_assert_str_eq(got.by, by);
+	ck_assert_str_eq(got.reason, reason);
+	db_pause_clear(&got);
+}
+
+static void
+assert_not_paused(struct db *db, struct db_txn *txn)
+{
+	struct db_pause got;
+	const char *error = NULL;
+
+	memset(&got, 0x55, sizeof(got));
+	ck_assert_int_eq(db_pause_get(db, txn, &got, &error), DB_RET_NOTFOUND);
+	ck_assert_ptr_null(got.by);
+	ck_assert_ptr_null(got.reason);
+}
+
+START_TEST(test_pause)
+{
+	struct db_pause p = { 1700000000, (char *)"ops@mirror1", (char *)"DC1" };
+	struct db_txn *txn = NULL;
+	const char *error = NULL;
+	struct db *db;
+
+	db = open_db(true);
+	assert_not_paused(db, NULL);
+	ck_assert_int_eq(db_pause_delete(db, NULL, &error), DB_RET_NOTFOUND);
+	/* a transaction that aborts leaves it as it was */
+	ck_assert_int_eq(db_txn_begin(db, &txn, &error), 0);
+	ck_assert_int_eq(db_pause_put(db, txn, &p, &error), 0);
+	assert_paused(db, txn, 1700000000, "ops@mirror1", "DC1");
+	db_txn_abort(&txn);
+	assert_not_paused(db, NULL);
+
+	ck_assert_int_eq(db_pause_put(db, NULL, &p, &error), 0);
+	assert_paused(db, NULL, 1700000000, "ops@mirror1", "DC1");
+	/* put replaces (keeping the first record is the caller's choice) */
+	p.since = 1700000100;
+	p.by = (char *)"other@mirror2";
+	p.reason = NULL;
+	ck_assert_int_eq(db_pause_put(db, NULL, &p, &error), 0);
+	assert_paused(db, NULL, 1700000100, "other@mirror2", "");
+	/* it outlives the process that wrote it */
+	db_close(&db);
+	db = open_db(false);
+	assert_paused(db, NULL, 1700000100, "other@mirror2", "");
+	ck_assert_int_eq(db_pause_delete(db, NULL, &error), 0);
+	assert_not_paused(db, NULL);
+	ck_assert_int_eq(db_pause_delete(db, NULL, &error), DB_RET_NOTFOUND);
+	db_close(&db);
+	db = open_db(false);
+	assert_not_paused(db, NULL);
+	db_close(&db);
+}
+END_TEST
+
+/* Runs db_check_records and returns its report (caller frees). */
+static char *
+check_report(struct db *db, size_t *problems_r)
+{
+	const char *error = NULL;
+	char *report = NULL;
+	size_t report_len = 0;
+	FILE *out = open_memstream(&report, &report_len);
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(db_check_records(db, out, problems_r, &error) == 0,
+		      "db_check_records: %s", error);
+	fclose(out);
+	return report;
+}
+
+/* A pause record this mmirror cannot read is an error, never "not
+ * paused"; db check names it, and a key it does not know. */
+START_TEST(test_pause_on_disk)
+{
+	static const unsigned char v2[] = { 2, 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct db_pause p = { 1700000000, (char *)"ops@mirror1", (char *)"" };
+	struct db_pause got;
+	const char *error = NULL;
+	struct db *db;
+	size_t problems;
+	char *report;
+	DBT key, data;
+
+	db = open_db(true);
+	ck_assert_int_eq(db_pause_put(db, NULL, &p, &error), 0);
+	report = check_report(db, &problems);
+	ck_assert_msg(problems == 0, "%s", report);
+	free(report);
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = (void *)"pause";
+	key.size = 5;
+	data.data = (void *)v2;
+	data.size = sizeof(v2);
+	ck_assert_int_eq(db->control->put(db->control, NULL, &key, &data, 0), 0);
+	ck_assert_int_eq(db_pause_get(db, NULL, &got, &error), -1);
+	assert_error_contains(error, "pause record format version 2 is not "
+			      "supported by this mmirror");
+	ck_assert_ptr_null(got.by);
+	report = check_report(db, &problems);
+	ck_assert_uint_eq(problems, 1);
+	assert_error_contains(report, "control: record 1: pause record format "
+			      "version 2 is not supported");
+	free(report);
+
+	/* a switch of a later mmirror: reported, not taken for the pause */
+	ck_assert_int_eq(db_pause_put(db, NULL, &p, &error), 0);
+	key.data = (void *)"frozen";
+	key.size = 6;
+	ck_assert_int_eq(db->control->put(db->control, NULL, &key, &data, 0), 0);
+	report = check_report(db, &problems);
+	ck_assert_uint_eq(problems, 1);
+	assert_error_contains(report, "control: record 1: malformed key");
+	free(report);
+	assert_paused(db, NULL, 1700000000, "ops@mirror1", "");
+	db_close(&db);
+}
+END_TEST
+
+/* An environment made before the control database existed gets it when
+ * opened, and is not paused. */
+START_TEST(test_control_created_on_open)
+{
+	struct db_pause p = { 1700000000, (char *)"ops@mirror1", (char *)"" };
+	const char *error = NULL;
+	struct db *db;
+	DB *probe;
+
+	db = open_db(true);
+	ck_assert_int_eq(db->control->close(db->control, 0), 0);
+	db->control = NULL;
+	ck_assert_int_eq(db->env->dbremove(db->env, NULL, DB_FILE_NAME, "control",
+					   DB_AUTO_COMMIT), 0);
+	/* it is gone */
+	ck_assert_int_eq(db_create(&probe, db->env, 0), 0);
+	ck_assert_int_eq(probe->open(probe, NULL, DB_FILE_NAME, "control",
+				     DB_BTREE, DB_AUTO_COMMIT | DB_THREAD, 0600),
+			 ENOENT);
+	(void)probe->close(probe, 0);
+	db_close(&db);
+
+	db = open_db(false);
+	assert_not_paused(db, NULL);
+	ck_assert_int_eq(db_pause_put(db, NULL, &p, &error), 0);
+	assert_paused(db, NULL, 1700000000, "ops@mirror1", "");
+	db_close(&db);
+}
+END_TEST
+
 static Suite *
 records_suite(void)
 {
@@ -1618,6 +1856,7 @@ records_suite(void)
 	tcase_add_test(tc, test_folder_roundtrip);
 	tcase_add_test(tc, test_message_roundtrip);
 	tcase_add_test(tc, test_event_and_run_roundtrip);
+	tcase_add_test(tc, test_pause_roundtrip);
 	tcase_add_loop_test(tc, test_decode_refuses_version, 0, KIND_COUNT);
 	tcase_add_loop_test(tc, test_decode_refuses_truncation, 0, KIND_COUNT);
 	tcase_add_loop_test(tc, test_decode_refuses_trailing, 0, KIND_COUNT);
@@ -1644,6 +1883,9 @@ records_suite(void)
 	tcase_add_test(tc, test_real_deadlock);
 	tcase_add_test(tc, test_history_chain_and_snapshots);
 	tcase_add_test(tc, test_history_prune);
+	tcase_add_test(tc, test_pause);
+	tcase_add_test(tc, test_pause_on_disk);
+	tcase_add_test(tc, test_control_created_on_open);
 	suite_add_tcase(s, tc);
 	return s;
 }
