@@ -57,6 +57,18 @@ uint64_t cli_run_deadline(const struct config *config, uint64_t begun_ms);
  * not done ("3 mailboxes not done"); the caller frees. */
 char *cli_time_up_reason(const struct config *config, const char *left);
 
+struct db_run;
+struct recon_result;
+/* Seals run with what result says it did; its status follows exit_code.
+ * Returns 0, or -1 after printing why. */
+int cli_run_finish(struct db *db, struct db_run *run,
+		   const struct recon_result *result, int exit_code);
+/* Is mailbox id among the --mailbox ones (all when only_count is 0)? */
+bool cli_mailbox_selected(char **only, size_t only_count, const char *id);
+
+/* failback (cmd-failback.c) */
+int cmd_failback(struct cli *cli, int argc, char **argv);
+
 int cmd_archive(struct cli *cli, int argc, char **argv);
 /* the history (cmd-history.c) and the database (cmd-db.c) */
 int cmd_runs(struct cli *cli, int argc, char **argv);

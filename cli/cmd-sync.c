@@ -150,8 +150,8 @@ cli_servers_release(struct recon_params *params)
 	params->backup.password = NULL;
 }
 
-static bool
-selected(char **only, size_t only_count, const char *id)
+bool
+cli_mailbox_selected(char **only, size_t only_count, const char *id)
 {
 	if (only_count == 0)
 		return true;
@@ -214,9 +214,8 @@ progress_end(struct progress *p)
 		fputs("\r\033[K", stderr);
 }
 
-/* Seals the run with what it did; its status follows the exit code. */
-static int
-finish_run(struct db *db, struct db_run *run, const struct recon_result *result,
+int
+cli_run_finish(struct db *db, struct db_run *run, const struct recon_result *result,
 	   int exit_code)
 {
 	const struct recon_counters *c = &result->counters;
@@ -352,7 +351,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 	chosen = xcalloc(subs_count + 1, sizeof(*chosen));
 	for (size_t i = 0; i < subs_count; i++) {
-		if (selected(only, only_count, subs[i].id))
+		if (cli_mailbox_selected(only, only_count, subs[i].id))
 			chosen[chosen_count++] = subs[i];
 	}
 	for (size_t i = 0; i < only_count; i++) {
@@ -452,7 +451,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		ret = EXIT_GUARDED;
 	else
 		ret = EXIT_OK;
-	if (run.id != 0 && finish_run(db, &run, &result, ret) < 0)
+	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
 	if (steps_out != NULL) {
 		fclose(steps_out);

@@ -39,6 +39,9 @@ static const char usage_text[] =
 	"  ldap-sync [--full] [--dry-run] [--force-deletes] [--wait]\n"
 	"                               mirror the subscriber directory\n"
 	"  db check | backup DIR        verify the state database; hot backup\n"
+	"  failback [--mailbox ID]... [--dry-run] [--force-deletes] [--wait]\n"
+	"                               after a disaster: what users did on the\n"
+	"                               backup goes back to production\n"
 	"  version\n"
 	"\n"
 	"options:\n"
@@ -223,6 +226,8 @@ main(int argc, char **argv)
 		ret = cmd_init(&cli, argc, argv);
 	else if (strcmp(command, "mailbox") == 0)
 		ret = cmd_mailbox(&cli, argc, argv);
+	else if (strcmp(command, "failback") == 0)
+		ret = cmd_failback(&cli, argc, argv);
 	else if (strcmp(command, "sync") == 0)
 		ret = cmd_sync(&cli, argc, argv);
 	else if (strcmp(command, "plan") == 0)

@@ -173,6 +173,7 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 		    int exit_code, const char *steps)
 {
 	const struct recon_counters *c = &r->counters;
+	bool failback = strcmp(kind, "failback") == 0;
 	char bytes[32];
 
 	if (cli->json) {
@@ -184,18 +185,24 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	output_bytes(c->bytes_appended, bytes, sizeof(bytes));
 	if (run_id != 0)
 		printf("run %llu: ", (unsigned long long)run_id);
-	printf("%s%s sync %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
+	printf("%s%s%s %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
 	       "%zu frozen) in %.1f s\n", dry_run ? "planned " : "", kind,
-	       status_word(exit_code), c->mailboxes_seen, c->mailboxes_changed,
-	       c->mailboxes_unchanged, c->mailboxes_failed, c->mailboxes_frozen,
-	       seconds);
-	printf("  backup operations%s: %zu APPEND, %zu STORE, %zu EXPUNGE, %zu CREATE\n",
-	       dry_run ? " (not done)" : "", c->op_append, c->op_store,
-	       c->op_expunge, c->op_create);
-	printf("  messages: %zu appended (%s), %zu flag changes, %zu expunged, "
-	       "%zu adopted, %zu broadcasts skipped, %zu placeholders for "
-	       "oversize messages\n", c->appended, bytes, c->flags_changed,
-	       c->expunged, c->adopted, c->skipped, c->placeholders);
+	       failback ? "" : " sync", status_word(exit_code), c->mailboxes_seen,
+	       c->mailboxes_changed, c->mailboxes_unchanged, c->mailboxes_failed,
+	       c->mailboxes_frozen, seconds);
+	printf("  %s operations%s: %zu APPEND, %zu STORE, %zu EXPUNGE, %zu CREATE\n",
+	       failback ? "production" : "backup", dry_run ? " (not done)" : "",
+	       c->op_append, c->op_store, c->op_expunge, c->op_create);
+	if (failback)
+		printf("  messages: %zu new on the backup appended (%s), %zu flag "
+		       "changes, %zu expunged, %zu adopted, %zu broadcasts left on "
+		       "the backup\n", c->appended, bytes, c->flags_changed,
+		       c->expunged, c->adopted, c->skipped);
+	else
+		printf("  messages: %zu appended (%s), %zu flag changes, %zu expunged, "
+		       "%zu adopted, %zu broadcasts skipped, %zu placeholders for "
+		       "oversize messages\n", c->appended, bytes, c->flags_changed,
+		       c->expunged, c->adopted, c->skipped, c->placeholders);
 	if (c->drift_flags + c->drift_missing + c->drift_strays > 0)
 		printf("  drift repaired on the backup: %zu copies with other flags, "
 		       "%zu copies gone, %zu messages added by others\n",
@@ -213,7 +220,10 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 		       g->folder, g->held, g->held == 1 ? "" : "s",
 		       recon_guard_reason_text(g->reason));
 	}
-	if (r->guards_count > 0)
+	if (r->guards_count > 0 && failback)
+		printf("  after checking the backup, release with: mmirror failback "
+		       "--force-deletes --mailbox ID\n");
+	else if (r->guards_count > 0)
 		printf("  after checking production, release with: mmirror sync "
 		       "--force-deletes --mailbox ID\n");
 }

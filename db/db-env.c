@@ -268,6 +268,7 @@ db_free(struct db *db, bool checkpoint)
 	/* the secondary indexes before their primaries */
 	DB **handles[] = {
 		&db->messages_by_backup, &db->archive, &db->intents,
+		&db->failback_intents,
 		&db->events_by_mailbox, &db->events, &db->runs,
 		&db->checkpoints, &db->history_meta, &db->directory,
 		&db->control, &db->messages, &db->folders, &db->subscriptions,
@@ -414,6 +415,8 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 			error_r) < 0 ||
 	    db_open_one(db, &db->archive, "archive", false, error_r) < 0 ||
 	    db_open_one(db, &db->intents, "intents", false, error_r) < 0 ||
+	    db_open_one(db, &db->failback_intents, "failback_intents", false,
+			error_r) < 0 ||
 	    db_open_one(db, &db->events, "events", false, error_r) < 0 ||
 	    db_open_one(db, &db->events_by_mailbox, "events_by_mailbox", false,
 			error_r) < 0 ||

@@ -95,6 +95,8 @@ DECODE_CHECK(subscription, struct db_subscription, db_subscription_decode,
 DECODE_CHECK(folder, struct db_folder_state, db_folder_decode, folder_clear)
 DECODE_CHECK(message, struct db_message, db_message_decode, db_message_clear)
 DECODE_CHECK(intent, struct db_intent, db_intent_decode, db_intent_clear)
+DECODE_CHECK(failback_intent, struct db_failback_intent,
+	     db_failback_intent_decode, db_failback_intent_clear)
 DECODE_CHECK(archive, struct db_archive_object, db_archive_decode,
 	     db_archive_object_clear)
 DECODE_CHECK(event, struct db_event, db_event_decode, db_event_clear)
@@ -393,6 +395,8 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		{ "folders", offsetof(struct db, folders), dec_folder, NULL },
 		{ "messages", offsetof(struct db, messages), dec_message, NULL },
 		{ "intents", offsetof(struct db, intents), dec_intent, NULL },
+		{ "failback_intents", offsetof(struct db, failback_intents),
+		  dec_failback_intent, NULL },
 		{ "archive", offsetof(struct db, archive), dec_archive, NULL },
 		{ "events", offsetof(struct db, events), dec_event, key_event },
 		{ "runs", offsetof(struct db, runs), dec_run, key_run },

@@ -34,6 +34,7 @@ struct db {
 	DB *messages_by_backup;	/* secondary index of messages */
 	DB *archive;		/* digest -> archive object (db-archive.c) */
 	DB *intents;		/* APPENDs in flight (db-intents.c) */
+	DB *failback_intents;	/* APPENDs to production in flight (db-failback.c) */
 	DB *events;		/* (run, mailbox, seq) -> event (db-events.c) */
 	DB *events_by_mailbox;	/* secondary index: (mailbox, run, seq) */
 	DB *runs;		/* run id -> run record (db-runs.c) */

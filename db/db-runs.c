@@ -16,6 +16,7 @@ static const char *const run_kind_names[] = {
 	[DB_RUN_INCREMENTAL] = "incremental",
 	[DB_RUN_DIRECTORY] = "directory",
 	[DB_RUN_RESTORE] = "restore",
+	[DB_RUN_FAILBACK] = "failback",
 };
 
 static const char *const run_status_names[] = {

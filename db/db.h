@@ -180,6 +180,43 @@ unsigned char *db_intent_encode(const struct db_intent *intent, size_t *len_r);
 int db_intent_decode(const unsigned char *data, size_t len,
 		     struct db_intent *intent_r, const char **error_r);
 
+/* ---- failback intents: the journal of APPENDs to production in flight ----
+ * failback (reconciler/failback.c) copies messages that arrived on the
+ * backup to production.  Before each APPEND batch one record per message
+ * is committed, keyed (mailbox, folder, backup UID); the link that follows
+ * the batch removes it in the same transaction.  After a crash an open
+ * one is looked for on production from prod_uidnext on. */
+struct db_failback_intent {
+	uint32_t backup_uid;	/* the message being copied to production */
+	uint64_t size;
+	int64_t internaldate;
+	char *message_id;	/* may be "" */
+	unsigned char digest[32]; /* SHA-256 of the bytes */
+	uint32_t prod_uidnext;	/* production's UIDNEXT before the batch */
+	char *flags;		/* normalised flags given to APPEND */
+};
+
+void db_failback_intent_clear(struct db_failback_intent *intent);
+void db_failback_intents_free(struct db_failback_intent **intents, size_t count);
+int db_failback_intent_put(struct db *db, struct db_txn *txn, const char *mailbox,
+			   const char *folder,
+			   const struct db_failback_intent *intent,
+			   const char **error_r);
+/* Returns DB_RET_NOTFOUND when there was none. */
+int db_failback_intent_delete(struct db *db, struct db_txn *txn,
+			      const char *mailbox, const char *folder,
+			      uint32_t backup_uid, const char **error_r);
+/* Open failback intents of a folder, ascending backup UID. */
+int db_failback_intent_list(struct db *db, struct db_txn *txn,
+			    const char *mailbox, const char *folder,
+			    struct db_failback_intent **intents_r,
+			    size_t *count_r, const char **error_r);
+unsigned char *db_failback_intent_encode(const struct db_failback_intent *intent,
+					 size_t *len_r);
+int db_failback_intent_decode(const unsigned char *data, size_t len,
+			      struct db_failback_intent *intent_r,
+			      const char **error_r);
+
 /* ---- record encodings (exposed for tests and db check) ---- */
 /* Encodes a record into a newly allocated buffer (caller frees). */
 unsigned char *db_subscription_encode(const struct db_subscription *sub, size_t *len_r);

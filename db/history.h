@@ -112,8 +112,9 @@ enum db_run_kind {
 	DB_RUN_INCREMENTAL = 1,
 	DB_RUN_DIRECTORY = 2,
 	DB_RUN_RESTORE = 3,	/* archive restore: an original back on the backup */
+	DB_RUN_FAILBACK = 4,	/* what users did on the backup, to production */
 };
-#define DB_RUN_KIND_MAX DB_RUN_RESTORE
+#define DB_RUN_KIND_MAX DB_RUN_FAILBACK
 
 enum db_run_status {
 	DB_RUN_RUNNING = 0,	/* not sealed yet */

@@ -797,25 +797,7 @@ recon_mailbox_sync(const struct recon_params *params,
 			  "version of mmirror", sub->id);
 		return -1;
 	}
-	if (sub->folders != NULL && sub->folders[0] != '\0') {
-		/* comma list of the subscription's own folders */
-		char *list = xstrdup(sub->folders), *save = NULL;
-		size_t alloc = 0;
-
-		for (char *tok = strtok_r(list, ",", &save); tok != NULL;
-		     tok = strtok_r(NULL, ",", &save)) {
-			str_trim(tok);
-			if (*tok == '\0')
-				continue;
-			folders = xgrow(folders, &alloc, folders_count + 1, sizeof(*folders));
-			folders[folders_count++] = xstrdup(tok);
-		}
-		free(list);
-	} else {
-		folders = xcalloc(params->default_folders_count + 1, sizeof(*folders));
-		for (size_t i = 0; i < params->default_folders_count; i++)
-			folders[folders_count++] = xstrdup(params->default_folders[i]);
-	}
+	folders = recon_sub_folders(params, sub, &folders_count);
 
 	if (params->run_id != 0 && !params->dry_run) {
 		const char *db_error;
@@ -877,9 +859,7 @@ out:
 			imap_logout(ctx.backup);
 		imap_conn_destroy(&ctx.backup);
 	}
-	for (size_t i = 0; i < folders_count; i++)
-		free(folders[i]);
-	free(folders);
+	recon_folders_free(folders, folders_count);
 	free(views);
 	free(states);
 	if (ret == 0) {

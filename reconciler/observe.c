@@ -149,6 +149,9 @@ struct fetch_ctx {
 	const struct recon_params *params;
 	struct observed *obs;
 	bool production;	/* skip rules apply; \Deleted is not mirrored */
+	/* the backup as failback's source: placeholders known, \Deleted
+	 * kept, and the skip rules and the history's headers too */
+	bool source;
 	/* messages whose header fields the FETCH dropped for size */
 	struct meta_list skipped;
 };
@@ -250,14 +253,14 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 		mid = recon_header_value(meta->headers, meta->headers_len, "Message-ID");
 		if (mid != NULL)
 			message_id_cap(fc, meta->uid, mid);
-		if (fc->production)
+		if (fc->production || fc->source)
 			m->skip = matches_skip_rule(fc->params, meta->headers,
 						    meta->headers_len);
-		else
+		if (!fc->production)
 			observe_placeholder(fc, m, meta, &mid);
 	}
 	m->message_id = mid != NULL ? mid : xstrdup("");
-	if (fc->production) {
+	if (fc->production || fc->source) {
 		m->from = history_header(meta, "From");
 		m->subject = history_header(meta, "Subject");
 		m->date = history_header(meta, "Date");
@@ -518,15 +521,15 @@ observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
 	return ret;
 }
 
-int
-recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
-	bool production, struct observed *obs_r)
+static int
+observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
+	bool production, bool source, struct observed *obs_r)
 {
 	struct imap_error ie;
-	char **names = meta_header_names(ctx->params, production);
+	char **names = meta_header_names(ctx->params, production || source);
 	struct fetch_ctx fc = {
 		.ctx = ctx, .params = ctx->params, .obs = obs_r,
-		.production = production,
+		.production = production, .source = source,
 	};
 	int ret;
 
@@ -544,6 +547,20 @@ recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidse
 	if (obs_r->count > 1)
 		qsort(obs_r->msgs, obs_r->count, sizeof(*obs_r->msgs), observed_cmp);
 	return 0;
+}
+
+int
+recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
+	      bool production, struct observed *obs_r)
+{
+	return observe(ctx, conn, uidset, production, false, obs_r);
+}
+
+int
+recon_observe_source(struct mailbox_ctx *ctx, struct imap_conn *conn,
+		     const char *uidset, struct observed *obs_r)
+{
+	return observe(ctx, conn, uidset, false, true, obs_r);
 }
 
 /* ---- placeholders that no link names ---- */

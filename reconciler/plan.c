@@ -358,6 +358,8 @@ recon_guard_reason_text(enum recon_guard_reason reason)
 		return "deletions frozen by an earlier guard";
 	case RECON_GUARD_VANISHED:
 		return "production folder is missing while the backup's is not";
+	case RECON_GUARD_BACKUP_EMPTIED:
+		return "backup folder is empty while production is not";
 	}
 	return "unknown";
 }

@@ -73,6 +73,8 @@ enum recon_guard_reason {
 	RECON_GUARD_UIDVALIDITY, /* production renumbered the folder */
 	RECON_GUARD_FROZEN,	/* held since an earlier run's guard */
 	RECON_GUARD_VANISHED,	/* production folder gone, backup holds mail */
+	/* failback (failback.h): the backup folder emptied, production not */
+	RECON_GUARD_BACKUP_EMPTIED,
 };
 
 /* Does this guard freeze the folder's deletions beyond this run (until

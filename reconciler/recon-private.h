@@ -106,6 +106,12 @@ int recon_open_backup_folder(struct mailbox_ctx *ctx,
 bool recon_folder_is_inbox(const char *folder);
 int recon_inbox_missing(struct mailbox_ctx *ctx, const char *side);
 
+/* The folders mirrored for sub: its own comma list, else the default
+ * ones; free with recon_folders_free(). */
+char **recon_sub_folders(const struct recon_params *params,
+			 const struct db_subscription *sub, size_t *count_r);
+void recon_folders_free(char **folders, size_t count);
+
 /* ---- observe.c ---- */
 void recon_observed_free(struct observed *obs);
 /* The message with that UID, or NULL (obs sorted by UID). */
@@ -116,6 +122,11 @@ const struct observed_msg *recon_observed_find(const struct observed *obs,
  * their originals.  Returns 0, or -1 with ctx's error set. */
 int recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn,
 		  const char *uidset, bool production, struct observed *obs_r);
+/* Lists uidset of the selected backup folder as failback's source:
+ * placeholders read as their originals, flags with \Deleted, the skip
+ * rules applied and the history's header values read. */
+int recon_observe_source(struct mailbox_ctx *ctx, struct imap_conn *conn,
+			 const char *uidset, struct observed *obs_r);
 /* The backup's placeholders that no link names (every one when
  * all_unlinked, after the backup renumbered the folder) are candidates
  * for adoption: each is believed only when the archive backs it
@@ -181,5 +192,19 @@ int recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
  * them, or lets the planner append them again; why completes "was being
  * copied ..." in the log. */
 int recon_resolve_intents(struct mailbox_ctx *ctx, const char *why);
+
+/* ---- failback.c, failback-copy.c ---- */
+/* Writes a failback step to params->plan_out, as planned or as done. */
+void recon_fb_step_print(struct mailbox_ctx *ctx, const struct recon_step *st);
+/* Carries out a failback plan's APPENDs: backup bodies fetched a batch at
+ * a time, the batch journalled (db_failback_intent), appended to the
+ * selected production folder, linked.  Returns 0, or -1 with ctx's error
+ * set. */
+int recon_fb_copy(struct mailbox_ctx *ctx, const struct recon_plan *plan,
+		  const struct observed *backup, uint32_t prod_uidnext);
+/* Finds on production (prod: its listing of the folder) the messages a
+ * stopped failback was appending and links them, or lets the planner
+ * append them again; either way the intents are cleared. */
+int recon_fb_resolve_intents(struct mailbox_ctx *ctx, const struct observed *prod);
 
 #endif

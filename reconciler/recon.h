@@ -70,6 +70,11 @@ struct recon_params {
 	 * connections carry the same deadline in imap.run_deadline_ms) is
 	 * not done rather than failed: see recon_result's time_up */
 	uint64_t deadline_ms;
+	/* failback instead of mirroring (failback.h): what users did on
+	 * the backup goes to production; the operation counters then count
+	 * production's APPENDs, STOREs and EXPUNGEs, and each step is
+	 * written to plan_out as it is done (in a dry run: as planned) */
+	bool failback;
 	bool dry_run;		/* plan only; steps are written to plan_out */
 	uint64_t run_id;	/* the run events are recorded in, 0: none */
 	FILE *plan_out;
@@ -181,6 +186,12 @@ int recon_mailbox_sync(const struct recon_params *params,
 		       struct recon_counters *counters,
 		       struct recon_result *result,
 		       struct recon_error *error_r);
+/* Fails one mailbox back (params->failback): as recon_mailbox_sync(). */
+int recon_mailbox_failback(const struct recon_params *params,
+			   const struct db_subscription *sub,
+			   unsigned int attempt, struct recon_counters *counters,
+			   struct recon_result *result,
+			   struct recon_error *error_r);
 /* Records that a guard held back deletions in a folder. */
 void recon_result_add_guard(struct recon_result *result, const char *mailbox,
 			    const char *folder, int reason, size_t held);

@@ -172,8 +172,11 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 
 		memset(&counters, 0, sizeof(counters));
 		memset(&error, 0, sizeof(error));
-		ret = recon_mailbox_sync(rs->params, sub, attempt, &counters, result,
-					 &error);
+		ret = rs->params->failback ?
+			recon_mailbox_failback(rs->params, sub, attempt, &counters,
+					       result, &error) :
+			recon_mailbox_sync(rs->params, sub, attempt, &counters,
+					   result, &error);
 		pthread_mutex_lock(&result_mutex);
 		/* operations done before a failure did happen */
 		recon_counters_add(&result->counters, &counters);

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -224,4 +225,42 @@ recon_backup_reopen(struct mailbox_ctx *ctx)
 	}
 	ctx->backup_uidnext = info.uidnext;
 	return backup_folder_limit(ctx);
+}
+
+char **
+recon_sub_folders(const struct recon_params *params,
+		  const struct db_subscription *sub, size_t *count_r)
+{
+	char **folders = NULL;
+	size_t count = 0;
+
+	if (sub->folders != NULL && sub->folders[0] != '\0') {
+		/* comma list of the subscription's own folders */
+		char *list = xstrdup(sub->folders), *save = NULL;
+		size_t alloc = 0;
+
+		for (char *tok = strtok_r(list, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			str_trim(tok);
+			if (*tok == '\0')
+				continue;
+			folders = xgrow(folders, &alloc, count + 1, sizeof(*folders));
+			folders[count++] = xstrdup(tok);
+		}
+		free(list);
+	} else {
+		folders = xcalloc(params->default_folders_count + 1, sizeof(*folders));
+		for (size_t i = 0; i < params->default_folders_count; i++)
+			folders[count++] = xstrdup(params->default_folders[i]);
+	}
+	*count_r = count;
+	return folders;
+}
+
+void
+recon_folders_free(char **folders, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(folders[i]);
+	free(folders);
 }

@@ -1,0 +1,384 @@
+/* The failback planner: the backup, production and the links in, the
+ * steps that bring the users' changes to production out (failback.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+#include "reconciler/failback.h"
+
+struct fb_group {
+	bool add;
+	char *flag;
+	struct uidset uids;
+};
+
+struct fb_planner {
+	const struct recon_fb_input *in;
+	struct recon_plan *plan;
+	bool *backup_used;		/* per backup index: a link claims it */
+	bool *prod_linked;		/* per production index */
+	struct fb_group *groups;
+	size_t groups_count, groups_alloc;
+	struct uidset expunge;		/* production UIDs */
+	struct recon_step *db_steps;
+	size_t db_count, db_alloc;
+	struct recon_step *unlinks;	/* of the expunged: held with them */
+	size_t unlinks_count, unlinks_alloc;
+};
+
+static struct recon_step *
+step_push(struct recon_step **steps, size_t *count, size_t *alloc,
+	  enum recon_step_kind kind)
+{
+	struct recon_step *step;
+
+	*steps = xgrow(*steps, alloc, *count + 1, sizeof(**steps));
+	step = &(*steps)[(*count)++];
+	memset(step, 0, sizeof(*step));
+	step->kind = kind;
+	uidset_init(&step->uids);
+	return step;
+}
+
+static void
+db_step(struct fb_planner *p, enum recon_step_kind kind, uint32_t prod_uid,
+	uint32_t backup_uid, const char *flags)
+{
+	struct recon_step *st = step_push(&p->db_steps, &p->db_count,
+					  &p->db_alloc, kind);
+
+	st->prod_uid = prod_uid;
+	st->backup_uid = backup_uid;
+	st->flags = flags != NULL ? xstrdup(flags) : NULL;
+}
+
+static ssize_t
+find_backup(const struct recon_fb_input *in, uint32_t uid)
+{
+	size_t lo = 0, hi = in->backup_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (in->backup[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->backup_count && in->backup[lo].uid == uid ?
+		(ssize_t)lo : -1;
+}
+
+static ssize_t
+find_prod(const struct recon_fb_input *in, uint32_t uid)
+{
+	size_t lo = 0, hi = in->prod_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (in->prod[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->prod_count && in->prod[lo].uid == uid ?
+		(ssize_t)lo : -1;
+}
+
+static bool
+flag_in(char **flags, size_t count, const char *flag)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcasecmp(flags[i], flag) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+is_deleted(const struct recon_fb_backup_msg *b)
+{
+	size_t count;
+	char **flags = recon_flags_split(b->flags, &count);
+	bool deleted = flag_in(flags, count, "\\Deleted");
+
+	recon_flags_free(flags, count);
+	return deleted;
+}
+
+/* The backup message's flags as production gets them: without \Deleted. */
+static char *
+backup_flags(const struct recon_fb_backup_msg *b)
+{
+	size_t count;
+	char **flags = recon_flags_split(b->flags, &count);
+	char *out = recon_flags_normalize((const char *const *)flags, count, false);
+
+	recon_flags_free(flags, count);
+	return out;
+}
+
+static struct fb_group *
+group(struct fb_planner *p, bool add, const char *flag)
+{
+	struct fb_group *g;
+
+	for (size_t i = 0; i < p->groups_count; i++) {
+		g = &p->groups[i];
+		if (g->add == add && strcasecmp(g->flag, flag) == 0)
+			return g;
+	}
+	p->groups = xgrow(p->groups, &p->groups_alloc, p->groups_count + 1,
+			  sizeof(*p->groups));
+	g = &p->groups[p->groups_count++];
+	g->add = add;
+	g->flag = xstrdup(flag);
+	uidset_init(&g->uids);
+	return g;
+}
+
+/* Queues the STOREs that make production's flags (prod) take the change
+ * from "before" to "after", and returns the flags production then has
+ * (caller frees), or NULL when nothing changes on production. */
+static char *
+apply_change(struct fb_planner *p, uint32_t prod_uid, const char *prod,
+	     const char *before, const char *after)
+{
+	size_t nprod, nbefore, nafter, nresult = 0;
+	char **have = recon_flags_split(prod, &nprod);
+	char **was = recon_flags_split(before, &nbefore);
+	char **now = recon_flags_split(after, &nafter);
+	const char **result = xcalloc(nprod + nafter + 1, sizeof(*result));
+	bool changed = false;
+	char *out = NULL;
+
+	for (size_t i = 0; i < nprod; i++) {
+		if (!flag_in(was, nbefore, have[i]) || flag_in(now, nafter, have[i])) {
+			result[nresult++] = have[i];
+			continue;
+		}
+		/* removed on the backup */
+		uidset_add(&group(p, false, have[i])->uids, prod_uid);
+		changed = true;
+	}
+	for (size_t i = 0; i < nafter; i++) {
+		if (flag_in(was, nbefore, now[i]) || flag_in(have, nprod, now[i]))
+			continue;
+		/* added on the backup */
+		uidset_add(&group(p, true, now[i])->uids, prod_uid);
+		result[nresult++] = now[i];
+		changed = true;
+	}
+	if (changed) {
+		out = recon_flags_normalize(result, nresult, false);
+		p->plan->flag_messages++;
+	}
+	free(result);
+	recon_flags_free(have, nprod);
+	recon_flags_free(was, nbefore);
+	recon_flags_free(now, nafter);
+	return out;
+}
+
+/* A linked copy: deleted on the backup, changed there, or as mirrored. */
+static void
+plan_link(struct fb_planner *p, const struct recon_link *link)
+{
+	const struct recon_fb_input *in = p->in;
+	ssize_t bidx = find_backup(in, link->backup_uid);
+	ssize_t pidx = find_prod(in, link->prod_uid);
+	const struct recon_prod_msg *pm;
+	char *flags, *after;
+
+	if (bidx >= 0)
+		p->backup_used[bidx] = true;
+	if (pidx < 0) {
+		/* production lost it since: nothing to bring back; the link
+		 * goes once the copy is gone too (else the next sync decides) */
+		if (bidx < 0)
+			db_step(p, RECON_STEP_UNLINK, link->prod_uid,
+				link->backup_uid, NULL);
+		return;
+	}
+	p->prod_linked[pidx] = true;
+	pm = &in->prod[pidx];
+	if (bidx < 0 || is_deleted(&in->backup[bidx])) {
+		struct recon_step *st = step_push(&p->unlinks, &p->unlinks_count,
+						  &p->unlinks_alloc,
+						  RECON_STEP_UNLINK);
+
+		st->prod_uid = pm->uid;
+		st->backup_uid = link->backup_uid;
+		uidset_add(&p->expunge, pm->uid);
+		return;
+	}
+	flags = backup_flags(&in->backup[bidx]);
+	after = apply_change(p, pm->uid, pm->flags, link->flags, flags);
+	if (after != NULL)
+		db_step(p, RECON_STEP_SET_FLAGS, pm->uid, 0, after);
+	free(after);
+	free(flags);
+}
+
+/* A production message no link names with the backup message's identity,
+ * or -1. */
+static ssize_t
+find_unlinked_prod(const struct fb_planner *p, const struct recon_fb_backup_msg *b)
+{
+	const struct recon_fb_input *in = p->in;
+
+	for (size_t i = 0; i < in->prod_count; i++) {
+		const struct recon_prod_msg *pm = &in->prod[i];
+
+		if (!p->prod_linked[i] && !pm->skip && pm->size == b->size &&
+		    pm->internaldate == b->internaldate &&
+		    strcmp(pm->message_id, b->message_id) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+/* A backup message no link claims: new on the backup. */
+static void
+plan_new(struct fb_planner *p, const struct recon_fb_backup_msg *b)
+{
+	struct recon_step *st;
+	ssize_t pidx;
+	char *flags;
+
+	if (is_deleted(b))
+		return;		/* arrived and was deleted during the outage */
+	if (b->skip) {
+		p->plan->skipped++;
+		return;
+	}
+	if (b->placeholder) {
+		p->plan->drift_strays++;
+		return;
+	}
+	flags = backup_flags(b);
+	pidx = find_unlinked_prod(p, b);
+	if (pidx >= 0) {
+		const struct recon_prod_msg *pm = &p->in->prod[pidx];
+		char *after;
+
+		/* already on production (an earlier failback appended it, or
+		 * it came to both): link it, with the backup's flags */
+		p->prod_linked[pidx] = true;
+		after = apply_change(p, pm->uid, pm->flags, pm->flags, flags);
+		db_step(p, RECON_STEP_ADOPT, pm->uid, b->uid,
+			after != NULL ? after : pm->flags);
+		p->plan->adopted++;
+		free(after);
+		free(flags);
+		return;
+	}
+	st = step_push(&p->plan->steps, &p->plan->count, &p->plan->alloc,
+		       RECON_STEP_APPEND);
+	st->backup_uid = b->uid;
+	st->flags = flags;
+	p->plan->appends++;
+}
+
+/* Holds every deletion back when a guard says so. */
+static void
+apply_guards(struct fb_planner *p)
+{
+	const struct recon_fb_input *in = p->in;
+	const struct recon_guard *g = &in->guard;
+	enum recon_guard_reason reason = RECON_GUARD_NONE;
+	size_t allowed, live = 0;
+
+	if (p->expunge.uids == 0 || g->force_deletes)
+		return;
+	for (size_t i = 0; i < in->backup_count; i++)
+		live += !is_deleted(&in->backup[i]);
+	allowed = (size_t)((uint64_t)in->prod_count * g->delete_percent / 100);
+	if (allowed < g->delete_min)
+		allowed = g->delete_min;
+	if (live == 0)
+		reason = RECON_GUARD_BACKUP_EMPTIED;
+	else if (p->expunge.uids > allowed)
+		reason = RECON_GUARD_SHARE;
+	if (reason == RECON_GUARD_NONE)
+		return;
+	p->plan->guard = reason;
+	p->plan->held_expunges = p->expunge.uids;
+	uidset_deinit(&p->expunge);
+	uidset_init(&p->expunge);
+	for (size_t i = 0; i < p->unlinks_count; i++)
+		uidset_deinit(&p->unlinks[i].uids);
+	p->unlinks_count = 0;
+}
+
+void
+recon_failback_plan_folder(const struct recon_fb_input *in,
+			   struct recon_plan *plan_r)
+{
+	struct fb_planner p;
+	struct recon_step *st;
+
+	memset(plan_r, 0, sizeof(*plan_r));
+	memset(&p, 0, sizeof(p));
+	p.in = in;
+	p.plan = plan_r;
+	p.backup_used = xcalloc(in->backup_count + 1, sizeof(bool));
+	p.prod_linked = xcalloc(in->prod_count + 1, sizeof(bool));
+	uidset_init(&p.expunge);
+
+	for (size_t i = 0; i < in->links_count; i++) {
+		const struct recon_link *link = &in->links[i];
+		ssize_t pidx;
+
+		if (link->form == RECON_FORM_SKIPPED || link->backup_uid == 0) {
+			/* a broadcast production keeps: not the backup's */
+			if ((pidx = find_prod(in, link->prod_uid)) >= 0)
+				p.prod_linked[pidx] = true;
+			continue;
+		}
+		plan_link(&p, link);
+	}
+	/* APPENDs in ascending backup UID: the backup is listed so */
+	for (size_t i = 0; i < in->backup_count; i++) {
+		if (!p.backup_used[i])
+			plan_new(&p, &in->backup[i]);
+	}
+	apply_guards(&p);
+
+	for (size_t i = 0; i < p.groups_count; i++) {
+		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
+			       RECON_STEP_STORE);
+		st->add = p.groups[i].add;
+		st->flags = p.groups[i].flag;
+		st->uids = p.groups[i].uids;
+		plan_r->stores++;
+	}
+	if (p.expunge.uids > 0) {
+		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
+			       RECON_STEP_EXPUNGE);
+		st->uids = p.expunge;
+		plan_r->expunges++;
+		plan_r->expunged_messages = p.expunge.uids;
+	} else {
+		uidset_deinit(&p.expunge);
+	}
+	for (size_t i = 0; i < p.db_count; i++) {
+		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
+			       p.db_steps[i].kind);
+		*st = p.db_steps[i];
+	}
+	for (size_t i = 0; i < p.unlinks_count; i++) {
+		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
+			       RECON_STEP_UNLINK);
+		*st = p.unlinks[i];
+	}
+	free(p.unlinks);
+	free(p.db_steps);
+	free(p.groups);
+	free(p.prod_linked);
+	free(p.backup_used);
+}
