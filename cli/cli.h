@@ -78,9 +78,26 @@ int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_db(struct cli *cli, int argc, char **argv);
 int cmd_ldap_sync(struct cli *cli, int argc, char **argv);
+/* pause and resume (cmd-pause.c): mirroring stopped while users work on
+ * the backup */
+int cmd_pause(struct cli *cli, int argc, char **argv);
+int cmd_resume(struct cli *cli, int argc, char **argv);
+/* What a run does about the pause flag, right after it opened db.
+ * Returns true when the run must stop there and exit with *exit_r:
+ * - paused (not dry_run): the notice is printed (stderr) and, with
+ *   --json, {"paused": true, "since", "by", "reason", "run": null}
+ *   (stdout); *exit_r is EXIT_OK.  The caller connects to nothing and
+ *   records no run.
+ * - the flag cannot be read: the error is printed, *exit_r EXIT_PARTIAL.
+ * Returns false, *exit_r EXIT_OK, to go on: not paused, or paused and
+ * dry_run (a note saying so is printed: the plan changes nothing). */
+bool cli_paused_check(const struct cli *cli, struct db *db, bool dry_run,
+		      int *exit_r);
 
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "mmirror: ..." to stderr: something to know, not an error. */
+void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

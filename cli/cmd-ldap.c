@@ -219,6 +219,8 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
+	if (cli_paused_check(cli, db, dry_run, &ret))
+		goto out;
 	params.db = db;
 	params.filter = cli->config->ldap_production.filter != NULL ?
 		cli->config->ldap_production.filter : LDAPSYNC_DEFAULT_FILTER;

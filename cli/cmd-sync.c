@@ -344,6 +344,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		goto out;
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
+	if (cli_paused_check(cli, db, dry_run, &ret))
+		goto out;
 	if (db_subscription_list(db, &subs, &subs_count, &error) < 0) {
 		cli_error("%s", error);
 		ret = EXIT_PARTIAL;

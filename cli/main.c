@@ -39,6 +39,10 @@ static const char usage_text[] =
 	"  ldap-sync [--full] [--dry-run] [--force-deletes] [--wait]\n"
 	"                               mirror the subscriber directory\n"
 	"  db check | backup DIR        verify the state database; hot backup\n"
+	"  pause [--reason TEXT] [--wait]\n"
+	"                               stop mirroring while users work on the\n"
+	"                               backup: syncs do nothing until resume\n"
+	"  resume [--wait]              mirror again\n"
 	"  failback [--mailbox ID]... [--dry-run] [--force-deletes] [--wait]\n"
 	"                               after a disaster: what users did on the\n"
 	"                               backup goes back to production\n"
@@ -77,6 +81,16 @@ cli_error(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	cli_vmessage("mmirror: error: ", fmt, ap, "\n");
+	va_end(ap);
+}
+
+void
+cli_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmessage("mmirror: ", fmt, ap, "\n");
 	va_end(ap);
 }
 
@@ -248,6 +262,10 @@ main(int argc, char **argv)
 		ret = cmd_db(&cli, argc, argv);
 	else if (strcmp(command, "ldap-sync") == 0)
 		ret = cmd_ldap_sync(&cli, argc, argv);
+	else if (strcmp(command, "pause") == 0)
+		ret = cmd_pause(&cli, argc, argv);
+	else if (strcmp(command, "resume") == 0)
+		ret = cmd_resume(&cli, argc, argv);
 	else {
 		cli_usage_error("unknown command '%s'", command);
 		ret = EXIT_USAGE;
