@@ -7,9 +7,11 @@
 #include "config.h"
 
 #include <check.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/util.h"
 #include "tests/testutil.h"
@@ -340,6 +342,307 @@ START_TEST(test_without_condstore_flags_only)
 }
 END_TEST
 
+/* ---- pause and resume ---- */
+
+/* Runs mmirror ARGS, expecting exit 0, and returns its stdout parsed. */
+static json_t *
+mm_json(const char *cfg, const char *args)
+{
+	char *out = NULL;
+	int ret = run_mmirror(cfg, &out, NULL, "--json %s", args);
+	json_t *root;
+
+	ck_assert_msg(ret == 0, "%s exited %d: %s", args, ret, out);
+	root = parse_json(out);
+	free(out);
+	return root;
+}
+
+static size_t
+runs_count(const char *cfg)
+{
+	json_t *root = mm_json(cfg, "runs");
+	size_t n = json_array_size(json_object_get(root, "runs"));
+
+	json_decref(root);
+	return n;
+}
+
+/* What the backup holds for users (imapdump.py dump, one after the
+ * other): caller frees. */
+static char *
+backup_dump(const char *user_names)
+{
+	char *all = xstrdup(""), *copy = xstrdup(user_names), *save = NULL;
+
+	for (char *u = strtok_r(copy, " ", &save); u != NULL;
+	     u = strtok_r(NULL, " ", &save)) {
+		char *out = NULL, *joined;
+
+		ck_assert_int_eq(run_cmd(&out, NULL, "'%s/imapdump.py' dump --env "
+					 "'%s' --user %s --folders 'INBOX, Greetings'",
+					 fixtures_dir(), backup.env_file, u), 0);
+		joined = xasprintf("%s%s:\n%s", all, u, out);
+		free(all);
+		free(out);
+		all = joined;
+	}
+	free(copy);
+	return all;
+}
+
+/* "user@host" as mmirror pause records it for this process. */
+static char *
+pause_author(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char host[256] = "";
+
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
+	return xasprintf("%s@%s", pw->pw_name, host);
+}
+
+/* The pause answer of --json: paused, since an ISO 8601 time, by this
+ * process's user@host, the reason. */
+static void
+assert_pause_json(json_t *root, const char *reason)
+{
+	const char *since = json_string_value(json_object_get(root, "since"));
+	char *by = pause_author();
+
+	ck_assert(json_is_true(json_object_get(root, "paused")));
+	ck_assert_msg(since != NULL && strlen(since) == 20 && since[4] == '-' &&
+		      since[10] == 'T' && since[19] == 'Z', "since: %s", since);
+	ck_assert_str_eq(json_string_value(json_object_get(root, "by")), by);
+	ck_assert_str_eq(json_string_value(json_object_get(root, "reason")), reason);
+	free(by);
+}
+
+/* Leaves the mirror not paused, whatever an earlier test left. */
+static void
+ensure_resumed(void)
+{
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "resume --wait"), 0);
+}
+
+/* While paused, neither a full nor an incremental sync touches either
+ * side or records a run; what users did on the backup stays.  After
+ * resume the production changes are mirrored. */
+START_TEST(test_paused_sync_does_nothing)
+{
+	const char *changed = "6016 6017 6018", *worked_on = "6019";
+	const char *modes[] = { "--full", "--incremental" };
+	json_t *changes, *drift, *s, *totals;
+	char *out = NULL, *err = NULL, *before, *after, *expect;
+	size_t runs;
+
+	ensure_resumed();
+	ensure_mirrored(config);
+	runs = runs_count(config);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "pause --reason "
+				     "'DC1 flooded'"), 0);
+	ck_assert_msg(strncmp(out, "mirroring paused (since ", 24) == 0 &&
+		      strstr(out, ": DC1 flooded); syncs do nothing until "
+			     "'mmirror resume'\n") != NULL, "%s", out);
+	free(out);
+	/* production goes on changing; users work on the backup */
+	changes = mutate(&prod, 21, changed);
+	drift = mutate(&backup, 22, worked_on);
+	ck_assert_int_gt(json_path_int(json_object_get(drift, "totals"),
+				       "appended"), 0);
+	expect = xasprintf("%s %s", changed, worked_on);
+	before = backup_dump(expect);
+
+	for (size_t i = 0; i < N_ELEMENTS(modes); i++) {
+		/* one line on stderr, nothing on stdout */
+		ck_assert_int_eq(run_mmirror(config, &out, &err, "sync %s",
+					     modes[i]), 0);
+		ck_assert_msg(strncmp(err, "mmirror: mirroring is paused since ",
+				      35) == 0 &&
+			      strstr(err, ": DC1 flooded; nothing done (mmirror "
+				     "resume restarts it)\n") != NULL &&
+			      strchr(err, '\n') == err + strlen(err) - 1,
+			      "%s", err);
+		ck_assert_str_eq(out, "");
+		free(out);
+		free(err);
+		/* not a word to either server (-vvv traces every command) */
+		ck_assert_int_eq(run_mmirror(config, &out, &err, "-vvv sync %s",
+					     modes[i]), 0);
+		ck_assert_uint_eq(trace_count(err, "production", ""), 0);
+		ck_assert_uint_eq(trace_count(err, "backup", ""), 0);
+		ck_assert_ptr_nonnull(strstr(err, "nothing done"));
+		free(out);
+		free(err);
+	}
+	s = sync_json(config, "--full", 0, NULL);
+	assert_pause_json(s, "DC1 flooded");
+	ck_assert(json_is_null(json_object_get(s, "run")));
+	ck_assert_ptr_null(json_object_get(s, "mailboxes"));
+	json_decref(s);
+	ck_assert_uint_eq(runs_count(config), runs);
+	after = backup_dump(expect);
+	ck_assert_msg(strcmp(before, after) == 0, "the backup changed while "
+		      "paused:\nbefore:\n%s\nafter:\n%s", before, after);
+
+	/* resume: the production changes are mirrored, then a full pass
+	 * (after users' work went back, in real life) makes it exact */
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "resume"), 0);
+	ck_assert_msg(strncmp(out, "mirroring resumed (it was paused since ", 39) == 0 &&
+		      strstr(out, ": DC1 flooded)\n") != NULL, "%s", out);
+	free(out);
+	totals = json_object_get(changes, "totals");
+	s = sync_json(config, "--incremental", 0, NULL);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.changed"), 3);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"),
+			 json_path_int(totals, "appended"));
+	ck_assert_int_eq(json_path_int(s, "messages.expunged"),
+			 json_path_int(totals, "expunged"));
+	ck_assert_int_eq(json_path_int(s, "messages.flags_changed"),
+			 json_path_int(totals, "flag_changed"));
+	json_decref(s);
+	ck_assert_uint_eq(runs_count(config), runs + 1);
+	s = sync_json(config, "--full", 0, NULL);
+	ck_assert_int_eq(json_path_int(s, "drift.strays"),
+			 json_path_int(json_object_get(drift, "totals"), "appended") +
+			 json_path_int(json_object_get(drift, "totals"), "broadcasts"));
+	json_decref(s);
+	assert_exact(&prod, &backup, users);
+	free(before);
+	free(after);
+	free(expect);
+	json_decref(changes);
+	json_decref(drift);
+}
+END_TEST
+
+/* Pausing a paused mirror keeps who paused it, when and why; resuming a
+ * mirror that is not paused says so; both exit 0. */
+START_TEST(test_pause_twice_keeps_the_first)
+{
+	json_t *first, *again;
+	char *out = NULL, *expect;
+	const char *since;
+
+	ensure_resumed();
+	first = mm_json(config, "pause --reason first");
+	assert_pause_json(first, "first");
+	ck_assert(json_is_false(json_object_get(first, "already_paused")));
+	since = json_string_value(json_object_get(first, "since"));
+	/* a second later, so that a new record would have another time */
+	usleep(1100 * 1000);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "pause --reason second"), 0);
+	expect = xasprintf("mirroring is already paused since %s by ", since);
+	ck_assert_msg(strncmp(out, expect, strlen(expect)) == 0 &&
+		      strstr(out, ": first\n") != NULL, "%s", out);
+	free(expect);
+	free(out);
+	again = mm_json(config, "pause");
+	assert_pause_json(again, "first");
+	ck_assert(json_is_true(json_object_get(again, "already_paused")));
+	ck_assert_str_eq(json_string_value(json_object_get(again, "since")), since);
+	json_decref(again);
+
+	again = mm_json(config, "resume");
+	ck_assert(json_is_false(json_object_get(again, "paused")));
+	ck_assert_str_eq(json_string_value(json_object_get(again,
+					   "was_paused_since")), since);
+	json_decref(again);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "resume"), 0);
+	ck_assert_str_eq(out, "mirroring is not paused\n");
+	free(out);
+	again = mm_json(config, "resume");
+	ck_assert(json_is_false(json_object_get(again, "paused")));
+	ck_assert(json_is_null(json_object_get(again, "was_paused_since")));
+	json_decref(again);
+	json_decref(first);
+}
+END_TEST
+
+/* pause and resume take the run lock: held by a run, they exit 75, or
+ * with --wait return only after that run ended. */
+START_TEST(test_pause_takes_the_run_lock)
+{
+	char *lock = xasprintf("%s/run.lock", state);
+	char *ended = xasprintf("%s/holder-ended", tmp);
+	char *out = NULL, *err = NULL;
+	json_t *r;
+
+	ensure_resumed();
+	for (int i = 0; i < 2; i++) {
+		const char *cmd = i == 0 ? "pause" : "resume";
+
+		(void)unlink(ended);
+		/* a run in progress holds the lock (the same flock a run
+		 * takes), and leaves a mark just before it lets go */
+		ck_assert_int_eq(run_cmd(NULL, NULL, "(flock -x '%s' sh -c "
+					 "'sleep 2; touch %s' &) ; sleep 0.5",
+					 lock, ended), 0);
+		ck_assert_int_eq(run_mmirror(config, &out, &err, "%s", cmd), 75);
+		ck_assert_ptr_nonnull(strstr(err, "another mmirror run holds the lock"));
+		free(out);
+		free(err);
+		r = mm_json(config, i == 0 ? "pause --wait" : "resume --wait");
+		ck_assert_msg(access(ended, F_OK) == 0, "%s --wait returned while "
+			      "the lock was held", cmd);
+		/* the refused pause recorded nothing: this one is the first;
+		 * the refused resume removed nothing: this one finds it */
+		if (i == 0)
+			ck_assert(json_is_false(json_object_get(r, "already_paused")));
+		else
+			ck_assert(json_is_string(json_object_get(r, "was_paused_since")));
+		json_decref(r);
+	}
+	free(ended);
+	free(lock);
+}
+END_TEST
+
+/* A dry run while paused changes nothing anyway: it plans, and says that
+ * this is what a sync would do after resume. */
+START_TEST(test_plan_while_paused)
+{
+	const char *dry[] = { "plan", "sync --dry-run", "sync --incremental --dry-run" };
+	json_t *changes, *s;
+	char *out = NULL, *err = NULL;
+	size_t runs;
+
+	ensure_resumed();
+	ensure_mirrored(config);
+	runs = runs_count(config);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "pause"), 0);
+	changes = mutate(&prod, 23, "6020");
+	for (size_t i = 0; i < N_ELEMENTS(dry); i++) {
+		ck_assert_int_eq(run_mmirror(config, &out, &err, "%s", dry[i]), 0);
+		ck_assert_msg(strncmp(err, "mmirror: mirroring is paused since ",
+				      35) == 0 &&
+			      strstr(err, "; this is what a sync would do after "
+				     "'mmirror resume'\n") != NULL, "%s", err);
+		ck_assert_ptr_null(strstr(err, "nothing done"));
+		/* the steps, then the summary of the plan */
+		ck_assert_msg(strstr(out, "6020/INBOX: APPEND production UID ") != NULL ||
+			      strstr(out, "6020/Greetings: APPEND production UID ") != NULL,
+			      "%s: %s", dry[i], out);
+		ck_assert_msg(strstr(out, "planned ") != NULL, "%s", out);
+		free(out);
+		free(err);
+	}
+	s = mm_json(config, "plan");
+	ck_assert(json_is_true(json_object_get(s, "dry_run")));
+	ck_assert_int_gt(json_array_size(json_object_get(s, "steps")), 0);
+	json_decref(s);
+	ck_assert_uint_eq(runs_count(config), runs);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "resume"), 0);
+	s = sync_json(config, "--incremental", 0, NULL);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"),
+			 json_path_int(json_object_get(changes, "totals"), "appended"));
+	json_decref(s);
+	assert_exact(&prod, &backup, users);
+	json_decref(changes);
+}
+END_TEST
+
 static int
 run_pair(const struct test_pair *p)
 {
@@ -373,6 +676,10 @@ run_pair(const struct test_pair *p)
 		suite_add_case(suite, test_second_run_is_locked_out, 300);
 		suite_add_case(suite, test_progress_line_on_a_terminal, 300);
 		suite_add_case(suite, test_without_condstore_flags_only, 300);
+		suite_add_case(suite, test_paused_sync_does_nothing, 300);
+		suite_add_case(suite, test_pause_twice_keeps_the_first, 300);
+		suite_add_case(suite, test_pause_takes_the_run_lock, 300);
+		suite_add_case(suite, test_plan_while_paused, 300);
 		failed = suite_run(suite);
 	}
 	fixture_stop(&prod);

@@ -647,6 +647,109 @@ START_TEST(test_verify_no_warned)
 }
 END_TEST
 
+static size_t
+runs_count(const char *cfg)
+{
+	char *out = NULL;
+	json_t *root;
+	size_t n;
+
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json runs"), 0);
+	root = parse_json(out);
+	n = json_array_size(json_object_get(root, "runs"));
+	json_decref(root);
+	free(out);
+	return n;
+}
+
+static char *
+backup_dump(void)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/directory.py' dump --env '%s'",
+				 fixtures_dir(), backup.env), 0);
+	return out;
+}
+
+/* While mirroring is paused, ldap-sync reaches for neither directory,
+ * writes nothing and records no run; its dry run still plans.  After
+ * resume it mirrors again. */
+START_TEST(test_ldap_sync_while_paused)
+{
+	char *dead = xasprintf("%s/dead.conf", tmp);
+	char *out = NULL, *err = NULL, *text = NULL, *at, *edited, *before, *after;
+	const char *line;
+	size_t runs = runs_count(config);
+	json_t *r;
+
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "pause --reason "
+				     "'users on the backup'"), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/directory.py' mutate --env '%s' "
+				 "--seed 11", fixtures_dir(), prod.env), 0);
+	free(out);
+	before = backup_dump();
+
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "ldap-sync"), 0);
+	line = strstr(err, "mmirror: mirroring is paused since ");
+	ck_assert_msg(line != NULL && strstr(line, " by ") != NULL &&
+		      strstr(line, ": users on the backup; nothing done (mmirror "
+			     "resume restarts it)\n") != NULL, "%s", err);
+	ck_assert_ptr_null(strstr(err, "error"));
+	ck_assert_str_eq(out, "");
+	free(out);
+	free(err);
+	r = ldap_sync(config, "--full", 0, NULL);
+	ck_assert(json_is_true(json_object_get(r, "paused")));
+	ck_assert(json_is_null(json_object_get(r, "run")));
+	ck_assert_str_eq(json_string_value(json_object_get(r, "reason")),
+			 "users on the backup");
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(r, "since")));
+	ck_assert(json_is_string(json_object_get(r, "by")) &&
+		  strchr(json_string_value(json_object_get(r, "by")), '@') != NULL);
+	json_decref(r);
+
+	/* no connection at all: a production directory that cannot be
+	 * reached changes nothing while paused */
+	ck_assert_int_eq(run_cmd(&text, NULL, "cat '%s'", config), 0);
+	at = strstr(text, prod.uri);
+	ck_assert_ptr_nonnull(at);
+	edited = xasprintf("%.*sldap://127.0.0.1:1%s", (int)(at - text), text,
+			   at + strlen(prod.uri));
+	write_file(dead, edited, 0600);
+	ck_assert_int_eq(run_mmirror(dead, NULL, &err, "ldap-sync"), 0);
+	ck_assert_ptr_nonnull(strstr(err, "nothing done"));
+	free(err);
+
+	/* the dry run plans, and says what it is */
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "ldap-sync --dry-run"), 0);
+	ck_assert_msg(strstr(err, "; this is what a sync would do after "
+			     "'mmirror resume'\n") != NULL, "%s", err);
+	ck_assert_msg(strstr(out, "MODIFY uid=") != NULL ||
+		      strstr(out, "ADD uid=") != NULL, "%s", out);
+	free(out);
+	free(err);
+
+	ck_assert_uint_eq(runs_count(config), runs);
+	after = backup_dump();
+	ck_assert_msg(strcmp(before, after) == 0, "the backup directory changed "
+		      "while paused");
+
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "resume"), 0);
+	r = ldap_sync(config, "", 0, NULL);
+	ck_assert_int_gt(json_path_int(r, "writes"), 0);
+	json_decref(r);
+	ck_assert_uint_eq(runs_count(config), runs + 1);
+	/* and now the unreachable directory is reached for */
+	ck_assert_int_eq(run_mmirror(dead, NULL, NULL, "ldap-sync"), 69);
+	free(before);
+	free(after);
+	free(edited);
+	free(text);
+	free(dead);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -686,6 +789,8 @@ main(void)
 	tcase_add_test(tc, test_verify_no_warned);
 	tcase_add_test(tc, test_rebase_dn);
 	suite_add_tcase(suite, tc);
+	/* last: it changes the production directory the others count on */
+	suite_add_case(suite, test_ldap_sync_while_paused, 300);
 	failed = suite_run(suite);
 
 	slapd_stop(&prod);
