@@ -2,10 +2,11 @@
  * reconciler/crash.h) and resumed must leave the backup exactly equal to
  * production: no duplicate, no missing message, no wrong flag, no wrong
  * directory attribute; and a pass after that must have nothing to do.
- * Five passes: a first full sync, an incremental one (appends, STOREs,
+ * Six passes: a first full sync, an incremental one (appends, STOREs,
  * VANISHED and EXPUNGEs), a full one repairing drift made on the backup,
- * `archive restore` and `ldap-sync` (adds, modifies, deletes).  Then real
- * SIGKILLs at random moments.
+ * `archive restore`, `ldap-sync` (adds, modifies, deletes) and a
+ * `failback` after an outage (appends, STOREs and EXPUNGEs on
+ * production).  Then real SIGKILLs at random moments.
  *
  * Every interruption point needs a backup in the state before the pass:
  * each point gets backup users (or a directory subtree) of its own
@@ -71,6 +72,10 @@ struct scenario {
 	bool bodies;		/* compare bodies, not only identities */
 	bool ldap;		/* a directory pass */
 	bool kill_even;		/* even points stop by SIGKILL, odd by _exit() */
+	/* failback: point n has production mailbox FAILBACK_FIRST + n of its
+	 * own (failback changes production), and converged also means that
+	 * mirroring after resume has nothing to do */
+	bool failback;
 };
 
 /* The directory pair of the ldap-sync scenario. */
@@ -242,6 +247,37 @@ check_directory(const char *prefix)
 	return ret == 0 ? 0 : -1;
 }
 
+#define FAILBACK_FIRST 3400
+#define FAILBACK_MAX 40
+
+/* A failback converged: production equals the backup (bytes, flags,
+ * INTERNALDATE), a second failback finds nothing, and after resume a
+ * full mirror pass has nothing to do. */
+static int
+check_failback_settled(const char *prefix, const char *cfg)
+{
+	unsigned int n = (unsigned int)strtoul(prefix + 1, NULL, 10);
+	char user[16];
+	json_t *s;
+	int ret = 0;
+
+	snprintf(user, sizeof(user), "%u", FAILBACK_FIRST + n);
+	if (check_exact(prefix, user, true) < 0)
+		return -1;
+	s = run_json(prefix, cfg, "failback");
+	if (s == NULL)
+		return -1;
+	if (jint(s, "operations", "append") != 0 || jint(s, "operations", "store") != 0 ||
+	    jint(s, "operations", "expunge") != 0 || jint(s, "messages", "adopted") != 0)
+		ret = report_failure("copy %s: a second failback still had work",
+				     prefix);
+	json_decref(s);
+	if (ret == 0 &&
+	    run_cmd(NULL, NULL, "'%s' -q -c '%s' resume", mmirror_bin(), cfg) != 0)
+		ret = report_failure("copy %s: resume failed", prefix);
+	return ret == 0 ? check_settled(prefix, cfg) : ret;
+}
+
 /* Converged: the backup exact, no work left, the history agrees with the
  * state, the stopped run is sealed as interrupted and the chain verifies. */
 static int
@@ -252,6 +288,9 @@ check_converged(const struct scenario *sc, const char *prefix, const char *cfg)
 
 	if (sc->ldap) {
 		if (check_directory(prefix) < 0 || check_ldap_settled(prefix, cfg) < 0)
+			return -1;
+	} else if (sc->failback) {
+		if (check_failback_settled(prefix, cfg) < 0)
 			return -1;
 	} else if (check_exact(prefix, sc->users, sc->bodies) < 0 ||
 		   check_settled(prefix, cfg) < 0) {
@@ -801,6 +840,48 @@ START_TEST(test_sigkill_at_random_moments)
 }
 END_TEST
 
+/* Copy fn: production mailbox FAILBACK_FIRST + n mirrored to the backup,
+ * mirroring paused, and an outage's work done on the backup. */
+static int
+build_failback_copy(const struct scenario *sc, unsigned int n)
+{
+	char prefix[32], user[16], *cfg, *err = NULL;
+	int ret;
+
+	snprintf(prefix, sizeof(prefix), "%s%u", sc->letter, n);
+	snprintf(user, sizeof(user), "%u", FAILBACK_FIRST + n);
+	cfg = make_copy(prefix, user);
+	if (cfg == NULL)
+		return POINT_FAILED;
+	ret = run_cmd(NULL, &err, "m='%s'; c='%s'; \"$m\" -q -c \"$c\" sync --full && "
+		      "\"$m\" -q -c \"$c\" pause && '%s/corpus.py' mutate --outage "
+		      "--env '%s' --seed 41 --users '%s-%s' >/dev/null", mmirror_bin(),
+		      cfg, fixtures_dir(), backup.env_file, prefix, user);
+	if (ret != 0)
+		report_failure("copy %s: setting up the outage exited %d: %s",
+			       prefix, ret, err);
+	free(err);
+	free(cfg);
+	return ret == 0 ? 0 : POINT_FAILED;
+}
+
+/* A failback after an outage: new messages appended to production
+ * (journalled), flag changes stored, deletions expunged, a greeting
+ * replaced; each copy has its own production mailbox. */
+START_TEST(test_crash_every_point_of_failback)
+{
+	const struct scenario sc = {
+		.name = "failback", .letter = "f", .users = "",
+		.max_points = FAILBACK_MAX, .run = "failback",
+		.resume = "\"$m\" -q -c \"$c\" failback",
+		.prebuilt = true, .kill_even = true, .failback = true,
+	};
+
+	build_copies(&sc, build_failback_copy);
+	check_every_point(&sc);
+}
+END_TEST
+
 static void
 add_case(Suite *suite, const char *name, const TTest *test)
 {
@@ -818,7 +899,7 @@ static int
 run_pair(const struct test_pair *pair)
 {
 	static unsigned int pairs_run;
-	char dir[256], *args;
+	char dir[256], *args, *fb_users;
 	const char *env = getenv(pairs_run == 0 ? "MMIRROR_CRASH_STRIDE" :
 				 "MMIRROR_CRASH_STRIDE_OTHER");
 	Suite *suite = suite_create("crash");
@@ -831,7 +912,8 @@ run_pair(const struct test_pair *pair)
 	tmp = test_tmpdir();
 	users = user_list(FIRST_MAILBOX, N_MAILBOXES);
 	snprintf(dir, sizeof(dir), "%s/p", tmp);
-	args = xasprintf("--users '%s %s'", users, SMALL_USERS);
+	fb_users = user_list(FAILBACK_FIRST + 1, FAILBACK_MAX);
+	args = xasprintf("--users '%s %s %s'", users, SMALL_USERS, fb_users);
 	fixture_start_kind(pair->prod, dir, args, &prod);
 	free(args);
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
@@ -839,10 +921,12 @@ run_pair(const struct test_pair *pair)
 	fixture_start_kind(pair->backup, dir, "--max-mail-size 300000", &backup);
 	if (corpus_generate(&prod, 21, users,
 			    "--messages-per-mailbox 14 --oversize 400000") < 0 ||
+	    corpus_generate(&prod, 23, fb_users, "--messages-per-mailbox 12") < 0 ||
 	    corpus_generate(&prod, 22, SMALL_USERS,
 			    "--messages-per-mailbox 6 --oversize 400000") < 0) {
 		fixture_stop(&prod);
 		fixture_stop(&backup);
+		free(fb_users);
 		return 1;
 	}
 	add_backup_users("c", MAX_COPIES, users);
@@ -850,6 +934,19 @@ run_pair(const struct test_pair *pair)
 	add_backup_users("i", INCR_MAX, INCR_USERS);
 	add_backup_users("d", DRIFT_MAX, DRIFT_USERS);
 	add_backup_users("r", RESTORE_MAX, RESTORE_USER);
+	{
+		/* failback: copy fN holds production mailbox FAILBACK_FIRST + N */
+		struct buf names;
+
+		buf_init(&names, SIZE_MAX);
+		for (unsigned int n = 1; n < FAILBACK_MAX; n++)
+			buf_printf(&names, " f%u-%u", n, FAILBACK_FIRST + n);
+		if (run_cmd(NULL, NULL, "'%s/%s' adduser '%s' --mailbox-only%s",
+			    fixtures_dir(), backup.kind, backup.dir,
+			    (char *)names.data) != 0)
+			abort();
+		buf_free(&names);
+	}
 	if (first) {
 		slapd_start("lp", "dc=prod,dc=example", &lprod);
 		slapd_start("lb", "dc=backup,dc=example", &lbackup);
@@ -864,6 +961,7 @@ run_pair(const struct test_pair *pair)
 	add_case(suite, "drift", test_crash_every_point_of_drift_repair);
 	if (first)
 		add_case(suite, "ldap", test_crash_every_point_of_ldap_sync);
+	add_case(suite, "failback", test_crash_every_point_of_failback);
 	add_case(suite, "restore", test_crash_every_point_of_restore);
 	failed = suite_run(suite);
 
@@ -874,6 +972,7 @@ run_pair(const struct test_pair *pair)
 		slapd_stop(&lbackup);
 	}
 	test_tmp_finish(tmp, failed);
+	free(fb_users);
 	free(users);
 	free(tmp);
 	return failed;
