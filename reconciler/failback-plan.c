@@ -218,8 +218,11 @@ plan_link(struct fb_planner *p, const struct recon_link *link)
 	}
 	flags = backup_flags(&in->backup[bidx]);
 	after = apply_change(p, pm->uid, pm->flags, link->flags, flags);
+	/* the link records the copy's flags: the next failback sees only
+	 * later changes, and the next sync the flags production has that
+	 * the copy lacks */
 	if (after != NULL)
-		db_step(p, RECON_STEP_SET_FLAGS, pm->uid, 0, after);
+		db_step(p, RECON_STEP_SET_FLAGS, pm->uid, 0, flags);
 	free(after);
 	free(flags);
 }
@@ -270,8 +273,7 @@ plan_new(struct fb_planner *p, const struct recon_fb_backup_msg *b)
 		 * it came to both): link it, with the backup's flags */
 		p->prod_linked[pidx] = true;
 		after = apply_change(p, pm->uid, pm->flags, pm->flags, flags);
-		db_step(p, RECON_STEP_ADOPT, pm->uid, b->uid,
-			after != NULL ? after : pm->flags);
+		db_step(p, RECON_STEP_ADOPT, pm->uid, b->uid, flags);
 		p->plan->adopted++;
 		free(after);
 		free(flags);

@@ -54,9 +54,11 @@ struct recon_fb_input {
  * then the database-only ones:
  *   ADOPT     link prod_uid (a production message no link names) to the
  *             backup message backup_uid with the same identity (size,
- *             INTERNALDATE, Message-ID); flags: production's after the
- *             STOREs that give it the backup's flags;
- *   SET_FLAGS flags are prod_uid's flags once the STOREs are made;
+ *             INTERNALDATE, Message-ID), STOREs giving it the backup's
+ *             flags; flags: the backup message's;
+ *   SET_FLAGS the copy's flags changed: the link records them (flags),
+ *             so that a later failback brings only later changes and
+ *             the next sync the flags production has on its own;
  *   UNLINK    forget prod_uid (expunged here, or gone from both sides).
  * APPENDs come in ascending backup UID, then the STOREs, the EXPUNGE and
  * the database steps.  A flag change is applied as a change: the flags

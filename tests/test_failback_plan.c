@@ -182,9 +182,29 @@ START_TEST(test_flag_changes_go_to_production)
 	st = nth_kind(&p, RECON_STEP_SET_FLAGS, 0);
 	ck_assert_uint_eq(st->prod_uid, 1);
 	ck_assert_str_eq(st->flags, "\\Flagged \\Seen");
+	/* the link records the copy's flags, not production's */
 	st = nth_kind(&p, RECON_STEP_SET_FLAGS, 1);
 	ck_assert_uint_eq(st->prod_uid, 2);
-	ck_assert_str_eq(st->flags, "$Mine");
+	ck_assert_str_eq(st->flags, "");
+	recon_plan_free(&p);
+}
+END_TEST
+
+/* After a failback that kept a flag production set on its own, the next
+ * failback changes nothing (the link holds the copy's flags). */
+START_TEST(test_second_failback_keeps_production_flags)
+{
+	const struct recon_prod_msg prod[] = {
+		P(2, 200, 2000, "<b@x>", "$Mine", false),
+	};
+	const struct recon_fb_backup_msg backup[] = {
+		B(11, 200, 2000, "<b@x>", ""),
+	};
+	const struct recon_link links[] = { L(2, 11, "") };
+	struct recon_plan p;
+
+	plan(prod, 1, backup, 1, links, 1, &p);
+	ck_assert_uint_eq(p.count, 0);
 	recon_plan_free(&p);
 }
 END_TEST
@@ -593,6 +613,7 @@ main(void)
 	tcase_add_test(tc, test_unchanged_backup_is_noop);
 	tcase_add_test(tc, test_new_backup_messages_are_appended);
 	tcase_add_test(tc, test_flag_changes_go_to_production);
+	tcase_add_test(tc, test_second_failback_keeps_production_flags);
 	tcase_add_test(tc, test_backup_deletions_are_expunged);
 	tcase_add_test(tc, test_replaced_greeting);
 	tcase_add_test(tc, test_emptied_backup_is_guarded);
