@@ -307,10 +307,11 @@ cli_paused_check(const struct cli *cli, struct db *db, bool dry_run,
 			cli_notice("mirroring is paused %s; this is what a sync "
 				   "would do after 'mmirror resume'", what);
 	} else {
+		/* said even with -q: the timers' passes leave this line in
+		 * the journal while the backup is live */
 		stop = true;
-		if (!cli->quiet)
-			cli_notice("mirroring is paused %s; nothing done (mmirror "
-				   "resume restarts it)", what);
+		cli_notice("mirroring is paused %s; nothing done (mmirror "
+			   "resume restarts it)", what);
 		if (cli->json) {
 			json_t *root = pause_json(&pause);
 

@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0: {
 		struct db_subscription v;
 
@@ -121,6 +121,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			again = db_directory_encode(&v, &len);
 			same("directory", data + 1, size - 1, again, len);
 			db_directory_entry_clear(&v);
+		}
+		break;
+	}
+	case 9: {
+		struct db_failback_intent v;
+
+		if (db_failback_intent_decode(data + 1, size - 1, &v, &error) == 0) {
+			again = db_failback_intent_encode(&v, &len);
+			same("failback intent", data + 1, size - 1, again, len);
+			db_failback_intent_clear(&v);
 		}
 		break;
 	}

@@ -982,6 +982,106 @@ START_TEST(test_intents)
 }
 END_TEST
 
+START_TEST(test_failback_intents)
+{
+	struct db_failback_intent in, *list;
+	struct db_txn *txn;
+	const char *error = NULL;
+	unsigned char *enc;
+	size_t len, count;
+	struct db *db;
+
+	/* the encoding round-trips and refuses truncation and trailing bytes */
+	memset(&in, 0, sizeof(in));
+	in.backup_uid = 77;
+	in.size = 654321;
+	in.internaldate = 1780000000;
+	in.message_id = (char *)"<new@x>";
+	in.digest[0] = 0xcd;
+	in.digest[31] = 0x01;
+	in.prod_uidnext = 4242;
+	in.flags = (char *)"$Forwarded \\Seen";
+	enc = db_failback_intent_encode(&in, &len);
+	for (size_t cut = 0; cut < len; cut++) {
+		struct db_failback_intent tmp;
+
+		ck_assert_int_eq(db_failback_intent_decode(enc, cut, &tmp, &error), -1);
+	}
+	{
+		struct db_failback_intent out;
+		unsigned char *longer = xmalloc(len + 1);
+
+		ck_assert_int_eq(db_failback_intent_decode(enc, len, &out, &error), 0);
+		ck_assert_uint_eq(out.backup_uid, 77);
+		ck_assert_uint_eq(out.size, 654321);
+		ck_assert_int_eq(out.internaldate, 1780000000);
+		ck_assert_str_eq(out.message_id, "<new@x>");
+		ck_assert_uint_eq(out.digest[0], 0xcd);
+		ck_assert_uint_eq(out.digest[31], 0x01);
+		ck_assert_uint_eq(out.prod_uidnext, 4242);
+		ck_assert_str_eq(out.flags, "$Forwarded \\Seen");
+		db_failback_intent_clear(&out);
+		memcpy(longer, enc, len);
+		longer[len] = 0;
+		ck_assert_int_eq(db_failback_intent_decode(longer, len + 1, &out,
+							   &error), -1);
+		/* a version this mmirror does not know */
+		longer[0] = 0xee;
+		ck_assert_int_eq(db_failback_intent_decode(longer, len, &out,
+							   &error), -1);
+		free(longer);
+	}
+	free(enc);
+
+	/* put in one transaction, listed per folder by backup UID, removed;
+	 * the forward journal is another database */
+	db = open_db(true);
+	ck_assert_int_eq(db_txn_begin(db, &txn, &error), 0);
+	for (uint32_t uid = 300; uid >= 100; uid -= 100) {
+		in.backup_uid = uid;
+		ck_assert_int_eq(db_failback_intent_put(db, txn, "2001", "INBOX",
+							&in, &error), 0);
+	}
+	in.backup_uid = 9;
+	ck_assert_int_eq(db_failback_intent_put(db, txn, "2001", "Greetings", &in,
+						&error), 0);
+	ck_assert_int_eq(db_txn_commit(&txn, &error), 0);
+	ck_assert_int_eq(db_failback_intent_list(db, NULL, "2001", "INBOX", &list,
+						 &count, &error), 0);
+	ck_assert_uint_eq(count, 3);
+	for (size_t i = 0; i < count; i++)
+		ck_assert_uint_eq(list[i].backup_uid, 100 * (i + 1));
+	db_failback_intents_free(&list, count);
+	{
+		struct db_intent *fwd;
+
+		ck_assert_int_eq(db_intent_list(db, NULL, "2001", "INBOX", &fwd,
+						&count, &error), 0);
+		ck_assert_uint_eq(count, 0);
+		db_intents_free(&fwd, count);
+	}
+	ck_assert_int_eq(db_failback_intent_delete(db, NULL, "2001", "INBOX", 200,
+						   &error), 0);
+	ck_assert_int_eq(db_failback_intent_delete(db, NULL, "2001", "INBOX", 200,
+						   &error), DB_RET_NOTFOUND);
+	ck_assert_int_eq(db_failback_intent_list(db, NULL, "2001", "INBOX", &list,
+						 &count, &error), 0);
+	ck_assert_uint_eq(count, 2);
+	db_failback_intents_free(&list, count);
+	/* an aborted batch leaves none */
+	ck_assert_int_eq(db_txn_begin(db, &txn, &error), 0);
+	in.backup_uid = 50;
+	ck_assert_int_eq(db_failback_intent_put(db, txn, "2002", "INBOX", &in,
+						&error), 0);
+	db_txn_abort(&txn);
+	ck_assert_int_eq(db_failback_intent_list(db, NULL, "2002", "INBOX", &list,
+						 &count, &error), 0);
+	ck_assert_uint_eq(count, 0);
+	db_failback_intents_free(&list, count);
+	db_close(&db);
+}
+END_TEST
+
 START_TEST(test_backup_uid_index)
 {
 	struct db_message msg;
@@ -1874,6 +1974,7 @@ records_suite(void)
 	tcase_add_test(tc, test_messages);
 	tcase_add_test(tc, test_backup_uid_index);
 	tcase_add_test(tc, test_intents);
+	tcase_add_test(tc, test_failback_intents);
 	tcase_add_test(tc, test_folder_delete);
 	tcase_add_test(tc, test_txn_abort_and_commit);
 	tcase_add_test(tc, test_reopen);
