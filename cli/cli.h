@@ -59,6 +59,10 @@ char *cli_time_up_reason(const struct config *config, const char *left);
 
 struct db_run;
 struct recon_result;
+/* The exit code of a run from its result: the code that stopped it, 1
+ * when a mailbox failed or time ran out, 3 when a guard held deletions
+ * back, else 0. */
+int cli_run_exit(const struct recon_result *result);
 /* Seals run with what result says it did; its status follows exit_code.
  * Returns 0, or -1 after printing why. */
 int cli_run_finish(struct db *db, struct db_run *run,

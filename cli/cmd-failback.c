@@ -246,14 +246,7 @@ cmd_failback(struct cli *cli, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	if (result.stopped_error != NULL)
 		cli_error("%s", result.stopped_error);
-	if (result.stopped_exit != 0)
-		ret = result.stopped_exit;
-	else if (result.counters.mailboxes_failed > 0)
-		ret = EXIT_PARTIAL;
-	else if (result.guards_count > 0)
-		ret = EXIT_GUARDED;
-	else
-		ret = EXIT_OK;
+	ret = cli_run_exit(&result);
 	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
 	if (steps_out != NULL) {

@@ -215,6 +215,18 @@ progress_end(struct progress *p)
 }
 
 int
+cli_run_exit(const struct recon_result *result)
+{
+	if (result->stopped_exit != 0)
+		return result->stopped_exit;
+	if (result->counters.mailboxes_failed > 0 || result->time_up)
+		return EXIT_PARTIAL;
+	if (result->guards_count > 0)
+		return EXIT_GUARDED;
+	return EXIT_OK;
+}
+
+int
 cli_run_finish(struct db *db, struct db_run *run, const struct recon_result *result,
 	   int exit_code)
 {
@@ -445,14 +457,7 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		run.reason = cli_time_up_reason(cli->config, left);
 		cli_error("%s", run.reason);
 	}
-	if (result.stopped_exit != 0)
-		ret = result.stopped_exit;
-	else if (result.counters.mailboxes_failed > 0 || result.time_up)
-		ret = EXIT_PARTIAL;
-	else if (result.guards_count > 0)
-		ret = EXIT_GUARDED;
-	else
-		ret = EXIT_OK;
+	ret = cli_run_exit(&result);
 	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
 	if (steps_out != NULL) {

@@ -9,19 +9,12 @@
 #include "util/util.h"
 #include "reconciler/failback.h"
 
-struct fb_group {
-	bool add;
-	char *flag;
-	struct uidset uids;
-};
-
 struct fb_planner {
 	const struct recon_fb_input *in;
 	struct recon_plan *plan;
 	bool *backup_used;		/* per backup index: a link claims it */
 	bool *prod_linked;		/* per production index */
-	struct fb_group *groups;
-	size_t groups_count, groups_alloc;
+	struct recon_store_groups stores;
 	struct uidset expunge;		/* production UIDs */
 	struct recon_step *db_steps;
 	size_t db_count, db_alloc;
@@ -122,25 +115,6 @@ backup_flags(const struct recon_fb_backup_msg *b)
 	return out;
 }
 
-static struct fb_group *
-group(struct fb_planner *p, bool add, const char *flag)
-{
-	struct fb_group *g;
-
-	for (size_t i = 0; i < p->groups_count; i++) {
-		g = &p->groups[i];
-		if (g->add == add && strcasecmp(g->flag, flag) == 0)
-			return g;
-	}
-	p->groups = xgrow(p->groups, &p->groups_alloc, p->groups_count + 1,
-			  sizeof(*p->groups));
-	g = &p->groups[p->groups_count++];
-	g->add = add;
-	g->flag = xstrdup(flag);
-	uidset_init(&g->uids);
-	return g;
-}
-
 /* Queues the STOREs that make production's flags (prod) take the change
  * from "before" to "after", and returns the flags production then has
  * (caller frees), or NULL when nothing changes on production. */
@@ -162,14 +136,14 @@ apply_change(struct fb_planner *p, uint32_t prod_uid, const char *prod,
 			continue;
 		}
 		/* removed on the backup */
-		uidset_add(&group(p, false, have[i])->uids, prod_uid);
+		recon_store_add(&p->stores, false, have[i], prod_uid);
 		changed = true;
 	}
 	for (size_t i = 0; i < nafter; i++) {
 		if (flag_in(was, nbefore, now[i]) || flag_in(have, nprod, now[i]))
 			continue;
 		/* added on the backup */
-		uidset_add(&group(p, true, now[i])->uids, prod_uid);
+		recon_store_add(&p->stores, true, now[i], prod_uid);
 		result[nresult++] = now[i];
 		changed = true;
 	}
@@ -351,14 +325,7 @@ recon_failback_plan_folder(const struct recon_fb_input *in,
 	}
 	apply_guards(&p);
 
-	for (size_t i = 0; i < p.groups_count; i++) {
-		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
-			       RECON_STEP_STORE);
-		st->add = p.groups[i].add;
-		st->flags = p.groups[i].flag;
-		st->uids = p.groups[i].uids;
-		plan_r->stores++;
-	}
+	recon_store_emit(&p.stores, plan_r);
 	if (p.expunge.uids > 0) {
 		st = step_push(&plan_r->steps, &plan_r->count, &plan_r->alloc,
 			       RECON_STEP_EXPUNGE);
@@ -380,7 +347,6 @@ recon_failback_plan_folder(const struct recon_fb_input *in,
 	}
 	free(p.unlinks);
 	free(p.db_steps);
-	free(p.groups);
 	free(p.prod_linked);
 	free(p.backup_used);
 }

@@ -20,9 +20,6 @@
 #include "reconciler/recon-private.h"
 #include "reconciler/crash.h"
 
-/* uid sets longer than this are sent in several commands */
-#define UIDSET_MAX_CHARS 1000
-
 void
 recon_fb_step_print(struct mailbox_ctx *ctx, const struct recon_step *st)
 {
@@ -83,40 +80,11 @@ execute_prod_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 {
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
-		struct imap_error ie;
-		size_t chunks_count;
-		char **chunks;
-		int ret = 0;
 
 		if (st->kind != RECON_STEP_STORE && st->kind != RECON_STEP_EXPUNGE)
 			continue;
-		chunks = uidset_format_chunks(&st->uids, UIDSET_MAX_CHARS,
-					      &chunks_count);
-		for (size_t c = 0; c < chunks_count && ret == 0; c++) {
-			if (st->kind == RECON_STEP_STORE) {
-				const char *flag = st->flags;
-
-				ret = imap_uid_store(ctx->prod, chunks[c], st->add,
-						     &flag, 1, &ie);
-				ctx->counters->op_store++;
-			} else {
-				ret = imap_uid_expunge(ctx->prod, chunks[c], &ie);
-				ctx->counters->op_expunge++;
-			}
-			recon_crash_point();
-		}
-		for (size_t c = 0; c < chunks_count; c++)
-			free(chunks[c]);
-		free(chunks);
-		if (ret < 0) {
-			recon_error_imap(ctx, &ie, st->kind == RECON_STEP_STORE ?
-					 "storing flags on production" :
-					 "expunging from production");
+		if (recon_store_or_expunge(ctx, ctx->prod, st, "production") < 0)
 			return -1;
-		}
-		ctx->changed = true;
-		if (st->kind == RECON_STEP_EXPUNGE)
-			ctx->counters->expunged += st->uids.uids;
 		recon_fb_step_print(ctx, st);
 	}
 	ctx->counters->flags_changed += plan->flag_messages;

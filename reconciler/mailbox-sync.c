@@ -24,9 +24,6 @@
 #include "reconciler/oversize.h"
 #include "archive/archive.h"
 
-/* uid sets longer than this are sent in several commands */
-#define UIDSET_MAX_CHARS 1000
-
 static void
 plan_print(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 {
@@ -75,39 +72,10 @@ execute_backup_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 {
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
-		struct imap_error ie;
-		char **chunks;
-		size_t chunks_count;
-		int ret = 0;
 
-		if (st->kind != RECON_STEP_STORE && st->kind != RECON_STEP_EXPUNGE)
-			continue;
-		chunks = uidset_format_chunks(&st->uids, UIDSET_MAX_CHARS, &chunks_count);
-		for (size_t c = 0; c < chunks_count && ret == 0; c++) {
-			if (st->kind == RECON_STEP_STORE) {
-				const char *flag = st->flags;
-
-				ret = imap_uid_store(ctx->backup, chunks[c], st->add,
-						     &flag, 1, &ie);
-				ctx->counters->op_store++;
-			} else {
-				ret = imap_uid_expunge(ctx->backup, chunks[c], &ie);
-				ctx->counters->op_expunge++;
-			}
-			recon_crash_point();
-		}
-		for (size_t c = 0; c < chunks_count; c++)
-			free(chunks[c]);
-		free(chunks);
-		if (ret < 0) {
-			recon_error_imap(ctx, &ie, st->kind == RECON_STEP_STORE ?
-				       "storing flags on the backup" :
-				       "expunging from the backup");
+		if ((st->kind == RECON_STEP_STORE || st->kind == RECON_STEP_EXPUNGE) &&
+		    recon_store_or_expunge(ctx, ctx->backup, st, "the backup") < 0)
 			return -1;
-		}
-		ctx->changed = true;
-		if (st->kind == RECON_STEP_EXPUNGE)
-			ctx->counters->expunged += st->uids.uids;
 	}
 	ctx->counters->flags_changed += plan->flag_messages;
 	return 0;

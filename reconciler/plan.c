@@ -8,20 +8,13 @@
 #include "util/util.h"
 #include "reconciler/plan.h"
 
-struct store_group {
-	bool add;
-	char *flag;
-	struct uidset uids;
-};
-
 struct planner {
 	const struct recon_folder_input *in;
 	struct recon_plan *plan;
 	bool *backup_used;		/* per backup index */
 	size_t *by_identity;		/* backup indexes sorted by identity */
 	size_t by_identity_count;
-	struct store_group *groups;
-	size_t groups_count, groups_alloc;
+	struct recon_store_groups stores;
 	struct uidset expunge;
 	/* database-only steps, appended after the backup operations */
 	struct recon_step *db_steps;
@@ -168,23 +161,40 @@ find_adoptable(struct planner *p, const struct recon_prod_msg *prod)
 	return -1;
 }
 
-static struct store_group *
-store_group(struct planner *p, bool add, const char *flag)
+void
+recon_store_add(struct recon_store_groups *groups, bool add, const char *flag,
+		uint32_t uid)
 {
-	struct store_group *g;
+	struct recon_store_group *g = NULL;
 
-	for (size_t i = 0; i < p->groups_count; i++) {
-		g = &p->groups[i];
-		if (g->add == add && strcasecmp(g->flag, flag) == 0)
-			return g;
+	for (size_t i = 0; i < groups->count && g == NULL; i++) {
+		if (groups->g[i].add == add && strcasecmp(groups->g[i].flag, flag) == 0)
+			g = &groups->g[i];
 	}
-	p->groups = xgrow(p->groups, &p->groups_alloc, p->groups_count + 1,
-			  sizeof(*p->groups));
-	g = &p->groups[p->groups_count++];
-	g->add = add;
-	g->flag = xstrdup(flag);
-	uidset_init(&g->uids);
-	return g;
+	if (g == NULL) {
+		groups->g = xgrow(groups->g, &groups->alloc, groups->count + 1,
+				  sizeof(*groups->g));
+		g = &groups->g[groups->count++];
+		g->add = add;
+		g->flag = xstrdup(flag);
+		uidset_init(&g->uids);
+	}
+	uidset_add(&g->uids, uid);
+}
+
+void
+recon_store_emit(struct recon_store_groups *groups, struct recon_plan *plan)
+{
+	for (size_t i = 0; i < groups->count; i++) {
+		struct recon_step *step = plan_add(plan, RECON_STEP_STORE);
+
+		step->add = groups->g[i].add;
+		step->flags = groups->g[i].flag;
+		step->uids = groups->g[i].uids;
+		plan->stores++;
+	}
+	free(groups->g);
+	memset(groups, 0, sizeof(*groups));
 }
 
 static bool
@@ -211,11 +221,11 @@ plan_flags(struct planner *p, uint32_t backup_uid, const char *actual,
 	want = recon_flags_split(desired, &want_count);
 	for (size_t i = 0; i < want_count; i++) {
 		if (!flag_in(have, have_count, want[i]))
-			uidset_add(&store_group(p, true, want[i])->uids, backup_uid);
+			recon_store_add(&p->stores, true, want[i], backup_uid);
 	}
 	for (size_t i = 0; i < have_count; i++) {
 		if (!flag_in(want, want_count, have[i]))
-			uidset_add(&store_group(p, false, have[i])->uids, backup_uid);
+			recon_store_add(&p->stores, false, have[i], backup_uid);
 	}
 	p->plan->flag_messages++;
 	recon_flags_free(have, have_count);
@@ -435,13 +445,7 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 	apply_guards(in, plan_r, &p.expunge);
 	keep_held_links(&p);
 
-	for (size_t i = 0; i < p.groups_count; i++) {
-		step = plan_add(plan_r, RECON_STEP_STORE);
-		step->add = p.groups[i].add;
-		step->flags = p.groups[i].flag;
-		step->uids = p.groups[i].uids;
-		plan_r->stores++;
-	}
+	recon_store_emit(&p.stores, plan_r);
 	if (p.expunge.uids > 0) {
 		step = plan_add(plan_r, RECON_STEP_EXPUNGE);
 		step->uids = p.expunge;
@@ -455,7 +459,6 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 		*step = p.db_steps[i];
 	}
 	free(p.db_steps);
-	free(p.groups);
 	free(p.by_identity);
 	free(p.backup_used);
 }

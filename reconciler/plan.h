@@ -140,6 +140,23 @@ const char *recon_guard_reason_text(enum recon_guard_reason reason);
 /* True when the plan holds no backup operation (it may hold db steps). */
 bool recon_plan_is_noop(const struct recon_plan *plan);
 
+/* ---- STOREs gathered by flag, for the planners ---- */
+struct recon_store_group {
+	bool add;
+	char *flag;
+	struct uidset uids;
+};
+struct recon_store_groups {
+	struct recon_store_group *g;
+	size_t count, alloc;
+};
+/* Adds uid to the set of (+/-, flag); flags compare case-insensitively. */
+void recon_store_add(struct recon_store_groups *groups, bool add,
+		     const char *flag, uint32_t uid);
+/* Appends one STORE step per group to plan (plan->stores counts them);
+ * the steps take the groups' strings and sets, and groups is emptied. */
+void recon_store_emit(struct recon_store_groups *groups, struct recon_plan *plan);
+
 /* ---- flags (flags.c) ---- */
 /* Returns the normalised form of a server's flag list (caller frees):
  * \Recent dropped, \Deleted dropped unless keep_deleted, system flags in

@@ -106,6 +106,12 @@ int recon_open_backup_folder(struct mailbox_ctx *ctx,
 bool recon_folder_is_inbox(const char *folder);
 int recon_inbox_missing(struct mailbox_ctx *ctx, const char *side);
 
+/* Carries out a STORE or EXPUNGE step on conn's selected folder, its
+ * UID set sent in commands of a bounded length, and counts it (one
+ * crash point after each command).  side names the server in an error
+ * ("the backup", "production").  Returns 0, or -1 with ctx's error set. */
+int recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
+			   const struct recon_step *st, const char *side);
 /* The folders mirrored for sub: its own comma list, else the default
  * ones; free with recon_folders_free(). */
 char **recon_sub_folders(const struct recon_params *params,

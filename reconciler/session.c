@@ -14,6 +14,7 @@
 #include "db/db.h"
 #include "reconciler/recon.h"
 #include "reconciler/recon-private.h"
+#include "reconciler/crash.h"
 
 void
 recon_error_set(struct recon_error *error, enum recon_fail fail, const char *fmt, ...)
@@ -263,4 +264,44 @@ recon_folders_free(char **folders, size_t count)
 	for (size_t i = 0; i < count; i++)
 		free(folders[i]);
 	free(folders);
+}
+
+/* uid sets longer than this are sent in several commands */
+#define UIDSET_MAX_CHARS 1000
+
+int
+recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
+		       const struct recon_step *st, const char *side)
+{
+	struct imap_error ie;
+	size_t chunks_count;
+	char **chunks, what[64];
+	int ret = 0;
+
+	chunks = uidset_format_chunks(&st->uids, UIDSET_MAX_CHARS, &chunks_count);
+	for (size_t c = 0; c < chunks_count && ret == 0; c++) {
+		if (st->kind == RECON_STEP_STORE) {
+			const char *flag = st->flags;
+
+			ret = imap_uid_store(conn, chunks[c], st->add, &flag, 1, &ie);
+			ctx->counters->op_store++;
+		} else {
+			ret = imap_uid_expunge(conn, chunks[c], &ie);
+			ctx->counters->op_expunge++;
+		}
+		recon_crash_point();
+	}
+	for (size_t c = 0; c < chunks_count; c++)
+		free(chunks[c]);
+	free(chunks);
+	if (ret < 0) {
+		snprintf(what, sizeof(what), st->kind == RECON_STEP_STORE ?
+			 "storing flags on %s" : "expunging from %s", side);
+		recon_error_imap(ctx, &ie, what);
+		return -1;
+	}
+	ctx->changed = true;
+	if (st->kind == RECON_STEP_EXPUNGE)
+		ctx->counters->expunged += st->uids.uids;
+	return 0;
 }

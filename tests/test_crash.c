@@ -248,7 +248,7 @@ check_directory(const char *prefix)
 }
 
 #define FAILBACK_FIRST 3400
-#define FAILBACK_MAX 40
+#define FAILBACK_MAX 24
 
 /* A failback converged: production equals the backup (bytes, flags,
  * INTERNALDATE), a second failback finds nothing, and after resume a
