@@ -393,7 +393,7 @@ struct model_msg {
 	uint32_t uid;
 	uint64_t size;
 	int64_t date;
-	char mid[24];
+	char mid[32];
 	char *flags;
 	bool deleted;		/* backup: marked \Deleted */
 	bool present;
@@ -402,6 +402,15 @@ struct model_msg {
 #define MODEL_MAX 64
 static const char *const flag_pool[] = {
 	"\\Seen", "\\Flagged", "\\Answered", "$Forwarded", "$CNS-Greeting-On",
+};
+
+/* Production, the backup and the links of one random outage. */
+struct model {
+	struct model_msg prod[MODEL_MAX * 2], bk[MODEL_MAX * 2];
+	struct recon_link links[MODEL_MAX * 2];	/* flags owned */
+	size_t np, nb, nl;
+	uint32_t next_prod;
+	unsigned int seed;
 };
 
 static char *
@@ -417,187 +426,210 @@ random_flags(unsigned int *seed)
 	return recon_flags_normalize(chosen, n, false);
 }
 
-static char *
-with_deleted(const char *flags, bool deleted)
+/* A mirrored folder (production i <-> backup 100 + i), then the outage:
+ * users delete, mark deleted, re-flag and receive on the backup. */
+static void
+model_outage(struct model *m, unsigned int round)
 {
-	return deleted ? xasprintf("%s%s\\Deleted", flags, flags[0] ? " " : "") :
-		xstrdup(flags);
+	size_t n;
+
+	memset(m, 0, sizeof(*m));
+	m->seed = round * 7919u + 1;
+	m->next_prod = 1000;
+	n = 1 + rand_r(&m->seed) % 20;
+	for (size_t i = 0; i < n; i++) {
+		struct model_msg *p = &m->prod[m->np++], *b = &m->bk[m->nb++];
+
+		p->uid = (uint32_t)i + 1;
+		p->size = 10 * (i + 1);
+		p->date = (int64_t)i;
+		snprintf(p->mid, sizeof(p->mid), "<%zu@x>", i);
+		p->flags = random_flags(&m->seed);
+		p->present = true;
+		*b = *p;
+		b->uid = 100 + (uint32_t)i;
+		b->flags = xstrdup(p->flags);
+		m->links[m->nl++] = (struct recon_link)L(p->uid, b->uid,
+							 xstrdup(p->flags));
+	}
+	for (size_t i = 0; i < m->nb; i++) {
+		unsigned int r = rand_r(&m->seed) % 6;
+
+		if (r == 0) {
+			m->bk[i].present = false;
+		} else if (r == 1) {
+			m->bk[i].deleted = true;
+		} else if (r == 2) {
+			free(m->bk[i].flags);
+			m->bk[i].flags = random_flags(&m->seed);
+		}
+	}
+	for (size_t k = rand_r(&m->seed) % 5; k > 0; k--) {
+		struct model_msg *b = &m->bk[m->nb++];
+
+		b->uid = 200 + (uint32_t)m->nb;
+		b->size = 7000 + m->nb;
+		b->date = 7000 + (int64_t)m->nb;
+		snprintf(b->mid, sizeof(b->mid), "<new%zu@x>", m->nb);
+		b->flags = random_flags(&m->seed);
+		b->deleted = rand_r(&m->seed) % 5 == 0;
+		b->present = true;
+	}
+}
+
+static void
+model_free(struct model *m)
+{
+	for (size_t i = 0; i < m->np; i++)
+		free(m->prod[i].flags);
+	for (size_t i = 0; i < m->nb; i++)
+		free(m->bk[i].flags);
+	for (size_t l = 0; l < m->nl; l++)
+		free((char *)m->links[l].flags);
+}
+
+/* Plans a failback of the model (deletions released). */
+static void
+model_plan(struct model *m, struct recon_plan *plan_r)
+{
+	struct recon_prod_msg pin[MODEL_MAX * 2];
+	struct recon_fb_backup_msg bin[MODEL_MAX * 2];
+	char *bflags[MODEL_MAX * 2];
+	struct recon_guard forced = default_guard;
+	size_t npin = 0, nbin = 0;
+
+	forced.force_deletes = true;
+	for (size_t i = 0; i < m->np; i++) {
+		const struct model_msg *p = &m->prod[i];
+
+		if (p->present)
+			pin[npin++] = (struct recon_prod_msg)P(p->uid, p->size,
+				p->date, p->mid, p->flags, false);
+	}
+	for (size_t i = 0; i < m->nb; i++) {
+		const struct model_msg *b = &m->bk[i];
+
+		bflags[i] = b->deleted ? xasprintf("%s%s\\Deleted", b->flags,
+						   b->flags[0] ? " " : "") :
+			xstrdup(b->flags);
+		if (b->present)
+			bin[nbin++] = (struct recon_fb_backup_msg)B(b->uid, b->size,
+				b->date, b->mid, bflags[i]);
+	}
+	plan_guarded(pin, npin, bin, nbin, m->links, m->nl, &forced, plan_r);
+	for (size_t i = 0; i < m->nb; i++)
+		free(bflags[i]);
+}
+
+/* A STORE on one production message of the model. */
+static void
+model_store(struct model_msg *p, const struct recon_step *st)
+{
+	const char *set[8];
+	size_t nh, ns = 0;
+	char **have = recon_flags_split(p->flags, &nh);
+
+	for (size_t f = 0; f < nh; f++) {
+		if (st->add || strcasecmp(have[f], st->flags) != 0)
+			set[ns++] = have[f];
+	}
+	if (st->add)
+		set[ns++] = st->flags;
+	free(p->flags);
+	p->flags = recon_flags_normalize(set, ns, false);
+	recon_flags_free(have, nh);
+}
+
+/* Carries the plan out on the model, as the executor does on the
+ * servers and in the database. */
+static void
+model_apply(struct model *m, const struct recon_plan *plan)
+{
+	for (size_t s = 0; s < plan->count; s++) {
+		const struct recon_step *st = &plan->steps[s];
+
+		for (size_t i = 0; i < m->np; i++) {
+			struct model_msg *p = &m->prod[i];
+
+			if (!p->present || (st->kind != RECON_STEP_STORE &&
+					    st->kind != RECON_STEP_EXPUNGE) ||
+			    !uidset_contains(&st->uids, p->uid))
+				continue;
+			if (st->kind == RECON_STEP_EXPUNGE)
+				p->present = false;
+			else
+				model_store(p, st);
+		}
+		for (size_t i = 0; st->kind == RECON_STEP_APPEND && i < m->nb; i++) {
+			struct model_msg *p = &m->prod[m->np];
+
+			if (m->bk[i].uid != st->backup_uid)
+				continue;
+			*p = m->bk[i];
+			p->uid = m->next_prod++;
+			p->flags = xstrdup(st->flags);
+			p->deleted = false;
+			m->links[m->nl++] = (struct recon_link)L(p->uid, m->bk[i].uid,
+								 xstrdup(st->flags));
+			m->np++;
+		}
+		for (size_t l = 0; l < m->nl; l++) {
+			if (m->links[l].prod_uid != st->prod_uid)
+				continue;
+			if (st->kind == RECON_STEP_SET_FLAGS) {
+				free((char *)m->links[l].flags);
+				m->links[l].flags = xstrdup(st->flags);
+			} else if (st->kind == RECON_STEP_UNLINK) {
+				free((char *)m->links[l].flags);
+				m->links[l--] = m->links[--m->nl];
+			}
+		}
+	}
+}
+
+/* Production holds what the backup shows users, and nothing else. */
+static void
+model_check(const struct model *m, unsigned int round)
+{
+	for (size_t i = 0; i < m->nb; i++) {
+		const struct model_msg *b = &m->bk[i];
+		bool found = false;
+
+		for (size_t k = 0; k < m->np && b->present && !b->deleted; k++)
+			found = found || (m->prod[k].present &&
+					  strcmp(m->prod[k].mid, b->mid) == 0 &&
+					  recon_flags_equal(m->prod[k].flags, b->flags));
+		ck_assert_msg(found || !b->present || b->deleted, "round %u: %s not "
+			      "on production with flags '%s'", round, b->mid, b->flags);
+	}
+	for (size_t k = 0; k < m->np; k++) {
+		bool found = false;
+
+		for (size_t i = 0; i < m->nb && m->prod[k].present; i++)
+			found = found || (m->bk[i].present && !m->bk[i].deleted &&
+					  strcmp(m->prod[k].mid, m->bk[i].mid) == 0);
+		ck_assert_msg(found || !m->prod[k].present, "round %u: %s is on "
+			      "production only", round, m->prod[k].mid);
+	}
 }
 
 START_TEST(test_random_outages_converge)
 {
 	for (unsigned int round = 0; round < 300; round++) {
-		unsigned int seed = round * 7919u + 1;
-		struct model_msg prod[MODEL_MAX * 2], bk[MODEL_MAX * 2];
-		struct recon_link links[MODEL_MAX * 2];
-		size_t np = 0, nb = 0, nl = 0, n = 1 + rand_r(&seed) % 20;
-		struct recon_prod_msg pin[MODEL_MAX * 2];
-		struct recon_fb_backup_msg bin[MODEL_MAX * 2];
-		struct recon_guard forced = default_guard;
+		struct model m;
 		struct recon_plan p;
-		uint32_t next_prod = 1000;
 
-		forced.force_deletes = true;
-		memset(prod, 0, sizeof(prod));
-		memset(bk, 0, sizeof(bk));
-		/* mirrored: production i <-> backup 100 + i */
-		for (size_t i = 0; i < n; i++) {
-			struct model_msg *m = &prod[np++];
-
-			m->uid = (uint32_t)i + 1;
-			m->size = 10 * (i + 1);
-			m->date = (int64_t)i;
-			snprintf(m->mid, sizeof(m->mid), "<%zu@x>", i);
-			m->flags = random_flags(&seed);
-			m->present = true;
-			bk[nb] = *m;
-			bk[nb].uid = 100 + (uint32_t)i;
-			bk[nb].flags = xstrdup(m->flags);
-			links[nl++] = (struct recon_link)L(m->uid, bk[nb].uid,
-							   xstrdup(m->flags));
-			nb++;
-		}
-		/* the outage: users delete, mark, re-flag and receive */
-		for (size_t i = 0; i < nb; i++) {
-			unsigned int r = rand_r(&seed) % 6;
-
-			if (r == 0)
-				bk[i].present = false;
-			else if (r == 1)
-				bk[i].deleted = true;
-			else if (r == 2) {
-				free(bk[i].flags);
-				bk[i].flags = random_flags(&seed);
-			}
-		}
-		for (size_t k = rand_r(&seed) % 5; k > 0; k--) {
-			struct model_msg *m = &bk[nb++];
-
-			m->uid = 200 + (uint32_t)nb;
-			m->size = 7000 + nb;
-			m->date = 7000 + (int64_t)nb;
-			snprintf(m->mid, sizeof(m->mid), "<new%zu@x>", nb);
-			m->flags = random_flags(&seed);
-			m->deleted = rand_r(&seed) % 5 == 0;
-			m->present = true;
-		}
-
-		for (int pass = 0; pass < 2; pass++) {
-			size_t npin = 0, nbin = 0;
-			char *bflags[MODEL_MAX * 2];
-
-			for (size_t i = 0; i < np; i++) {
-				if (prod[i].present)
-					pin[npin++] = (struct recon_prod_msg)P(prod[i].uid,
-						prod[i].size, prod[i].date, prod[i].mid,
-						prod[i].flags, false);
-			}
-			for (size_t i = 0; i < nb; i++) {
-				bflags[i] = with_deleted(bk[i].flags, bk[i].deleted);
-				if (bk[i].present)
-					bin[nbin++] = (struct recon_fb_backup_msg)B(bk[i].uid,
-						bk[i].size, bk[i].date, bk[i].mid, bflags[i]);
-			}
-			plan_guarded(pin, npin, bin, nbin, links, nl, &forced, &p);
-			if (pass == 1) {
-				ck_assert_msg(p.count == 0, "round %u: planning again "
-					      "gave %zu steps", round, p.count);
-				recon_plan_free(&p);
-				for (size_t i = 0; i < nb; i++)
-					free(bflags[i]);
-				break;
-			}
-			/* carry the plan out on the model */
-			for (size_t s = 0; s < p.count; s++) {
-				const struct recon_step *st = &p.steps[s];
-
-				for (size_t i = 0; i < np; i++) {
-					char **have, *joined;
-					const char *set[8];
-					size_t nh, ns = 0;
-
-					if (!prod[i].present)
-						continue;
-					if (st->kind == RECON_STEP_EXPUNGE &&
-					    uidset_contains(&st->uids, prod[i].uid))
-						prod[i].present = false;
-					if (st->kind != RECON_STEP_STORE ||
-					    !uidset_contains(&st->uids, prod[i].uid))
-						continue;
-					have = recon_flags_split(prod[i].flags, &nh);
-					for (size_t f = 0; f < nh; f++) {
-						if (st->add || strcasecmp(have[f], st->flags) != 0)
-							set[ns++] = have[f];
-					}
-					if (st->add)
-						set[ns++] = st->flags;
-					joined = recon_flags_normalize(set, ns, false);
-					free(prod[i].flags);
-					prod[i].flags = joined;
-					recon_flags_free(have, nh);
-				}
-				if (st->kind == RECON_STEP_APPEND) {
-					for (size_t i = 0; i < nb; i++) {
-						if (bk[i].uid != st->backup_uid)
-							continue;
-						prod[np] = bk[i];
-						prod[np].uid = next_prod++;
-						prod[np].flags = xstrdup(st->flags);
-						prod[np].deleted = false;
-						links[nl++] = (struct recon_link)L(prod[np].uid,
-							bk[i].uid, xstrdup(st->flags));
-						np++;
-					}
-				}
-				for (size_t l = 0; l < nl; l++) {
-					if (links[l].prod_uid != st->prod_uid)
-						continue;
-					if (st->kind == RECON_STEP_SET_FLAGS) {
-						free((char *)links[l].flags);
-						links[l].flags = xstrdup(st->flags);
-					} else if (st->kind == RECON_STEP_UNLINK) {
-						free((char *)links[l].flags);
-						links[l] = links[--nl];
-						l--;
-					}
-				}
-			}
-			recon_plan_free(&p);
-			for (size_t i = 0; i < nb; i++)
-				free(bflags[i]);
-			/* production now holds what the backup shows users */
-			for (size_t i = 0; i < nb; i++) {
-				bool found = false;
-
-				if (!bk[i].present || bk[i].deleted)
-					continue;
-				for (size_t k = 0; k < np; k++) {
-					found = found || (prod[k].present &&
-						strcmp(prod[k].mid, bk[i].mid) == 0 &&
-						recon_flags_equal(prod[k].flags, bk[i].flags));
-				}
-				ck_assert_msg(found, "round %u: %s not on production "
-					      "with flags '%s'", round, bk[i].mid,
-					      bk[i].flags);
-			}
-			for (size_t k = 0; k < np; k++) {
-				bool found = false;
-
-				if (!prod[k].present)
-					continue;
-				for (size_t i = 0; i < nb; i++)
-					found = found || (bk[i].present && !bk[i].deleted &&
-						strcmp(prod[k].mid, bk[i].mid) == 0);
-				ck_assert_msg(found, "round %u: %s is on production "
-					      "only", round, prod[k].mid);
-			}
-		}
-		for (size_t i = 0; i < np; i++)
-			free(prod[i].flags);
-		for (size_t i = 0; i < nb; i++)
-			free(bk[i].flags);
-		for (size_t l = 0; l < nl; l++)
-			free((char *)links[l].flags);
+		model_outage(&m, round);
+		model_plan(&m, &p);
+		model_apply(&m, &p);
+		recon_plan_free(&p);
+		model_check(&m, round);
+		/* and planning again finds nothing left */
+		model_plan(&m, &p);
+		ck_assert_msg(p.count == 0, "round %u: planning again gave %zu "
+			      "steps", round, p.count);
+		recon_plan_free(&p);
+		model_free(&m);
 	}
 }
 END_TEST
