@@ -194,8 +194,9 @@ plan_link(struct fb_planner *p, const struct recon_link *link)
 	after = apply_change(p, pm->uid, pm->flags, link->flags, flags);
 	/* the link records the copy's flags: the next failback sees only
 	 * later changes, and the next sync the flags production has that
-	 * the copy lacks */
-	if (after != NULL)
+	 * the copy lacks; also when production has the change already (a
+	 * stopped failback stored it) */
+	if (!recon_flags_equal(link->flags, flags))
 		db_step(p, RECON_STEP_SET_FLAGS, pm->uid, 0, flags);
 	free(after);
 	free(flags);

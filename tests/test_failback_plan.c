@@ -209,6 +209,29 @@ START_TEST(test_second_failback_keeps_production_flags)
 }
 END_TEST
 
+/* A failback stopped after its STOREs, before its links: production has
+ * the change already, and only the link learns it. */
+START_TEST(test_change_production_has_is_recorded)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 100, 1000, "<a@x>", "\\Seen", false),
+	};
+	const struct recon_fb_backup_msg backup[] = {
+		B(10, 100, 1000, "<a@x>", "\\Seen"),
+	};
+	const struct recon_link links[] = { L(1, 10, "") };
+	struct recon_plan p;
+
+	plan(prod, 1, backup, 1, links, 1, &p);
+	ck_assert_uint_eq(p.count, 1);
+	ck_assert_int_eq(p.steps[0].kind, RECON_STEP_SET_FLAGS);
+	ck_assert_str_eq(p.steps[0].flags, "\\Seen");
+	ck_assert_uint_eq(p.flag_messages, 0);
+	ck_assert(recon_plan_is_noop(&p));
+	recon_plan_free(&p);
+}
+END_TEST
+
 /* Deleted on the backup (gone, or marked \Deleted): expunged on
  * production and unlinked; a message production lost meanwhile is left
  * to the next sync, and forgotten once its copy is gone too. */
@@ -646,6 +669,7 @@ main(void)
 	tcase_add_test(tc, test_new_backup_messages_are_appended);
 	tcase_add_test(tc, test_flag_changes_go_to_production);
 	tcase_add_test(tc, test_second_failback_keeps_production_flags);
+	tcase_add_test(tc, test_change_production_has_is_recorded);
 	tcase_add_test(tc, test_backup_deletions_are_expunged);
 	tcase_add_test(tc, test_replaced_greeting);
 	tcase_add_test(tc, test_emptied_backup_is_guarded);
