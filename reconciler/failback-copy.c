@@ -616,6 +616,19 @@ recon_fb_resolve_intents(struct mailbox_ctx *ctx, const struct observed *prod)
 		if (recon_txn_run(ctx, resolve_txn, &rc) < 0)
 			goto out;
 	}
+	/* what a dry run shows as adopted by identity */
+	for (size_t i = 0; i < count; i++) {
+		struct recon_step st = {
+			.kind = RECON_STEP_ADOPT, .prod_uid = found[i],
+			.backup_uid = intents[i].backup_uid,
+		};
+
+		if (found[i] == 0)
+			continue;
+		recon_fb_step_print(ctx, &st);
+		ctx->counters->adopted++;
+		ctx->changed = true;
+	}
 	recon_crash_point();
 	ret = 0;
 out:
