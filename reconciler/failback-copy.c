@@ -85,16 +85,21 @@ sink_end(uint32_t uid, void *context)
 	return 0;
 }
 
-/* The link of a message copied to production, and its ADD event. */
+/* The link of a message copied to production, and its ADD event; the
+ * link of the message production lost, that the copy replaces
+ * (replaces: its production UID, 0: none), goes with its REMOVE. */
 static int
 link_copy(struct mailbox_ctx *ctx, struct db_txn *txn, uint32_t prod_uid,
-	  uint32_t backup_uid, const struct observed_msg *bm,
+	  uint32_t replaces, uint32_t backup_uid, const struct observed_msg *bm,
 	  const unsigned char digest[SHA256_LEN], const char *flags,
 	  const char **error_r)
 {
 	struct db_message rec;
 	int ret;
 
+	if (replaces != 0 && replaces != prod_uid &&
+	    (ret = recon_unlink(ctx, txn, replaces, error_r)) != 0)
+		return ret;
 	memset(&rec, 0, sizeof(rec));
 	rec.prod_uid = prod_uid;
 	rec.size = bm->size;
@@ -152,8 +157,9 @@ journal_txn(struct db_txn *txn, void *context, const char **error_r)
 		if (s->appended && s->prod_uid == 0)
 			continue;
 		if (s->appended) {
-			ret = link_copy(ctx, txn, s->prod_uid, s->step->backup_uid,
-					s->bm, s->digest, s->step->flags, error_r);
+			ret = link_copy(ctx, txn, s->prod_uid, s->step->prod_uid,
+					s->step->backup_uid, s->bm, s->digest,
+					s->step->flags, error_r);
 			if (ret != 0)
 				return ret;
 		}
@@ -317,8 +323,9 @@ lookup_txn(struct db_txn *txn, void *context, const char **error_r)
 
 	for (size_t i = 0; i < lc->count; i++) {
 		const struct fb_slot *s = lc->slots[i];
-		int ret = link_copy(lc->ctx, txn, s->prod_uid, s->step->backup_uid,
-				    s->bm, s->digest, s->step->flags, error_r);
+		int ret = link_copy(lc->ctx, txn, s->prod_uid, s->step->prod_uid,
+				    s->step->backup_uid, s->bm, s->digest,
+				    s->step->flags, error_r);
 
 		if (ret == 0)
 			ret = db_failback_intent_delete(lc->ctx->params->db, txn,
@@ -479,8 +486,23 @@ resolve_txn(struct db_txn *txn, void *context, const char **error_r)
 		int ret;
 
 		if (rc->found[i] != 0) {
-			struct db_message rec;
+			struct db_message rec, old;
 
+			/* the link of a message production lost, whose copy
+			 * this one replaces */
+			ret = db_message_get_by_backup_uid(ctx->params->db, txn,
+							   ctx->sub->id, ctx->folder,
+							   in->backup_uid, &old,
+							   error_r);
+			if (ret == 0) {
+				uint32_t lost = old.prod_uid;
+
+				db_message_clear(&old);
+				ret = lost != rc->found[i] ?
+					recon_unlink(ctx, txn, lost, error_r) : 0;
+			}
+			if (ret < 0 || ret == DB_RET_DEADLOCK)
+				return ret;
 			memset(&rec, 0, sizeof(rec));
 			rec.prod_uid = rc->found[i];
 			rec.size = in->size;

@@ -158,6 +158,88 @@ apply_change(struct fb_planner *p, uint32_t prod_uid, const char *prod,
 	return out;
 }
 
+/* A production message no link names with the backup message's identity,
+ * or -1. */
+static ssize_t
+find_unlinked_prod(const struct fb_planner *p, const struct recon_fb_backup_msg *b)
+{
+	const struct recon_fb_input *in = p->in;
+
+	for (size_t i = 0; i < in->prod_count; i++) {
+		const struct recon_prod_msg *pm = &in->prod[i];
+
+		if (!p->prod_linked[i] && !pm->skip && pm->size == b->size &&
+		    pm->internaldate == b->internaldate &&
+		    strcmp(pm->message_id, b->message_id) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+/* Links production message pidx (no link names it) to backup message b
+ * of the same identity, with STOREs giving it b's flags. */
+static void
+adopt(struct fb_planner *p, ssize_t pidx, const struct recon_fb_backup_msg *b,
+      const char *flags)
+{
+	const struct recon_prod_msg *pm = &p->in->prod[pidx];
+	char *after;
+
+	p->prod_linked[pidx] = true;
+	after = apply_change(p, pm->uid, pm->flags, pm->flags, flags);
+	db_step(p, RECON_STEP_ADOPT, pm->uid, b->uid, flags);
+	p->plan->adopted++;
+	free(after);
+}
+
+/* Production lost a mirrored message (it came back from an older copy of
+ * itself, say).  The backup's copy is then the only one: it goes back
+ * to production, replacing the link, unless users deleted it or it is a
+ * placeholder (the original is in the archive: plan->drift_missing
+ * counts those).  The link goes once the copy is gone too. */
+static void
+plan_lost(struct fb_planner *p, const struct recon_link *link,
+	  const struct recon_fb_backup_msg *b)
+{
+	struct recon_step *st;
+	ssize_t pidx;
+	char *flags;
+
+	if (b == NULL) {
+		db_step(p, RECON_STEP_UNLINK, link->prod_uid, link->backup_uid, NULL);
+		return;
+	}
+	if (is_deleted(b))
+		return;		/* deleted on both sides: the next sync */
+	if (b->placeholder || link->form == RECON_FORM_PLACEHOLDER) {
+		p->plan->drift_missing++;
+		return;
+	}
+	flags = backup_flags(b);
+	pidx = find_unlinked_prod(p, b);
+	if (pidx >= 0) {
+		/* a stopped failback appended it already */
+		db_step(p, RECON_STEP_UNLINK, link->prod_uid, link->backup_uid, NULL);
+		adopt(p, pidx, b, flags);
+		free(flags);
+		return;
+	}
+	st = step_push(&p->plan->steps, &p->plan->count, &p->plan->alloc,
+		       RECON_STEP_APPEND);
+	st->backup_uid = b->uid;
+	st->prod_uid = link->prod_uid;
+	st->flags = flags;
+	p->plan->appends++;
+}
+
+static int
+append_cmp(const void *a, const void *b)
+{
+	const struct recon_step *x = a, *y = b;
+
+	return x->backup_uid < y->backup_uid ? -1 : x->backup_uid > y->backup_uid;
+}
+
 /* A linked copy: deleted on the backup, changed there, or as mirrored. */
 static void
 plan_link(struct fb_planner *p, const struct recon_link *link)
@@ -171,14 +253,9 @@ plan_link(struct fb_planner *p, const struct recon_link *link)
 	if (bidx >= 0)
 		p->backup_used[bidx] = true;
 	if (pidx < 0) {
-		/* production lost it since: nothing to bring back; the link
-		 * goes once the copy is gone too (else the next sync decides) */
-		if (bidx < 0)
-			db_step(p, RECON_STEP_UNLINK, link->prod_uid,
-				link->backup_uid, NULL);
+		plan_lost(p, link, bidx >= 0 ? &in->backup[bidx] : NULL);
 		return;
 	}
-	p->prod_linked[pidx] = true;
 	pm = &in->prod[pidx];
 	if (bidx < 0 || is_deleted(&in->backup[bidx])) {
 		struct recon_step *st = step_push(&p->unlinks, &p->unlinks_count,
@@ -202,24 +279,6 @@ plan_link(struct fb_planner *p, const struct recon_link *link)
 	free(flags);
 }
 
-/* A production message no link names with the backup message's identity,
- * or -1. */
-static ssize_t
-find_unlinked_prod(const struct fb_planner *p, const struct recon_fb_backup_msg *b)
-{
-	const struct recon_fb_input *in = p->in;
-
-	for (size_t i = 0; i < in->prod_count; i++) {
-		const struct recon_prod_msg *pm = &in->prod[i];
-
-		if (!p->prod_linked[i] && !pm->skip && pm->size == b->size &&
-		    pm->internaldate == b->internaldate &&
-		    strcmp(pm->message_id, b->message_id) == 0)
-			return (ssize_t)i;
-	}
-	return -1;
-}
-
 /* A backup message no link claims: new on the backup. */
 static void
 plan_new(struct fb_planner *p, const struct recon_fb_backup_msg *b)
@@ -241,16 +300,9 @@ plan_new(struct fb_planner *p, const struct recon_fb_backup_msg *b)
 	flags = backup_flags(b);
 	pidx = find_unlinked_prod(p, b);
 	if (pidx >= 0) {
-		const struct recon_prod_msg *pm = &p->in->prod[pidx];
-		char *after;
-
 		/* already on production (an earlier failback appended it, or
 		 * it came to both): link it, with the backup's flags */
-		p->prod_linked[pidx] = true;
-		after = apply_change(p, pm->uid, pm->flags, pm->flags, flags);
-		db_step(p, RECON_STEP_ADOPT, pm->uid, b->uid, flags);
-		p->plan->adopted++;
-		free(after);
+		adopt(p, pidx, b, flags);
 		free(flags);
 		return;
 	}
@@ -307,23 +359,26 @@ recon_failback_plan_folder(const struct recon_fb_input *in,
 	p.prod_linked = xcalloc(in->prod_count + 1, sizeof(bool));
 	uidset_init(&p.expunge);
 
+	/* production messages a link names (broadcasts included) are
+	 * nobody's to adopt */
+	for (size_t i = 0; i < in->links_count; i++) {
+		ssize_t pidx = find_prod(in, in->links[i].prod_uid);
+
+		if (pidx >= 0)
+			p.prod_linked[pidx] = true;
+	}
 	for (size_t i = 0; i < in->links_count; i++) {
 		const struct recon_link *link = &in->links[i];
-		ssize_t pidx;
 
-		if (link->form == RECON_FORM_SKIPPED || link->backup_uid == 0) {
-			/* a broadcast production keeps: not the backup's */
-			if ((pidx = find_prod(in, link->prod_uid)) >= 0)
-				p.prod_linked[pidx] = true;
-			continue;
-		}
-		plan_link(&p, link);
+		if (link->form != RECON_FORM_SKIPPED && link->backup_uid != 0)
+			plan_link(&p, link);
 	}
-	/* APPENDs in ascending backup UID: the backup is listed so */
 	for (size_t i = 0; i < in->backup_count; i++) {
 		if (!p.backup_used[i])
 			plan_new(&p, &in->backup[i]);
 	}
+	/* the APPENDs (all the steps so far) in ascending backup UID */
+	qsort(plan_r->steps, plan_r->count, sizeof(*plan_r->steps), append_cmp);
 	apply_guards(&p);
 
 	recon_store_emit(&p.stores, plan_r);

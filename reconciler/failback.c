@@ -295,10 +295,9 @@ open_folder(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 		   pinfo->uidvalidity != state->prod_uidvalidity) {
 		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: "
 				"production renumbered the folder (UIDVALIDITY %u, "
-				"mirrored %u): its mirrored messages cannot be "
-				"found by UID; run sync --full after resume to "
-				"re-link them, then failback", ctx->sub->id,
-				ctx->folder, pinfo->uidvalidity,
+				"mirrored %u): failback cannot find the mirrored "
+				"messages there by UID; nothing done in this folder",
+				ctx->sub->id, ctx->folder, pinfo->uidvalidity,
 				state->prod_uidvalidity);
 		ctx->error->imap_class = IMAP_FAIL_PERMANENT;
 		return -1;
@@ -407,6 +406,12 @@ failback_folder(struct mailbox_ctx *ctx)
 			    "names: not copied to production", ctx->sub->id,
 			    ctx->folder, plan.drift_strays,
 			    plan.drift_strays == 1 ? "" : "s");
+	if (plan.drift_missing > 0)
+		log_warning("%s/%s: production lost %zu mirrored message%s whose "
+			    "backup copies are placeholders: not copied back (the "
+			    "originals are in the archive: mmirror archive list)",
+			    ctx->sub->id, ctx->folder, plan.drift_missing,
+			    plan.drift_missing == 1 ? "" : "s");
 	if (plan.guard != RECON_GUARD_NONE)
 		report_guard(ctx, &plan);
 	if (prod_missing && plan.appends > 0 && create_prod_folder(ctx, &pinfo) < 0)

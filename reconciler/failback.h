@@ -8,7 +8,9 @@
  * flag changes made on a linked copy are made on its production message;
  * a copy deleted on the backup (or marked \Deleted) has its production
  * message expunged, under the same guards as forward deletions.
- * Production messages the mirror never saw are left alone (the next sync
+ * A mirrored message production lost (it came back from an older copy
+ * of itself) goes back from the backup's copy.  Production messages the
+ * mirror never saw are left alone (the next sync
  * mirrors them), and so are broadcasts and mmirror's own placeholders on
  * the backup.  The pure planner is here; the executor is
  * recon_mailbox_failback() (recon.h). */
@@ -48,7 +50,9 @@ struct recon_fb_input {
 /* Plans one folder's failback into *plan_r (free with recon_plan_free()).
  * The steps act on production:
  *   APPEND    backup_uid is the backup message to copy, flags its flags
- *             (without \Deleted); prod_uid is 0;
+ *             (without \Deleted); prod_uid is 0 for a message new on
+ *             the backup, else the mirrored message production lost,
+ *             whose link the copy's replaces;
  *   STORE     add ? +FLAGS : -FLAGS of one flag on production UIDs;
  *   EXPUNGE   production UIDs;
  * then the database-only ones:
@@ -67,9 +71,12 @@ struct recon_fb_input {
  * deletions would leave nothing in a backup folder (every copy deleted)
  * or exceed the guard's share of the production folder, the EXPUNGE and
  * its UNLINKs are left out and plan->guard says why (RECON_GUARD_BACKUP_EMPTIED or
- * RECON_GUARD_SHARE); force_deletes releases them.  plan->skipped counts
+ * RECON_GUARD_SHARE); force_deletes releases them.  A mirrored message
+ * production lost (it came back from an older copy of itself) is
+ * appended again from the backup's copy.  plan->skipped counts
  * broadcasts left on the backup, plan->drift_strays the backup's
- * placeholders no link names (never copied to production). */
+ * placeholders no link names, plan->drift_missing the placeholders of
+ * messages production lost (neither is copied to production). */
 void recon_failback_plan_folder(const struct recon_fb_input *input,
 				struct recon_plan *plan_r);
 

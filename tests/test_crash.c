@@ -843,8 +843,22 @@ START_TEST(test_sigkill_at_random_moments)
 }
 END_TEST
 
+/* Production came back without a mirrored message: the first INBOX
+ * message that is not a broadcast is expunged (argv FIXTURES ENV USER). */
+static const char lose_script[] =
+	"import sys\n"
+	"sys.path.insert(0, sys.argv[1])\n"
+	"import imapdump\n"
+	"c = imapdump.connect(imapdump.load_env(sys.argv[2]), sys.argv[3])\n"
+	"c.select('INBOX')\n"
+	"uid = c.uid('SEARCH', 'NOT', 'HEADER', 'X-Broadcast', 'yes')[1][0].split()[0]\n"
+	"c.uid('STORE', uid, '+FLAGS.SILENT', '(\\\\Deleted)')\n"
+	"c.uid('EXPUNGE', uid)\n"
+	"c.logout()\n";
+
 /* Copy fn: production mailbox FAILBACK_FIRST + n mirrored to the backup,
- * mirroring paused, and an outage's work done on the backup. */
+ * mirroring paused, an outage's work done on the backup, and production
+ * back without one of its messages. */
 static int
 build_failback_copy(const struct scenario *sc, unsigned int n)
 {
@@ -858,8 +872,10 @@ build_failback_copy(const struct scenario *sc, unsigned int n)
 		return POINT_FAILED;
 	ret = run_cmd(NULL, &err, "m='%s'; c='%s'; \"$m\" -q -c \"$c\" sync --full && "
 		      "\"$m\" -q -c \"$c\" pause && '%s/corpus.py' mutate --outage "
-		      "--env '%s' --seed 41 --users '%s-%s' >/dev/null", mmirror_bin(),
-		      cfg, fixtures_dir(), backup.env_file, prefix, user);
+		      "--env '%s' --seed 41 --users '%s-%s' >/dev/null && "
+		      "python3 '%s/lose.py' '%s' '%s' %s", mmirror_bin(), cfg,
+		      fixtures_dir(), backup.env_file, prefix, user, tmp,
+		      fixtures_dir(), prod.env_file, user);
 	if (ret != 0)
 		report_failure("copy %s: setting up the outage exited %d: %s",
 			       prefix, ret, err);
@@ -870,7 +886,8 @@ build_failback_copy(const struct scenario *sc, unsigned int n)
 
 /* A failback after an outage: new messages appended to production
  * (journalled), flag changes stored, deletions expunged, a greeting
- * replaced; each copy has its own production mailbox. */
+ * replaced, a message production lost appended again; each copy has its
+ * own production mailbox. */
 START_TEST(test_crash_every_point_of_failback)
 {
 	/* resumed, the failback does exactly what its dry run lists */
@@ -887,6 +904,10 @@ START_TEST(test_crash_every_point_of_failback)
 		.prebuilt = true, .kill_even = true, .failback = true,
 	};
 
+	char *script = xasprintf("%s/lose.py", tmp);
+
+	write_file(script, lose_script, 0600);
+	free(script);
 	build_copies(&sc, build_failback_copy);
 	check_every_point(&sc);
 }

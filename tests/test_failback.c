@@ -47,6 +47,23 @@ static const char append_script[] =
 	"assert c.append('INBOX', None, None, msg)[0] == 'OK'\n"
 	"c.logout()\n";
 
+/* Expunges the first INBOX message that is not a broadcast, as a
+ * production store restored from an older copy of itself lacks it, and
+ * prints its Message-ID: argv ENV USER. */
+static const char lose_script[] =
+	"import sys\n"
+	"sys.path.insert(0, sys.argv[1])\n"
+	"import imapdump\n"
+	"c = imapdump.connect(imapdump.load_env(sys.argv[2]), sys.argv[3])\n"
+	"c.select('INBOX')\n"
+	"typ, data = c.uid('SEARCH', 'NOT', 'HEADER', 'X-Broadcast', 'yes')\n"
+	"uid = data[0].split()[0]\n"
+	"typ, data = c.uid('FETCH', uid, '(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])')\n"
+	"print(data[0][1].decode().split(':', 1)[1].strip())\n"
+	"c.uid('STORE', uid, '+FLAGS.SILENT', '(\\\\Deleted)')\n"
+	"c.uid('EXPUNGE', uid)\n"
+	"c.logout()\n";
+
 /* Marks the placeholders of a backup mailbox read, as a user who
  * listened to one would: argv ENV USER. */
 static const char read_placeholder_script[] =
@@ -63,19 +80,21 @@ static const char read_placeholder_script[] =
 	"print(len(uids))\n"
 	"c.logout()\n";
 
-/* Runs script with the fixtures folder, the server's env file and args. */
-static void
+/* Runs script with the fixtures folder, the server's env file and args;
+ * returns what it printed (caller frees). */
+static char *
 python(const char *script, const struct fixture_server *srv, const char *args)
 {
-	char *path = xasprintf("%s/script.py", tmp), *err = NULL;
+	char *path = xasprintf("%s/script.py", tmp), *out = NULL, *err = NULL;
 	int ret;
 
 	write_file(path, script, 0600);
-	ret = run_cmd(NULL, &err, "python3 '%s' '%s' '%s' %s", path, fixtures_dir(),
+	ret = run_cmd(&out, &err, "python3 '%s' '%s' '%s' %s", path, fixtures_dir(),
 		      srv->env_file, args);
 	ck_assert_msg(ret == 0, "python script failed: %s", err);
 	free(err);
 	free(path);
+	return out;
 }
 
 /* A config and state of the test's own, its mailboxes subscribed and
@@ -245,7 +264,7 @@ START_TEST(test_failback_brings_the_outage_home)
 	ck_assert_int_gt(flag_changed, 0);
 	ck_assert_int_gt(expunged, 0);
 	/* one more user listened to the placeholder of a long message */
-	python(read_placeholder_script, &backup, "'" OVERSIZE_USER "'");
+	free(python(read_placeholder_script, &backup, "'" OVERSIZE_USER "'"));
 	/* paused: a timer's sync undoes nothing */
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q sync --full"), 0);
 	ck_assert_int_eq(last_run_id(cfg, "full", "ok"), sync_run);
@@ -373,20 +392,24 @@ START_TEST(test_failback_needs_the_pause)
 END_TEST
 
 /* Production came back partly: messages that reached it after the
- * disaster began are kept by failback and mirrored after resume, and
- * the backup's new ones go home. */
+ * disaster began are kept by failback and mirrored after resume; a
+ * mirrored message it lost goes back from the backup's copy, and the
+ * backup's new ones go home. */
 START_TEST(test_failback_keeps_what_only_production_has)
 {
-	char *cfg = setup("partly", PARTLY_USER);
+	char *cfg = setup("partly", PARTLY_USER), *lost;
 	json_t *s;
 
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q pause"), 0);
-	python(append_script, &prod,
-	       "'" PARTLY_USER "' '<prod-only.7007@example.com>'");
-	python(append_script, &backup,
-	       "'" PARTLY_USER "' '<backup-only.7007@example.com>'");
+	free(python(append_script, &prod,
+		    "'" PARTLY_USER "' '<prod-only.7007@example.com>'"));
+	free(python(append_script, &backup,
+		    "'" PARTLY_USER "' '<backup-only.7007@example.com>'"));
+	lost = python(lose_script, &prod, "'" PARTLY_USER "'");
+	lost[strcspn(lost, "\r\n")] = '\0';
+	ck_assert_uint_gt(strlen(lost), 2);
 	s = mmirror_json(cfg, 0, "failback");
-	ck_assert_int_eq(json_path_int(s, "messages.appended"), 1);
+	ck_assert_int_eq(json_path_int(s, "messages.appended"), 2);
 	ck_assert_int_eq(json_path_int(s, "messages.expunged"), 0);
 	json_decref(s);
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q resume"), 0);
@@ -400,8 +423,10 @@ START_TEST(test_failback_keeps_what_only_production_has)
 
 		ck_assert_ptr_nonnull(strstr(d, "<prod-only.7007@example.com>"));
 		ck_assert_ptr_nonnull(strstr(d, "<backup-only.7007@example.com>"));
+		ck_assert_msg(strstr(d, lost) != NULL, "%s is not back", lost);
 		free(d);
 	}
+	free(lost);
 	free(cfg);
 }
 END_TEST

@@ -209,6 +209,69 @@ START_TEST(test_second_failback_keeps_production_flags)
 }
 END_TEST
 
+/* Production came back without mirrored messages: the backup's copies
+ * go back, replacing their links; one deleted on the backup does not,
+ * nor a placeholder (its original is archived). */
+START_TEST(test_lost_on_production_is_appended_again)
+{
+	const struct recon_prod_msg prod[] = {
+		P(1, 100, 1000, "<a@x>", "", false),
+	};
+	struct recon_fb_backup_msg backup[] = {
+		B(10, 100, 1000, "<a@x>", ""),
+		B(11, 200, 2000, "<b@x>", "\\Seen"),
+		B(12, 300, 3000, "<c@x>", "\\Deleted"),
+		B(13, 400, 4000, "<d@x>", ""),
+		B(14, 500, 5000, "<n@x>", ""),
+	};
+	const struct recon_link links[] = {
+		L(1, 10, ""), L(2, 11, ""), L(3, 12, ""),
+		{ 4, 13, RECON_FORM_PLACEHOLDER, "" }, L(5, 15, ""),
+	};
+	struct recon_plan p;
+
+	backup[3].placeholder = true;
+	plan(prod, 1, backup, 5, links, 5, &p);
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_APPEND), 2);
+	/* in ascending backup UID, the lost one first */
+	ck_assert_uint_eq(p.steps[0].backup_uid, 11);
+	ck_assert_uint_eq(p.steps[0].prod_uid, 2);
+	ck_assert_str_eq(p.steps[0].flags, "\\Seen");
+	ck_assert_uint_eq(p.steps[1].backup_uid, 14);
+	ck_assert_uint_eq(p.steps[1].prod_uid, 0);
+	ck_assert_uint_eq(p.drift_missing, 1);
+	/* gone from both sides: forgotten */
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_UNLINK), 1);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 0)->prod_uid, 5);
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_EXPUNGE), 0);
+	recon_plan_free(&p);
+}
+END_TEST
+
+/* A stopped failback appended a lost message's copy already: it is
+ * linked in place of the lost one, not appended twice. */
+START_TEST(test_lost_and_appended_is_adopted)
+{
+	const struct recon_prod_msg prod[] = {
+		P(9, 200, 2000, "<b@x>", "", false),
+	};
+	const struct recon_fb_backup_msg backup[] = {
+		B(11, 200, 2000, "<b@x>", "\\Seen"),
+	};
+	const struct recon_link links[] = { L(2, 11, "") };
+	struct recon_plan p;
+
+	plan(prod, 1, backup, 1, links, 1, &p);
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_APPEND), 0);
+	ck_assert_uint_eq(p.adopted, 1);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 0)->prod_uid, 2);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_ADOPT, 0)->prod_uid, 9);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_ADOPT, 0)->backup_uid, 11);
+	ck_assert(nth_kind(&p, RECON_STEP_STORE, 0)->add);
+	recon_plan_free(&p);
+}
+END_TEST
+
 /* A failback stopped after its STOREs, before its links: production has
  * the change already, and only the link learns it. */
 START_TEST(test_change_production_has_is_recorded)
@@ -259,16 +322,18 @@ START_TEST(test_backup_deletions_are_expunged)
 	assert_set(nth_kind(&p, RECON_STEP_EXPUNGE, 0), "1:2,5");
 	ck_assert_uint_eq(p.expunged_messages, 3);
 	ck_assert_uint_eq(count_kind(&p, RECON_STEP_STORE), 0);
-	ck_assert_uint_eq(count_kind(&p, RECON_STEP_APPEND), 0);
-	/* 1, 2, 5 expunged; 7 gone from both sides; 6 (on the backup only)
-	 * waits for the next sync */
+	/* 6, lost by production, goes back from the backup's copy */
+	ck_assert_uint_eq(count_kind(&p, RECON_STEP_APPEND), 1);
+	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_APPEND, 0)->prod_uid, 6);
+	/* 1, 2, 5 expunged; 7 gone from both sides */
 	ck_assert_uint_eq(count_kind(&p, RECON_STEP_UNLINK), 4);
 	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 0)->prod_uid, 7);
 	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 1)->prod_uid, 1);
 	ck_assert_uint_eq(nth_kind(&p, RECON_STEP_UNLINK, 1)->backup_uid, 10);
 	ck_assert_int_eq(p.guard, RECON_GUARD_NONE);
 	/* production operations first, then the database */
-	ck_assert_int_eq(p.steps[0].kind, RECON_STEP_EXPUNGE);
+	ck_assert_int_eq(p.steps[0].kind, RECON_STEP_APPEND);
+	ck_assert_int_eq(p.steps[1].kind, RECON_STEP_EXPUNGE);
 	recon_plan_free(&p);
 }
 END_TEST
@@ -475,6 +540,11 @@ model_outage(struct model *m, unsigned int round)
 		m->links[m->nl++] = (struct recon_link)L(p->uid, b->uid,
 							 xstrdup(p->flags));
 	}
+	/* production came back without some of them */
+	for (size_t i = 0; i < m->np; i++) {
+		if (rand_r(&m->seed) % 8 == 0)
+			m->prod[i].present = false;
+	}
 	for (size_t i = 0; i < m->nb; i++) {
 		unsigned int r = rand_r(&m->seed) % 6;
 
@@ -592,6 +662,13 @@ model_apply(struct model *m, const struct recon_plan *plan)
 			p->uid = m->next_prod++;
 			p->flags = xstrdup(st->flags);
 			p->deleted = false;
+			/* a copy of a message production lost replaces its link */
+			for (size_t l = 0; st->prod_uid != 0 && l < m->nl; l++) {
+				if (m->links[l].prod_uid != st->prod_uid)
+					continue;
+				free((char *)m->links[l].flags);
+				m->links[l--] = m->links[--m->nl];
+			}
 			m->links[m->nl++] = (struct recon_link)L(p->uid, m->bk[i].uid,
 								 xstrdup(st->flags));
 			m->np++;
@@ -670,6 +747,8 @@ main(void)
 	tcase_add_test(tc, test_flag_changes_go_to_production);
 	tcase_add_test(tc, test_second_failback_keeps_production_flags);
 	tcase_add_test(tc, test_change_production_has_is_recorded);
+	tcase_add_test(tc, test_lost_on_production_is_appended_again);
+	tcase_add_test(tc, test_lost_and_appended_is_adopted);
 	tcase_add_test(tc, test_backup_deletions_are_expunged);
 	tcase_add_test(tc, test_replaced_greeting);
 	tcase_add_test(tc, test_emptied_backup_is_guarded);
