@@ -406,3 +406,30 @@ recon_failback_plan_folder(const struct recon_fb_input *in,
 	free(p.prod_linked);
 	free(p.backup_used);
 }
+
+void
+recon_failback_relink(const struct recon_fb_identity *linked, size_t count,
+		      const struct recon_prod_msg *prod, size_t prod_count,
+		      uint32_t *map_r)
+{
+	bool *taken = xcalloc(prod_count + 1, sizeof(bool));
+
+	for (size_t i = 0; i < count; i++) {
+		const struct recon_fb_identity *id = &linked[i];
+
+		map_r[i] = 0;
+		for (size_t j = 0; j < prod_count; j++) {
+			const struct recon_prod_msg *pm = &prod[j];
+
+			if (!taken[j] && pm->skip == id->skipped &&
+			    pm->size == id->size &&
+			    pm->internaldate == id->internaldate &&
+			    strcmp(pm->message_id, id->message_id) == 0) {
+				taken[j] = true;
+				map_r[i] = pm->uid;
+				break;
+			}
+		}
+	}
+	free(taken);
+}

@@ -253,8 +253,9 @@ plan_folder(struct mailbox_ctx *ctx, const struct observed *prod,
 }
 
 /* Opens the folder on both sides: the backup read-only, production
- * read-write.  *missing_r: the folder is on neither, or the backup lacks
- * it (nothing to bring back); *prod_missing_r: production lacks it. */
+ * read-write.  *backup_missing_r, *prod_missing_r: that side lacks it.
+ * A backup folder renumbered since it was mirrored fails the mailbox:
+ * what users changed there cannot be told. */
 static int
 open_folder(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 	    struct imap_mailbox_info *binfo, struct imap_mailbox_info *pinfo,
@@ -291,16 +292,6 @@ open_folder(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 		if (recon_folder_is_inbox(ctx->folder))
 			return recon_inbox_missing(ctx, "production");
 		*prod_missing_r = true;
-	} else if (state->prod_uidvalidity != 0 &&
-		   pinfo->uidvalidity != state->prod_uidvalidity) {
-		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: "
-				"production renumbered the folder (UIDVALIDITY %u, "
-				"mirrored %u): failback cannot find the mirrored "
-				"messages there by UID; nothing done in this folder",
-				ctx->sub->id, ctx->folder, pinfo->uidvalidity,
-				state->prod_uidvalidity);
-		ctx->error->imap_class = IMAP_FAIL_PERMANENT;
-		return -1;
 	}
 	return 0;
 }
@@ -330,9 +321,11 @@ create_prod_folder(struct mailbox_ctx *ctx, struct imap_mailbox_info *pinfo)
 }
 
 /* Lists both sides (the open intents of either direction resolved
- * first), then plans. */
+ * first; the links re-keyed by identity when production renumbered the
+ * folder), then plans. */
 static int
-observe_and_plan(struct mailbox_ctx *ctx, bool backup_missing, bool prod_missing,
+observe_and_plan(struct mailbox_ctx *ctx, const struct db_folder_state *state,
+		 bool backup_missing, bool prod_missing,
 		 const struct imap_mailbox_info *binfo,
 		 const struct imap_mailbox_info *pinfo, struct observed *prod,
 		 struct observed *backup, struct db_message **links_r,
@@ -360,6 +353,11 @@ observe_and_plan(struct mailbox_ctx *ctx, bool backup_missing, bool prod_missing
 		recon_error_db(ctx, db_error);
 		return -1;
 	}
+	if (!prod_missing && state->prod_uidvalidity != 0 &&
+	    pinfo->uidvalidity != state->prod_uidvalidity &&
+	    recon_fb_relink(ctx, prod, state->prod_uidvalidity, pinfo->uidvalidity,
+			    links_r, links_count_r) < 0)
+		return -1;
 	if (prod_missing && *links_count_r > 0) {
 		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: "
 				"the folder is missing on production, which held "
@@ -396,8 +394,9 @@ failback_folder(struct mailbox_ctx *ctx)
 		return -1;
 	if (backup_missing && prod_missing)
 		return 0;
-	if (observe_and_plan(ctx, backup_missing, prod_missing, &binfo, &pinfo,
-			     &prod, &backup, &links, &links_count, &plan) < 0)
+	if (observe_and_plan(ctx, &state, backup_missing, prod_missing, &binfo,
+			     &pinfo, &prod, &backup, &links, &links_count,
+			     &plan) < 0)
 		goto out;
 	ctx->counters->skipped += plan.skipped;
 	ctx->counters->adopted += plan.adopted;

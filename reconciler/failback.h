@@ -9,7 +9,9 @@
  * a copy deleted on the backup (or marked \Deleted) has its production
  * message expunged, under the same guards as forward deletions.
  * A mirrored message production lost (it came back from an older copy
- * of itself) goes back from the backup's copy.  Production messages the
+ * of itself) goes back from the backup's copy; a folder production
+ * renumbered has its messages found again by identity
+ * (recon_failback_relink).  Production messages the
  * mirror never saw are left alone (the next sync
  * mirrors them), and so are broadcasts and mmirror's own placeholders on
  * the backup.  The pure planner is here; the executor is
@@ -79,5 +81,23 @@ struct recon_fb_input {
  * messages production lost (neither is copied to production). */
 void recon_failback_plan_folder(const struct recon_fb_input *input,
 				struct recon_plan *plan_r);
+
+/* A mirrored message as its link knows it, to find it again. */
+struct recon_fb_identity {
+	uint32_t prod_uid;	/* in the production folder as it was */
+	uint64_t size;
+	int64_t internaldate;
+	const char *message_id;
+	bool skipped;		/* a broadcast (not on the backup) */
+};
+
+/* After production renumbered a folder (a new UIDVALIDITY): map_r[i] is
+ * the production UID that now holds linked[i]'s message (the same size,
+ * INTERNALDATE and Message-ID; a broadcast only among production's
+ * broadcasts, any other message only among the rest; each production
+ * message taken once, in order), 0 when production no longer holds it. */
+void recon_failback_relink(const struct recon_fb_identity *linked, size_t count,
+			   const struct recon_prod_msg *prod, size_t prod_count,
+			   uint32_t *map_r);
 
 #endif

@@ -212,5 +212,15 @@ int recon_fb_copy(struct mailbox_ctx *ctx, const struct recon_plan *plan,
  * stopped failback was appending and links them, or lets the planner
  * append them again; either way the intents are cleared. */
 int recon_fb_resolve_intents(struct mailbox_ctx *ctx, const struct observed *prod);
+/* Production renumbered the folder since it was mirrored: *links (the
+ * folder's, *links_count of them) are re-keyed to the production UIDs
+ * that hold their messages now (prod: production's listing), found by
+ * identity; links whose messages production no longer holds go, so that
+ * their backup copies are brought back.  Written to db/ with the events
+ * (and the folder's production state cleared for the next sync), except
+ * in a dry run.  Returns 0, or -1 with ctx's error set. */
+int recon_fb_relink(struct mailbox_ctx *ctx, const struct observed *prod,
+		    uint32_t old_uidvalidity, uint32_t new_uidvalidity,
+		    struct db_message **links, size_t *links_count);
 
 #endif

@@ -24,8 +24,9 @@
 #define PAUSE_USER "7006"
 #define PARTLY_USER "7007"
 #define CUT_USER "7008"
+#define RENUMBERED_USER "7009"
 #define ALL_USERS OUTAGE_USERS " " OVERSIZE_USER " " EMPTIED_USER " " \
-	PAUSE_USER " " PARTLY_USER " " CUT_USER
+	PAUSE_USER " " PARTLY_USER " " CUT_USER " " RENUMBERED_USER
 
 static char *tmp;
 static struct fixture_server prod, backup;
@@ -431,6 +432,49 @@ START_TEST(test_failback_keeps_what_only_production_has)
 }
 END_TEST
 
+/* Production came back with a folder created anew (a new UIDVALIDITY):
+ * the links find their messages again by identity, and what users did
+ * to the folder's copies still goes home. */
+START_TEST(test_failback_after_production_renumbered_a_folder)
+{
+	char *cfg = setup("renumbered", RENUMBERED_USER), *out = NULL, *err = NULL;
+	json_t *s;
+
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q pause"), 0);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' mutate --outage "
+				 "--env '%s' --seed 63 --users '%s'", fixtures_dir(),
+				 backup.env_file, RENUMBERED_USER), 0);
+	free(out);
+	ck_assert_int_eq(run_cmd(&out, NULL, "'%s/corpus.py' recreate --env '%s' "
+				 "--user %s --folder Greetings", fixtures_dir(),
+				 prod.env_file, RENUMBERED_USER), 0);
+	free(out);
+	s = mmirror_json(cfg, 0, "failback --dry-run");
+	/* the replaced greeting: one APPEND, one EXPUNGE, nothing appended
+	 * again for the greetings production still holds */
+	ck_assert_int_eq(json_path_int(s, "messages.expunged") > 0, 1);
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "--json failback"), 0);
+	ck_assert_ptr_nonnull(strstr(err, "production renumbered the folder"));
+	free(out);
+	free(err);
+	assert_equal(RENUMBERED_USER, true);
+	s = mmirror_json(cfg, 0, "failback");
+	assert_no_work(s, "a failback after the renumbered one");
+	json_decref(s);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q runs --verify-chain"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q db check"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q resume"), 0);
+	s = mmirror_json(cfg, 0, "sync --incremental");
+	assert_no_work(s, "sync --incremental after resume");
+	json_decref(s);
+	s = mmirror_json(cfg, 0, "sync --full");
+	assert_no_work(s, "sync --full after resume");
+	json_decref(s);
+	free(cfg);
+}
+END_TEST
+
 /* fixtures/faultproxy.py in front of production's IMAPS port (TLS passes
  * through) with args; its port in *port_r, its pid returned. */
 static pid_t
@@ -535,7 +579,8 @@ run_pair(const struct test_pair *p)
 	pair_start(tmp, "", p, ALL_USERS, "", "--max-mail-size 300000", &prod,
 		   &backup);
 	if (corpus_generate(&prod, 71, OUTAGE_USERS " " EMPTIED_USER " "
-			    PAUSE_USER " " PARTLY_USER " " CUT_USER, "") < 0 ||
+			    PAUSE_USER " " PARTLY_USER " " CUT_USER " "
+			    RENUMBERED_USER, "") < 0 ||
 	    corpus_generate(&prod, 72, OVERSIZE_USER, "--oversize 400000") < 0) {
 		fprintf(stderr, "test set-up failed\n");
 	} else {
@@ -548,6 +593,8 @@ run_pair(const struct test_pair *p)
 		suite_add_case(suite, test_failback_keeps_what_only_production_has,
 			       300);
 		suite_add_case(suite, test_failback_survives_cut_connections, 300);
+		suite_add_case(suite, test_failback_after_production_renumbered_a_folder,
+			       300);
 		failed = suite_run(suite);
 	}
 	fixture_stop(&prod);

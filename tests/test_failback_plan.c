@@ -272,6 +272,36 @@ START_TEST(test_lost_and_appended_is_adopted)
 }
 END_TEST
 
+/* Production renumbered the folder: each link finds its message again
+ * by identity, once; a broadcast only among broadcasts; a message
+ * production no longer holds maps to 0. */
+START_TEST(test_relink_by_identity)
+{
+	const struct recon_fb_identity linked[] = {
+		{ 1, 100, 1000, "<a@x>", false },
+		{ 2, 100, 1000, "<a@x>", false },	/* a second alike copy */
+		{ 3, 300, 3000, "<bc@x>", true },
+		{ 4, 400, 4000, "<lost@x>", false },
+		{ 5, 100, 1000, "<a@x>", false },	/* a third: one too many */
+	};
+	const struct recon_prod_msg prod[] = {
+		P(1, 300, 3000, "<bc@x>", "", true),
+		P(2, 100, 1000, "<a@x>", "\\Seen", false),
+		P(3, 300, 3000, "<bc@x>", "", false),	/* not a broadcast */
+		P(4, 100, 1000, "<a@x>", "", false),
+		P(5, 999, 9999, "<new@x>", "", false),
+	};
+	uint32_t map[5];
+
+	recon_failback_relink(linked, 5, prod, 5, map);
+	ck_assert_uint_eq(map[0], 2);
+	ck_assert_uint_eq(map[1], 4);
+	ck_assert_uint_eq(map[2], 1);
+	ck_assert_uint_eq(map[3], 0);
+	ck_assert_uint_eq(map[4], 0);
+}
+END_TEST
+
 /* A failback stopped after its STOREs, before its links: production has
  * the change already, and only the link learns it. */
 START_TEST(test_change_production_has_is_recorded)
@@ -749,6 +779,7 @@ main(void)
 	tcase_add_test(tc, test_change_production_has_is_recorded);
 	tcase_add_test(tc, test_lost_on_production_is_appended_again);
 	tcase_add_test(tc, test_lost_and_appended_is_adopted);
+	tcase_add_test(tc, test_relink_by_identity);
 	tcase_add_test(tc, test_backup_deletions_are_expunged);
 	tcase_add_test(tc, test_replaced_greeting);
 	tcase_add_test(tc, test_emptied_backup_is_guarded);
