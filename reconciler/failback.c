@@ -509,26 +509,9 @@ recon_mailbox_failback(const struct recon_params *params,
 	}
 	ret = 0;
 out:
-	if (ctx.prod != NULL) {
-		counters->prod_commands += imap_conn_commands_sent(ctx.prod);
-		if (ret == 0)
-			imap_logout(ctx.prod);
-		imap_conn_destroy(&ctx.prod);
-	}
-	if (ctx.backup != NULL) {
-		counters->backup_commands += imap_conn_commands_sent(ctx.backup);
-		if (ret == 0)
-			imap_logout(ctx.backup);
-		imap_conn_destroy(&ctx.backup);
-	}
+	recon_close_connections(&ctx, ret == 0);
 	recon_folders_free(folders, folders_count);
-	if (ret == 0) {
-		if (ctx.changed)
-			counters->mailboxes_changed++;
-		else
-			counters->mailboxes_unchanged++;
-		if (ctx.guarded)
-			counters->mailboxes_frozen++;
-	}
+	if (ret == 0)
+		recon_count_mailbox(&ctx);
 	return ret;
 }

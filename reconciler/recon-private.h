@@ -112,6 +112,11 @@ int recon_inbox_missing(struct mailbox_ctx *ctx, const char *side);
  * ("the backup", "production").  Returns 0, or -1 with ctx's error set. */
 int recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
 			   const struct recon_step *st, const char *side);
+/* Adds the commands sent on ctx's connections to its counters and
+ * closes them (with LOGOUT when logout: the mailbox went well). */
+void recon_close_connections(struct mailbox_ctx *ctx, bool logout);
+/* Counts a mailbox done: changed or unchanged, and frozen by a guard. */
+void recon_count_mailbox(struct mailbox_ctx *ctx);
 /* The folders mirrored for sub: its own comma list, else the default
  * ones; free with recon_folders_free(). */
 char **recon_sub_folders(const struct recon_params *params,

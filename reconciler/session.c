@@ -305,3 +305,31 @@ recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
 		ctx->counters->expunged += st->uids.uids;
 	return 0;
 }
+
+void
+recon_close_connections(struct mailbox_ctx *ctx, bool logout)
+{
+	if (ctx->prod != NULL) {
+		ctx->counters->prod_commands += imap_conn_commands_sent(ctx->prod);
+		if (logout)
+			imap_logout(ctx->prod);
+		imap_conn_destroy(&ctx->prod);
+	}
+	if (ctx->backup != NULL) {
+		ctx->counters->backup_commands += imap_conn_commands_sent(ctx->backup);
+		if (logout)
+			imap_logout(ctx->backup);
+		imap_conn_destroy(&ctx->backup);
+	}
+}
+
+void
+recon_count_mailbox(struct mailbox_ctx *ctx)
+{
+	if (ctx->changed)
+		ctx->counters->mailboxes_changed++;
+	else
+		ctx->counters->mailboxes_unchanged++;
+	if (ctx->guarded)
+		ctx->counters->mailboxes_frozen++;
+}
