@@ -378,7 +378,9 @@ recon_failback_plan_folder(const struct recon_fb_input *in,
 			plan_new(&p, &in->backup[i]);
 	}
 	/* the APPENDs (all the steps so far) in ascending backup UID */
-	qsort(plan_r->steps, plan_r->count, sizeof(*plan_r->steps), append_cmp);
+	if (plan_r->count > 1)
+		qsort(plan_r->steps, plan_r->count, sizeof(*plan_r->steps),
+		      append_cmp);
 	apply_guards(&p);
 
 	recon_store_emit(&p.stores, plan_r);

@@ -128,7 +128,8 @@ recon_fb_relink(struct mailbox_ctx *ctx, const struct observed *prod,
 			old[i].prod_uid = map[i];
 			old[kept++] = old[i];
 		}
-		qsort(old, kept, sizeof(*old), link_cmp);
+		if (kept > 1)
+			qsort(old, kept, sizeof(*old), link_cmp);
 		*links_count = kept;
 	}
 	free(ids);
