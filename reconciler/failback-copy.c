@@ -122,9 +122,9 @@ struct journal_ctx {
 	struct fb_slot *const *slots;
 	size_t count;
 	uint32_t prod_uidnext;
-	bool clear;		/* false: write the intents; true: settle them */
 };
 
+/* The intents of a batch, before it is sent. */
 static int
 journal_txn(struct db_txn *txn, void *context, const char **error_r)
 {
@@ -133,27 +133,38 @@ journal_txn(struct db_txn *txn, void *context, const char **error_r)
 
 	for (size_t i = 0; i < jc->count; i++) {
 		struct fb_slot *s = jc->slots[i];
+		struct db_failback_intent in = {
+			.backup_uid = s->step->backup_uid,
+			.size = spool_size(s->spool),
+			.internaldate = s->bm->internaldate,
+			.message_id = s->bm->message_id,
+			.prod_uidnext = jc->prod_uidnext,
+			.flags = s->step->flags,
+		};
 		int ret;
 
-		if (!jc->clear) {
-			struct db_failback_intent in = {
-				.backup_uid = s->step->backup_uid,
-				.size = spool_size(s->spool),
-				.internaldate = s->bm->internaldate,
-				.message_id = s->bm->message_id,
-				.prod_uidnext = jc->prod_uidnext,
-				.flags = s->step->flags,
-			};
+		memcpy(in.digest, s->digest, SHA256_LEN);
+		ret = db_failback_intent_put(ctx->params->db, txn, ctx->sub->id,
+					     ctx->folder, &in, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
 
-			memcpy(in.digest, s->digest, SHA256_LEN);
-			ret = db_failback_intent_put(ctx->params->db, txn,
-						     ctx->sub->id, ctx->folder,
-						     &in, error_r);
-			if (ret != 0)
-				return ret;
-			continue;
-		}
-		/* settled: appended with its UID known, or refused */
+/* Slots whose outcome is known: an appended one is linked (one whose
+ * production UID is not known yet keeps its intent until it is found),
+ * and the intent goes. */
+static int
+settle_txn(struct db_txn *txn, void *context, const char **error_r)
+{
+	struct journal_ctx *jc = context;
+	struct mailbox_ctx *ctx = jc->ctx;
+
+	for (size_t i = 0; i < jc->count; i++) {
+		struct fb_slot *s = jc->slots[i];
+		int ret;
+
 		if (s->appended && s->prod_uid == 0)
 			continue;
 		if (s->appended) {
@@ -195,7 +206,7 @@ append_batch(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 	struct imap_append_msg msgs[FB_BATCH_MAX];
 	char **flags[FB_BATCH_MAX];
 	size_t flags_count[FB_BATCH_MAX];
-	struct journal_ctx jc = { ctx, slots, count, prod_uidnext, false };
+	struct journal_ctx jc = { ctx, slots, count, prod_uidnext };
 	struct imap_error ie;
 	int r, ret = -1;
 
@@ -242,8 +253,8 @@ append_batch(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 			if (!slots[i]->unknown)
 				settle[n++] = slots[i];
 		}
-		jc = (struct journal_ctx){ ctx, settle, n, prod_uidnext, true };
-		if (recon_txn_run(ctx, journal_txn, &jc) < 0)
+		jc = (struct journal_ctx){ ctx, settle, n, prod_uidnext };
+		if (recon_txn_run(ctx, settle_txn, &jc) < 0)
 			goto out;
 	}
 	recon_crash_point();
@@ -310,34 +321,6 @@ copy_batch(struct mailbox_ctx *ctx, struct fb_batch *b, uint32_t prod_uidnext,
 		append_batch(ctx, send, nsend, prod_uidnext, need_lookup);
 }
 
-struct lookup_ctx {
-	struct mailbox_ctx *ctx;
-	struct fb_slot *const *slots;
-	size_t count;
-};
-
-static int
-lookup_txn(struct db_txn *txn, void *context, const char **error_r)
-{
-	struct lookup_ctx *lc = context;
-
-	for (size_t i = 0; i < lc->count; i++) {
-		const struct fb_slot *s = lc->slots[i];
-		int ret = link_copy(lc->ctx, txn, s->prod_uid, s->step->prod_uid,
-				    s->step->backup_uid, s->bm, s->digest,
-				    s->step->flags, error_r);
-
-		if (ret == 0)
-			ret = db_failback_intent_delete(lc->ctx->params->db, txn,
-							lc->ctx->sub->id,
-							lc->ctx->folder,
-							s->step->backup_uid, error_r);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
 /* Without UIDPLUS the new messages' production UIDs are found by listing
  * production from the UIDNEXT seen before and matching identity. */
 static int
@@ -345,8 +328,11 @@ find_appended(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 	      uint32_t prod_uidnext)
 {
 	struct observed found = { 0 };
-	struct lookup_ctx lc = { ctx, slots, 0 };
 	struct fb_slot **linked = xcalloc(count + 1, sizeof(*linked));
+	struct journal_ctx lc = { ctx, linked, 0, prod_uidnext };
+	struct db_message *links = NULL;
+	size_t links_count = 0;
+	const char *db_error;
 	bool *used;
 	char set[32];
 	int ret = -1;
@@ -354,24 +340,17 @@ find_appended(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 	snprintf(set, sizeof(set), "%u:*", prod_uidnext > 0 ? prod_uidnext : 1);
 	if (recon_observe(ctx, ctx->prod, set, true, &found) < 0)
 		goto out;
+	if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    &links, &links_count, &db_error) < 0) {
+		recon_error_db(ctx, db_error);
+		goto out;
+	}
 	used = xcalloc(found.count + 1, sizeof(*used));
-	/* copies of earlier batches are linked already */
-	for (size_t j = 0; j < found.count; j++) {
-		struct db_message rec;
-		const char *db_error;
-		int r = db_message_get(ctx->params->db, NULL, ctx->sub->id,
-				       ctx->folder, found.msgs[j].uid, &rec,
-				       &db_error);
-
-		if (r < 0) {
-			recon_error_db(ctx, db_error);
-			free(used);
-			goto out;
-		}
-		if (r == 0) {
-			used[j] = true;
-			db_message_clear(&rec);
-		}
+	/* copies of earlier batches are linked already (both ascending) */
+	for (size_t j = 0, k = 0; j < found.count; j++) {
+		while (k < links_count && links[k].prod_uid < found.msgs[j].uid)
+			k++;
+		used[j] = k < links_count && links[k].prod_uid == found.msgs[j].uid;
 	}
 	for (size_t i = 0; i < count; i++) {
 		for (size_t j = 0; j < found.count; j++) {
@@ -388,14 +367,14 @@ find_appended(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 		}
 	}
 	free(used);
-	lc.slots = linked;
-	if (lc.count > 0 && recon_txn_run(ctx, lookup_txn, &lc) < 0)
+	if (lc.count > 0 && recon_txn_run(ctx, settle_txn, &lc) < 0)
 		goto out;
 	for (size_t i = 0; i < lc.count; i++)
 		recon_fb_step_print(ctx, linked[i]->step);
 	ret = 0;
 out:
 	free(linked);
+	db_messages_free(&links, links_count);
 	recon_observed_free(&found);
 	return ret;
 }
