@@ -19,7 +19,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 struct live {
 	uint32_t uid;

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"
+#include "cli/settings.h"
 
 /* Exit codes of DESIGN.md (sysexits where they exist). */
 #define EXIT_OK 0

@@ -12,7 +12,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "archive/archive.h"
 #include "reconciler/recon.h"
 #include "cli/cli.h"

@@ -11,7 +11,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 

@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "reconciler/recon.h"
 #include "archive/archive.h"
 #include "cli/cli.h"

@@ -146,7 +146,7 @@ cmd_version(struct cli *cli)
 
 /* What every command needs before it reads anything: no core dump (it
  * could hold both admin passwords), the passwords out of the environment
- * (cli/config.c reads them through secret_env_get()), and a write to a
+ * (cli/settings.c reads them through secret_env_get()), and a write to a
  * closed peer an error rather than a signal, for OpenSSL's and libldap's
  * writes as for ours. */
 static void

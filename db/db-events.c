@@ -6,7 +6,7 @@
 
 #include "util/util.h"
 #include "db/db-private.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 static const char *const event_kind_names[] = {
 	[DB_EV_ADD] = "ADD",

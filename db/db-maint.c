@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 #include "db/db-private.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 /* problems reported per mailbox before "... and N more" */
 #define CHECK_LINES_PER_MAILBOX 5

@@ -9,7 +9,7 @@
 
 #include "util/util.h"
 #include "db/db-private.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 static const char *const run_kind_names[] = {
 	[DB_RUN_FULL] = "full",

@@ -9,7 +9,7 @@
 
 #include "util/util.h"
 #include "db/db-private.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 /* deletions per transaction while pruning */
 #define PRUNE_BATCH 2000

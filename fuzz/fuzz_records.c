@@ -15,7 +15,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 static void
 same(const char *kind, const uint8_t *data, size_t size, unsigned char *again,

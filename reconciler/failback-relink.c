@@ -10,7 +10,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "reconciler/failback.h"
 #include "reconciler/recon-private.h"
 #include "reconciler/crash.h"

@@ -1,12 +1,12 @@
 /* The run's events, written in the transactions that change the state
- * they describe (db/history.h). */
+ * they describe (db/db-history.h). */
 #include "config.h"
 
 #include <string.h>
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "reconciler/recon-private.h"
 
 struct txn_wrap {

@@ -14,7 +14,7 @@
 #include "util/uidset.h"
 #include "imap/imap.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "reconciler/recon-private.h"
 #include "reconciler/crash.h"
 

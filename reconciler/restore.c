@@ -10,7 +10,7 @@
 #include "util/spool.h"
 #include "imap/imap.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 #include "archive/archive.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"

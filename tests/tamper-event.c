@@ -9,7 +9,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 struct find_ctx {
 	bool found;

@@ -1,4 +1,4 @@
-/* Tests of the configuration loader (cli/config.c). */
+/* Tests of the configuration loader (cli/settings.c). */
 #include "config.h"
 
 #include <check.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/config.h"
+#include "cli/settings.h"
 #include "util/util.h"
 
 /* A valid file of exactly MINIMAL_LINES lines; error tests append to it so

@@ -17,7 +17,7 @@
 /* the module's own test: it may reach below the public interface to plant
  * records that mmirror itself would never write */
 #include "db/db-private.h"
-#include "db/history.h"
+#include "db/db-history.h"
 
 #define UNSUPPORTED "record format version 2 is not supported by this mmirror"
 

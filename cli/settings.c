@@ -10,7 +10,7 @@
  * strips leading white space (an indented key is a key), refuses over-long
  * lines instead of splitting them, and checks section names itself (an
  * empty unknown section would otherwise go unnoticed). */
-/* Angle brackets: "config.h" would find cli/config.h next to this file. */
+/* Angle brackets: "config.h" would find cli/settings.h next to this file. */
 #include <config.h>
 
 #include <ctype.h>
@@ -23,7 +23,7 @@
 
 #include <ini.h>
 
-#include "cli/config.h"
+#include "cli/settings.h"
 #include "util/util.h"
 
 #define DEFAULT_LOGIN_TEMPLATE "%u*%a"

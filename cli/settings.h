@@ -1,10 +1,10 @@
-/* config: the INI configuration file of DESIGN.md, read with inih.
+/* settings: the INI configuration file of DESIGN.md, read with inih.
  *
  * Every section and key that DESIGN.md lists is accepted (also those whose
  * feature is not used yet); an unknown section or key, a malformed value or
  * a missing required value is an error naming the file and line. */
-#ifndef MMIRROR_CONFIG_H
-#define MMIRROR_CONFIG_H
+#ifndef MMIRROR_SETTINGS_H
+#define MMIRROR_SETTINGS_H
 
 #include <stdbool.h>
 #include <stddef.h>
