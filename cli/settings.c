@@ -43,6 +43,8 @@ enum value_type {
 	VALUE_UINT,		/* unsigned int within [min, max] */
 	VALUE_U64,
 	VALUE_SIZE,		/* uint64_t, K/M/G suffix */
+	VALUE_DURATION,		/* uint64_t seconds, s/m/h/d suffix */
+	VALUE_LIST,		/* char **, size_t count after it: a comma list */
 	VALUE_TLS,
 	VALUE_AUTH,
 	VALUE_TEMPLATE,		/* char *, must hold %u */
@@ -133,16 +135,22 @@ static const struct key_def ldap_keys[] = {
 
 static const struct key_def notify_keys[] = {
 	{ "smtp_url", VALUE_STRING, CFG(notify_smtp_url), 0, 0, NULL },
+	{ "ca_file", VALUE_STRING, CFG(notify_ca_file), 0, 0, NULL },
+	{ "verify", VALUE_BOOL, CFG(notify_verify), 0, 0, NULL },
 	{ "from", VALUE_STRING, CFG(notify_from), 0, 0, NULL },
-	{ "to", VALUE_STRING, CFG(notify_to), 0, 0, NULL },
+	{ "to", VALUE_LIST, CFG(notify_to), 0, 0, NULL },
+	{ "site", VALUE_STRING, CFG(notify_site), 0, 0, NULL },
 	{ "when", VALUE_WHEN, CFG(notify_always), 0, 0, NULL },
 	{ "username", VALUE_STRING, CFG(notify_username), 0, 0, NULL },
 	{ "password_file", VALUE_STRING, CFG(notify_password_file), 0, 0, NULL },
+	{ "max_lag", VALUE_DURATION, CFG(notify_max_lag), 0, 0, NULL },
+	{ "remind", VALUE_DURATION, CFG(notify_remind), 0, 0, NULL },
 };
 
 static const struct key_def log_keys[] = {
 	{ "level", VALUE_LOG_LEVEL, CFG(log_level), 0, 0, NULL },
 	{ "syslog", VALUE_BOOL, CFG(log_syslog), 0, 0, NULL },
+	{ "metrics_file", VALUE_STRING, CFG(metrics_file), 0, 0, NULL },
 };
 
 #define SECTION(name, keys, base) { name, keys, N_ELEMENTS(keys), base }
@@ -421,6 +429,24 @@ value_set(struct config_parser *parser, const struct section_def *section,
 					    "optionally with a K, M or G suffix, "
 					    "not '%s'", key->name, value);
 		return 1;
+	case VALUE_DURATION:
+		if (config_parse_duration(value, field) < 0)
+			return parser_error(parser, "%s must be a duration: a "
+					    "whole number with s, m, h or d "
+					    "(90m, 2h, 1d), not '%s'",
+					    key->name, value);
+		return 1;
+	case VALUE_LIST: {
+		char ***list = field;
+		size_t *count = (size_t *)(list + 1);
+
+		config_strv_free(*list, *count);
+		*list = config_split_list(value, count);
+		if (*count == 0)
+			return parser_error(parser, "%s must name at least one "
+					    "item", key->name);
+		return 1;
+	}
 	case VALUE_TLS:
 		if (!choice_set(parser, key, value, tls_names,
 				N_ELEMENTS(tls_names), &index))
@@ -623,6 +649,37 @@ server_finish(struct config_parser *parser, struct config_server *server,
 	return 0;
 }
 
+/* [notify]: mail needs a server it can reach safely, a sender and
+ * somebody to tell. */
+static int
+notify_finish(struct config_parser *parser, const char **error_r)
+{
+	struct config *config = parser->config;
+
+	if (config->notify_smtp_url == NULL)
+		return 0;
+	if (strncmp(config->notify_smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(config->notify_smtp_url, "smtps://", 8) != 0) {
+		*error_r = config_set_error("%s: [notify] smtp_url must be "
+					    "smtp://HOST[:PORT] (STARTTLS) or "
+					    "smtps://HOST[:PORT], not '%s'",
+					    parser->path,
+					    config->notify_smtp_url);
+		return -1;
+	}
+	if (config->notify_from == NULL) {
+		*error_r = config_set_error("%s: [notify] from is required "
+					    "with smtp_url", parser->path);
+		return -1;
+	}
+	if (config->notify_to_count == 0) {
+		*error_r = config_set_error("%s: [notify] to is required "
+					    "with smtp_url", parser->path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_finish(struct config_parser *parser, const char **error_r)
 {
@@ -635,6 +692,8 @@ config_finish(struct config_parser *parser, const char **error_r)
 	}
 	if (server_finish(parser, &config->production, "production", error_r) < 0 ||
 	    server_finish(parser, &config->backup, "backup", error_r) < 0)
+		return -1;
+	if (notify_finish(parser, error_r) < 0)
 		return -1;
 	if (config->folders == NULL)
 		config->folders = config_split_list(DEFAULT_FOLDERS,
@@ -714,6 +773,9 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	config->ldap_backup.verify = true;
 	config->ldap_production.timeout = 60;
 	config->ldap_backup.timeout = 60;
+	config->notify_verify = true;
+	config->notify_max_lag = 86400;
+	config->notify_remind = 86400;
 
 	memset(&parser, 0, sizeof(parser));
 	parser.config = config;
@@ -802,8 +864,11 @@ config_free(struct config **configp)
 	ldap_dir_free(&config->ldap_production);
 	ldap_dir_free(&config->ldap_backup);
 	free(config->notify_smtp_url);
+	free(config->notify_ca_file);
 	free(config->notify_from);
-	free(config->notify_to);
+	config_strv_free(config->notify_to, config->notify_to_count);
+	free(config->notify_site);
+	free(config->metrics_file);
 	free(config->notify_username);
 	free(config->notify_password_file);
 	free(config->log_level);
@@ -849,6 +914,44 @@ config_strv_free(char **strv, size_t count)
 	for (size_t i = 0; i < count; i++)
 		free(strv[i]);
 	free(strv);
+}
+
+int
+config_parse_duration(const char *s, uint64_t *seconds_r)
+{
+	char digits[32];
+	size_t len = strlen(s);
+	uint64_t n, unit = 1;
+
+	if (len == 0)
+		return -1;
+	switch (s[len - 1]) {
+	case 's':
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'd':
+		unit = 86400;
+		break;
+	default:
+		if (s[len - 1] < '0' || s[len - 1] > '9')
+			return -1;
+		len++;	/* no suffix: the whole string is the number */
+		break;
+	}
+	len--;
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	if (str_to_u64(digits, &n) < 0 || n > UINT64_MAX / unit)
+		return -1;
+	*seconds_r = n * unit;
+	return 0;
 }
 
 int

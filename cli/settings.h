@@ -78,17 +78,24 @@ struct config {
 	bool ldap_delete_entries;	/* default no */
 	bool ldap_subscribe;		/* default yes */
 
-	/* [notify] */
-	char *notify_smtp_url;
+	/* [notify]: no smtp_url, no mail (alerts are still tracked) */
+	char *notify_smtp_url;		/* smtp://host:587 (STARTTLS) or smtps:// */
+	char *notify_ca_file;		/* NULL: the system's CAs */
+	bool notify_verify;		/* default yes */
 	char *notify_from;
-	char *notify_to;
+	char **notify_to;		/* comma list */
+	size_t notify_to_count;
+	char *notify_site;		/* in subjects; default the host name */
 	bool notify_always;		/* when = always; default failure */
 	char *notify_username;
 	char *notify_password_file;
+	uint64_t notify_max_lag;	/* seconds, default 1d */
+	uint64_t notify_remind;		/* seconds, default 24h; 0: never */
 
 	/* [log] */
 	char *log_level;		/* default "info" */
 	bool log_syslog;		/* default no */
+	char *metrics_file;		/* Prometheus text format; NULL: none */
 };
 
 /* Reads and checks path.  On success *config_r is the caller's (free with
@@ -104,6 +111,10 @@ void config_strv_free(char **strv, size_t count);
 
 /* Parses "1048576", "512K", "20M", "1G" (powers of 1024). */
 int config_parse_size(const char *s, uint64_t *size_r);
+
+/* Parses a duration: a whole number with s, m, h or d ("90m", "2h",
+ * "1d"; a bare number is seconds) into seconds. */
+int config_parse_duration(const char *s, uint64_t *seconds_r);
 
 /* The password of a server: from $MMIRROR_<SECTION>_PASSWORD
  * (MMIRROR_PRODUCTION_PASSWORD, MMIRROR_BACKUP_PASSWORD) when set, else

@@ -207,14 +207,20 @@ START_TEST(test_full_file)
 		"[notify]\n"
 		"smtp_url = smtp://mail.example.net:25\n"
 		"from = mmirror@example.net\n"
-		"to = ops@example.net\n"
+		"to = ops@example.net, dr-team@example.net\n"
+		"site = Atlanta MM\n"
+		"ca_file = /etc/ssl/smarthost.pem\n"
+		"verify = no\n"
+		"max_lag = 90m\n"
+		"remind = 2h\n"
 		"when = always\n"
 		"username = mailer\n"
 		"password_file = /etc/mmirror/smtp.pw\n"
 		"\n"
 		"[log]\n"
 		"level = DEBUG\n"
-		"syslog = true\n";
+		"syslog = true\n"
+		"metrics_file = /var/lib/node_exporter/mmirror.prom\n";
 	struct config *config = load_ok(content);
 	const struct config_server *p = &config->production, *b = &config->backup;
 
@@ -294,13 +300,22 @@ START_TEST(test_full_file)
 
 	ck_assert_str_eq(config->notify_smtp_url, "smtp://mail.example.net:25");
 	ck_assert_str_eq(config->notify_from, "mmirror@example.net");
-	ck_assert_str_eq(config->notify_to, "ops@example.net");
+	ck_assert_uint_eq(config->notify_to_count, 2);
+	ck_assert_str_eq(config->notify_to[0], "ops@example.net");
+	ck_assert_str_eq(config->notify_to[1], "dr-team@example.net");
+	ck_assert_str_eq(config->notify_site, "Atlanta MM");
+	ck_assert_str_eq(config->notify_ca_file, "/etc/ssl/smarthost.pem");
+	ck_assert(!config->notify_verify);
+	ck_assert_uint_eq(config->notify_max_lag, 90 * 60);
+	ck_assert_uint_eq(config->notify_remind, 2 * 3600);
 	ck_assert(config->notify_always);
 	ck_assert_str_eq(config->notify_username, "mailer");
 	ck_assert_str_eq(config->notify_password_file, "/etc/mmirror/smtp.pw");
 
 	ck_assert_str_eq(config->log_level, "debug");
 	ck_assert(config->log_syslog);
+	ck_assert_str_eq(config->metrics_file,
+			 "/var/lib/node_exporter/mmirror.prom");
 
 	config_free(&config);
 	ck_assert_ptr_null(config);
@@ -551,6 +566,13 @@ static const struct missing_case missing_cases[] = {
 	  "password_file = /p\n[backup]\nhost = b\nadmin_user = a\n",
 	  "[backup] password_file is required (or set MMIRROR_BACKUP_PASSWORD)" },
 	{ MINIMAL "[mirror]\nmax_spool = 0\n", "[mirror] max_spool must be more than 0" },
+	{ MINIMAL "[notify]\nsmtp_url = smtp://m:587\nto = a@b\n",
+	  "[notify] from is required with smtp_url" },
+	{ MINIMAL "[notify]\nsmtp_url = smtps://m\nfrom = a@b\n",
+	  "[notify] to is required with smtp_url" },
+	{ MINIMAL "[notify]\nsmtp_url = http://m\nfrom = a@b\nto = c@d\n",
+	  "[notify] smtp_url must be smtp://HOST[:PORT] (STARTTLS) or "
+	  "smtps://HOST[:PORT], not 'http://m'" },
 };
 
 START_TEST(test_missing_required)
@@ -724,6 +746,32 @@ START_TEST(test_password_env_only)
 }
 END_TEST
 
+START_TEST(test_parse_duration)
+{
+	static const struct {
+		const char *text;
+		int ret;
+		uint64_t seconds;
+	} cases[] = {
+		{ "90m", 0, 5400 }, { "2h", 0, 7200 }, { "1d", 0, 86400 },
+		{ "45s", 0, 45 }, { "30", 0, 30 }, { "0", 0, 0 }, { "0h", 0, 0 },
+		{ "", -1, 0 }, { "h", -1, 0 }, { "1.5h", -1, 0 }, { "-1m", -1, 0 },
+		{ "1w", -1, 0 }, { "2 h", -1, 0 }, { "1hm", -1, 0 },
+		{ "213503982334601d", 0, UINT64_C(213503982334601) * 86400 },
+		{ "213503982334602d", -1, 0 },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		uint64_t seconds = 7;
+		int ret = config_parse_duration(cases[i].text, &seconds);
+
+		ck_assert_msg(ret == cases[i].ret, "'%s': %d", cases[i].text, ret);
+		ck_assert_uint_eq(seconds, cases[i].ret == 0 ?
+				  cases[i].seconds : 7);
+	}
+}
+END_TEST
+
 START_TEST(test_parse_size)
 {
 	uint64_t size = 7;
@@ -814,6 +862,7 @@ config_suite(void)
 
 	tc = tcase_create("values");
 	tcase_add_test(tc, test_parse_size);
+	tcase_add_test(tc, test_parse_duration);
 	tcase_add_test(tc, test_split_list);
 	suite_add_tcase(s, tc);
 	return s;
