@@ -132,6 +132,10 @@ struct recon_result {
 	size_t failures_count, failures_alloc;
 	struct recon_guard_report *guards;
 	size_t guards_count, guards_alloc;
+	/* the mailboxes done without error (a guard may have held some of
+	 * their deletions back), in the order they finished */
+	char **done;
+	size_t done_count, done_alloc;
 	/* When the run had to stop before all mailboxes were tried: the exit
 	 * code (69: a server could not be reached at all; 78: the super
 	 * user's credentials were refused or the servers cannot work as

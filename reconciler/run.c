@@ -207,6 +207,10 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 	pthread_mutex_lock(&result_mutex);
 	rs->done++;
 	if (ret == 0) {
+		result->done = xgrow(result->done, &result->done_alloc,
+				     result->done_count + 1,
+				     sizeof(*result->done));
+		result->done[result->done_count++] = xstrdup(sub->id);
 		rs->any_mirrored = true;
 		rs->suspects = 0;
 		log_suspects(result, &rs->unlogged);
@@ -338,6 +342,9 @@ recon_result_free(struct recon_result *result)
 		free(result->guards[i].folder);
 	}
 	free(result->guards);
+	for (size_t i = 0; i < result->done_count; i++)
+		free(result->done[i]);
+	free(result->done);
 	free(result->stopped_error);
 	memset(result, 0, sizeof(*result));
 }
