@@ -1,0 +1,88 @@
+/* notify: alert state, rendering and sending mail through libcurl.
+ *
+ * notify decides only when to mail, never what is wrong: the caller tells
+ * it, after every run, the whole set of conditions that need an operator
+ * (a failing mailbox, a frozen folder, a lag past max_lag, a run that
+ * failed, the pause).  An alert opens when a condition appears, is mailed
+ * again every `remind` while it lasts, and closes (with a recovery mail)
+ * when the condition is gone.  All of one evaluation goes into one mail.
+ *
+ * Mail is queued in the state database (the `outbox`), in the same
+ * transaction as the alert state, and sent by notify_flush() after the run
+ * lock is released, with connect and transfer timeouts: a smart host that
+ * stalls delays no pass, and a mail that cannot be delivered stays queued
+ * for the next run.  Nothing mailed ever holds a password, a PIN or
+ * message content: conditions carry mailbox ids, folders and reasons.
+ *
+ * Return values: 0, or -1 with *error_r (static storage until the next
+ * call from the same thread). */
+#ifndef MMIRROR_NOTIFY_H
+#define MMIRROR_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+/* One thing an operator must look at.  key is its identity across runs
+ * ("mailbox:5551234", "frozen:5551234/INBOX", "lag:5551234",
+ * "run:incremental", "directory", "paused"): the same key in the next
+ * evaluation is the same alert.  summary is one line naming the mailbox
+ * and the reason; action, when not NULL, the command that releases it
+ * ("mmirror sync --force-deletes --mailbox 5551234"). */
+struct notify_condition {
+	const char *key;
+	const char *summary;
+	const char *action;
+};
+
+/* [notify] of the configuration, and what the mail needs besides. */
+struct notify_settings {
+	const char *smtp_url;	/* NULL: alerts are tracked, nothing is mailed */
+	const char *ca_file;	/* NULL: the system's CAs */
+	bool verify;
+	const char *username;	/* NULL: no AUTH */
+	const char *password;	/* with username */
+	const char *from;
+	const char *const *to;
+	size_t to_count;
+	const char *site;	/* the name in subjects (the host name) */
+	bool always;		/* when = always: summaries are mailed too */
+	uint64_t remind;	/* seconds; 0: never again while open */
+	unsigned int connect_timeout;	/* seconds */
+	unsigned int timeout;		/* seconds for one whole mail */
+};
+
+/* What one evaluation did. */
+struct notify_outcome {
+	size_t opened, closed, reminded;	/* alerts */
+	bool queued;				/* a mail went into the outbox */
+};
+
+/* Compares conditions with the open alerts in db and records the change
+ * (opened, closed, reminded) at time now.  When anything changed, or a
+ * summary is given (when = always: the nightly full pass's), one mail is
+ * queued, unless settings->smtp_url is NULL.  summary is the run's text
+ * summary (a few lines) or NULL.  The caller holds the run lock. */
+int notify_evaluate(struct db *db, const struct notify_settings *settings,
+		    const struct notify_condition *conditions, size_t count,
+		    const char *summary, int64_t now,
+		    struct notify_outcome *outcome_r, const char **error_r);
+
+/* Sends every queued mail, oldest first; a delivered one leaves the
+ * outbox, one that fails stays with its error (logged as a warning) for
+ * the next flush, and the rest wait too.  Two flushes never send the
+ * same mail: a flush that finds another one running returns at once.
+ * Needs no run lock.  *sent_r counts the mails delivered, *left_r those
+ * still queued.  Returns -1 only when the outbox cannot be read. */
+int notify_flush(struct db *db, const struct notify_settings *settings,
+		 size_t *sent_r, size_t *left_r, const char **error_r);
+
+/* Sends one test mail now (not through the outbox).  *reply_r is what
+ * the server last said (caller frees), also on failure when it said
+ * anything. */
+int notify_send_test(const struct notify_settings *settings, int64_t now,
+		     char **reply_r, const char **error_r);
+
+#endif
