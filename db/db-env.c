@@ -272,6 +272,7 @@ db_free(struct db *db, bool checkpoint)
 		&db->events_by_mailbox, &db->events, &db->runs,
 		&db->checkpoints, &db->history_meta, &db->directory,
 		&db->control, &db->messages, &db->folders, &db->subscriptions,
+		&db->alerts, &db->outbox,
 	};
 	unsigned int failed = 0;
 	int ret, first = 0;
@@ -424,7 +425,9 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->checkpoints, "checkpoints", false, error_r) < 0 ||
 	    db_open_one(db, &db->history_meta, "history_meta", false, error_r) < 0 ||
 	    db_open_one(db, &db->directory, "directory", false, error_r) < 0 ||
-	    db_open_one(db, &db->control, "control", false, error_r) < 0)
+	    db_open_one(db, &db->control, "control", false, error_r) < 0 ||
+	    db_open_one(db, &db->alerts, "alerts", false, error_r) < 0 ||
+	    db_open_one(db, &db->outbox, "outbox", false, error_r) < 0)
 		goto fail;
 	/* DB_CREATE: build the index if it is empty (e.g. a new secondary
 	 * beside existing messages) */

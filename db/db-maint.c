@@ -14,6 +14,7 @@
 #include "util/util.h"
 #include "db/db-private.h"
 #include "db/db-history.h"
+#include "db/db-notify.h"
 
 /* problems reported per mailbox before "... and N more" */
 #define CHECK_LINES_PER_MAILBOX 5
@@ -104,6 +105,9 @@ DECODE_CHECK(run, struct db_run, db_run_decode, db_run_clear)
 DECODE_CHECK(directory, struct db_directory_entry, db_directory_decode,
 	     db_directory_entry_clear)
 DECODE_CHECK(pause, struct db_pause, db_pause_decode, db_pause_clear)
+DECODE_CHECK(alert, struct db_alert, db_alert_decode, db_alert_clear)
+DECODE_CHECK(outbox, struct db_outbox_mail, db_outbox_decode,
+	     db_outbox_mail_clear)
 
 /* Keys with a fixed form: (run, mailbox, seq); a run id; (run, mailbox,
  * folder, uid). */
@@ -136,6 +140,20 @@ key_control(const DBT *key)
 {
 	return key->size == sizeof(DB_CONTROL_KEY_PAUSE) - 1 &&
 		memcmp(key->data, DB_CONTROL_KEY_PAUSE, key->size) == 0;
+}
+
+/* an alert's key is its condition's identity: text; an outbox key is
+ * a sequence number */
+static bool
+key_alert(const DBT *key)
+{
+	return key->size > 0 && memchr(key->data, '\0', key->size) == NULL;
+}
+
+static bool
+key_outbox(const DBT *key)
+{
+	return key->size == 8;
 }
 
 static int
@@ -404,6 +422,8 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		{ "checkpoints", offsetof(struct db, checkpoints), dec_event, key_checkpoint },
 		{ "directory", offsetof(struct db, directory), dec_directory, NULL },
 		{ "control", offsetof(struct db, control), dec_pause, key_control },
+		{ "alerts", offsetof(struct db, alerts), dec_alert, key_alert },
+		{ "outbox", offsetof(struct db, outbox), dec_outbox, key_outbox },
 	};
 	struct check c = { out, 0 };
 	struct index_ctx ic = { db, &c, 0 };

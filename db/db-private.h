@@ -42,6 +42,8 @@ struct db {
 	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
 	DB *directory;		/* (side, key) -> digest (db-directory.c) */
 	DB *control;		/* switches of the whole mirror (db-control.c) */
+	DB *alerts;		/* key -> open alert (db-notify.c) */
+	DB *outbox;		/* seq -> mail to send (db-notify.c) */
 };
 
 struct db_txn {

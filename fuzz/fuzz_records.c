@@ -16,6 +16,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "db/db-history.h"
+#include "db/db-notify.h"
 
 static void
 same(const char *kind, const uint8_t *data, size_t size, unsigned char *again,
@@ -41,7 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 10) {
+	switch (data[0] % 12) {
 	case 0: {
 		struct db_subscription v;
 
@@ -131,6 +132,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			again = db_failback_intent_encode(&v, &len);
 			same("failback intent", data + 1, size - 1, again, len);
 			db_failback_intent_clear(&v);
+		}
+		break;
+	}
+	case 10: {
+		struct db_alert v;
+
+		if (db_alert_decode(data + 1, size - 1, &v, &error) == 0) {
+			again = db_alert_encode(&v, &len);
+			same("alert", data + 1, size - 1, again, len);
+			db_alert_clear(&v);
+		}
+		break;
+	}
+	case 11: {
+		struct db_outbox_mail v;
+
+		if (db_outbox_decode(data + 1, size - 1, &v, &error) == 0) {
+			again = db_outbox_encode(&v, &len);
+			same("outbox", data + 1, size - 1, again, len);
+			db_outbox_mail_clear(&v);
 		}
 		break;
 	}
