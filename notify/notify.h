@@ -44,14 +44,14 @@ struct notify_settings {
 	bool verify;
 	const char *username;	/* NULL: no AUTH */
 	const char *password;	/* with username */
-	const char *from;
-	const char *const *to;
+	const char *from;	/* "addr@host" or "Name <addr@host>" */
+	const char *const *to;	/* the same forms */
 	size_t to_count;
-	const char *site;	/* the name in subjects (the host name) */
+	const char *site;	/* the name in subjects; NULL: the host name */
 	bool always;		/* when = always: summaries are mailed too */
 	uint64_t remind;	/* seconds; 0: never again while open */
-	unsigned int connect_timeout;	/* seconds */
-	unsigned int timeout;		/* seconds for one whole mail */
+	unsigned int connect_timeout;	/* seconds; 0: 10 */
+	unsigned int timeout;		/* seconds for one whole mail; 0: 60 */
 };
 
 /* What one evaluation did. */
@@ -61,28 +61,56 @@ struct notify_outcome {
 };
 
 /* Compares conditions with the open alerts in db and records the change
- * (opened, closed, reminded) at time now.  When anything changed, or a
- * summary is given (when = always: the nightly full pass's), one mail is
- * queued, unless settings->smtp_url is NULL.  summary is the run's text
- * summary (a few lines) or NULL.  The caller holds the run lock. */
+ * (opened, closed, reminded) at time now, alerts and queued mail in one
+ * transaction.  When anything changed (an alert opened or closed, or
+ * one open alert is due for a reminder: `remind` since it was last
+ * mailed), or settings->always and a summary is given (the nightly full
+ * pass's), one mail is queued, unless settings->smtp_url is NULL (the
+ * alerts are tracked all the same).  A mail lists every open alert, so
+ * each of them counts as mailed then.  A condition whose key is already
+ * open is the same alert even when its summary or action changed (they
+ * are updated, nothing is mailed for it); conditions with a NULL or
+ * empty key are ignored, repeated keys count once.
+ *
+ * summary is the run's text summary or NULL: its first line is its
+ * title, shown in the subject of a summary mail ("nightly full pass"
+ * gives "[mmirror SITE] nightly full pass: ok"), the other lines go into
+ * the body.  The caller holds the run lock. */
 int notify_evaluate(struct db *db, const struct notify_settings *settings,
 		    const struct notify_condition *conditions, size_t count,
 		    const char *summary, int64_t now,
 		    struct notify_outcome *outcome_r, const char **error_r);
 
-/* Sends every queued mail, oldest first; a delivered one leaves the
- * outbox, one that fails stays with its error (logged as a warning) for
- * the next flush, and the rest wait too.  Two flushes never send the
- * same mail: a flush that finds another one running returns at once.
- * Needs no run lock.  *sent_r counts the mails delivered, *left_r those
- * still queued.  Returns -1 only when the outbox cannot be read. */
+/* Sends every queued mail, oldest first, one connection each; a
+ * delivered one leaves the outbox.  One that fails stays, with attempts
+ * + 1 and its error (logged as a warning), for the next flush: when the
+ * server could not be reached or refused the session (TLS, AUTH), the
+ * flush stops there and the rest wait; when it refused that mail (its
+ * answer to MAIL, RCPT or the data), the flush goes on with the next.
+ * Two flushes never send the same mail: a flush that finds another one
+ * running returns at once (0, nothing sent).  With settings->smtp_url
+ * NULL nothing is sent.  Needs no run lock and holds no transaction
+ * while it talks to the server.  *sent_r counts the mails delivered,
+ * *left_r those still queued.  Returns -1 only when the outbox cannot
+ * be read or written. */
 int notify_flush(struct db *db, const struct notify_settings *settings,
 		 size_t *sent_r, size_t *left_r, const char **error_r);
 
-/* Sends one test mail now (not through the outbox).  *reply_r is what
+/* notify_send_test(): the server could not be reached at all (no
+ * connection, or no answer in time). */
+#define NOTIFY_UNREACHABLE (-2)
+
+/* Sends one test mail now (not through the outbox), naming the site and
+ * this host.  Returns 0 when the server accepted it, NOTIFY_UNREACHABLE,
+ * or -1 when it refused (TLS, AUTH, a recipient...).  *reply_r is what
  * the server last said (caller frees), also on failure when it said
- * anything. */
+ * anything, else NULL. */
 int notify_send_test(const struct notify_settings *settings, int64_t now,
 		     char **reply_r, const char **error_r);
+
+/* libcurl's global state: notify_init() once in main() before any thread
+ * starts (it aborts when libcurl cannot start), notify_deinit() at exit. */
+void notify_init(void);
+void notify_deinit(void);
 
 #endif
