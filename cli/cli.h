@@ -104,4 +104,16 @@ void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* Prints "mmirror: ..." to stderr: something to know, not an error. */
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* notify test (cmd-notify.c) */
+int cmd_notify(struct cli *cli, int argc, char **argv);
+struct notify_settings;
+/* Loads the config and fills *settings from its [notify] for
+ * notify_evaluate(), notify_flush() and notify_send_test(): strings point
+ * into cli->config, the password (NULL without [notify] username) into
+ * *password_r, which the caller frees with secret_free() after the last
+ * use of settings.  Returns EXIT_OK, or EXIT_CONFIG after printing why
+ * (the config, the password file). */
+int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
+			char **password_r);
+
 #endif

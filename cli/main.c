@@ -16,6 +16,7 @@
 
 #include "util/util.h"
 #include "cli/cli.h"
+#include "notify/notify.h"
 
 static const char usage_text[] =
 	"usage: mmirror [-c FILE] [-v]... [-q] [--json] COMMAND [ARGS]\n"
@@ -46,6 +47,7 @@ static const char usage_text[] =
 	"  failback [--mailbox ID]... [--dry-run] [--force-deletes] [--wait]\n"
 	"                               after a disaster: what users did on the\n"
 	"                               backup goes back to production\n"
+	"  notify test                  send one test mail through [notify]\n"
 	"  version\n"
 	"\n"
 	"options:\n"
@@ -186,6 +188,8 @@ main(int argc, char **argv)
 	memset(&cli, 0, sizeof(cli));
 	log_init("mmirror", LOG_LEVEL_WARNING, false);
 	process_protect();
+	notify_init();
+	atexit(notify_deinit);
 	cli.config_path = getenv("MMIRROR_CONFIG");
 	if (cli.config_path == NULL || cli.config_path[0] == '\0')
 		cli.config_path = CONFIG_DEFAULT_PATH;
@@ -266,6 +270,8 @@ main(int argc, char **argv)
 		ret = cmd_pause(&cli, argc, argv);
 	else if (strcmp(command, "resume") == 0)
 		ret = cmd_resume(&cli, argc, argv);
+	else if (strcmp(command, "notify") == 0)
+		ret = cmd_notify(&cli, argc, argv);
 	else {
 		cli_usage_error("unknown command '%s'", command);
 		ret = EXIT_USAGE;

@@ -1015,3 +1015,33 @@ config_server_password(const struct config_server *server, const char *section,
 	}
 	return 0;
 }
+
+int
+config_notify_password(const struct config *config, char **password_r,
+		       const char **error_r)
+{
+	char env[64];
+	const char *value, *error;
+
+	*password_r = NULL;
+	if (config->notify_username == NULL)
+		return 0;
+	env_name("notify", env, sizeof(env));
+	value = secret_env_get(env);
+	if (value != NULL && *value != '\0') {
+		*password_r = xstrdup(value);
+		return 0;
+	}
+	if (config->notify_password_file == NULL) {
+		*error_r = config_set_error("no password for [notify] username %s: "
+					    "set password_file or %s",
+					    config->notify_username, env);
+		return -1;
+	}
+	if (secret_file_read(config->notify_password_file, password_r,
+			     &error) < 0) {
+		*error_r = config_set_error("[notify] %s", error);
+		return -1;
+	}
+	return 0;
+}

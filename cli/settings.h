@@ -124,4 +124,11 @@ int config_server_password(const struct config_server *server,
 			   const char *section, char **password_r,
 			   const char **error_r);
 
+/* The password of [notify] username: from $MMIRROR_NOTIFY_PASSWORD when
+ * set, else from [notify] password_file (not readable by group or
+ * others).  *password_r is NULL (and 0 returned) when there is no
+ * username; else the caller frees it with secret_free(). */
+int config_notify_password(const struct config *config, char **password_r,
+			   const char **error_r);
+
 #endif
