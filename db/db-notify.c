@@ -414,8 +414,10 @@ outbox_update_txn(struct db_txn *txn, void *context, const char **error_r)
 	memset(&dv, 0, sizeof(dv));
 	dk.data = key;
 	dk.size = sizeof(key);
-	dv.flags = DB_DBT_PARTIAL;	/* does it exist? no bytes needed */
+	/* does it exist? no bytes needed */
+	dv.flags = DB_DBT_MALLOC | DB_DBT_PARTIAL;
 	ret = db->outbox->get(db->outbox, txn->txn, &dk, &dv, DB_RMW);
+	free(dv.data);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
 	if (ret != 0)
