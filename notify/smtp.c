@@ -27,6 +27,7 @@ struct smtp_io {
 	size_t len, pos;
 	char last_line[REPLY_MAX];	/* the server's last line so far */
 	bool envelope_sent;		/* MAIL FROM went out */
+	bool quit_sent;			/* the answer to QUIT is not the reply */
 };
 
 static size_t
@@ -88,7 +89,8 @@ line_in(struct smtp_io *io, const char *line, size_t len)
 	char *escaped = str_escape(line, len);
 
 	log_trace("smtp S: %s", escaped);
-	snprintf(io->last_line, sizeof(io->last_line), "%s", escaped);
+	if (!io->quit_sent)
+		snprintf(io->last_line, sizeof(io->last_line), "%s", escaped);
 	free(escaped);
 }
 
@@ -97,6 +99,8 @@ line_out(struct smtp_io *io, const char *line, size_t len)
 {
 	if (len >= 10 && strncasecmp(line, "MAIL FROM:", 10) == 0)
 		io->envelope_sent = true;
+	if (len == 4 && strncasecmp(line, "QUIT", 4) == 0)
+		io->quit_sent = true;
 	if (command_traceable(line, len)) {
 		char *escaped = str_escape(line, len);
 
@@ -288,7 +292,7 @@ smtp_send(const struct notify_settings *settings, const struct smtp_message *msg
 	rc = smtp_setup(curl, settings, url, mail_from, rcpt, &io, errbuf);
 	if (rc == CURLE_OK)
 		rc = curl_easy_perform(curl);
-	/* before the cleanup, whose QUIT is answered too */
+	/* (the cleanup may send QUIT: its answer is not kept either) */
 	if (io.last_line[0] != '\0')
 		*reply_r = xstrdup(io.last_line);
 	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply_code);
