@@ -112,7 +112,8 @@ struct notify_settings;
  * into cli->config, the password (NULL without [notify] username) into
  * *password_r, which the caller frees with secret_free() after the last
  * use of settings.  Returns EXIT_OK, or EXIT_CONFIG after printing why
- * (the config, the password file). */
+ * (the config, the password file, an address that is none: see
+ * notify_settings_check()). */
 int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 			char **password_r);
 

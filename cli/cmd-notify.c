@@ -50,6 +50,13 @@ cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 	settings->site = c->notify_site;
 	settings->always = c->notify_always;
 	settings->remind = c->notify_remind;
+	if (settings->smtp_url != NULL &&
+	    notify_settings_check(settings, &error) < 0) {
+		cli_error("%s: %s", c->path, error);
+		secret_free(password_r);
+		memset(settings, 0, sizeof(*settings));
+		return EXIT_CONFIG;
+	}
 	return EXIT_OK;
 }
 

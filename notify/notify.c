@@ -108,6 +108,40 @@ envelope_addresses(const struct notify_settings *s, char **from_r,
 	return 0;
 }
 
+int
+notify_settings_check(const struct notify_settings *s, const char **error_r)
+{
+	const char *authority;
+	char *from, **rcpt;
+	size_t alen;
+
+	if (s->smtp_url == NULL) {
+		*error_r = "[notify] smtp_url is not set";
+		return -1;
+	}
+	if (strncmp(s->smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(s->smtp_url, "smtps://", 8) != 0) {
+		*error_r = error_printf("[notify] smtp_url must be smtp://HOST[:PORT] "
+					"(STARTTLS) or smtps://HOST[:PORT], not '%s'",
+					s->smtp_url);
+		return -1;
+	}
+	authority = strstr(s->smtp_url, "://") + 3;
+	alen = strcspn(authority, "/");
+	if (alen == 0 || memchr(authority, '@', alen) != NULL) {
+		*error_r = "[notify] smtp_url must name a host, and no user name or "
+			"password (use username and password_file)";
+		return -1;
+	}
+	if (envelope_addresses(s, &from, &rcpt, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < s->to_count; i++)
+		free(rcpt[i]);
+	free(rcpt);
+	free(from);
+	return 0;
+}
+
 /* ---- evaluate ---- */
 
 struct evaluate_ctx {

@@ -108,6 +108,14 @@ int notify_flush(struct db *db, const struct notify_settings *settings,
 int notify_send_test(const struct notify_settings *settings, int64_t now,
 		     char **reply_r, const char **error_r);
 
+/* Checks what mail needs of settings (with smtp_url set): the URL is
+ * smtp:// or smtps:// without a user name or password in it, from and
+ * every to hold a mail address, and there are 1 to 1000 recipients.
+ * Returns 0, or -1 with *error_r naming the [notify] key: a
+ * configuration error. */
+int notify_settings_check(const struct notify_settings *settings,
+			  const char **error_r);
+
 /* libcurl's global state: notify_init() once in main() before any thread
  * starts (it aborts when libcurl cannot start), notify_deinit() at exit. */
 void notify_init(void);

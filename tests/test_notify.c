@@ -534,6 +534,11 @@ START_TEST(test_cli_notify_test)
 	ck_assert_int_eq(run_mmirror(none, NULL, &err, "notify test"), 78);
 	ck_assert_ptr_nonnull(strstr(err, "smtp_url is not set"));
 	free(err);
+	free(none);
+	none = cli_config("userinfo", "smtp://u:secret@127.0.0.1:1", pwline);
+	ck_assert_int_eq(run_mmirror(none, NULL, &err, "notify test"), 78);
+	ck_assert_ptr_nonnull(strstr(err, "no user name or password"));
+	free(err);
 	ck_assert_int_eq(run_mmirror(down, NULL, &err, "notify test"), 69);
 	ck_assert_ptr_nonnull(strstr(err, "notify test: not sent"));
 	free(err);

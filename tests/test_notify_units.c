@@ -426,6 +426,44 @@ START_TEST(test_classify)
 }
 END_TEST
 
+START_TEST(test_settings_check)
+{
+	static const char *const good_to[] = { "a@x", "B <b@y>" };
+	static const char *const bad_to[] = { "a@x", "B b@y" };
+	static const struct {
+		const char *url, *from;
+		const char *const *to;
+		size_t to_count;
+		const char *error;	/* NULL: accepted */
+	} rows[] = {
+		{ "smtp://mx:587", "m@x", good_to, 2, NULL },
+		{ "smtps://mx", "M <m@x>", good_to, 1, NULL },
+		{ "smtp://mx:587/helo.example", "m@x", good_to, 2, NULL },
+		{ "http://mx", "m@x", good_to, 2, "smtp_url must be" },
+		{ "smtp://user:pw@mx", "m@x", good_to, 2, "no user name or password" },
+		{ "smtp://", "m@x", good_to, 2, "must name a host" },
+		{ "smtp://mx", "not an address", good_to, 2, "[notify] from" },
+		{ "smtp://mx", "m@x", bad_to, 2, "[notify] to: 'B b@y'" },
+		{ "smtp://mx", "m@x", good_to, 0, "0 recipients" },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
+		struct notify_settings s = {
+			.smtp_url = rows[i].url, .from = rows[i].from,
+			.to = rows[i].to, .to_count = rows[i].to_count,
+		};
+		const char *error = NULL;
+		int ret = notify_settings_check(&s, &error);
+
+		if (rows[i].error == NULL)
+			ck_assert_msg(ret == 0, "row %zu: %s", i, error);
+		else
+			ck_assert_msg(ret < 0 && strstr(error, rows[i].error) != NULL,
+				      "row %zu: %d %s", i, ret, error);
+	}
+}
+END_TEST
+
 /* ---- unit: records ---- */
 
 START_TEST(test_records)
@@ -503,6 +541,7 @@ notify_unit_suite(void)
 	suite_add_case(units, test_addresses, 10);
 	suite_add_case(units, test_render, 10);
 	suite_add_case(units, test_classify, 10);
+	suite_add_case(units, test_settings_check, 10);
 	suite_add_case(units, test_records, 10);
 	return units;
 }
