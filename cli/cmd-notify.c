@@ -114,7 +114,7 @@ notify_test(struct cli *cli)
 	if (cli->json)
 		print_json(&settings, ret == 0, reply, ret == 0 ? NULL : error);
 	if (ret == 0) {
-		if (!cli->json)
+		if (!cli->json && !cli->quiet)
 			printf("mmirror: notify test: sent to %s via %s: %s\n", to,
 			       settings.smtp_url, reply != NULL ? reply : "(no reply)");
 		ret = EXIT_OK;
