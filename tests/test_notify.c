@@ -30,6 +30,18 @@ static struct {
 	unsigned int port, smtps_port, plain_port;
 } smtp;
 
+static void smtp_stop(void);
+
+/* The server could not be started or read: stop what may run, and end
+ * this process (the program, or the case calling it). */
+static void ATTR_NORETURN
+smtp_give_up(const char *why)
+{
+	fprintf(stderr, "fixtures/smtp: %s\n", why);
+	smtp_stop();
+	exit(2);
+}
+
 static void
 env_get(const char *env, const char *key, char *out, size_t size)
 {
@@ -37,10 +49,8 @@ env_get(const char *env, const char *key, char *out, size_t size)
 	const char *p = strstr(text, pattern);
 
 	/* also called from main(), outside any test: no ck_assert */
-	if (p == NULL) {
-		fprintf(stderr, "fixtures/smtp env has no %s\n", key);
-		abort();
-	}
+	if (p == NULL)
+		smtp_give_up(key);
 	p += strlen(pattern);
 	snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
 	free(pattern);
@@ -64,11 +74,11 @@ smtp_start(void)
 			  fixtures_dir(), smtp.dir);
 
 	if (ret != 0) {
-		fprintf(stderr, "fixtures/smtp start failed (%d): %s%s\n", ret, out, err);
-		abort();
+		fprintf(stderr, "%s%s", out, err);
+		smtp_give_up("start failed");
 	}
 	if (run_cmd(&env, NULL, "cat '%s/env'", smtp.dir) != 0)
-		abort();
+		smtp_give_up("no env file");
 	smtp.port = env_port(env, "PORT");
 	smtp.smtps_port = env_port(env, "SMTPS_PORT");
 	smtp.plain_port = env_port(env, "PLAIN_PORT");
@@ -603,7 +613,7 @@ main(void)
 	snprintf(smtp.dir, sizeof(smtp.dir), "%s/smtp", tmp);
 	smtp_start();
 	if (run_cmd(&out, NULL, "head -n 1 '%s'", smtp.password_file) != 0)
-		abort();
+		smtp_give_up("no password file");
 	snprintf(smtp.password, sizeof(smtp.password), "%.*s",
 		 (int)strcspn(out, "\n"), out);
 	free(out);
@@ -616,8 +626,8 @@ main(void)
 	suite_add_case(flows, test_cli_notify_test, 60);
 	suite_add_case(flows, test_password_nowhere, 60);
 	failed += suite_run(flows);
-	/* a case that stopped the server may have failed before starting it */
-	run_cmd(NULL, NULL, "'%s/smtp' stop '%s'", fixtures_dir(), smtp.dir);
+	/* whichever process started it last (a case restarts it) */
+	smtp_stop();
 	test_tmp_finish(tmp, failed);
 	free(tmp);
 	notify_deinit();
