@@ -20,6 +20,12 @@ str_ieq(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
+const char *
+plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 char *
 str_trim(char *s)
 {

@@ -1,4 +1,5 @@
-/* Time formats: IMAP date-time (RFC 3501) and ISO 8601. */
+/* Time formats: IMAP date-time (RFC 3501), ISO 8601, and durations for
+ * people. */
 #include "config.h"
 
 #include <stdio.h>
@@ -121,4 +122,55 @@ time_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* x >= 0 to the nearest whole number (no libm for one rounding) */
+static long long
+round_half_up(double x)
+{
+	return (long long)(x + 0.5);
+}
+
+void
+duration_format(double seconds, char *out, size_t size)
+{
+	long long n, big, small;
+
+	/* !(x > 0) is also true of NaN */
+	if (!(seconds > 0))
+		seconds = 0;
+	if (seconds > 1e15)
+		seconds = 1e15;
+	if (seconds < 59.95) {
+		n = round_half_up(seconds * 10);
+		snprintf(out, size, "%lld.%lld s", n / 10, n % 10);
+		return;
+	}
+	if (seconds < 3599.5) {
+		n = round_half_up(seconds);
+		big = n / 60;
+		small = n % 60;
+		if (small == 0)
+			snprintf(out, size, "%lld min", big);
+		else
+			snprintf(out, size, "%lld min %lld s", big, small);
+		return;
+	}
+	if (seconds < 86370) {
+		n = round_half_up(seconds / 60);
+		big = n / 60;
+		small = n % 60;
+		if (small == 0)
+			snprintf(out, size, "%lld h", big);
+		else
+			snprintf(out, size, "%lld h %lld min", big, small);
+		return;
+	}
+	n = round_half_up(seconds / 3600);
+	big = n / 24;
+	small = n % 24;
+	if (small == 0)
+		snprintf(out, size, "%lld d", big);
+	else
+		snprintf(out, size, "%lld d %lld h", big, small);
 }

@@ -94,6 +94,14 @@ void imap_datetime_format(int64_t t, char *out, size_t size);
 void iso8601_format(int64_t t, char *out, size_t size);
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines, never for dates. */
 uint64_t time_mono_ms(void);
+/* A duration for people, rounded to what matters at its scale: tenths of
+ * a second under a minute ("0.4 s", "59.9 s"), whole seconds under an
+ * hour ("1 min", "4 min 10 s"), whole minutes under a day ("2 h",
+ * "2 h 3 min"), whole hours beyond ("1 d", "3 d 4 h").  A negative or
+ * not-a-number duration reads "0.0 s".  Into out, at least
+ * DURATION_TEXT_SIZE bytes.  JSON carries exact numbers, never this. */
+#define DURATION_TEXT_SIZE 32
+void duration_format(double seconds, char *out, size_t size);
 
 /* ---- digests ---- */
 #define SHA256_LEN 32
@@ -115,6 +123,10 @@ void hex_encode(const unsigned char *data, size_t len, char *out);
 
 /* ---- strings ---- */
 bool str_ieq(const char *a, const char *b);
+/* The word for a count people read: one when n is 1, else many
+ * ("1 mailbox", "0 mailboxes", "2 mailboxes").  Returns one of its
+ * arguments. */
+const char *plural(uint64_t n, const char *one, const char *many);
 /* Trims ASCII white space at both ends, in place; returns s. */
 char *str_trim(char *s);
 /* Returns a copy of s in which every byte that is not part of a valid
