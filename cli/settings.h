@@ -1,8 +1,11 @@
 /* settings: the INI configuration file of DESIGN.md, read with inih.
  *
- * Every section and key that DESIGN.md lists is accepted (also those whose
- * feature is not used yet); an unknown section or key, a malformed value or
- * a missing required value is an error naming the file and line. */
+ * Every section and key that DESIGN.md lists is accepted; one whose feature
+ * comes in a later version ([mirror] files_dir) is logged as a warning when
+ * given.  An unknown section or key, a malformed value or a missing
+ * required value is an error naming the file and line.  The servers'
+ * passwords are not required here: only the commands that connect read
+ * them, with config_server_password(). */
 #ifndef MMIRROR_SETTINGS_H
 #define MMIRROR_SETTINGS_H
 
@@ -98,9 +101,11 @@ struct config {
 	char *metrics_file;		/* Prometheus text format; NULL: none */
 };
 
-/* Reads and checks path.  On success *config_r is the caller's (free with
- * config_free()).  On failure returns -1 and *error_r (static storage until
- * the next call) reads "FILE:LINE: what is wrong" or "FILE: what is wrong". */
+/* Reads and checks path; warnings (tls = none, verify = no, a key for a
+ * later feature) are logged.  On success *config_r is the caller's (free
+ * with config_free()).  On failure returns -1 and *error_r (static storage
+ * until the next call) reads "FILE:LINE: what is wrong" or "FILE: what is
+ * wrong". */
 int config_load(const char *path, struct config **config_r, const char **error_r);
 void config_free(struct config **config);
 
@@ -119,7 +124,11 @@ int config_parse_duration(const char *s, uint64_t *seconds_r);
 /* The password of a server: from $MMIRROR_<SECTION>_PASSWORD
  * (MMIRROR_PRODUCTION_PASSWORD, MMIRROR_BACKUP_PASSWORD) when set, else
  * from password_file, which must not be readable by group or others.
- * The caller frees the result with secret_free(). */
+ * The caller frees the result with secret_free().  On failure returns -1
+ * and *error_r (static storage until the next call) reads "[SECTION]
+ * password_file is required (or set MMIRROR_SECTION_PASSWORD)" or
+ * "[SECTION] " and why the file cannot be used; the caller adds the
+ * configuration file's path. */
 int config_server_password(const struct config_server *server,
 			   const char *section, char **password_r,
 			   const char **error_r);
