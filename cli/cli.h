@@ -4,14 +4,18 @@
 #define MMIRROR_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "cli/args.h"
 #include "cli/settings.h"
 
 /* Exit codes of DESIGN.md (sysexits where they exist). */
 #define EXIT_OK 0
 #define EXIT_PARTIAL 1		/* some mailboxes failed, the rest were done */
 #define EXIT_GUARDED 3		/* a guard held changes back */
-#define EXIT_USAGE 64
+#define EXIT_USAGE 64		/* malformed command line */
+#define EXIT_NOT_FOUND 65	/* it names a mailbox, run or archive object
+				 * that does not exist */
 #define EXIT_UNAVAILABLE 69	/* a server could not be reached at all */
 #define EXIT_LOCKED 75		/* another run holds the lock */
 #define EXIT_CONFIG 78
@@ -24,8 +28,24 @@ struct cli {
 	bool json;
 };
 
-/* Each command parses its own arguments (argv[0] is the command name)
- * and returns the process exit code. */
+/* The table of every command (cli/commands.c), in the order of the
+ * list of commands; main() dispatches through it. */
+extern const struct cli_command cli_commands[];
+extern const size_t cli_commands_count;
+/* The list of commands and the global options ("mmirror --help"). */
+void cli_help_overview(FILE *out);
+/* A command's synopsis, what it does and its options ("mmirror sync
+ * --help"); the first line starts "usage: mmirror ". */
+void cli_help_command(FILE *out, const struct cli_command *command);
+/* The synopses and summaries of a group's sub-commands ("mmirror
+ * mailbox --help"). */
+void cli_help_group(FILE *out, const char *group);
+
+/* Each command parses its own arguments (argv[0] is the command name,
+ * the global options and --help are handled before) and returns the
+ * process exit code. */
+int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_mailbox(struct cli *cli, int argc, char **argv);
 int cmd_sync(struct cli *cli, int argc, char **argv);
@@ -80,6 +100,8 @@ int cmd_show(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
+/* Parses a run number (> 0): 0, or -1 after printing a usage error. */
+int cli_parse_run_id(const char *s, uint64_t *id_r);
 int cmd_db(struct cli *cli, int argc, char **argv);
 int cmd_ldap_sync(struct cli *cli, int argc, char **argv);
 /* pause and resume (cmd-pause.c): mirroring stopped while users work on
@@ -100,6 +122,8 @@ bool cli_paused_check(const struct cli *cli, struct db *db, bool dry_run,
 
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "mmirror: error: ... Run 'mmirror COMMAND --help' for usage."
+ * to stderr, COMMAND being the command being run (as main() found it). */
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "mmirror: ..." to stderr: something to know, not an error. */
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,14 +15,6 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 
-static const char notify_usage[] =
-	"usage: mmirror notify test [--json]\n"
-	"\n"
-	"Sends one test mail through the smart host of [notify] smtp_url to\n"
-	"every [notify] to, and prints what the server answered.  Exit 0: the\n"
-	"server accepted it; 1: it refused (TLS, AUTH, a recipient); 69: it\n"
-	"could not be reached; 78: [notify] is not configured.\n";
-
 int
 cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 		    char **password_r)
@@ -131,25 +123,13 @@ notify_test(struct cli *cli)
 int
 cmd_notify(struct cli *cli, int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-			  strcmp(argv[1], "-h") == 0)) {
-		fputs(notify_usage, stdout);
-		return EXIT_OK;
-	}
+	/* "notify test": --help was answered from the table of commands */
 	if (argc < 2 || strcmp(argv[1], "test") != 0) {
-		cli_usage_error("usage: mmirror notify test [--json]");
+		cli_usage_error("notify: the only sub-command is 'test'");
 		return EXIT_USAGE;
 	}
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(notify_usage, stdout);
-			return EXIT_OK;
-		}
-		if (strcmp(argv[i], "--json") == 0) {
-			cli->json = true;
-			continue;
-		}
-		cli_usage_error("notify test: unknown argument '%s'", argv[i]);
+	if (argc > 2) {
+		cli_usage_error("notify test: unknown argument '%s'", argv[2]);
 		return EXIT_USAGE;
 	}
 	return notify_test(cli);

@@ -18,49 +18,14 @@
 #include "cli/cli.h"
 #include "notify/notify.h"
 
-static const char usage_text[] =
-	"usage: mmirror [-c FILE] [-v]... [-q] [--json] COMMAND [ARGS]\n"
-	"\n"
-	"commands:\n"
-	"  init                         create the state directory and database\n"
-	"  mailbox add ID [--prod-user U] [--backup-user U] [--target imap|files]\n"
-	"                 [--folders LIST]\n"
-	"  mailbox list | remove ID | enable ID | disable ID\n"
-	"  sync [--full | --incremental] [--dry-run] [--jobs N] [--mailbox ID]...\n"
-	"       [--force-deletes] [--wait]\n"
-	"  plan [--mailbox ID]...       same as sync --dry-run: prints the steps\n"
-	"  runs [--verify-chain]        the recorded runs; check their hash chain\n"
-	"  show MAILBOX [--run RUN] [--folder F]\n"
-	"                               what a mailbox held after a run\n"
-	"  diff RUN_A RUN_B [--mailbox ID]\n"
-	"                               what changed between two runs\n"
-	"  export --run RUN             the snapshot at a run, as JSON Lines\n"
-	"  prune --before RUN|DATE      fold older runs into a checkpoint\n"
-	"  archive list | get ID | verify | restore MAILBOX UID [--folder F]\n"
-	"  ldap-sync [--full] [--dry-run] [--force-deletes] [--wait]\n"
-	"                               mirror the subscriber directory\n"
-	"  db check | backup DIR        verify the state database; hot backup\n"
-	"  pause [--reason TEXT] [--wait]\n"
-	"                               stop mirroring while users work on the\n"
-	"                               backup: syncs do nothing until resume\n"
-	"  resume [--wait]              mirror again\n"
-	"  failback [--mailbox ID]... [--dry-run] [--force-deletes] [--wait]\n"
-	"                               after a disaster: what users did on the\n"
-	"                               backup goes back to production\n"
-	"  notify test                  send one test mail through [notify]\n"
-	"  version\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration file (default $MMIRROR_CONFIG or\n"
-	"                      " CONFIG_DEFAULT_PATH ")\n"
-	"  -v, --verbose       more log output (-vvv traces the IMAP exchange)\n"
-	"  -q, --quiet         errors only\n"
-	"      --json          machine-readable output\n";
-
 /* Commands of the interface contract that later versions provide. */
 static const char *const later_commands[] = {
-	"verify",
+	"verify", "status", "files", "web",
 };
+
+/* The command whose --help a usage error points to ("mailbox add"),
+ * NULL: none known. */
+static const char *usage_command;
 
 /* Writes prefix, the message (escaped as log messages are: it may carry
  * server text) and suffix to stderr. */
@@ -99,11 +64,16 @@ cli_notice(const char *fmt, ...)
 void
 cli_usage_error(const char *fmt, ...)
 {
+	char *hint;
 	va_list ap;
 
+	hint = xasprintf(". Run 'mmirror %s%s--help' for usage.\n",
+			 usage_command != NULL ? usage_command : "",
+			 usage_command != NULL ? " " : "");
 	va_start(ap, fmt);
-	cli_vmessage("mmirror: ", fmt, ap, "\nRun 'mmirror --help' for usage.\n");
+	cli_vmessage("mmirror: error: ", fmt, ap, hint);
 	va_end(ap);
+	free(hint);
 }
 
 int
@@ -114,6 +84,9 @@ cli_load_config(struct cli *cli)
 
 	if (cli->config != NULL)
 		return EXIT_OK;
+	/* -q: errors only, the configuration's warnings included */
+	if (cli->quiet)
+		log_set_level(LOG_LEVEL_ERROR);
 	if (config_load(cli->config_path, &cli->config, &error) < 0) {
 		cli_error("%s", error);
 		return EXIT_CONFIG;
@@ -129,10 +102,15 @@ cli_load_config(struct cli *cli)
 	return EXIT_OK;
 }
 
-static int
-cmd_version(struct cli *cli)
+int
+cmd_version(struct cli *cli, int argc, char **argv)
 {
 	int major, minor, patch;
+
+	if (argc > 1) {
+		cli_usage_error("version: unexpected argument '%s'", argv[1]);
+		return EXIT_USAGE;
+	}
 
 	(void)db_version(&major, &minor, &patch);
 	if (cli->json) {
@@ -170,20 +148,68 @@ process_protect(void)
 	(void)sigaction(SIGPIPE, &ignore, NULL);
 }
 
+static bool
+later_command(const char *word)
+{
+	for (size_t i = 0; i < N_ELEMENTS(later_commands); i++) {
+		if (strcmp(word, later_commands[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* What the command line asks for, before any command runs: a usage
+ * error, help, or the command to run (*command_r, NULL: none). */
+static int
+parse_command_line(int argc, char **argv, struct cli *cli,
+		   struct cli_args *args, const struct cli_command **command_r)
+{
+	const char *error;
+	int r;
+
+	*command_r = NULL;
+	r = cli_args_parse(argc, argv, cli_commands, cli_commands_count, args,
+			   &error);
+	usage_command = args->command != NULL ? args->command->name : args->group;
+	if (r < 0 && args->word != NULL && args->group == NULL &&
+	    args->command == NULL && later_command(args->word)) {
+		cli_usage_error("'%s' is not available in mmirror %s", args->word,
+				PACKAGE_VERSION);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		cli_usage_error("%s", error);
+		return EXIT_USAGE;
+	}
+	if (args->globals.config_path != NULL)
+		cli->config_path = args->globals.config_path;
+	cli->verbosity = (int)args->globals.verbosity;
+	cli->quiet = args->globals.quiet;
+	cli->json = args->globals.json;
+	if (args->globals.help) {
+		if (args->command != NULL)
+			cli_help_command(stdout, args->command);
+		else if (args->group != NULL)
+			cli_help_group(stdout, args->group);
+		else
+			cli_help_overview(stdout);
+		return EXIT_OK;
+	}
+	if (args->word == NULL) {
+		cli_usage_error("no command given");
+		return EXIT_USAGE;
+	}
+	*command_r = args->command;
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cli_command *command;
+	struct cli_args args;
 	struct cli cli;
-	const char *command;
-	int c, ret;
+	int ret;
 
 	memset(&cli, 0, sizeof(cli));
 	log_init("mmirror", LOG_LEVEL_WARNING, false);
@@ -194,87 +220,12 @@ main(int argc, char **argv)
 	if (cli.config_path == NULL || cli.config_path[0] == '\0')
 		cli.config_path = CONFIG_DEFAULT_PATH;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:vqh", options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'v':
-			cli.verbosity++;
-			break;
-		case 'q':
-			cli.quiet = true;
-			break;
-		case 'j':
-			cli.json = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_OK;
-		default:
-			cli_usage_error("unknown option '%s'", argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
-	command = argv[optind];
-	argc -= optind;
-	argv += optind;
-	/* commands parse their own options from argv[0] on */
-	optind = 0;
-
-	if (strcmp(command, "version") == 0)
-		return cmd_version(&cli);
-	if (strcmp(command, "help") == 0) {
-		fputs(usage_text, stdout);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < N_ELEMENTS(later_commands); i++) {
-		if (strcmp(command, later_commands[i]) == 0) {
-			cli_usage_error("'%s' is not available in mmirror %s", command,
-					PACKAGE_VERSION);
-			return EXIT_USAGE;
-		}
-	}
-	if (strcmp(command, "init") == 0)
-		ret = cmd_init(&cli, argc, argv);
-	else if (strcmp(command, "mailbox") == 0)
-		ret = cmd_mailbox(&cli, argc, argv);
-	else if (strcmp(command, "failback") == 0)
-		ret = cmd_failback(&cli, argc, argv);
-	else if (strcmp(command, "sync") == 0)
-		ret = cmd_sync(&cli, argc, argv);
-	else if (strcmp(command, "plan") == 0)
-		ret = cmd_plan(&cli, argc, argv);
-	else if (strcmp(command, "archive") == 0)
-		ret = cmd_archive(&cli, argc, argv);
-	else if (strcmp(command, "runs") == 0)
-		ret = cmd_runs(&cli, argc, argv);
-	else if (strcmp(command, "show") == 0)
-		ret = cmd_show(&cli, argc, argv);
-	else if (strcmp(command, "diff") == 0)
-		ret = cmd_diff(&cli, argc, argv);
-	else if (strcmp(command, "export") == 0)
-		ret = cmd_export(&cli, argc, argv);
-	else if (strcmp(command, "prune") == 0)
-		ret = cmd_prune(&cli, argc, argv);
-	else if (strcmp(command, "db") == 0)
-		ret = cmd_db(&cli, argc, argv);
-	else if (strcmp(command, "ldap-sync") == 0)
-		ret = cmd_ldap_sync(&cli, argc, argv);
-	else if (strcmp(command, "pause") == 0)
-		ret = cmd_pause(&cli, argc, argv);
-	else if (strcmp(command, "resume") == 0)
-		ret = cmd_resume(&cli, argc, argv);
-	else if (strcmp(command, "notify") == 0)
-		ret = cmd_notify(&cli, argc, argv);
-	else {
-		cli_usage_error("unknown command '%s'", command);
-		ret = EXIT_USAGE;
+	ret = parse_command_line(argc, argv, &cli, &args, &command);
+	if (command != NULL) {
+		/* commands parse their own options from argv[0] on */
+		optind = 0;
+		opterr = 0;
+		ret = command->handler(&cli, args.argc, args.argv);
 	}
 	config_free(&cli.config);
 	secret_env_release();
