@@ -99,9 +99,41 @@ archive_verify_cmd(struct cli *cli, struct archive *archive)
 		return EXIT_PARTIAL;
 	}
 	if (!cli->quiet)
-		printf("archive %s: %zu problem%s\n", archive_dir(archive), problems,
-		       problems == 1 ? "" : "s");
+		printf("archive %s: %zu %s\n", archive_dir(archive), problems,
+		       plural(problems, "problem", "problems"));
 	return problems == 0 ? EXIT_OK : EXIT_PARTIAL;
+}
+
+/* Is there an archived original of production UID uid in sub's folder?
+ * EXIT_OK, or EXIT_NOT_FOUND (or EXIT_PARTIAL) after printing why. */
+static int
+restorable(struct db *db, const struct db_subscription *sub, const char *folder,
+	   uint32_t uid)
+{
+	struct db_message msg;
+	const char *error;
+	int ret;
+
+	ret = db_message_get(db, NULL, sub->id, folder, uid, &msg, &error);
+	if (ret == DB_RET_NOTFOUND) {
+		cli_error("no message with production UID %u in %s/%s (see "
+			  "'mmirror show %s')", uid, sub->id, folder, sub->id);
+		return EXIT_NOT_FOUND;
+	}
+	if (ret < 0) {
+		cli_error("%s", error);
+		return EXIT_PARTIAL;
+	}
+	ret = EXIT_OK;
+	if (msg.form != DB_FORM_PLACEHOLDER) {
+		cli_error("%s/%s production UID %u has no archived original: %s",
+			  sub->id, folder, uid, msg.form == DB_FORM_SKIPPED ?
+			  "a broadcast, never mirrored" :
+			  "the backup holds it whole");
+		ret = EXIT_NOT_FOUND;
+	}
+	db_message_clear(&msg);
+	return ret;
 }
 
 static int
@@ -139,23 +171,32 @@ archive_restore_cmd(struct cli *cli, struct db *db, struct archive *archive,
 			return EXIT_USAGE;
 		}
 	}
-	if (optind + 2 != argc || str_to_u32(argv[optind + 1], &uid) < 0 || uid == 0) {
-		cli_usage_error("usage: mmirror archive restore MAILBOX UID [--folder F] "
-				"(UID as production numbers it; see 'mmirror archive "
-				"list')");
+	if (optind + 2 != argc) {
+		cli_usage_error(optind + 2 > argc ? "archive restore: name a "
+				"MAILBOX and a production UID" :
+				"archive restore: unexpected argument '%s'",
+				argv[argc - 1]);
+		return EXIT_USAGE;
+	}
+	if (str_to_u32(argv[optind + 1], &uid) < 0 || uid == 0) {
+		cli_usage_error("archive restore: '%s' is not a UID (production's "
+				"number of the message: see 'mmirror show %s')",
+				argv[optind + 1], argv[optind]);
 		return EXIT_USAGE;
 	}
 	ret = db_subscription_get(db, NULL, argv[optind], &sub, &db_error);
 	if (ret == DB_RET_NOTFOUND) {
-		cli_error("no subscribed mailbox %s", argv[optind]);
-		return EXIT_USAGE;
+		cli_error("no mailbox '%s' (see 'mmirror mailbox list')",
+			  argv[optind]);
+		return EXIT_NOT_FOUND;
 	}
 	if (ret < 0) {
 		cli_error("%s", db_error);
 		return EXIT_PARTIAL;
 	}
 	memset(&params, 0, sizeof(params));
-	if ((ret = cli_servers_setup(cli, &params)) != EXIT_OK)
+	if ((ret = restorable(db, &sub, folder, uid)) != EXIT_OK ||
+	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
 		goto out;
 	/* not while a sync changes the same folders */
 	if ((lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
@@ -214,51 +255,95 @@ out:
 	return ret;
 }
 
+/* Is id (well formed) in the archive, as a record or a file?  EXIT_OK, or
+ * the exit code after printing why. */
+static int
+archive_known(struct db *db, struct archive *archive, const char *id)
+{
+	struct db_archive_object obj;
+	unsigned char digest[32];
+	const char *error;
+	char *path;
+	int ret;
+
+	if (archive_id_parse(id, digest, &error) < 0) {
+		cli_usage_error("archive get: %s", error);
+		return EXIT_USAGE;
+	}
+	ret = db_archive_get(db, NULL, digest, &obj, &error);
+	if (ret == 0) {
+		db_archive_object_clear(&obj);
+		return EXIT_OK;
+	}
+	if (ret < 0) {
+		cli_error("%s", error);
+		return EXIT_PARTIAL;
+	}
+	/* a file without its record is still served (its digest proves it) */
+	path = archive_object_path(archive, id);
+	ret = path != NULL && access(path, F_OK) == 0 ? EXIT_OK : EXIT_NOT_FOUND;
+	free(path);
+	if (ret == EXIT_NOT_FOUND)
+		cli_error("no archive object '%s' (see 'mmirror archive list')", id);
+	return ret;
+}
+
+static int
+archive_get_cmd(struct db *db, struct archive *archive, const char *id)
+{
+	const char *error = NULL;
+	int ret;
+
+	if ((ret = archive_known(db, archive, id)) != EXIT_OK)
+		return ret;
+	/* the bytes as archived; a failure midway is reported, and what was
+	 * written must then be discarded */
+	if (archive_get_file(archive, id, stdout, &error) < 0 ||
+	    fflush(stdout) != 0) {
+		cli_error("%s", error != NULL ? error : "cannot write the output");
+		return EXIT_PARTIAL;
+	}
+	return EXIT_OK;
+}
+
 int
 cmd_archive(struct cli *cli, int argc, char **argv)
 {
 	struct archive *archive = NULL;
 	struct db *db = NULL;
-	const char *action, *error = NULL;
+	const char *action;
 	int ret;
 
+	/* main() has checked the action against the table of commands */
 	if (argc < 2) {
-		cli_usage_error("usage: mmirror archive list | get ID | verify | "
-				"restore MAILBOX UID");
+		cli_usage_error("archive: which action?");
 		return EXIT_USAGE;
 	}
 	action = argv[1];
-	if (strcmp(action, "list") != 0 && strcmp(action, "get") != 0 &&
-	    strcmp(action, "verify") != 0 && strcmp(action, "restore") != 0) {
-		cli_usage_error("unknown archive action '%s'", action);
-		return EXIT_USAGE;
-	}
 	if (strcmp(action, "get") == 0 && argc != 3) {
-		cli_usage_error("usage: mmirror archive get ID > FILE");
+		cli_usage_error(argc < 3 ? "archive get: which object? Name its "
+				"ID (sha256:HEX, see 'mmirror archive list')" :
+				"archive get: unexpected argument '%s'", argv[argc - 1]);
 		return EXIT_USAGE;
 	}
 	if ((strcmp(action, "list") == 0 || strcmp(action, "verify") == 0) && argc != 2) {
-		cli_usage_error("archive %s takes no arguments", action);
+		cli_usage_error("archive %s: unexpected argument '%s'", action,
+				argv[2]);
 		return EXIT_USAGE;
 	}
 	if ((ret = open_archive(cli, &db, &archive)) != EXIT_OK)
 		return ret;
-	if (strcmp(action, "list") == 0) {
+	if (strcmp(action, "list") == 0)
 		ret = archive_list_cmd(cli, archive);
-	} else if (strcmp(action, "verify") == 0) {
+	else if (strcmp(action, "verify") == 0)
 		ret = archive_verify_cmd(cli, archive);
-	} else if (strcmp(action, "get") == 0) {
-		/* the bytes as archived; a failure midway is reported, and
-		 * what was written must then be discarded */
-		if (archive_get_file(archive, argv[2], stdout, &error) < 0 ||
-		    fflush(stdout) != 0) {
-			cli_error("%s", error != NULL ? error : "cannot write the output");
-			ret = EXIT_PARTIAL;
-		} else {
-			ret = EXIT_OK;
-		}
-	} else {
+	else if (strcmp(action, "get") == 0)
+		ret = archive_get_cmd(db, archive, argv[2]);
+	else if (strcmp(action, "restore") == 0)
 		ret = archive_restore_cmd(cli, db, archive, argc - 1, argv + 1);
+	else {
+		cli_usage_error("archive: unknown action '%s'", action);
+		ret = EXIT_USAGE;
 	}
 	archive_close(&archive);
 	db_close(&db);

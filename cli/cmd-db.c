@@ -62,9 +62,9 @@ db_check(struct cli *cli)
 			printf("database check of %s: no problems\n",
 			       cli->config->state_dir);
 		else
-			printf("database check of %s: %zu problem%s\n",
+			printf("database check of %s: %zu %s\n",
 			       cli->config->state_dir, problems,
-			       problems == 1 ? "" : "s");
+			       plural(problems, "problem", "problems"));
 	}
 out:
 	fclose(out);
@@ -110,10 +110,17 @@ out:
 int
 cmd_db(struct cli *cli, int argc, char **argv)
 {
+	/* main() has checked the action against the table of commands */
 	if (argc == 2 && strcmp(argv[1], "check") == 0)
 		return db_check(cli);
 	if (argc == 3 && strcmp(argv[1], "backup") == 0)
 		return db_backup_cmd(cli, argv[2]);
-	cli_usage_error("usage: mmirror db check | db backup DIR");
+	if (argc == 2 && strcmp(argv[1], "backup") == 0)
+		cli_usage_error("db backup: into which directory? Name it");
+	else if (argc > 2)
+		cli_usage_error("db %s: unexpected argument '%s'", argv[1],
+				argv[argc - 1]);
+	else
+		cli_usage_error("db: which action?");
 	return EXIT_USAGE;
 }

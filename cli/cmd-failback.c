@@ -19,15 +19,6 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 
-static const char failback_usage[] =
-	"usage: mmirror failback [--mailbox ID]... [--dry-run] [--force-deletes]\n"
-	"                        [--jobs N] [--wait]\n"
-	"Brings what users did on the backup during an outage to production:\n"
-	"messages new on the backup are appended to production, flag changes\n"
-	"are made there, messages deleted on the backup are expunged there\n"
-	"(under the deletion guards; --force-deletes with --mailbox releases\n"
-	"them).  Mirroring must be paused (mmirror pause) unless --dry-run.\n";
-
 struct failback_opts {
 	char **only;
 	size_t only_count;
@@ -45,7 +36,6 @@ parse_options(int argc, char **argv, struct failback_opts *o)
 		{ "force-deletes", no_argument, NULL, 'F' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "wait", no_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -73,9 +63,6 @@ parse_options(int argc, char **argv, struct failback_opts *o)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'h':
-			fputs(failback_usage, stdout);
-			return EXIT_OK;
 		default:
 			cli_usage_error("%s: unknown option '%s'", argv[0],
 					argv[optind - 1]);
@@ -146,8 +133,9 @@ choose(struct db *db, const struct failback_opts *o, struct db_subscription **su
 		for (size_t k = 0; k < *subs_count_r; k++)
 			known = known || strcmp((*subs_r)[k].id, o->only[i]) == 0;
 		if (!known) {
-			cli_error("--mailbox %s: no such subscribed mailbox", o->only[i]);
-			return EXIT_USAGE;
+			cli_error("no mailbox '%s' (see 'mmirror mailbox list')",
+				  o->only[i]);
+			return EXIT_NOT_FOUND;
 		}
 	}
 	return EXIT_OK;
@@ -204,16 +192,17 @@ cmd_failback(struct cli *cli, int argc, char **argv)
 		return ret;
 	}
 	gethostname(host, sizeof(host) - 1);
-	if ((ret = cli_load_config(cli)) != EXIT_OK ||
-	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		goto out;
 	if (!o.dry_run &&
 	    (lock_fd = cli_run_lock(cli->config->state_dir, o.wait, &ret)) < 0)
 		goto out;
+	/* the passwords last, when the failback is about to connect */
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK ||
 	    (ret = check_paused(db, o.dry_run)) != EXIT_OK ||
 	    (ret = choose(db, &o, &subs, &subs_count, &chosen,
-			  &chosen_count)) != EXIT_OK)
+			  &chosen_count)) != EXIT_OK ||
+	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
 		goto out;
 	fill_params(cli, &o, db, &params);
 	if (!o.dry_run) {

@@ -1,7 +1,6 @@
-/* runs, show, diff, export, prune: reading (and folding) the history. */
+/* runs, show, diff, export: reading the history. */
 #include <config.h>
 
-#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -119,8 +118,8 @@ print_text(const char *s, int width)
 	free(clean);
 }
 
-static int
-parse_run_id(const char *s, uint64_t *id_r)
+int
+cli_parse_run_id(const char *s, uint64_t *id_r)
 {
 	if (str_to_u64(s, id_r) < 0 || *id_r == 0) {
 		cli_usage_error("'%s' is not a run number (see 'mmirror runs')", s);
@@ -129,7 +128,8 @@ parse_run_id(const char *s, uint64_t *id_r)
 	return 0;
 }
 
-/* Checks that run exists (a pruned run is an error of its own). */
+/* Checks that run exists (a pruned run is said to be): EXIT_OK, or
+ * EXIT_NOT_FOUND (or EXIT_PARTIAL) after printing why. */
 static int
 run_exists(struct db *db, uint64_t id)
 {
@@ -146,14 +146,14 @@ run_exists(struct db *db, uint64_t id)
 	if (ret == 0 && id <= cp.run) {
 		if (id == cp.run)
 			return EXIT_OK;	/* the checkpoint is its snapshot */
-		cli_error("run %" PRIu64 " was pruned: the history starts with the "
-			  "checkpoint after run %" PRIu64, id, cp.run);
-		return EXIT_USAGE;
+		cli_error("no run %" PRIu64 ": it was pruned, the history starts "
+			  "with the checkpoint after run %" PRIu64, id, cp.run);
+		return EXIT_NOT_FOUND;
 	}
 	ret = db_run_get(db, id, &run, &error);
 	if (ret == DB_RET_NOTFOUND) {
-		cli_error("there is no run %" PRIu64 " (see 'mmirror runs')", id);
-		return EXIT_USAGE;
+		cli_error("no run %" PRIu64 " (see 'mmirror runs')", id);
+		return EXIT_NOT_FOUND;
 	}
 	if (ret < 0) {
 		cli_error("%s", error);
@@ -177,7 +177,7 @@ latest_run(struct db *db, uint64_t *id_r)
 			return EXIT_OK;
 		}
 		cli_error("no run has been recorded yet (run 'mmirror sync')");
-		return EXIT_USAGE;
+		return EXIT_NOT_FOUND;
 	}
 	if (ret < 0) {
 		cli_error("%s", error);
@@ -243,26 +243,36 @@ print_runs(const struct db_run *runs, size_t count,
 		printf("no runs recorded\n");
 		return;
 	}
-	printf("%6s  %-11s  %-20s  %-20s  %-11s  %6s %7s %6s %6s  %7s %6s %7s  %7s\n",
-	       "RUN", "KIND", "STARTED", "FINISHED", "STATUS", "SEEN", "CHANGED",
-	       "FAILED", "FROZEN", "APPEND", "STORE", "EXPUNGE", "EVENTS");
+	printf("%6s  %-11s  %-20s  %-20s  %-11s  %-11s  %6s %7s %6s %6s  %7s %6s "
+	       "%7s  %7s\n", "RUN", "KIND", "STARTED", "FINISHED", "DURATION",
+	       "STATUS", "SEEN", "CHANGED", "FAILED", "FROZEN", "APPEND", "STORE",
+	       "EXPUNGE", "EVENTS");
 	for (size_t i = 0; i < count; i++) {
 		const struct db_run *r = &runs[i];
-		char started[32], finished[32], events[32];
+		char started[32], finished[32], events[32], took[DURATION_TEXT_SIZE];
 
 		iso8601_format(r->started, started, sizeof(started));
-		if (r->finished != 0)
+		if (r->finished != 0) {
+			int64_t secs = r->finished - r->started;
+
 			iso8601_format(r->finished, finished, sizeof(finished));
-		else
+			/* whole seconds are all a run records: no tenths */
+			if (secs >= 0 && secs < 60)
+				snprintf(took, sizeof(took), "%d s", (int)secs);
+			else
+				duration_format((double)secs, took, sizeof(took));
+		} else {
 			snprintf(finished, sizeof(finished), "-");
+			snprintf(took, sizeof(took), "-");
+		}
 		if (r->sealed)
 			snprintf(events, sizeof(events), "%" PRIu64, r->events);
 		else
 			snprintf(events, sizeof(events), "-");
-		printf("%6" PRIu64 "  %-11s  %-20s  %-20s  %-11s  %6" PRIu64 " %7"
-		       PRIu64 " %6" PRIu64 " %6" PRIu64 "  %7" PRIu64 " %6" PRIu64
-		       " %7" PRIu64 "  %7s\n", r->id, db_run_kind_name(r->kind),
-		       started, finished, db_run_status_name(r->status),
+		printf("%6" PRIu64 "  %-11s  %-20s  %-20s  %-11s  %-11s  %6" PRIu64
+		       " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 "  %7" PRIu64 " %6"
+		       PRIu64 " %7" PRIu64 "  %7s\n", r->id, db_run_kind_name(r->kind),
+		       started, finished, took, db_run_status_name(r->status),
 		       r->mailboxes_seen, r->mailboxes_changed, r->mailboxes_failed,
 		       r->mailboxes_frozen, r->op_append, r->op_store, r->op_expunge,
 		       events);
@@ -360,11 +370,11 @@ cmd_runs(struct cli *cli, int argc, char **argv)
 	if (report.first_bad != 0) {
 		printf("chain broken at run %" PRIu64 ": %s\n", report.first_bad,
 		       report.problem);
-		printf("(%" PRIu64 " run%s before it verified)\n", report.verified,
-		       report.verified == 1 ? "" : "s");
+		printf("(%" PRIu64 " %s before it verified)\n", report.verified,
+		       plural(report.verified, "run", "runs"));
 	} else {
-		printf("chain verified: %" PRIu64 " sealed run%s", report.verified,
-		       report.verified == 1 ? "" : "s");
+		printf("chain verified: %" PRIu64 " sealed %s", report.verified,
+		       plural(report.verified, "run", "runs"));
 		if (report.base_run != 0)
 			printf(", from the checkpoint after run %" PRIu64,
 			       report.base_run);
@@ -381,6 +391,61 @@ out:
 }
 
 /* ---- show ---- */
+
+static bool
+strv_has(char **v, size_t count, const char *s)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(v[i], s) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does mailbox exist for show at run: subscribed, or named by the
+ * history up to run?  EXIT_OK, or EXIT_NOT_FOUND (or EXIT_PARTIAL) after
+ * printing why.  Only asked of a snapshot that came out empty. */
+static int
+mailbox_known(struct db *db, const char *mailbox, uint64_t run)
+{
+	struct db_subscription sub;
+	struct db_checkpoint cp;
+	char **a = NULL, **b = NULL;
+	size_t na = 0, nb = 0;
+	uint64_t base = 0;
+	const char *error;
+	bool known;
+	int ret;
+
+	ret = db_subscription_get(db, NULL, mailbox, &sub, &error);
+	if (ret == 0) {
+		db_subscription_clear(&sub);
+		return EXIT_OK;
+	}
+	if (ret < 0)
+		goto fail;
+	ret = db_checkpoint_get(db, &cp, &error);
+	if (ret < 0)
+		goto fail;
+	if (ret == 0)
+		base = cp.run;
+	if (db_checkpoint_mailboxes(db, &a, &na, &error) < 0 ||
+	    db_event_mailboxes(db, base, run, &b, &nb, &error) < 0) {
+		db_strv_free(a, na);
+		goto fail;
+	}
+	known = strv_has(a, na, mailbox) || strv_has(b, nb, mailbox);
+	db_strv_free(a, na);
+	db_strv_free(b, nb);
+	if (known)
+		return EXIT_OK;
+	cli_error("no mailbox '%s': neither subscribed nor in the history (see "
+		  "'mmirror mailbox list')", mailbox);
+	return EXIT_NOT_FOUND;
+fail:
+	cli_error("%s", error);
+	return EXIT_PARTIAL;
+}
 
 int
 cmd_show(struct cli *cli, int argc, char **argv)
@@ -400,7 +465,7 @@ cmd_show(struct cli *cli, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (parse_run_id(optarg, &run) < 0)
+			if (cli_parse_run_id(optarg, &run) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'f':
@@ -412,7 +477,8 @@ cmd_show(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc) {
-		cli_usage_error("usage: mmirror show MAILBOX [--run RUN] [--folder F]");
+		cli_usage_error(optind >= argc ? "show: which mailbox? Name it" :
+				"show: unexpected argument '%s'", argv[argc - 1]);
 		return EXIT_USAGE;
 	}
 	mailbox = argv[optind];
@@ -429,6 +495,8 @@ cmd_show(struct cli *cli, int argc, char **argv)
 		ret = EXIT_PARTIAL;
 		goto out;
 	}
+	if (snap.count == 0 && (ret = mailbox_known(db, mailbox, run)) != EXIT_OK)
+		goto out;
 	if (cli->json) {
 		json_t *root = json_object(), *list = json_array();
 
@@ -653,12 +721,14 @@ cmd_diff(struct cli *cli, int argc, char **argv)
 		only = optarg;
 	}
 	if (optind + 2 != argc) {
-		cli_usage_error("usage: mmirror diff RUN_A RUN_B [--mailbox ID]");
+		cli_usage_error(optind + 2 > argc ? "diff: name two runs, RUN_A "
+				"and RUN_B" : "diff: unexpected argument '%s'",
+				argv[argc - 1]);
 		json_decref(changes);
 		return EXIT_USAGE;
 	}
-	if (parse_run_id(argv[optind], &from) < 0 ||
-	    parse_run_id(argv[optind + 1], &to) < 0) {
+	if (cli_parse_run_id(argv[optind], &from) < 0 ||
+	    cli_parse_run_id(argv[optind + 1], &to) < 0) {
 		json_decref(changes);
 		return EXIT_USAGE;
 	}
@@ -744,11 +814,15 @@ cmd_export(struct cli *cli, int argc, char **argv)
 			cli_usage_error("export: unknown option '%s'", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
-		if (parse_run_id(optarg, &run) < 0)
+		if (cli_parse_run_id(optarg, &run) < 0)
 			return EXIT_USAGE;
 	}
 	if (optind != argc || run == 0) {
-		cli_usage_error("usage: mmirror export --run RUN");
+		if (optind != argc)
+			cli_usage_error("export: unexpected argument '%s'",
+					argv[optind]);
+		else
+			cli_usage_error("export: which run? Name it with --run RUN");
 		return EXIT_USAGE;
 	}
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
@@ -798,7 +872,8 @@ cmd_export(struct cli *cli, int argc, char **argv)
 		cli_error("writing the export failed");
 		ret = EXIT_PARTIAL;
 	}
-	log_info("exported %zu messages of run %" PRIu64, lines, run);
+	log_info("exported %zu %s of run %" PRIu64, lines,
+		 plural(lines, "message", "messages"), run);
 	goto out;
 fail:
 	cli_error("%s", error);
@@ -807,121 +882,5 @@ out:
 	db_strv_free(a, na);
 	db_strv_free(b, nb);
 	db_close(&db);
-	return ret;
-}
-
-/* ---- prune ---- */
-
-/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) to epoch seconds. */
-static int
-parse_date(const char *s, int64_t *t_r)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (end == NULL)
-		return -1;
-	if (*end == 'T' || *end == ' ') {
-		end = strptime(end + 1, "%H:%M:%S", &tm);
-		if (end == NULL)
-			return -1;
-		if (*end == 'Z')
-			end++;
-	}
-	if (*end != '\0')
-		return -1;
-	*t_r = (int64_t)timegm(&tm);
-	return 0;
-}
-
-int
-cmd_prune(struct cli *cli, int argc, char **argv)
-{
-	static const struct option options[] = {
-		{ "before", required_argument, NULL, 'b' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct db_prune_result result;
-	struct db_run *runs = NULL;
-	struct db *db = NULL;
-	const char *before = NULL, *error;
-	uint64_t before_run = 0;
-	size_t count = 0;
-	int64_t date = 0;
-	bool by_date = false;
-	int c, ret, lock_fd = -1;
-
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (c != 'b') {
-			cli_usage_error("prune: unknown option '%s'", argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-		before = optarg;
-	}
-	if (optind != argc || before == NULL) {
-		cli_usage_error("usage: mmirror prune --before RUN|DATE");
-		return EXIT_USAGE;
-	}
-	if (isdigit((unsigned char)before[0]) && strchr(before, '-') == NULL) {
-		if (parse_run_id(before, &before_run) < 0)
-			return EXIT_USAGE;
-	} else if (parse_date(before, &date) == 0) {
-		by_date = true;
-	} else {
-		cli_usage_error("prune --before: '%s' is neither a run number nor a "
-				"date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", before);
-		return EXIT_USAGE;
-	}
-	if ((ret = cli_load_config(cli)) != EXIT_OK)
-		return ret;
-	if ((lock_fd = cli_run_lock(cli->config->state_dir, false, &ret)) < 0)
-		return ret;
-	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
-		goto out;
-	if (db_run_list(db, &runs, &count, &error) < 0)
-		goto fail;
-	if (by_date) {
-		/* the runs that started before the date go */
-		before_run = count > 0 ? runs[count - 1].id + 1 : 1;
-		for (size_t i = 0; i < count; i++) {
-			if (runs[i].started >= date) {
-				before_run = runs[i].id;
-				break;
-			}
-		}
-	}
-	/* the newest run always stays: the chain goes on from it */
-	if (count > 0 && before_run > runs[count - 1].id)
-		before_run = runs[count - 1].id;
-	if (db_history_prune(db, before_run, &result, &error) < 0)
-		goto fail;
-	if (cli->json) {
-		output_json_print(json_pack("{s:I, s:I, s:I, s:I}",
-			"runs_folded", (json_int_t)result.runs,
-			"events_folded", (json_int_t)result.events,
-			"checkpoint_run", (json_int_t)result.checkpoint_run,
-			"checkpoint_messages", (json_int_t)result.messages));
-	} else if (!cli->quiet) {
-		if (result.runs == 0)
-			printf("nothing to prune before run %" PRIu64 "\n", before_run);
-		else
-			printf("folded %" PRIu64 " run%s (%" PRIu64 " events) into a "
-			       "checkpoint after run %" PRIu64 " holding %" PRIu64
-			       " messages; the history now starts there\n",
-			       result.runs, result.runs == 1 ? "" : "s", result.events,
-			       result.checkpoint_run, result.messages);
-	}
-	ret = EXIT_OK;
-	goto out;
-fail:
-	cli_error("%s", error);
-	ret = EXIT_PARTIAL;
-out:
-	db_runs_free(&runs, count);
-	db_close(&db);
-	if (lock_fd >= 0)
-		close(lock_fd);
 	return ret;
 }

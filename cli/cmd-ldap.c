@@ -87,6 +87,7 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 {
 	const char *status = code == EXIT_OK ? "ok" : code == EXIT_GUARDED ?
 		"guarded" : code == EXIT_PARTIAL ? "partial" : "failed";
+	char took[DURATION_TEXT_SIZE];
 
 	if (cli->json) {
 		output_json_print(json_pack(
@@ -120,12 +121,14 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 	}
 	if (cli->quiet)
 		return;
+	duration_format(seconds, took, sizeof(took));
 	if (run_id != 0)
 		printf("run %llu: ", (unsigned long long)run_id);
-	printf("%sdirectory sync %s: %zu entries (%zu unchanged, %zu added, "
-	       "%zu modified, %zu deleted, %zu failed) in %.1f s\n",
-	       dry_run ? "planned " : "", status, r->entries, r->unchanged,
-	       r->added, r->modified, r->deleted, r->failed, seconds);
+	printf("%sdirectory sync %s: %zu %s (%zu unchanged, %zu added, "
+	       "%zu modified, %zu deleted, %zu failed) in %s\n",
+	       dry_run ? "planned " : "", status, r->entries,
+	       plural(r->entries, "entry", "entries"), r->unchanged,
+	       r->added, r->modified, r->deleted, r->failed, took);
 	printf("  backup writes%s: %zu; entries without a key skipped: %zu; "
 	       "removed from production and kept: %zu; held by the guard: %zu\n",
 	       dry_run ? " (not done)" : "", r->writes, r->without_key,
@@ -188,6 +191,15 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		return ret;
 	memset(&params, 0, sizeof(params));
+	if (!dry_run &&
+	    (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
+		goto out;
+	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
+	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
+		goto out;
+	/* paused: nothing to connect to, so no password is read */
+	if (cli_paused_check(cli, db, dry_run, &ret))
+		goto out;
 	if ((ret = ldap_server(cli->config, &cli->config->ldap_production,
 			       "production", &prod_password,
 			       &params.production)) != EXIT_OK ||
@@ -213,14 +225,6 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 		ret = EXIT_CONFIG;
 		goto out;
 	}
-	if (!dry_run &&
-	    (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
-		goto out;
-	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
-	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
-		goto out;
-	if (cli_paused_check(cli, db, dry_run, &ret))
-		goto out;
 	params.db = db;
 	params.filter = cli->config->ldap_production.filter != NULL ?
 		cli->config->ldap_production.filter : LDAPSYNC_DEFAULT_FILTER;
@@ -254,7 +258,8 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 		char left[96];
 
 		snprintf(left, sizeof(left), "the directory pass is not done "
-			 "(%zu entries read)", result.entries);
+			 "(%zu %s read)", result.entries,
+			 plural(result.entries, "entry", "entries"));
 		run.reason = cli_time_up_reason(cli->config, left);
 		cli_error("%s", run.reason);
 		if (ret == EXIT_OK)

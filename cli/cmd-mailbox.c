@@ -33,19 +33,33 @@ int
 cmd_init(struct cli *cli, int argc, char **argv)
 {
 	struct db *db;
-	int ret;
+	const char *error;
+	int ret, exists;
 
 	if (argc > 1) {
-		cli_usage_error("init takes no arguments");
+		cli_usage_error("init: unexpected argument '%s'", argv[1]);
 		return EXIT_USAGE;
 	}
-	if ((ret = cli_open_db(cli, true, &db)) != EXIT_OK)
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		return ret;
-	db_close(&db);
+	/* idempotent: what is there is left alone, not even opened */
+	exists = db_exists(cli->config->state_dir, &error);
+	if (exists < 0) {
+		cli_error("%s", error);
+		return EXIT_CONFIG;
+	}
+	if (exists == 0) {
+		if ((ret = cli_open_db(cli, true, &db)) != EXIT_OK)
+			return ret;
+		db_close(&db);
+	}
 	if (cli->json)
-		output_json_print(json_pack("{s:o, s:b}", "state_dir",
+		output_json_print(json_pack("{s:o, s:b, s:b}", "state_dir",
 					    output_json_text(cli->config->state_dir),
-					    "initialized", 1));
+					    "initialized", 1, "created", exists == 0));
+	else if (exists != 0 && !cli->quiet)
+		cli_notice("%s already holds a state database; nothing done",
+			   cli->config->state_dir);
 	else if (!cli->quiet)
 		printf("initialized state directory %s\n", cli->config->state_dir);
 	return EXIT_OK;
@@ -96,12 +110,17 @@ mailbox_add(struct cli *cli, int argc, char **argv)
 			if (strcmp(optarg, "imap") == 0) {
 				sub.target = DB_TARGET_IMAP;
 			} else if (strcmp(optarg, "files") == 0) {
-				cli_usage_error("--target files: the files target is not "
-						"available in mmirror %s", PACKAGE_VERSION);
+				/* refused rather than recorded: no run could
+				 * mirror such a subscription yet */
+				cli_usage_error("mailbox add: --target files: the files "
+						"target ([mirror] files_dir) comes in a "
+						"later version; mmirror %s mirrors to "
+						"the backup IMAP store only",
+						PACKAGE_VERSION);
 				return EXIT_USAGE;
 			} else {
-				cli_usage_error("--target must be imap or files, not '%s'",
-						optarg);
+				cli_usage_error("mailbox add: --target must be imap or "
+						"files, not '%s'", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -114,15 +133,19 @@ mailbox_add(struct cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (optind >= argc) {
+		cli_usage_error("mailbox add: which mailbox? Name its ID");
+		return EXIT_USAGE;
+	}
 	if (optind + 1 != argc) {
-		cli_usage_error("usage: mmirror mailbox add ID [--prod-user U] "
-				"[--backup-user U] [--target imap|files] [--folders LIST]");
+		cli_usage_error("mailbox add: unexpected argument '%s'",
+				argv[optind + 1]);
 		return EXIT_USAGE;
 	}
 	sub.id = argv[optind];
 	if (!mailbox_id_valid(sub.id)) {
-		cli_usage_error("invalid mailbox id '%s': use printable characters "
-				"without spaces or '/'", sub.id);
+		cli_usage_error("mailbox add: invalid mailbox id '%s': use "
+				"printable characters without spaces or '/'", sub.id);
 		return EXIT_USAGE;
 	}
 	if (folders != NULL) {
@@ -133,7 +156,8 @@ mailbox_add(struct cli *cli, int argc, char **argv)
 
 		if (count == 0) {
 			config_strv_free(list, count);
-			cli_usage_error("--folders needs at least one folder");
+			cli_usage_error("mailbox add: --folders needs at least one "
+					"folder");
 			return EXIT_USAGE;
 		}
 		buf_init(&b, SIZE_MAX);
@@ -176,7 +200,7 @@ mailbox_add(struct cli *cli, int argc, char **argv)
 }
 
 static int
-mailbox_list(struct cli *cli, int argc)
+mailbox_list(struct cli *cli, int argc, char **argv)
 {
 	struct db_subscription *subs;
 	size_t count;
@@ -185,7 +209,7 @@ mailbox_list(struct cli *cli, int argc)
 	int ret;
 
 	if (argc > 1) {
-		cli_usage_error("mailbox list takes no arguments");
+		cli_usage_error("mailbox list: unexpected argument '%s'", argv[1]);
 		return EXIT_USAGE;
 	}
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
@@ -252,17 +276,21 @@ mailbox_change(struct cli *cli, int argc, char **argv, const char *action)
 	int ret;
 
 	if (argc != 2) {
-		cli_usage_error("usage: mmirror mailbox %s ID", action);
+		if (argc < 2)
+			cli_usage_error("mailbox %s: which mailbox? Name its ID",
+					action);
+		else
+			cli_usage_error("mailbox %s: unexpected argument '%s'",
+					action, argv[2]);
 		return EXIT_USAGE;
 	}
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		return ret;
 	ret = db_subscription_get(db, NULL, argv[1], &sub, &error);
 	if (ret == DB_RET_NOTFOUND) {
-		cli_error("no subscribed mailbox %s (see 'mmirror mailbox list')",
-			  argv[1]);
+		cli_error("no mailbox '%s' (see 'mmirror mailbox list')", argv[1]);
 		db_close(&db);
-		return EXIT_USAGE;
+		return EXIT_NOT_FOUND;
 	}
 	if (ret < 0) {
 		cli_error("%s", error);
@@ -310,8 +338,9 @@ cmd_mailbox(struct cli *cli, int argc, char **argv)
 {
 	const char *action;
 
+	/* main() has checked the action against the table of commands */
 	if (argc < 2) {
-		cli_usage_error("usage: mmirror mailbox add|list|remove|enable|disable ...");
+		cli_usage_error("mailbox: which action?");
 		return EXIT_USAGE;
 	}
 	action = argv[1];
@@ -321,7 +350,7 @@ cmd_mailbox(struct cli *cli, int argc, char **argv)
 	if (strcmp(action, "add") == 0)
 		return mailbox_add(cli, argc, argv);
 	if (strcmp(action, "list") == 0)
-		return mailbox_list(cli, argc);
+		return mailbox_list(cli, argc, argv);
 	if (strcmp(action, "remove") == 0 || strcmp(action, "enable") == 0 ||
 	    strcmp(action, "disable") == 0)
 		return mailbox_change(cli, argc, argv, action);

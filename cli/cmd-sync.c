@@ -118,7 +118,7 @@ cli_servers_setup(struct cli *cli, struct recon_params *params)
 				   &prod_password, &error) < 0 ||
 	    config_server_password(&cli->config->backup, "backup",
 				   &backup_password, &error) < 0) {
-		cli_error("%s", error);
+		cli_error("%s: %s", cli->config->path, error);
 		secret_free(&prod_password);
 		return EXIT_CONFIG;
 	}
@@ -185,7 +185,7 @@ progress_update(const struct recon_progress *rp, void *context)
 {
 	struct progress *p = context;
 	double rate, eta;
-	char bytes[32], speed[32], line[256];
+	char bytes[32], speed[32], left[DURATION_TEXT_SIZE], line[256];
 
 	if (p->quiet || rp->seconds - p->last < (p->tty ? 0.25 : 30.0))
 		return;
@@ -195,12 +195,17 @@ progress_update(const struct recon_progress *rp, void *context)
 	output_bytes(rp->bytes, bytes, sizeof(bytes));
 	output_bytes(rp->seconds > 0 ? (uint64_t)((double)rp->bytes / rp->seconds) : 0,
 		     speed, sizeof(speed));
-	snprintf(line, sizeof(line), "%zu/%zu mailboxes (%zu failed), %zu "
-		 "messages, %s (%s/s), %.1f mailboxes/s, ETA %d:%02d",
-		 rp->mailboxes_done, rp->mailboxes_total, rp->mailboxes_failed,
-		 rp->messages, bytes, speed, rate, (int)eta / 60, (int)eta % 60);
+	duration_format(eta, left, sizeof(left));
+	snprintf(line, sizeof(line), "%zu/%zu %s (%zu failed), %zu %s, %s "
+		 "(%s/s), %.1f mailboxes/s, ETA %s", rp->mailboxes_done,
+		 rp->mailboxes_total, plural(rp->mailboxes_total, "mailbox",
+					     "mailboxes"),
+		 rp->mailboxes_failed, rp->messages,
+		 plural(rp->messages, "message", "messages"), bytes, speed, rate,
+		 left);
 	if (p->tty) {
-		fprintf(stderr, "\r%s   ", line);
+		/* redrawn in place, prefixed as every line mmirror writes */
+		fprintf(stderr, "\rmmirror: progress: %s   ", line);
 		p->shown = true;
 	} else {
 		log_info("progress: %s", line);
@@ -349,13 +354,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 	memset(&params, 0, sizeof(params));
 	gethostname(host, sizeof(host) - 1);
-	if ((ret = cli_load_config(cli)) != EXIT_OK ||
-	    (ret = cli_servers_setup(cli, &params)) != EXIT_OK)
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		goto out;
 	if (!dry_run && (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
 		goto out;
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
+	/* paused: nothing to connect to, so no password is read */
 	if (cli_paused_check(cli, db, dry_run, &ret))
 		goto out;
 	if (db_subscription_list(db, &subs, &subs_count, &error) < 0) {
@@ -374,11 +379,15 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		for (size_t k = 0; k < subs_count; k++)
 			known = known || strcmp(subs[k].id, only[i]) == 0;
 		if (!known) {
-			cli_error("--mailbox %s: no such subscribed mailbox", only[i]);
-			ret = EXIT_USAGE;
+			cli_error("no mailbox '%s' (see 'mmirror mailbox list')",
+				  only[i]);
+			ret = EXIT_NOT_FOUND;
 			goto out;
 		}
 	}
+	/* the passwords are read when the run is about to connect */
+	if ((ret = cli_servers_setup(cli, &params)) != EXIT_OK)
+		goto out;
 
 	params.db = db;
 	params.default_folders = (const char *const *)cli->config->folders;
@@ -416,8 +425,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 			cli->config->production.max_connections :
 			cli->config->backup.max_connections;
 
-		log_info("%u workers asked for; %u run, the servers' "
-			 "max_connections", params.jobs, cap);
+		log_info("%u %s asked for; %u run, the servers' "
+			 "max_connections", params.jobs,
+			 plural(params.jobs, "worker", "workers"), cap);
 		params.jobs = cap;
 	}
 	progress_init(&progress, cli);
@@ -452,8 +462,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	if (result.time_up) {
 		char left[64];
 
-		snprintf(left, sizeof(left), "%zu mailbox%s not done",
-			 result.not_done, result.not_done == 1 ? "" : "es");
+		snprintf(left, sizeof(left), "%zu %s not done", result.not_done,
+			 plural(result.not_done, "mailbox", "mailboxes"));
 		run.reason = cli_time_up_reason(cli->config, left);
 		cli_error("%s", run.reason);
 	}

@@ -174,7 +174,7 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 {
 	const struct recon_counters *c = &r->counters;
 	bool failback = strcmp(kind, "failback") == 0;
-	char bytes[32];
+	char bytes[32], took[DURATION_TEXT_SIZE];
 
 	if (cli->json) {
 		summary_json(kind, dry_run, run_id, r, seconds, exit_code, steps);
@@ -183,41 +183,51 @@ output_sync_summary(const struct cli *cli, const char *kind, bool dry_run,
 	if (cli->quiet)
 		return;
 	output_bytes(c->bytes_appended, bytes, sizeof(bytes));
+	duration_format(seconds, took, sizeof(took));
 	if (run_id != 0)
 		printf("run %llu: ", (unsigned long long)run_id);
-	printf("%s%s%s %s: %zu mailboxes (%zu changed, %zu unchanged, %zu failed, "
-	       "%zu frozen) in %.1f s\n", dry_run ? "planned " : "", kind,
+	printf("%s%s%s %s: %zu %s (%zu changed, %zu unchanged, %zu failed, "
+	       "%zu frozen) in %s\n", dry_run ? "planned " : "", kind,
 	       failback ? "" : " sync", status_word(exit_code), c->mailboxes_seen,
+	       plural(c->mailboxes_seen, "mailbox", "mailboxes"),
 	       c->mailboxes_changed, c->mailboxes_unchanged, c->mailboxes_failed,
-	       c->mailboxes_frozen, seconds);
+	       c->mailboxes_frozen, took);
 	printf("  %s operations%s: %zu APPEND, %zu STORE, %zu EXPUNGE, %zu CREATE\n",
 	       failback ? "production" : "backup", dry_run ? " (not done)" : "",
 	       c->op_append, c->op_store, c->op_expunge, c->op_create);
 	if (failback)
-		printf("  messages: %zu new on the backup appended (%s), %zu flag "
-		       "changes, %zu expunged, %zu adopted, %zu broadcasts left on "
-		       "the backup\n", c->appended, bytes, c->flags_changed,
-		       c->expunged, c->adopted, c->skipped);
+		printf("  messages: %zu new on the backup appended (%s), %zu %s, "
+		       "%zu expunged, %zu adopted, %zu %s left on the backup\n",
+		       c->appended, bytes, c->flags_changed,
+		       plural(c->flags_changed, "flag change", "flag changes"),
+		       c->expunged, c->adopted, c->skipped,
+		       plural(c->skipped, "broadcast", "broadcasts"));
 	else
-		printf("  messages: %zu appended (%s), %zu flag changes, %zu expunged, "
-		       "%zu adopted, %zu broadcasts skipped, %zu placeholders for "
-		       "oversize messages\n", c->appended, bytes, c->flags_changed,
-		       c->expunged, c->adopted, c->skipped, c->placeholders);
+		printf("  messages: %zu appended (%s), %zu %s, %zu expunged, "
+		       "%zu adopted, %zu %s skipped, %zu %s for oversize "
+		       "messages\n", c->appended, bytes, c->flags_changed,
+		       plural(c->flags_changed, "flag change", "flag changes"),
+		       c->expunged, c->adopted, c->skipped,
+		       plural(c->skipped, "broadcast", "broadcasts"),
+		       c->placeholders,
+		       plural(c->placeholders, "placeholder", "placeholders"));
 	if (c->drift_flags + c->drift_missing + c->drift_strays > 0)
-		printf("  drift repaired on the backup: %zu copies with other flags, "
-		       "%zu copies gone, %zu messages added by others\n",
-		       c->drift_flags, c->drift_missing, c->drift_strays);
+		printf("  drift repaired on the backup: %zu %s with other flags, "
+		       "%zu %s gone, %zu %s added by others\n",
+		       c->drift_flags, plural(c->drift_flags, "copy", "copies"),
+		       c->drift_missing, plural(c->drift_missing, "copy", "copies"),
+		       c->drift_strays,
+		       plural(c->drift_strays, "message", "messages"));
 	for (size_t i = 0; i < r->failures_count; i++)
 		printf("  failed: %s\n", r->failures[i].error);
 	if (r->time_up)
-		printf("  not done: %zu mailbox%s: the run reached "
-		       "max_run_seconds\n", r->not_done,
-		       r->not_done == 1 ? "" : "es");
+		printf("  not done: %zu %s: the run reached max_run_seconds\n",
+		       r->not_done, plural(r->not_done, "mailbox", "mailboxes"));
 	for (size_t i = 0; i < r->guards_count; i++) {
 		const struct recon_guard_report *g = &r->guards[i];
 
-		printf("  guard: %s/%s: %zu deletion%s held back: %s\n", g->mailbox,
-		       g->folder, g->held, g->held == 1 ? "" : "s",
+		printf("  guard: %s/%s: %zu %s held back: %s\n", g->mailbox,
+		       g->folder, g->held, plural(g->held, "deletion", "deletions"),
 		       recon_guard_reason_text(g->reason));
 	}
 	if (r->guards_count > 0 && failback)

@@ -358,6 +358,26 @@ db_check_dir(const char *dir, bool create, const char **error_r)
 }
 
 int
+db_exists(const char *dir, const char **error_r)
+{
+	struct stat st;
+	char *path = xasprintf("%s/%s", dir, DB_FILE_NAME);
+	int ret = 1;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			ret = 0;
+		} else {
+			*error_r = error_printf("cannot access %s: %s", path,
+						strerror(errno));
+			ret = -1;
+		}
+	}
+	free(path);
+	return ret;
+}
+
+int
 db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 {
 	struct db *db;

@@ -27,6 +27,10 @@ struct db_txn;
 /* Opens (create = true: creates if missing) the environment in dir.
  * Runs recovery.  The directory must exist when create is false. */
 int db_open(const char *dir, bool create, struct db **db_r, const char **error_r);
+/* Does dir hold a state database?  Looks only, opens nothing: 1 yes, 0 no
+ * (dir or its database file missing), -1 (*error_r) when it cannot
+ * tell. */
+int db_exists(const char *dir, const char **error_r);
 /* Checkpoints and closes; sets *db to NULL. */
 void db_close(struct db **db);
 

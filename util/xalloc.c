@@ -10,7 +10,7 @@
 static void ATTR_NORETURN
 oom(size_t size)
 {
-	fprintf(stderr, "mmirror: out of memory (allocating %zu bytes)\n", size);
+	fprintf(stderr, "mmirror: error: out of memory (allocating %zu bytes)\n", size);
 	abort();
 }
 
