@@ -891,12 +891,14 @@ handle_removed(struct pass *ps)
 		/* a broken production directory must neither empty the
 		 * backup's nor stop the mirroring of its mailboxes */
 		ps->r->held_deletes = removed;
-		log_warning("ldap-sync: %zu of %zu entries are gone from production; "
+		log_warning("ldap-sync: %zu of %zu %s gone from production; "
 			    "held back, their entries and subscriptions stay (more "
 			    "than delete_guard allows; release with ldap-sync "
-			    "--force-deletes)", removed, count);
-		fail(ps->r, LDAPSYNC_GUARDED, "%zu of %zu directory entries gone from "
-		     "production: held back by the delete guard", removed, count);
+			    "--force-deletes)", removed, count,
+			    plural(count, "entry is", "entries are"));
+		fail(ps->r, LDAPSYNC_GUARDED, "%zu of %zu directory %s gone from "
+		     "production: held back by the delete guard", removed, count,
+		     plural(count, "entry", "entries"));
 		db_directory_entries_free(&known, count);
 		return 0;
 	}

@@ -106,9 +106,10 @@ recon_fb_relink(struct mailbox_ctx *ctx, const struct observed *prod,
 	for (size_t i = 0; i < count; i++)
 		kept += map[i] != 0;
 	log_warning("%s/%s: production renumbered the folder (UIDVALIDITY %u, "
-		    "mirrored %u): %zu of its %zu mirrored messages found again "
+		    "mirrored %u): %zu of its %zu mirrored %s found again "
 		    "by identity", ctx->sub->id, ctx->folder, new_uidvalidity,
-		    old_uidvalidity, kept, count);
+		    old_uidvalidity, kept, count,
+		    plural(count, "message", "messages"));
 	if (!ctx->params->dry_run) {
 		struct relink_ctx rc = { ctx, old, map, count, old_uidvalidity,
 					 new_uidvalidity };

@@ -69,8 +69,9 @@ report_guard(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 		    plan->held_expunges == 1 ? "" : "s",
 		    recon_guard_reason_text(plan->guard));
 	if (out != NULL)
-		fprintf(out, "%s/%s: GUARD %zu production deletions held back: %s\n",
+		fprintf(out, "%s/%s: GUARD %zu production %s held back: %s\n",
 			ctx->sub->id, ctx->folder, plan->held_expunges,
+			plural(plan->held_expunges, "deletion", "deletions"),
 			recon_guard_reason_text(plan->guard));
 }
 
@@ -361,8 +362,9 @@ observe_and_plan(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 	if (prod_missing && *links_count_r > 0) {
 		recon_error_set(ctx->error, RECON_FAIL_MAILBOX, "mailbox %s: %s: "
 				"the folder is missing on production, which held "
-				"%zu mirrored messages: restore it there first",
-				ctx->sub->id, ctx->folder, *links_count_r);
+				"%zu mirrored %s: restore it there first",
+				ctx->sub->id, ctx->folder, *links_count_r,
+				plural(*links_count_r, "message", "messages"));
 		ctx->error->imap_class = IMAP_FAIL_PERMANENT;
 		return -1;
 	}

@@ -30,8 +30,9 @@ plan_print(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 	FILE *out = ctx->params->plan_out;
 
 	if (plan->guard != RECON_GUARD_NONE)
-		fprintf(out, "%s/%s: GUARD %zu deletions held back: %s\n",
+		fprintf(out, "%s/%s: GUARD %zu %s held back: %s\n",
 			ctx->sub->id, ctx->folder, plan->held_expunges,
+			plural(plan->held_expunges, "deletion", "deletions"),
 			recon_guard_reason_text(plan->guard));
 	for (size_t i = 0; i < plan->count; i++) {
 		const struct recon_step *st = &plan->steps[i];
@@ -362,7 +363,8 @@ folder_vanished_release(struct mailbox_ctx *ctx, uint32_t exists)
 		}
 	}
 	log_info("%s/%s: production folder is gone; released by the operator, "
-		 "%u backup messages expunged", ctx->sub->id, ctx->folder, exists);
+		 "%u backup %s expunged", ctx->sub->id, ctx->folder, exists,
+		 plural(exists, "message", "messages"));
 	ret = 0;
 out:
 	db_messages_free(&links, links_count);
@@ -620,9 +622,13 @@ sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
 	ctx->counters->drift_strays += plan.drift_strays;
 	if (plan.drift_flags + plan.drift_missing + plan.drift_strays > 0)
 		log_warning("%s/%s: the backup was changed behind the mirror: %zu "
-			    "copies with other flags, %zu copies gone, %zu messages "
-			    "added; repairing", ctx->sub->id, ctx->folder,
-			    plan.drift_flags, plan.drift_missing, plan.drift_strays);
+			    "%s with other flags, %zu %s gone, %zu %s added; "
+			    "repairing", ctx->sub->id, ctx->folder, plan.drift_flags,
+			    plural(plan.drift_flags, "copy", "copies"),
+			    plan.drift_missing,
+			    plural(plan.drift_missing, "copy", "copies"),
+			    plan.drift_strays,
+			    plural(plan.drift_strays, "message", "messages"));
 	if (plan.guard != RECON_GUARD_NONE)
 		report_guard(ctx, plan.guard, plan.held_expunges);
 
