@@ -418,7 +418,8 @@ START_TEST(test_usage_errors)
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox add"), 64);
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox add 'a b'"), 64);
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox frob 1"), 64);
-	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox remove 4242"), 64);
+	/* naming what does not exist is not a usage error */
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "mailbox remove 4242"), 65);
 	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s'", mmirror_bin()), 64);
 	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s' --nope version", mmirror_bin()), 64);
 	ck_assert_int_eq(run_cmd(NULL, NULL, "'%s' version", mmirror_bin()), 0);

@@ -587,8 +587,8 @@ START_TEST(test_history_errors)
 
 	history_state("errors", 5040, 1, config, state);
 	json_decref(mm_json(config, 0, "sync --full"));
-	ck_assert_int_eq(run_mmirror(config, &out, &err, "show 5040 --run 999"), 64);
-	ck_assert_ptr_nonnull(strstr(err, "there is no run 999"));
+	ck_assert_int_eq(run_mmirror(config, &out, &err, "show 5040 --run 999"), 65);
+	ck_assert_ptr_nonnull(strstr(err, "mmirror: error: no run 999"));
 	free(out);
 	free(err);
 	ck_assert_int_eq(run_mmirror(config, &out, &err, "diff 1 x"), 64);

@@ -360,11 +360,11 @@ START_TEST(test_mailbox_commands)
 	ck_assert_int_eq(json_path_int(root, "mailboxes.seen"), N_MAILBOXES - 1);
 	json_decref(root);
 	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox enable 2005"), 0);
-	/* --mailbox selects, an unknown one is a usage error */
+	/* --mailbox selects, an unknown one does not exist (65) */
 	root = sync_json(config, "--mailbox 2003 --mailbox 2004", 0);
 	ck_assert_int_eq(json_path_int(root, "mailboxes.seen"), 2);
 	json_decref(root);
-	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "sync --mailbox 9999"), 64);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "sync --mailbox 9999"), 65);
 	/* remove, then add again: the copies on the backup are adopted */
 	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox remove 2006"), 0);
 	ck_assert_int_eq(run_mmirror(config, &out, NULL, "mailbox list"), 0);
@@ -375,7 +375,7 @@ START_TEST(test_mailbox_commands)
 	ck_assert_int_eq(json_path_int(root, "operations.append"), 0);
 	ck_assert_int_gt(json_path_int(root, "messages.adopted"), 0);
 	json_decref(root);
-	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox enable 9999"), 64);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox enable 9999"), 65);
 }
 END_TEST
 
