@@ -11,7 +11,8 @@
 
 /* The synopsis and help lines wrap at this column. */
 #define HELP_WIDTH 78
-/* Where summaries start in the list of commands. */
+/* Where summaries start in the list of commands: a summary has at most
+ * HELP_WIDTH - SUMMARY_COLUMN characters. */
 #define SUMMARY_COLUMN 36
 
 #define SYNC_HELP_OPTIONS \
@@ -182,7 +183,7 @@ const struct cli_command cli_commands[] = {
 	  "archive directory is backed up separately.  Takes the run lock.\n",
 	  NULL },
 	{ "pause", cmd_pause, "pause [--reason TEXT] [--wait]",
-	  "stop mirroring while users work on the backup",
+	  "stop mirroring while users use the backup",
 	  "Pauses mirroring during a disaster: every sync and ldap-sync then\n"
 	  "does nothing until resume.  Takes the run lock, so no pass runs when\n"
 	  "it returns.  Paused already, it says since when and by whom.\n"
@@ -199,7 +200,7 @@ const struct cli_command cli_commands[] = {
 	{ "failback", cmd_failback,
 	  "failback [--mailbox ID]... [--dry-run] [--force-deletes] [--jobs N] "
 	  "[--wait]",
-	  "after a disaster: the backup's changes to production",
+	  "bring the backup's changes to production",
 	  "Brings what users did on the backup during an outage to production:\n"
 	  "messages new on the backup are appended to production, flag changes\n"
 	  "are made there, messages deleted on the backup are expunged there,\n"
