@@ -579,7 +579,8 @@ text_line(char mark, const struct db_event *e)
 	print_text(e->from, 0);
 	printf("  \"");
 	print_text(e->subject, 0);
-	printf("\"  %" PRIu64 " bytes  (%s)\n", e->size, e->flags);
+	printf("\"  %" PRIu64 " %s  (%s)\n", e->size,
+	       plural(e->size, "byte", "bytes"), e->flags);
 }
 
 static void
@@ -739,7 +740,8 @@ cmd_diff(struct cli *cli, int argc, char **argv)
 		return ret;
 	}
 	if ((ret = run_exists(db, from)) != EXIT_OK ||
-	    (ret = run_exists(db, to)) != EXIT_OK)
+	    (ret = run_exists(db, to)) != EXIT_OK ||
+	    (only != NULL && (ret = mailbox_known(db, only, hi)) != EXIT_OK))
 		goto out;
 	if (only != NULL) {
 		names = xcalloc(1, sizeof(*names));

@@ -36,7 +36,8 @@ output_bytes(uint64_t n, char *out, size_t size)
 	else if (n >= 1024)
 		snprintf(out, size, "%.1f KiB", (double)n / 1024.0);
 	else
-		snprintf(out, size, "%llu bytes", (unsigned long long)n);
+		snprintf(out, size, "%llu %s", (unsigned long long)n,
+			 plural(n, "byte", "bytes"));
 }
 
 json_t *

@@ -435,6 +435,7 @@ START_TEST(test_not_found)
 		{ "show 2001 --run 999", "no run 999" },
 		{ "diff 1 999", "no run 999" },
 		{ "diff 999 1", "no run 999" },
+		{ "diff 1 2 --mailbox 4242", "no mailbox '4242'" },
 		{ "export --run 999", "no run 999" },
 		{ "archive get sha256:"
 		  "0000000000000000000000000000000000000000000000000000000000000000",
