@@ -133,7 +133,7 @@ global_apply(struct cli_globals *g, enum global_option opt, const char *value)
 	}
 }
 
-/* Is argv[*i], a word of at least two bytes starting with '-', a cluster
+/* Is word, of at least two bytes and starting with '-', a cluster
  * of short global options ("-v", "-vv", "-qc", "-cFILE")? */
 static bool
 short_cluster(const char *word)
