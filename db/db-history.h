@@ -113,8 +113,9 @@ enum db_run_kind {
 	DB_RUN_DIRECTORY = 2,
 	DB_RUN_RESTORE = 3,	/* archive restore: an original back on the backup */
 	DB_RUN_FAILBACK = 4,	/* what users did on the backup, to production */
+	DB_RUN_VERIFY = 5,	/* both sides compared live; changes nothing */
 };
-#define DB_RUN_KIND_MAX DB_RUN_FAILBACK
+#define DB_RUN_KIND_MAX DB_RUN_VERIFY
 
 enum db_run_status {
 	DB_RUN_RUNNING = 0,	/* not sealed yet */

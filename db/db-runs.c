@@ -17,6 +17,7 @@ static const char *const run_kind_names[] = {
 	[DB_RUN_DIRECTORY] = "directory",
 	[DB_RUN_RESTORE] = "restore",
 	[DB_RUN_FAILBACK] = "failback",
+	[DB_RUN_VERIFY] = "verify",
 };
 
 static const char *const run_status_names[] = {
