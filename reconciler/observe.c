@@ -271,8 +271,10 @@ fetch_meta_cb(const struct imap_message_meta *meta, void *context)
 /* The header names fetched with the metadata: Message-ID and the names
  * of the skip rules.  NULL-terminated; free the array and its strings. */
 static char **
-meta_header_names(const struct recon_params *params, bool with_skip)
+meta_header_names(const struct recon_params *params, bool production,
+		  bool source)
 {
+	bool with_skip = production || source;
 	size_t n = 0;
 	char **names = xcalloc(params->skip_headers_count + 8, sizeof(*names));
 
@@ -282,8 +284,10 @@ meta_header_names(const struct recon_params *params, bool with_skip)
 		names[n++] = xstrdup("From");
 		names[n++] = xstrdup("Subject");
 		names[n++] = xstrdup("Date");
-	} else {
-		/* the backup: placeholders say what they stand for */
+	}
+	if (!production) {
+		/* the backup: placeholders say what they stand for (also
+		 * as failback's source, which must know them) */
 		names[n++] = xstrdup("X-Mirror-Archive-Id");
 		names[n++] = xstrdup("X-Mirror-Original-Message-ID");
 		names[n++] = xstrdup("X-Mirror-Original-Size");
@@ -526,7 +530,7 @@ observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	bool production, bool source, struct observed *obs_r)
 {
 	struct imap_error ie;
-	char **names = meta_header_names(ctx->params, production || source);
+	char **names = meta_header_names(ctx->params, production, source);
 	struct fetch_ctx fc = {
 		.ctx = ctx, .params = ctx->params, .obs = obs_r,
 		.production = production, .source = source,
