@@ -18,6 +18,7 @@
 struct archive;
 struct db;
 struct db_subscription;
+struct recon_verify;
 
 struct recon_server {
 	struct imap_params imap;
@@ -75,6 +76,9 @@ struct recon_params {
 	 * production's APPENDs, STOREs and EXPUNGEs, and each step is
 	 * written to plan_out as it is done (in a dry run: as planned) */
 	bool failback;
+	/* verify instead of mirroring (verify.h): both sides compared,
+	 * nothing changed, the differences gathered there */
+	struct recon_verify *verify;
 	bool dry_run;		/* plan only; steps are written to plan_out */
 	uint64_t run_id;	/* the run events are recorded in, 0: none */
 	FILE *plan_out;

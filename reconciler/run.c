@@ -10,6 +10,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "reconciler/recon.h"
+#include "reconciler/verify.h"
 
 /* attempts per mailbox for failures that may pass */
 #define MAILBOX_ATTEMPTS 3
@@ -172,7 +173,10 @@ run_mailbox(struct run_state *rs, const struct db_subscription *sub)
 
 		memset(&counters, 0, sizeof(counters));
 		memset(&error, 0, sizeof(error));
-		ret = rs->params->failback ?
+		ret = rs->params->verify != NULL ?
+			recon_mailbox_verify(rs->params, sub, attempt, &counters,
+					     result, &error) :
+			rs->params->failback ?
 			recon_mailbox_failback(rs->params, sub, attempt, &counters,
 					       result, &error) :
 			recon_mailbox_sync(rs->params, sub, attempt, &counters,
