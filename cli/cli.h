@@ -141,4 +141,7 @@ struct notify_settings;
 int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 			char **password_r);
 
+/* verify (cmd-verify.c): production and the backup compared live */
+int cmd_verify(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -91,6 +91,28 @@ const struct cli_command cli_commands[] = {
 	  "sync --dry-run, and it takes sync's options.  Works while mirroring\n"
 	  "is paused.\n",
 	  "jobs mailbox" },
+	{ "verify", cmd_verify,
+	  "verify [--mailbox ID]... [--content] [--sample N] [--seed S] "
+	  "[--jobs N] [--wait]",
+	  "compare production and the backup, live",
+	  "Compares production and the backup live, changing nothing on either:\n"
+	  "every message that should be mirrored is on the backup with its\n"
+	  "flags and INTERNALDATE, nothing else is there (broadcasts included),\n"
+	  "placeholders have their archived originals.  Prints one line per\n"
+	  "difference (missing, extra, flags, internaldate, content,\n"
+	  "placeholder) and a summary; exits 1 when anything differs or a\n"
+	  "mailbox could not be read.  Recorded as a run of kind verify; it\n"
+	  "runs while mirroring is paused.\n"
+	  "\n"
+	  "  --mailbox ID       only this mailbox (may repeat; unknown: exit 65)\n"
+	  "  --content          compare the bytes of every message too (SHA-256)\n"
+	  "  --sample N         compare the bytes of N messages per folder, chosen\n"
+	  "                     at random; the seed is printed\n"
+	  "  --seed S           choose the same sample again (with --sample)\n"
+	  "  --jobs N           verify N mailboxes at once (1 to 1000; default\n"
+	  "                     [mirror] jobs)\n"
+	  "  --wait             wait for a run in progress instead of exiting 75\n",
+	  "mailbox sample seed jobs" },
 	{ "runs", cmd_runs, "runs [--verify-chain]",
 	  "the recorded runs",
 	  "Lists the recorded runs, oldest first: kind, start, end, duration,\n"
