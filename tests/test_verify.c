@@ -246,6 +246,52 @@ count_lines(const char *text)
 	return n;
 }
 
+/* The placeholder of the oversize message is checked against the
+ * archive: its object's file gone, then damaged (read back with
+ * --content), then as it was. */
+static void
+assert_placeholder_checked(const char *cfg)
+{
+	char *object = NULL, *moved, *out;
+	FILE *f;
+	long size;
+	int c;
+
+	ck_assert_int_eq(run_cmd(&object, NULL, "find '%s/state-clean/archive' "
+				 "-name '*.gz'", tmp), 0);
+	ck_assert_msg(count_lines(object) == 1, "%s", object);
+	object[strcspn(object, "\n")] = '\0';
+	moved = xasprintf("%s.moved", object);
+	ck_assert_int_eq(rename(object, moved), 0);
+	out = mmirror_text(cfg, 1, "verify");
+	ck_assert_msg(strstr(out, OVERSIZE_USER " INBOX uid ") == out &&
+		      strstr(out, ": placeholder: its archive object sha256:") != NULL &&
+		      strstr(out, " is missing\n") != NULL &&
+		      strstr(out, ": 1 difference in 1 mailbox\n") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(rename(moved, object), 0);
+	ck_assert_int_eq(run_cmd(NULL, NULL, "cp -p '%s' '%s'", object, moved), 0);
+	f = fopen(object, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	ck_assert_int_eq(fseek(f, size / 2, SEEK_SET), 0);
+	c = fgetc(f);
+	ck_assert_int_eq(fseek(f, size / 2, SEEK_SET), 0);
+	fputc(c ^ 0x55, f);
+	fclose(f);
+	out = mmirror_text(cfg, 1, "verify --content");
+	ck_assert_msg(strstr(out, ": placeholder: its archive object sha256:") != NULL &&
+		      strstr(out, " does not read back whole\n") != NULL &&
+		      strstr(out, ": 1 difference in 1 mailbox\n") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(rename(moved, object), 0);
+	out = mmirror_text(cfg, 0, "verify --content");
+	free(out);
+	free(moved);
+	free(object);
+}
+
 /* A faithful mirror verifies clean (placeholders against the archive, a
  * \Deleted production message's copy as mirrored), with and without the
  * bytes, also while mirroring is paused; verify is a run of kind verify
@@ -298,6 +344,7 @@ START_TEST(test_verify_faithful_mirror_is_clean)
 	ck_assert_str_eq(before, after);
 	free(before);
 	free(after);
+	assert_placeholder_checked(cfg);
 	free(cfg);
 }
 END_TEST
