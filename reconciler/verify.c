@@ -357,8 +357,12 @@ hash_begin(uint32_t uid, uint64_t size, void *context)
 			hi = mid;
 	}
 	h->cur = lo < h->count && h->uids[lo] == uid ? (ssize_t)lo : -1;
-	if (h->sha == NULL)
-		h->sha = sha256_begin();
+	if (h->sha != NULL) {
+		unsigned char dropped[SHA256_LEN];
+
+		sha256_end(&h->sha, dropped);
+	}
+	h->sha = sha256_begin();
 	return 0;
 }
 
