@@ -1,18 +1,24 @@
 /* Tests of util/: time formats, UID sets, bounded buffers, strings,
- * secret files and digests. */
+ * secret files, digests, and logging to stderr and syslog. */
 #include "config.h"
 
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "util/uidset.h"
 #include "util/util.h"
 #include "util/spool.h"
+#include "tests/testutil.h"
 
 /* ---- time formats ---- */
 
@@ -911,6 +917,241 @@ START_TEST(test_log_escapes)
 }
 END_TEST
 
+/* ---- syslog: lines on a socket of the test's own ---- */
+
+/* A unix socket of type bound at path; a stream socket listens. */
+static int
+syslog_listen(const char *path, int type)
+{
+	struct sockaddr_un addr;
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(path), sizeof(addr.sun_path));
+	memcpy(addr.sun_path, path, strlen(path));
+	unlink(path);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0,
+		      "bind %s: %s", path, strerror(errno));
+	if (type == SOCK_STREAM)
+		ck_assert_int_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/* The next datagram waiting on fd, NUL-terminated, or NULL when none is. */
+static char *
+syslog_next(int fd)
+{
+	char buf[LOG_SYSLOG_MAX_LINE + 64];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+	if (n < 0) {
+		ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK,
+			      "recv: %s", strerror(errno));
+		return NULL;
+	}
+	buf[n] = '\0';
+	ck_assert_msg(strlen(buf) == (size_t)n, "a NUL inside a datagram");
+	return xstrdup(buf);
+}
+
+/* Checks that line is RFC 3164's "<PRI>Mmm dd hh:mm:ss mmirror[PID]: MSG"
+ * and returns PID; *msg_r points into line. */
+static long
+syslog_check(const char *line, int pri, const char **msg_r)
+{
+	regex_t re;
+	regmatch_t m[4];
+	char *want;
+	long pid;
+
+	ck_assert_int_eq(regcomp(&re, "^<([0-9]+)>"
+				 "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+				 "[ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] "
+				 "mmirror\\[([1-9][0-9]*)\\]: ", REG_EXTENDED), 0);
+	ck_assert_msg(regexec(&re, line, 4, m, 0) == 0,
+		      "not an RFC 3164 line of mmirror: '%s'", line);
+	regfree(&re);
+	want = xasprintf("<%d>", pri);
+	ck_assert_msg(strncmp(line, want, strlen(want)) == 0,
+		      "expected priority %s: '%s'", want, line);
+	free(want);
+	pid = strtol(line + m[3].rm_so, NULL, 10);
+	*msg_r = line + m[0].rm_eo;
+	return pid;
+}
+
+/* Each level with its documented priority (facility daemon), on a
+ * datagram socket, a stream socket, and again after the listener was
+ * replaced (a restarted syslog daemon). */
+START_TEST(test_log_syslog)
+{
+	static const struct {
+		enum log_level level;
+		int pri;
+		const char *text;
+	} cases[] = {
+		{ LOG_LEVEL_ERROR, 27, "an error" },
+		{ LOG_LEVEL_WARNING, 28, "a warning" },
+		{ LOG_LEVEL_INFO, 30, "some news" },
+		{ LOG_LEVEL_DEBUG, 31, "a detail" },
+		{ LOG_LEVEL_TRACE, 31, "C: a1 NOOP" },
+	};
+	char *dir = test_tmpdir(), *path = xasprintf("%s/log", dir);
+	char *line, *big;
+	const char *msg;
+	char stream_buf[256];
+	size_t got = 0;
+	int fd, conn, saved, null;
+
+	/* stderr gets every line too: not into the test's log */
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(null, 0);
+	dup2(null, STDERR_FILENO);
+	close(null);
+	fd = syslog_listen(path, SOCK_DGRAM);
+	setenv(LOG_SYSLOG_SOCKET_ENV, path, 1);
+	log_init("mmirror", LOG_LEVEL_TRACE, true);
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		log_msg(cases[i].level, "%s", cases[i].text);
+		line = syslog_next(fd);
+		ck_assert_msg(line != NULL, "no line for %s", cases[i].text);
+		ck_assert_int_eq(syslog_check(line, cases[i].pri, &msg), getpid());
+		ck_assert_str_eq(msg, cases[i].text);
+		free(line);
+	}
+	/* below the level: nothing; one line stays one line */
+	log_set_level(LOG_LEVEL_WARNING);
+	log_info("not sent");
+	ck_assert_ptr_null(syslog_next(fd));
+	log_warning("server says: %s", "a\r\nmmirror[1]: forged");
+	line = syslog_next(fd);
+	ck_assert_ptr_nonnull(line);
+	syslog_check(line, 28, &msg);
+	ck_assert_str_eq(msg, "server says: a\\r\\nmmirror[1]: forged");
+	free(line);
+	/* a line longer than the limit is cut, not lost */
+	big = xcalloc(LOG_SYSLOG_MAX_LINE * 2, 1);
+	memset(big, 'x', LOG_SYSLOG_MAX_LINE * 2 - 1);
+	log_warning("%s", big);
+	free(big);
+	line = syslog_next(fd);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_uint_eq(strlen(line), LOG_SYSLOG_MAX_LINE - 1);
+	free(line);
+
+	/* the daemon restarts: the next line reaches the new socket */
+	close(fd);
+	fd = syslog_listen(path, SOCK_DGRAM);
+	log_error("after the restart");
+	line = syslog_next(fd);
+	ck_assert_ptr_nonnull(line);
+	syslog_check(line, 27, &msg);
+	ck_assert_str_eq(msg, "after the restart");
+	free(line);
+	close(fd);
+
+	/* a stream socket: lines end with a NUL */
+	fd = syslog_listen(path, SOCK_STREAM);
+	log_warning("on a stream");
+	conn = accept(fd, NULL, NULL);
+	ck_assert_int_ge(conn, 0);
+	while (got == 0 || memchr(stream_buf, '\0', got) == NULL) {
+		ssize_t n = read(conn, stream_buf + got, sizeof(stream_buf) - got);
+
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert_uint_eq(strlen(stream_buf) + 1, got);
+	syslog_check(stream_buf, 28, &msg);
+	ck_assert_str_eq(msg, "on a stream");
+	close(conn);
+	close(fd);
+
+	/* syslog off: nothing more is sent */
+	fd = syslog_listen(path, SOCK_DGRAM);
+	log_init("mmirror", LOG_LEVEL_WARNING, false);
+	log_warning("stderr only");
+	ck_assert_ptr_null(syslog_next(fd));
+	close(fd);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	unsetenv(LOG_SYSLOG_SOCKET_ENV);
+	free(path);
+	test_rmdir(dir);
+	free(dir);
+}
+END_TEST
+
+/* The mmirror command with [log] syslog = yes: its warnings reach the
+ * socket with priority 28 (daemon.warning) and its own PID, and neither
+ * password appears in any line, not even from a sync that reads them. */
+START_TEST(test_log_syslog_command)
+{
+	static const char prod_secret[] = "Pr0d-s3cret-in-file";
+	static const char backup_secret[] = "B4ckup-s3cret-in-env";
+	char *dir = test_tmpdir();
+	char *sock = xasprintf("%s/log", dir), *config = xasprintf("%s/mm.conf", dir);
+	char *pass = xasprintf("%s/prod.pass", dir), *text, *line;
+	const char *msg;
+	bool warned = false, tls_warned = false;
+	int fd, ret;
+
+	write_file(pass, prod_secret, 0600);
+	text = xasprintf("[state]\ndir = %s/state\n"
+			 "[production]\nhost = 127.0.0.1\nport = 1\ntls = none\n"
+			 "admin_user = admin\npassword_file = %s\n"
+			 "[backup]\nhost = 127.0.0.1\nport = 1\ntls = none\n"
+			 "admin_user = admin\n"
+			 "[log]\nlevel = info\nsyslog = yes\n", dir, pass);
+	write_file(config, text, 0600);
+	free(text);
+	fd = syslog_listen(sock, SOCK_DGRAM);
+	setenv(LOG_SYSLOG_SOCKET_ENV, sock, 1);
+	setenv("MMIRROR_BACKUP_PASSWORD", backup_secret, 1);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "init"), 0);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "mailbox add 2001"), 0);
+	/* a warning: failback --dry-run while mirroring is not paused */
+	ret = run_mmirror(config, NULL, NULL, "failback --dry-run");
+	ck_assert_int_ne(ret, 64);
+	/* a sync that reads both passwords; port 1 is closed */
+	ret = run_mmirror(config, NULL, NULL, "sync");
+	ck_assert_int_ne(ret, 0);
+	unsetenv("MMIRROR_BACKUP_PASSWORD");
+	unsetenv(LOG_SYSLOG_SOCKET_ENV);
+
+	while ((line = syslog_next(fd)) != NULL) {
+		long pid;
+
+		ck_assert_msg(strstr(line, prod_secret) == NULL &&
+			      strstr(line, backup_secret) == NULL,
+			      "a password in a syslog line: '%s'", line);
+		if (strncmp(line, "<28>", 4) == 0) {
+			pid = syslog_check(line, 28, &msg);
+			if (strstr(msg, "paused") != NULL)
+				warned = true;
+			if (strstr(msg, "tls = none") != NULL)
+				tls_warned = true;
+		} else {
+			pid = syslog_check(line, 30, &msg);
+		}
+		ck_assert_int_ne(pid, getpid());
+		free(line);
+	}
+	ck_assert_msg(warned, "no warning about the pause reached syslog");
+	ck_assert_msg(tls_warned, "no warning of the sync reached syslog");
+	close(fd);
+	free(sock);
+	free(config);
+	free(pass);
+	test_rmdir(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_sha256)
 {
 	unsigned char digest[SHA256_LEN];
@@ -988,6 +1229,8 @@ util_suite(void)
 	tcase_add_test(tc, test_utf8_sanitize);
 	tcase_add_test(tc, test_str_escape);
 	tcase_add_test(tc, test_log_escapes);
+	tcase_add_test(tc, test_log_syslog);
+	tcase_add_test(tc, test_log_syslog_command);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_sha256);
 	suite_add_tcase(s, tc);

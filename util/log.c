@@ -1,11 +1,19 @@
-/* Logging to stderr and, when enabled, syslog. */
+/* Logging to stderr and, when enabled, syslog.
+ *
+ * The syslog line is written here rather than by syslog(3), whose socket
+ * is always /dev/log: $MMIRROR_SYSLOG_SOCKET then points the very same
+ * code at another socket, which a test can listen on without root. */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/util.h"
 
@@ -14,18 +22,108 @@ static bool syslog_enabled;
 static const char *log_ident = "mmirror";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* the syslog socket: its path, and the connection (-1: none yet) */
+static char syslog_path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+static int syslog_fd = -1;
+static int syslog_type;
+
 static const char *const level_names[] = {
 	"error", "warning", "info", "debug", "trace",
 };
 
+static void
+syslog_close(void)
+{
+	if (syslog_fd >= 0)
+		close(syslog_fd);
+	syslog_fd = -1;
+}
+
+/* Connects to syslog_path as a datagram socket, or as a stream socket
+ * when that is what listens there (as syslog(3) does). */
+static int
+syslog_connect(void)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_un addr;
+	int err;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	memcpy(addr.sun_path, syslog_path, sizeof(addr.sun_path));
+	for (size_t i = 0; i < N_ELEMENTS(types); i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+			syslog_fd = fd;
+			syslog_type = types[i];
+			return 0;
+		}
+		err = errno;
+		close(fd);
+		if (err != EPROTOTYPE)
+			return -1;
+	}
+	return -1;
+}
+
+/* Sends one RFC 3164 line; called with log_lock held. */
+static void
+syslog_send(enum log_level level, const char *msg)
+{
+	/* RFC 3164 severities of error, warning, info, debug, trace */
+	static const int severity[] = { 3, 4, 6, 7, 7 };
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+	};
+	char line[LOG_SYSLOG_MAX_LINE];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t len;
+	int n;
+
+	if (localtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	n = snprintf(line, sizeof(line), "<%d>%s %2d %02d:%02d:%02d %s[%ld]: %s",
+		     LOG_SYSLOG_FACILITY * 8 + severity[level],
+		     months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, log_ident, (long)getpid(), msg);
+	if (n < 0)
+		return;
+	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	/* a second try on a new connection: the daemon may have restarted */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (syslog_fd < 0 && syslog_connect() < 0)
+			return;
+		/* a stream carries the terminating NUL as the separator */
+		if (send(syslog_fd, line, syslog_type == SOCK_STREAM ? len + 1 : len,
+			 MSG_NOSIGNAL) >= 0)
+			return;
+		syslog_close();
+	}
+}
+
 void
 log_init(const char *ident, enum log_level level, bool use_syslog)
 {
+	const char *path = getenv(LOG_SYSLOG_SOCKET_ENV);
+
+	if (path == NULL || *path == '\0' || strlen(path) >= sizeof(syslog_path))
+		path = LOG_SYSLOG_SOCKET;
+	pthread_mutex_lock(&log_lock);
 	log_ident = ident;
 	current_level = level;
-	if (use_syslog && !syslog_enabled)
-		openlog(ident, LOG_PID, LOG_DAEMON);
+	if (!use_syslog || strcmp(path, syslog_path) != 0)
+		syslog_close();
+	if (use_syslog) {
+		memset(syslog_path, 0, sizeof(syslog_path));
+		memcpy(syslog_path, path, strlen(path));
+	}
 	syslog_enabled = use_syslog;
+	pthread_mutex_unlock(&log_lock);
 }
 
 void
@@ -61,9 +159,6 @@ log_level_parse(const char *name, enum log_level *level_r)
 static void ATTR_FORMAT(2, 0)
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	static const int syslog_prio[] = {
-		LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG,
-	};
 	char *msg = xvasprintf(fmt, ap);
 
 	/* server text, DNs and traces may carry control characters: a log
@@ -79,7 +174,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		level == LOG_LEVEL_ERROR ? "error: " :
 		level == LOG_LEVEL_WARNING ? "warning: " : "", msg);
 	if (syslog_enabled)
-		syslog(syslog_prio[level], "%s", msg);
+		syslog_send(level, msg);
 	pthread_mutex_unlock(&log_lock);
 	free(msg);
 }

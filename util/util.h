@@ -57,32 +57,8 @@ void buf_consume(struct buf *b, size_t n);
 /* Hands the data over to the caller (who frees it); the buffer is empty. */
 unsigned char *buf_steal(struct buf *b, size_t *len_r);
 
-/* ---- logging ----
- * Messages go to stderr (and syslog when enabled).  Nothing that could hold
- * a secret may be passed here.  Each message is one line: control
- * characters and invalid UTF-8 in it are escaped as str_escape() does, so
- * server text may be passed as it is. */
-enum log_level {
-	LOG_LEVEL_ERROR = 0,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-	LOG_LEVEL_TRACE,	/* protocol exchange (-vvv) */
-};
-
-void log_init(const char *ident, enum log_level level, bool use_syslog);
-void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
-bool log_enabled(enum log_level level);
-/* Parses "error", "warning", "info", "debug", "trace"; -1 if unknown. */
-int log_level_parse(const char *name, enum log_level *level_r);
-void log_msg(enum log_level level, const char *fmt, ...) ATTR_FORMAT(2, 3);
-#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_trace(...) log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
-void fatal(const char *fmt, ...) ATTR_FORMAT(1, 2) ATTR_NORETURN;
+/* ---- logging: util/log.h ---- */
+#include "util/log.h"
 
 /* ---- time formats ---- */
 /* Parses an IMAP date-time ("dd-Mon-yyyy hh:mm:ss +zzzz", day may be
