@@ -9,7 +9,7 @@
 #include "cli/args.h"
 #include "cli/settings.h"
 
-/* Exit codes of DESIGN.md (sysexits where they exist). */
+/* Exit codes of doc/DESIGN.md (sysexits where they exist). */
 #define EXIT_OK 0
 #define EXIT_PARTIAL 1		/* some mailboxes failed, the rest were done */
 #define EXIT_GUARDED 3		/* a guard held changes back */

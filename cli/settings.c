@@ -1,5 +1,5 @@
 /* The configuration file: INI read with inih, checked against the key
- * tables below (the contract of DESIGN.md).
+ * tables below (the contract of doc/DESIGN.md).
  *
  * Debian's inih (r55) is built with multi-line values on (an indented line
  * continues the previous key, so an indented "port = 1" after "host = x"

@@ -1,6 +1,6 @@
-/* settings: the INI configuration file of DESIGN.md, read with inih.
+/* settings: the INI configuration file of doc/DESIGN.md, read with inih.
  *
- * Every section and key that DESIGN.md lists is accepted; one whose feature
+ * Every section and key that doc/DESIGN.md lists is accepted; one whose feature
  * comes in a later version ([mirror] files_dir) is logged as a warning when
  * given.  An unknown section or key, a malformed value or a missing
  * required value is an error naming the file and line.  The servers'

@@ -33,7 +33,7 @@
 int recon_message_duration(const void *msg, size_t len, double *seconds_r);
 
 /* Builds into out (reset first) the placeholder that stands in the backup
- * for an archived original (DESIGN.md, Interface contract): a
+ * for an archived original (doc/DESIGN.md, Interface contract): a
  * text/plain; charset=utf-8 message with CRLF line endings that holds
  *
  * - the original's From, To, Date, Subject, Importance, Sensitivity and

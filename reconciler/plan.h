@@ -45,7 +45,7 @@ struct recon_link {
 	const char *flags;	/* production flags when last mirrored */
 };
 
-/* Deletion guards (DESIGN.md, Guarantees). */
+/* Deletion guards (doc/DESIGN.md, Guarantees). */
 struct recon_guard {
 	unsigned int delete_percent;	/* share of the backup folder, 0-100 */
 	unsigned int delete_min;	/* this many may always go */

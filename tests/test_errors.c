@@ -1,5 +1,5 @@
 /* Integration: every failure an administrator can cause gives one clear
- * line on stderr and the exit code of DESIGN.md.  One Dovecot serves as
+ * line on stderr and the exit code of doc/DESIGN.md.  One Dovecot serves as
  * both production (users 2001, 2002) and backup (users 3001, 3002). */
 #include "config.h"
 
