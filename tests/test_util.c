@@ -6,7 +6,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1086,6 +1089,114 @@ START_TEST(test_log_syslog)
 }
 END_TEST
 
+/* How many datagrams a unix socket queues for a reader (Linux). */
+static unsigned int
+dgram_queue_len(void)
+{
+	FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+	unsigned int n = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%u", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n > 0 && n < 100000 ? n : 1000;
+}
+
+/* A syslog daemon that does not read: logging goes on (the lines that do
+ * not fit are dropped, each log call returns), and once it reads again
+ * the next line is preceded by the count of the dropped ones. */
+START_TEST(test_log_syslog_stuck)
+{
+	char *dir = test_tmpdir(), *path = xasprintf("%s/log", dir);
+	unsigned int sent = dgram_queue_len() + 5, received = 0;
+	char *line, *want;
+	const char *msg;
+	int fd, saved, null;
+
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(null, 0);
+	dup2(null, STDERR_FILENO);
+	close(null);
+	fd = syslog_listen(path, SOCK_DGRAM);
+	setenv(LOG_SYSLOG_SOCKET_ENV, path, 1);
+	log_init("mmirror", LOG_LEVEL_INFO, true);
+	for (unsigned int i = 0; i < sent; i++)
+		log_info("line %u", i);
+	while ((line = syslog_next(fd)) != NULL) {
+		syslog_check(line, 30, &msg);
+		want = xasprintf("line %u", received);
+		ck_assert_str_eq(msg, want);
+		free(want);
+		free(line);
+		received++;
+	}
+	ck_assert_uint_gt(received, 0);
+	ck_assert_uint_lt(received, sent);
+
+	log_info("reading again");
+	line = syslog_next(fd);
+	ck_assert_ptr_nonnull(line);
+	syslog_check(line, 28, &msg);
+	want = xasprintf("%u log lines were not sent to syslog: its socket "
+			 "was full or unreachable", sent - received);
+	ck_assert_str_eq(msg, want);
+	free(want);
+	free(line);
+	line = syslog_next(fd);
+	ck_assert_ptr_nonnull(line);
+	syslog_check(line, 30, &msg);
+	ck_assert_str_eq(msg, "reading again");
+	free(line);
+	ck_assert_ptr_null(syslog_next(fd));
+
+	log_init("mmirror", LOG_LEVEL_WARNING, false);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+	unsetenv(LOG_SYSLOG_SOCKET_ENV);
+	free(path);
+	test_rmdir(dir);
+	free(dir);
+}
+END_TEST
+
+/* Collects every datagram that reaches fd while commands run: the
+ * kernel queues only a few (net.unix.max_dgram_qlen, 10 by default) for a
+ * reader that waits. */
+struct syslog_collector {
+	int fd;
+	atomic_bool stop;
+	char **lines;
+	size_t count, alloc;
+	pthread_t thread;
+};
+
+static void *
+syslog_collect(void *ctx)
+{
+	struct syslog_collector *c = ctx;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		char *line;
+
+		if (poll(&pfd, 1, 100) == 0) {
+			if (atomic_load(&c->stop))
+				return NULL;
+			continue;
+		}
+		while ((line = syslog_next(c->fd)) != NULL) {
+			c->lines = xgrow(c->lines, &c->alloc, c->count + 1,
+					 sizeof(*c->lines));
+			c->lines[c->count++] = line;
+		}
+	}
+}
+
 /* The mmirror command with [log] syslog = yes: its warnings reach the
  * socket with priority 28 (daemon.warning) and its own PID, and neither
  * password appears in any line, not even from a sync that reads them. */
@@ -1098,6 +1209,7 @@ START_TEST(test_log_syslog_command)
 	char *pass = xasprintf("%s/prod.pass", dir), *text, *line;
 	const char *msg;
 	bool warned = false, tls_warned = false;
+	struct syslog_collector collector;
 	int fd, ret;
 
 	write_file(pass, prod_secret, 0600);
@@ -1110,6 +1222,11 @@ START_TEST(test_log_syslog_command)
 	write_file(config, text, 0600);
 	free(text);
 	fd = syslog_listen(sock, SOCK_DGRAM);
+	memset(&collector, 0, sizeof(collector));
+	collector.fd = fd;
+	atomic_init(&collector.stop, false);
+	ck_assert_int_eq(pthread_create(&collector.thread, NULL, syslog_collect,
+					&collector), 0);
 	setenv(LOG_SYSLOG_SOCKET_ENV, sock, 1);
 	setenv("MMIRROR_BACKUP_PASSWORD", backup_secret, 1);
 	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "init"), 0);
@@ -1122,9 +1239,15 @@ START_TEST(test_log_syslog_command)
 	ck_assert_int_ne(ret, 0);
 	unsetenv("MMIRROR_BACKUP_PASSWORD");
 	unsetenv(LOG_SYSLOG_SOCKET_ENV);
+	atomic_store(&collector.stop, true);
+	ck_assert_int_eq(pthread_join(collector.thread, NULL), 0);
 
-	while ((line = syslog_next(fd)) != NULL) {
+	for (size_t i = 0; i < collector.count; i++) {
 		long pid;
+
+		line = collector.lines[i];
+		ck_assert_msg(strstr(line, "not sent to syslog") == NULL,
+			      "lines were dropped: '%s'", line);
 
 		ck_assert_msg(strstr(line, prod_secret) == NULL &&
 			      strstr(line, backup_secret) == NULL,
@@ -1143,6 +1266,7 @@ START_TEST(test_log_syslog_command)
 	}
 	ck_assert_msg(warned, "no warning about the pause reached syslog");
 	ck_assert_msg(tls_warned, "no warning of the sync reached syslog");
+	free(collector.lines);
 	close(fd);
 	free(sock);
 	free(config);
@@ -1230,6 +1354,7 @@ util_suite(void)
 	tcase_add_test(tc, test_str_escape);
 	tcase_add_test(tc, test_log_escapes);
 	tcase_add_test(tc, test_log_syslog);
+	tcase_add_test(tc, test_log_syslog_stuck);
 	tcase_add_test(tc, test_log_syslog_command);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_sha256);

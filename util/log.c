@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char syslog_path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 static int syslog_fd = -1;
 static int syslog_type;
+/* lines dropped since the last one that went through */
+static uint64_t syslog_dropped;
 
 static const char *const level_names[] = {
 	"error", "warning", "info", "debug", "trace",
@@ -69,17 +72,16 @@ syslog_connect(void)
 	return -1;
 }
 
-/* Sends one RFC 3164 line; called with log_lock held. */
-static void
-syslog_send(enum log_level level, const char *msg)
+/* Formats one RFC 3164 line into line (LOG_SYSLOG_MAX_LINE bytes, cut
+ * there) for the socket connected now; returns its length, with the NUL
+ * that ends it on a stream socket. */
+static size_t
+syslog_format(char *line, int severity, const char *msg)
 {
-	/* RFC 3164 severities of error, warning, info, debug, trace */
-	static const int severity[] = { 3, 4, 6, 7, 7 };
 	static const char *const months[] = {
 		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 	};
-	char line[LOG_SYSLOG_MAX_LINE];
 	time_t now = time(NULL);
 	struct tm tm;
 	size_t len;
@@ -87,23 +89,79 @@ syslog_send(enum log_level level, const char *msg)
 
 	if (localtime_r(&now, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	n = snprintf(line, sizeof(line), "<%d>%s %2d %02d:%02d:%02d %s[%ld]: %s",
-		     LOG_SYSLOG_FACILITY * 8 + severity[level],
-		     months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, log_ident, (long)getpid(), msg);
+	n = snprintf(line, LOG_SYSLOG_MAX_LINE, "<%d>%s %2d %02d:%02d:%02d %s[%ld]: %s",
+		     LOG_SYSLOG_FACILITY * 8 + severity, months[tm.tm_mon % 12],
+		     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, log_ident,
+		     (long)getpid(), msg);
 	if (n < 0)
-		return;
-	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-	/* a second try on a new connection: the daemon may have restarted */
+		n = 0;
+	len = (size_t)n < LOG_SYSLOG_MAX_LINE ? (size_t)n : LOG_SYSLOG_MAX_LINE - 1;
+	/* a stream carries the terminating NUL as the separator */
+	return syslog_type == SOCK_STREAM ? len + 1 : len;
+}
+
+/* Sends one line of severity to the syslog socket, connecting first when
+ * needed.  A full socket (a syslog daemon that does not read) is waited
+ * for at most LOG_SYSLOG_WAIT_MS, and not at all while the lines before
+ * were dropped, so that logging never holds a run up for long.  Returns
+ * 0, or -1 when the line was dropped. */
+static int
+syslog_write(int severity, const char *msg)
+{
+	char line[LOG_SYSLOG_MAX_LINE];
+
+	/* a second try on a new connection: the daemon may have restarted,
+	 * perhaps with a socket of the other type */
 	for (int attempt = 0; attempt < 2; attempt++) {
+		struct pollfd pfd;
+		size_t len;
+
 		if (syslog_fd < 0 && syslog_connect() < 0)
-			return;
-		/* a stream carries the terminating NUL as the separator */
-		if (send(syslog_fd, line, syslog_type == SOCK_STREAM ? len + 1 : len,
-			 MSG_NOSIGNAL) >= 0)
-			return;
+			return -1;
+		len = syslog_format(line, severity, msg);
+		for (;;) {
+			if (send(syslog_fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				break;
+			if (syslog_dropped > 0)
+				return -1;
+			pfd.fd = syslog_fd;
+			pfd.events = POLLOUT;
+			if (poll(&pfd, 1, LOG_SYSLOG_WAIT_MS) <= 0)
+				return -1;
+		}
 		syslog_close();
 	}
+	return -1;
+}
+
+/* Sends one message; called with log_lock held.  After lines were
+ * dropped, the first line that goes through is preceded by a warning that
+ * counts them. */
+static void
+syslog_send(enum log_level level, const char *msg)
+{
+	/* RFC 3164 severities of error, warning, info, debug, trace */
+	static const int severity[] = { 3, 4, 6, 7, 7 };
+
+	if (syslog_dropped > 0) {
+		char notice[128];
+
+		snprintf(notice, sizeof(notice), "%llu log line%s not sent to "
+			 "syslog: its socket was full or unreachable",
+			 (unsigned long long)syslog_dropped,
+			 syslog_dropped == 1 ? " was" : "s were");
+		if (syslog_write(severity[LOG_LEVEL_WARNING], notice) < 0) {
+			syslog_dropped++;
+			return;
+		}
+		syslog_dropped = 0;
+	}
+	if (syslog_write(severity[level], msg) < 0)
+		syslog_dropped++;
 }
 
 void
@@ -116,8 +174,10 @@ log_init(const char *ident, enum log_level level, bool use_syslog)
 	pthread_mutex_lock(&log_lock);
 	log_ident = ident;
 	current_level = level;
-	if (!use_syslog || strcmp(path, syslog_path) != 0)
+	if (!use_syslog || strcmp(path, syslog_path) != 0) {
 		syslog_close();
+		syslog_dropped = 0;
+	}
 	if (use_syslog) {
 		memset(syslog_path, 0, sizeof(syslog_path));
 		memcpy(syslog_path, path, strlen(path));

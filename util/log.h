@@ -28,9 +28,13 @@
  *
  * A socket of type stream is used too (each line then ends with a NUL, as
  * syslog(3) does).  A line longer than LOG_SYSLOG_MAX_LINE bytes is cut
- * there.  When the socket cannot be reached the line is dropped (stderr
- * still has it); the next message tries again, so a restarted syslog
- * daemon gets the lines that follow. */
+ * there.  Logging never holds a run up for long: when the socket cannot
+ * be reached, or stays full (a syslog daemon that does not read) for
+ * LOG_SYSLOG_WAIT_MS, the line is dropped (stderr still has it), and
+ * while lines are being dropped no line waits.  Each message tries
+ * again, reconnecting if need be (a restarted daemon), and the first
+ * line that goes through is preceded by a warning that counts the lines
+ * dropped ("N log lines were not sent to syslog: ..."). */
 #ifndef MMIRROR_LOG_H
 #define MMIRROR_LOG_H
 
@@ -40,6 +44,7 @@
 #define LOG_SYSLOG_SOCKET_ENV "MMIRROR_SYSLOG_SOCKET"
 #define LOG_SYSLOG_FACILITY 3		/* daemon */
 #define LOG_SYSLOG_MAX_LINE 8192
+#define LOG_SYSLOG_WAIT_MS 1000
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
