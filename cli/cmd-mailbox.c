@@ -11,6 +11,7 @@
 
 #include "util/util.h"
 #include "db/db.h"
+#include "db/db-health.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -315,6 +316,9 @@ mailbox_change(struct cli *cli, int argc, char **argv, const char *action)
 			ret = 0;
 		if (ret == 0)
 			ret = db_subscription_delete(db, NULL, sub.id, &error);
+		/* and its health: no alert about a mailbox no longer mirrored */
+		if (ret == 0 && db_health_delete(db, NULL, sub.id, &error) < 0)
+			ret = -1;
 	} else {
 		sub.enabled = strcmp(action, "enable") == 0;
 		ret = db_subscription_put(db, NULL, &sub, &error);

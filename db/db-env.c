@@ -273,6 +273,7 @@ db_free(struct db *db, bool checkpoint)
 		&db->checkpoints, &db->history_meta, &db->directory,
 		&db->control, &db->messages, &db->folders, &db->subscriptions,
 		&db->alerts, &db->outbox,
+		&db->health,
 	};
 	unsigned int failed = 0;
 	int ret, first = 0;
@@ -447,7 +448,8 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->directory, "directory", false, error_r) < 0 ||
 	    db_open_one(db, &db->control, "control", false, error_r) < 0 ||
 	    db_open_one(db, &db->alerts, "alerts", false, error_r) < 0 ||
-	    db_open_one(db, &db->outbox, "outbox", false, error_r) < 0)
+	    db_open_one(db, &db->outbox, "outbox", false, error_r) < 0 ||
+	    db_open_one(db, &db->health, "health", false, error_r) < 0)
 		goto fail;
 	/* DB_CREATE: build the index if it is empty (e.g. a new secondary
 	 * beside existing messages) */

@@ -15,6 +15,7 @@
 #include "db/db-private.h"
 #include "db/db-history.h"
 #include "db/db-notify.h"
+#include "db/db-health.h"
 
 /* problems reported per mailbox before "... and N more" */
 #define CHECK_LINES_PER_MAILBOX 5
@@ -108,6 +109,14 @@ DECODE_CHECK(pause, struct db_pause, db_pause_decode, db_pause_clear)
 DECODE_CHECK(alert, struct db_alert, db_alert_decode, db_alert_clear)
 DECODE_CHECK(outbox, struct db_outbox_mail, db_outbox_decode,
 	     db_outbox_mail_clear)
+DECODE_CHECK(health, struct db_health, db_health_decode, db_health_clear)
+
+/* a health key is a mailbox id */
+static bool
+key_health(const DBT *key)
+{
+	return db_health_key_ok(key->data, key->size);
+}
 
 /* Keys with a fixed form: (run, mailbox, seq); a run id; (run, mailbox,
  * folder, uid). */
@@ -424,6 +433,7 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 		{ "control", offsetof(struct db, control), dec_pause, key_control },
 		{ "alerts", offsetof(struct db, alerts), dec_alert, key_alert },
 		{ "outbox", offsetof(struct db, outbox), dec_outbox, key_outbox },
+		{ "health", offsetof(struct db, health), dec_health, key_health },
 	};
 	struct check c = { out, 0 };
 	struct index_ctx ic = { db, &c, 0 };

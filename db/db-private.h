@@ -44,6 +44,7 @@ struct db {
 	DB *control;		/* switches of the whole mirror (db-control.c) */
 	DB *alerts;		/* key -> open alert (db-notify.c) */
 	DB *outbox;		/* seq -> mail to send (db-notify.c) */
+	DB *health;		/* mailbox -> last confirmed, failing (db-health.c) */
 };
 
 struct db_txn {

@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "db/db-history.h"
 #include "db/db-notify.h"
+#include "db/db-health.h"
 
 static void
 same(const char *kind, const uint8_t *data, size_t size, unsigned char *again,
@@ -42,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 12) {
+	switch (data[0] % 13) {
 	case 0: {
 		struct db_subscription v;
 
@@ -152,6 +153,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			again = db_outbox_encode(&v, &len);
 			same("outbox", data + 1, size - 1, again, len);
 			db_outbox_mail_clear(&v);
+		}
+		break;
+	}
+	case 12: {
+		struct db_health v;
+
+		if (db_health_decode(data + 1, size - 1, &v, &error) == 0) {
+			again = db_health_encode(&v, &len);
+			same("health", data + 1, size - 1, again, len);
+			db_health_clear(&v);
 		}
 		break;
 	}
