@@ -238,6 +238,8 @@ cmd_failback(struct cli *cli, int argc, char **argv)
 	ret = cli_run_exit(&result);
 	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
+	if (run.id != 0)
+		cli_after_run(cli, db, &run);
 	if (steps_out != NULL) {
 		fclose(steps_out);
 		steps_out = NULL;

@@ -279,10 +279,15 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 		run.op_append = result.added;
 		run.op_store = result.modified;
 		run.op_expunge = result.deleted;
+		/* why the pass failed, for status and alerts */
+		if (run.reason == NULL && run.status == DB_RUN_FAILED &&
+		    result.error[0] != '\0')
+			run.reason = xstrdup(result.error);
 		if (db_run_finish(db, &run, &error) < 0) {
 			cli_error("sealing run %llu: %s", (unsigned long long)run.id, error);
 			ret = EXIT_PARTIAL;
 		}
+		cli_after_run(cli, db, &run);
 	}
 	print_summary(cli, run.id, dry_run, &result, ret,
 		      (double)(end.tv_sec - start.tv_sec) +

@@ -195,6 +195,7 @@ cmd_pause(struct cli *cli, int argc, char **argv)
 		ret = EXIT_PARTIAL;
 		goto out;
 	}
+	cli_after_run(cli, db, NULL);
 	if (cli->json) {
 		json_t *root = pause_json(&ctx.found);
 
@@ -261,6 +262,7 @@ cmd_resume(struct cli *cli, int argc, char **argv)
 		ret = EXIT_PARTIAL;
 		goto out;
 	}
+	cli_after_run(cli, db, NULL);
 	if (cli->json) {
 		iso8601_format(ctx.was.since, since, sizeof(since));
 		output_json_print(json_pack("{s:b, s:o}", "paused", 0,

@@ -16,6 +16,7 @@
 #include "db/db-history.h"
 #include "reconciler/recon.h"
 #include "archive/archive.h"
+#include "monitor/monitor.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -255,8 +256,16 @@ cli_run_finish(struct db *db, struct db_run *run, const struct recon_result *res
 	run->expunged = c->expunged;
 	run->skipped = c->skipped;
 	run->placeholders = c->placeholders;
+	/* why a run stopped (a store unreachable, the super user refused)
+	 * is kept with it, for status and alerts */
+	if (run->reason == NULL && result->stopped_error != NULL)
+		run->reason = xstrdup(result->stopped_error);
 	if (db_run_finish(db, run, &error) < 0) {
 		cli_error("sealing run %llu: %s", (unsigned long long)run->id, error);
+		return -1;
+	}
+	if (monitor_record_run(db, run, result, &error) < 0) {
+		cli_error("%s", error);
 		return -1;
 	}
 	return 0;
@@ -470,6 +479,8 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	ret = cli_run_exit(&result);
 	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
+	if (run.id != 0)
+		cli_after_run(cli, db, &run);
 	if (steps_out != NULL) {
 		fclose(steps_out);
 		steps_out = NULL;

@@ -236,6 +236,15 @@ const struct cli_command cli_commands[] = {
 	  "  --jobs N           fail back N mailboxes at once (1 to 1000)\n"
 	  "  --wait             wait for a run in progress instead of exiting 75\n",
 	  "mailbox jobs" },
+	{ "status", cmd_status, "status",
+	  "health, lag, failing mailboxes, frozen folders",
+	  "Shows the mirror's health, worst first: failing mailboxes (since\n"
+	  "when, why), frozen folders with the command that releases them, the\n"
+	  "lag of each mailbox against [notify] max_lag, the last run of each\n"
+	  "kind, the archive and the pause.  Reads the database only: no run\n"
+	  "lock, no password, so it answers while a sync runs.  Exit 0:\n"
+	  "healthy (a pause alone is); 1: something needs attention.\n",
+	  NULL },
 	{ "notify test", cmd_notify, "notify test",
 	  "send one test mail through [notify]",
 	  "Sends one test mail through the smart host of [notify] smtp_url to\n"

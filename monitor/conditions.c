@@ -1,5 +1,5 @@
-/* The words of monitor/: alert conditions, durations, the releasing
- * command and a run's summary.  Pure. */
+/* The words of monitor/: alert conditions, the releasing command and a
+ * run's summary.  Pure. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -9,40 +9,6 @@
 #include "util/util.h"
 #include "reconciler/plan.h"
 #include "monitor/monitor.h"
-
-void
-monitor_duration_format(uint64_t seconds, char *out, size_t size)
-{
-	static const struct {
-		uint64_t seconds;
-		const char *name;
-	} units[] = { { 86400, "d" }, { 3600, "h" }, { 60, "min" }, { 1, "s" } };
-	uint64_t small, n, per, big, rem;
-	size_t i = 0;
-
-	while (i < N_ELEMENTS(units) - 1 && seconds < units[i].seconds)
-		i++;
-	if (i == N_ELEMENTS(units) - 1) {
-		snprintf(out, size, "%" PRIu64 " s", seconds);
-		return;
-	}
-	small = units[i + 1].seconds;
-	/* rounded to the smaller unit; no overflow near UINT64_MAX */
-	n = seconds / small + (seconds % small >= (small + 1) / 2 ? 1 : 0);
-	if (i > 0 && n >= units[i - 1].seconds / small) {
-		/* rounding reached the next larger unit: "1 d", not "24 h" */
-		monitor_duration_format(n * small, out, size);
-		return;
-	}
-	per = units[i].seconds / small;
-	big = n / per;
-	rem = n % per;
-	if (rem == 0)
-		snprintf(out, size, "%" PRIu64 " %s", big, units[i].name);
-	else
-		snprintf(out, size, "%" PRIu64 " %s %" PRIu64 " %s", big,
-			 units[i].name, rem, units[i + 1].name);
-}
 
 /* Can s go on a shell command line as it is? */
 static bool
@@ -113,9 +79,8 @@ add_failing(struct cond_list *l, const struct monitor_report *r)
 		char since[32], dur[32], *id = esc(f->mailbox), *why = esc(f->reason);
 
 		iso8601_format(f->since, since, sizeof(since));
-		monitor_duration_format(r->now > f->since ?
-					(uint64_t)(r->now - f->since) : 0,
-					dur, sizeof(dur));
+		duration_format(r->now > f->since ? (double)(r->now - f->since) : 0,
+				dur, sizeof(dur));
 		cond_add(l, xasprintf("mailbox:%s", f->mailbox),
 			 xasprintf("mailbox %s failing since %s (%s): %s", id,
 				   since, dur, why), NULL);
@@ -148,7 +113,7 @@ add_lag(struct cond_list *l, const struct monitor_report *r)
 {
 	char max[32], dur[32], when[32];
 
-	monitor_duration_format(r->max_lag, max, sizeof(max));
+	duration_format((double)r->max_lag, max, sizeof(max));
 	for (size_t i = 0; i < r->lag_count; i++) {
 		const struct monitor_lag *g = &r->lag[i];
 		char *id, *summary;
@@ -157,7 +122,7 @@ add_lag(struct cond_list *l, const struct monitor_report *r)
 			continue;
 		id = esc(g->mailbox);
 		if (g->confirmed) {
-			monitor_duration_format(g->seconds, dur, sizeof(dur));
+			duration_format((double)g->seconds, dur, sizeof(dur));
 			iso8601_format(g->confirmed_at, when, sizeof(when));
 			summary = xasprintf("mailbox %s last confirmed %s ago (as "
 					    "of %s), over max_lag %s", id, dur,
@@ -272,8 +237,8 @@ monitor_run_summary(const struct db_run *run)
 
 	iso8601_format(run->started, started, sizeof(started));
 	if (run->finished >= run->started && run->finished != 0)
-		monitor_duration_format((uint64_t)(run->finished - run->started),
-					dur, sizeof(dur));
+		duration_format((double)(run->finished - run->started), dur,
+				sizeof(dur));
 	else
 		snprintf(dur, sizeof(dur), "unknown");
 	if (run->kind == DB_RUN_DIRECTORY)

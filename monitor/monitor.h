@@ -174,9 +174,6 @@ bool monitor_condition_is_attention(const struct notify_condition *cond);
 /* "mmirror sync --force-deletes --mailbox ID", ID shell-quoted when it
  * needs to be (caller frees). */
 char *monitor_release_command(const char *mailbox);
-/* "3 h 12 min", "2 d 4 h", "45 s": the two largest units, the smaller
- * one rounded, into out (32 bytes are enough). */
-void monitor_duration_format(uint64_t seconds, char *out, size_t size);
 /* A few lines (each ending in a newline) summing up a sealed run, for
  * the nightly mail (caller frees). */
 char *monitor_run_summary(const struct db_run *run);
