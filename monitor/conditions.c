@@ -71,12 +71,28 @@ esc(const char *s)
 	return s == NULL ? xstrdup("") : str_escape(s, strlen(s));
 }
 
+/* reason without the "mailbox ID: " or "ID: " the run's error line
+ * starts with: the summary names the mailbox already */
+static const char *
+reason_without_mailbox(const char *reason, const char *mailbox)
+{
+	size_t len = strlen(mailbox);
+	const char *p = reason;
+
+	if (strncmp(p, "mailbox ", 8) == 0)
+		p += 8;
+	if (strncmp(p, mailbox, len) == 0 && strncmp(p + len, ": ", 2) == 0)
+		return p + len + 2;
+	return reason;
+}
+
 static void
 add_failing(struct cond_list *l, const struct monitor_report *r)
 {
 	for (size_t i = 0; i < r->failing_count; i++) {
 		const struct monitor_failing *f = &r->failing[i];
-		char since[32], dur[32], *id = esc(f->mailbox), *why = esc(f->reason);
+		char since[32], dur[32], *id = esc(f->mailbox);
+		char *why = esc(reason_without_mailbox(f->reason, f->mailbox));
 
 		iso8601_format(f->since, since, sizeof(since));
 		duration_format(r->now > f->since ? (double)(r->now - f->since) : 0,
