@@ -38,9 +38,9 @@ cli_after_run(struct cli *cli, struct db *db, const struct db_run *run)
 	/* ==== ALERTS: the one place where alerts are evaluated ====
 	 * conds.items / conds.count: every condition needing an operator,
 	 * the pause included; summary: the run's text summary or NULL; now.
-	 * The caller holds the run lock (pause and resume too), as
-	 * notify_evaluate() requires; notify_flush() comes after the lock
-	 * is released. */
+	 * The settings come from cli_notify_settings().  The caller holds
+	 * the run lock (pause and resume too), as notify_evaluate()
+	 * requires; notify_flush() comes after the lock is released. */
 	(void)summary;
 	/* ==== end of ALERTS ==== */
 

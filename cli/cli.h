@@ -120,17 +120,6 @@ int cmd_resume(struct cli *cli, int argc, char **argv);
 bool cli_paused_check(const struct cli *cli, struct db *db, bool dry_run,
 		      int *exit_r);
 
-/* status (cmd-status.c): the mirror's health; exit 1 when something
- * needs an operator */
-int cmd_status(struct cli *cli, int argc, char **argv);
-/* After a run is sealed (run: the sealed run) or the pause changed (run
- * NULL), with db open and the run lock held: reads the health report,
- * writes [log] metrics_file when set and evaluates the alert conditions
- * (cli/after-run.c).  A failure is logged as a warning; it never changes
- * the exit code. */
-struct db_run;
-void cli_after_run(struct cli *cli, struct db *db, const struct db_run *run);
-
 /* Prints "mmirror: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "mmirror: error: ... Run 'mmirror COMMAND --help' for usage."
@@ -154,5 +143,16 @@ int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 
 /* verify (cmd-verify.c): production and the backup compared live */
 int cmd_verify(struct cli *cli, int argc, char **argv);
+
+/* status (cmd-status.c): the mirror's health; exit 1 when something
+ * needs an operator */
+int cmd_status(struct cli *cli, int argc, char **argv);
+/* After a run is sealed (run: the sealed run) or the pause changed (run
+ * NULL), with db open and the run lock held: reads the health report,
+ * writes [log] metrics_file when set and evaluates the alert conditions
+ * (cli/after-run.c).  A failure is logged as a warning; it never changes
+ * the exit code. */
+struct db_run;
+void cli_after_run(struct cli *cli, struct db *db, const struct db_run *run);
 
 #endif
