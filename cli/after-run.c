@@ -4,12 +4,46 @@
 #include <config.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "util/util.h"
 #include "db/db.h"
 #include "monitor/monitor.h"
+#include "notify/notify.h"
 #include "cli/cli.h"
+
+/* Hands the conditions to notify: alerts opened, reminded or closed go
+ * into one queued mail (sent by cli_release() once the run lock is
+ * released).  Settings that cannot be read (the SMTP password file) skip
+ * the evaluation: the alerts stay as they were, for the next run. */
+static void
+alerts_evaluate(struct cli *cli, struct db *db,
+		const struct monitor_conditions *conds, const char *summary,
+		int64_t now)
+{
+	struct notify_settings settings;
+	struct notify_condition *items;
+	struct notify_outcome outcome;
+	char *password = NULL;
+	const char *error;
+
+	if (cli_notify_settings(cli, &settings, &password) != EXIT_OK) {
+		log_warning("alerts not evaluated this time: [notify] cannot "
+			    "be used (see above)");
+		return;
+	}
+	items = conds->count == 0 ? NULL : conds->items;
+	if (notify_evaluate(db, &settings, items, conds->count, summary, now,
+			    &outcome, &error) < 0)
+		log_warning("alerts: %s", error);
+	else if (outcome.opened + outcome.closed + outcome.reminded > 0)
+		log_info("alerts: %zu opened, %zu closed, %zu reminded%s",
+			 outcome.opened, outcome.closed, outcome.reminded,
+			 settings.smtp_url == NULL ? " ([notify] smtp_url not "
+			 "set: no mail)" : "");
+	secret_free(&password);
+}
 
 void
 cli_after_run(struct cli *cli, struct db *db, const struct db_run *run)
@@ -20,6 +54,7 @@ cli_after_run(struct cli *cli, struct db *db, const struct db_run *run)
 	char *summary = NULL;
 	const char *error;
 
+	cli->after_run = true;
 	if (monitor_report_read(db, now, cli->config->notify_max_lag, &report,
 				&error) < 0) {
 		log_warning("reading the mirror's health: %s", error);
@@ -35,16 +70,46 @@ cli_after_run(struct cli *cli, struct db *db, const struct db_run *run)
 	if (run != NULL && run->kind == DB_RUN_FULL)
 		summary = monitor_run_summary(run);
 
-	/* ==== ALERTS: the one place where alerts are evaluated ====
-	 * conds.items / conds.count: every condition needing an operator,
-	 * the pause included; summary: the run's text summary or NULL; now.
-	 * The settings come from cli_notify_settings().  The caller holds
-	 * the run lock (pause and resume too), as notify_evaluate()
-	 * requires; notify_flush() comes after the lock is released. */
-	(void)summary;
-	/* ==== end of ALERTS ==== */
+	/* the caller holds the run lock (pause and resume too), as
+	 * notify_evaluate() requires; the mail goes in cli_release() */
+	alerts_evaluate(cli, db, &conds, summary, now);
 
 	free(summary);
 	monitor_conditions_free(&conds);
 	monitor_report_free(&report);
+}
+
+/* Sends the queued mail (this run's and what earlier runs could not
+ * deliver), after the run lock is released: a smart host that stalls
+ * holds no pass up (libcurl's timeouts bound the wait). */
+static void
+mail_flush(struct cli *cli, struct db *db)
+{
+	struct notify_settings settings;
+	char *password = NULL;
+	size_t sent = 0, left = 0;
+	const char *error;
+
+	if (cli_notify_settings(cli, &settings, &password) != EXIT_OK)
+		return;
+	if (settings.smtp_url != NULL &&
+	    notify_flush(db, &settings, &sent, &left, &error) < 0)
+		log_warning("alert mail: %s", error);
+	else if (sent + left > 0)
+		log_info("alert mail: %zu sent, %zu still queued", sent, left);
+	secret_free(&password);
+}
+
+void
+cli_release(struct cli *cli, struct db **db, int *lock_fd)
+{
+	if (*lock_fd >= 0) {
+		close(*lock_fd);
+		*lock_fd = -1;
+	}
+	if (*db != NULL && cli->after_run && cli->config != NULL &&
+	    cli->config->notify_smtp_url != NULL)
+		mail_flush(cli, *db);
+	if (*db != NULL)
+		db_close(db);
 }

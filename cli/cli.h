@@ -26,6 +26,8 @@ struct cli {
 	int verbosity;		/* number of -v */
 	bool quiet;
 	bool json;
+	/* cli_after_run() ran: cli_release() sends the queued alert mail */
+	bool after_run;
 };
 
 /* The table of every command (cli/commands.c), in the order of the
@@ -154,5 +156,11 @@ int cmd_status(struct cli *cli, int argc, char **argv);
  * the exit code. */
 struct db_run;
 void cli_after_run(struct cli *cli, struct db *db, const struct db_run *run);
+/* The end of a command that took the run lock: releases it (*lock_fd,
+ * -1 when not taken), then, when cli_after_run() ran and [notify] has a
+ * smart host, sends the queued alert mail (this run's and any an earlier
+ * run could not deliver), then closes *db (may be NULL).  Mail never
+ * changes the exit code. */
+void cli_release(struct cli *cli, struct db **db, int *lock_fd);
 
 #endif

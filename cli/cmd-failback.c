@@ -258,10 +258,7 @@ out:
 	db_run_clear(&run);
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);
-	if (db != NULL)
-		db_close(&db);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	cli_release(cli, &db, &lock_fd);
 	free(o.only);
 	return ret;
 }

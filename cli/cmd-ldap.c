@@ -297,8 +297,6 @@ out:
 	secret_free(&prod_password);
 	secret_free(&backup_password);
 	db_run_clear(&run);
-	db_close(&db);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	cli_release(cli, &db, &lock_fd);
 	return ret;
 }

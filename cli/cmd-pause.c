@@ -213,8 +213,7 @@ cmd_pause(struct cli *cli, int argc, char **argv)
 out:
 	db_pause_clear(&ctx.found);
 	free(want.by);
-	db_close(&db);
-	close(lock_fd);
+	cli_release(cli, &db, &lock_fd);
 	return ret;
 }
 
@@ -277,8 +276,7 @@ cmd_resume(struct cli *cli, int argc, char **argv)
 	}
 out:
 	db_pause_clear(&ctx.was);
-	db_close(&db);
-	close(lock_fd);
+	cli_release(cli, &db, &lock_fd);
 	return ret;
 }
 

@@ -432,6 +432,7 @@ verify_run(struct cli *cli, struct db *db, struct recon_params *params,
 		ret = EXIT_PARTIAL;
 	if (cli_run_finish(db, &run, &result, ret) < 0)
 		ret = EXIT_PARTIAL;
+	cli_after_run(cli, db, &run);
 	if (cli->json)
 		print_json(verify, &result, run.id, ret);
 	else
@@ -486,10 +487,7 @@ out:
 	recon_verify_deinit(&verify);
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);
-	if (db != NULL)
-		db_close(&db);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	cli_release(cli, &db, &lock_fd);
 	free(o.only);
 	return ret;
 }

@@ -24,99 +24,18 @@
 /* ---- the shared smart host ---- */
 
 static char *tmp;
-static struct {
-	char dir[160], mail_dir[192], ca[192], wrong_ca[192], user[64];
-	char password_file[192], password[128];
-	unsigned int port, smtps_port, plain_port;
-} smtp;
-
-static void smtp_stop(void);
-
-/* The server could not be started or read: stop what may run, and end
- * this process (the program, or the case calling it). */
-static void ATTR_NORETURN
-smtp_give_up(const char *why)
-{
-	fprintf(stderr, "fixtures/smtp: %s\n", why);
-	smtp_stop();
-	exit(2);
-}
-
-static void
-env_get(const char *env, const char *key, char *out, size_t size)
-{
-	char *pattern = xasprintf("\n%s=", key), *text = xasprintf("\n%s", env);
-	const char *p = strstr(text, pattern);
-
-	/* also called from main(), outside any test: no ck_assert */
-	if (p == NULL)
-		smtp_give_up(key);
-	p += strlen(pattern);
-	snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
-	free(pattern);
-	free(text);
-}
-
-static unsigned int
-env_port(const char *env, const char *key)
-{
-	char v[16];
-
-	env_get(env, key, v, sizeof(v));
-	return (unsigned int)strtoul(v, NULL, 10);
-}
-
-static void
-smtp_start(void)
-{
-	char *out = NULL, *err = NULL, *env = NULL;
-	int ret = run_cmd(&out, &err, "'%s/smtp' start '%s' --plain-port",
-			  fixtures_dir(), smtp.dir);
-
-	if (ret != 0) {
-		fprintf(stderr, "%s%s", out, err);
-		smtp_give_up("start failed");
-	}
-	if (run_cmd(&env, NULL, "cat '%s/env'", smtp.dir) != 0)
-		smtp_give_up("no env file");
-	smtp.port = env_port(env, "PORT");
-	smtp.smtps_port = env_port(env, "SMTPS_PORT");
-	smtp.plain_port = env_port(env, "PLAIN_PORT");
-	env_get(env, "MAIL_DIR", smtp.mail_dir, sizeof(smtp.mail_dir));
-	env_get(env, "CA_FILE", smtp.ca, sizeof(smtp.ca));
-	env_get(env, "WRONG_CA_FILE", smtp.wrong_ca, sizeof(smtp.wrong_ca));
-	env_get(env, "USER", smtp.user, sizeof(smtp.user));
-	env_get(env, "PASSWORD_FILE", smtp.password_file, sizeof(smtp.password_file));
-	free(out);
-	free(err);
-	free(env);
-}
+static struct smtp_fixture smtp;
 
 static void
 smtp_stop(void)
 {
-	run_cmd(NULL, NULL, "'%s/smtp' stop '%s'", fixtures_dir(), smtp.dir);
+	smtp_fixture_stop(&smtp);
 }
 
-/* Starts the server again when an earlier case left it stopped. */
-static void
-smtp_ensure(void)
-{
-	if (run_cmd(NULL, NULL, "'%s/smtp' status '%s'", fixtures_dir(), smtp.dir) != 0)
-		smtp_start();
-}
-
-/* Delivered messages so far (NNNNNN.eml, numbered from 1). */
 static unsigned int
 mail_count(void)
 {
-	char *out = NULL;
-	unsigned int n;
-
-	run_cmd(&out, NULL, "ls '%s' | grep -c '\\.eml$'", smtp.mail_dir);
-	n = (unsigned int)strtoul(out, NULL, 10);
-	free(out);
-	return n;
+	return smtp_fixture_count(&smtp);
 }
 
 /* What every case through the server starts with: the server up (an
@@ -125,22 +44,14 @@ mail_count(void)
 static unsigned int
 flow_begin(void)
 {
-	smtp_ensure();
+	smtp_fixture_ensure(&smtp);
 	return mail_count();
 }
 
-/* Message n as fixtures/mailcheck.py reads it. */
 static json_t *
 mail_parse(unsigned int n)
 {
-	char *out = NULL;
-	json_t *root;
-
-	ck_assert_int_eq(run_cmd(&out, NULL, "python3 '%s/mailcheck.py' '%s/%06u.eml'",
-				 fixtures_dir(), smtp.mail_dir, n), 0);
-	root = parse_json(out);
-	free(out);
-	return root;
+	return smtp_fixture_mail(&smtp, n);
 }
 
 static const char *
@@ -186,7 +97,7 @@ settings_for(const char *url)
 
 	memset(&s, 0, sizeof(s));
 	s.smtp_url = url;
-	s.ca_file = smtp.ca;
+	s.ca_file = smtp.ca_file;
 	s.verify = true;
 	s.username = smtp.user;
 	s.password = smtp.password;
@@ -368,7 +279,7 @@ START_TEST(test_wrong_ca_and_no_starttls)
 	struct notify_outcome o;
 	unsigned int before = flow_begin();
 
-	s.ca_file = smtp.wrong_ca;
+	s.ca_file = smtp.wrong_ca_file;
 	evaluate(db, &s, &c, 1, NULL, T0, &o);
 	flush(db, &s, 0, 1);
 	outbox_first(db, &mail);
@@ -376,7 +287,7 @@ START_TEST(test_wrong_ca_and_no_starttls)
 	ck_assert_msg(strstr(mail.last_error, "certificate") != NULL, "%s", mail.last_error);
 	db_outbox_mail_clear(&mail);
 	/* a server that offers no STARTTLS is not used */
-	s.ca_file = smtp.ca;
+	s.ca_file = smtp.ca_file;
 	s.smtp_url = plain;
 	flush(db, &s, 0, 1);
 	outbox_first(db, &mail);
@@ -423,7 +334,7 @@ START_TEST(test_server_down_and_back)
 		db_outbox_mail_clear(&second);
 	}
 	db_outbox_mail_clear(&mail);
-	smtp_start();
+	smtp_fixture_start(&smtp);
 	flush(db, &s, 2, 0);
 	flush(db, &s, 0, 0);
 	ck_assert_uint_eq(mail_count(), before + 2);
@@ -485,7 +396,7 @@ cli_config(const char *name, const char *url, const char *extra)
 		"to = ops@example.net, oncall@example.net\nsite = CLI Site\n"
 		"username = %s\n%s",
 		tmp, name, url != NULL ? "smtp_url = " : "", url != NULL ? url : "",
-		url != NULL ? "\n" : "", smtp.ca, smtp.user, extra);
+		url != NULL ? "\n" : "", smtp.ca_file, smtp.user, extra);
 
 	write_file(path, text, 0600);
 	free(text);
@@ -600,7 +511,6 @@ int
 main(void)
 {
 	Suite *flows;
-	char *out = NULL;
 	int failed = suite_run(notify_unit_suite());
 
 	if (run_cmd(NULL, NULL, "'%s/smtp' available", fixtures_dir()) != 0) {
@@ -611,12 +521,7 @@ main(void)
 	notify_init();
 	tmp = test_tmpdir();
 	snprintf(smtp.dir, sizeof(smtp.dir), "%s/smtp", tmp);
-	smtp_start();
-	if (run_cmd(&out, NULL, "head -n 1 '%s'", smtp.password_file) != 0)
-		smtp_give_up("no password file");
-	snprintf(smtp.password, sizeof(smtp.password), "%.*s",
-		 (int)strcspn(out, "\n"), out);
-	free(out);
+	smtp_fixture_start(&smtp);
 	flows = suite_create("notify through fixtures/smtp");
 	suite_add_case(flows, test_evaluate_and_flush, 60);
 	suite_add_case(flows, test_summary_and_utf8_site, 60);

@@ -524,3 +524,123 @@ ensure_mirrored(const char *config)
 	json_decref(root);
 	free(out);
 }
+
+/* ---- fixtures/smtp ---- */
+
+void
+smtp_fixture_require(void)
+{
+	if (run_cmd(NULL, NULL, "'%s/smtp' available", fixtures_dir()) != 0) {
+		printf("skipped: fixtures/smtp is not available (python3-aiosmtpd)\n");
+		exit(77);
+	}
+}
+
+static void ATTR_NORETURN
+smtp_give_up(const struct smtp_fixture *smtp, const char *why)
+{
+	fprintf(stderr, "fixtures/smtp: %s\n", why);
+	smtp_fixture_stop(smtp);
+	exit(2);
+}
+
+/* KEY=VALUE of the env file text env, into out. */
+static void
+smtp_env_get(const struct smtp_fixture *smtp, const char *env, const char *key,
+	     char *out, size_t size)
+{
+	char *pattern = xasprintf("\n%s=", key), *text = xasprintf("\n%s", env);
+	const char *p = strstr(text, pattern);
+
+	if (p == NULL)
+		smtp_give_up(smtp, key);
+	p += strlen(pattern);
+	snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
+	free(pattern);
+	free(text);
+}
+
+static unsigned int
+smtp_env_port(const struct smtp_fixture *smtp, const char *env, const char *key)
+{
+	char v[16];
+
+	smtp_env_get(smtp, env, key, v, sizeof(v));
+	return (unsigned int)strtoul(v, NULL, 10);
+}
+
+void
+smtp_fixture_start(struct smtp_fixture *smtp)
+{
+	char *out = NULL, *err = NULL, *env = NULL;
+
+	if (run_cmd(&out, &err, "'%s/smtp' start '%s' --plain-port",
+		    fixtures_dir(), smtp->dir) != 0) {
+		fprintf(stderr, "%s%s", out, err);
+		smtp_give_up(smtp, "start failed");
+	}
+	if (run_cmd(&env, NULL, "cat '%s/env'", smtp->dir) != 0)
+		smtp_give_up(smtp, "no env file");
+	smtp->port = smtp_env_port(smtp, env, "PORT");
+	smtp->smtps_port = smtp_env_port(smtp, env, "SMTPS_PORT");
+	smtp->plain_port = smtp_env_port(smtp, env, "PLAIN_PORT");
+	smtp_env_get(smtp, env, "MAIL_DIR", smtp->mail_dir, sizeof(smtp->mail_dir));
+	smtp_env_get(smtp, env, "CA_FILE", smtp->ca_file, sizeof(smtp->ca_file));
+	smtp_env_get(smtp, env, "WRONG_CA_FILE", smtp->wrong_ca_file,
+		     sizeof(smtp->wrong_ca_file));
+	smtp_env_get(smtp, env, "USER", smtp->user, sizeof(smtp->user));
+	smtp_env_get(smtp, env, "PASSWORD_FILE", smtp->password_file,
+		     sizeof(smtp->password_file));
+	free(out);
+	free(err);
+	free(env);
+	out = NULL;
+	if (run_cmd(&out, NULL, "head -n 1 '%s'", smtp->password_file) != 0)
+		smtp_give_up(smtp, "no password file");
+	snprintf(smtp->password, sizeof(smtp->password), "%.*s",
+		 (int)strcspn(out, "\n"), out);
+	free(out);
+}
+
+void
+smtp_fixture_stop(const struct smtp_fixture *smtp)
+{
+	run_cmd(NULL, NULL, "'%s/smtp' stop '%s'", fixtures_dir(), smtp->dir);
+}
+
+void
+smtp_fixture_ensure(struct smtp_fixture *smtp)
+{
+	if (run_cmd(NULL, NULL, "'%s/smtp' status '%s'", fixtures_dir(),
+		    smtp->dir) != 0)
+		smtp_fixture_start(smtp);
+}
+
+unsigned int
+smtp_fixture_count(const struct smtp_fixture *smtp)
+{
+	char *out = NULL;
+	unsigned int n;
+
+	run_cmd(&out, NULL, "ls '%s' | grep -c '\\.eml$'", smtp->mail_dir);
+	n = (unsigned int)strtoul(out, NULL, 10);
+	free(out);
+	return n;
+}
+
+json_t *
+smtp_fixture_mail(const struct smtp_fixture *smtp, unsigned int n)
+{
+	char *out = NULL;
+	json_t *root;
+
+	/* the distribution's python3, which has the email package's policy
+	 * and is the one fixtures/smtp runs on */
+	ck_assert_int_eq(run_cmd(&out, NULL, "%s '%s/mailcheck.py' '%s/%06u.eml'",
+				 access("/usr/bin/python3", X_OK) == 0 ?
+				 "/usr/bin/python3" : "python3",
+				 fixtures_dir(), smtp->mail_dir, n), 0);
+	root = parse_json(out);
+	free(out);
+	return root;
+}

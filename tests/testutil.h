@@ -119,4 +119,29 @@ void write_file(const char *path, const char *text, int mode);
 /* "2001 2002 ..." for count users from first. */
 char *user_list(unsigned int first, unsigned int count);
 
+/* ---- fixtures/smtp: the smart host ---- */
+struct smtp_fixture {
+	char dir[160];
+	char mail_dir[192];	/* NNNNNN.eml, numbered from 1 */
+	char ca_file[192], wrong_ca_file[192];
+	char user[64], password_file[192];
+	char password[128];
+	unsigned int port;	/* STARTTLS required */
+	unsigned int smtps_port, plain_port;
+};
+
+/* Exits the program with 77 (skipped), saying why in one line, when
+ * fixtures/smtp cannot run (python3-aiosmtpd missing). */
+void smtp_fixture_require(void);
+/* fixtures/smtp start DIR --plain-port, its env read into *smtp (dir is
+ * set by the caller); exits the program with 2 when it cannot start. */
+void smtp_fixture_start(struct smtp_fixture *smtp);
+void smtp_fixture_stop(const struct smtp_fixture *smtp);
+/* Starts it again when it is not running. */
+void smtp_fixture_ensure(struct smtp_fixture *smtp);
+/* The messages it has received so far. */
+unsigned int smtp_fixture_count(const struct smtp_fixture *smtp);
+/* Message n as fixtures/mailcheck.py reads it (Python's email package). */
+json_t *smtp_fixture_mail(const struct smtp_fixture *smtp, unsigned int n);
+
 #endif
