@@ -91,15 +91,13 @@ add_failing(struct cond_list *l, const struct monitor_report *r)
 {
 	for (size_t i = 0; i < r->failing_count; i++) {
 		const struct monitor_failing *f = &r->failing[i];
-		char since[32], dur[32], *id = esc(f->mailbox);
+		char *id = esc(f->mailbox);
 		char *why = esc(reason_without_mailbox(f->reason, f->mailbox));
 
-		iso8601_format(f->since, since, sizeof(since));
-		duration_format(r->now > f->since ? (double)(r->now - f->since) : 0,
-				dur, sizeof(dur));
+		/* the alert says since when; the summary stays the same
+		 * from one pass to the next */
 		cond_add(l, xasprintf("mailbox:%s", f->mailbox),
-			 xasprintf("mailbox %s failing since %s (%s): %s", id,
-				   since, dur, why), NULL);
+			 xasprintf("mailbox %s failing: %s", id, why), NULL);
 		free(id);
 		free(why);
 	}
@@ -124,6 +122,18 @@ add_frozen(struct cond_list *l, const struct monitor_report *r)
 	}
 }
 
+/* Is mailbox failing?  Its failure is its alert: its lag is not
+ * another one. */
+static bool
+is_failing(const struct monitor_report *r, const char *mailbox)
+{
+	for (size_t i = 0; i < r->failing_count; i++) {
+		if (strcmp(r->failing[i].mailbox, mailbox) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 add_lag(struct cond_list *l, const struct monitor_report *r)
 {
@@ -134,7 +144,7 @@ add_lag(struct cond_list *l, const struct monitor_report *r)
 		const struct monitor_lag *g = &r->lag[i];
 		char *id, *summary;
 
-		if (!g->over)
+		if (!g->over || is_failing(r, g->mailbox))
 			continue;
 		id = esc(g->mailbox);
 		if (g->confirmed) {
