@@ -272,14 +272,28 @@ notify_evaluate(struct db *db, const struct notify_settings *settings,
 
 /* ---- flush ---- */
 
-/* Records a failed attempt on mail (in the outbox) and says so. */
+/* A mail the server itself refused this many times (its sender, its
+ * recipients or its content: not the connection) is dropped, so that one
+ * bad mail does not stay in the outbox for ever. */
+#define NOTIFY_MAX_REFUSALS 10
+
+/* Records a failed attempt on mail (in the outbox) and says so; a mail
+ * refused for the NOTIFY_MAX_REFUSALS-th time leaves the outbox. */
 static int
-flush_failed(struct db *db, struct db_outbox_mail *mail, const char *why,
-	     const char **error_r)
+flush_failed(struct db *db, struct db_outbox_mail *mail, bool refused,
+	     const char *why, const char **error_r)
 {
 	char queued[32];
 	int ret;
 
+	if (refused && mail->attempts + 1 >= NOTIFY_MAX_REFUSALS) {
+		iso8601_format(mail->created, queued, sizeof(queued));
+		log_error("notify: mail %" PRIu64 " (queued %s) dropped: the "
+			  "server refused it %u times, the last: %s", mail->seq,
+			  queued, mail->attempts + 1, why);
+		ret = db_outbox_delete(db, mail->seq, error_r);
+		return ret == DB_RET_NOTFOUND ? 0 : ret;
+	}
 	mail->attempts++;
 	mail->last_attempt = (int64_t)time(NULL);
 	free(mail->last_error);
@@ -323,7 +337,8 @@ flush_locked(struct db *db, const struct notify_settings *settings,
 			if (ret == 0)
 				(*sent_r)++;
 		} else {
-			ret = flush_failed(db, &mail, why, error_r);
+			ret = flush_failed(db, &mail, failure == SMTP_MAIL, why,
+					   error_r);
 		}
 		free(reply);
 		db_outbox_mail_clear(&mail);

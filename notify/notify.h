@@ -86,7 +86,8 @@ int notify_evaluate(struct db *db, const struct notify_settings *settings,
  * + 1 and its error (logged as a warning), for the next flush: when the
  * server could not be reached or refused the session (TLS, AUTH), the
  * flush stops there and the rest wait; when it refused that mail (its
- * answer to MAIL, RCPT or the data), the flush goes on with the next.
+ * answer to MAIL, RCPT or the data), the flush goes on with the next,
+ * and a mail refused ten times is dropped (logged as an error).
  * Two flushes never send the same mail: a flush that finds another one
  * running returns at once (0, nothing sent).  With settings->smtp_url
  * NULL nothing is sent.  Needs no run lock and holds no transaction

@@ -378,6 +378,15 @@ START_TEST(test_refused_recipient_and_lock)
 	ck_assert_uint_eq(mail.attempts, 1);
 	db_outbox_mail_clear(&mail);
 	close(fd);
+
+	/* refused at every try: dropped at the tenth, not kept for ever */
+	for (unsigned int i = 2; i < 10; i++)
+		flush(db, &s, 0, 2);
+	outbox_first(db, &mail);
+	ck_assert_uint_eq(mail.attempts, 9);
+	db_outbox_mail_clear(&mail);
+	flush(db, &s, 0, 0);
+	ck_assert_uint_eq(mail_count(), before);
 	db_close(&db);
 	free(url);
 }
