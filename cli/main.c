@@ -28,15 +28,17 @@ static const char *const later_commands[] = {
 static const char *usage_command;
 
 /* Writes prefix, the message (escaped as log messages are: it may carry
- * server text) and suffix to stderr. */
-static void ATTR_FORMAT(2, 0)
-cli_vmessage(const char *prefix, const char *fmt, va_list ap,
-	     const char *suffix)
+ * server text) and suffix to stderr, and the message to syslog when it
+ * is on (at level). */
+static void ATTR_FORMAT(3, 0)
+cli_vmessage(enum log_level level, const char *prefix, const char *fmt,
+	     va_list ap, const char *suffix)
 {
 	char *msg = xvasprintf(fmt, ap), *escaped;
 
 	escaped = str_escape(msg, strlen(msg));
 	fprintf(stderr, "%s%s%s", prefix, escaped, suffix);
+	log_syslog(level, escaped);
 	free(escaped);
 	free(msg);
 }
@@ -47,7 +49,7 @@ cli_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vmessage("mmirror: error: ", fmt, ap, "\n");
+	cli_vmessage(LOG_LEVEL_ERROR, "mmirror: error: ", fmt, ap, "\n");
 	va_end(ap);
 }
 
@@ -57,7 +59,7 @@ cli_notice(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vmessage("mmirror: ", fmt, ap, "\n");
+	cli_vmessage(LOG_LEVEL_INFO, "mmirror: ", fmt, ap, "\n");
 	va_end(ap);
 }
 
@@ -71,7 +73,7 @@ cli_usage_error(const char *fmt, ...)
 			 usage_command != NULL ? usage_command : "",
 			 usage_command != NULL ? " " : "");
 	va_start(ap, fmt);
-	cli_vmessage("mmirror: error: ", fmt, ap, hint);
+	cli_vmessage(LOG_LEVEL_ERROR, "mmirror: error: ", fmt, ap, hint);
 	va_end(ap);
 	free(hint);
 }

@@ -240,6 +240,16 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 }
 
 void
+log_syslog(enum log_level level, const char *msg)
+{
+	if (!syslog_enabled || !log_enabled(level))
+		return;
+	pthread_mutex_lock(&log_lock);
+	syslog_send(level, msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+void
 log_msg(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;

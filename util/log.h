@@ -70,6 +70,10 @@ void log_msg(enum log_level level, const char *fmt, ...) ATTR_FORMAT(2, 3);
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_trace(...) log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
+/* Sends msg (one line, escaped) to syslog only, when it is enabled and
+ * level passes: for the lines the command line writes to stderr itself
+ * (its errors and notices), so that syslog has them too. */
+void log_syslog(enum log_level level, const char *msg);
 /* Logs at error level and aborts. */
 void fatal(const char *fmt, ...) ATTR_FORMAT(1, 2) ATTR_NORETURN;
 
