@@ -1208,7 +1208,7 @@ START_TEST(test_log_syslog_command)
 	char *sock = xasprintf("%s/log", dir), *config = xasprintf("%s/mm.conf", dir);
 	char *pass = xasprintf("%s/prod.pass", dir), *text, *line;
 	const char *msg;
-	bool warned = false, tls_warned = false;
+	bool warned = false, tls_warned = false, failed_logged = false;
 	struct syslog_collector collector;
 	int fd, ret;
 
@@ -1258,6 +1258,11 @@ START_TEST(test_log_syslog_command)
 				warned = true;
 			if (strstr(msg, "tls = none") != NULL)
 				tls_warned = true;
+		} else if (strncmp(line, "<27>", 4) == 0) {
+			/* the command's own error lines (cli_error) */
+			pid = syslog_check(line, 27, &msg);
+			if (strstr(msg, "mailbox 2001: cannot connect") != NULL)
+				failed_logged = true;
 		} else {
 			pid = syslog_check(line, 30, &msg);
 		}
@@ -1266,6 +1271,7 @@ START_TEST(test_log_syslog_command)
 	}
 	ck_assert_msg(warned, "no warning about the pause reached syslog");
 	ck_assert_msg(tls_warned, "no warning of the sync reached syslog");
+	ck_assert_msg(failed_logged, "the failed mailbox did not reach syslog");
 	free(collector.lines);
 	close(fd);
 	free(sock);
