@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,18 +52,9 @@ db_step(struct fb_planner *p, enum recon_step_kind kind, uint32_t prod_uid,
 static ssize_t
 find_backup(const struct recon_fb_input *in, uint32_t uid)
 {
-	size_t lo = 0, hi = in->backup_count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (in->backup[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < in->backup_count && in->backup[lo].uid == uid ?
-		(ssize_t)lo : -1;
+	return recon_uid_search(in->backup, in->backup_count,
+				sizeof(*in->backup),
+				offsetof(struct recon_fb_backup_msg, uid), uid);
 }
 
 static ssize_t

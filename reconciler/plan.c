@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -52,38 +53,46 @@ db_step_add(struct planner *p, enum recon_step_kind kind, uint32_t prod_uid,
 	uidset_init(&step->uids);
 }
 
-static ssize_t
-find_backup(const struct recon_folder_input *in, uint32_t uid)
+ssize_t
+recon_uid_search(const void *array, size_t count, size_t size,
+		 size_t uid_offset, uint32_t uid)
 {
-	size_t lo = 0, hi = in->backup_count;
+	const unsigned char *base = array;
+	size_t lo = 0, hi = count;
+	uint32_t at;
 
 	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (in->backup[mid].uid < uid)
+		memcpy(&at, base + mid * size + uid_offset, sizeof(at));
+		if (at < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < in->backup_count && in->backup[lo].uid == uid ?
-		(ssize_t)lo : -1;
+	if (lo >= count)
+		return -1;
+	memcpy(&at, base + lo * size + uid_offset, sizeof(at));
+	return at == uid ? (ssize_t)lo : -1;
+}
+
+static ssize_t
+find_backup(const struct recon_folder_input *in, uint32_t uid)
+{
+	return recon_uid_search(in->backup, in->backup_count,
+				sizeof(*in->backup),
+				offsetof(struct recon_backup_msg, uid), uid);
 }
 
 static const struct recon_link *
 find_link(const struct recon_folder_input *in, uint32_t prod_uid)
 {
-	size_t lo = 0, hi = in->links_count;
+	ssize_t i = recon_uid_search(in->links, in->links_count,
+				     sizeof(*in->links),
+				     offsetof(struct recon_link, prod_uid),
+				     prod_uid);
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (in->links[mid].prod_uid < prod_uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < in->links_count && in->links[lo].prod_uid == prod_uid ?
-		&in->links[lo] : NULL;
+	return i < 0 ? NULL : &in->links[i];
 }
 
 static bool

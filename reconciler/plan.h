@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/uidset.h"
 
@@ -44,6 +45,12 @@ struct recon_link {
 	enum recon_form form;
 	const char *flags;	/* production flags when last mirrored */
 };
+
+/* The index of the element whose uint32_t member at uid_offset is uid,
+ * in array (count elements of size bytes, ascending by that member), or
+ * -1: the one search of the planners' sorted listings and links. */
+ssize_t recon_uid_search(const void *array, size_t count, size_t size,
+			 size_t uid_offset, uint32_t uid);
 
 /* Deletion guards (doc/DESIGN.md, Guarantees). */
 struct recon_guard {

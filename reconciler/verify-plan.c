@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
@@ -23,35 +24,20 @@ struct comparer {
 static ssize_t
 find_backup(const struct recon_verify_input *in, uint32_t uid)
 {
-	size_t lo = 0, hi = in->backup_count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (in->backup[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < in->backup_count && in->backup[lo].uid == uid ?
-		(ssize_t)lo : -1;
+	return recon_uid_search(in->backup, in->backup_count,
+				sizeof(*in->backup),
+				offsetof(struct recon_verify_msg, uid), uid);
 }
 
 static const struct recon_verify_link *
 find_link(const struct recon_verify_input *in, uint32_t prod_uid)
 {
-	size_t lo = 0, hi = in->links_count;
+	ssize_t i = recon_uid_search(in->links, in->links_count,
+				     sizeof(*in->links),
+				     offsetof(struct recon_verify_link, prod_uid),
+				     prod_uid);
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (in->links[mid].prod_uid < prod_uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < in->links_count && in->links[lo].prod_uid == prod_uid ?
-		&in->links[lo] : NULL;
+	return i < 0 ? NULL : &in->links[i];
 }
 
 /* Should production's message be on the backup?  As the mirror decides:

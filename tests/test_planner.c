@@ -1005,6 +1005,32 @@ START_TEST(test_guard_uidvalidity_reset)
 }
 END_TEST
 
+/* The search every planner does in its sorted listings and links. */
+START_TEST(test_uid_search)
+{
+	static const struct recon_link links[] = {
+		{ 2, 20, RECON_FORM_COPY, "" }, { 5, 50, RECON_FORM_COPY, "" },
+		{ 9, 90, RECON_FORM_SKIPPED, "" }, { 4000000000u, 1, 0, "" },
+	};
+	static const struct {
+		uint32_t uid;
+		ssize_t index;
+	} cases[] = {
+		{ 2, 0 }, { 5, 1 }, { 9, 2 }, { 4000000000u, 3 },
+		{ 1, -1 }, { 3, -1 }, { 8, -1 }, { 10, -1 }, { UINT32_MAX, -1 },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++)
+		ck_assert_int_eq(recon_uid_search(links, N_ELEMENTS(links),
+						  sizeof(links[0]),
+						  offsetof(struct recon_link,
+							   prod_uid),
+						  cases[i].uid), cases[i].index);
+	/* in nothing */
+	ck_assert_int_eq(recon_uid_search(NULL, 0, sizeof(links[0]), 0, 5), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1024,6 +1050,7 @@ main(void)
 	tcase_add_test(tc, test_deleted_on_backup_is_cleared);
 	tcase_add_test(tc, test_duplicate_link_keeps_wanted_copy);
 	tcase_add_test(tc, test_flags_normalize);
+	tcase_add_test(tc, test_uid_search);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tc, test_guard_emptied_folder);
 	tcase_add_test(tc, test_guard_share);
