@@ -653,7 +653,8 @@ START_TEST(test_crash_every_point_of_restore)
 	/* a second restore may find the work done: a copy, not a
 	 * placeholder any more */
 	snprintf(resume, sizeof(resume), "o=$(\"$m\" -q -c \"$c\" %s 2>&1) || "
-		 "case $o in *'the backup holds it whole'*|*'is not a placeholder'*) ;; *) echo \"$o\" >&2; "
+		 "case $o in *'the backup holds it whole'*|"
+		 "*'is not a placeholder'*) ;; *) echo \"$o\" >&2; "
 		 "exit 1 ;; esac; \"$m\" -q -c \"$c\" sync --full", run);
 	build_copies(&sc, build_imap_copy);
 	fixture_stop(&backup);
