@@ -38,10 +38,12 @@ alerts_evaluate(struct cli *cli, struct db *db,
 			    &outcome, &error) < 0)
 		log_warning("alerts: %s", error);
 	else if (outcome.opened + outcome.closed + outcome.reminded > 0)
-		log_info("alerts: %zu opened, %zu closed, %zu reminded%s",
-			 outcome.opened, outcome.closed, outcome.reminded,
-			 settings.smtp_url == NULL ? " ([notify] smtp_url not "
-			 "set: no mail)" : "");
+		/* without a smart host, status tells; this line is for -v */
+		log_msg(settings.smtp_url == NULL ? LOG_LEVEL_DEBUG :
+			LOG_LEVEL_INFO, "alerts: %zu opened, %zu closed, "
+			"%zu reminded%s", outcome.opened, outcome.closed,
+			outcome.reminded, settings.smtp_url == NULL ?
+			" ([notify] smtp_url not set: no mail)" : "");
 	secret_free(&password);
 }
 
