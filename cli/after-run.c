@@ -69,8 +69,15 @@ cli_after_run(struct cli *cli, struct db *db, const struct db_run *run)
 	monitor_conditions_build(&report, &conds);
 	/* the nightly summary mail ([notify] when = always) is the full
 	 * pass's */
-	if (run != NULL && run->kind == DB_RUN_FULL)
-		summary = monitor_run_summary(run);
+	if (run != NULL && run->kind == DB_RUN_FULL) {
+		char *text = monitor_run_summary(run);
+
+		/* its first line is the title a summary mail's subject
+		 * takes: "[mmirror SITE] full pass (run 12): ok" */
+		summary = xasprintf("full pass (run %llu)\n%s",
+				    (unsigned long long)run->id, text);
+		free(text);
+	}
 
 	/* the caller holds the run lock (pause and resume too), as
 	 * notify_evaluate() requires; the mail goes in cli_release() */

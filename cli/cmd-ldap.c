@@ -198,8 +198,13 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
 	/* paused: nothing to connect to, so no password is read */
-	if (cli_paused_check(cli, db, dry_run, &ret))
+	if (cli_paused_check(cli, db, dry_run, &ret)) {
+		/* the pause is an alert of its own, mailed again at each
+		 * remind while it lasts; queued mail still goes */
+		if (ret == EXIT_OK)
+			cli_after_run(cli, db, NULL);
 		goto out;
+	}
 	if ((ret = ldap_server(cli->config, &cli->config->ldap_production,
 			       "production", &prod_password,
 			       &params.production)) != EXIT_OK ||

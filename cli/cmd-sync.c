@@ -370,8 +370,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
 	/* paused: nothing to connect to, so no password is read */
-	if (cli_paused_check(cli, db, dry_run, &ret))
+	if (cli_paused_check(cli, db, dry_run, &ret)) {
+		/* the pause is an alert of its own, mailed again at each
+		 * remind while it lasts; queued mail still goes */
+		if (ret == EXIT_OK)
+			cli_after_run(cli, db, NULL);
 		goto out;
+	}
 	if (db_subscription_list(db, &subs, &subs_count, &error) < 0) {
 		cli_error("%s", error);
 		ret = EXIT_PARTIAL;

@@ -4,7 +4,8 @@
  * none; its recovery, made while the smart host is down, does not change
  * the run's exit code and its mail arrives with the next run; a frozen
  * folder's mail holds the command that releases it; an open alert is
- * mailed again once `remind` has passed; no mail and no output line holds
+ * mailed again once `remind` has passed, the pause's too (by the syncs
+ * that it stops); no mail and no output line holds
  * a password.  The decisions themselves are tested by test_notify and
  * test_monitor_assess. */
 #include "config.h"
@@ -183,6 +184,38 @@ START_TEST(test_frozen_folder_and_reminder)
 }
 END_TEST
 
+/* A pause is mailed, mailed again by the paused syncs once remind has
+ * passed, and its end is a recovery. */
+START_TEST(test_pause_mailed_and_reminded)
+{
+	unsigned int before;
+	json_t *mail;
+
+	smtp_fixture_ensure(&smtp);
+	before = smtp_fixture_count(&smtp);
+	run_expect(config, "pause --reason 'failover drill'", 0);
+	ck_assert_uint_eq(smtp_fixture_count(&smtp), before + 1);
+	mail = mail_get(before + 1);
+	assert_contains(mail, "subject", "PROBLEM");
+	assert_contains(mail, "body", "failover drill");
+	assert_contains(mail, "body", "mmirror resume");
+	json_decref(mail);
+	run_expect(config, "sync --incremental", 0);
+	ck_assert_uint_eq(smtp_fixture_count(&smtp), before + 1);
+	sleep(2);
+	run_expect(cfg_remind, "sync --incremental", 0);
+	ck_assert_uint_eq(smtp_fixture_count(&smtp), before + 2);
+	mail = mail_get(before + 2);
+	assert_contains(mail, "subject", "REMINDER");
+	json_decref(mail);
+	run_expect(config, "resume", 0);
+	ck_assert_uint_eq(smtp_fixture_count(&smtp), before + 3);
+	mail = mail_get(before + 3);
+	assert_contains(mail, "subject", "RECOVERED");
+	json_decref(mail);
+}
+END_TEST
+
 /* Nothing the mirror wrote holds a password: every mail received, and
  * every file of the state directory (the outbox, the alerts). */
 START_TEST(test_no_password_in_state)
@@ -250,6 +283,7 @@ main(void)
 		tcase_set_timeout(tc, 300);
 		tcase_add_test(tc, test_failure_once_and_recovery_through_an_outage);
 		tcase_add_test(tc, test_frozen_folder_and_reminder);
+		tcase_add_test(tc, test_pause_mailed_and_reminded);
 		tcase_add_test(tc, test_no_password_in_state);
 		suite_add_tcase(suite, tc);
 		failed = suite_run(suite);
