@@ -237,7 +237,7 @@ const struct cli_command cli_commands[] = {
 	  "  --wait             wait for a run in progress instead of exiting 75\n",
 	  "mailbox jobs" },
 	{ "status", cmd_status, "status",
-	  "health, lag, failing mailboxes, frozen folders",
+	  "health, lag, failing and frozen mailboxes",
 	  "Shows the mirror's health, worst first: failing mailboxes (since\n"
 	  "when, why), frozen folders with the command that releases them, the\n"
 	  "lag of each mailbox against [notify] max_lag, the last run of each\n"
