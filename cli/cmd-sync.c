@@ -271,8 +271,17 @@ cli_run_finish(struct db *db, struct db_run *run, const struct recon_result *res
 	return 0;
 }
 
+/* sync's and plan's options. */
+struct sync_opts {
+	char **only;		/* --mailbox, pointing into argv */
+	size_t only_count;
+	bool dry_run, wait, force_deletes, incremental;
+	uint64_t jobs;		/* 0: [mirror] jobs */
+};
+
+/* Returns -1 to go on, else the exit code (after printing why). */
 static int
-run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
+sync_options(int argc, char **argv, struct sync_opts *o)
 {
 	static const struct option options[] = {
 		{ "full", no_argument, NULL, 'f' },
@@ -284,15 +293,174 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool full = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			full = true;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'm':
+			o->only = xrealloc(o->only, (o->only_count + 1) *
+					   sizeof(*o->only));
+			o->only[o->only_count++] = optarg;
+			break;
+		case 'w':
+			o->wait = true;
+			break;
+		case 'F':
+			o->force_deletes = true;
+			break;
+		case 'i':
+			o->incremental = true;
+			break;
+		case 'j':
+			if (str_to_u64(optarg, &o->jobs) < 0 || o->jobs == 0 ||
+			    o->jobs > 1000) {
+				cli_usage_error("--jobs: '%s' is not a number of "
+						"workers from 1 to 1000", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			cli_usage_error("%s: unknown option '%s'", argv[0],
+					argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (full && o->incremental) {
+		cli_usage_error("--full and --incremental exclude each other");
+		return EXIT_USAGE;
+	}
+	if (o->force_deletes && o->only_count == 0) {
+		/* releasing every guard of every mailbox at once would defeat
+		 * them: the operator names the mailboxes */
+		cli_usage_error("--force-deletes needs --mailbox ID (one or more)");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The subscriptions (*subs_r, the caller frees them) and among them the
+ * ones --mailbox chose (*chosen_r, borrowing their strings; all without
+ * --mailbox).  Returns EXIT_OK, or the exit code after printing why (65:
+ * a --mailbox that is not subscribed). */
+static int
+sync_choose(struct db *db, const struct sync_opts *o,
+	    struct db_subscription **subs_r, size_t *subs_count_r,
+	    struct db_subscription **chosen_r, size_t *chosen_count_r)
+{
+	struct db_subscription *subs;
+	size_t count;
+	const char *error;
+
+	if (db_subscription_list(db, subs_r, subs_count_r, &error) < 0) {
+		cli_error("%s", error);
+		return EXIT_PARTIAL;
+	}
+	subs = *subs_r;
+	count = *subs_count_r;
+	*chosen_r = xcalloc(count + 1, sizeof(**chosen_r));
+	for (size_t i = 0; i < count; i++) {
+		if (cli_mailbox_selected(o->only, o->only_count, subs[i].id))
+			(*chosen_r)[(*chosen_count_r)++] = subs[i];
+	}
+	for (size_t i = 0; i < o->only_count; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < count; k++)
+			known = known || strcmp(subs[k].id, o->only[i]) == 0;
+		if (!known) {
+			cli_error("no mailbox '%s' (see 'mmirror mailbox list')",
+				  o->only[i]);
+			return EXIT_NOT_FOUND;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* Fills what params takes from the configuration and the options
+ * (servers, db and archive are the caller's). */
+static void
+sync_params(const struct config *config, const struct sync_opts *o,
+	    uint64_t begun_ms, struct recon_params *params)
+{
+	params->default_folders = (const char *const *)config->folders;
+	params->default_folders_count = config->folders_count;
+	params->skip_headers = (const char *const *)config->skip_headers;
+	params->skip_headers_count = config->skip_headers_count;
+	params->max_fetch_size = (uint64_t)1 << 30;
+	params->max_spool = config->max_spool;
+	params->max_message_size = config->backup.max_message_size;
+	params->max_message_seconds = config->backup.max_message_seconds;
+	params->delete_guard = config->delete_guard;
+	params->delete_guard_min = config->delete_guard_min;
+	params->force_deletes = o->force_deletes;
+	params->dry_run = o->dry_run;
+	params->incremental = o->incremental;
+	params->jobs = o->jobs > 0 ? (unsigned int)o->jobs : config->jobs;
+	params->deadline_ms = cli_run_deadline(config, begun_ms);
+	params->production.imap.run_deadline_ms = params->deadline_ms;
+	params->backup.imap.run_deadline_ms = params->deadline_ms;
+	/* each worker holds a connection to each server */
+	if (params->jobs > config->production.max_connections ||
+	    params->jobs > config->backup.max_connections) {
+		unsigned int cap = config->production.max_connections <
+			config->backup.max_connections ?
+			config->production.max_connections :
+			config->backup.max_connections;
+
+		log_info("%u %s asked for; %u run, the servers' "
+			 "max_connections", params->jobs,
+			 plural(params->jobs, "worker", "workers"), cap);
+		params->jobs = cap;
+	}
+}
+
+/* After recon_run(): says why a run stopped short, seals the run (when
+ * one was recorded: run->id) and does what follows it.  Returns the exit
+ * code. */
+static int
+sync_seal(struct cli *cli, struct db *db, struct db_run *run,
+	  const struct recon_result *result)
+{
+	int ret;
+
+	if (result->stopped_error != NULL)
+		cli_error("%s", result->stopped_error);
+	if (result->time_up) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%zu %s not done", result->not_done,
+			 plural(result->not_done, "mailbox", "mailboxes"));
+		run->reason = cli_time_up_reason(cli->config, left);
+		cli_error("%s", run->reason);
+	}
+	ret = cli_run_exit(result);
+	if (run->id != 0 && cli_run_finish(db, run, result, ret) < 0)
+		ret = EXIT_PARTIAL;
+	if (run->id != 0)
+		cli_after_run(cli, db, run);
+	return ret;
+}
+
+static int
+run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
+{
+	struct sync_opts o = { .dry_run = plan_only };
 	struct recon_params params;
 	struct recon_result result;
 	struct db_subscription *subs = NULL, *chosen = NULL;
-	size_t subs_count = 0, chosen_count = 0, only_count = 0;
-	char **only = NULL;
+	size_t subs_count = 0, chosen_count = 0;
 	const char *error;
-	bool dry_run = plan_only, wait = false, force_deletes = false;
-	bool incremental = false, full = false;
-	uint64_t jobs = 0;
 	struct progress progress;
 	struct db *db = NULL;
 	struct timespec start, end;
@@ -302,117 +470,39 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	struct db_run run;
 	char *steps = NULL;
 	size_t steps_len = 0;
-	int c, ret, lock_fd = -1;
+	int ret, lock_fd = -1;
 	/* max_run_seconds counts from here: waiting for the lock included */
 	uint64_t begun_ms = time_mono_ms();
 
 	memset(&result, 0, sizeof(result));
 	memset(&run, 0, sizeof(run));
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			full = true;
-			break;
-		case 'n':
-			dry_run = true;
-			break;
-		case 'm':
-			only = xrealloc(only, (only_count + 1) * sizeof(*only));
-			only[only_count++] = optarg;
-			break;
-		case 'w':
-			wait = true;
-			break;
-		case 'F':
-			force_deletes = true;
-			break;
-		case 'i':
-			incremental = true;
-			break;
-		case 'j':
-			if (str_to_u64(optarg, &jobs) < 0 || jobs == 0 || jobs > 1000) {
-				cli_usage_error("--jobs: '%s' is not a number of "
-						"workers from 1 to 1000", optarg);
-				free(only);
-				return EXIT_USAGE;
-			}
-			break;
-		default:
-			cli_usage_error("%s: unknown option '%s'", argv[0],
-					argv[optind - 1]);
-			free(only);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
-		free(only);
-		return EXIT_USAGE;
-	}
-	if (full && incremental) {
-		cli_usage_error("--full and --incremental exclude each other");
-		free(only);
-		return EXIT_USAGE;
-	}
-	if (force_deletes && only_count == 0) {
-		/* releasing every guard of every mailbox at once would defeat
-		 * them: the operator names the mailboxes */
-		cli_usage_error("--force-deletes needs --mailbox ID (one or more)");
-		free(only);
-		return EXIT_USAGE;
-	}
 	memset(&params, 0, sizeof(params));
+	if ((ret = sync_options(argc, argv, &o)) >= 0)
+		goto out;
 	gethostname(host, sizeof(host) - 1);
 	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		goto out;
-	if (!dry_run && (lock_fd = cli_run_lock(cli->config->state_dir, wait, &ret)) < 0)
+	if (!o.dry_run &&
+	    (lock_fd = cli_run_lock(cli->config->state_dir, o.wait, &ret)) < 0)
 		goto out;
 	if ((ret = cli_open_db(cli, false, &db)) != EXIT_OK)
 		goto out;
 	/* paused: nothing to connect to, so no password is read */
-	if (cli_paused_check(cli, db, dry_run, &ret)) {
+	if (cli_paused_check(cli, db, o.dry_run, &ret)) {
 		/* the pause is an alert of its own, mailed again at each
 		 * remind while it lasts; queued mail still goes */
 		if (ret == EXIT_OK)
 			cli_after_run(cli, db, NULL);
 		goto out;
 	}
-	if (db_subscription_list(db, &subs, &subs_count, &error) < 0) {
-		cli_error("%s", error);
-		ret = EXIT_PARTIAL;
+	if ((ret = sync_choose(db, &o, &subs, &subs_count, &chosen,
+			       &chosen_count)) != EXIT_OK)
 		goto out;
-	}
-	chosen = xcalloc(subs_count + 1, sizeof(*chosen));
-	for (size_t i = 0; i < subs_count; i++) {
-		if (cli_mailbox_selected(only, only_count, subs[i].id))
-			chosen[chosen_count++] = subs[i];
-	}
-	for (size_t i = 0; i < only_count; i++) {
-		bool known = false;
-
-		for (size_t k = 0; k < subs_count; k++)
-			known = known || strcmp(subs[k].id, only[i]) == 0;
-		if (!known) {
-			cli_error("no mailbox '%s' (see 'mmirror mailbox list')",
-				  only[i]);
-			ret = EXIT_NOT_FOUND;
-			goto out;
-		}
-	}
 	/* the passwords are read when the run is about to connect */
 	if ((ret = cli_servers_setup(cli, &params)) != EXIT_OK)
 		goto out;
-
 	params.db = db;
-	params.default_folders = (const char *const *)cli->config->folders;
-	params.default_folders_count = cli->config->folders_count;
-	params.skip_headers = (const char *const *)cli->config->skip_headers;
-	params.skip_headers_count = cli->config->skip_headers_count;
-	params.max_fetch_size = (uint64_t)1 << 30;
-	params.max_spool = cli->config->max_spool;
-	params.max_message_size = cli->config->backup.max_message_size;
-	params.max_message_seconds = cli->config->backup.max_message_seconds;
-	if (!dry_run) {
+	if (!o.dry_run) {
 		if (archive_open(cli->config->archive_dir, db, &archive, &error) < 0) {
 			cli_error("%s", error);
 			ret = EXIT_CONFIG;
@@ -422,33 +512,12 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	}
 	hint = xasprintf("host %s, archive %s", host, cli->config->archive_dir);
 	params.placeholder_hint = hint;
-	params.delete_guard = cli->config->delete_guard;
-	params.delete_guard_min = cli->config->delete_guard_min;
-	params.force_deletes = force_deletes;
-	params.dry_run = dry_run;
-	params.incremental = incremental;
-	params.jobs = jobs > 0 ? (unsigned int)jobs : cli->config->jobs;
-	params.deadline_ms = cli_run_deadline(cli->config, begun_ms);
-	params.production.imap.run_deadline_ms = params.deadline_ms;
-	params.backup.imap.run_deadline_ms = params.deadline_ms;
-	/* each worker holds a connection to each server */
-	if (params.jobs > cli->config->production.max_connections ||
-	    params.jobs > cli->config->backup.max_connections) {
-		unsigned int cap = cli->config->production.max_connections <
-			cli->config->backup.max_connections ?
-			cli->config->production.max_connections :
-			cli->config->backup.max_connections;
-
-		log_info("%u %s asked for; %u run, the servers' "
-			 "max_connections", params.jobs,
-			 plural(params.jobs, "worker", "workers"), cap);
-		params.jobs = cap;
-	}
+	sync_params(cli->config, &o, begun_ms, &params);
 	progress_init(&progress, cli);
 	params.progress = progress_update;
 	params.progress_ctx = &progress;
 	params.plan_out = stdout;
-	if (dry_run && cli->json) {
+	if (o.dry_run && cli->json) {
 		/* the steps go into the JSON summary */
 		steps_out = open_memstream(&steps, &steps_len);
 		if (steps_out == NULL)
@@ -456,9 +525,9 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 		params.plan_out = steps_out;
 	}
 
-	if (!dry_run) {
-		if (db_run_begin(db, incremental ? DB_RUN_INCREMENTAL : DB_RUN_FULL,
-				 (int64_t)time(NULL), host,
+	if (!o.dry_run) {
+		if (db_run_begin(db, o.incremental ? DB_RUN_INCREMENTAL :
+				 DB_RUN_FULL, (int64_t)time(NULL), host,
 				 &run.id, NULL, NULL, &error) < 0) {
 			cli_error("recording the run: %s", error);
 			ret = EXIT_PARTIAL;
@@ -471,27 +540,13 @@ run_sync(struct cli *cli, int argc, char **argv, bool plan_only)
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	progress_end(&progress);
 
-	if (result.stopped_error != NULL)
-		cli_error("%s", result.stopped_error);
-	if (result.time_up) {
-		char left[64];
-
-		snprintf(left, sizeof(left), "%zu %s not done", result.not_done,
-			 plural(result.not_done, "mailbox", "mailboxes"));
-		run.reason = cli_time_up_reason(cli->config, left);
-		cli_error("%s", run.reason);
-	}
-	ret = cli_run_exit(&result);
-	if (run.id != 0 && cli_run_finish(db, &run, &result, ret) < 0)
-		ret = EXIT_PARTIAL;
-	if (run.id != 0)
-		cli_after_run(cli, db, &run);
+	ret = sync_seal(cli, db, &run, &result);
 	if (steps_out != NULL) {
 		fclose(steps_out);
 		steps_out = NULL;
 	}
-	output_sync_summary(cli, incremental ? "incremental" : "full", dry_run,
-			    run.id, &result,
+	output_sync_summary(cli, o.incremental ? "incremental" : "full",
+			    o.dry_run, run.id, &result,
 			    (double)(end.tv_sec - start.tv_sec) +
 			    (double)(end.tv_nsec - start.tv_nsec) / 1e9, ret, steps);
 out:
@@ -506,7 +561,7 @@ out:
 	free(chosen);
 	db_subscriptions_free(&subs, subs_count);
 	cli_release(cli, &db, &lock_fd);
-	free(only);
+	free(o.only);
 	return ret;
 }
 
