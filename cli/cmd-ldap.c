@@ -140,8 +140,10 @@ print_summary(const struct cli *cli, uint64_t run_id, bool dry_run,
 	       r->subscribed, r->enabled, r->disabled);
 }
 
-int
-cmd_ldap_sync(struct cli *cli, int argc, char **argv)
+/* ldap-sync's options; false after printing a usage error. */
+static bool
+ldap_options(int argc, char **argv, bool *dry_run, bool *force, bool *wait,
+	     bool *full)
 {
 	static const struct option options[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -150,6 +152,107 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			*dry_run = true;
+			break;
+		case 'F':
+			*force = true;
+			break;
+		case 'f':
+			*full = true;
+			break;
+		case 'w':
+			*wait = true;
+			break;
+		default:
+			cli_usage_error("ldap-sync: unknown option '%s'",
+					argv[optind - 1]);
+			return false;
+		}
+	}
+	if (optind != argc) {
+		cli_usage_error("ldap-sync: unexpected argument '%s'", argv[optind]);
+		return false;
+	}
+	return true;
+}
+
+/* [ldap.production] attributes (names separated by spaces or commas,
+ * default LDAPSYNC_DEFAULT_ATTRIBUTES) as a list the caller frees with
+ * config_strv_free(). */
+static char **
+ldap_attributes(const struct config *config, size_t *count_r)
+{
+	char *list = xstrdup(config->ldap_production.attributes != NULL ?
+			     config->ldap_production.attributes :
+			     LDAPSYNC_DEFAULT_ATTRIBUTES);
+	char **attrs;
+
+	for (char *ch = list; *ch != '\0'; ch++) {
+		if (*ch == ' ' || *ch == '\t')
+			*ch = ',';
+	}
+	attrs = config_split_list(list, count_r);
+	free(list);
+	return attrs;
+}
+
+/* What params takes from the configuration (not the servers, the
+ * attributes or the options). */
+static void
+ldap_params(const struct config *config, struct ldapsync_params *params)
+{
+	params->filter = config->ldap_production.filter != NULL ?
+		config->ldap_production.filter : LDAPSYNC_DEFAULT_FILTER;
+	params->key_attribute = config->ldap_production.key_attribute;
+	params->create_entries = config->ldap_create_entries;
+	params->delete_entries = config->ldap_delete_entries;
+	params->subscribe = config->ldap_subscribe;
+	params->delete_guard = config->delete_guard;
+	params->delete_guard_min = config->delete_guard_min;
+}
+
+/* Seals a directory run from what the pass did (r: ldapsync_run()'s
+ * return, ret: the exit code); a directory run counts entries where a
+ * sync counts mailboxes.  Returns 0, or -1 after printing why. */
+static int
+directory_run_seal(struct db *db, struct db_run *run,
+		   const struct ldapsync_result *result, int r, int ret)
+{
+	const char *error;
+
+	run->finished = (int64_t)time(NULL);
+	run->status = ret == EXIT_OK ? DB_RUN_OK : ret == EXIT_GUARDED ?
+		DB_RUN_GUARDED : ret == EXIT_PARTIAL &&
+		(r == 0 || result->time_up) ?
+		DB_RUN_PARTIAL : DB_RUN_FAILED;
+	run->mailboxes_seen = result->entries;
+	run->mailboxes_changed = result->added + result->modified +
+		result->deleted;
+	run->mailboxes_failed = result->failed;
+	run->mailboxes_frozen = result->held_deletes;
+	run->op_append = result->added;
+	run->op_store = result->modified;
+	run->op_expunge = result->deleted;
+	/* why the pass failed, for status and alerts */
+	if (run->reason == NULL && run->status == DB_RUN_FAILED &&
+	    result->error[0] != '\0')
+		run->reason = xstrdup(result->error);
+	if (db_run_finish(db, run, &error) < 0) {
+		cli_error("sealing run %llu: %s", (unsigned long long)run->id,
+			  error);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_ldap_sync(struct cli *cli, int argc, char **argv)
+{
 	struct ldapsync_params params;
 	struct ldapsync_result result;
 	struct db_run run;
@@ -160,34 +263,13 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	size_t attrs_count = 0;
 	bool dry_run = false, force = false, wait = false, full = false;
 	const char *error;
-	int c, ret, lock_fd = -1, r;
+	int ret, lock_fd = -1, r;
 	/* max_run_seconds counts from here: waiting for the lock included */
 	uint64_t begun_ms = time_mono_ms();
 
 	memset(&run, 0, sizeof(run));
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			dry_run = true;
-			break;
-		case 'F':
-			force = true;
-			break;
-		case 'f':
-			full = true;
-			break;
-		case 'w':
-			wait = true;
-			break;
-		default:
-			cli_usage_error("ldap-sync: unknown option '%s'", argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error("ldap-sync: unexpected argument '%s'", argv[optind]);
+	if (!ldap_options(argc, argv, &dry_run, &force, &wait, &full))
 		return EXIT_USAGE;
-	}
 	if ((ret = cli_load_config(cli)) != EXIT_OK)
 		return ret;
 	memset(&params, 0, sizeof(params));
@@ -211,19 +293,7 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	    (ret = ldap_server(cli->config, &cli->config->ldap_backup, "backup",
 			       &backup_password, &params.backup)) != EXIT_OK)
 		goto out;
-	{
-		/* names separated by spaces or commas */
-		char *list = xstrdup(cli->config->ldap_production.attributes != NULL ?
-				     cli->config->ldap_production.attributes :
-				     LDAPSYNC_DEFAULT_ATTRIBUTES);
-
-		for (char *ch = list; *ch != '\0'; ch++) {
-			if (*ch == ' ' || *ch == '\t')
-				*ch = ',';
-		}
-		attrs = config_split_list(list, &attrs_count);
-		free(list);
-	}
+	attrs = ldap_attributes(cli->config, &attrs_count);
 	if (attrs_count == 0) {
 		cli_error("%s: attributes in [ldap.production] names no attribute",
 			  cli->config->path);
@@ -231,16 +301,9 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	params.db = db;
-	params.filter = cli->config->ldap_production.filter != NULL ?
-		cli->config->ldap_production.filter : LDAPSYNC_DEFAULT_FILTER;
-	params.key_attribute = cli->config->ldap_production.key_attribute;
+	ldap_params(cli->config, &params);
 	params.attributes = (const char *const *)attrs;
 	params.attributes_count = attrs_count;
-	params.create_entries = cli->config->ldap_create_entries;
-	params.delete_entries = cli->config->ldap_delete_entries;
-	params.subscribe = cli->config->ldap_subscribe;
-	params.delete_guard = cli->config->delete_guard;
-	params.delete_guard_min = cli->config->delete_guard_min;
 	params.force_deletes = force;
 	params.full = full;
 	params.dry_run = dry_run;
@@ -271,27 +334,8 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 			ret = EXIT_PARTIAL;
 	}
 	if (run.id != 0) {
-		/* a directory run counts entries where a sync counts mailboxes */
-		run.finished = (int64_t)time(NULL);
-		run.status = ret == EXIT_OK ? DB_RUN_OK : ret == EXIT_GUARDED ?
-			DB_RUN_GUARDED : ret == EXIT_PARTIAL &&
-			(r == 0 || result.time_up) ?
-			DB_RUN_PARTIAL : DB_RUN_FAILED;
-		run.mailboxes_seen = result.entries;
-		run.mailboxes_changed = result.added + result.modified + result.deleted;
-		run.mailboxes_failed = result.failed;
-		run.mailboxes_frozen = result.held_deletes;
-		run.op_append = result.added;
-		run.op_store = result.modified;
-		run.op_expunge = result.deleted;
-		/* why the pass failed, for status and alerts */
-		if (run.reason == NULL && run.status == DB_RUN_FAILED &&
-		    result.error[0] != '\0')
-			run.reason = xstrdup(result.error);
-		if (db_run_finish(db, &run, &error) < 0) {
-			cli_error("sealing run %llu: %s", (unsigned long long)run.id, error);
+		if (directory_run_seal(db, &run, &result, r, ret) < 0)
 			ret = EXIT_PARTIAL;
-		}
 		cli_after_run(cli, db, &run);
 	}
 	print_summary(cli, run.id, dry_run, &result, ret,
