@@ -91,13 +91,15 @@ add_failing(struct cond_list *l, const struct monitor_report *r)
 {
 	for (size_t i = 0; i < r->failing_count; i++) {
 		const struct monitor_failing *f = &r->failing[i];
-		char *id = esc(f->mailbox);
+		char since[32], *id = esc(f->mailbox);
 		char *why = esc(reason_without_mailbox(f->reason, f->mailbox));
 
-		/* the alert says since when; the summary stays the same
-		 * from one pass to the next */
+		/* no running duration: the summary stays the same from one
+		 * pass to the next */
+		iso8601_format(f->since, since, sizeof(since));
 		cond_add(l, xasprintf("mailbox:%s", f->mailbox),
-			 xasprintf("mailbox %s failing: %s", id, why), NULL);
+			 xasprintf("mailbox %s failing since %s: %s", id, since,
+				   why), NULL);
 		free(id);
 		free(why);
 	}
