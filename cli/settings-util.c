@@ -49,17 +49,35 @@ config_strv_free(char **strv, size_t count)
 	free(strv);
 }
 
+/* The whole number in the first len bytes of s, times unit, into *r;
+ * -1 when it is not one or the product overflows. */
+static int
+number_times(const char *s, size_t len, uint64_t unit, uint64_t *r)
+{
+	char digits[32];
+	uint64_t n;
+
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	if (str_to_u64(digits, &n) < 0 || n > UINT64_MAX / unit)
+		return -1;
+	*r = n * unit;
+	return 0;
+}
+
 int
 config_parse_duration(const char *s, uint64_t *seconds_r)
 {
-	char digits[32];
 	size_t len = strlen(s);
-	uint64_t n, unit = 1;
+	uint64_t unit;
 
 	if (len == 0)
 		return -1;
 	switch (s[len - 1]) {
 	case 's':
+		unit = 1;
 		break;
 	case 'm':
 		unit = 60;
@@ -71,28 +89,17 @@ config_parse_duration(const char *s, uint64_t *seconds_r)
 		unit = 86400;
 		break;
 	default:
-		if (s[len - 1] < '0' || s[len - 1] > '9')
-			return -1;
-		len++;	/* no suffix: the whole string is the number */
-		break;
+		/* no suffix: seconds */
+		return number_times(s, len, 1, seconds_r);
 	}
-	len--;
-	if (len == 0 || len >= sizeof(digits))
-		return -1;
-	memcpy(digits, s, len);
-	digits[len] = '\0';
-	if (str_to_u64(digits, &n) < 0 || n > UINT64_MAX / unit)
-		return -1;
-	*seconds_r = n * unit;
-	return 0;
+	return number_times(s, len - 1, unit, seconds_r);
 }
 
 int
 config_parse_size(const char *s, uint64_t *size_r)
 {
-	char digits[32];
 	size_t len = strlen(s);
-	uint64_t n, unit = 1;
+	uint64_t unit;
 
 	if (len == 0)
 		return -1;
@@ -110,16 +117,8 @@ config_parse_size(const char *s, uint64_t *size_r)
 		unit = UINT64_C(1) << 30;
 		break;
 	default:
-		break;
+		/* no suffix: bytes */
+		return number_times(s, len, 1, size_r);
 	}
-	if (unit != 1)
-		len--;
-	if (len == 0 || len >= sizeof(digits))
-		return -1;
-	memcpy(digits, s, len);
-	digits[len] = '\0';
-	if (str_to_u64(digits, &n) < 0 || n > UINT64_MAX / unit)
-		return -1;
-	*size_r = n * unit;
-	return 0;
+	return number_times(s, len - 1, unit, size_r);
 }
