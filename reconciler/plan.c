@@ -13,8 +13,7 @@ struct planner {
 	const struct recon_folder_input *in;
 	struct recon_plan *plan;
 	bool *backup_used;		/* per backup index */
-	size_t *by_identity;		/* backup indexes sorted by identity */
-	size_t by_identity_count;
+	struct recon_identity_index by_identity; /* backup messages */
 	struct recon_store_groups stores;
 	struct uidset expunge;
 	/* database-only steps, appended after the backup operations */
@@ -111,33 +110,118 @@ prod_has(const struct recon_folder_input *in, uint32_t uid)
 	return lo < in->prod_count && in->prod[lo].uid == uid;
 }
 
-/* Identity order: size, INTERNALDATE, then UID so ties adopt the oldest. */
+static uint32_t
+ix_uid(const struct recon_identity_index *ix, size_t i)
+{
+	uint32_t v;
+
+	memcpy(&v, ix->base + i * ix->size + ix->uid_off, sizeof(v));
+	return v;
+}
+
+static uint64_t
+ix_size(const struct recon_identity_index *ix, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, ix->base + i * ix->size + ix->size_off, sizeof(v));
+	return v;
+}
+
+static int64_t
+ix_date(const struct recon_identity_index *ix, size_t i)
+{
+	int64_t v;
+
+	memcpy(&v, ix->base + i * ix->size + ix->date_off, sizeof(v));
+	return v;
+}
+
+static const char *
+ix_mid(const struct recon_identity_index *ix, size_t i)
+{
+	const char *v;
+
+	memcpy(&v, ix->base + i * ix->size + ix->mid_off, sizeof(v));
+	return v;
+}
+
+/* Identity order: size, INTERNALDATE, then UID so ties take the oldest. */
 static int
 identity_cmp(const void *a, const void *b, void *ctx)
 {
-	const struct recon_folder_input *in = ctx;
-	const struct recon_backup_msg *x = &in->backup[*(const size_t *)a];
-	const struct recon_backup_msg *y = &in->backup[*(const size_t *)b];
+	const struct recon_identity_index *ix = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint64_t xs = ix_size(ix, x), ys = ix_size(ix, y);
+	int64_t xd = ix_date(ix, x), yd = ix_date(ix, y);
+	uint32_t xu = ix_uid(ix, x), yu = ix_uid(ix, y);
 
-	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
-	if (x->internaldate != y->internaldate)
-		return x->internaldate < y->internaldate ? -1 : 1;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	if (xd != yd)
+		return xd < yd ? -1 : 1;
+	return xu < yu ? -1 : xu > yu;
+}
+
+void
+recon_identity_index_init(struct recon_identity_index *ix, const void *array,
+			  size_t count, size_t size, size_t uid_off,
+			  size_t size_off, size_t date_off, size_t mid_off,
+			  const bool *exclude)
+{
+	*ix = (struct recon_identity_index){ array, size, uid_off, size_off,
+		date_off, mid_off, xcalloc(count + 1, sizeof(size_t)), 0 };
+	for (size_t i = 0; i < count; i++) {
+		if (exclude == NULL || !exclude[i])
+			ix->order[ix->count++] = i;
+	}
+	if (ix->count > 1)
+		qsort_r(ix->order, ix->count, sizeof(size_t), identity_cmp, ix);
+}
+
+void
+recon_identity_index_deinit(struct recon_identity_index *ix)
+{
+	free(ix->order);
+	ix->order = NULL;
+	ix->count = 0;
+}
+
+ssize_t
+recon_identity_find(const struct recon_identity_index *ix, uint64_t size,
+		    int64_t internaldate, const char *message_id, const bool *used)
+{
+	size_t lo = 0, hi = ix->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		size_t i = ix->order[mid];
+
+		if (ix_size(ix, i) < size ||
+		    (ix_size(ix, i) == size && ix_date(ix, i) < internaldate))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < ix->count; lo++) {
+		size_t i = ix->order[lo];
+
+		if (ix_size(ix, i) != size || ix_date(ix, i) != internaldate)
+			break;
+		if ((used == NULL || !used[i]) &&
+		    strcmp(ix_mid(ix, i), message_id) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
 }
 
 static void
 build_identity_index(struct planner *p)
 {
-	const struct recon_folder_input *in = p->in;
-
-	p->by_identity = xcalloc(in->backup_count + 1, sizeof(size_t));
-	for (size_t i = 0; i < in->backup_count; i++) {
-		if (!p->backup_used[i])
-			p->by_identity[p->by_identity_count++] = i;
-	}
-	qsort_r(p->by_identity, p->by_identity_count, sizeof(size_t),
-		identity_cmp, (void *)in);
+	recon_identity_index_init(&p->by_identity, p->in->backup,
+				  p->in->backup_count,
+				  RECON_IDENTITY_FIELDS(struct recon_backup_msg),
+				  p->backup_used);
 }
 
 /* Finds an unused backup message with prod's identity (Message-ID, size,
@@ -145,29 +229,9 @@ build_identity_index(struct planner *p)
 static ssize_t
 find_adoptable(struct planner *p, const struct recon_prod_msg *prod)
 {
-	const struct recon_folder_input *in = p->in;
-	size_t lo = 0, hi = p->by_identity_count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct recon_backup_msg *b = &in->backup[p->by_identity[mid]];
-
-		if (b->size < prod->size ||
-		    (b->size == prod->size && b->internaldate < prod->internaldate))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < p->by_identity_count; lo++) {
-		size_t idx = p->by_identity[lo];
-		const struct recon_backup_msg *b = &in->backup[idx];
-
-		if (b->size != prod->size || b->internaldate != prod->internaldate)
-			break;
-		if (!p->backup_used[idx] && strcmp(b->message_id, prod->message_id) == 0)
-			return (ssize_t)idx;
-	}
-	return -1;
+	return recon_identity_find(&p->by_identity, prod->size,
+				   prod->internaldate, prod->message_id,
+				   p->backup_used);
 }
 
 void
@@ -468,7 +532,7 @@ recon_plan_folder(const struct recon_folder_input *in, struct recon_plan *plan_r
 		*step = p.db_steps[i];
 	}
 	free(p.db_steps);
-	free(p.by_identity);
+	recon_identity_index_deinit(&p.by_identity);
 	free(p.backup_used);
 }
 

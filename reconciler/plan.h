@@ -52,6 +52,31 @@ struct recon_link {
 ssize_t recon_uid_search(const void *array, size_t count, size_t size,
 			 size_t uid_offset, uint32_t uid);
 
+/* The planners' index of a listing by identity (size, INTERNALDATE,
+ * Message-ID), over field offsets as recon_uid_search(): the elements
+ * (uint32_t uid, uint64_t size, int64_t internaldate, const char
+ * *message_id members) of array, except those exclude (may be NULL)
+ * marks, in order of size, INTERNALDATE, then UID. */
+struct recon_identity_index {
+	const unsigned char *base;
+	size_t size, uid_off, size_off, date_off, mid_off;
+	size_t *order;		/* element indexes */
+	size_t count;
+};
+#define RECON_IDENTITY_FIELDS(type) sizeof(type), offsetof(type, uid), \
+	offsetof(type, size), offsetof(type, internaldate), \
+	offsetof(type, message_id)
+void recon_identity_index_init(struct recon_identity_index *ix,
+			       const void *array, size_t count, size_t size,
+			       size_t uid_off, size_t size_off, size_t date_off,
+			       size_t mid_off, const bool *exclude);
+void recon_identity_index_deinit(struct recon_identity_index *ix);
+/* The index of the element with that identity and the lowest UID among
+ * those used (may be NULL) does not mark, or -1. */
+ssize_t recon_identity_find(const struct recon_identity_index *ix, uint64_t size,
+			    int64_t internaldate, const char *message_id,
+			    const bool *used);
+
 /* Deletion guards (doc/DESIGN.md, Guarantees). */
 struct recon_guard {
 	unsigned int delete_percent;	/* share of the backup folder, 0-100 */

@@ -17,8 +17,7 @@ struct comparer {
 	const struct recon_verify_input *in;
 	struct recon_verify_folder *out;
 	bool *used;		/* per backup index: some production message's copy */
-	size_t *by_identity;	/* unclaimed backup indexes by identity */
-	size_t by_identity_count;
+	struct recon_identity_index by_identity; /* unclaimed backup messages */
 };
 
 static ssize_t
@@ -48,63 +47,21 @@ expected(const struct recon_verify_msg *pm, const struct recon_verify_link *link
 	return link != NULL ? link->form != RECON_FORM_SKIPPED : !pm->skip;
 }
 
-/* Identity order: size, INTERNALDATE, then UID (the lowest is taken). */
-static int
-identity_cmp(const void *a, const void *b, void *context)
-{
-	const struct recon_verify_input *in = context;
-	const struct recon_verify_msg *x = &in->backup[*(const size_t *)a];
-	const struct recon_verify_msg *y = &in->backup[*(const size_t *)b];
-
-	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
-	if (x->internaldate != y->internaldate)
-		return x->internaldate < y->internaldate ? -1 : 1;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 static void
 build_identity_index(struct comparer *c)
 {
-	const struct recon_verify_input *in = c->in;
-
-	c->by_identity = xcalloc(in->backup_count + 1, sizeof(size_t));
-	for (size_t i = 0; i < in->backup_count; i++) {
-		if (!c->used[i])
-			c->by_identity[c->by_identity_count++] = i;
-	}
-	if (c->by_identity_count > 1)
-		qsort_r(c->by_identity, c->by_identity_count, sizeof(size_t),
-			identity_cmp, (void *)in);
+	recon_identity_index_init(&c->by_identity, c->in->backup,
+				  c->in->backup_count,
+				  RECON_IDENTITY_FIELDS(struct recon_verify_msg),
+				  c->used);
 }
 
 /* An unclaimed backup message with pm's identity, or -1. */
 static ssize_t
 find_by_identity(struct comparer *c, const struct recon_verify_msg *pm)
 {
-	const struct recon_verify_input *in = c->in;
-	size_t lo = 0, hi = c->by_identity_count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct recon_verify_msg *b = &in->backup[c->by_identity[mid]];
-
-		if (b->size < pm->size ||
-		    (b->size == pm->size && b->internaldate < pm->internaldate))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < c->by_identity_count; lo++) {
-		size_t idx = c->by_identity[lo];
-		const struct recon_verify_msg *b = &in->backup[idx];
-
-		if (b->size != pm->size || b->internaldate != pm->internaldate)
-			break;
-		if (!c->used[idx] && strcmp(b->message_id, pm->message_id) == 0)
-			return (ssize_t)idx;
-	}
-	return -1;
+	return recon_identity_find(&c->by_identity, pm->size, pm->internaldate,
+				   pm->message_id, c->used);
 }
 
 static struct recon_verify_diff *
@@ -301,7 +258,7 @@ recon_verify_compare(const struct recon_verify_input *in,
 	recon_verify_folder_sort(out_r);
 	free(copy);
 	free(c.used);
-	free(c.by_identity);
+	recon_identity_index_deinit(&c.by_identity);
 }
 
 void
