@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,8 +177,9 @@ json_path_int(json_t *root, const char *path)
 	return json_integer_value(node);
 }
 
-static void
-env_value(const char *env_text, const char *key, char *out, size_t size)
+/* KEY=VALUE of the env file text into out; false when there is none. */
+static bool
+env_value_opt(const char *env_text, const char *key, char *out, size_t size)
 {
 	size_t key_len = strlen(key);
 
@@ -189,12 +191,27 @@ env_value(const char *env_text, const char *key, char *out, size_t size)
 		    line[key_len] == '=') {
 			snprintf(out, size, "%.*s", (int)(len - key_len - 1),
 				 line + key_len + 1);
-			return;
+			return true;
 		}
 		line += len + (end != NULL);
 	}
-	fprintf(stderr, "fixture env has no %s\n", key);
-	abort();
+	return false;
+}
+
+static void
+env_value(const char *env_text, const char *key, char *out, size_t size)
+{
+	if (!env_value_opt(env_text, key, out, size)) {
+		fprintf(stderr, "fixture env has no %s\n", key);
+		abort();
+	}
+}
+
+/* The files target is read back through a Dovecot serving its tree. */
+static bool
+kind_is_files(const char *kind)
+{
+	return strcmp(kind, "files") == 0;
 }
 
 void
@@ -202,7 +219,9 @@ fixture_require(const char *kind)
 {
 	char *err = NULL;
 
-	if (run_cmd(NULL, &err, "'%s/%s' available", fixtures_dir(), kind) != 0) {
+	if (run_cmd(NULL, &err, "'%s/%s' available%s", fixtures_dir(),
+		    kind_is_files(kind) ? "dovecot" : kind,
+		    kind_is_files(kind) ? " --maildir" : "") != 0) {
 		printf("skipped: %s", err != NULL && err[0] != '\0' ? err :
 		       "the fixture server is not installed\n");
 		free(err);
@@ -222,18 +241,27 @@ fixture_start_kind(const char *kind, const char *dir, const char *args,
 		   struct fixture_server *srv_r)
 {
 	char *out = NULL, *err = NULL, *env, port[16], kind_copy[16];
+	char dir_copy[sizeof(srv_r->dir)], root_arg[sizeof(srv_r->dir) + 32] = "";
 	int ret;
 	FILE *f;
 	long size;
 
-	/* kind may be srv_r->kind itself (a server restarted as it was) */
+	/* kind and dir may be srv_r's own (a server restarted as it was) */
 	snprintf(kind_copy, sizeof(kind_copy), "%s", kind);
 	kind = kind_copy;
+	snprintf(dir_copy, sizeof(dir_copy), "%s", dir);
+	dir = dir_copy;
+	if (kind_is_files(kind)) {
+		/* before args: a --maildir-root of the test's own wins */
+		snprintf(root_arg, sizeof(root_arg), "--maildir-root '%s/files' ",
+			 dir);
+		kind = "dovecot";
+	}
 	memset(srv_r, 0, sizeof(*srv_r));
 	snprintf(srv_r->kind, sizeof(srv_r->kind), "%s", kind);
 	snprintf(srv_r->dir, sizeof(srv_r->dir), "%s", dir);
-	ret = run_cmd(&out, &err, "'%s/%s' start '%s' %s", fixtures_dir(), kind,
-		      dir, args);
+	ret = run_cmd(&out, &err, "'%s/%s' start '%s' %s%s", fixtures_dir(), kind,
+		      dir, root_arg, args);
 	if (ret != 0) {
 		fprintf(stderr, "fixtures/%s start %s failed (%d): %s%s\n",
 			kind, dir, ret, out, err);
@@ -261,6 +289,9 @@ fixture_start_kind(const char *kind, const char *dir, const char *args,
 	env_value(env, "MASTER_USER", srv_r->master_user, sizeof(srv_r->master_user));
 	env_value(env, "MASTER_PASSWORD_FILE", srv_r->master_password_file,
 		  sizeof(srv_r->master_password_file));
+	/* a Dovecot serving a tree, by request or as before a restart */
+	env_value_opt(env, "MAILDIR_ROOT", srv_r->files_dir,
+		      sizeof(srv_r->files_dir));
 	free(env);
 }
 
@@ -299,11 +330,117 @@ write_file(const char *path, const char *text, int mode)
 	close(fd);
 }
 
+/* The length of the line at p, without its newline. */
+static size_t
+line_len(const char *p)
+{
+	return strcspn(p, "\n");
+}
+
+/* Is the line [p, p + len) the header of section name (blanks around it
+ * and inside the brackets allowed, any case)? */
+static bool
+line_is_section(const char *p, size_t len, const char *name)
+{
+	size_t name_len = strlen(name);
+
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' ||
+			   p[len - 1] == '\r'))
+		len--;
+	if (len < 2 || p[0] != '[' || p[len - 1] != ']')
+		return false;
+	p++;
+	len -= 2;
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	return len == name_len && strncasecmp(p, name, name_len) == 0;
+}
+
+/* Is the line [p, p + len) "key = ..." (any case)? */
+static bool
+line_is_key(const char *p, size_t len, const char *key)
+{
+	size_t key_len = strlen(key);
+
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	if (len <= key_len || strncasecmp(p, key, key_len) != 0)
+		return false;
+	p += key_len;
+	len -= key_len;
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	return len > 0 && *p == '=';
+}
+
+char *
+config_extra_for(const struct fixture_server *backup, const char *extra)
+{
+	static const char *const keys[] = { "target", "files_dir" };
+	bool set[N_ELEMENTS(keys)] = { false }, in_mirror = false;
+	const char *insert = NULL;
+	struct buf b;
+	size_t len;
+
+	if (extra == NULL)
+		extra = "";
+	if (backup == NULL || backup->files_dir[0] == '\0')
+		return xstrdup(extra);
+	/* extra's [mirror] sections: where the first one starts, which of
+	 * the keys they set already */
+	for (const char *p = extra; *p != '\0';) {
+		size_t n = line_len(p);
+		const char *next = p + n + (p[n] == '\n');
+
+		if (n > 0 && p[strspn(p, " \t")] == '[') {
+			in_mirror = line_is_section(p, n, "mirror");
+			if (in_mirror && insert == NULL)
+				insert = next;
+		} else if (in_mirror) {
+			for (size_t i = 0; i < N_ELEMENTS(keys); i++)
+				set[i] = set[i] || line_is_key(p, n, keys[i]);
+		}
+		p = next;
+	}
+	buf_init(&b, SIZE_MAX);
+	if (insert != NULL) {
+		buf_append(&b, extra, (size_t)(insert - extra));
+		if (insert > extra && insert[-1] != '\n')
+			buf_append(&b, "\n", 1);
+	} else {
+		/* after extra, whose first lines may belong to the section
+		 * before it */
+		buf_printf(&b, "%s%s\n[mirror]\n", extra,
+			   *extra != '\0' && extra[strlen(extra) - 1] != '\n' ?
+			   "\n" : "");
+	}
+	if (!set[0])
+		buf_printf(&b, "target = files\n");
+	if (!set[1])
+		buf_printf(&b, "files_dir = %s\n", backup->files_dir);
+	if (insert != NULL)
+		buf_printf(&b, "%s", insert);
+	return (char *)buf_steal(&b, &len);
+}
+
 void
 write_config(const char *path, const char *state_dir,
 	     const struct fixture_server *prod, const struct fixture_server *backup,
 	     const char *extra)
 {
+	char *more = config_extra_for(backup, extra);
 	char *text = xasprintf(
 		"# written by the mmirror tests\n"
 		"[state]\n"
@@ -334,11 +471,11 @@ write_config(const char *path, const char *state_dir,
 		"%s",
 		state_dir, prod->imaps_port, prod->ca_file, prod->master_user,
 		prod->master_password_file, backup->imaps_port, backup->ca_file,
-		backup->master_user, backup->master_password_file,
-		extra != NULL ? extra : "");
+		backup->master_user, backup->master_password_file, more);
 
 	write_file(path, text, 0600);
 	free(text);
+	free(more);
 }
 
 char *
@@ -417,9 +554,16 @@ suite_add_case_named(Suite *suite, const char *name, const TTest *test,
 }
 
 static bool
-pair_kind_ok(const char *kind)
+pair_kind_ok(const char *kind, bool backup)
 {
-	return strcmp(kind, "dovecot") == 0 || strcmp(kind, "cyrus") == 0;
+	return strcmp(kind, "dovecot") == 0 || strcmp(kind, "cyrus") == 0 ||
+	       (backup && kind_is_files(kind));
+}
+
+bool
+pair_is_files(const struct test_pair *pair)
+{
+	return kind_is_files(pair->backup);
 }
 
 struct test_pair *
@@ -442,9 +586,10 @@ test_pairs(size_t *count_r)
 			exit(2);
 		}
 		*colon = '\0';
-		if (!pair_kind_ok(tok) || !pair_kind_ok(colon + 1)) {
+		if (!pair_kind_ok(tok, false) || !pair_kind_ok(colon + 1, true)) {
 			fprintf(stderr, "MMIRROR_PAIRS: unknown server in '%s:%s' "
-				"(dovecot or cyrus)\n", tok, colon + 1);
+				"(dovecot or cyrus; files as the backup only)\n",
+				tok, colon + 1);
 			exit(2);
 		}
 		pairs = xrealloc(pairs, (count + 1) * sizeof(*pairs));

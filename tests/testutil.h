@@ -8,7 +8,8 @@
 #include <jansson.h>
 
 struct fixture_server {
-	char kind[16];		/* "dovecot" or "cyrus": the fixtures/ script */
+	char kind[16];		/* "dovecot" or "cyrus": the fixtures/ script
+				 * (a "files" backup is served by "dovecot") */
 	char dir[128];
 	char env_file[160];
 	unsigned int imap_port;
@@ -17,6 +18,10 @@ struct fixture_server {
 	char wrong_ca_file[192];
 	char master_user[64];
 	char master_password_file[192];
+	/* the files target's tree (files_dir) this Dovecot serves from
+	 * (fixtures/dovecot --maildir-root, MAILDIR_ROOT in its env); ""
+	 * for an IMAP backup */
+	char files_dir[192];
 };
 
 /* A fresh folder under /tmp with a short name (unix socket paths are
@@ -27,7 +32,10 @@ void test_rmdir(const char *dir);
 /* fixtures/dovecot start DIR ARGS; aborts the test program on failure. */
 void fixture_start(const char *dir, const char *args, struct fixture_server *srv_r);
 /* fixtures/KIND start DIR ARGS, KIND "dovecot" or "cyrus" (same
- * interface); aborts the test program on failure. */
+ * interface), or "files": a Dovecot serving the files target's tree
+ * DIR/files (--maildir-root), which srv_r->files_dir names; aborts the
+ * test program on failure.  srv_r->files_dir is also set when a Dovecot
+ * restarted on its DIR serves the tree it served before. */
 void fixture_start_kind(const char *kind, const char *dir, const char *args,
 			struct fixture_server *srv_r);
 /* fixtures/KIND adduser DIR USERS on the running server srv; 0, or -1
@@ -36,7 +44,8 @@ int fixture_adduser(const struct fixture_server *srv, const char *users);
 /* Stops the server with the script that started it. */
 void fixture_stop(const struct fixture_server *srv);
 /* Exits the test program with 77 (skipped), saying why in one line, when
- * the server of fixtures/KIND is not installed. */
+ * the server of fixtures/KIND is not installed ("files": Dovecot and its
+ * zlib plugin). */
 void fixture_require(const char *kind);
 
 /* Runs a shell command; stdout goes to *out_r (caller frees; may be NULL
@@ -59,10 +68,21 @@ const char *mmirror_bin(void);
 const char *fixtures_dir(void);
 
 /* Writes a config file for mirroring prod to backup into path.  extra is
- * appended verbatim (more sections/keys), may be NULL. */
+ * appended verbatim (more sections/keys), may be NULL.  For a files
+ * backup (backup->files_dir set) the [backup] section still names its
+ * Dovecot, and [mirror] gets "target = files" and "files_dir = ..." as
+ * config_extra_for() merges them into extra. */
 void write_config(const char *path, const char *state_dir,
 		  const struct fixture_server *prod,
 		  const struct fixture_server *backup, const char *extra);
+/* extra (may be NULL) with what makes a config mirror to backup's files
+ * target: "target = files" and "files_dir = <backup->files_dir>" in
+ * [mirror] (into extra's first [mirror] section when it has one, else in
+ * a [mirror] section after it), leaving out a key extra's [mirror]
+ * already sets, so that no key is given twice.  For an IMAP backup, a
+ * copy of extra.  For tests that write their own configs; the caller
+ * frees the string. */
+char *config_extra_for(const struct fixture_server *backup, const char *extra);
 
 /* fixtures/corpus.py generate into srv for users, with extra arguments
  * (may be ""); 0, or -1 after printing why. */
@@ -84,24 +104,29 @@ void suite_add_case_named(Suite *suite, const char *name, const TTest *test,
 			  double timeout);
 
 /* A server pairing: which fixtures/ script serves production and which
- * the backup ("dovecot", "cyrus"). */
+ * the backup ("dovecot", "cyrus"; the backup also "files": the files
+ * target, read back through a Dovecot serving its tree). */
 struct test_pair {
 	char prod[16];
 	char backup[16];
 };
 
 /* The pairings to run, from MMIRROR_PAIRS (space-separated PROD:BACKUP,
- * e.g. "dovecot:cyrus cyrus:dovecot", the default); exits the program
- * with 77 and one line when a named server is not installed, with 2 on a
- * malformed list.  *count_r >= 1; the caller frees the array. */
+ * e.g. "dovecot:cyrus cyrus:dovecot", the default, or "dovecot:files");
+ * exits the program with 77 and one line when a named server is not
+ * installed, with 2 on a malformed list ("files" as production
+ * included).  *count_r >= 1; the caller frees the array. */
 struct test_pair *test_pairs(size_t *count_r);
 /* Starts production in TMP/NAMEp and the backup in TMP/NAMEb (fixtures of
  * the pairing's kinds, each with --users USERS and its extra ARGS, which
- * may be ""); aborts the program when one does not start. */
+ * may be ""; a "files" backup's tree is TMP/NAMEb/files, in
+ * backup_r->files_dir); aborts the program when one does not start. */
 void pair_start(const char *tmp, const char *name, const struct test_pair *pair,
 		const char *users, const char *prod_args,
 		const char *backup_args, struct fixture_server *prod_r,
 		struct fixture_server *backup_r);
+/* Does the pairing mirror to the files target (backup "files")? */
+bool pair_is_files(const struct test_pair *pair);
 /* Runs run_pair once per pairing of test_pairs(), each after a line
  * naming program and pairing; run_pair returns its failed tests.  The
  * exit status for main(): 0 when every pairing passed, else 1. */
