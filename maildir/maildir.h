@@ -33,6 +33,12 @@
  * One process at a time works on a folder (the caller's run lock sees to
  * it); a Dovecot serving the tree at the same time is allowed for.
  *
+ * A Dovecot saves a message with LF line ends and serves it with CRLF:
+ * such a file (foreign, or taken in by maildir_take_foreign(), whose name
+ * then keeps the size as served in ",W=") is listed with its size as
+ * served and read as served, every LF that no CR precedes as CRLF, so
+ * that what users saved goes home as they saw it.
+ *
  * Files mmirror did not write (Dovecot's index, uidlist and keyword files,
  * messages a Dovecot saved while it served the tree) are foreign: left
  * alone and not listed, except where said.  A Dovecot serving the tree may
@@ -87,6 +93,10 @@ bool maildir_user_valid(const char *user);
 struct maildir_name {
 	uint32_t uid;
 	uint64_t size;
+	/* ",W=": the size as served, the file holding LF line ends that
+	 * are read as CRLF (a message a Dovecot saved, taken in); 0: none,
+	 * the file holds the message's exact bytes */
+	uint64_t vsize;
 	char letters[64];	/* the info part's letters, "" if none */
 };
 bool maildir_name_parse(const char *name, struct maildir_name *name_r);
@@ -95,6 +105,11 @@ bool maildir_name_parse(const char *name, struct maildir_name *name_r);
 /* Formats "<uid>.mmirror,S=<size>:2,<letters>" into buf. */
 void maildir_name_format(char *buf, size_t size, uint32_t uid, uint64_t msg_size,
 			 const char *letters);
+/* Formats "<uid>.mmirror,S=<size>,W=<vsize>:2,<letters>": a file whose
+ * LF line ends are read as CRLF (vsize bytes then). */
+void maildir_name_format_served(char *buf, size_t size, uint32_t uid,
+				uint64_t msg_size, uint64_t vsize,
+				const char *letters);
 
 /* A folder's keywords (dovecot-keywords): index i is letter 'a' + i;
  * NULL entries are unused letters. */

@@ -299,30 +299,82 @@ maildir_find(struct maildir_folder *folder, uint32_t uid, bool rescan,
 	return 1;
 }
 
+/* ---- files a Dovecot saved: LF line ends, served as CRLF ---- */
+
+/* Passes the bytes on with every LF that no CR precedes as CRLF, as a
+ * Dovecot serves the files it saved (mail_save_crlf = no). */
+struct maildir_crlf {
+	int (*data)(const void *buf, size_t len, void *ctx);
+	void *ctx;
+	bool prev_cr;
+};
+
+static int
+maildir_crlf_data(const void *buf, size_t len, void *context)
+{
+	struct maildir_crlf *c = context;
+	const unsigned char *p = buf;
+	size_t start = 0;
+	int r;
+
+	for (size_t i = 0; i < len; i++) {
+		bool bare = p[i] == '\n' && !(i > 0 ? p[i - 1] == '\r' : c->prev_cr);
+
+		if (!bare)
+			continue;
+		if (i > start && (r = c->data(p + start, i - start, c->ctx)) != 0)
+			return r;
+		if ((r = c->data("\r", 1, c->ctx)) != 0)
+			return r;
+		start = i;
+	}
+	if (len > 0)
+		c->prev_cr = p[len - 1] == '\r';
+	return len > start ? c->data(p + start, len - start, c->ctx) : 0;
+}
+
 /* ---- listing ---- */
+
+struct maildir_sizes {
+	uint64_t stored, served;
+	bool prev_cr;
+};
 
 static int
 maildir_count_bytes(const void *buf, size_t len, void *ctx)
 {
-	uint64_t *total = ctx;
+	struct maildir_sizes *s = ctx;
+	const unsigned char *p = buf;
 
-	(void)buf;
-	*total += len;
+	s->stored += len;
+	s->served += len;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\n' && !(i > 0 ? p[i - 1] == '\r' : s->prev_cr))
+			s->served++;
+	}
+	if (len > 0)
+		s->prev_cr = p[len - 1] == '\r';
 	return 0;
 }
 
-/* The uncompressed size of the file at rel; *missing_r when it is gone. */
+/* The uncompressed size of the foreign file at rel as stored
+ * (*stored_r, may be NULL) and as served (*served_r); *missing_r when
+ * it is gone. */
 static int
-maildir_measure(struct maildir_folder *folder, const char *rel, uint64_t *size_r,
-		bool *missing_r, char **error_r)
+maildir_measure(struct maildir_folder *folder, const char *rel,
+		uint64_t *stored_r, uint64_t *served_r, bool *missing_r,
+		char **error_r)
 {
 	char *path = xasprintf("%s/%s", folder->path, rel);
+	struct maildir_sizes sizes = { 0, 0, false };
 	int ret;
 
-	*size_r = 0;
-	ret = maildir_file_stream(path, NULL, maildir_count_bytes, size_r,
+	ret = maildir_file_stream(path, NULL, maildir_count_bytes, &sizes,
 				  missing_r, error_r);
 	free(path);
+	if (stored_r != NULL)
+		*stored_r = sizes.stored;
+	*served_r = sizes.served;
 	return ret;
 }
 
@@ -390,7 +442,8 @@ maildir_list_once(struct maildir_folder *folder, bool include_foreign,
 		}
 		free(path);
 		entries[n].uid = item->parsed.uid;
-		entries[n].size = item->parsed.size;
+		entries[n].size = item->parsed.vsize != 0 ? item->parsed.vsize :
+			item->parsed.size;
 		entries[n].mtime = (int64_t)st.st_mtime;
 		entries[n].flags = maildir_letters_to_flags(item->parsed.letters,
 							    &folder->kw);
@@ -437,8 +490,9 @@ maildir_list_once(struct maildir_folder *folder, bool include_foreign,
 				goto out;
 			}
 			free(path);
-			if (maildir_measure(folder, item->path, &entries[n].size,
-					    &missing, error_r) < 0) {
+			if (maildir_measure(folder, item->path, NULL,
+					    &entries[n].size, &missing,
+					    error_r) < 0) {
 				if (missing) {
 					free(*error_r);
 					*error_r = NULL;
@@ -526,8 +580,17 @@ maildir_read_any(struct maildir_folder *folder, uint32_t uid,
 				      path);
 			goto out;
 		}
-		ret = maildir_file_stream(path, foreign ? NULL : &parsed.size, data,
-					  ctx, &missing, error_r);
+		if (foreign || parsed.vsize != 0) {
+			/* saved by a Dovecot: read as it serves it */
+			struct maildir_crlf crlf = { data, ctx, false };
+
+			ret = maildir_file_stream(path, foreign ? NULL : &parsed.size,
+						  maildir_crlf_data, &crlf,
+						  &missing, error_r);
+		} else {
+			ret = maildir_file_stream(path, &parsed.size, data, ctx,
+						  &missing, error_r);
+		}
 		if (ret == 0 || !missing || attempt > 0)
 			goto out;
 		/* renamed meanwhile: look for it again */
@@ -935,12 +998,12 @@ maildir_take_foreign(struct maildir_folder *folder, size_t *taken_r,
 		/* a file gone meanwhile leaves its uid to the next */
 		uint32_t uid = first + (uint32_t)taken;
 		char *from, *to, *rel;
-		uint64_t size;
+		uint64_t size, served;
 		bool missing;
 
 		if (item->own)
 			continue;
-		if (maildir_measure(folder, item->path, &size, &missing,
+		if (maildir_measure(folder, item->path, &size, &served, &missing,
 				    error_r) < 0) {
 			if (!missing) {
 				maildir_error_prefix(error_r, "taking %s/%s",
@@ -954,7 +1017,13 @@ maildir_take_foreign(struct maildir_folder *folder, size_t *taken_r,
 		}
 		maildir_letters_normalize(maildir_name_letters(item->name), letters,
 					  sizeof(letters));
-		maildir_name_format(name, sizeof(name), uid, size, letters);
+		/* Dovecot saved it with LF line ends: its name says the size
+		 * as served, so that it is read back as served */
+		if (served != size)
+			maildir_name_format_served(name, sizeof(name), uid, size,
+						   served, letters);
+		else
+			maildir_name_format(name, sizeof(name), uid, size, letters);
 		rel = xasprintf("cur/%s", name);
 		from = xasprintf("%s/%s", folder->path, item->path);
 		to = xasprintf("%s/%s", folder->path, rel);

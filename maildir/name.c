@@ -146,6 +146,15 @@ maildir_name_parse(const char *name, struct maildir_name *name_r)
 	/* more fields (Dovecot's ,W=) up to the info part */
 	if (*p != '\0' && *p != ',' && *p != ':')
 		return false;
+	while (*p == ',') {
+		if (strncmp(p, ",W=", 3) == 0) {
+			p = parse_number(p + 3, UINT64_MAX, &name_r->vsize);
+			if (p == NULL || (*p != '\0' && *p != ',' && *p != ':'))
+				return false;
+		} else {
+			p += strcspn(p + 1, ",:") + 1;
+		}
+	}
 	info = strchr(p, ':');
 	if (info == NULL)
 		return true;
@@ -162,6 +171,14 @@ maildir_name_format(char *buf, size_t size, uint32_t uid, uint64_t msg_size,
 {
 	snprintf(buf, size, "%u" MAILDIR_NAME_TAG ",S=%llu:2,%s", uid,
 		 (unsigned long long)msg_size, letters);
+}
+
+void
+maildir_name_format_served(char *buf, size_t size, uint32_t uid, uint64_t msg_size,
+			   uint64_t vsize, const char *letters)
+{
+	snprintf(buf, size, "%u" MAILDIR_NAME_TAG ",S=%llu,W=%llu:2,%s", uid,
+		 (unsigned long long)msg_size, (unsigned long long)vsize, letters);
 }
 
 const char *

@@ -1167,7 +1167,9 @@ START_TEST(test_foreign)
 {
 	struct maildir_folder *folder = open_folder("INBOX");
 	struct maildir_entry *entries;
+	/* as a Dovecot saves a message: LF line ends, served as CRLF */
 	static const char plain[] = "From: someone\r\n\r\nsaved by Dovecot\r\n";
+	static const char stored[] = "From: someone\n\nsaved by Dovecot\n";
 	unsigned char *zipped = make_message(3000, 6);
 	struct timespec times[2] = { { 1000, 0 }, { 1000, 0 } };
 	char *error = NULL, *path, *header;
@@ -1176,8 +1178,8 @@ START_TEST(test_foreign)
 
 	write_msg(folder, reserve(folder, 2), "own", 3, 50, "\\Seen");
 	/* Dovecot's files, its index, a hidden file, a folder */
-	path = mpath("cur/1733400000.M1P2.host,S=35,W=37:2,RS");
-	write_file(path, plain, strlen(plain));
+	path = mpath("cur/1733400000.M1P2.host,S=32,W=35:2,RS");
+	write_file(path, stored, strlen(stored));
 	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
 	free(path);
 	path = mpath("new/1733400001.M3P4.host");
@@ -1207,7 +1209,7 @@ START_TEST(test_foreign)
 	ck_assert(!entries[0].foreign);
 	ck_assert_uint_eq(entries[1].uid, 3);	/* uidnext: 3 */
 	ck_assert(entries[1].foreign);
-	ck_assert_str_eq(entries[1].path, "cur/1733400000.M1P2.host,S=35,W=37:2,RS");
+	ck_assert_str_eq(entries[1].path, "cur/1733400000.M1P2.host,S=32,W=35:2,RS");
 	ck_assert_uint_eq(entries[1].size, strlen(plain));
 	ck_assert_int_eq(entries[1].mtime, 1000);
 	ck_assert_str_eq(entries[1].flags, "\\Answered \\Seen");
@@ -1233,7 +1235,9 @@ START_TEST(test_foreign)
 	list(folder, false, &entries, &count);
 	ck_assert_uint_eq(count, 3);
 	ck_assert_uint_eq(entries[1].uid, 3);
-	ck_assert_str_eq(entries[1].path, "cur/3.mmirror,S=35:2,RS");
+	/* its name keeps the size as served: it is read as CRLF still */
+	ck_assert_str_eq(entries[1].path, "cur/3.mmirror,S=32,W=35:2,RS");
+	ck_assert_uint_eq(entries[1].size, strlen(plain));
 	ck_assert_int_eq(entries[1].mtime, 1000);
 	ck_assert_str_eq(entries[1].flags, "\\Answered \\Seen");
 	ck_assert_uint_eq(entries[2].uid, 4);
