@@ -63,11 +63,16 @@ int cli_open_db(struct cli *cli, bool create, struct db **db_r);
 
 struct recon_params;
 /* Reads both servers' passwords, checks their CA files and fills the
- * server parts of params (zeroed by the caller).  Returns EXIT_OK, or the
- * exit code after printing the error.  Undo with cli_servers_release()
- * (safe on a zeroed params). */
+ * server parts of params (zeroed by the caller) and its files_dir.
+ * Without [backup] (config->backup_configured false) params->backup stays
+ * zeroed: its imap.host is NULL and no backup password is read.  Returns
+ * EXIT_OK, or the exit code after printing the error.  Undo with
+ * cli_servers_release() (safe on a zeroed params). */
 int cli_servers_setup(struct cli *cli, struct recon_params *params);
 void cli_servers_release(struct recon_params *params);
+/* The most workers a run may have: each holds a connection to each
+ * configured server, so the smaller max_connections. */
+unsigned int cli_jobs_cap(const struct config *config);
 /* Takes the run lock of the state directory: one run at a time.  Returns
  * the lock's file descriptor (close it to release), or -1 with the exit
  * code in *exit_r after printing why. */

@@ -160,10 +160,8 @@ fill_params(struct cli *cli, const struct failback_opts *o, struct db *db,
 	params->force_deletes = o->force_deletes;
 	params->dry_run = o->dry_run;
 	params->jobs = o->jobs > 0 ? (unsigned int)o->jobs : config->jobs;
-	if (params->jobs > config->production.max_connections)
-		params->jobs = config->production.max_connections;
-	if (params->jobs > config->backup.max_connections)
-		params->jobs = config->backup.max_connections;
+	if (params->jobs > cli_jobs_cap(config))
+		params->jobs = cli_jobs_cap(config);
 }
 
 int

@@ -112,27 +112,35 @@ server_params(const struct config_server *cs, const char *name,
 int
 cli_servers_setup(struct cli *cli, struct recon_params *params)
 {
+	const struct config *config = cli->config;
 	char *prod_password = NULL, *backup_password = NULL;
 	const char *error;
 
-	if (config_server_password(&cli->config->production, "production",
+	/* without [backup] (a site of target files), no backup password:
+	 * params->backup stays zeroed, its host NULL, and the mailboxes of
+	 * target imap fail in the run */
+	if (config_server_password(&config->production, "production",
 				   &prod_password, &error) < 0 ||
-	    config_server_password(&cli->config->backup, "backup",
-				   &backup_password, &error) < 0) {
-		cli_error("%s: %s", cli->config->path, error);
+	    (config->backup_configured &&
+	     config_server_password(&config->backup, "backup",
+				    &backup_password, &error) < 0)) {
+		cli_error("%s: %s", config->path, error);
 		secret_free(&prod_password);
 		return EXIT_CONFIG;
 	}
-	if (check_ca_file(cli->config, &cli->config->production, "production") < 0 ||
-	    check_ca_file(cli->config, &cli->config->backup, "backup") < 0) {
+	if (check_ca_file(config, &config->production, "production") < 0 ||
+	    (config->backup_configured &&
+	     check_ca_file(config, &config->backup, "backup") < 0)) {
 		secret_free(&prod_password);
 		secret_free(&backup_password);
 		return EXIT_CONFIG;
 	}
-	server_params(&cli->config->production, "production", prod_password,
+	server_params(&config->production, "production", prod_password,
 		      &params->production);
-	server_params(&cli->config->backup, "backup", backup_password,
-		      &params->backup);
+	if (config->backup_configured)
+		server_params(&config->backup, "backup", backup_password,
+			      &params->backup);
+	params->files_dir = config->files_dir;
 	return EXIT_OK;
 }
 
@@ -149,6 +157,16 @@ cli_servers_release(struct recon_params *params)
 	secret_free(&password);
 	params->production.password = NULL;
 	params->backup.password = NULL;
+}
+
+unsigned int
+cli_jobs_cap(const struct config *config)
+{
+	unsigned int cap = config->production.max_connections;
+
+	if (config->backup_configured && config->backup.max_connections < cap)
+		cap = config->backup.max_connections;
+	return cap;
 }
 
 bool
@@ -411,12 +429,8 @@ sync_params(const struct config *config, const struct sync_opts *o,
 	params->production.imap.run_deadline_ms = params->deadline_ms;
 	params->backup.imap.run_deadline_ms = params->deadline_ms;
 	/* each worker holds a connection to each server */
-	if (params->jobs > config->production.max_connections ||
-	    params->jobs > config->backup.max_connections) {
-		unsigned int cap = config->production.max_connections <
-			config->backup.max_connections ?
-			config->production.max_connections :
-			config->backup.max_connections;
+	if (params->jobs > cli_jobs_cap(config)) {
+		unsigned int cap = cli_jobs_cap(config);
 
 		log_info("%u %s asked for; %u run, the servers' "
 			 "max_connections", params->jobs,

@@ -154,10 +154,8 @@ fill_params(const struct config *config, const struct verify_opts *o,
 	params->max_fetch_size = (uint64_t)1 << 30;
 	params->jobs = o->jobs > 0 ? (unsigned int)o->jobs : config->jobs;
 	/* each worker holds a connection to each server */
-	if (params->jobs > config->production.max_connections)
-		params->jobs = config->production.max_connections;
-	if (params->jobs > config->backup.max_connections)
-		params->jobs = config->backup.max_connections;
+	if (params->jobs > cli_jobs_cap(config))
+		params->jobs = cli_jobs_cap(config);
 	params->deadline_ms = cli_run_deadline(config, begun_ms);
 	params->production.imap.run_deadline_ms = params->deadline_ms;
 	params->backup.imap.run_deadline_ms = params->deadline_ms;

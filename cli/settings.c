@@ -51,6 +51,7 @@ enum value_type {
 	VALUE_LOG_LEVEL,	/* char *, canonical lowercase name */
 	VALUE_FOLDERS,		/* config->folders, folders_count */
 	VALUE_SKIP_HEADER,	/* config->skip_headers, may repeat */
+	VALUE_TARGET,		/* enum config_target */
 };
 
 struct key_def {
@@ -106,6 +107,7 @@ static const struct key_def mirror_keys[] = {
 	  NULL },
 	{ "archive_dir", VALUE_STRING, CFG(archive_dir), 0, 0, NULL },
 	{ "files_dir", VALUE_STRING, CFG(files_dir), 0, 0, NULL },
+	{ "target", VALUE_TARGET, CFG(target), 0, 0, NULL },
 	{ "max_run_seconds", VALUE_UINT, CFG(max_run_seconds), 0, UINT_MAX,
 	  NULL },
 	{ "max_spool", VALUE_SIZE, CFG(max_spool), 0, 0, NULL },
@@ -165,14 +167,6 @@ static const struct section_def sections[] = {
 	SECTION("log", log_keys, 0),
 };
 
-/* Keys accepted (DESIGN.md lists them) for features that come later:
- * given, they are warned about, for they change nothing yet. */
-static const struct {
-	const char *section, *key, *why;
-} later_keys[] = {
-	{ "mirror", "files_dir", "the files target comes in a later version" },
-};
-
 struct config_parser {
 	struct config *config;
 	const char *path;
@@ -187,6 +181,8 @@ struct config_parser {
 
 	/* the line where each key was first given, 0: not given */
 	unsigned int seen[N_ELEMENTS(sections)][MAX_SECTION_KEYS];
+	/* the line of each section's first header, 0: not given */
+	unsigned int section_seen[N_ELEMENTS(sections)];
 };
 
 static _Thread_local char config_error[4096];
@@ -393,6 +389,10 @@ value_set(struct config_parser *parser, const struct section_def *section,
 		CONFIG_AUTH_PLAIN, CONFIG_AUTH_LOGIN,
 	};
 	static const char *const when_names[] = { "failure", "always" };
+	static const char *const target_names[] = { "imap", "files" };
+	static const enum config_target targets[] = {
+		CONFIG_TARGET_IMAP, CONFIG_TARGET_FILES,
+	};
 	static const char *const level_names[] = {
 		"error", "warning", "info", "debug", "trace",
 	};
@@ -471,6 +471,12 @@ value_set(struct config_parser *parser, const struct section_def *section,
 				N_ELEMENTS(when_names), &index))
 			return 0;
 		*(bool *)field = index == 1;
+		return 1;
+	case VALUE_TARGET:
+		if (!choice_set(parser, key, value, target_names,
+				N_ELEMENTS(target_names), &index))
+			return 0;
+		*(enum config_target *)field = targets[index];
 		return 1;
 	case VALUE_LOG_LEVEL:
 		if (!choice_set(parser, key, value, level_names,
@@ -591,6 +597,8 @@ config_reader(char *str, int num, void *stream)
 
 			if (section_find(name, &section_index) == NULL)
 				parser_error(parser, "unknown section [%s]", name);
+			else if (parser->section_seen[section_index] == 0)
+				parser->section_seen[section_index] = parser->lineno;
 			free(name);
 			if (parser->error != NULL)
 				return NULL;
@@ -669,6 +677,17 @@ notify_finish(struct config_parser *parser, const char **error_r)
 	return 0;
 }
 
+/* Was the [backup] section given, even empty? */
+static bool
+backup_given(const struct config_parser *parser)
+{
+	size_t index;
+
+	if (section_find("backup", &index) == NULL)
+		return false;
+	return parser->section_seen[index] != 0;
+}
+
 static int
 config_finish(struct config_parser *parser, const char **error_r)
 {
@@ -679,7 +698,13 @@ config_finish(struct config_parser *parser, const char **error_r)
 					    parser->path);
 		return -1;
 	}
-	if (server_finish(parser, &config->production, "production", error_r) < 0 ||
+	if (server_finish(parser, &config->production, "production", error_r) < 0)
+		return -1;
+	/* a site that mirrors to files_dir by default needs no backup
+	 * store: without [backup], its mailboxes of target imap fail */
+	config->backup_configured = backup_given(parser) ||
+		config->target == CONFIG_TARGET_IMAP;
+	if (config->backup_configured &&
 	    server_finish(parser, &config->backup, "backup", error_r) < 0)
 		return -1;
 	if (notify_finish(parser, error_r) < 0)
@@ -725,26 +750,6 @@ server_defaults(struct config_server *server)
 	 * carries while still working, far more than a trickle */
 	server->command_timeout = 300;
 	server->min_rate = 1024;
-}
-
-static void
-later_warnings(const struct config_parser *parser)
-{
-	for (size_t i = 0; i < N_ELEMENTS(later_keys); i++) {
-		const struct section_def *section;
-		size_t index;
-
-		section = section_find(later_keys[i].section, &index);
-		for (size_t k = 0; section != NULL && k < section->key_count; k++) {
-			if (strcmp(section->keys[k].name, later_keys[i].key) != 0 ||
-			    parser->seen[index][k] == 0)
-				continue;
-			log_warning("%s:%u: [%s] %s does nothing yet: %s",
-				    parser->path, parser->seen[index][k],
-				    section->name, later_keys[i].key,
-				    later_keys[i].why);
-		}
-	}
 }
 
 static void
@@ -819,8 +824,8 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	if (config_finish(&parser, error_r) < 0)
 		goto out;
 	server_warnings(config, &config->production, "production");
-	server_warnings(config, &config->backup, "backup");
-	later_warnings(&parser);
+	if (config->backup_configured)
+		server_warnings(config, &config->backup, "backup");
 	*config_r = config;
 	config = NULL;
 	ret = 0;

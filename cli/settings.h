@@ -1,9 +1,9 @@
 /* settings: the INI configuration file of doc/DESIGN.md, read with inih.
  *
- * Every section and key that doc/DESIGN.md lists is accepted; one whose feature
- * comes in a later version ([mirror] files_dir) is logged as a warning when
- * given.  An unknown section or key, a malformed value or a missing
- * required value is an error naming the file and line.  The servers'
+ * Every section and key that doc/DESIGN.md lists is accepted.  An unknown
+ * section or key, a malformed value or a missing required value is an
+ * error naming the file and line.  [backup] is required unless
+ * [mirror] target = files (see backup_configured).  The servers'
  * passwords are not required here: only the commands that connect read
  * them, with config_server_password(). */
 #ifndef MMIRROR_SETTINGS_H
@@ -18,6 +18,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/mmirror/mmirror.conf"
 
 enum config_auth { CONFIG_AUTH_PLAIN = 0, CONFIG_AUTH_LOGIN };
+/* where a subscription's copies go: the backup IMAP store or files_dir
+ * (the values of db/db.h's enum db_target) */
+enum config_target { CONFIG_TARGET_IMAP = 0, CONFIG_TARGET_FILES = 1 };
 
 struct config_server {
 	char *host;
@@ -58,7 +61,11 @@ struct config {
 
 	char *state_dir;		/* [state] dir, required */
 	struct config_server production;
+	/* [backup]: required, and then with host and admin_user, unless
+	 * [mirror] target = files; without it backup_configured is false and
+	 * backup holds only defaults (host and admin_user NULL) */
 	struct config_server backup;
+	bool backup_configured;
 
 	/* [mirror] */
 	char **folders;			/* default INBOX, Greetings */
@@ -70,6 +77,8 @@ struct config {
 	unsigned int delete_guard_min;	/* count, default 10 */
 	char *archive_dir;		/* default <state dir>/archive */
 	char *files_dir;		/* default <state dir>/files */
+	/* the target of new subscriptions (mailbox add, ldap-sync) */
+	enum config_target target;	/* default imap */
 	unsigned int max_run_seconds;	/* default 14400, 0: no limit */
 	/* bytes of message bodies one worker holds at once (memory and
 	 * temporary files); a larger message is not copied */
@@ -101,8 +110,7 @@ struct config {
 	char *metrics_file;		/* Prometheus text format; NULL: none */
 };
 
-/* Reads and checks path; warnings (tls = none, verify = no, a key for a
- * later feature) are logged.  On success *config_r is the caller's (free
+/* Reads and checks path; warnings (tls = none, verify = no) are logged.  On success *config_r is the caller's (free
  * with config_free()).  On failure returns -1 and *error_r (static storage
  * until the next call) reads "FILE:LINE: what is wrong" or "FILE: what is
  * wrong". */

@@ -56,6 +56,7 @@ struct recon_params {
 	uint64_t max_message_seconds;
 	struct archive *archive;	/* where originals go */
 	const char *placeholder_hint;	/* where the archive is, for people */
+	const char *files_dir;	/* [mirror] files_dir: where the files target writes */
 	unsigned int delete_guard;	/* percent of a backup folder */
 	unsigned int delete_guard_min;	/* messages that may always go */
 	bool force_deletes;	/* release the guards (and frozen folders) */

@@ -179,6 +179,7 @@ START_TEST(test_full_file)
 		"delete_guard_min = 3\n"
 		"archive_dir = /srv/archive\n"
 		"files_dir = /srv/files\n"
+		"target = files\n"
 		"max_run_seconds = 600\n"
 		"max_spool = 512M\n"
 		"\n"
@@ -274,6 +275,8 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(config->delete_guard_min, 3);
 	ck_assert_str_eq(config->archive_dir, "/srv/archive");
 	ck_assert_str_eq(config->files_dir, "/srv/files");
+	ck_assert_int_eq(config->target, CONFIG_TARGET_FILES);
+	ck_assert(config->backup_configured);
 	ck_assert_uint_eq(config->max_run_seconds, 600);
 	ck_assert_uint_eq(config->max_spool, 512 * 1024 * 1024);
 
@@ -355,6 +358,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(config->delete_guard_min, 10);
 	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
 	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
+	ck_assert_int_eq(config->target, CONFIG_TARGET_IMAP);
+	ck_assert(config->backup_configured);
 	ck_assert_uint_eq(config->max_run_seconds, 14400);
 	ck_assert_uint_eq(config->max_spool, (uint64_t)1 << 30);
 	ck_assert_ptr_null(config->ldap_production.uri);
@@ -368,6 +373,28 @@ START_TEST(test_defaults)
 	ck_assert(!config->notify_always);
 	ck_assert_str_eq(config->log_level, "info");
 	ck_assert(!config->log_syslog);
+	config_free(&config);
+}
+END_TEST
+
+/* A site that mirrors to files_dir needs no backup store. */
+START_TEST(test_files_without_backup)
+{
+	struct config *config = load_ok("[state]\ndir = /var/lib/mm\n"
+					"[production]\nhost = p\nadmin_user = a\n"
+					"[mirror]\ntarget = FILES\n");
+
+	ck_assert_int_eq(config->target, CONFIG_TARGET_FILES);
+	ck_assert(!config->backup_configured);
+	ck_assert_ptr_null(config->backup.host);
+	ck_assert_ptr_null(config->backup.admin_user);
+	ck_assert_str_eq(config->files_dir, "/var/lib/mm/files");
+	config_free(&config);
+
+	/* target imap keeps [backup] required */
+	config = load_ok(MINIMAL "[mirror]\ntarget = imap\n");
+	ck_assert_int_eq(config->target, CONFIG_TARGET_IMAP);
+	ck_assert(config->backup_configured);
 	config_free(&config);
 }
 END_TEST
@@ -479,6 +506,9 @@ static const struct bad_case bad_cases[] = {
 	  "auth must be plain or login, not 'cram-md5'" },
 	{ "[notify]\nwhen = sometimes\n", 12,
 	  "when must be failure or always, not 'sometimes'" },
+	{ "[mirror]\ntarget = nfs\n", 12,
+	  "target must be imap or files, not 'nfs'" },
+	{ "[mirror]\ntarget =\n", 12, "target needs a value" },
 	{ "[log]\nlevel = loud\n", 12,
 	  "level must be error, warning, info, debug or trace, not 'loud'" },
 	{ "[production]\nca_file =\n", 12, "ca_file needs a value" },
@@ -563,6 +593,13 @@ static const struct missing_case missing_cases[] = {
 	  "[backup]\nhost = b\nadmin_user = a\npassword_file = /b\n",
 	  "[production] admin_user is required" },
 	{ MINIMAL "[mirror]\nmax_spool = 0\n", "[mirror] max_spool must be more than 0" },
+	/* with target = files, [backup] may be left out, not left empty */
+	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
+	  "[mirror]\ntarget = files\n[backup]\n",
+	  "[backup] host is required" },
+	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
+	  "[backup]\nhost = b\n[mirror]\ntarget = files\n",
+	  "[backup] admin_user is required" },
 	{ MINIMAL "[notify]\nsmtp_url = smtp://m:587\nto = a@b\n",
 	  "[notify] from is required with smtp_url" },
 	{ MINIMAL "[notify]\nsmtp_url = smtps://m\nfrom = a@b\n",
@@ -847,6 +884,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_full_file);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_files_without_backup);
 	tcase_add_test(tc, test_port_defaults_follow_tls);
 	tcase_add_test(tc, test_indented_keys);
 	tcase_add_test(tc, test_skip_header_repeats);
