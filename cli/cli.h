@@ -60,6 +60,10 @@ struct db;
 /* Loads the config and opens the state database (create: make it).
  * Returns EXIT_OK, or the exit code after printing the error. */
 int cli_open_db(struct cli *cli, bool create, struct db **db_r);
+/* Makes [mirror] files_dir (mode 0700; its parent must exist) unless it
+ * is there.  Returns 1 when it made it, 0 when it was there, -1 after
+ * printing why it cannot be used. */
+int cli_files_dir_ensure(const struct config *config);
 
 struct recon_params;
 /* Reads both servers' passwords, checks their CA files and fills the
@@ -147,6 +151,10 @@ struct notify_settings;
  * notify_settings_check()). */
 int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
 			char **password_r);
+
+/* files dovecot-config (cmd-files.c): a Dovecot configuration serving
+ * files_dir */
+int cmd_files(struct cli *cli, int argc, char **argv);
 
 /* verify (cmd-verify.c): production and the backup compared live */
 int cmd_verify(struct cli *cli, int argc, char **argv);

@@ -44,8 +44,9 @@ const struct cli_command cli_commands[] = {
 	  "\n"
 	  "  --prod-user U      its user on production (default: ID)\n"
 	  "  --backup-user U    its user on the backup (default: ID)\n"
-	  "  --target imap      mirror to the backup IMAP store (the default;\n"
-	  "                     the files target comes in a later version)\n"
+	  "  --target imap      mirror to the backup IMAP store\n"
+	  "  --target files     mirror to a Maildir tree under [mirror] files_dir\n"
+	  "                     (default: [mirror] target, itself imap by default)\n"
 	  "  --folders LIST     comma list of folders (default [mirror] folders)\n",
 	  "prod-user backup-user target folders" },
 	{ "mailbox list", cmd_mailbox, "mailbox list",
@@ -54,6 +55,22 @@ const struct cli_command cli_commands[] = {
 	  "whether enabled, where the subscription came from (manual or ldap)\n"
 	  "and folders.\n",
 	  NULL },
+	{ "mailbox set", cmd_mailbox,
+	  "mailbox set ID [--target imap|files] [--folders LIST] [--wait]",
+	  "change a mailbox's target or folders",
+	  "Changes the subscription of mailbox ID; give at least one option.\n"
+	  "A new target forgets the mirror's state of the mailbox (links,\n"
+	  "folder state, open intents), so that the next sync copies every\n"
+	  "message to the new target; the copies on the old one stay where\n"
+	  "they are, untouched.  Folders no longer mirrored have their state\n"
+	  "forgotten too.  Refused while mirroring is paused (failback needs\n"
+	  "that state).  Takes the run lock.  A mailbox that is not subscribed\n"
+	  "exits 65.\n"
+	  "\n"
+	  "  --target imap|files  mirror to the backup IMAP store, or to files_dir\n"
+	  "  --folders LIST     comma list of folders; \"\" for [mirror] folders\n"
+	  "  --wait             wait for a run in progress instead of exiting 75\n",
+	  "target folders" },
 	{ "mailbox remove", cmd_mailbox, "mailbox remove ID",
 	  "stop mirroring a mailbox, forget its state",
 	  "Removes the subscription of mailbox ID and the mirror's state of\n"
@@ -253,6 +270,21 @@ const struct cli_command cli_commands[] = {
 	  "1: it refused (TLS, AUTH, a recipient); 69: it could not be\n"
 	  "reached; 78: [notify] is not configured.\n",
 	  NULL },
+	{ "files dovecot-config", cmd_files,
+	  "files dovecot-config [--ldap] [--dovecot-dir DIR]",
+	  "a Dovecot configuration serving files_dir",
+	  "Prints a Dovecot 2.3 configuration (a conf.d file, text only) that\n"
+	  "serves the files target's trees under [mirror] files_dir as IMAP\n"
+	  "during a disaster: the zlib plugin, the owner of files_dir as\n"
+	  "mail_uid, the super user as a master user, and how to make its\n"
+	  "password file.  Exit 0; 78 when the configuration cannot be read.\n"
+	  "See README.md, disaster recovery from the files target.\n"
+	  "\n"
+	  "  --ldap             subscribers log in with their own PINs, checked\n"
+	  "                     against the backup directory ([ldap.backup])\n"
+	  "  --dovecot-dir DIR  where the password and LDAP files go (default\n"
+	  "                     /etc/dovecot)\n",
+	  "dovecot-dir" },
 	{ "help", cmd_help, "help [COMMAND]",
 	  "the list of commands, or what one does",
 	  "Without COMMAND, the list of commands and the global options; with\n"

@@ -20,7 +20,7 @@
 
 /* Commands of the interface contract that later versions provide. */
 static const char *const later_commands[] = {
-	"files", "web",
+	"web",
 };
 
 /* The command whose --help a usage error points to ("mailbox add"),

@@ -4,7 +4,10 @@
  * both production (users 2001, 2002) and backup (3001, 3002): --help for
  * every command, global options after the command, exit 65 for what does
  * not exist, read-only commands without any password, init twice, counts
- * in the singular, the warning for a key of a later feature. */
+ * in the singular, the files target's subscriptions (mailbox add, mailbox
+ * set forgetting the state of a mailbox whose target changes) and the
+ * Dovecot configuration that serves files_dir (tests/files-dovecot.sh
+ * has a real Dovecot take it). */
 #include "config.h"
 
 #include <check.h>
@@ -12,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/util.h"
 #include "cli/args.h"
+#include "db/db.h"
 #include "tests/testutil.h"
 
 /* ---- plural() and duration_format() ---- */
@@ -355,6 +360,16 @@ START_TEST(test_usage_errors_name_the_command)
 		{ "frobnicate", "Run 'mmirror --help' for usage." },
 		{ "version extra", "Run 'mmirror version --help' for usage." },
 		{ "failback --no-such", "Run 'mmirror failback --help' for usage." },
+		{ "mailbox set 2001", "Run 'mmirror mailbox set --help' for usage." },
+		{ "mailbox set 2001 --target nfs",
+		  "Run 'mmirror mailbox set --help' for usage." },
+		{ "mailbox set --target files",
+		  "Run 'mmirror mailbox set --help' for usage." },
+		{ "files", "Run 'mmirror files --help' for usage." },
+		{ "files dovecot-config --bogus",
+		  "Run 'mmirror files dovecot-config --help' for usage." },
+		{ "files dovecot-config extra",
+		  "Run 'mmirror files dovecot-config --help' for usage." },
 	};
 	char *err;
 
@@ -428,6 +443,8 @@ START_TEST(test_not_found)
 		{ "mailbox remove 4242", "no mailbox '4242'" },
 		{ "mailbox enable 4242", "no mailbox '4242'" },
 		{ "mailbox disable 4242", "no mailbox '4242'" },
+		{ "mailbox set 4242 --target files", "no mailbox '4242'" },
+		{ "mailbox set 4242 --folders INBOX", "no mailbox '4242'" },
 		{ "sync --mailbox 4242", "no mailbox '4242'" },
 		{ "plan --mailbox 2001 --mailbox 4242", "no mailbox '4242'" },
 		{ "-q failback --dry-run --mailbox 4242", "no mailbox '4242'" },
@@ -654,31 +671,284 @@ START_TEST(test_counts_in_number)
 }
 END_TEST
 
-/* A key of a later feature warns; the files target is refused. */
-START_TEST(test_later_feature)
+/* The target of a mailbox: from mailbox list --json, cfg's state. */
+static char *
+target_of(const char *cfg, const char *id)
 {
-	char *cfg = xasprintf("%s/files.conf", tmp), *err, *out;
+	char *out = NULL, *target = NULL;
+	json_t *j, *list;
 
-	write_config(cfg, state, &srv, &srv, "[mirror]\nfiles_dir = /srv/files\n");
-	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "mailbox list"), 0);
-	ck_assert_msg(strstr(err, "mmirror: warning: ") == err &&
-		      strstr(err, "[mirror] files_dir does nothing yet: the files "
-			     "target comes in a later version") != NULL, "%s", err);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json mailbox list"), 0);
+	j = parse_json(out);
+	list = json_object_get(j, "mailboxes");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *m = json_array_get(list, i);
+
+		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
+			target = xstrdup(json_string_value(json_object_get(m,
+									   "target")));
+	}
+	json_decref(j);
 	free(out);
-	free(err);
-	/* -q: errors only */
-	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "-q mailbox list"), 0);
+	ck_assert_msg(target != NULL, "no mailbox %s listed", id);
+	return target;
+}
+
+static void
+assert_target(const char *cfg, const char *id, const char *want)
+{
+	char *target = target_of(cfg, id);
+
+	ck_assert_str_eq(target, want);
+	free(target);
+}
+
+/* files_dir is a key like any other now; --target files and [mirror]
+ * target are taken, and a site of target files needs no [backup]. */
+START_TEST(test_files_target)
+{
+	char *cfg = xasprintf("%s/files.conf", tmp), *err, *out, *extra;
+	char *files = xasprintf("%s/files", tmp);
+	struct stat st;
+
+	extra = xasprintf("[mirror]\nfiles_dir = %s\n", files);
+	write_config(cfg, state, &srv, &srv, extra);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "mailbox list"), 0);
 	ck_assert_str_eq(err, "");
 	free(out);
 	free(err);
-	ck_assert_int_eq(run_mmirror(config, NULL, &err, "mailbox add 2009 "
-				     "--target files"), 64);
-	ck_assert_msg(count_lines(err) == 1 && strstr(err, "later version") != NULL,
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "mailbox add 2009 "
+				     "--target files"), 0);
+	ck_assert_msg(strstr(out, "target files") != NULL, "%s", out);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	assert_target(cfg, "2009", "files");
+	/* the engine writes into files_dir: it is there */
+	ck_assert_int_eq(stat(files, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	free(extra);
+
+	/* [mirror] target: the default of new subscriptions */
+	extra = xasprintf("[mirror]\nfiles_dir = %s\ntarget = files\n", files);
+	write_config(cfg, state, &srv, &srv, extra);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q mailbox add 2010"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q mailbox add 2011 "
+				     "--target imap"), 0);
+	assert_target(cfg, "2010", "files");
+	assert_target(cfg, "2011", "imap");
+	free(extra);
+
+	/* no [backup]: the file loads; a mailbox of target imap is warned
+	 * about */
+	extra = xasprintf("[state]\ndir = %s\n[production]\nhost = 127.0.0.1\n"
+			  "admin_user = %s\n[mirror]\ntarget = files\n"
+			  "files_dir = %s\n", state, srv.master_user, files);
+	write_file(cfg, extra, 0600);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "mailbox list"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "2010"));
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "mailbox add 2012 "
+				     "--target imap"), 0);
+	ck_assert_msg(strstr(err, "mmirror: warning: ") == err &&
+		      strstr(err, "has no [backup] section: mailbox 2012") != NULL,
 		      "%s", err);
 	free(err);
-	ck_assert_int_eq(run_mmirror(config, &out, NULL, "mailbox list"), 0);
-	ck_assert_ptr_null(strstr(out, "2009"));
+	free(extra);
+
+	write_config(cfg, state, &srv, &srv, "[mirror]\ntarget = nfs\n");
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "mailbox list"), 78);
+	ck_assert_msg(count_lines(err) == 1 &&
+		      strstr(err, "target must be imap or files, not 'nfs'") != NULL,
+		      "%s", err);
+	free(err);
+
+	/* the mailboxes the other tests count stay two */
+	for (int id = 2009; id <= 2012; id++)
+		ck_assert_int_eq(run_mmirror(config, NULL, NULL, "-q mailbox "
+					     "remove %d", id), 0);
+	free(files);
+	free(cfg);
+}
+END_TEST
+
+/* In the state directory dir: the number of links of mailbox/folder,
+ * and whether the folder has a state (*state_r). */
+static size_t
+links_in(const char *dir, const char *mailbox, const char *folder,
+	 bool *state_r)
+{
+	struct db_folder_state st;
+	struct db_message *msgs;
+	struct db *db;
+	const char *error;
+	size_t count;
+	int ret;
+
+	if (db_open(dir, false, &db, &error) < 0)
+		ck_abort_msg("opening %s: %s", dir, error);
+	ret = db_folder_get(db, NULL, mailbox, folder, &st, &error);
+	ck_assert_msg(ret >= 0, "%s", error);
+	*state_r = ret == 0;
+	ck_assert_int_eq(db_message_list(db, NULL, mailbox, folder, &msgs, &count,
+					 &error), 0);
+	db_messages_free(&msgs, count);
+	db_close(&db);
+	return count;
+}
+
+static bool
+json_strings_have(json_t *array, const char *s)
+{
+	for (size_t i = 0; i < json_array_size(array); i++) {
+		if (strcmp(json_string_value(json_array_get(array, i)), s) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* mailbox set on a copy of the mirrored state: a new target forgets the
+ * mailbox's links and folder state (refused while paused), a folder no
+ * longer mirrored is forgotten, --folders "" is the default again. */
+START_TEST(test_mailbox_set)
+{
+	char *copy = xasprintf("%s/setstate", tmp), *cfg = xasprintf("%s/set.conf", tmp);
+	char *files = xasprintf("%s/files", copy), *out, *err;
+	bool has_state, greetings;
+	size_t links_2001, links_2002;
+	json_t *j;
+
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "-q db backup '%s'", copy),
+			 0);
+	write_config(cfg, copy, &srv, &srv, "[backup]\nmax_message_size = 20K\n");
+	links_2001 = links_in(copy, "2001", "INBOX", &has_state);
+	ck_assert(has_state && links_2001 > 0);
+	links_2002 = links_in(copy, "2002", "INBOX", &has_state);
+	ck_assert(has_state && links_2002 > 0);
+
+	/* failback needs the links while mirroring is paused */
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q pause"), 0);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "mailbox set 2001 --target "
+				     "files"), 1);
+	ck_assert_msg(count_lines(err) == 1 &&
+		      strstr(err, "mirroring is paused") != NULL, "%s", err);
+	free(err);
+	ck_assert_uint_eq(links_in(copy, "2001", "INBOX", &has_state), links_2001);
+	assert_target(cfg, "2001", "imap");
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q resume"), 0);
+
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json mailbox set 2001 "
+				     "--target files"), 0);
+	j = parse_json(out);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "2001");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "target")), "files");
+	ck_assert(json_strings_have(json_object_get(j, "forgotten_folders"),
+				    "INBOX"));
+	ck_assert(json_strings_have(json_object_get(j, "folders"), "INBOX"));
+	json_decref(j);
 	free(out);
+	ck_assert_uint_eq(links_in(copy, "2001", "INBOX", &has_state), 0);
+	ck_assert(!has_state);
+	links_in(copy, "2001", "Greetings", &has_state);
+	ck_assert(!has_state);
+	/* the other mailbox is untouched */
+	ck_assert_uint_eq(links_in(copy, "2002", "INBOX", &has_state), links_2002);
+	assert_target(cfg, "2001", "files");
+	assert_target(cfg, "2002", "imap");
+	ck_assert_int_eq(access(files, F_OK), 0);
+
+	/* and back, in words */
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "mailbox set 2001 --target "
+				     "imap"), 0);
+	ck_assert_msg(strstr(out, "mailbox 2001: target imap (was files)") == out &&
+		      strstr(out, "stay where they are, untouched") != NULL,
+		      "%s", out);
+	free(out);
+
+	/* a folder no longer mirrored is forgotten, the others kept */
+	links_in(copy, "2002", "Greetings", &greetings);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json mailbox set 2002 "
+				     "--folders ' INBOX '"), 0);
+	j = parse_json(out);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "folders")), 1);
+	ck_assert(!json_strings_have(json_object_get(j, "forgotten_folders"),
+				     "INBOX"));
+	ck_assert(json_strings_have(json_object_get(j, "forgotten_folders"),
+				    "Greetings") == greetings);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "target")), "imap");
+	json_decref(j);
+	free(out);
+	ck_assert_uint_eq(links_in(copy, "2002", "INBOX", &has_state), links_2002);
+	ck_assert(has_state);
+	links_in(copy, "2002", "Greetings", &has_state);
+	ck_assert(!has_state);
+	/* "": [mirror] folders again */
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json mailbox set 2002 "
+				     "--folders ''"), 0);
+	j = parse_json(out);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "folders")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "forgotten_folders")),
+			  0);
+	json_decref(j);
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, &err, "db check"), 0);
+	free(err);
+	free(files);
+	free(cfg);
+	free(copy);
+}
+END_TEST
+
+/* files dovecot-config: the super user of [backup], the separator of
+ * its login template, files_dir and its owner. */
+START_TEST(test_files_dovecot_config)
+{
+	char *cfg = xasprintf("%s/dc.conf", tmp), *extra, *out, *err, *want;
+	char *files = xasprintf("%s/dcfiles", tmp);
+
+	ck_assert_int_eq(mkdir(files, 0700), 0);
+	extra = xasprintf("[backup]\nlogin_template = %%u/%%a\n"
+			  "[mirror]\nfiles_dir = %s\n", files);
+	write_config(cfg, state, &srv, &srv, extra);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "files dovecot-config"), 0);
+	/* Dovecot serves no mail as root: said, the rest is printed */
+	if (getuid() == 0)
+		ck_assert_msg(strstr(err, "mmirror: warning: ") == err &&
+			      count_lines(err) == 1 &&
+			      strstr(err, "belongs to root") != NULL, "%s", err);
+	else
+		ck_assert_str_eq(err, "");
+	want = xasprintf("\nmail_location = maildir:%s/%%u/Maildir\n", files);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(want);
+	want = xasprintf("\nmail_uid = %u\n", (unsigned int)getuid());
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(want);
+	want = xasprintf("echo \"%s:$(doveadm pw -s SHA512-CRYPT)\"",
+			 srv.master_user);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(want);
+	ck_assert_ptr_nonnull(strstr(out, "\nauth_master_user_separator = /\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nmail_plugins = $mail_plugins zlib\n"));
+	ck_assert_ptr_nonnull(strstr(out, "  master = yes\n  # the mailbox must "
+				     "pass the passdb below too\n  pass = yes\n"));
+	ck_assert_ptr_nonnull(strstr(out, "mmirror failback"));
+	ck_assert_ptr_null(strstr(out, "driver = ldap"));
+	free(out);
+	free(err);
+	/* the same with --ldap, and the subscribers' PINs */
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "files dovecot-config "
+				     "--ldap"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\n  driver = ldap\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\n#| auth_bind = yes\n"));
+	free(out);
+	ck_assert_int_eq(run_mmirror(cfg, &out, &err, "--json files "
+				     "dovecot-config"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "protocols = imap"));
+	free(out);
+	free(err);
+	free(extra);
+	free(files);
 	free(cfg);
 }
 END_TEST
@@ -755,7 +1025,9 @@ main(void)
 	suite_add_case(suite, test_paused_sync_reads_no_password, 60);
 	suite_add_case(suite, test_init_twice, 60);
 	suite_add_case(suite, test_counts_in_number, 120);
-	suite_add_case(suite, test_later_feature, 60);
+	suite_add_case(suite, test_files_target, 60);
+	suite_add_case(suite, test_mailbox_set, 120);
+	suite_add_case(suite, test_files_dovecot_config, 60);
 	failed += suite_run(suite);
 
 	fixture_stop(&srv);
