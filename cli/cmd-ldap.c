@@ -212,6 +212,8 @@ ldap_params(const struct config *config, struct ldapsync_params *params)
 	params->create_entries = config->ldap_create_entries;
 	params->delete_entries = config->ldap_delete_entries;
 	params->subscribe = config->ldap_subscribe;
+	params->subscribe_target = config->target == CONFIG_TARGET_FILES ?
+		DB_TARGET_FILES : DB_TARGET_IMAP;
 	params->delete_guard = config->delete_guard;
 	params->delete_guard_min = config->delete_guard_min;
 }
@@ -293,6 +295,13 @@ cmd_ldap_sync(struct cli *cli, int argc, char **argv)
 	    (ret = ldap_server(cli->config, &cli->config->ldap_backup, "backup",
 			       &backup_password, &params.backup)) != EXIT_OK)
 		goto out;
+	/* new subscriptions of target files need files_dir */
+	if (!dry_run && cli->config->ldap_subscribe &&
+	    cli->config->target == CONFIG_TARGET_FILES &&
+	    cli_files_dir_ensure(cli->config) < 0) {
+		ret = EXIT_CONFIG;
+		goto out;
+	}
 	attrs = ldap_attributes(cli->config, &attrs_count);
 	if (attrs_count == 0) {
 		cli_error("%s: attributes in [ldap.production] names no attribute",

@@ -646,7 +646,8 @@ record_txn(struct db_txn *txn, void *context, const char **error_r)
 		sub.id = (char *)rc->sub_key;
 		sub.prod_user = (char *)rc->sub_key;
 		sub.backup_user = (char *)rc->sub_key;
-		sub.target = DB_TARGET_IMAP;
+		sub.target = rc->p->subscribe_target == DB_TARGET_FILES ?
+			DB_TARGET_FILES : DB_TARGET_IMAP;
 		sub.enabled = true;
 		sub.source = DB_SOURCE_LDAP;
 		rc->sub_change = 1;

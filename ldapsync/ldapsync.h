@@ -43,6 +43,9 @@ struct ldapsync_params {
 	bool create_entries;
 	bool delete_entries;
 	bool subscribe;
+	/* the target of the subscriptions it makes: an enum db_target
+	 * (db/db.h), DB_TARGET_IMAP (0) unless [mirror] target says files */
+	int subscribe_target;
 	/* entries gone from production beyond this share of those mirrored
 	 * (but more than delete_guard_min) are held back: neither deleted
 	 * on the backup nor unsubscribed */

@@ -750,6 +750,48 @@ START_TEST(test_ldap_sync_while_paused)
 }
 END_TEST
 
+/* With [mirror] target = files, the subscriptions the directory pass
+ * makes mirror to files_dir, which it makes. */
+START_TEST(test_subscribe_target_files)
+{
+	char *cfg = xasprintf("%s/files.conf", tmp), *text = NULL, *edited, *at;
+	char *files = xasprintf("%s/files", tmp), *out = NULL;
+	char *old_dir = xasprintf("dir = %s\n", state);
+	json_t *root, *m, *r;
+	size_t i, n = 0;
+
+	ck_assert_int_eq(run_cmd(&text, NULL, "cat '%s'", config), 0);
+	at = strstr(text, old_dir);
+	ck_assert_ptr_nonnull(at);
+	edited = xasprintf("%.*sdir = %s/files-state\n%s[mirror]\ntarget = files\n"
+			   "files_dir = %s\n", (int)(at - text), text, tmp,
+			   at + strlen(old_dir), files);
+	write_file(cfg, edited, 0600);
+	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q init"), 0);
+	r = ldap_sync(cfg, "", 0, NULL);
+	ck_assert_int_gt(json_path_int(r, "subscriptions.added"), 0);
+	json_decref(r);
+	ck_assert_int_eq(access(files, F_OK), 0);
+	ck_assert_int_eq(run_mmirror(cfg, &out, NULL, "--json mailbox list"), 0);
+	root = parse_json(out);
+	json_array_foreach(json_object_get(root, "mailboxes"), i, m) {
+		ck_assert_str_eq(json_string_value(json_object_get(m, "source")),
+				 "ldap");
+		ck_assert_str_eq(json_string_value(json_object_get(m, "target")),
+				 "files");
+		n++;
+	}
+	ck_assert_uint_gt(n, 0);
+	json_decref(root);
+	free(out);
+	free(old_dir);
+	free(edited);
+	free(text);
+	free(files);
+	free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -791,6 +833,7 @@ main(void)
 	suite_add_tcase(suite, tc);
 	/* last: it changes the production directory the others count on */
 	suite_add_case(suite, test_ldap_sync_while_paused, 300);
+	suite_add_case(suite, test_subscribe_target_files, 300);
 	failed = suite_run(suite);
 
 	slapd_stop(&prod);
