@@ -363,6 +363,8 @@ slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
 	const char *error;
 	double seconds;
 
+	if (ctx->backup->ops->keeps_any_size)
+		return false;	/* the original is stored whole */
 	if (ctx->learned_limit != 0 && (limit == 0 || ctx->learned_limit < limit))
 		limit = ctx->learned_limit;
 	if (ctx->server_limit != 0 && (limit == 0 || ctx->server_limit < limit))
@@ -494,9 +496,8 @@ append_round(struct mailbox_ctx *ctx, struct batch_slot **slots, size_t count,
 		goto out;
 	}
 	recon_crash_point();
-	r = ctx->careful_appends ?
-		imap_append_careful(ctx->backup, ctx->folder, msgs, count, ie) :
-		imap_append_batch(ctx->backup, ctx->folder, msgs, count, ie);
+	r = target_append(ctx->backup, ctx->folder, msgs, count,
+			  ctx->careful_appends, ie);
 	recon_crash_point();
 	*settled_r = false;
 	for (size_t i = 0; i < count; i++) {
@@ -586,7 +587,7 @@ backup_settle(struct mailbox_ctx *ctx)
 		struct imap_error ie;
 
 		usleep(SETTLE_MS * 1000);
-		if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
+		if (target_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
 			recon_error_imap(ctx, &ie, "opening the backup folder again");
 			return -1;
 		}

@@ -292,7 +292,7 @@ copy_batch(struct mailbox_ctx *ctx, struct fb_batch *b, uint32_t prod_uidnext,
 	set = uidset_format(&uids);
 	uidset_deinit(&uids);
 	b->error = NULL;
-	r = imap_fetch_bodies(ctx->backup, set, b->bound, &sink, &ie);
+	r = target_fetch_bodies(ctx->backup, set, b->bound, &sink, &ie);
 	free(set);
 	if (r < 0) {
 		if (b->error != NULL)
@@ -338,7 +338,7 @@ find_appended(struct mailbox_ctx *ctx, struct fb_slot **slots, size_t count,
 	int ret = -1;
 
 	snprintf(set, sizeof(set), "%u:*", prod_uidnext > 0 ? prod_uidnext : 1);
-	if (recon_observe(ctx, ctx->prod, set, true, &found) < 0)
+	if (recon_observe(ctx, recon_prod(ctx), set, true, &found) < 0)
 		goto out;
 	if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
 			    &links, &links_count, &db_error) < 0) {

@@ -84,7 +84,7 @@ execute_prod_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 
 		if (st->kind != RECON_STEP_STORE && st->kind != RECON_STEP_EXPUNGE)
 			continue;
-		if (recon_store_or_expunge(ctx, ctx->prod, st, "production") < 0)
+		if (recon_store_or_expunge(ctx, recon_prod(ctx), st, "production") < 0)
 			return -1;
 		recon_fb_step_print(ctx, st);
 	}
@@ -267,12 +267,13 @@ open_folder(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 	*backup_missing_r = *prod_missing_r = false;
 	memset(binfo, 0, sizeof(*binfo));
 	memset(pinfo, 0, sizeof(*pinfo));
-	if (imap_select(ctx->backup, ctx->folder, true, binfo, &ie) < 0) {
+	if (target_select(ctx->backup, ctx->folder, true, binfo, &ie) < 0) {
 		if (ie.kind != IMAP_ERR_NONEXISTENT) {
 			recon_error_imap(ctx, &ie, "opening the backup folder");
 			return -1;
 		}
-		if (recon_folder_is_inbox(ctx->folder))
+		if (recon_folder_is_inbox(ctx->folder) &&
+		    !ctx->backup->ops->makes_inbox)
 			return recon_inbox_missing(ctx, "backup");
 		*backup_missing_r = true;
 	} else if (state->backup_uidvalidity != 0 &&
@@ -294,6 +295,26 @@ open_folder(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 			return recon_inbox_missing(ctx, "production");
 		*prod_missing_r = true;
 	}
+	return 0;
+}
+
+/* Messages others saved in the backup (a Dovecot serving the files
+ * target's tree during the outage) become the target's own first, so
+ * that the links failback makes to them last. */
+static int
+take_foreign(struct mailbox_ctx *ctx)
+{
+	struct imap_error ie;
+	size_t taken;
+
+	if (target_take_foreign(ctx->backup, &taken, &ie) < 0) {
+		recon_error_imap(ctx, &ie, "taking in the messages saved on the backup");
+		return -1;
+	}
+	if (taken > 0)
+		log_info("%s/%s: %zu %s saved in the tree while it was served: "
+			 "named as the mirror's own", ctx->sub->id, ctx->folder,
+			 taken, plural(taken, "message", "messages"));
 	return 0;
 }
 
@@ -335,9 +356,12 @@ observe_and_plan(struct mailbox_ctx *ctx, const struct db_folder_state *state,
 	const char *db_error;
 
 	if (!prod_missing && pinfo->exists > 0 &&
-	    recon_observe(ctx, ctx->prod, "1:*", true, prod) < 0)
+	    recon_observe(ctx, recon_prod(ctx), "1:*", true, prod) < 0)
 		return -1;
 	ctx->prod_obs = prod;
+	if (!ctx->params->dry_run && !backup_missing &&
+	    take_foreign(ctx) < 0)
+		return -1;
 	if (!ctx->params->dry_run) {
 		/* a stopped mirror run's copies, then a stopped failback's */
 		if (!backup_missing &&
@@ -473,12 +497,6 @@ recon_mailbox_failback(const struct recon_params *params,
 	char **folders;
 	int ret = -1;
 
-	if (sub->target != DB_TARGET_IMAP) {
-		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: target "
-				"'files' is not supported by this version of "
-				"mmirror", sub->id);
-		return -1;
-	}
 	folders = recon_sub_folders(params, sub, &folders_count);
 	if (params->run_id != 0 && !params->dry_run) {
 		const char *db_error;
@@ -489,10 +507,8 @@ recon_mailbox_failback(const struct recon_params *params,
 			goto out;
 		}
 	}
-	if (recon_connect_login(&ctx, &params->backup, sub->backup_user,
-				&ctx.backup) < 0)
+	if (recon_backup_open(&ctx) < 0)
 		goto out;
-	counters->backup_connections++;
 	if (recon_connect_login(&ctx, &params->production, sub->prod_user,
 				&ctx.prod) < 0)
 		goto out;

@@ -177,7 +177,7 @@ recon_observe_incremental(struct mailbox_ctx *ctx,
 		char *set = uidset_format(&new_uids);
 
 		/* the new ones with their headers: skip rules, history */
-		ret = recon_observe(ctx, ctx->prod, set, true, &fresh);
+		ret = recon_observe(ctx, recon_prod(ctx), set, true, &fresh);
 		free(set);
 		if (ret < 0)
 			goto out;

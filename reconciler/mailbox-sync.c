@@ -20,6 +20,7 @@
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
 #include "reconciler/recon-private.h"
+#include "reconciler/decide.h"
 #include "reconciler/crash.h"
 #include "reconciler/oversize.h"
 #include "archive/archive.h"
@@ -80,6 +81,21 @@ execute_backup_ops(struct mailbox_ctx *ctx, const struct recon_plan *plan)
 	}
 	ctx->counters->flags_changed += plan->flag_messages;
 	return 0;
+}
+
+/* What the backup could not keep of this folder's changes. */
+static void
+note_losses(struct mailbox_ctx *ctx)
+{
+	char first[256];
+	size_t n = target_losses(ctx->backup, first, sizeof(first));
+
+	if (n == 0)
+		return;
+	if (ctx->losses == 0)
+		snprintf(ctx->first_loss, sizeof(ctx->first_loss), "%s", first);
+	ctx->losses += n;
+	log_warning("%s: %s", ctx->sub->id, first);
 }
 
 struct db_steps_ctx {
@@ -340,8 +356,8 @@ folder_vanished_release(struct mailbox_ctx *ctx, uint32_t exists)
 		recon_error_db(ctx, error);
 		return -1;
 	}
-	if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0 ||
-	    imap_uid_expunge(ctx->backup, "1:*", &ie) < 0) {
+	if (target_select(ctx->backup, ctx->folder, false, &info, &ie) < 0 ||
+	    target_expunge(ctx->backup, "1:*", &ie) < 0) {
 		recon_error_imap(ctx, &ie, "emptying the backup folder");
 		goto out;
 	}
@@ -383,7 +399,7 @@ folder_vanished(struct mailbox_ctx *ctx)
 	const char *db_error;
 	int ret;
 
-	if (imap_select(ctx->backup, ctx->folder, true, &info, &ie) < 0) {
+	if (target_select(ctx->backup, ctx->folder, true, &info, &ie) < 0) {
 		if (ie.kind == IMAP_ERR_NONEXISTENT) {
 			log_info("%s: folder %s exists on neither server",
 				 ctx->sub->id, ctx->folder);
@@ -508,189 +524,215 @@ full:
 	return 0;
 }
 
-/* What an incremental pass makes of a folder at STATUS time. */
-enum folder_view {
-	FOLDER_UNCHANGED,	/* as stored: nothing to do */
-	FOLDER_CHANGED,		/* changed since the stored state: read the changes */
-	FOLDER_LIST,		/* list both sides in full (as a full pass does) */
+/* One folder's pass: what both sides showed, the links, the plan. */
+struct folder_pass {
+	struct imap_mailbox_info prod_info, backup_info;
+	struct observed prod, backup;
+	struct db_folder_state state;
+	struct db_message *links;
+	size_t links_count;
+	bool prod_reset, backup_reset;
+	bool full;		/* both sides listed in full */
+	struct recon_plan plan;
 };
 
-/* One folder: listed in full (FOLDER_LIST), or read incrementally from
- * the stored state (FOLDER_CHANGED, with *known that state). */
+/* Lists both sides of the folder in full, resolves a stopped run's
+ * intents and loads the links.  *done_r: the folder is gone from
+ * production and was dealt with (the return value says how). */
 static int
-sync_folder(struct mailbox_ctx *ctx, enum folder_view view,
-	    const struct db_folder_state *known)
+observe_full(struct mailbox_ctx *ctx, struct folder_pass *fp, bool *done_r)
 {
-	struct imap_mailbox_info prod_info, backup_info;
-	struct observed prod = { 0 }, backup = { 0 };
-	struct recon_prod_msg *pin = NULL;
-	struct recon_backup_msg *bin = NULL;
-	struct recon_link *lin = NULL;
-	struct recon_folder_input input;
-	struct recon_plan plan = { 0 };
-	struct db_folder_state state, new_state;
-	struct db_message *links = NULL;
-	size_t links_count = 0;
 	struct imap_error ie;
-	bool backup_missing = false, prod_reset = false, backup_reset = false;
-	bool full = true;
-	int ret = -1;
+	bool backup_missing = false;
 
-	if (view == FOLDER_CHANGED) {
-		state = *known;
-		if (observe_incremental(ctx, &state, &prod_info, &backup_info, &prod,
-					&backup, &links, &links_count, &full) < 0)
-			goto out;
-	}
-	if (full) {
-		if (imap_select(ctx->prod, ctx->folder, true, &prod_info, &ie) < 0) {
-			if (ie.kind == IMAP_ERR_NONEXISTENT)
-				return recon_folder_is_inbox(ctx->folder) ?
-					recon_inbox_missing(ctx, "production") :
-					folder_vanished(ctx);
-			recon_error_imap(ctx, &ie, "opening the production folder");
-			return -1;
+	*done_r = false;
+	if (imap_select(ctx->prod, ctx->folder, true, &fp->prod_info, &ie) < 0) {
+		if (ie.kind == IMAP_ERR_NONEXISTENT) {
+			*done_r = true;
+			return recon_folder_is_inbox(ctx->folder) ?
+				recon_inbox_missing(ctx, "production") :
+				folder_vanished(ctx);
 		}
-		if (prod_info.exists > 0 &&
-		    recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0)
-			goto out;
-		ctx->prod_obs = &prod;
-		if (recon_open_backup_folder(ctx, &backup_info, &backup_missing) < 0)
-			goto out;
-		ctx->backup_uidnext = backup_info.uidnext;
-		if (!backup_missing && !ctx->params->dry_run &&
-		    recon_resolve_intents(ctx, ctx->attempt > 1 ?
-					  "when an earlier attempt of this run failed" :
-					  "when a run stopped") < 0)
-			goto out;
-		if (!backup_missing && backup_info.exists > 0 &&
-		    recon_observe(ctx, ctx->backup, "1:*", false, &backup) < 0)
-			goto out;
-		if (load_links(ctx, &prod_info, &backup_info, &state, &links,
-			       &links_count, &prod_reset, &backup_reset) < 0 ||
-		    recon_placeholders_vet(ctx, &backup, links, links_count,
-					   backup_reset) < 0)
-			goto out;
-	} else {
-		ctx->prod_obs = &prod;
-		ctx->backup_uidnext = backup_info.uidnext;
+		recon_error_imap(ctx, &ie, "opening the production folder");
+		return -1;
 	}
+	if (fp->prod_info.exists > 0 &&
+	    recon_observe(ctx, recon_prod(ctx), "1:*", true, &fp->prod) < 0)
+		return -1;
+	ctx->prod_obs = &fp->prod;
+	if (recon_open_backup_folder(ctx, &fp->backup_info, &backup_missing) < 0)
+		return -1;
+	ctx->backup_uidnext = fp->backup_info.uidnext;
+	if (!backup_missing && !ctx->params->dry_run &&
+	    recon_resolve_intents(ctx, ctx->attempt > 1 ?
+				  "when an earlier attempt of this run failed" :
+				  "when a run stopped") < 0)
+		return -1;
+	if (!backup_missing && fp->backup_info.exists > 0 &&
+	    recon_observe(ctx, ctx->backup, "1:*", false, &fp->backup) < 0)
+		return -1;
+	if (load_links(ctx, &fp->prod_info, &fp->backup_info, &fp->state,
+		       &fp->links, &fp->links_count, &fp->prod_reset,
+		       &fp->backup_reset) < 0)
+		return -1;
+	return recon_placeholders_vet(ctx, &fp->backup, fp->links,
+				      fp->links_count, fp->backup_reset);
+}
 
-	ctx->learned_limit = state.size_limit;
-	pin = xcalloc(prod.count + 1, sizeof(*pin));
-	for (size_t i = 0; i < prod.count; i++) {
-		const struct observed_msg *m = &prod.msgs[i];
+/* Plans the folder from what the pass saw, and counts and reports what
+ * the plan found (drift, broadcasts, adoptions, a guard). */
+static void
+plan_pass(struct mailbox_ctx *ctx, struct folder_pass *fp)
+{
+	const struct observed *prod = &fp->prod, *backup = &fp->backup;
+	struct recon_prod_msg *pin = xcalloc(prod->count + 1, sizeof(*pin));
+	struct recon_backup_msg *bin = xcalloc(backup->count + 1, sizeof(*bin));
+	struct recon_link *lin = xcalloc(fp->links_count + 1, sizeof(*lin));
+	struct recon_plan *plan = &fp->plan;
+	struct recon_folder_input input;
+
+	for (size_t i = 0; i < prod->count; i++) {
+		const struct observed_msg *m = &prod->msgs[i];
 
 		pin[i] = (struct recon_prod_msg){ m->uid, m->size, m->internaldate,
 			m->message_id, m->flags, m->skip };
 	}
-	bin = xcalloc(backup.count + 1, sizeof(*bin));
-	for (size_t i = 0; i < backup.count; i++) {
-		const struct observed_msg *m = &backup.msgs[i];
+	for (size_t i = 0; i < backup->count; i++) {
+		const struct observed_msg *m = &backup->msgs[i];
 
 		bin[i] = (struct recon_backup_msg){ m->uid, m->size, m->internaldate,
 			m->message_id, m->flags };
 	}
-	lin = xcalloc(links_count + 1, sizeof(*lin));
-	for (size_t i = 0; i < links_count; i++) {
-		lin[i] = (struct recon_link){
-			links[i].prod_uid,
-			backup_reset ? 0 : links[i].backup_uid,
-			links[i].form == DB_FORM_SKIPPED ? RECON_FORM_SKIPPED :
-			links[i].form == DB_FORM_PLACEHOLDER ? RECON_FORM_PLACEHOLDER :
-			RECON_FORM_COPY,
-			links[i].flags,
-		};
-	}
+	recon_links_for_plan(fp->links, fp->links_count, fp->backup_reset, lin);
 	input = (struct recon_folder_input){
-		.prod = pin, .prod_count = prod.count,
-		.backup = bin, .backup_count = backup.count,
-		.links = lin, .links_count = links_count,
+		.prod = pin, .prod_count = prod->count,
+		.backup = bin, .backup_count = backup->count,
+		.links = lin, .links_count = fp->links_count,
 		.guard = {
 			.delete_percent = ctx->params->delete_guard,
 			.delete_min = ctx->params->delete_guard_min,
 			.force_deletes = ctx->params->force_deletes,
-			.prod_uidvalidity_reset = prod_reset,
-			.frozen = state.frozen != 0,
+			.prod_uidvalidity_reset = fp->prod_reset,
+			.frozen = fp->state.frozen != 0,
 		},
 	};
-	recon_plan_folder(&input, &plan);
-	ctx->counters->skipped += plan.skipped;
-	ctx->counters->adopted += plan.adopted;
-	ctx->counters->drift_flags += plan.drift_flags;
-	ctx->counters->drift_missing += plan.drift_missing;
-	ctx->counters->drift_strays += plan.drift_strays;
-	if (plan.drift_flags + plan.drift_missing + plan.drift_strays > 0)
-		log_warning("%s/%s: the backup was changed behind the mirror: %zu "
-			    "%s with other flags, %zu %s gone, %zu %s added; "
-			    "repairing", ctx->sub->id, ctx->folder, plan.drift_flags,
-			    plural(plan.drift_flags, "copy", "copies"),
-			    plan.drift_missing,
-			    plural(plan.drift_missing, "copy", "copies"),
-			    plan.drift_strays,
-			    plural(plan.drift_strays, "message", "messages"));
-	if (plan.guard != RECON_GUARD_NONE)
-		report_guard(ctx, plan.guard, plan.held_expunges);
-
-	if (ctx->params->dry_run) {
-		plan_print(ctx, &plan);
-		ctx->counters->op_append += plan.appends;
-		ctx->counters->op_store += plan.stores;
-		ctx->counters->op_expunge += plan.expunges;
-		ctx->counters->appended += plan.appends;
-		ctx->counters->flags_changed += plan.flag_messages;
-		ctx->counters->expunged += plan.expunged_messages;
-		if (!recon_plan_is_noop(&plan))
-			ctx->changed = true;
-		ret = 0;
-		goto out;
-	}
-
-	if (recon_copy_messages(ctx, &plan, &prod, backup_info.uidnext) < 0 ||
-	    execute_backup_ops(ctx, &plan) < 0)
-		goto out;
-	{
-		struct db_steps_ctx dc = { ctx, &plan, &prod, &backup };
-
-		if (recon_txn_run(ctx, apply_db_steps, &dc) < 0)
-			goto out;
-		recon_crash_point();
-		if (release_archived(ctx, &plan, &backup, links, links_count) < 0)
-			goto out;
-	}
-
-	new_state = state;
-	/* a freezing guard holds until an operator forces the deletions, or
-	 * until there is nothing left to hold (production came back) */
-	if (RECON_GUARD_FREEZES(plan.guard) && plan.guard != RECON_GUARD_FROZEN)
-		new_state.frozen = (uint8_t)plan.guard;
-	else if (ctx->params->force_deletes || plan.guard == RECON_GUARD_NONE)
-		new_state.frozen = 0;
-	new_state.size_limit = ctx->learned_limit;
-	new_state.prod_uidvalidity = prod_info.uidvalidity;
-	new_state.prod_uidnext = prod_info.uidnext;
-	new_state.prod_highestmodseq = prod_info.highestmodseq;
-	new_state.backup_uidvalidity = backup_info.uidvalidity;
-	if (full)
-		new_state.last_full = (int64_t)time(NULL);
-	{
-		struct folder_state_ctx fc = { ctx, &new_state, plan.guard,
-					       plan.held_expunges };
-
-		if (recon_txn_run(ctx, folder_state_txn, &fc) < 0)
-			goto out;
-	}
-	recon_crash_point();
-	ret = 0;
-out:
-	recon_plan_free(&plan);
+	recon_plan_folder(&input, plan);
 	free(pin);
 	free(bin);
 	free(lin);
-	db_messages_free(&links, links_count);
+	ctx->counters->skipped += plan->skipped;
+	ctx->counters->adopted += plan->adopted;
+	ctx->counters->drift_flags += plan->drift_flags;
+	ctx->counters->drift_missing += plan->drift_missing;
+	ctx->counters->drift_strays += plan->drift_strays;
+	if (plan->drift_flags + plan->drift_missing + plan->drift_strays > 0)
+		log_warning("%s/%s: the backup was changed behind the mirror: %zu "
+			    "%s with other flags, %zu %s gone, %zu %s added; "
+			    "repairing", ctx->sub->id, ctx->folder, plan->drift_flags,
+			    plural(plan->drift_flags, "copy", "copies"),
+			    plan->drift_missing,
+			    plural(plan->drift_missing, "copy", "copies"),
+			    plan->drift_strays,
+			    plural(plan->drift_strays, "message", "messages"));
+	if (plan->guard != RECON_GUARD_NONE)
+		report_guard(ctx, plan->guard, plan->held_expunges);
+}
+
+/* A dry run: the plan is written out and counted as if done. */
+static void
+dry_run_report(struct mailbox_ctx *ctx, const struct recon_plan *plan)
+{
+	plan_print(ctx, plan);
+	ctx->counters->op_append += plan->appends;
+	ctx->counters->op_store += plan->stores;
+	ctx->counters->op_expunge += plan->expunges;
+	ctx->counters->appended += plan->appends;
+	ctx->counters->flags_changed += plan->flag_messages;
+	ctx->counters->expunged += plan->expunged_messages;
+	if (!recon_plan_is_noop(plan))
+		ctx->changed = true;
+}
+
+/* Carries the plan out on the backup, records it, and writes the
+ * folder's next state. */
+static int
+carry_out(struct mailbox_ctx *ctx, struct folder_pass *fp)
+{
+	const struct recon_plan *plan = &fp->plan;
+	struct db_steps_ctx dc = { ctx, plan, &fp->prod, &fp->backup };
+	struct recon_pass_seen seen = {
+		.prod_uidvalidity = fp->prod_info.uidvalidity,
+		.prod_uidnext = fp->prod_info.uidnext,
+		.prod_highestmodseq = fp->prod_info.highestmodseq,
+		.backup_uidvalidity = fp->backup_info.uidvalidity,
+		.guard = plan->guard,
+		.force_deletes = ctx->params->force_deletes,
+		.full = fp->full,
+	};
+	struct db_folder_state next;
+	struct folder_state_ctx fc = { ctx, &next, plan->guard,
+				       plan->held_expunges };
+
+	if (recon_copy_messages(ctx, plan, &fp->prod, fp->backup_info.uidnext) < 0 ||
+	    execute_backup_ops(ctx, plan) < 0)
+		return -1;
+	note_losses(ctx);
+	if (recon_txn_run(ctx, apply_db_steps, &dc) < 0)
+		return -1;
+	recon_crash_point();
+	if (release_archived(ctx, plan, &fp->backup, fp->links, fp->links_count) < 0)
+		return -1;
+	seen.learned_limit = ctx->learned_limit;
+	seen.now = (int64_t)time(NULL);
+	recon_folder_next_state(&fp->state, &seen, &next);
+	if (recon_txn_run(ctx, folder_state_txn, &fc) < 0)
+		return -1;
+	recon_crash_point();
+	return 0;
+}
+
+/* One folder: listed in full (RECON_VIEW_LIST), or read incrementally from
+ * the stored state (RECON_VIEW_CHANGED, with *known that state). */
+static int
+sync_folder(struct mailbox_ctx *ctx, enum recon_folder_view view,
+	    const struct db_folder_state *known)
+{
+	struct folder_pass fp;
+	int ret = -1;
+
+	memset(&fp, 0, sizeof(fp));
+	fp.full = true;
+	if (view == RECON_VIEW_CHANGED) {
+		fp.state = *known;
+		if (observe_incremental(ctx, &fp.state, &fp.prod_info,
+					&fp.backup_info, &fp.prod, &fp.backup,
+					&fp.links, &fp.links_count, &fp.full) < 0)
+			goto out;
+	}
+	if (fp.full) {
+		bool done;
+
+		ret = observe_full(ctx, &fp, &done);
+		if (ret < 0 || done)
+			goto out;
+		ret = -1;
+	} else {
+		ctx->prod_obs = &fp.prod;
+		ctx->backup_uidnext = fp.backup_info.uidnext;
+	}
+	ctx->learned_limit = fp.state.size_limit;
+	plan_pass(ctx, &fp);
+	if (ctx->params->dry_run)
+		dry_run_report(ctx, &fp.plan);
+	else if (carry_out(ctx, &fp) < 0)
+		goto out;
+	ret = 0;
+out:
+	recon_plan_free(&fp.plan);
+	db_messages_free(&fp.links, fp.links_count);
 	ctx->prod_obs = NULL;
-	recon_observed_free(&prod);
-	recon_observed_free(&backup);
+	recon_observed_free(&fp.prod);
+	recon_observed_free(&fp.backup);
 	return ret;
 }
 
@@ -700,9 +742,10 @@ out:
  * from a stopped run is listed in full; one that exists on neither side
  * and never did is unchanged.  *state_r gets the stored state. */
 static int
-folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
+folder_view(struct mailbox_ctx *ctx, enum recon_folder_view *view_r,
 	    struct db_folder_state *state_r)
 {
+	struct recon_status_seen seen;
 	struct imap_mailbox_info info;
 	struct db_intent *intents = NULL;
 	size_t intents_count = 0;
@@ -710,7 +753,7 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 	const char *db_error;
 	int ret;
 
-	*view_r = FOLDER_LIST;
+	*view_r = RECON_VIEW_LIST;
 	memset(state_r, 0, sizeof(*state_r));
 	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
 			    state_r, &db_error);
@@ -723,6 +766,7 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 	}
 	db_intents_free(&intents, intents_count);
 	ctx->counters->prod_status++;
+	memset(&seen, 0, sizeof(seen));
 	if (imap_status(ctx->prod, ctx->folder, &info, &ie) < 0) {
 		if (ie.kind != IMAP_ERR_NONEXISTENT) {
 			recon_error_imap(ctx, &ie, "STATUS of the production folder");
@@ -730,21 +774,12 @@ folder_view(struct mailbox_ctx *ctx, enum folder_view *view_r,
 		}
 		if (recon_folder_is_inbox(ctx->folder))
 			return recon_inbox_missing(ctx, "production");
-		/* gone: news only if the mirror knew it */
-		if (ret == DB_RET_NOTFOUND)
-			*view_r = FOLDER_UNCHANGED;
-		return 0;
+	} else {
+		seen = (struct recon_status_seen){ true, info.uidvalidity,
+			info.uidnext, info.highestmodseq };
 	}
-	if (ret == DB_RET_NOTFOUND || intents_count > 0 ||
-	    state_r->prod_uidvalidity == 0 || state_r->backup_uidvalidity == 0)
-		*view_r = FOLDER_LIST;
-	else if (state_r->prod_uidvalidity == info.uidvalidity &&
-		 state_r->prod_uidnext == info.uidnext &&
-		 state_r->prod_highestmodseq != 0 &&
-		 state_r->prod_highestmodseq == info.highestmodseq)
-		*view_r = FOLDER_UNCHANGED;
-	else
-		*view_r = FOLDER_CHANGED;
+	*view_r = recon_folder_view_decide(state_r, ret != DB_RET_NOTFOUND,
+					   intents_count, &seen);
 	return 0;
 }
 
@@ -761,16 +796,10 @@ recon_mailbox_sync(const struct recon_params *params,
 	};
 	char **folders = NULL;
 	size_t folders_count = 0, changed_count = 0;
-	enum folder_view *views = NULL;
+	enum recon_folder_view *views = NULL;
 	struct db_folder_state *states = NULL;
 	int ret = -1;
 
-	if (sub->target != DB_TARGET_IMAP) {
-		recon_error_set(error_r, RECON_FAIL_MAILBOX,
-			  "mailbox %s: target 'files' is not supported by this "
-			  "version of mmirror", sub->id);
-		return -1;
-	}
 	folders = recon_sub_folders(params, sub, &folders_count);
 
 	if (params->run_id != 0 && !params->dry_run) {
@@ -790,22 +819,21 @@ recon_mailbox_sync(const struct recon_params *params,
 	states = xcalloc(folders_count + 1, sizeof(*states));
 	for (size_t i = 0; i < folders_count; i++) {
 		ctx.folder = folders[i];
-		views[i] = FOLDER_LIST;
+		views[i] = RECON_VIEW_LIST;
 		if (params->incremental &&
 		    folder_view(&ctx, &views[i], &states[i]) < 0)
 			goto out;
-		changed_count += views[i] != FOLDER_UNCHANGED;
+		changed_count += views[i] != RECON_VIEW_UNCHANGED;
 	}
 	if (changed_count == 0) {
 		/* every folder as stored: the backup is not even contacted */
 		ret = 0;
 		goto out;
 	}
-	if (recon_connect_login(&ctx, &params->backup, sub->backup_user, &ctx.backup) < 0)
+	if (recon_backup_open(&ctx) < 0)
 		goto out;
-	counters->backup_connections++;
 	for (size_t i = 0; i < folders_count; i++) {
-		if (views[i] == FOLDER_UNCHANGED)
+		if (views[i] == RECON_VIEW_UNCHANGED)
 			continue;
 		ctx.folder = folders[i];
 		if (sync_folder(&ctx, views[i], &states[i]) < 0)
@@ -817,6 +845,13 @@ recon_mailbox_sync(const struct recon_params *params,
 			  ctx.refused == 1 ? "" : "s", ctx.first_refusal);
 		if (ctx.over_spool)
 			error_r->imap_class = IMAP_FAIL_PERMANENT;
+		goto out;
+	}
+	if (ctx.losses > 0) {
+		/* a second attempt would lose the same */
+		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: not "
+				"everything could be kept on the backup; first %s",
+				sub->id, ctx.first_loss);
 		goto out;
 	}
 	ret = 0;

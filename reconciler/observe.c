@@ -469,7 +469,7 @@ meta_list_free(struct meta_list *l)
 /* The header fields of the messages in big (whose FETCH dropped them)
  * from their bodies, to fetch_meta_cb. */
 static int
-observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
+observe_from_bodies(struct fetch_ctx *fc, struct target *conn, char **names,
 		    const struct meta_list *big, struct imap_error *ie)
 {
 	struct collector c = { .names = names };
@@ -488,7 +488,7 @@ observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
 	uidset_deinit(&set);
 	buf_init(&c.line, COLLECT_LINE_MAX);
 	buf_init(&c.out, SIZE_MAX);
-	ret = imap_fetch_bodies(conn, uids, UINT64_MAX, &sink, ie);
+	ret = target_fetch_bodies(conn, uids, UINT64_MAX, &sink, ie);
 	free(uids);
 	for (size_t i = 0; ret == 0 && i < big->count; i++) {
 		const struct meta_copy *mc = &big->m[i];
@@ -526,7 +526,7 @@ observe_from_bodies(struct fetch_ctx *fc, struct imap_conn *conn, char **names,
 }
 
 static int
-observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
+observe(struct mailbox_ctx *ctx, struct target *conn, const char *uidset,
 	bool production, bool source, struct observed *obs_r)
 {
 	struct imap_error ie;
@@ -537,7 +537,7 @@ observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 	};
 	int ret;
 
-	ret = imap_fetch_meta(conn, uidset, (const char *const *)names,
+	ret = target_fetch_meta(conn, uidset, (const char *const *)names,
 			      fetch_meta_cb, &fc, &ie);
 	if (ret == 0 && fc.skipped.count > 0)
 		ret = observe_from_bodies(&fc, conn, names, &fc.skipped, &ie);
@@ -554,14 +554,14 @@ observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
 }
 
 int
-recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *uidset,
+recon_observe(struct mailbox_ctx *ctx, struct target *conn, const char *uidset,
 	      bool production, struct observed *obs_r)
 {
 	return observe(ctx, conn, uidset, production, false, obs_r);
 }
 
 int
-recon_observe_source(struct mailbox_ctx *ctx, struct imap_conn *conn,
+recon_observe_source(struct mailbox_ctx *ctx, struct target *conn,
 		     const char *uidset, struct observed *obs_r)
 {
 	return observe(ctx, conn, uidset, false, true, obs_r);

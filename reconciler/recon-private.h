@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "reconciler/plan.h"
 #include "reconciler/recon.h"
+#include "reconciler/target.h"
 
 struct observed_msg {
 	uint32_t uid;
@@ -47,7 +48,8 @@ struct mailbox_ctx {
 	struct recon_result *result;
 	struct recon_error *error;
 	struct imap_conn *prod;
-	struct imap_conn *backup;
+	struct target_imap_view prod_view;	/* prod as a target: recon_prod() */
+	struct target *backup;
 	const char *folder;
 	uint32_t backup_uidnext;	/* of the open backup folder, at SELECT */
 	uint64_t learned_limit;		/* the backup refused larger, 0: none */
@@ -69,6 +71,11 @@ struct mailbox_ctx {
 	size_t refused;
 	char first_refusal[640];
 	bool over_spool;	/* one was over max_spool: retrying is no use */
+	/* what the backup could not keep exactly (target_losses(): keywords
+	 * past Maildir's letters): the mailbox fails with it, the rest
+	 * goes on */
+	size_t losses;
+	char first_loss[256];
 };
 
 /* ---- session.c: connections, the backup folder, errors ---- */
@@ -80,6 +87,13 @@ void recon_error_imap(struct mailbox_ctx *ctx, const struct imap_error *ie,
 		      const char *what);
 void recon_error_db(struct mailbox_ctx *ctx, const char *db_error);
 
+/* Opens the mailbox's backup (ctx->backup): its tree under files_dir for
+ * the files target, else a connection logged in to the backup store.
+ * Returns 0, or -1 with ctx's error set. */
+int recon_backup_open(struct mailbox_ctx *ctx);
+/* Production's connection seen as a target (for the code that reads
+ * either side), valid while ctx->prod is. */
+struct target *recon_prod(struct mailbox_ctx *ctx);
 /* Connects and logs in to the backup again after its connection was
  * lost, and selects ctx->folder (ctx->backup_uidnext and
  * ctx->server_limit are read again).  Returns 0, or -1 with ctx's error
@@ -110,7 +124,7 @@ int recon_inbox_missing(struct mailbox_ctx *ctx, const char *side);
  * UID set sent in commands of a bounded length, and counts it (one
  * crash point after each command).  side names the server in an error
  * ("the backup", "production").  Returns 0, or -1 with ctx's error set. */
-int recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
+int recon_store_or_expunge(struct mailbox_ctx *ctx, struct target *conn,
 			   const struct recon_step *st, const char *side);
 /* Adds the commands sent on ctx's connections to its counters and
  * closes them (with LOGOUT when logout: the mailbox went well). */
@@ -131,12 +145,12 @@ const struct observed_msg *recon_observed_find(const struct observed *obs,
 /* Lists uidset of the selected folder into *obs_r (sorted by UID):
  * production with its skip rules, the backup with placeholders read as
  * their originals.  Returns 0, or -1 with ctx's error set. */
-int recon_observe(struct mailbox_ctx *ctx, struct imap_conn *conn,
+int recon_observe(struct mailbox_ctx *ctx, struct target *conn,
 		  const char *uidset, bool production, struct observed *obs_r);
 /* Lists uidset of the selected backup folder as failback's source:
  * placeholders read as their originals, flags with \Deleted, the skip
  * rules applied and the history's header values read. */
-int recon_observe_source(struct mailbox_ctx *ctx, struct imap_conn *conn,
+int recon_observe_source(struct mailbox_ctx *ctx, struct target *conn,
 			 const char *uidset, struct observed *obs_r);
 /* The backup's placeholders that no link names (every one when
  * all_unlinked, after the backup renumbered the folder) are candidates

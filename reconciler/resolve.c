@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "db/db-history.h"
 #include "reconciler/recon-private.h"
+#include "reconciler/decide.h"
 #include "reconciler/crash.h"
 
 /* Digests of some backup messages, for telling identical-looking
@@ -114,6 +115,61 @@ resolve_intents_txn(struct db_txn *txn, void *context, const char **error_r)
 	return 0;
 }
 
+/* Marks the candidates a link names already. */
+static int
+mark_linked(struct mailbox_ctx *ctx, struct recon_candidate *cands, size_t count)
+{
+	struct db_message *links;
+	size_t links_count;
+	const char *db_error;
+
+	if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
+			    &links, &links_count, &db_error) < 0) {
+		recon_error_db(ctx, db_error);
+		return -1;
+	}
+	for (size_t j = 0; j < count; j++) {
+		for (size_t k = 0; k < links_count && !cands[j].linked; k++)
+			cands[j].linked = links[k].backup_uid == cands[j].uid;
+	}
+	db_messages_free(&links, links_count);
+	return 0;
+}
+
+/* Reads the SHA-256 of the candidates in need (one FETCH of their
+ * bodies); one that cannot be read stays without (have[j] false). */
+static int
+read_digests(struct mailbox_ctx *ctx, struct observed *cand, const bool *need,
+	     unsigned char (*digests)[SHA256_LEN], bool *have)
+{
+	struct digest_sink ds = { cand, digests, have, EVP_MD_CTX_new(), -1 };
+	const struct imap_body_sink sink = {
+		digest_begin, digest_data, digest_end, &ds,
+	};
+	struct imap_error ie;
+	struct uidset set;
+	char *s;
+	int r;
+
+	uidset_init(&set);
+	for (size_t j = 0; j < cand->count; j++) {
+		if (need[j])
+			uidset_add(&set, cand->msgs[j].uid);
+	}
+	s = uidset_format(&set);
+	uidset_deinit(&set);
+	r = s[0] == '\0' ? 0 :
+		target_fetch_bodies(ctx->backup, s, ctx->params->max_fetch_size,
+				    &sink, &ie);
+	free(s);
+	EVP_MD_CTX_free(ds.sha);
+	if (r < 0) {
+		recon_error_imap(ctx, &ie, "reading backup messages");
+		return -1;
+	}
+	return 0;
+}
+
 /* A run (or an attempt, or a connection) stopped between an APPEND batch
  * and its links left intents.  Each
  * is looked for on the backup from the UIDNEXT it recorded on: found (by
@@ -127,7 +183,8 @@ recon_resolve_intents(struct mailbox_ctx *ctx, const char *why)
 	struct observed cand = { 0 };
 	uint32_t *found = NULL, from = UINT32_MAX;
 	unsigned char (*digests)[SHA256_LEN] = NULL;
-	bool *have = NULL, *used = NULL;
+	struct recon_candidate *cands = NULL;
+	bool *have = NULL, *need = NULL;
 	size_t count = 0;
 	const char *db_error;
 	char uidset[32];
@@ -150,93 +207,33 @@ recon_resolve_intents(struct mailbox_ctx *ctx, const char *why)
 	found = xcalloc(count, sizeof(*found));
 	digests = xcalloc(cand.count + 1, sizeof(*digests));
 	have = xcalloc(cand.count + 1, sizeof(*have));
-	used = xcalloc(cand.count + 1, sizeof(*used));
-	/* copies already linked (earlier batches of the stopped run) are
-	 * not candidates */
-	{
-		struct db_message *links;
-		size_t links_count;
-
-		if (db_message_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-				    &links, &links_count, &db_error) < 0) {
-			recon_error_db(ctx, db_error);
-			goto out;
-		}
-		for (size_t j = 0; j < cand.count; j++) {
-			for (size_t k = 0; k < links_count; k++) {
-				if (links[k].backup_uid == cand.msgs[j].uid)
-					used[j] = true;
-			}
-		}
-		db_messages_free(&links, links_count);
-	}
-	for (size_t i = 0; i < count; i++) {
-		const struct db_intent *in = &intents[i];
-		size_t matches = 0, match = 0;
+	need = xcalloc(cand.count + 1, sizeof(*need));
+	cands = xcalloc(cand.count + 1, sizeof(*cands));
+	for (size_t j = 0; j < cand.count; j++) {
+		const struct observed_msg *b = &cand.msgs[j];
 
 		/* recon_observe() shows placeholders by their original's identity */
-		bool ph = in->kind == DB_INTENT_PLACEHOLDER;
-		uint64_t want_size = ph ? in->original_size : in->size;
-		const char *want_mid = ph ? in->original_message_id : in->message_id;
-
-		for (size_t j = 0; j < cand.count; j++) {
-			const struct observed_msg *b = &cand.msgs[j];
-
-			if (!used[j] && b->uid >= in->backup_uidnext &&
-			    b->size == want_size && b->internaldate == in->internaldate &&
-			    strcmp(b->message_id, want_mid) == 0 &&
-			    (b->archive_id != NULL) == ph) {
-				matches++;
-				match = j;
-			}
-		}
-		if (matches > 1) {
-			/* alike: only the bytes tell */
-			struct digest_sink ds = { &cand, digests, have,
-						  EVP_MD_CTX_new(), -1 };
-			const struct imap_body_sink sink = {
-				digest_begin, digest_data, digest_end, &ds,
-			};
-			struct imap_error ie;
-			struct uidset set;
-			char *s;
-			int r;
-
-			uidset_init(&set);
-			for (size_t j = 0; j < cand.count; j++) {
-				if (!used[j] && !have[j] && cand.msgs[j].size == want_size)
-					uidset_add(&set, cand.msgs[j].uid);
-			}
-			s = uidset_format(&set);
-			uidset_deinit(&set);
-			r = s[0] == '\0' ? 0 :
-				imap_fetch_bodies(ctx->backup, s, ctx->params->max_fetch_size,
-						  &sink, &ie);
-			free(s);
-			EVP_MD_CTX_free(ds.sha);
-			if (r < 0) {
-				recon_error_imap(ctx, &ie, "reading backup messages");
-				goto out;
-			}
-			matches = 0;
-			for (size_t j = 0; j < cand.count; j++) {
-				if (!used[j] && have[j] &&
-				    memcmp(digests[j], in->digest, SHA256_LEN) == 0) {
-					matches = 1;
-					match = j;
-					break;
-				}
-			}
-		}
-		if (matches == 1) {
-			used[match] = true;
-			found[i] = cand.msgs[match].uid;
-		}
+		cands[j] = (struct recon_candidate){ b->uid, b->size, b->internaldate,
+			b->message_id, b->archive_id != NULL, false };
+	}
+	/* copies already linked (earlier batches of the stopped run) are
+	 * not candidates */
+	if (mark_linked(ctx, cands, cand.count) < 0)
+		goto out;
+	if (recon_resolve_match(intents, count, cands, cand.count, NULL, NULL,
+				found, need) > 0) {
+		/* alike: only the bytes tell */
+		if (read_digests(ctx, &cand, need, digests, have) < 0)
+			goto out;
+		recon_resolve_match(intents, count, cands, cand.count,
+				    (const unsigned char (*)[32])digests, have,
+				    found, NULL);
+	}
+	for (size_t i = 0; i < count; i++)
 		log_info("%s/%s: production UID %u was being copied %s: %s",
-			 ctx->sub->id, ctx->folder, in->prod_uid, why,
+			 ctx->sub->id, ctx->folder, intents[i].prod_uid, why,
 			 found[i] != 0 ? "found on the backup, linked" :
 			 "not on the backup, copied again");
-	}
 	{
 		struct resolve_ctx rc = { ctx, intents, count, found };
 
@@ -251,7 +248,8 @@ out:
 	free(found);
 	free(digests);
 	free(have);
-	free(used);
+	free(need);
+	free(cands);
 	return ret;
 }
 

@@ -139,6 +139,48 @@ recon_connect_login(struct mailbox_ctx *ctx, const struct recon_server *server,
 	return 0;
 }
 
+int
+recon_backup_open(struct mailbox_ctx *ctx)
+{
+	const struct recon_params *params = ctx->params;
+	struct imap_conn *conn;
+	struct imap_error ie;
+
+	if (ctx->sub->target == DB_TARGET_FILES) {
+		if (params->files_dir == NULL || params->files_dir[0] == '\0') {
+			recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: "
+					"its target is files, and [mirror] files_dir "
+					"is not set", ctx->sub->id);
+			return -1;
+		}
+		if (target_files_create(params->files_dir, ctx->sub->backup_user,
+					&ctx->backup, &ie) < 0) {
+			recon_error_imap(ctx, &ie, NULL);
+			return -1;
+		}
+		return 0;
+	}
+	if (params->backup.imap.host == NULL || params->backup.imap.host[0] == '\0') {
+		recon_error_set(ctx->error, RECON_FAIL_CONFIG, "mailbox %s: its "
+				"target is imap, and the configuration has no "
+				"[backup] store", ctx->sub->id);
+		return -1;
+	}
+	if (recon_connect_login(ctx, &params->backup, ctx->sub->backup_user,
+				&conn) < 0)
+		return -1;
+	ctx->counters->backup_connections++;
+	ctx->backup = target_imap_create(conn);
+	return 0;
+}
+
+struct target *
+recon_prod(struct mailbox_ctx *ctx)
+{
+	target_imap_view_init(&ctx->prod_view, ctx->prod);
+	return &ctx->prod_view.t;
+}
+
 /* What the backup says it takes in the folder (APPENDLIMIT), so that
  * larger messages go as placeholders without being sent first. */
 static int
@@ -146,7 +188,7 @@ backup_folder_limit(struct mailbox_ctx *ctx)
 {
 	struct imap_error ie;
 
-	if (imap_append_limit(ctx->backup, ctx->folder, &ctx->server_limit,
+	if (target_append_limit(ctx->backup, ctx->folder, &ctx->server_limit,
 			      &ie) < 0) {
 		recon_error_imap(ctx, &ie, "reading the backup folder's APPENDLIMIT");
 		return -1;
@@ -178,13 +220,13 @@ recon_open_backup_folder(struct mailbox_ctx *ctx,
 	*missing_r = false;
 	memset(info_r, 0, sizeof(*info_r));
 	ctx->server_limit = 0;
-	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
+	if (target_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
 		return backup_folder_limit(ctx);
 	if (ie.kind != IMAP_ERR_NONEXISTENT) {
 		recon_error_imap(ctx, &ie, "opening the backup folder");
 		return -1;
 	}
-	if (recon_folder_is_inbox(ctx->folder))
+	if (recon_folder_is_inbox(ctx->folder) && !ctx->backup->ops->makes_inbox)
 		return recon_inbox_missing(ctx, "backup");
 	if (ctx->params->dry_run) {
 		fprintf(ctx->params->plan_out, "%s/%s: CREATE backup folder\n",
@@ -192,14 +234,14 @@ recon_open_backup_folder(struct mailbox_ctx *ctx,
 		*missing_r = true;
 		return 0;
 	}
-	if (imap_create(ctx->backup, ctx->folder, &ie) < 0) {
+	if (target_create(ctx->backup, ctx->folder, &ie) < 0) {
 		recon_error_imap(ctx, &ie, "creating the backup folder");
 		return -1;
 	}
 	ctx->counters->op_create++;
 	ctx->changed = true;
 	log_info("%s: created folder %s on the backup", ctx->sub->id, ctx->folder);
-	if (imap_select(ctx->backup, ctx->folder, false, info_r, &ie) < 0) {
+	if (target_select(ctx->backup, ctx->folder, false, info_r, &ie) < 0) {
 		recon_error_imap(ctx, &ie, "opening the new backup folder");
 		return -1;
 	}
@@ -213,14 +255,12 @@ recon_backup_reopen(struct mailbox_ctx *ctx)
 	struct imap_error ie;
 
 	if (ctx->backup != NULL) {
-		ctx->counters->backup_commands += imap_conn_commands_sent(ctx->backup);
-		imap_conn_destroy(&ctx->backup);
+		ctx->counters->backup_commands += target_commands_sent(ctx->backup);
+		target_destroy(&ctx->backup, false);
 	}
-	if (recon_connect_login(ctx, &ctx->params->backup, ctx->sub->backup_user,
-			  &ctx->backup) < 0)
+	if (recon_backup_open(ctx) < 0)
 		return -1;
-	ctx->counters->backup_connections++;
-	if (imap_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
+	if (target_select(ctx->backup, ctx->folder, false, &info, &ie) < 0) {
 		recon_error_imap(ctx, &ie, "opening the backup folder again");
 		return -1;
 	}
@@ -270,7 +310,7 @@ recon_folders_free(char **folders, size_t count)
 #define UIDSET_MAX_CHARS 1000
 
 int
-recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
+recon_store_or_expunge(struct mailbox_ctx *ctx, struct target *conn,
 		       const struct recon_step *st, const char *side)
 {
 	struct imap_error ie;
@@ -283,10 +323,10 @@ recon_store_or_expunge(struct mailbox_ctx *ctx, struct imap_conn *conn,
 		if (st->kind == RECON_STEP_STORE) {
 			const char *flag = st->flags;
 
-			ret = imap_uid_store(conn, chunks[c], st->add, &flag, 1, &ie);
+			ret = target_store(conn, chunks[c], st->add, &flag, 1, &ie);
 			ctx->counters->op_store++;
 		} else {
-			ret = imap_uid_expunge(conn, chunks[c], &ie);
+			ret = target_expunge(conn, chunks[c], &ie);
 			ctx->counters->op_expunge++;
 		}
 		recon_crash_point();
@@ -316,10 +356,8 @@ recon_close_connections(struct mailbox_ctx *ctx, bool logout)
 		imap_conn_destroy(&ctx->prod);
 	}
 	if (ctx->backup != NULL) {
-		ctx->counters->backup_commands += imap_conn_commands_sent(ctx->backup);
-		if (logout)
-			imap_logout(ctx->backup);
-		imap_conn_destroy(&ctx->backup);
+		ctx->counters->backup_commands += target_commands_sent(ctx->backup);
+		target_destroy(&ctx->backup, logout);
 	}
 }
 

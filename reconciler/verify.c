@@ -161,7 +161,7 @@ recon_verify_settle(struct recon_verify *verify, struct recon_result *result)
 /* Examines the folder on both sides; *missing: that side lacks it (a
  * missing INBOX fails the mailbox: the server does not know the user). */
 static int
-examine(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *side,
+examine(struct mailbox_ctx *ctx, struct target *conn, const char *side,
 	struct imap_mailbox_info *info_r, bool *missing_r)
 {
 	struct imap_error ie;
@@ -169,10 +169,10 @@ examine(struct mailbox_ctx *ctx, struct imap_conn *conn, const char *side,
 
 	*missing_r = false;
 	memset(info_r, 0, sizeof(*info_r));
-	if (imap_select(conn, ctx->folder, true, info_r, &ie) == 0)
+	if (target_select(conn, ctx->folder, true, info_r, &ie) == 0)
 		return 0;
 	if (ie.kind == IMAP_ERR_NONEXISTENT) {
-		if (recon_folder_is_inbox(ctx->folder))
+		if (recon_folder_is_inbox(ctx->folder) && !conn->ops->makes_inbox)
 			return recon_inbox_missing(ctx, side);
 		*missing_r = true;
 		return 0;
@@ -401,7 +401,7 @@ hash_end(uint32_t uid, void *context)
 /* Reads the bodies of uids (BODY.PEEK[]) on conn's examined folder into
  * the hasher's digests.  A UID gone meanwhile is left unread. */
 static int
-hash_bodies(struct mailbox_ctx *ctx, struct imap_conn *conn, struct hasher *h)
+hash_bodies(struct mailbox_ctx *ctx, struct target *conn, struct hasher *h)
 {
 	struct imap_body_sink sink = {
 		.begin = hash_begin, .data = hash_data, .end = hash_end, .ctx = h,
@@ -420,7 +420,7 @@ hash_bodies(struct mailbox_ctx *ctx, struct imap_conn *conn, struct hasher *h)
 	chunks = uidset_format_chunks(&set, UIDSET_MAX_CHARS, &chunks_count);
 	uidset_deinit(&set);
 	for (size_t c = 0; c < chunks_count && ret == 0; c++)
-		ret = imap_fetch_bodies(conn, chunks[c], UINT64_MAX, &sink, &ie);
+		ret = target_fetch_bodies(conn, chunks[c], UINT64_MAX, &sink, &ie);
 	for (size_t c = 0; c < chunks_count; c++)
 		free(chunks[c]);
 	free(chunks);
@@ -522,7 +522,7 @@ check_content(struct mailbox_ctx *ctx, const struct listing *l,
 	if (nb > 1)
 		qsort(buids, nb, sizeof(*buids), uid_cmp);
 	bh.count = nb;
-	if (hash_bodies(ctx, ctx->prod, &ph) < 0 ||
+	if (hash_bodies(ctx, recon_prod(ctx), &ph) < 0 ||
 	    hash_bodies(ctx, ctx->backup, &bh) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -568,13 +568,13 @@ verify_folder(struct mailbox_ctx *ctx, struct found *found)
 	int ret = -1;
 
 	memset(&l, 0, sizeof(l));
-	if (examine(ctx, ctx->prod, "production", &pinfo, &prod_missing) < 0 ||
+	if (examine(ctx, recon_prod(ctx), "production", &pinfo, &prod_missing) < 0 ||
 	    examine(ctx, ctx->backup, "backup", &binfo, &backup_missing) < 0)
 		return -1;
 	if (prod_missing && backup_missing)
 		return 0;
 	if ((!prod_missing && pinfo.exists > 0 &&
-	     recon_observe(ctx, ctx->prod, "1:*", true, &prod) < 0) ||
+	     recon_observe(ctx, recon_prod(ctx), "1:*", true, &prod) < 0) ||
 	    (!backup_missing && binfo.exists > 0 &&
 	     recon_observe_source(ctx, ctx->backup, "1:*", &backup) < 0) ||
 	    load_links(ctx, &pinfo, &binfo, &links, &links_count) < 0 ||
@@ -612,21 +612,13 @@ recon_mailbox_verify(const struct recon_params *params,
 	char **folders = NULL;
 	int ret = -1;
 
-	if (sub->target != DB_TARGET_IMAP) {
-		recon_error_set(error_r, RECON_FAIL_MAILBOX, "mailbox %s: target "
-				"'files' is not supported by this version of "
-				"mmirror", sub->id);
-		return -1;
-	}
 	folders = recon_sub_folders(params, sub, &folders_count);
 	if (recon_connect_login(&ctx, &params->production, sub->prod_user,
 				&ctx.prod) < 0)
 		goto out;
 	counters->prod_connections++;
-	if (recon_connect_login(&ctx, &params->backup, sub->backup_user,
-				&ctx.backup) < 0)
+	if (recon_backup_open(&ctx) < 0)
 		goto out;
-	counters->backup_connections++;
 	for (size_t i = 0; i < folders_count; i++) {
 		ctx.folder = folders[i];
 		if (verify_folder(&ctx, &found) < 0)
