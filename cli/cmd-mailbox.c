@@ -14,6 +14,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "db/db-health.h"
+#include "archive/archive.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -364,6 +365,77 @@ mailbox_list(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The archived originals that the placeholder links of mailbox id's
+ * folders stand for, one entry per link (a folder named twice counts
+ * once); free with config_strv_free(). */
+static char **
+placeholder_objects(struct db *db, const char *id, char *const *folders,
+		    size_t count, size_t *n_r, const char **error_r)
+{
+	char **ids = NULL;
+	size_t n = 0, alloc = 0;
+
+	*n_r = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct db_message *links;
+		size_t links_count;
+		bool seen = false;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(folders[k], folders[i]) == 0;
+		if (seen)
+			continue;
+		if (db_message_list(db, NULL, id, folders[i], &links, &links_count,
+				    error_r) < 0) {
+			config_strv_free(ids, n);
+			return NULL;
+		}
+		for (size_t k = 0; k < links_count; k++) {
+			if (links[k].form != DB_FORM_PLACEHOLDER ||
+			    links[k].archive_id[0] == '\0')
+				continue;
+			ids = xgrow(ids, &alloc, n + 2, sizeof(*ids));
+			ids[n++] = xstrdup(links[k].archive_id);
+			ids[n] = NULL;
+		}
+		db_messages_free(&links, links_count);
+	}
+	*n_r = n;
+	return ids != NULL ? ids : xcalloc(1, sizeof(*ids));
+}
+
+/* Once the links that held them are gone, each object loses a reference
+ * (and goes with its last).  One that cannot be released is said and
+ * stays in the archive: kept rather than lost. */
+static void
+release_objects(const struct cli *cli, struct db *db, char **ids, size_t n)
+{
+	struct archive *archive = NULL;
+	const char *error;
+	size_t released = 0;
+
+	if (n == 0)
+		return;
+	if (archive_open(cli->config->archive_dir, db, &archive, &error) < 0) {
+		cli_error("the archive (%s): %s: %zu archived %s keep a reference",
+			  cli->config->archive_dir, error, n,
+			  plural(n, "original", "originals"));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = archive_unref(archive, ids[i], NULL, &error);
+
+		if (r < 0)
+			cli_error("archive object %s: %s (it is kept)", ids[i], error);
+		else if (r == 0)
+			released++;
+	}
+	if (released > 0)
+		log_info("%zu archived %s released", released,
+			 plural(released, "original", "originals"));
+	archive_close(&archive);
+}
+
 static int
 mailbox_change(struct cli *cli, int argc, char **argv, const char *action)
 {
@@ -397,11 +469,22 @@ mailbox_change(struct cli *cli, int argc, char **argv, const char *action)
 	if (strcmp(action, "remove") == 0) {
 		/* the mirror's state of the mailbox goes with it; the copies
 		 * on the backup stay where they are */
-		size_t count;
+		size_t count, n_all, n_objects = 0;
 		char **folders = config_split_list(sub.folders != NULL ? sub.folders : "",
 						   &count);
+		char **all = xcalloc(count + cli->config->folders_count + 1,
+				     sizeof(*all));
+		char **objects;
 
-		ret = 0;
+		n_all = 0;
+		for (size_t i = 0; i < count; i++)
+			all[n_all++] = folders[i];
+		for (size_t i = 0; i < cli->config->folders_count; i++)
+			all[n_all++] = cli->config->folders[i];
+		objects = placeholder_objects(db, sub.id, all, n_all, &n_objects,
+					      &error);
+		free(all);
+		ret = objects != NULL ? 0 : -1;
 		for (size_t i = 0; i < count && ret >= 0; i++)
 			ret = db_folder_delete(db, NULL, sub.id, folders[i], &error);
 		for (size_t i = 0; i < cli->config->folders_count && ret >= 0; i++)
@@ -415,6 +498,9 @@ mailbox_change(struct cli *cli, int argc, char **argv, const char *action)
 		/* and its health: no alert about a mailbox no longer mirrored */
 		if (ret == 0 && db_health_delete(db, NULL, sub.id, &error) < 0)
 			ret = -1;
+		if (ret == 0)
+			release_objects(cli, db, objects, n_objects);
+		config_strv_free(objects, n_objects);
 	} else {
 		sub.enabled = strcmp(action, "enable") == 0;
 		ret = db_subscription_put(db, NULL, &sub, &error);
@@ -713,6 +799,8 @@ set_apply(struct cli *cli, struct db *db, const struct db_subscription *sub,
 	struct db_subscription changed = *sub;
 	struct set_ctx c;
 	const char *error;
+	char **objects;
+	size_t n_objects = 0;
 	int r, ret = EXIT_OK;
 
 	if (o->target_given)
@@ -728,7 +816,9 @@ set_apply(struct cli *cli, struct db *db, const struct db_subscription *sub,
 	c.forget = forget_list(cli->config, sub, changed.folders,
 			       changed.target != sub->target, &c.forget_count);
 	c.forgotten = xcalloc(c.forget_count + 1, sizeof(*c.forgotten));
-	r = db_txn_run(db, set_txn, &c, &error);
+	objects = placeholder_objects(db, sub->id, c.forget, c.forget_count,
+				      &n_objects, &error);
+	r = objects == NULL ? -1 : db_txn_run(db, set_txn, &c, &error);
 	if (r == SET_PAUSED || r == SET_FAILBACK_OPEN) {
 		ret = set_refused(sub, &c, r);
 	} else if (r != 0) {
@@ -738,9 +828,11 @@ set_apply(struct cli *cli, struct db *db, const struct db_subscription *sub,
 		if (c.intents > 0)
 			log_info("mailbox %s: %zu open copy %s dropped", sub->id,
 				 c.intents, plural(c.intents, "intent", "intents"));
+		release_objects(cli, db, objects, n_objects);
 		set_print(cli, sub, &c);
 		target_warn(cli->config, changed.target, changed.id);
 	}
+	config_strv_free(objects, n_objects);
 	config_strv_free(c.forget, c.forget_count);
 	free(c.forgotten);
 	return ret;

@@ -32,6 +32,7 @@
 #define DRIFT_USER "2009"
 #define BIG_USER "2010"
 #define BIG_IMAP_USER "2005"
+#define RETARGET_USER "2004"
 
 static char *tmp;
 static struct fixture_server prod, backup, tree;
@@ -220,6 +221,68 @@ START_TEST(test_tree_keeps_oversize_whole)
 	json_decref(root);
 	assert_exact(&backup, IMAP_USERS);
 	assert_exact(&tree, FILES_USERS);
+}
+END_TEST
+
+/* The number of objects in the archive. */
+static size_t
+archive_objects(void)
+{
+	char *out = NULL;
+	json_t *root;
+	size_t n;
+
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json archive list"), 0);
+	root = parse_json(out);
+	n = json_array_size(json_object_get(root, "objects"));
+	json_decref(root);
+	free(out);
+	return n;
+}
+
+/* A mailbox moved from the store to the tree: the mirror forgets what it
+ * had on the store (its placeholders' originals leave the archive), and
+ * the next pass puts all of it, the large message whole, in the tree. */
+START_TEST(test_retarget_to_the_tree)
+{
+	char *args, *out = NULL;
+	json_t *root;
+	size_t before;
+
+	ensure_mirrored(config);
+	before = archive_objects();
+	args = xasprintf("'%s' %s '<big-retarget@voicemail.example.com>' 250000",
+			 prod.env_file, RETARGET_USER);
+	ck_assert_int_eq(run_script(append_script, args), 0);
+	free(args);
+	root = sync_json("--full --mailbox " RETARGET_USER, 0);
+	ck_assert_int_eq(json_path_int(root, "messages.placeholders"), 1);
+	json_decref(root);
+	ck_assert_uint_eq(archive_objects(), before + 1);
+	ck_assert_int_eq(run_mmirror(config, &out, NULL, "--json mailbox set %s "
+				     "--target files", RETARGET_USER), 0);
+	ck_assert_msg(strstr(out, "\"files\"") != NULL, "%s", out);
+	free(out);
+	ck_assert_uint_eq(archive_objects(), before);
+	root = sync_json("--full --mailbox " RETARGET_USER, 0);
+	ck_assert_int_eq(json_path_int(root, "messages.placeholders"), 0);
+	json_decref(root);
+	assert_exact(&tree, RETARGET_USER);
+	/* and back: the store gets it all again, the original archived anew */
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "-q mailbox set %s "
+				     "--target imap", RETARGET_USER), 0);
+	root = sync_json("--full --mailbox " RETARGET_USER, 0);
+	ck_assert_int_eq(json_path_int(root, "messages.placeholders"), 1);
+	json_decref(root);
+	ck_assert_uint_eq(archive_objects(), before + 1);
+	/* production lets it go, and so does the archive */
+	args = xasprintf("'%s' %s '<big-retarget@voicemail.example.com>'",
+			 prod.env_file, RETARGET_USER);
+	ck_assert_int_eq(run_script(expunge_script, args), 0);
+	free(args);
+	json_decref(sync_json("--full --mailbox " RETARGET_USER, 0));
+	ck_assert_uint_eq(archive_objects(), before);
+	assert_exact(&backup, RETARGET_USER);
 }
 END_TEST
 
@@ -420,6 +483,7 @@ main(void)
 	suite_add_case(suite, test_mixed_site, 600);
 	suite_add_case(suite, test_tree_layout, 600);
 	suite_add_case(suite, test_tree_keeps_oversize_whole, 600);
+	suite_add_case(suite, test_retarget_to_the_tree, 600);
 	suite_add_case(suite, test_keywords_past_26, 600);
 	suite_add_case(suite, test_outage_on_the_tree_goes_home, 600);
 	suite_add_case(suite, test_drift_in_the_tree_is_repaired, 600);
