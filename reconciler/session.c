@@ -158,6 +158,8 @@ recon_backup_open(struct mailbox_ctx *ctx)
 			recon_error_imap(ctx, &ie, NULL);
 			return -1;
 		}
+		/* the tree opened counts as the backup reached */
+		ctx->counters->backup_connections++;
 		return 0;
 	}
 	if (params->backup.imap.host == NULL || params->backup.imap.host[0] == '\0') {
@@ -211,6 +213,32 @@ recon_inbox_missing(struct mailbox_ctx *ctx, const char *side)
 	return -1;
 }
 
+/* Messages others saved in the folder (a Dovecot serving the files
+ * target's tree) become the target's own, as messages on a backup store
+ * are: the planner adopts or removes them.  The folder is opened again
+ * for its counters then. */
+static int
+take_foreign(struct mailbox_ctx *ctx, struct imap_mailbox_info *info_r)
+{
+	struct imap_error ie;
+	size_t taken;
+
+	if (target_take_foreign(ctx->backup, &taken, &ie) < 0) {
+		recon_error_imap(ctx, &ie, "taking in what others saved on the backup");
+		return -1;
+	}
+	if (taken == 0)
+		return 0;
+	log_info("%s/%s: %zu %s on the backup that the mirror did not write",
+		 ctx->sub->id, ctx->folder, taken,
+		 plural(taken, "message", "messages"));
+	if (target_select(ctx->backup, ctx->folder, false, info_r, &ie) < 0) {
+		recon_error_imap(ctx, &ie, "opening the backup folder again");
+		return -1;
+	}
+	return 0;
+}
+
 int
 recon_open_backup_folder(struct mailbox_ctx *ctx,
 			 struct imap_mailbox_info *info_r, bool *missing_r)
@@ -220,8 +248,13 @@ recon_open_backup_folder(struct mailbox_ctx *ctx,
 	*missing_r = false;
 	memset(info_r, 0, sizeof(*info_r));
 	ctx->server_limit = 0;
-	if (target_select(ctx->backup, ctx->folder, false, info_r, &ie) == 0)
+	/* a dry run only looks (what others saved is listed as it is) */
+	if (target_select(ctx->backup, ctx->folder, ctx->params->dry_run, info_r,
+			  &ie) == 0) {
+		if (!ctx->params->dry_run && take_foreign(ctx, info_r) < 0)
+			return -1;
 		return backup_folder_limit(ctx);
+	}
 	if (ie.kind != IMAP_ERR_NONEXISTENT) {
 		recon_error_imap(ctx, &ie, "opening the backup folder");
 		return -1;

@@ -74,8 +74,9 @@ struct target_ops {
 	int (*expunge)(struct target *t, const char *uidset,
 		       struct imap_error *error_r);
 	/* Makes the messages others saved in the selected folder the
-	 * target's own, so that their UIDs last (failback links them);
-	 * *taken_r counts them.  NULL when a target has no such
+	 * target's own, so that their UIDs last: a pass then adopts or
+	 * removes them as it does a store's strays, failback carries them
+	 * home; *taken_r counts them.  NULL when a target has no such
 	 * messages (the IMAP store's are its own already). */
 	int (*take_foreign)(struct target *t, size_t *taken_r,
 			    struct imap_error *error_r);
