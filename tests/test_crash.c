@@ -1018,5 +1018,5 @@ run_pair(const struct test_pair *pair)
 int
 main(void)
 {
-	return pairs_main("test_crash", run_pair);
+	return pairs_main_with_files("test_crash", run_pair);
 }

@@ -29,6 +29,9 @@
 	PAUSE_USER " " PARTLY_USER " " CUT_USER " " RENUMBERED_USER
 
 static char *tmp;
+/* the backup is the files target's tree (served by a Dovecot): no
+ * placeholders there, originals whole */
+static bool files_pair;
 static struct fixture_server prod, backup;
 
 /* Appends a message to a mailbox's INBOX as a caller's message would
@@ -264,8 +267,10 @@ START_TEST(test_failback_brings_the_outage_home)
 	ck_assert_int_ge(appended, 3 * 4);	/* voice, fax, greeting... */
 	ck_assert_int_gt(flag_changed, 0);
 	ck_assert_int_gt(expunged, 0);
-	/* one more user listened to the placeholder of a long message */
-	free(python(read_placeholder_script, &backup, "'" OVERSIZE_USER "'"));
+	/* one more user listened to the placeholder of a long message (the
+	 * tree has no placeholders: the long message itself) */
+	if (!files_pair)
+		free(python(read_placeholder_script, &backup, "'" OVERSIZE_USER "'"));
 	/* paused: a timer's sync undoes nothing */
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q sync --full"), 0);
 	ck_assert_int_eq(last_run_id(cfg, "full", "ok"), sync_run);
@@ -280,7 +285,7 @@ START_TEST(test_failback_brings_the_outage_home)
 	ck_assert_int_eq(json_path_int(run, "messages.expunged"), expunged);
 	/* the mutations and the read placeholder */
 	ck_assert_int_eq(json_path_int(run, "messages.flags_changed"),
-			 flag_changed + 1);
+			 flag_changed + !files_pair);
 	ck_assert_int_eq(json_path_int(plan, "messages.appended"), appended);
 	ck_assert_int_eq(json_path_int(run, "mailboxes.failed"), 0);
 	ck_assert_ptr_nonnull(strstr(done, "Greetings: APPEND backup UID"));
@@ -290,12 +295,12 @@ START_TEST(test_failback_brings_the_outage_home)
 
 	/* production now holds exactly what the backup holds */
 	assert_equal(OUTAGE_USERS, true);
-	assert_equal(OVERSIZE_USER, false);
+	assert_equal(OVERSIZE_USER, files_pair);
 	fb_run = last_run_id(cfg, "failback", "ok");
 	diff_counts(cfg, sync_run, fb_run, &added, &removed, &flags);
 	ck_assert_uint_eq(added, (size_t)appended);
 	ck_assert_uint_eq(removed, (size_t)expunged);
-	ck_assert_uint_eq(flags, (size_t)flag_changed + 1);
+	ck_assert_uint_eq(flags, (size_t)flag_changed + !files_pair);
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q runs --verify-chain"), 0);
 	ck_assert_int_eq(run_mmirror(cfg, NULL, NULL, "-q db check"), 0);
 
@@ -575,6 +580,7 @@ run_pair(const struct test_pair *p)
 	int failed = 1;
 
 	tmp = test_tmpdir();
+	files_pair = pair_is_files(p);
 	/* the backup refuses the oversize messages: placeholders */
 	pair_start(tmp, "", p, ALL_USERS, "", "--max-mail-size 300000", &prod,
 		   &backup);
@@ -607,5 +613,5 @@ run_pair(const struct test_pair *p)
 int
 main(void)
 {
-	return pairs_main("test_failback", run_pair);
+	return pairs_main_with_files("test_failback", run_pair);
 }

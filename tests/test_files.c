@@ -33,6 +33,7 @@
 #define BIG_USER "2010"
 #define BIG_IMAP_USER "2005"
 #define RETARGET_USER "2004"
+#define VERIFY_USER "2006"
 
 static char *tmp;
 static struct fixture_server prod, backup, tree;
@@ -406,6 +407,55 @@ START_TEST(test_drift_in_the_tree_is_repaired)
 }
 END_TEST
 
+/* verify reads the tree as it reads a store: clean after a pass; a file
+ * deleted behind the mirror is missing, one renamed to other flags
+ * differs in flags, a message a Dovecot saved there is extra; nothing
+ * changes on either side. */
+START_TEST(test_verify_reads_the_tree)
+{
+	char cur[400], *name, *from, *to, *out = NULL, *args;
+	int ret;
+
+	ensure_mirrored(config);
+	ret = run_mmirror(config, &out, NULL, "verify --content --mailbox %s",
+			  VERIFY_USER);
+	ck_assert_msg(ret == 0, "verify exited %d: %s", ret, out);
+	free(out);
+	snprintf(cur, sizeof(cur), "%s/%s/Maildir/cur", tree.files_dir, VERIFY_USER);
+	name = first_file(cur, "1.mmirror");
+	ck_assert_ptr_nonnull(name);
+	from = xasprintf("%s/%s", cur, name);
+	ck_assert_int_eq(unlink(from), 0);
+	free(from);
+	free(name);
+	name = first_file(cur, "2.mmirror");
+	ck_assert_ptr_nonnull(name);
+	from = xasprintf("%s/%s", cur, name);
+	*strstr(name, ":2,") = '\0';
+	to = xasprintf("%s/%s:2,FT", cur, name);
+	ck_assert_int_eq(rename(from, to), 0);
+	free(from);
+	free(to);
+	free(name);
+	args = xasprintf("'%s' %s '<saved-in-tree@voicemail.example.com>'",
+			 tree.env_file, VERIFY_USER);
+	ck_assert_int_eq(run_script(append_script, args), 0);
+	free(args);
+	ret = run_mmirror(config, &out, NULL, "verify --content --mailbox %s",
+			  VERIFY_USER);
+	ck_assert_msg(ret == 1, "verify exited %d: %s", ret, out);
+	ck_assert_msg(strstr(out, ": missing:") != NULL &&
+		      strstr(out, ": flags:") != NULL &&
+		      strstr(out, ": extra:") != NULL, "%s", out);
+	free(out);
+	/* verify changed nothing: a pass repairs and removes the stray */
+	json_decref(sync_json("--full --mailbox " VERIFY_USER, 0));
+	assert_exact(&tree, VERIFY_USER);
+	ck_assert_int_eq(run_mmirror(config, NULL, NULL, "-q verify --mailbox %s",
+				     VERIFY_USER), 0);
+}
+END_TEST
+
 /* The tree is what DESIGN.md says: gzip files in cur/ with the size in
  * the name, the INTERNALDATE as mtime, Greetings as .Greetings, owned
  * by files_dir's owner. */
@@ -488,6 +538,7 @@ main(void)
 	suite_add_case(suite, test_keywords_past_26, 600);
 	suite_add_case(suite, test_outage_on_the_tree_goes_home, 600);
 	suite_add_case(suite, test_drift_in_the_tree_is_repaired, 600);
+	suite_add_case(suite, test_verify_reads_the_tree, 600);
 	failed = suite_run(suite);
 out:
 	free(users);

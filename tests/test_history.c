@@ -640,5 +640,5 @@ run_pair(const struct test_pair *p)
 int
 main(void)
 {
-	return pairs_main("test_history", run_pair);
+	return pairs_main_with_files("test_history", run_pair);
 }

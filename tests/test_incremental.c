@@ -703,5 +703,5 @@ run_pair(const struct test_pair *p)
 int
 main(void)
 {
-	return pairs_main("test_incremental", run_pair);
+	return pairs_main_with_files("test_incremental", run_pair);
 }

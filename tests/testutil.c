@@ -566,12 +566,14 @@ pair_is_files(const struct test_pair *pair)
 	return kind_is_files(pair->backup);
 }
 
+/* the pairings without MMIRROR_PAIRS */
+static const char *default_pairs = TEST_PAIRS_STORES;
+
 struct test_pair *
 test_pairs(size_t *count_r)
 {
 	const char *env = getenv("MMIRROR_PAIRS");
-	char *list = xstrdup(env != NULL && *env != '\0' ? env :
-			     "dovecot:cyrus cyrus:dovecot");
+	char *list = xstrdup(env != NULL && *env != '\0' ? env : default_pairs);
 	char *save = NULL;
 	struct test_pair *pairs = NULL;
 	size_t count = 0;
@@ -628,6 +630,14 @@ pair_start(const char *tmp, const char *name, const struct test_pair *pair,
 	args = xasprintf("--users '%s' %s", users, backup_args);
 	fixture_start_kind(pair->backup, dir, args, backup_r);
 	free(args);
+}
+
+int
+pairs_main_with_files(const char *program,
+		      int (*run_pair)(const struct test_pair *pair))
+{
+	default_pairs = TEST_PAIRS_WITH_FILES;
+	return pairs_main(program, run_pair);
 }
 
 int

@@ -111,6 +111,12 @@ struct test_pair {
 	char backup[16];
 };
 
+/* The default pairings: both stores on either side; and with the files
+ * target behind a production Dovecot too, for the suites that hold a
+ * guarantee of both targets (pairs_main_with_files()). */
+#define TEST_PAIRS_STORES "dovecot:cyrus cyrus:dovecot"
+#define TEST_PAIRS_WITH_FILES TEST_PAIRS_STORES " dovecot:files"
+
 /* The pairings to run, from MMIRROR_PAIRS (space-separated PROD:BACKUP,
  * e.g. "dovecot:cyrus cyrus:dovecot", the default, or "dovecot:files");
  * exits the program with 77 and one line when a named server is not
@@ -131,6 +137,9 @@ bool pair_is_files(const struct test_pair *pair);
  * naming program and pairing; run_pair returns its failed tests.  The
  * exit status for main(): 0 when every pairing passed, else 1. */
 int pairs_main(const char *program, int (*run_pair)(const struct test_pair *pair));
+/* As pairs_main(), with the files target among the default pairings. */
+int pairs_main_with_files(const char *program,
+			  int (*run_pair)(const struct test_pair *pair));
 /* Removes tmp after a clean run, keeps it (and says so) after failures. */
 void test_tmp_finish(const char *tmp, int failed);
 
