@@ -132,11 +132,60 @@ int maildir_folder_letters(struct maildir_folder *folder, const char *flags,
 			   size_t *dropped_count_r, char *dropped,
 			   size_t dropped_size, char **error_r);
 
-/* ---- the uid -> file map (message.c) ---- */
+/* ---- names in cur/ and new/, the uid -> file map (list.c) ---- */
+/* A directory entry of cur/ or new/ that can be a message. */
+struct maildir_item {
+	char *path;		/* "cur/NAME" or "new/NAME" */
+	const char *name;	/* NAME, inside path */
+	bool in_new;
+	bool own;
+	struct maildir_name parsed;
+};
+/* Frees the count items of *items and sets *items to NULL. */
+void maildir_items_free(struct maildir_item **items, size_t count);
+/* The names in cur/ and new/ (no dot files or directories) as a new array. */
+int maildir_read_names(struct maildir_folder *folder,
+		       struct maildir_item **items_r, size_t *count_r,
+		       char **error_r);
+/* qsort() order of items by path. */
+int maildir_item_path_cmp(const void *a, const void *b);
+
+/* The map's entry of uid (NULL when none), valid until the map changes. */
+struct maildir_loc *maildir_locs_find(struct maildir_folder *folder,
+				      uint32_t uid);
+/* Records path (copied) as the file of uid, in place of any other. */
+void maildir_locs_set(struct maildir_folder *folder, uint32_t uid,
+		      const char *path, bool foreign);
+/* Forgets the file of uid (nothing when the map has none). */
+void maildir_locs_remove(struct maildir_folder *folder, uint32_t uid);
+/* Forgets every file of the map, or only the foreign ones. */
 void maildir_locs_clear(struct maildir_folder *folder, bool foreign_only);
 /* Reads the names in cur/ and new/ into the map (mmirror's own only);
  * *max_uid_r is the highest uid seen (0 for none). */
 int maildir_scan(struct maildir_folder *folder, uint32_t *max_uid_r,
 		 char **error_r);
+/* *rel_r (caller frees): uid's file in the folder; 1 found, 0 not, -1 error. */
+int maildir_find(struct maildir_folder *folder, uint32_t uid, bool rescan,
+		 char **rel_r, bool *foreign_r, char **error_r);
+
+/* ---- files a Dovecot saved (foreign.c) ---- */
+/* Passes the bytes on with every LF that no CR precedes as CRLF, as a
+ * Dovecot serves the files it saved (mail_save_crlf = no). */
+struct maildir_crlf {
+	int (*data)(const void *buf, size_t len, void *ctx);
+	void *ctx;
+	bool prev_cr;
+};
+/* maildir_file_stream()'s data for a struct maildir_crlf (as context). */
+int maildir_crlf_data(const void *buf, size_t len, void *context);
+/* Sizes of the foreign file at rel as stored (may be NULL) and served. */
+int maildir_measure(struct maildir_folder *folder, const char *rel,
+		    uint64_t *stored_r, uint64_t *served_r, bool *missing_r,
+		    char **error_r);
+
+/* ---- messages (message.c) ---- */
+/* Syncs the directory ("cur" or "new") of the relative path rel. */
+int maildir_fsync_subdir(struct maildir_folder *folder, const char *rel,
+			 char **error_r);
 
 #endif
