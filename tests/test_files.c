@@ -490,19 +490,19 @@ int
 main(void)
 {
 	Suite *suite;
-	char *users = NULL;
+	char *users = NULL, dir[256];
 	int failed = 1;
 
 	fixture_require("dovecot");
 	fixture_require("cyrus");
 	fixture_require("files");
 	tmp = test_tmpdir();
-	fixture_start_kind("dovecot", xasprintf("%s/p", tmp), "--users '" ALL_USERS "'",
-			   &prod);
-	fixture_start_kind("cyrus", xasprintf("%s/b", tmp), "--users '" ALL_USERS "'",
-			   &backup);
-	fixture_start_kind("files", xasprintf("%s/f", tmp), "--users '" ALL_USERS "'",
-			   &tree);
+	snprintf(dir, sizeof(dir), "%s/p", tmp);
+	fixture_start_kind("dovecot", dir, "--users '" ALL_USERS "'", &prod);
+	snprintf(dir, sizeof(dir), "%s/b", tmp);
+	fixture_start_kind("cyrus", dir, "--users '" ALL_USERS "'", &backup);
+	snprintf(dir, sizeof(dir), "%s/f", tmp);
+	fixture_start_kind("files", dir, "--users '" ALL_USERS "'", &tree);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
 	{
