@@ -12,6 +12,7 @@
  * empty unknown section would otherwise go unnoticed). */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +25,7 @@
 
 #include "cli/settings.h"
 #include "util/util.h"
+#include "web/auth.h"
 
 #define DEFAULT_LOGIN_TEMPLATE "%u*%a"
 #define DEFAULT_FOLDERS "INBOX, Greetings"
@@ -34,6 +36,9 @@
 #define DEFAULT_MAX_SPOOL ((uint64_t)1 << 30)
 #define DEFAULT_KEY_ATTRIBUTE "uid"
 #define DEFAULT_LOG_LEVEL "info"
+#define DEFAULT_WEB_LISTEN "127.0.0.1"
+#define DEFAULT_WEB_PORT 8443
+#define DEFAULT_WEB_SESSION_TIMEOUT (30 * 60)
 #define MAX_SECTION_KEYS 24
 
 enum value_type {
@@ -52,6 +57,7 @@ enum value_type {
 	VALUE_FOLDERS,		/* config->folders, folders_count */
 	VALUE_SKIP_HEADER,	/* config->skip_headers, may repeat */
 	VALUE_TARGET,		/* enum config_target */
+	VALUE_ADDRESS,		/* char *, an IPv4 or IPv6 address */
 };
 
 struct key_def {
@@ -154,6 +160,16 @@ static const struct key_def log_keys[] = {
 	{ "metrics_file", VALUE_STRING, CFG(metrics_file), 0, 0, NULL },
 };
 
+static const struct key_def web_keys[] = {
+	{ "listen", VALUE_ADDRESS, CFG(web_listen), 0, 0, NULL },
+	{ "port", VALUE_UINT, CFG(web_port), 1, 65535, NULL },
+	{ "tls_cert", VALUE_STRING, CFG(web_tls_cert), 0, 0, NULL },
+	{ "tls_key", VALUE_STRING, CFG(web_tls_key), 0, 0, NULL },
+	{ "users_file", VALUE_STRING, CFG(web_users_file), 0, 0, NULL },
+	{ "session_timeout", VALUE_DURATION, CFG(web_session_timeout), 0, 0,
+	  NULL },
+};
+
 #define SECTION(name, keys, base) { name, keys, N_ELEMENTS(keys), base }
 static const struct section_def sections[] = {
 	SECTION("state", state_keys, 0),
@@ -165,6 +181,7 @@ static const struct section_def sections[] = {
 	SECTION("ldap", ldap_keys, 0),
 	SECTION("notify", notify_keys, 0),
 	SECTION("log", log_keys, 0),
+	SECTION("web", web_keys, 0),
 };
 
 struct config_parser {
@@ -489,6 +506,17 @@ value_set(struct config_parser *parser, const struct section_def *section,
 			return 0;
 		*(char **)field = xstrdup(value);
 		return 1;
+	case VALUE_ADDRESS: {
+		unsigned char addr[16];
+
+		if (inet_pton(AF_INET, value, addr) != 1 &&
+		    inet_pton(AF_INET6, value, addr) != 1)
+			return parser_error(parser, "%s must be an IPv4 or IPv6 "
+					    "address, not '%s'", key->name,
+					    value);
+		*(char **)field = xstrdup(value);
+		return 1;
+	}
 	case VALUE_FOLDERS:
 		return folders_set(parser, key, value);
 	case VALUE_SKIP_HEADER:
@@ -677,6 +705,42 @@ notify_finish(struct config_parser *parser, const char **error_r)
 	return 0;
 }
 
+/* [web]: TLS both ways or not at all, and plain HTTP only where nobody
+ * else can listen in. */
+static int
+web_finish(struct config_parser *parser, const char **error_r)
+{
+	struct config *config = parser->config;
+
+	if ((config->web_tls_cert == NULL) != (config->web_tls_key == NULL)) {
+		*error_r = config_set_error("%s: [web] tls_cert and tls_key go "
+					    "together: give both or neither",
+					    parser->path);
+		return -1;
+	}
+	if (config->web_listen == NULL)
+		config->web_listen = xstrdup(DEFAULT_WEB_LISTEN);
+	if (config->web_tls_cert == NULL &&
+	    !web_address_is_loopback(config->web_listen)) {
+		*error_r = config_set_error("%s: [web] listen = %s without "
+					    "tls_cert and tls_key would send "
+					    "passwords and sessions in clear: "
+					    "give both, or listen on a loopback "
+					    "address (127.0.0.1, ::1)",
+					    parser->path, config->web_listen);
+		return -1;
+	}
+	if (config->web_session_timeout == 0) {
+		*error_r = config_set_error("%s: [web] session_timeout must be "
+					    "more than 0", parser->path);
+		return -1;
+	}
+	if (config->web_users_file == NULL)
+		config->web_users_file = xasprintf("%s/web-users",
+						   config->state_dir);
+	return 0;
+}
+
 /* Was the [backup] section given, even empty? */
 static bool
 backup_given(const struct config_parser *parser)
@@ -708,6 +772,8 @@ config_finish(struct config_parser *parser, const char **error_r)
 	    server_finish(parser, &config->backup, "backup", error_r) < 0)
 		return -1;
 	if (notify_finish(parser, error_r) < 0)
+		return -1;
+	if (web_finish(parser, error_r) < 0)
 		return -1;
 	if (config->folders == NULL)
 		config->folders = config_split_list(DEFAULT_FOLDERS,
@@ -790,6 +856,8 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	config->notify_verify = true;
 	config->notify_max_lag = 86400;
 	config->notify_remind = 86400;
+	config->web_port = DEFAULT_WEB_PORT;
+	config->web_session_timeout = DEFAULT_WEB_SESSION_TIMEOUT;
 
 	memset(&parser, 0, sizeof(parser));
 	parser.config = config;
@@ -887,6 +955,10 @@ config_free(struct config **configp)
 	free(config->notify_username);
 	free(config->notify_password_file);
 	free(config->log_level);
+	free(config->web_listen);
+	free(config->web_tls_cert);
+	free(config->web_tls_key);
+	free(config->web_users_file);
 	free(config);
 	*configp = NULL;
 }

@@ -108,6 +108,15 @@ struct config {
 	char *log_level;		/* default "info" */
 	bool log_syslog;		/* default no */
 	char *metrics_file;		/* Prometheus text format; NULL: none */
+
+	/* [web]: the web administration (web/auth.h) */
+	char *web_listen;		/* an IPv4 or IPv6 address, default
+					 * 127.0.0.1 */
+	unsigned int web_port;		/* default 8443 */
+	char *web_tls_cert;		/* both or neither; NULL: plain HTTP, */
+	char *web_tls_key;		/* allowed on a loopback listen only */
+	char *web_users_file;		/* default <state dir>/web-users */
+	uint64_t web_session_timeout;	/* idle seconds, default 30m */
 };
 
 /* Reads and checks path; warnings (tls = none, verify = no) are logged.  On success *config_r is the caller's (free

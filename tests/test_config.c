@@ -221,7 +221,15 @@ START_TEST(test_full_file)
 		"[log]\n"
 		"level = DEBUG\n"
 		"syslog = true\n"
-		"metrics_file = /var/lib/node_exporter/mmirror.prom\n";
+		"metrics_file = /var/lib/node_exporter/mmirror.prom\n"
+		"\n"
+		"[web]\n"
+		"listen = 192.0.2.10\n"
+		"port = 443\n"
+		"tls_cert = /etc/mmirror/web.crt\n"
+		"tls_key = /etc/mmirror/web.key\n"
+		"users_file = /etc/mmirror/web-users\n"
+		"session_timeout = 2h\n";
 	struct config *config = load_ok(content);
 	const struct config_server *p = &config->production, *b = &config->backup;
 
@@ -320,6 +328,13 @@ START_TEST(test_full_file)
 	ck_assert_str_eq(config->metrics_file,
 			 "/var/lib/node_exporter/mmirror.prom");
 
+	ck_assert_str_eq(config->web_listen, "192.0.2.10");
+	ck_assert_uint_eq(config->web_port, 443);
+	ck_assert_str_eq(config->web_tls_cert, "/etc/mmirror/web.crt");
+	ck_assert_str_eq(config->web_tls_key, "/etc/mmirror/web.key");
+	ck_assert_str_eq(config->web_users_file, "/etc/mmirror/web-users");
+	ck_assert_uint_eq(config->web_session_timeout, 2 * 3600);
+
 	config_free(&config);
 	ck_assert_ptr_null(config);
 }
@@ -373,6 +388,12 @@ START_TEST(test_defaults)
 	ck_assert(!config->notify_always);
 	ck_assert_str_eq(config->log_level, "info");
 	ck_assert(!config->log_syslog);
+	ck_assert_str_eq(config->web_listen, "127.0.0.1");
+	ck_assert_uint_eq(config->web_port, 8443);
+	ck_assert_ptr_null(config->web_tls_cert);
+	ck_assert_ptr_null(config->web_tls_key);
+	ck_assert_str_eq(config->web_users_file, "/var/lib/mm/web-users");
+	ck_assert_uint_eq(config->web_session_timeout, 30 * 60);
 	config_free(&config);
 }
 END_TEST
@@ -418,6 +439,33 @@ END_TEST
 
 /* An indented key is a key: inih's multi-line mode must not turn it into
  * a second value of the key above. */
+/* Plain HTTP only on a loopback address; TLS anywhere. */
+START_TEST(test_web_listen)
+{
+	static const struct {
+		const char *web;
+		const char *listen;
+	} cases[] = {
+		{ "listen = ::1\n", "::1" },
+		{ "listen = 127.0.0.2\nport = 8080\n", "127.0.0.2" },
+		{ "listen = 0.0.0.0\ntls_cert = /c\ntls_key = /k\n", "0.0.0.0" },
+		{ "listen = 2001:db8::5\ntls_cert = /c\ntls_key = /k\n",
+		  "2001:db8::5" },
+		{ "tls_cert = /c\ntls_key = /k\nsession_timeout = 90\n",
+		  "127.0.0.1" },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *content = xasprintf(MINIMAL "[web]\n%s", cases[i].web);
+		struct config *config = load_ok(content);
+
+		ck_assert_str_eq(config->web_listen, cases[i].listen);
+		config_free(&config);
+		free(content);
+	}
+}
+END_TEST
+
 START_TEST(test_indented_keys)
 {
 	struct config *config = load_ok(MINIMAL
@@ -484,6 +532,15 @@ static const struct bad_case bad_cases[] = {
 	{ "[backup]\nmax_message_size = 12X\n", 12,
 	  "max_message_size must be a size in bytes, optionally with a K, M or G "
 	  "suffix, not '12X'" },
+	{ "[web]\nlisten = localhost\n", 12,
+	  "listen must be an IPv4 or IPv6 address, not 'localhost'" },
+	{ "[web]\nlisten = 10.0.0.256\n", 12,
+	  "listen must be an IPv4 or IPv6 address, not '10.0.0.256'" },
+	{ "[web]\nport = 0\n", 12, "port must be a number from 1 to 65535" },
+	{ "[web]\nsession_timeout = soon\n", 12,
+	  "session_timeout must be a duration" },
+	{ "[web]\nusers_file =\n", 12, "users_file needs a value" },
+	{ "[web]\npassword = x\n", 12, "unknown key 'password' in [web]" },
 	{ "[mirror]\njobs = 2\n\njobs = 3\n", 14,
 	  "jobs given twice in [mirror] (first on line 12)" },
 	{ "[production]\nhost = other.example.net\n", 12,
@@ -604,6 +661,20 @@ static const struct missing_case missing_cases[] = {
 	  "[notify] from is required with smtp_url" },
 	{ MINIMAL "[notify]\nsmtp_url = smtps://m\nfrom = a@b\n",
 	  "[notify] to is required with smtp_url" },
+	{ MINIMAL "[web]\ntls_cert = /c\n",
+	  "[web] tls_cert and tls_key go together: give both or neither" },
+	{ MINIMAL "[web]\nlisten = ::1\ntls_key = /k\n",
+	  "[web] tls_cert and tls_key go together: give both or neither" },
+	{ MINIMAL "[web]\nlisten = 0.0.0.0\n",
+	  "[web] listen = 0.0.0.0 without tls_cert and tls_key would send "
+	  "passwords and sessions in clear: give both, or listen on a loopback "
+	  "address (127.0.0.1, ::1)" },
+	{ MINIMAL "[web]\nlisten = 192.0.2.1\nport = 80\n",
+	  "[web] listen = 192.0.2.1 without tls_cert and tls_key would send "
+	  "passwords and sessions in clear: give both, or listen on a loopback "
+	  "address (127.0.0.1, ::1)" },
+	{ MINIMAL "[web]\nsession_timeout = 0\n",
+	  "[web] session_timeout must be more than 0" },
 	{ MINIMAL "[notify]\nsmtp_url = http://m\nfrom = a@b\nto = c@d\n",
 	  "[notify] smtp_url must be smtp://HOST[:PORT] (STARTTLS) or "
 	  "smtps://HOST[:PORT], not 'http://m'" },
@@ -886,6 +957,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_files_without_backup);
 	tcase_add_test(tc, test_port_defaults_follow_tls);
+	tcase_add_test(tc, test_web_listen);
 	tcase_add_test(tc, test_indented_keys);
 	tcase_add_test(tc, test_skip_header_repeats);
 	tcase_add_loop_test(tc, test_bad_values, 0, (int)N_ELEMENTS(bad_cases));
