@@ -156,6 +156,10 @@ int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
  * files_dir */
 int cmd_files(struct cli *cli, int argc, char **argv);
 
+/* web passwd (cmd-web.c): a web administration account's password and
+ * role in [web] users_file */
+int cmd_web(struct cli *cli, int argc, char **argv);
+
 /* verify (cmd-verify.c): production and the backup compared live */
 int cmd_verify(struct cli *cli, int argc, char **argv);
 

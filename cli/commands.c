@@ -285,6 +285,21 @@ const struct cli_command cli_commands[] = {
 	  "  --dovecot-dir DIR  where the password and LDAP files go (default\n"
 	  "                     /etc/dovecot)\n",
 	  "dovecot-dir" },
+	{ "web passwd", cmd_web, "web passwd USER [--role admin|auditor] [--stdin]",
+	  "set a web administration account's password",
+	  "Sets the password of web account USER in [web] users_file, adding\n"
+	  "the account when it is new (the file is made, mode 0600, when\n"
+	  "missing).  The password is asked twice on the terminal, without\n"
+	  "echo; with --stdin, or when standard input is not a terminal, it\n"
+	  "is read once from there (one line, its newline removed).  An empty\n"
+	  "password, or a name with ':' or control characters, is refused.\n"
+	  "\n"
+	  "  --role admin       may do everything (the default for a new account)\n"
+	  "  --role auditor     may look (dashboard, history, archive downloads),\n"
+	  "                     never change anything (default for an existing\n"
+	  "                     account: its role stays)\n"
+	  "  --stdin            read the password from standard input\n",
+	  "role" },
 	{ "help", cmd_help, "help [COMMAND]",
 	  "the list of commands, or what one does",
 	  "Without COMMAND, the list of commands and the global options; with\n"

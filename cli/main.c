@@ -18,11 +18,6 @@
 #include "cli/cli.h"
 #include "notify/notify.h"
 
-/* Commands of the interface contract that later versions provide. */
-static const char *const later_commands[] = {
-	"web",
-};
-
 /* The command whose --help a usage error points to ("mailbox add"),
  * NULL: none known. */
 static const char *usage_command;
@@ -150,16 +145,6 @@ process_protect(void)
 	(void)sigaction(SIGPIPE, &ignore, NULL);
 }
 
-static bool
-later_command(const char *word)
-{
-	for (size_t i = 0; i < N_ELEMENTS(later_commands); i++) {
-		if (strcmp(word, later_commands[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* What the command line asks for, before any command runs: a usage
  * error, help, or the command to run (*command_r, NULL: none). */
 static int
@@ -173,12 +158,6 @@ parse_command_line(int argc, char **argv, struct cli *cli,
 	r = cli_args_parse(argc, argv, cli_commands, cli_commands_count, args,
 			   &error);
 	usage_command = args->command != NULL ? args->command->name : args->group;
-	if (r < 0 && args->word != NULL && args->group == NULL &&
-	    args->command == NULL && later_command(args->word)) {
-		cli_usage_error("'%s' is not available in mmirror %s", args->word,
-				PACKAGE_VERSION);
-		return EXIT_USAGE;
-	}
 	if (r < 0) {
 		cli_usage_error("%s", error);
 		return EXIT_USAGE;

@@ -1,6 +1,7 @@
 /* The web administration's security core (web/auth.h): roles, the login
  * rate limiter and the session table as tables over a clock the test
- * drives, the session cookie, the users file (modes, bad lines, hashes). */
+ * drives, the session cookie, the users file (modes, bad lines, hashes),
+ * and "mmirror web passwd" through the binary. */
 #include "config.h"
 
 #include <check.h>
@@ -640,6 +641,166 @@ START_TEST(test_user_names)
 }
 END_TEST
 
+/* ---- mmirror web passwd ---- */
+
+static char *
+passwd_config(void)
+{
+	char *config = xasprintf("%s/mmirror.conf", tmp);
+	char *text = xasprintf("[state]\ndir = %s\n"
+			       "[production]\nhost = p\nadmin_user = a\n"
+			       "[mirror]\ntarget = files\n", tmp);
+
+	write_file(config, text, 0644);
+	free(text);
+	return config;
+}
+
+/* printf '%s' input | mmirror -c config ARGS */
+static int
+passwd_run(const char *config, const char *input, char **out_r,
+	   char **err_r, const char *args)
+{
+	return run_cmd(out_r, err_r, "printf '%s' | %s -c '%s' %s", input,
+		       mmirror_bin(), config, args);
+}
+
+/* The hash in users file path of account name, or NULL (caller frees). */
+static char *
+hash_of(const char *path, const char *name, enum web_role *role_r)
+{
+	struct web_users *users = NULL;
+	const char *error;
+	char *text, *line, *hash = NULL, *prefix;
+
+	if (web_users_load(path, false, &users, &error) < 0)
+		ck_abort_msg("%s", error);
+	ck_assert(web_users_find(users, name, role_r));
+	web_users_free(&users);
+	text = file_text(path);
+	prefix = xasprintf("%s:", name);
+	for (line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		if (strncmp(line, prefix, strlen(prefix)) == 0)
+			hash = xstrdup(strrchr(line, ':') + 1);
+	}
+	free(prefix);
+	free(text);
+	return hash;
+}
+
+START_TEST(test_web_passwd)
+{
+	char *config = passwd_config(), *users_path, *out, *err, *h1, *h2;
+	struct web_users *users = NULL;
+	enum web_role role;
+	const char *error;
+	struct stat st;
+
+	users_path = xasprintf("%s/web-users", tmp);
+	/* the group lists its action */
+	ck_assert_int_eq(run_cmd(&out, NULL, "%s web --help", mmirror_bin()), 0);
+	ck_assert_msg(strncmp(out, "usage: mmirror web passwd USER", 30) == 0,
+		      "%s", out);
+	free(out);
+	ck_assert_int_eq(run_cmd(NULL, &err, "%s -c '%s' web", mmirror_bin(),
+				 config), 64);
+	ck_assert_ptr_nonnull(strstr(err, "web: which action? passwd"));
+	free(err);
+
+	/* new: admin, file made 0600, trailing newline not in the password */
+	ck_assert_int_eq(passwd_run(config, "first pw\\n", &out, &err,
+				    "web passwd alice --stdin"), 0);
+	ck_assert_msg(strstr(out, "added web account alice (admin)") != NULL,
+		      "%s", out);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	ck_assert_int_eq(stat(users_path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	h1 = hash_of(users_path, "alice", &role);
+	ck_assert_int_eq(role, WEB_ROLE_ADMIN);
+	ck_assert_msg(strncmp(h1, "$y$", 3) == 0, "%s", h1);
+	ck_assert(web_password_verify("first pw", h1));
+	ck_assert(!web_password_verify("first pw\n", h1));
+
+	/* a second account, auditor; standard input not a terminal is read
+	 * without --stdin */
+	ck_assert_int_eq(passwd_run(config, "bobs pw", &out, NULL,
+				    "--json web passwd bob --role auditor"), 0);
+	ck_assert_msg(strstr(out, "\"created\": true") != NULL &&
+		      strstr(out, "\"role\": \"auditor\"") != NULL, "%s", out);
+	free(out);
+
+	/* again: replaced in place, role kept */
+	ck_assert_int_eq(passwd_run(config, "second pw\\n", &out, NULL,
+				    "web passwd alice --stdin"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "changed the password of web account "
+				     "alice (admin)"));
+	free(out);
+	h2 = hash_of(users_path, "alice", &role);
+	ck_assert_int_eq(role, WEB_ROLE_ADMIN);
+	ck_assert_str_ne(h1, h2);
+	ck_assert(web_password_verify("second pw", h2));
+	free(h2);
+	ck_assert_int_eq(passwd_run(config, "third pw\\n", NULL, NULL,
+				    "web passwd bob --stdin"), 0);
+	h2 = hash_of(users_path, "bob", &role);
+	ck_assert_int_eq(role, WEB_ROLE_AUDITOR);
+	free(h2);
+	/* --role changes an existing account's role */
+	ck_assert_int_eq(passwd_run(config, "third pw\\n", NULL, NULL,
+				    "web passwd bob --stdin --role admin"), 0);
+	h2 = hash_of(users_path, "bob", &role);
+	ck_assert_int_eq(role, WEB_ROLE_ADMIN);
+	free(h2);
+
+	ck_assert_int_eq(web_users_load(users_path, false, &users, &error), 0);
+	ck_assert_uint_eq(web_users_count(users), 2);
+	ck_assert_str_eq(web_users_name(users, 0), "alice");
+	ck_assert_str_eq(web_users_name(users, 1), "bob");
+	web_users_free(&users);
+
+	/* refused: bad names and options (64), an empty password (1), a
+	 * users file open to others (78); the file stays as it was */
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, &err,
+				    "web passwd 'a:b' --stdin"), 64);
+	ck_assert_ptr_nonnull(strstr(err, "cannot hold ':'"));
+	free(err);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, NULL,
+				    "web passwd \"$(printf 'a\\tb')\" --stdin"), 64);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, NULL,
+				    "web passwd '' --stdin"), 64);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, NULL,
+				    "web passwd --stdin"), 64);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, NULL,
+				    "web passwd a b --stdin"), 64);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, NULL,
+				    "web passwd carol --role root"), 64);
+	ck_assert_int_eq(passwd_run(config, "\\n", NULL, &err,
+				    "web passwd carol --stdin"), 1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot be empty"));
+	free(err);
+	ck_assert_int_eq(passwd_run(config, "", NULL, NULL,
+				    "web passwd carol --stdin"), 1);
+	ck_assert_int_eq(chmod(users_path, 0640), 0);
+	ck_assert_int_eq(passwd_run(config, "pw\\n", NULL, &err,
+				    "web passwd carol --stdin"), 78);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	free(err);
+	ck_assert_int_eq(chmod(users_path, 0600), 0);
+	h2 = hash_of(users_path, "alice", &role);
+	ck_assert(web_password_verify("second pw", h2));
+	free(h2);
+	ck_assert_int_eq(web_users_load(users_path, false, &users, &error), 0);
+	ck_assert_uint_eq(web_users_count(users), 2);
+	web_users_free(&users);
+
+	free(h1);
+	free(users_path);
+	free(config);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -667,6 +828,7 @@ main(void)
 	tcase_add_test(tc, test_users_modes);
 	tcase_add_loop_test(tc, test_users_bad_lines, 0, (int)N_ELEMENTS(bad_lines));
 	tcase_add_test(tc, test_users_set_and_save);
+	tcase_add_test(tc, test_web_passwd);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
