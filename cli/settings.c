@@ -830,8 +830,11 @@ server_warnings(const struct config *config, const struct config_server *server,
 			    "not checked", config->path, section);
 }
 
-int
-config_load(const char *path, struct config **config_r, const char **error_r)
+/* Reads file (opened by the caller, closed here), its messages naming
+ * path. */
+static int
+config_load_file(const char *path, FILE *file, struct config **config_r,
+		 const char **error_r)
 {
 	struct config_parser parser;
 	struct config *config;
@@ -862,12 +865,7 @@ config_load(const char *path, struct config **config_r, const char **error_r)
 	memset(&parser, 0, sizeof(parser));
 	parser.config = config;
 	parser.path = path;
-	parser.file = fopen(path, "re");
-	if (parser.file == NULL) {
-		*error_r = config_set_error("%s: cannot open: %s", path,
-					    strerror(errno));
-		goto out;
-	}
+	parser.file = file;
 	parse_ret = ini_parse_stream(config_reader, &parser, config_handler,
 				     &parser);
 	if (parse_ret == -2) {
@@ -904,6 +902,35 @@ out:
 	free(parser.error);
 	config_free(&config);
 	return ret;
+}
+
+int
+config_load(const char *path, struct config **config_r, const char **error_r)
+{
+	FILE *file = fopen(path, "re");
+
+	if (file == NULL) {
+		*error_r = config_set_error("%s: cannot open: %s", path,
+					    strerror(errno));
+		return -1;
+	}
+	return config_load_file(path, file, config_r, error_r);
+}
+
+int
+config_load_text(const char *path, const char *text, size_t len,
+		 struct config **config_r, const char **error_r)
+{
+	/* fmemopen() reads a NUL as any other byte: the reader refuses it
+	 * as it would in a file */
+	FILE *file = fmemopen((void *)text, len, "r");
+
+	if (file == NULL) {
+		*error_r = config_set_error("%s: cannot read the text: %s", path,
+					    strerror(errno));
+		return -1;
+	}
+	return config_load_file(path, file, config_r, error_r);
 }
 
 static void

@@ -124,6 +124,11 @@ struct config {
  * until the next call) reads "FILE:LINE: what is wrong" or "FILE: what is
  * wrong". */
 int config_load(const char *path, struct config **config_r, const char **error_r);
+/* The same checks on len bytes of text, as if they were the contents of
+ * path (which is not read: it names the text in messages and in
+ * config->path).  For an edit checked before it is written. */
+int config_load_text(const char *path, const char *text, size_t len,
+		     struct config **config_r, const char **error_r);
 void config_free(struct config **config);
 
 /* Splits a comma list into trimmed, non-empty items (caller frees with
