@@ -159,6 +159,9 @@ int cmd_files(struct cli *cli, int argc, char **argv);
 /* web passwd (cmd-web.c): a web administration account's password and
  * role in [web] users_file */
 int cmd_web(struct cli *cli, int argc, char **argv);
+/* config show | set | unset | secret (cmd-config.c): the configuration
+ * file read and edited in place, through cli/settings-edit.h */
+int cmd_config(struct cli *cli, int argc, char **argv);
 
 /* verify (cmd-verify.c): production and the backup compared live */
 int cmd_verify(struct cli *cli, int argc, char **argv);

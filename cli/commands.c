@@ -300,6 +300,53 @@ const struct cli_command cli_commands[] = {
 	  "                     account: its role stays)\n"
 	  "  --stdin            read the password from standard input\n",
 	  "role" },
+	{ "config show", cmd_config, "config show",
+	  "the configuration file, secrets masked",
+	  "Prints the settings of the configuration file (-c FILE, else the\n"
+	  "default) by section, and the file's version: the SHA-256 of its\n"
+	  "bytes, which config set and unset --expect take.  The file is read\n"
+	  "as text and need not load.  Passwords are never shown: a\n"
+	  "*password_file key shows its path and whether the file holds a\n"
+	  "secret.  With --json: {\"path\", \"version\", \"sections\": [{\"name\",\n"
+	  "\"settings\": [{\"key\", \"value\", \"line\", \"secret\",\n"
+	  "\"secret_set\"}]}]}.  Exit 0; 78 when the file cannot be read.\n",
+	  NULL },
+	{ "config set", cmd_config,
+	  "config set SECTION KEY VALUE [--expect VERSION]",
+	  "change one setting in the file",
+	  "Sets KEY of [SECTION] to VALUE in the configuration file: the\n"
+	  "value of its line is replaced, else the key is added at the end\n"
+	  "of the section, else the section at the end of the file; every\n"
+	  "other byte (comments, blank lines, order) is kept.  The result\n"
+	  "must load as every command loads it; the previous text is saved\n"
+	  "as FILE.prev and the new one written atomically.  Exit 0; 1 when\n"
+	  "the file changed since --expect's version (nothing written) or\n"
+	  "cannot be written; 78 when the result would not load (the file is\n"
+	  "untouched); 64 for a value the file cannot hold (a line break,\n"
+	  "white space at either end, a ';' at its start or after a space).\n"
+	  "\n"
+	  "  --expect VERSION   refuse unless the file is at this version\n"
+	  "                     (see config show)\n",
+	  "expect" },
+	{ "config unset", cmd_config,
+	  "config unset SECTION KEY [--expect VERSION]",
+	  "remove one setting from the file",
+	  "Removes the line of KEY in [SECTION]: its default applies again.\n"
+	  "Checked, saved and written as config set does, with the same exit\n"
+	  "codes; a key that is not set leaves the file as it is (exit 0).\n"
+	  "\n"
+	  "  --expect VERSION   refuse unless the file is at this version\n"
+	  "                     (see config show)\n",
+	  "expect" },
+	{ "config secret", cmd_config, "config secret SECTION KEY",
+	  "replace a password in its file",
+	  "Reads a new secret from standard input (one line typed without\n"
+	  "echo on a terminal) and writes it into the file that KEY, a\n"
+	  "*password_file key of [SECTION], names: atomically, mode 0600, its\n"
+	  "owner kept.  The secret is never printed.  Exit 0; 64 when KEY\n"
+	  "names no secret file; 78 when it is not set; 1 when the secret is\n"
+	  "empty or cannot be written.\n",
+	  NULL },
 	{ "help", cmd_help, "help [COMMAND]",
 	  "the list of commands, or what one does",
 	  "Without COMMAND, the list of commands and the global options; with\n"
