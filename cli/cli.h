@@ -156,8 +156,8 @@ int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
  * files_dir */
 int cmd_files(struct cli *cli, int argc, char **argv);
 
-/* web passwd (cmd-web.c): a web administration account's password and
- * role in [web] users_file */
+/* web serve and web passwd (cmd-web.c): the web administration's
+ * server; an account's password and role in [web] users_file */
 int cmd_web(struct cli *cli, int argc, char **argv);
 /* config show | set | unset | secret (cmd-config.c): the configuration
  * file read and edited in place, through cli/settings-edit.h */

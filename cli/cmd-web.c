@@ -1,5 +1,6 @@
-/* web passwd: sets a web administration account's password and role in
- * [web] users_file (web/auth.h holds the accounts' logic). */
+/* web serve: the web administration's server (web/server.h); web passwd:
+ * sets a web administration account's password and role in [web]
+ * users_file (web/auth.h holds the accounts' logic). */
 #include <config.h>
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 
 #include "util/util.h"
 #include "web/auth.h"
+#include "web/server.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -289,12 +291,50 @@ out:
 	return ret;
 }
 
+static int
+web_serve(struct cli *cli, int argc, char **argv)
+{
+	struct web_server_settings s;
+	const struct config *config;
+	const char *error;
+	int ret;
+
+	/* argv[0] is the action; --help was taken by the table */
+	if (argc > 1) {
+		cli_usage_error("web serve: %s '%s'", argv[1][0] == '-' ?
+				"unknown option" : "unexpected argument", argv[1]);
+		return EXIT_USAGE;
+	}
+	if ((ret = cli_load_config(cli)) != EXIT_OK)
+		return ret;
+	config = cli->config;
+	/* the server's log is the record of logins, logouts and refusals */
+	if (log_get_level() < LOG_LEVEL_INFO)
+		log_set_level(LOG_LEVEL_INFO);
+	memset(&s, 0, sizeof(s));
+	s.listen = config->web_listen;
+	s.port = config->web_port;
+	s.tls_cert = config->web_tls_cert;
+	s.tls_key = config->web_tls_key;
+	s.users_file = config->web_users_file;
+	s.session_timeout = config->web_session_timeout;
+	s.state_dir = config->state_dir;
+	s.max_lag = config->notify_max_lag;
+	if (web_server_run(&s, &error) < 0) {
+		cli_error("web serve: %s", error);
+		return EXIT_CONFIG;
+	}
+	return EXIT_OK;
+}
+
 int
 cmd_web(struct cli *cli, int argc, char **argv)
 {
 	/* main() has checked the action against the table of commands */
+	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+		return web_serve(cli, argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "passwd") != 0) {
-		cli_usage_error("web: which action? passwd");
+		cli_usage_error("web: which action? passwd or serve");
 		return EXIT_USAGE;
 	}
 	return web_passwd(cli, argc - 1, argv + 1);

@@ -300,6 +300,17 @@ const struct cli_command cli_commands[] = {
 	  "                     account: its role stays)\n"
 	  "  --stdin            read the password from standard input\n",
 	  "role" },
+	{ "web serve", cmd_web, "web serve",
+	  "serve the web administration (HTTPS)",
+	  "Serves the web administration on [web] listen and port until\n"
+	  "SIGTERM or SIGINT: HTTPS with [web] tls_cert and tls_key, plain\n"
+	  "HTTP (with a warning) only on a loopback address.  Accounts are\n"
+	  "those of [web] users_file (see web passwd), read at the start.\n"
+	  "It reads the state database per request, beside running syncs.\n"
+	  "Logins, logouts and refused requests are logged with the account\n"
+	  "and the client's address.  Exit 0 after a signal; 78 when it\n"
+	  "cannot start (configuration, users file, TLS files, address).\n",
+	  NULL },
 	{ "config show", cmd_config, "config show",
 	  "the configuration file, secrets masked",
 	  "Prints the settings of the configuration file (-c FILE, else the\n"

@@ -1,0 +1,531 @@
+/* mmirror web serve over HTTP: the binary started on a free loopback
+ * port with a state directory of its own and two accounts made by
+ * "mmirror web passwd", spoken to with libcurl.  Every page and action
+ * without a session goes to the login; a wrong password is refused and
+ * the sixth attempt from one address waits; a login sets the session
+ * cookie; the dashboard carries the security headers and no script; a
+ * POST without the session's CSRF token is refused, with it the logout
+ * works; an auditor changes nothing. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "util/util.h"
+#include "tests/testutil.h"
+
+static char *tmp;
+static char *config;
+static unsigned int port;
+static pid_t server_pid = -1;
+
+/* the passwords, and as form values */
+#define ADMIN_PASSWORD "alice's pw"
+#define ADMIN_FORM "alice%27s+pw"
+#define AUDITOR_PASSWORD "bob pw"
+#define AUDITOR_FORM "bob+pw"
+
+struct reply {
+	long status;
+	struct buf headers;
+	struct buf body;
+};
+
+static size_t
+collect(char *data, size_t size, size_t n, void *ctx)
+{
+	struct buf *b = ctx;
+
+	if (buf_append(b, data, size * n) < 0)
+		return 0;
+	return size * n;
+}
+
+/* One request: method GET or POST (form: the urlencoded body, may be
+ * NULL), cookie "name=value" or NULL, from source address from (NULL:
+ * any).  Redirects are not followed. */
+static void
+http(const char *method, const char *path, const char *cookie,
+     const char *form, const char *from, struct reply *r)
+{
+	CURL *c = curl_easy_init();
+	char *url = xasprintf("http://127.0.0.1:%u%s", port, path);
+	CURLcode rc;
+
+	ck_assert_ptr_nonnull(c);
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->headers, 64 * 1024);
+	buf_init(&r->body, 16 * 1024 * 1024);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+	if (cookie != NULL)
+		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
+	if (from != NULL)
+		curl_easy_setopt(c, CURLOPT_INTERFACE, from);
+	if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form != NULL ? form : "");
+	rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,
+		      curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_cleanup(c);
+	free(url);
+}
+
+static void
+reply_free(struct reply *r)
+{
+	buf_free(&r->headers);
+	buf_free(&r->body);
+}
+
+/* The value of header name in r (the first), or NULL; caller frees. */
+static char *
+header(const struct reply *r, const char *name)
+{
+	const char *p = (const char *)r->headers.data;
+	size_t len = strlen(name);
+
+	while (p != NULL && *p != '\0') {
+		if (strncasecmp(p, name, len) == 0 && p[len] == ':') {
+			const char *v = p + len + 1, *end;
+
+			while (*v == ' ')
+				v++;
+			end = v + strcspn(v, "\r\n");
+			return xstrndup(v, (size_t)(end - v));
+		}
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return NULL;
+}
+
+static void
+assert_header(const struct reply *r, const char *name, const char *value)
+{
+	char *v = header(r, name);
+
+	ck_assert_msg(v != NULL, "no %s header in\n%s", name, r->headers.data);
+	ck_assert_str_eq(v, value);
+	free(v);
+}
+
+/* 303 to /login: what every request without a session gets. */
+static void
+assert_to_login(const char *method, const char *path, const char *cookie,
+		const char *form)
+{
+	struct reply r;
+
+	http(method, path, cookie, form, NULL, &r);
+	ck_assert_msg(r.status == 303, "%s %s: %ld", method, path, r.status);
+	assert_header(&r, "Location", "/login");
+	assert_header(&r, "Content-Security-Policy",
+		      "default-src 'self'; frame-ancestors 'none'");
+	reply_free(&r);
+}
+
+/* Logs in with password as a form value (encoded); returns
+ * "mmirror_session=ID" (caller frees). */
+static char *
+login(const char *name, const char *password)
+{
+	char *form = xasprintf("name=%s&password=%s", name, password);
+	char *set, *cookie;
+	struct reply r;
+
+	http("POST", "/login", NULL, form, NULL, &r);
+	free(form);
+	ck_assert_msg(r.status == 303, "login of %s: %ld\n%s", name, r.status,
+		      r.body.data);
+	assert_header(&r, "Location", "/");
+	set = header(&r, "Set-Cookie");
+	ck_assert_ptr_nonnull(set);
+	ck_assert_msg(strncmp(set, "mmirror_session=", 16) == 0, "%s", set);
+	ck_assert_msg(strstr(set, "; HttpOnly") != NULL, "%s", set);
+	ck_assert_msg(strstr(set, "; Secure") != NULL, "%s", set);
+	ck_assert_msg(strstr(set, "; SameSite=Strict") != NULL, "%s", set);
+	cookie = xstrndup(set, strcspn(set, ";"));
+	free(set);
+	reply_free(&r);
+	return cookie;
+}
+
+/* The dashboard for cookie (200), its CSRF token returned (caller
+ * frees). */
+static char *
+dashboard(const char *cookie)
+{
+	const char *p;
+	struct reply r;
+	char *token;
+
+	http("GET", "/", cookie, NULL, NULL, &r);
+	ck_assert_msg(r.status == 200, "GET /: %ld", r.status);
+	p = strstr((const char *)r.body.data, "name=\"csrf\" value=\"");
+	ck_assert_msg(p != NULL, "no CSRF token in\n%s", r.body.data);
+	token = xstrndup(p + 19, 64);
+	reply_free(&r);
+	return token;
+}
+
+/* ---- the tests ---- */
+
+START_TEST(test_no_session)
+{
+	static const char *const gets[] = {
+		"/", "/history", "/settings", "/no/such/page", "/static/x.css",
+	};
+	static const char *const posts[] = {
+		"/logout", "/", "/pause", "/settings",
+	};
+	const char *bogus = "mmirror_session="
+		"0000000000000000000000000000000000000000000000000000000000000000";
+
+	for (size_t i = 0; i < N_ELEMENTS(gets); i++) {
+		assert_to_login("GET", gets[i], NULL, NULL);
+		assert_to_login("GET", gets[i], bogus, NULL);
+	}
+	for (size_t i = 0; i < N_ELEMENTS(posts); i++) {
+		assert_to_login("POST", posts[i], NULL, "csrf=x");
+		assert_to_login("POST", posts[i], bogus, "csrf=x");
+	}
+}
+END_TEST
+
+START_TEST(test_login_page_and_stylesheet)
+{
+	struct reply r;
+
+	http("GET", "/login", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr((const char *)r.body.data,
+				     "<form method=\"post\" action=\"/login\""));
+	assert_header(&r, "X-Content-Type-Options", "nosniff");
+	assert_header(&r, "Cache-Control", "no-store");
+	reply_free(&r);
+	http("GET", "/static/mmirror.css", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Type", "text/css; charset=utf-8");
+	ck_assert_ptr_nonnull(strstr((const char *)r.body.data, ".ok"));
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_wrong_password)
+{
+	const char *forms[] = {
+		"name=alice&password=wrong", "name=nobody&password=x",
+		"name=alice", "password=" , "name=a%3Ab&password=x",
+	};
+	struct reply r;
+	char *set;
+
+	for (size_t i = 0; i < N_ELEMENTS(forms); i++) {
+		/* from an address of its own: the failures count there */
+		http("POST", "/login", NULL, forms[i], "127.0.0.3", &r);
+		ck_assert_msg(r.status == 403, "%s: %ld", forms[i], r.status);
+		set = header(&r, "Set-Cookie");
+		ck_assert_msg(set == NULL, "%s: %s", forms[i], set);
+		ck_assert_ptr_nonnull(strstr((const char *)r.body.data,
+					     "Wrong name or password"));
+		reply_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_rate_limited)
+{
+	struct reply r;
+	char *wait;
+
+	for (int i = 0; i < 5; i++) {
+		http("POST", "/login", NULL, "name=alice&password=wrong",
+		     "127.0.0.2", &r);
+		ck_assert_msg(r.status == 403, "attempt %d: %ld", i + 1,
+			      r.status);
+		reply_free(&r);
+	}
+	/* the sixth waits, even with the right password */
+	http("POST", "/login", NULL, "name=alice&password=" ADMIN_FORM,
+	     "127.0.0.2", &r);
+	ck_assert_int_eq(r.status, 429);
+	wait = header(&r, "Retry-After");
+	ck_assert_ptr_nonnull(wait);
+	ck_assert_int_gt(atoi(wait), 0);
+	ck_assert_ptr_null(header(&r, "Set-Cookie"));
+	free(wait);
+	reply_free(&r);
+	/* another address is not held up */
+	free(login("alice", ADMIN_FORM));
+}
+END_TEST
+
+START_TEST(test_dashboard_and_logout)
+{
+	char *cookie = login("alice", ADMIN_FORM), *csrf, *form;
+	const char *body;
+	struct reply r;
+
+	http("GET", "/", cookie, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Security-Policy",
+		      "default-src 'self'; frame-ancestors 'none'");
+	assert_header(&r, "X-Content-Type-Options", "nosniff");
+	assert_header(&r, "Referrer-Policy", "no-referrer");
+	assert_header(&r, "Cache-Control", "no-store");
+	assert_header(&r, "Content-Type", "text/html; charset=utf-8");
+	body = (const char *)r.body.data;
+	ck_assert_ptr_nonnull(strstr(body, "<h1>Dashboard</h1>"));
+	ck_assert_ptr_nonnull(strstr(body, "Log out alice"));
+	ck_assert_ptr_null(strcasestr(body, "<script"));
+	ck_assert_ptr_null(strcasestr(body, " style="));
+	ck_assert_ptr_null(strcasestr(body, "<style"));
+	/* nothing from elsewhere */
+	ck_assert_ptr_null(strcasestr(body, "src="));
+	ck_assert_ptr_null(strcasestr(body, "href=\"http"));
+	ck_assert_ptr_null(strcasestr(body, "href=\"//"));
+	reply_free(&r);
+
+	/* a logged-in user: an unknown page is 404, the login sends home */
+	http("GET", "/no/such/page", cookie, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+	http("GET", "/login", cookie, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	assert_header(&r, "Location", "/");
+	reply_free(&r);
+
+	/* an admin's action without the token, or with another: refused */
+	csrf = dashboard(cookie);
+	http("POST", "/logout", cookie, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 403);
+	reply_free(&r);
+	http("POST", "/logout", cookie,
+	     "csrf=1111111111111111111111111111111111111111111111111111111111111111",
+	     NULL, &r);
+	ck_assert_int_eq(r.status, 403);
+	reply_free(&r);
+	http("POST", "/pause", cookie, "reason=x", NULL, &r);
+	ck_assert_int_eq(r.status, 403);
+	reply_free(&r);
+	/* the session survived them */
+	free(dashboard(cookie));
+
+	form = xasprintf("csrf=%s", csrf);
+	http("POST", "/logout", cookie, form, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	assert_header(&r, "Location", "/login");
+	{
+		char *set = header(&r, "Set-Cookie");
+
+		ck_assert_ptr_nonnull(set);
+		ck_assert_msg(strncmp(set, "mmirror_session=;", 17) == 0, "%s",
+			      set);
+		free(set);
+	}
+	reply_free(&r);
+	/* the session is gone */
+	assert_to_login("GET", "/", cookie, NULL);
+	assert_to_login("POST", "/logout", cookie, form);
+	free(form);
+	free(csrf);
+	free(cookie);
+}
+END_TEST
+
+START_TEST(test_auditor_changes_nothing)
+{
+	char *cookie = login("bob", AUDITOR_FORM), *csrf, *form;
+	static const char *const paths[] = { "/", "/pause", "/settings",
+					     "/subscriptions" };
+	struct reply r;
+
+	csrf = dashboard(cookie);
+	form = xasprintf("csrf=%s", csrf);
+	for (size_t i = 0; i < N_ELEMENTS(paths); i++) {
+		http("POST", paths[i], cookie, form, NULL, &r);
+		ck_assert_msg(r.status == 403, "POST %s: %ld", paths[i],
+			      r.status);
+		reply_free(&r);
+	}
+	/* but may log out */
+	http("POST", "/logout", cookie, form, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	reply_free(&r);
+	free(form);
+	free(csrf);
+	free(cookie);
+}
+END_TEST
+
+/* ---- the server ---- */
+
+/* A port free on 127.0.0.1 now. */
+static unsigned int
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		perror("test_web: a free port");
+		exit(1);
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static bool
+server_answers(void)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void
+server_start(void)
+{
+	char *log = xasprintf("%s/server.log", tmp);
+	int fd;
+
+	server_pid = fork();
+	if (server_pid < 0) {
+		perror("test_web: fork");
+		exit(1);
+	}
+	if (server_pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execl(mmirror_bin(), "mmirror", "-c", config, "web", "serve",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !server_answers(); i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(server_pid, NULL, WNOHANG) == server_pid) {
+			fprintf(stderr, "test_web: the server ended; see %s\n",
+				log);
+			exit(1);
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (!server_answers()) {
+		fprintf(stderr, "test_web: the server does not answer; see %s\n",
+			log);
+		exit(1);
+	}
+	free(log);
+}
+
+/* SIGTERM: the server stops, exit 0.  Returns its exit status. */
+static int
+server_stop(void)
+{
+	int status;
+
+	if (server_pid <= 0)
+		return -1;
+	kill(server_pid, SIGTERM);
+	if (waitpid(server_pid, &status, 0) != server_pid)
+		return -1;
+	server_pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+setup(void)
+{
+	char *text, *state = xasprintf("%s/state", tmp);
+
+	port = free_port();
+	config = xasprintf("%s/mmirror.conf", tmp);
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = p\nadmin_user = a\n"
+			 "[backup]\nhost = b\nadmin_user = a\n"
+			 "[web]\nport = %u\nsession_timeout = 10m\n",
+			 state, port);
+	write_file(config, text, 0644);
+	free(text);
+	free(state);
+	if (run_mmirror(config, NULL, NULL, "init") != 0 ||
+	    run_cmd(NULL, NULL, "printf '%%s\\n' \"%s\" | %s -c '%s' web passwd "
+		    "alice --stdin", ADMIN_PASSWORD, mmirror_bin(), config) != 0 ||
+	    run_cmd(NULL, NULL, "printf '%%s\\n' '%s' | %s -c '%s' web passwd "
+		    "bob --role auditor --stdin", AUDITOR_PASSWORD,
+		    mmirror_bin(), config) != 0) {
+		fprintf(stderr, "test_web: cannot set up %s\n", tmp);
+		exit(1);
+	}
+}
+
+int
+main(void)
+{
+	Suite *suite;
+	int failed, status;
+
+	unsetenv("MMIRROR_CONFIG");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	tmp = test_tmpdir();
+	setup();
+	server_start();
+	suite = suite_create("web");
+	suite_add_case(suite, test_no_session, 60);
+	suite_add_case(suite, test_login_page_and_stylesheet, 60);
+	suite_add_case(suite, test_wrong_password, 60);
+	suite_add_case(suite, test_rate_limited, 60);
+	suite_add_case(suite, test_dashboard_and_logout, 60);
+	suite_add_case(suite, test_auditor_changes_nothing, 60);
+	failed = suite_run(suite);
+	status = server_stop();
+	if (status != 0) {
+		fprintf(stderr, "test_web: the server exited %d on SIGTERM\n",
+			status);
+		failed++;
+	}
+	curl_global_cleanup();
+	test_tmp_finish(tmp, failed);
+	free(tmp);
+	free(config);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,65 @@
+/* web server internals: the request and response as the routes see
+ * them (web/routes.c), independent of libmicrohttpd (web/server.c). */
+#ifndef MMIRROR_WEB_SERVER_PRIVATE_H
+#define MMIRROR_WEB_SERVER_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+#include "web/auth.h"
+#include "web/server.h"
+
+/* web/static/mmirror.css, built in (web/static-css.c is made from it). */
+extern const char web_static_css[];
+
+/* The largest request body read (a form); more is refused with 413. */
+#define WEB_BODY_MAX (16 * 1024)
+/* The largest page rendered. */
+#define WEB_PAGE_MAX (8 * 1024 * 1024)
+
+struct web_server {
+	const struct web_server_settings *settings;
+	struct web_users *users;
+	struct web_ratelimit *ratelimit;
+	struct web_sessions *sessions;
+	/* one handle on the environment per process (db_open() refuses a
+	 * second): requests that read the database take turns */
+	pthread_mutex_t db_mutex;
+};
+
+struct web_request {
+	struct web_server *server;
+	const char *method;		/* "GET", "HEAD", "POST", ... */
+	const char *path;		/* without the query */
+	const char *cookie;		/* the Cookie header, or NULL */
+	const char *content_type;	/* or NULL */
+	char address[WEB_ADDRESS_MAX + 1]; /* the client's, numeric */
+	const char *body;		/* the request body, NUL-terminated */
+	size_t body_len;
+	uint64_t now;			/* monotonic seconds */
+};
+
+struct web_response {
+	unsigned int status;
+	const char *content_type;	/* NULL: text/html; charset=utf-8 */
+	struct buf body;		/* WEB_PAGE_MAX at most */
+	const char *static_body;	/* instead of body when not NULL */
+	char *location;			/* a redirect's target, or NULL */
+	char *set_cookie;		/* or NULL */
+	unsigned int retry_after;	/* seconds, 0: no header */
+};
+
+/* Answers req into resp (initialized by the caller, status 0): the
+ * routing, the session and CSRF checks and the pages (web/routes.c). */
+void web_route(struct web_request *req, struct web_response *resp);
+
+/* The value of field name in an application/x-www-form-urlencoded body
+ * ('+' a space, %XX a byte), the first one when given twice; NULL when
+ * it is absent, badly encoded or holds a NUL byte.  The caller frees
+ * it. */
+char *web_form_value(const char *body, size_t len, const char *name);
+
+#endif

@@ -1,0 +1,344 @@
+/* web server: libmicrohttpd around web_route() (web/routes.c). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "util/util.h"
+#include "web/auth.h"
+#include "web/server-private.h"
+
+/* Headers on every response. */
+static const char *const security_headers[][2] = {
+	{ "Content-Security-Policy",
+	  "default-src 'self'; frame-ancestors 'none'" },
+	{ "X-Content-Type-Options", "nosniff" },
+	{ "Referrer-Policy", "no-referrer" },
+	{ "Cache-Control", "no-store" },
+};
+
+/* What one request has read so far. */
+struct request_state {
+	struct buf body;
+	bool too_large;
+};
+
+static uint64_t
+monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	socklen_t len = 0;
+
+	snprintf(out, size, "?");
+	if (sa == NULL)
+		return;
+	len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, len, out, (socklen_t)size, NULL, 0,
+			NI_NUMERICHOST) != 0)
+		snprintf(out, size, "?");
+}
+
+static enum MHD_Result
+send_response(struct MHD_Connection *conn, struct web_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char retry[32];
+
+	if (resp->static_body != NULL)
+		r = MHD_create_response_from_buffer(strlen(resp->static_body),
+						    (void *)resp->static_body,
+						    MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(resp->body.len,
+						    resp->body.data,
+						    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	for (size_t i = 0; i < N_ELEMENTS(security_headers); i++)
+		(void)MHD_add_response_header(r, security_headers[i][0],
+					      security_headers[i][1]);
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				      resp->content_type != NULL ?
+				      resp->content_type :
+				      "text/html; charset=utf-8");
+	if (resp->location != NULL)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION,
+					      resp->location);
+	if (resp->set_cookie != NULL)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
+					      resp->set_cookie);
+	if (resp->retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%u", resp->retry_after);
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+					      retry);
+	}
+	ret = MHD_queue_response(conn, resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+	       const char *method, const char *version,
+	       const char *upload_data, size_t *upload_data_size,
+	       void **con_cls)
+{
+	struct web_server *server = cls;
+	struct request_state *state = *con_cls;
+	struct web_request req;
+	struct web_response resp;
+	enum MHD_Result ret;
+
+	if (state == NULL) {
+		state = xcalloc(1, sizeof(*state));
+		buf_init(&state->body, WEB_BODY_MAX);
+		*con_cls = state;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!state->too_large &&
+		    buf_append(&state->body, upload_data, *upload_data_size) < 0)
+			state->too_large = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	memset(&req, 0, sizeof(req));
+	memset(&resp, 0, sizeof(resp));
+	buf_init(&resp.body, WEB_PAGE_MAX);
+	req.server = server;
+	req.method = method;
+	req.path = url;
+	req.cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_COOKIE);
+	req.content_type = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	client_address(conn, req.address, sizeof(req.address));
+	req.body = state->body.data != NULL ? (const char *)state->body.data : "";
+	req.body_len = state->body.len;
+	req.now = monotonic_seconds();
+	if (state->too_large) {
+		log_warning("web: %s %s from %s refused: body over %d bytes",
+			    method, url, req.address, WEB_BODY_MAX);
+		resp.status = 413;
+		(void)buf_append_str(&resp.body, "request too large\n");
+		resp.content_type = "text/plain; charset=utf-8";
+	} else {
+		/* only a form is read as one */
+		if (req.content_type == NULL ||
+		    strncasecmp(req.content_type,
+				"application/x-www-form-urlencoded", 33) != 0) {
+			req.body = "";
+			req.body_len = 0;
+		}
+		web_route(&req, &resp);
+	}
+	if (resp.status == 0)
+		resp.status = 500;
+	ret = send_response(conn, &resp);
+	buf_free(&resp.body);
+	free(resp.location);
+	free(resp.set_cookie);
+	return ret;
+}
+
+static void
+request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		  enum MHD_RequestTerminationCode toe)
+{
+	struct request_state *state = *con_cls;
+
+	if (state == NULL)
+		return;
+	buf_free(&state->body);
+	free(state);
+	*con_cls = NULL;
+}
+
+/* Reads a whole PEM file; NULL with *error_r. */
+static char *
+pem_read(const char *path, const char *what, const char **error_r)
+{
+	FILE *f = fopen(path, "re");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL) {
+		*error_r = error_printf("[web] %s %s: %s", what, path,
+					strerror(errno));
+		return NULL;
+	}
+	buf_init(&b, 1024 * 1024);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, n) < 0) {
+			*error_r = error_printf("[web] %s %s: too large", what,
+						path);
+			fclose(f);
+			buf_free(&b);
+			return NULL;
+		}
+	}
+	if (ferror(f) || b.len == 0) {
+		*error_r = error_printf("[web] %s %s: %s", what, path,
+					ferror(f) ? strerror(errno) : "empty");
+		fclose(f);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	return (char *)buf_steal(&b, &n);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warning("web: libmicrohttpd: %s", line);
+}
+
+int
+web_server_run(const struct web_server_settings *s, const char **error_r)
+{
+	struct web_server server;
+	struct MHD_Daemon *daemon = NULL;
+	struct sockaddr_storage addr;
+	struct addrinfo hints, *ai = NULL;
+	char port[16], *cert = NULL, *key = NULL;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	bool tls = s->tls_cert != NULL && s->tls_key != NULL;
+	struct MHD_OptionItem tls_opts[3];
+	sigset_t stop, old;
+	int sig, ret = -1;
+
+	memset(&server, 0, sizeof(server));
+	server.settings = s;
+	pthread_mutex_init(&server.db_mutex, NULL);
+	if (!tls && !web_address_is_loopback(s->listen)) {
+		*error_r = error_printf("[web] listen = %s without tls_cert and "
+					"tls_key: plain HTTP is served on a "
+					"loopback address only", s->listen);
+		goto out;
+	}
+	if (web_users_load(s->users_file, false, &server.users, error_r) < 0)
+		goto out;
+	if (web_users_count(server.users) == 0)
+		log_warning("web: %s holds no account: nobody can log in (add "
+			    "one with mmirror web passwd)", s->users_file);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", s->port);
+	if (getaddrinfo(s->listen, port, &hints, &ai) != 0 || ai == NULL ||
+	    ai->ai_addrlen > sizeof(addr)) {
+		*error_r = error_printf("[web] listen = %s is not an address",
+					s->listen);
+		goto out;
+	}
+	memset(&addr, 0, sizeof(addr));
+	memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			*error_r = "[web] tls_cert: this libmicrohttpd has no "
+				"TLS";
+			goto out;
+		}
+		if ((cert = pem_read(s->tls_cert, "tls_cert", error_r)) == NULL ||
+		    (key = pem_read(s->tls_key, "tls_key", error_r)) == NULL)
+			goto out;
+		flags |= MHD_USE_TLS;
+	} else {
+		log_warning("web: serving plain HTTP on %s (loopback): set "
+			    "[web] tls_cert and tls_key for HTTPS", s->listen);
+	}
+	server.ratelimit = web_ratelimit_create(0);
+	server.sessions = web_sessions_create(s->session_timeout, 0);
+
+	/* the threads libmicrohttpd starts inherit the blocked signals:
+	 * this thread alone takes SIGTERM and SIGINT */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	memset(tls_opts, 0, sizeof(tls_opts));
+	tls_opts[0].option = MHD_OPTION_END;
+	if (tls) {
+		tls_opts[0].option = MHD_OPTION_HTTPS_MEM_CERT;
+		tls_opts[0].ptr_value = cert;
+		tls_opts[1].option = MHD_OPTION_HTTPS_MEM_KEY;
+		tls_opts[1].ptr_value = key;
+		tls_opts[2].option = MHD_OPTION_END;
+	}
+	daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, &server,
+		/* first, so that every message goes to it */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
+	if (daemon == NULL) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		*error_r = error_printf("cannot serve on [web] listen %s port "
+					"%u (in use, or see the log above)",
+					s->listen, s->port);
+		goto out;
+	}
+	log_info("web: serving %s://%s%s%s:%u/", tls ? "https" : "http",
+		 ai->ai_family == AF_INET6 ? "[" : "", s->listen,
+		 ai->ai_family == AF_INET6 ? "]" : "", s->port);
+	for (;;) {
+		if (sigwait(&stop, &sig) == 0)
+			break;
+	}
+	log_info("web: stopping on signal %d", sig);
+	MHD_stop_daemon(daemon);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ret = 0;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	if (key != NULL) {
+		memset(key, 0, strlen(key));
+		free(key);
+	}
+	free(cert);
+	web_sessions_destroy(&server.sessions);
+	web_ratelimit_destroy(&server.ratelimit);
+	web_users_free(&server.users);
+	pthread_mutex_destroy(&server.db_mutex);
+	return ret;
+}
