@@ -55,6 +55,7 @@ want() { ! grep -q "^$1 = no\$" "$build/Makefile"; }
 
 units="mmirror-ldap-sync.service mmirror-sync-full.service
 mmirror-sync-incremental.service mmirror-failure@.service
+mmirror-web.service
 mmirror-ldap-sync.timer mmirror-sync-full.timer mmirror-sync-incremental.timer"
 
 # Checks the units installed under root $1 (DESTDIR, or "" for real
@@ -90,8 +91,11 @@ check_units()
 			conf=$(sed -n 's/^Environment=MMIRROR_CONFIG=//p' "$f")
 			[ -f "$root$conf.example" ] ||
 				fail "$u: MMIRROR_CONFIG=$conf has no $conf.example beside it"
-			for line in User=mmirror ProtectSystem=strict \
-			    'ReadWritePaths=/var/lib/mmirror -/var/lib/prometheus/node-exporter' \
+			paths='ReadWritePaths=/var/lib/mmirror -/var/lib/prometheus/node-exporter'
+			# the web server writes no metrics file
+			[ "$u" = mmirror-web.service ] &&
+				paths='ReadWritePaths=/var/lib/mmirror'
+			for line in User=mmirror ProtectSystem=strict "$paths" \
 			    'OnFailure=mmirror-failure@%n.service'; do
 				grep -qx "$line" "$f" || fail "$u: no $line"
 			done
