@@ -5,7 +5,8 @@
  * the sixth attempt from one address waits; a login sets the session
  * cookie; the dashboard carries the security headers and no script; a
  * POST without the session's CSRF token is refused, with it the logout
- * works; an auditor changes nothing. */
+ * works; an auditor changes nothing; HTTPS with [web] tls_cert and
+ * tls_key. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,9 @@ static char *tmp;
 static char *config;
 static unsigned int port;
 static pid_t server_pid = -1;
+/* test_https sets them in its own process */
+static const char *scheme = "http";
+static char *cainfo;
 
 /* the passwords, and as form values */
 #define ADMIN_PASSWORD "alice's pw"
@@ -63,7 +68,7 @@ http(const char *method, const char *path, const char *cookie,
      const char *form, const char *from, struct reply *r)
 {
 	CURL *c = curl_easy_init();
-	char *url = xasprintf("http://127.0.0.1:%u%s", port, path);
+	char *url = xasprintf("%s://127.0.0.1:%u%s", scheme, port, path);
 	CURLcode rc;
 
 	ck_assert_ptr_nonnull(c);
@@ -81,6 +86,8 @@ http(const char *method, const char *path, const char *cookie,
 		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
 	if (from != NULL)
 		curl_easy_setopt(c, CURLOPT_INTERFACE, from);
+	if (cainfo != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
 	if (strcmp(method, "POST") == 0)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form != NULL ? form : "");
 	rc = curl_easy_perform(c);
@@ -418,6 +425,30 @@ server_answers(void)
 	return ok;
 }
 
+/* Does a plain HTTP request to the server get an HTTP answer? */
+static bool
+plain_http_answers(void)
+{
+	static const char request[] = "GET /login HTTP/1.0\r\n\r\n";
+	struct sockaddr_in sa;
+	struct timeval tv = { 5, 0 };
+	char answer[16];
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert(write(fd, request, sizeof(request) - 1) ==
+		  (ssize_t)sizeof(request) - 1);
+	n = read(fd, answer, sizeof(answer));
+	close(fd);
+	return n >= 5 && memcmp(answer, "HTTP/", 5) == 0;
+}
+
 static void
 server_start(void)
 {
@@ -472,6 +503,64 @@ server_stop(void)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* HTTPS with [web] tls_cert and tls_key: the same pages, plain HTTP
+ * refused on that port; plain HTTP on an address that is not loopback
+ * is refused at the start. */
+START_TEST(test_https)
+{
+	char *dir = xasprintf("%s/tls", tmp), *text, *plain, *err;
+	char *state = xasprintf("%s/state", tmp);
+	struct reply r;
+
+	ck_assert_int_eq(run_cmd(NULL, NULL, "mkdir -p '%s' && cd '%s' && "
+				 "openssl req -x509 -newkey ec -pkeyopt "
+				 "ec_paramgen_curve:P-256 -nodes -keyout key.pem "
+				 "-out cert.pem -subj /CN=127.0.0.1 -addext "
+				 "subjectAltName=IP:127.0.0.1 -days 2 && "
+				 "chmod 600 key.pem", dir, dir), 0);
+	/* a server of this test's own, in this process */
+	server_pid = -1;
+	port = free_port();
+	free(config);
+	config = xasprintf("%s/https.conf", dir);
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = p\nadmin_user = a\n"
+			 "[backup]\nhost = b\nadmin_user = a\n"
+			 "[web]\nport = %u\nusers_file = %s/web-users\n"
+			 "tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n",
+			 state, port, state, dir, dir);
+	write_file(config, text, 0644);
+	free(text);
+	server_start();
+	scheme = "https";
+	cainfo = xasprintf("%s/cert.pem", dir);
+	http("GET", "/login", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Security-Policy",
+		      "default-src 'self'; frame-ancestors 'none'");
+	reply_free(&r);
+	free(dashboard(login("alice", ADMIN_FORM)));
+	/* plain HTTP to the HTTPS port gets no page */
+	ck_assert(!plain_http_answers());
+	ck_assert_int_eq(server_stop(), 0);
+
+	/* plain HTTP on every address: refused */
+	plain = xasprintf("%s/plain.conf", dir);
+	text = xasprintf("[state]\ndir = %s\n"
+			 "[production]\nhost = p\nadmin_user = a\n"
+			 "[backup]\nhost = b\nadmin_user = a\n"
+			 "[web]\nlisten = 0.0.0.0\nport = %u\n", state, port);
+	write_file(plain, text, 0644);
+	ck_assert_int_eq(run_mmirror(plain, NULL, &err, "web serve"), 78);
+	ck_assert_msg(strstr(err, "without") != NULL, "%s", err);
+	free(err);
+	free(text);
+	free(plain);
+	free(state);
+	free(dir);
+}
+END_TEST
+
 static void
 setup(void)
 {
@@ -516,6 +605,7 @@ main(void)
 	suite_add_case(suite, test_rate_limited, 60);
 	suite_add_case(suite, test_dashboard_and_logout, 60);
 	suite_add_case(suite, test_auditor_changes_nothing, 60);
+	suite_add_case(suite, test_https, 60);
 	failed = suite_run(suite);
 	status = server_stop();
 	if (status != 0) {

@@ -122,6 +122,9 @@ login_post(struct web_request *req, struct web_response *resp)
 		goto out;
 	}
 	web_ratelimit_success(server->ratelimit, req->address);
+	/* sessions left idle go at each login, so that the table holds
+	 * live ones */
+	(void)web_sessions_expire(server->sessions, req->now);
 	if (web_session_open(server->sessions, name, role, req->now, id, &info,
 			     &error) < 0) {
 		log_error("web: login as %s from %s: %s", name, req->address,
