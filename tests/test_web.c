@@ -5,8 +5,8 @@
  * the sixth attempt from one address waits; a login sets the session
  * cookie; the dashboard carries the security headers and no script; a
  * POST without the session's CSRF token is refused, with it the logout
- * works; an auditor changes nothing; HTTPS with [web] tls_cert and
- * tls_key. */
+ * works; an auditor changes nothing; a process that dies with the
+ * database open costs no page; HTTPS with [web] tls_cert and tls_key. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 
 #include "util/util.h"
+#include "db/db.h"
 #include "tests/testutil.h"
 
 static char *tmp;
@@ -387,6 +388,40 @@ START_TEST(test_auditor_changes_nothing)
 }
 END_TEST
 
+/* A process that dies with the environment open and a transaction
+ * begun (as a sync killed mid-run): the next page is served, the
+ * environment opened again and recovered. */
+START_TEST(test_survives_a_dead_sync)
+{
+	char *cookie = login("alice", ADMIN_FORM);
+	char *state = xasprintf("%s/state", tmp);
+	int status;
+
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct db *db = NULL;
+			struct db_txn *txn = NULL;
+			const char *error;
+
+			if (db_open(state, false, &db, &error) < 0 ||
+			    db_txn_begin(db, &txn, &error) < 0)
+				_exit(2);
+			raise(SIGKILL);
+			_exit(3);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			      "the dying process: status %d", status);
+		free(dashboard(cookie));
+	}
+	free(state);
+	free(cookie);
+}
+END_TEST
+
 /* ---- the server ---- */
 
 /* A port free on 127.0.0.1 now. */
@@ -605,6 +640,7 @@ main(void)
 	suite_add_case(suite, test_rate_limited, 60);
 	suite_add_case(suite, test_dashboard_and_logout, 60);
 	suite_add_case(suite, test_auditor_changes_nothing, 60);
+	suite_add_case(suite, test_survives_a_dead_sync, 60);
 	suite_add_case(suite, test_https, 60);
 	failed = suite_run(suite);
 	status = server_stop();
