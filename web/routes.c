@@ -39,8 +39,8 @@ redirect(struct web_response *resp, const char *to)
 	buf_reset(&resp->body);
 }
 
-/* A whole page of one paragraph, for errors; the page frame is left
- * out when there is no session, so as not to show its navigation. */
+/* A whole page of one paragraph, for errors (no section of the
+ * navigation marked). */
 static void
 message_page(struct web_response *resp, unsigned int status,
 	     const char *title, const char *text)
