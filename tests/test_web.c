@@ -487,7 +487,7 @@ plain_http_answers(void)
 static void
 server_start(void)
 {
-	char *log = xasprintf("%s/server.log", tmp);
+	char *log = xasprintf("%s.log", config);
 	int fd;
 
 	server_pid = fork();
@@ -543,7 +543,7 @@ server_stop(void)
  * is refused at the start. */
 START_TEST(test_https)
 {
-	char *dir = xasprintf("%s/tls", tmp), *text, *plain, *err;
+	char *dir = xasprintf("%s/tls", tmp), *text, *plain, *err, *cookie;
 	char *state = xasprintf("%s/state", tmp);
 	struct reply r;
 
@@ -574,7 +574,9 @@ START_TEST(test_https)
 	assert_header(&r, "Content-Security-Policy",
 		      "default-src 'self'; frame-ancestors 'none'");
 	reply_free(&r);
-	free(dashboard(login("alice", ADMIN_FORM)));
+	cookie = login("alice", ADMIN_FORM);
+	free(dashboard(cookie));
+	free(cookie);
 	/* plain HTTP to the HTTPS port gets no page */
 	ck_assert(!plain_http_answers());
 	ck_assert_int_eq(server_stop(), 0);
