@@ -312,6 +312,15 @@ find_command(const struct cli_command *table, size_t count, int argc,
 	char *name, *actions;
 
 	args->command = cli_command_find(table, count, word);
+	/* a command that is also a group ("web", "web passwd"): its action
+	 * when one is named, else the command itself */
+	if (args->command != NULL && argc >= 2 &&
+	    cli_command_is_group(table, count, word)) {
+		name = xasprintf("%s %s", word, argv[1]);
+		if (cli_command_find(table, count, name) != NULL)
+			args->command = cli_command_find(table, count, name);
+		free(name);
+	}
 	if (args->command != NULL)
 		return 0;
 	if (!cli_command_is_group(table, count, word)) {

@@ -156,7 +156,7 @@ int cli_notify_settings(struct cli *cli, struct notify_settings *settings,
  * files_dir */
 int cmd_files(struct cli *cli, int argc, char **argv);
 
-/* web serve and web passwd (cmd-web.c): the web administration's
+/* web and web passwd (cmd-web.c): the web administration's
  * server; an account's password and role in [web] users_file */
 int cmd_web(struct cli *cli, int argc, char **argv);
 /* config show | set | unset | secret (cmd-config.c): the configuration

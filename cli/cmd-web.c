@@ -1,4 +1,4 @@
-/* web serve: the web administration's server (web/server.h); web passwd:
+/* web: the web administration's server (web/server.h); web passwd:
  * sets a web administration account's password and role in [web]
  * users_file (web/auth.h holds the accounts' logic). */
 #include <config.h>
@@ -299,9 +299,10 @@ web_serve(struct cli *cli, int argc, char **argv)
 	const char *error;
 	int ret;
 
-	/* argv[0] is the action; --help was taken by the table */
+	/* argv[0] is "web"; --help was taken by the table */
 	if (argc > 1) {
-		cli_usage_error("web serve: %s '%s'", argv[1][0] == '-' ?
+		cli_usage_error("web: %s '%s' (the server takes none; the "
+				"action is web passwd)", argv[1][0] == '-' ?
 				"unknown option" : "unexpected argument", argv[1]);
 		return EXIT_USAGE;
 	}
@@ -321,7 +322,7 @@ web_serve(struct cli *cli, int argc, char **argv)
 	s.state_dir = config->state_dir;
 	s.max_lag = config->notify_max_lag;
 	if (web_server_run(&s, &error) < 0) {
-		cli_error("web serve: %s", error);
+		cli_error("web: %s", error);
 		return EXIT_CONFIG;
 	}
 	return EXIT_OK;
@@ -330,12 +331,9 @@ web_serve(struct cli *cli, int argc, char **argv)
 int
 cmd_web(struct cli *cli, int argc, char **argv)
 {
-	/* main() has checked the action against the table of commands */
-	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
-		return web_serve(cli, argc - 1, argv + 1);
-	if (argc < 2 || strcmp(argv[1], "passwd") != 0) {
-		cli_usage_error("web: which action? passwd or serve");
-		return EXIT_USAGE;
-	}
-	return web_passwd(cli, argc - 1, argv + 1);
+	/* main() has checked the words against the table of commands:
+	 * "web passwd ..." or "web" with whatever follows */
+	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+		return web_passwd(cli, argc - 1, argv + 1);
+	return web_serve(cli, argc, argv);
 }

@@ -300,7 +300,7 @@ const struct cli_command cli_commands[] = {
 	  "                     account: its role stays)\n"
 	  "  --stdin            read the password from standard input\n",
 	  "role" },
-	{ "web serve", cmd_web, "web serve",
+	{ "web", cmd_web, "web",
 	  "serve the web administration (HTTPS)",
 	  "Serves the web administration on [web] listen and port until\n"
 	  "SIGTERM or SIGINT: HTTPS with [web] tls_cert and tls_key, plain\n"

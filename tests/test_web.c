@@ -1,4 +1,4 @@
-/* mmirror web serve over HTTP: the binary started on a free loopback
+/* mmirror web over HTTP: the binary started on a free loopback
  * port with a state directory of its own and two accounts made by
  * "mmirror web passwd", spoken to with libcurl.  Every page and action
  * without a session goes to the login; a wrong password is refused and
@@ -501,7 +501,7 @@ server_start(void)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
-		execl(mmirror_bin(), "mmirror", "-c", config, "web", "serve",
+		execl(mmirror_bin(), "mmirror", "-c", config, "web",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -588,7 +588,7 @@ START_TEST(test_https)
 			 "[backup]\nhost = b\nadmin_user = a\n"
 			 "[web]\nlisten = 0.0.0.0\nport = %u\n", state, port);
 	write_file(plain, text, 0644);
-	ck_assert_int_eq(run_mmirror(plain, NULL, &err, "web serve"), 78);
+	ck_assert_int_eq(run_mmirror(plain, NULL, &err, "web"), 78);
 	ck_assert_msg(strstr(err, "without") != NULL, "%s", err);
 	free(err);
 	free(text);

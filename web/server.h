@@ -1,4 +1,4 @@
-/* web server: `mmirror web serve`, the web administration over HTTP(S)
+/* web server: `mmirror web`, the web administration over HTTP(S)
  * on libmicrohttpd.
  *
  * The server reads the state database beside running syncs: it opens
