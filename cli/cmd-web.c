@@ -296,7 +296,9 @@ web_serve(struct cli *cli, int argc, char **argv)
 {
 	struct web_server_settings s;
 	const struct config *config;
+	char program[4096], *config_path;
 	const char *error;
+	ssize_t n;
 	int ret;
 
 	/* argv[0] is "web"; --help was taken by the table */
@@ -321,11 +323,26 @@ web_serve(struct cli *cli, int argc, char **argv)
 	s.session_timeout = config->web_session_timeout;
 	s.state_dir = config->state_dir;
 	s.max_lag = config->notify_max_lag;
-	if (web_server_run(&s, &error) < 0) {
-		cli_error("web: %s", error);
+	/* the commands the web runs are this binary with this file,
+	 * wherever the server's working directory is */
+	config_path = realpath(cli->config_path, NULL);
+	n = readlink("/proc/self/exe", program, sizeof(program) - 1);
+	if (config_path == NULL || n <= 0 || (size_t)n >= sizeof(program) - 1) {
+		cli_error("web: cannot tell where %s is: %s", config_path == NULL ?
+			  cli->config_path : "this program", strerror(errno));
+		free(config_path);
 		return EXIT_CONFIG;
 	}
-	return EXIT_OK;
+	program[n] = '\0';
+	s.config_path = config_path;
+	s.program = program;
+	ret = EXIT_OK;
+	if (web_server_run(&s, &error) < 0) {
+		cli_error("web: %s", error);
+		ret = EXIT_CONFIG;
+	}
+	free(config_path);
+	return ret;
 }
 
 int

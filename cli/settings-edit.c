@@ -553,24 +553,6 @@ settings_file_read(const char *path, char **text_r, size_t *len_r,
 	return 0;
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The directory of path (caller frees). */
 static char *
 dir_of(const char *path)
@@ -627,7 +609,7 @@ file_replace(const char *path, const void *data, size_t len, mode_t mode,
 					strerror(errno));
 		goto fail;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fd_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		*error_r = error_printf("%s: cannot write %s: %s", path, tmp,
 					strerror(errno));
 		goto fail;

@@ -200,22 +200,6 @@ monitor_metrics_render(const struct monitor_report *r)
 	return (char *)buf_steal(&b, &len);
 }
 
-static int
-write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* fsync of the directory holding path, so that the rename lasts. */
 static void
 fsync_parent(const char *path)
@@ -245,7 +229,7 @@ monitor_metrics_write(const char *path, const struct monitor_report *report,
 		*error_r = error_printf("cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
+	if (fd_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		*error_r = error_printf("cannot write %s: %s", tmp, strerror(errno));
 		close(fd);
 		(void)unlink(tmp);

@@ -277,7 +277,8 @@ END_TEST
 START_TEST(test_page_frame)
 {
 	static const char *const labels[] = {
-		">Dashboard<", ">Subscriptions<", ">Settings<", ">History<", ">Archive<"
+		">Dashboard<", ">Subscriptions<", ">Settings<", ">Actions<",
+		">History<", ">Archive<"
 	};
 	struct buf b;
 	struct html h;

@@ -146,6 +146,9 @@ void secret_env_capture(const char *prefix, const char *suffix);
 const char *secret_env_get(const char *name);
 /* Wipes and frees the captured values. */
 void secret_env_release(void);
+/* Writes all len bytes of data to fd, through short writes and EINTR.
+ * 0, or -1 with errno. */
+int fd_write_all(int fd, const void *data, size_t len);
 /* Sets *error_r to a string valid until the next call from the thread. */
 const char *error_printf(const char *fmt, ...) ATTR_FORMAT(1, 2);
 

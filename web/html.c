@@ -248,6 +248,7 @@ static const struct {
 	[HTML_NAV_DASHBOARD] = { "/", "Dashboard" },
 	[HTML_NAV_SUBSCRIPTIONS] = { "/subscriptions", "Subscriptions" },
 	[HTML_NAV_SETTINGS] = { "/settings", "Settings" },
+	[HTML_NAV_ACTIONS] = { "/actions", "Actions" },
 	[HTML_NAV_HISTORY] = { "/history", "History" },
 	[HTML_NAV_ARCHIVE] = { "/archive", "Archive" },
 };

@@ -91,6 +91,7 @@ enum html_nav {
 	HTML_NAV_DASHBOARD = 0,	/* / */
 	HTML_NAV_SUBSCRIPTIONS,	/* /subscriptions */
 	HTML_NAV_SETTINGS,	/* /settings */
+	HTML_NAV_ACTIONS,	/* /actions */
 	HTML_NAV_HISTORY,	/* /history */
 	HTML_NAV_ARCHIVE,	/* /archive */
 };

@@ -28,6 +28,7 @@ struct web_server {
 	/* one handle on the environment per process (db_open() refuses a
 	 * second): requests that read the database take turns */
 	pthread_mutex_t db_mutex;
+	pthread_mutex_t audit_mutex;	/* one line of the audit log at once */
 };
 
 struct web_request {
@@ -37,6 +38,7 @@ struct web_request {
 	const char *cookie;		/* the Cookie header, or NULL */
 	const char *content_type;	/* or NULL */
 	char address[WEB_ADDRESS_MAX + 1]; /* the client's, numeric */
+	void *connection;		/* web/server.c's, for web_query() */
 	const char *body;		/* the request body, NUL-terminated */
 	size_t body_len;
 	uint64_t now;			/* monotonic seconds */
@@ -50,6 +52,13 @@ struct web_response {
 	char *location;			/* a redirect's target, or NULL */
 	char *set_cookie;		/* or NULL */
 	unsigned int retry_after;	/* seconds, 0: no header */
+	/* a download: Content-Disposition "attachment; filename=..." (the
+	 * name is the caller's, [A-Za-z0-9._-] only), or NULL */
+	char *attachment;
+	/* instead of body when >= 0: an open file served from offset 0,
+	 * file_size bytes, and closed by the server */
+	int file_fd;
+	uint64_t file_size;
 };
 
 /* Answers req into resp (initialized by the caller, status 0): the

@@ -13,11 +13,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "util/util.h"
 #include "web/auth.h"
+#include "web/page.h"
 #include "web/server-private.h"
 
 /* Headers on every response. */
@@ -62,14 +64,24 @@ client_address(struct MHD_Connection *conn, char *out, size_t size)
 		snprintf(out, size, "?");
 }
 
+/* timing: the value of a Server-Timing header, or "" */
 static enum MHD_Result
-send_response(struct MHD_Connection *conn, struct web_response *resp)
+send_response(struct MHD_Connection *conn, struct web_response *resp,
+	      const char *timing)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char retry[32];
 
-	if (resp->static_body != NULL)
+	if (resp->file_fd >= 0) {
+		r = MHD_create_response_from_fd64(resp->file_size,
+						  resp->file_fd);
+		/* libmicrohttpd closes it with the response, or not at all
+		 * when it could not make one */
+		if (r == NULL)
+			close(resp->file_fd);
+		resp->file_fd = -1;
+	} else if (resp->static_body != NULL)
 		r = MHD_create_response_from_buffer(strlen(resp->static_body),
 						    (void *)resp->static_body,
 						    MHD_RESPMEM_PERSISTENT);
@@ -92,6 +104,15 @@ send_response(struct MHD_Connection *conn, struct web_response *resp)
 	if (resp->set_cookie != NULL)
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
 					      resp->set_cookie);
+	if (resp->attachment != NULL) {
+		char *value = xasprintf("attachment; filename=\"%s\"",
+					resp->attachment);
+
+		(void)MHD_add_response_header(r, "Content-Disposition", value);
+		free(value);
+	}
+	if (timing[0] != '\0')
+		(void)MHD_add_response_header(r, "Server-Timing", timing);
 	if (resp->retry_after > 0) {
 		snprintf(retry, sizeof(retry), "%u", resp->retry_after);
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
@@ -100,6 +121,13 @@ send_response(struct MHD_Connection *conn, struct web_response *resp)
 	ret = MHD_queue_response(conn, resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+const char *
+web_query(const struct web_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->connection,
+					   MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result
@@ -112,6 +140,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct request_state *state = *con_cls;
 	struct web_request req;
 	struct web_response resp;
+	struct timespec started, ended;
+	char timing[64];
 	enum MHD_Result ret;
 
 	if (state == NULL) {
@@ -131,7 +161,10 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
 	buf_init(&resp.body, WEB_PAGE_MAX);
+	resp.file_fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &started);
 	req.server = server;
+	req.connection = conn;
 	req.method = method;
 	req.path = url;
 	req.cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -160,10 +193,18 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (resp.status == 0)
 		resp.status = 500;
-	ret = send_response(conn, &resp);
+	clock_gettime(CLOCK_MONOTONIC, &ended);
+	/* the time the server took, for the browser's tools and bench/ */
+	snprintf(timing, sizeof(timing), "app;dur=%.3f",
+		 (double)(ended.tv_sec - started.tv_sec) * 1e3 +
+		 (double)(ended.tv_nsec - started.tv_nsec) / 1e6);
+	ret = send_response(conn, &resp, timing);
+	if (resp.file_fd >= 0)
+		close(resp.file_fd);
 	buf_free(&resp.body);
 	free(resp.location);
 	free(resp.set_cookie);
+	free(resp.attachment);
 	return ret;
 }
 
@@ -243,6 +284,7 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 	memset(&server, 0, sizeof(server));
 	server.settings = s;
 	pthread_mutex_init(&server.db_mutex, NULL);
+	pthread_mutex_init(&server.audit_mutex, NULL);
 	if (!tls && !web_address_is_loopback(s->listen)) {
 		*error_r = error_printf("[web] listen = %s without tls_cert and "
 					"tls_key: plain HTTP is served on a "
@@ -341,5 +383,6 @@ out:
 	web_ratelimit_destroy(&server.ratelimit);
 	web_users_free(&server.users);
 	pthread_mutex_destroy(&server.db_mutex);
+	pthread_mutex_destroy(&server.audit_mutex);
 	return ret;
 }

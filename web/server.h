@@ -23,6 +23,8 @@ struct web_server_settings {
 	const char *users_file;
 	uint64_t session_timeout;	/* idle seconds */
 	const char *state_dir;
+	const char *config_path;	/* absolute, for the commands run */
+	const char *program;		/* this binary, absolute */
 	uint64_t max_lag;		/* for the health report */
 };
 

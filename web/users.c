@@ -463,22 +463,6 @@ web_users_set(struct web_users *users, const char *name, enum web_role role,
 	return 0;
 }
 
-static int
-write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The directory part of path ("." for a bare name); the caller frees. */
 static char *
 dir_of(const char *path)
@@ -518,7 +502,7 @@ web_users_save(const struct web_users *users, const char *path,
 	}
 	written = true;
 	if (fchmod(fd, 0600) < 0 ||
-	    write_all(fd, (const char *)text.data, text.len) < 0 ||
+	    fd_write_all(fd, (const char *)text.data, text.len) < 0 ||
 	    fsync(fd) < 0) {
 		*error_r = error_printf("%s: cannot write: %s", tmp,
 					strerror(errno));
