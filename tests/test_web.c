@@ -30,14 +30,10 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "tests/testutil.h"
+#include "tests/webclient.h"
 
 static char *tmp;
 static char *config;
-static unsigned int port;
-static pid_t server_pid = -1;
-/* test_https sets them in its own process */
-static const char *scheme = "http";
-static char *cainfo;
 
 /* the passwords, and as form values */
 #define ADMIN_PASSWORD "alice's pw"
@@ -45,158 +41,6 @@ static char *cainfo;
 #define AUDITOR_PASSWORD "bob pw"
 #define AUDITOR_FORM "bob+pw"
 
-struct reply {
-	long status;
-	struct buf headers;
-	struct buf body;
-};
-
-static size_t
-collect(char *data, size_t size, size_t n, void *ctx)
-{
-	struct buf *b = ctx;
-
-	if (buf_append(b, data, size * n) < 0)
-		return 0;
-	return size * n;
-}
-
-/* One request: method GET or POST (form: the urlencoded body, may be
- * NULL), cookie "name=value" or NULL, from source address from (NULL:
- * any).  Redirects are not followed. */
-static void
-http(const char *method, const char *path, const char *cookie,
-     const char *form, const char *from, struct reply *r)
-{
-	CURL *c = curl_easy_init();
-	char *url = xasprintf("%s://127.0.0.1:%u%s", scheme, port, path);
-	CURLcode rc;
-
-	ck_assert_ptr_nonnull(c);
-	memset(r, 0, sizeof(*r));
-	buf_init(&r->headers, 64 * 1024);
-	buf_init(&r->body, 16 * 1024 * 1024);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-	if (cookie != NULL)
-		curl_easy_setopt(c, CURLOPT_COOKIE, cookie);
-	if (from != NULL)
-		curl_easy_setopt(c, CURLOPT_INTERFACE, from);
-	if (cainfo != NULL)
-		curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
-	if (strcmp(method, "POST") == 0)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form != NULL ? form : "");
-	rc = curl_easy_perform(c);
-	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,
-		      curl_easy_strerror(rc));
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_cleanup(c);
-	free(url);
-}
-
-static void
-reply_free(struct reply *r)
-{
-	buf_free(&r->headers);
-	buf_free(&r->body);
-}
-
-/* The value of header name in r (the first), or NULL; caller frees. */
-static char *
-header(const struct reply *r, const char *name)
-{
-	const char *p = (const char *)r->headers.data;
-	size_t len = strlen(name);
-
-	while (p != NULL && *p != '\0') {
-		if (strncasecmp(p, name, len) == 0 && p[len] == ':') {
-			const char *v = p + len + 1, *end;
-
-			while (*v == ' ')
-				v++;
-			end = v + strcspn(v, "\r\n");
-			return xstrndup(v, (size_t)(end - v));
-		}
-		p = strchr(p, '\n');
-		if (p != NULL)
-			p++;
-	}
-	return NULL;
-}
-
-static void
-assert_header(const struct reply *r, const char *name, const char *value)
-{
-	char *v = header(r, name);
-
-	ck_assert_msg(v != NULL, "no %s header in\n%s", name, r->headers.data);
-	ck_assert_str_eq(v, value);
-	free(v);
-}
-
-/* 303 to /login: what every request without a session gets. */
-static void
-assert_to_login(const char *method, const char *path, const char *cookie,
-		const char *form)
-{
-	struct reply r;
-
-	http(method, path, cookie, form, NULL, &r);
-	ck_assert_msg(r.status == 303, "%s %s: %ld", method, path, r.status);
-	assert_header(&r, "Location", "/login");
-	assert_header(&r, "Content-Security-Policy",
-		      "default-src 'self'; frame-ancestors 'none'");
-	reply_free(&r);
-}
-
-/* Logs in with password as a form value (encoded); returns
- * "mmirror_session=ID" (caller frees). */
-static char *
-login(const char *name, const char *password)
-{
-	char *form = xasprintf("name=%s&password=%s", name, password);
-	char *set, *cookie;
-	struct reply r;
-
-	http("POST", "/login", NULL, form, NULL, &r);
-	free(form);
-	ck_assert_msg(r.status == 303, "login of %s: %ld\n%s", name, r.status,
-		      r.body.data);
-	assert_header(&r, "Location", "/");
-	set = header(&r, "Set-Cookie");
-	ck_assert_ptr_nonnull(set);
-	ck_assert_msg(strncmp(set, "mmirror_session=", 16) == 0, "%s", set);
-	ck_assert_msg(strstr(set, "; HttpOnly") != NULL, "%s", set);
-	ck_assert_msg(strstr(set, "; Secure") != NULL, "%s", set);
-	ck_assert_msg(strstr(set, "; SameSite=Strict") != NULL, "%s", set);
-	cookie = xstrndup(set, strcspn(set, ";"));
-	free(set);
-	reply_free(&r);
-	return cookie;
-}
-
-/* The dashboard for cookie (200), its CSRF token returned (caller
- * frees). */
-static char *
-dashboard(const char *cookie)
-{
-	const char *p;
-	struct reply r;
-	char *token;
-
-	http("GET", "/", cookie, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET /: %ld", r.status);
-	p = strstr((const char *)r.body.data, "name=\"csrf\" value=\"");
-	ck_assert_msg(p != NULL, "no CSRF token in\n%s", r.body.data);
-	token = xstrndup(p + 19, 64);
-	reply_free(&r);
-	return token;
-}
 
 /* ---- the tests ---- */
 
@@ -424,42 +268,6 @@ END_TEST
 
 /* ---- the server ---- */
 
-/* A port free on 127.0.0.1 now. */
-static unsigned int
-free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-		perror("test_web: a free port");
-		exit(1);
-	}
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static bool
-server_answers(void)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* Does a plain HTTP request to the server get an HTTP answer? */
 static bool
 plain_http_answers(void)
@@ -473,7 +281,7 @@ plain_http_answers(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
+	sa.sin_port = htons((uint16_t)webc_port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -482,60 +290,6 @@ plain_http_answers(void)
 	n = read(fd, answer, sizeof(answer));
 	close(fd);
 	return n >= 5 && memcmp(answer, "HTTP/", 5) == 0;
-}
-
-static void
-server_start(void)
-{
-	char *log = xasprintf("%s.log", config);
-	int fd;
-
-	server_pid = fork();
-	if (server_pid < 0) {
-		perror("test_web: fork");
-		exit(1);
-	}
-	if (server_pid == 0) {
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execl(mmirror_bin(), "mmirror", "-c", config, "web",
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && !server_answers(); i++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		if (waitpid(server_pid, NULL, WNOHANG) == server_pid) {
-			fprintf(stderr, "test_web: the server ended; see %s\n",
-				log);
-			exit(1);
-		}
-		nanosleep(&ts, NULL);
-	}
-	if (!server_answers()) {
-		fprintf(stderr, "test_web: the server does not answer; see %s\n",
-			log);
-		exit(1);
-	}
-	free(log);
-}
-
-/* SIGTERM: the server stops, exit 0.  Returns its exit status. */
-static int
-server_stop(void)
-{
-	int status;
-
-	if (server_pid <= 0)
-		return -1;
-	kill(server_pid, SIGTERM);
-	if (waitpid(server_pid, &status, 0) != server_pid)
-		return -1;
-	server_pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* HTTPS with [web] tls_cert and tls_key: the same pages, plain HTTP
@@ -554,8 +308,8 @@ START_TEST(test_https)
 				 "subjectAltName=IP:127.0.0.1 -days 2 && "
 				 "chmod 600 key.pem", dir, dir), 0);
 	/* a server of this test's own, in this process */
-	server_pid = -1;
-	port = free_port();
+	webc_server_pid = -1;
+	webc_port = free_port();
 	free(config);
 	config = xasprintf("%s/https.conf", dir);
 	text = xasprintf("[state]\ndir = %s\n"
@@ -563,12 +317,12 @@ START_TEST(test_https)
 			 "[backup]\nhost = b\nadmin_user = a\n"
 			 "[web]\nport = %u\nusers_file = %s/web-users\n"
 			 "tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n",
-			 state, port, state, dir, dir);
+			 state, webc_port, state, dir, dir);
 	write_file(config, text, 0644);
 	free(text);
-	server_start();
-	scheme = "https";
-	cainfo = xasprintf("%s/cert.pem", dir);
+	server_start(config);
+	webc_scheme = "https";
+	webc_cainfo = xasprintf("%s/cert.pem", dir);
 	http("GET", "/login", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_header(&r, "Content-Security-Policy",
@@ -586,7 +340,8 @@ START_TEST(test_https)
 	text = xasprintf("[state]\ndir = %s\n"
 			 "[production]\nhost = p\nadmin_user = a\n"
 			 "[backup]\nhost = b\nadmin_user = a\n"
-			 "[web]\nlisten = 0.0.0.0\nport = %u\n", state, port);
+			 "[web]\nlisten = 0.0.0.0\nport = %u\n", state,
+			 webc_port);
 	write_file(plain, text, 0644);
 	ck_assert_int_eq(run_mmirror(plain, NULL, &err, "web"), 78);
 	ck_assert_msg(strstr(err, "without") != NULL, "%s", err);
@@ -603,13 +358,13 @@ setup(void)
 {
 	char *text, *state = xasprintf("%s/state", tmp);
 
-	port = free_port();
+	webc_port = free_port();
 	config = xasprintf("%s/mmirror.conf", tmp);
 	text = xasprintf("[state]\ndir = %s\n"
 			 "[production]\nhost = p\nadmin_user = a\n"
 			 "[backup]\nhost = b\nadmin_user = a\n"
 			 "[web]\nport = %u\nsession_timeout = 10m\n",
-			 state, port);
+			 state, webc_port);
 	write_file(config, text, 0644);
 	free(text);
 	free(state);
@@ -634,7 +389,7 @@ main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	tmp = test_tmpdir();
 	setup();
-	server_start();
+	server_start(config);
 	suite = suite_create("web");
 	suite_add_case(suite, test_no_session, 60);
 	suite_add_case(suite, test_login_page_and_stylesheet, 60);
