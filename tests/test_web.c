@@ -266,6 +266,38 @@ START_TEST(test_survives_a_dead_sync)
 }
 END_TEST
 
+/* `web passwd` while the server runs: the next request reads the file
+ * again; the changed account's session ends, its new password works,
+ * the old one no longer does, and other sessions go on. */
+START_TEST(test_users_file_read_again)
+{
+	char *alice = login("alice", ADMIN_FORM), *carol, *cookie;
+	struct reply r;
+
+	/* a third account, added while the server runs, may log in */
+	ck_assert_int_eq(run_cmd(NULL, NULL, "printf '%%s\\n' 'carol pw' | "
+				 "%s -c '%s' web passwd carol --role auditor "
+				 "--stdin", mmirror_bin(), config), 0);
+	carol = login("carol", "carol+pw");
+	free(dashboard(carol));
+	ck_assert_int_eq(run_cmd(NULL, NULL, "printf '%%s\\n' 'carol new' | "
+				 "%s -c '%s' web passwd carol --stdin",
+				 mmirror_bin(), config), 0);
+	assert_to_login("GET", "/", carol, NULL);
+	http("POST", "/login", NULL, "name=carol&password=carol+pw",
+	     "127.0.0.4", &r);
+	ck_assert_int_eq(r.status, 403);
+	reply_free(&r);
+	cookie = login("carol", "carol+new");
+	free(dashboard(cookie));
+	/* alice's session was not touched */
+	free(dashboard(alice));
+	free(cookie);
+	free(carol);
+	free(alice);
+}
+END_TEST
+
 /* ---- the server ---- */
 
 /* Does a plain HTTP request to the server get an HTTP answer? */
@@ -398,6 +430,7 @@ main(void)
 	suite_add_case(suite, test_dashboard_and_logout, 60);
 	suite_add_case(suite, test_auditor_changes_nothing, 60);
 	suite_add_case(suite, test_survives_a_dead_sync, 60);
+	suite_add_case(suite, test_users_file_read_again, 60);
 	suite_add_case(suite, test_https, 60);
 	failed = suite_run(suite);
 	status = server_stop();

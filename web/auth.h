@@ -82,6 +82,12 @@ enum web_role web_users_role_at(const struct web_users *users, size_t i);
 bool web_users_find(const struct web_users *users, const char *name,
 		    enum web_role *role_r);
 
+/* Is account name in both sets, with the same role and password hash?
+ * False when it is missing from either: after the users file changed,
+ * the sessions of an account that is not the same end. */
+bool web_users_same_account(const struct web_users *a,
+			    const struct web_users *b, const char *name);
+
 /* Checks a login.  True when account name exists and password is its
  * password (the crypt result compared in constant time); *role_r (may
  * be NULL) then holds its role.  False otherwise.  An unknown name costs

@@ -76,6 +76,7 @@ login_post(struct web_request *req, struct web_response *resp)
 	enum web_role role;
 	const char *error;
 	uint64_t wait = 0;
+	bool verified;
 
 	if (!web_ratelimit_attempt(server->ratelimit, req->address, req->now,
 				   &wait)) {
@@ -87,10 +88,13 @@ login_post(struct web_request *req, struct web_response *resp)
 		resp->retry_after = wait > 0 ? (unsigned int)wait : 1;
 		goto out;
 	}
-	if (name == NULL || password == NULL || name[0] == '\0' ||
-	    web_user_name_check(name, &error) < 0 ||
-	    strlen(password) > WEB_PASSWORD_MAX ||
-	    !web_users_verify(server->users, name, password, &role)) {
+	pthread_rwlock_rdlock(&server->users_lock);
+	verified = name != NULL && password != NULL && name[0] != '\0' &&
+		web_user_name_check(name, &error) == 0 &&
+		strlen(password) <= WEB_PASSWORD_MAX &&
+		web_users_verify(server->users, name, password, &role);
+	pthread_rwlock_unlock(&server->users_lock);
+	if (!verified) {
 		web_ratelimit_failure(server->ratelimit, req->address, req->now);
 		log_warning("web: login as %s from %s refused: wrong name or "
 			    "password", name != NULL && name[0] != '\0' &&
@@ -229,6 +233,7 @@ web_route(struct web_request *req, struct web_response *resp)
 		resp->static_body = web_static_css;
 		return;
 	}
+	web_server_users_refresh(req->server);
 	session = web_cookie_session_id(req->cookie, id) &&
 		web_session_lookup(req->server->sessions, id, req->now, &info);
 	if (strcmp(req->path, "/login") == 0) {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "util/util.h"
 #include "web/auth.h"
@@ -22,7 +23,11 @@ extern const char web_static_css[];
 
 struct web_server {
 	const struct web_server_settings *settings;
+	/* the accounts, read again when the file changes (web/server.c):
+	 * logins read them under the read lock */
 	struct web_users *users;
+	pthread_rwlock_t users_lock;
+	struct stat users_stat;		/* of the file users was read from */
 	struct web_ratelimit *ratelimit;
 	struct web_sessions *sessions;
 	/* one handle on the environment per process (db_open() refuses a
@@ -60,6 +65,14 @@ struct web_response {
 	int file_fd;
 	uint64_t file_size;
 };
+
+/* Reads [web] users_file again when it changed since it was read
+ * (another inode, size or modification time): the new accounts replace
+ * the old ones, and the sessions of every account gone or changed (role
+ * or password) end.  A file that cannot be read keeps the accounts as
+ * they were, and says so in the log.  Called for every request: a
+ * stat(2) when nothing changed. */
+void web_server_users_refresh(struct web_server *server);
 
 /* Answers req into resp (initialized by the caller, status 0): the
  * routing, the session and CSRF checks and the pages (web/routes.c). */

@@ -123,6 +123,61 @@ send_response(struct MHD_Connection *conn, struct web_response *resp,
 	return ret;
 }
 
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+		a->st_size == b->st_size &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+void
+web_server_users_refresh(struct web_server *server)
+{
+	const char *path = server->settings->users_file, *error;
+	struct web_users *fresh = NULL, *old;
+	struct stat st;
+	size_t closed = 0;
+
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	pthread_rwlock_rdlock(&server->users_lock);
+	if (same_file(&st, &server->users_stat)) {
+		pthread_rwlock_unlock(&server->users_lock);
+		return;
+	}
+	pthread_rwlock_unlock(&server->users_lock);
+
+	pthread_rwlock_wrlock(&server->users_lock);
+	if (same_file(&st, &server->users_stat)) {
+		/* another request read it first */
+		pthread_rwlock_unlock(&server->users_lock);
+		return;
+	}
+	server->users_stat = st;
+	if (web_users_load(path, false, &fresh, &error) < 0) {
+		pthread_rwlock_unlock(&server->users_lock);
+		log_error("web: the accounts were not read again, the old "
+			  "ones stay: %s", error);
+		return;
+	}
+	old = server->users;
+	for (size_t i = 0; i < web_users_count(old); i++) {
+		const char *name = web_users_name(old, i);
+
+		if (!web_users_same_account(old, fresh, name))
+			closed += web_sessions_close_user(server->sessions,
+							  name);
+	}
+	server->users = fresh;
+	pthread_rwlock_unlock(&server->users_lock);
+	log_info("web: %s read again: %zu accounts; %zu sessions of accounts "
+		 "removed or changed ended", path, web_users_count(fresh),
+		 closed);
+	web_users_free(&old);
+}
+
 const char *
 web_query(const struct web_request *req, const char *name)
 {
@@ -291,8 +346,11 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 					"loopback address only", s->listen);
 		goto out;
 	}
+	pthread_rwlock_init(&server.users_lock, NULL);
 	if (web_users_load(s->users_file, false, &server.users, error_r) < 0)
 		goto out;
+	if (stat(s->users_file, &server.users_stat) < 0)
+		memset(&server.users_stat, 0, sizeof(server.users_stat));
 	if (web_users_count(server.users) == 0)
 		log_warning("web: %s holds no account: nobody can log in (add "
 			    "one with mmirror web passwd)", s->users_file);
@@ -384,5 +442,6 @@ out:
 	web_users_free(&server.users);
 	pthread_mutex_destroy(&server.db_mutex);
 	pthread_mutex_destroy(&server.audit_mutex);
+	pthread_rwlock_destroy(&server.users_lock);
 	return ret;
 }

@@ -364,6 +364,16 @@ web_users_find(const struct web_users *users, const char *name,
 }
 
 bool
+web_users_same_account(const struct web_users *a, const struct web_users *b,
+		       const char *name)
+{
+	const struct web_user *ua = user_find(a, name), *ub = user_find(b, name);
+
+	return ua != NULL && ub != NULL && ua->role == ub->role &&
+		strcmp(ua->hash, ub->hash) == 0;
+}
+
+bool
 web_password_verify(const char *password, const char *hash)
 {
 	struct crypt_data *data = xcalloc(1, sizeof(*data));
