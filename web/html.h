@@ -107,7 +107,7 @@ void html_page_end(struct html *h);
 
 /* ---- formats for people ---- */
 
-#define HTML_TIME_SIZE 32
+#define HTML_TIME_SIZE 64
 /* t as ISO 8601 UTC ("2026-11-28T16:54:53Z"), "never" when t is 0.
  * Into out, at least HTML_TIME_SIZE bytes. */
 void html_time_iso(int64_t t, char *out, size_t size);
