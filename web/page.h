@@ -119,5 +119,12 @@ void web_audit(const struct web_request *req,
 /* ---- the pages ---- */
 
 web_handler web_page_dashboard;		/* GET / */
+/* the settings (web/page-settings.c): the configuration file by
+ * section, its edits and its secrets replaced; an admin's only (an
+ * auditor may not read them either) */
+web_handler web_page_settings;		/* GET /settings */
+web_handler web_settings_set;		/* POST /settings/set */
+web_handler web_settings_unset;		/* POST /settings/unset */
+web_handler web_settings_secret;	/* POST /settings/secret */
 
 #endif

@@ -24,6 +24,12 @@ struct route {
 /* Every page and action of a session. */
 static const struct route routes[] = {
 	{ "GET", "/", WEB_ACTION_VIEW, web_page_dashboard },
+	/* the configuration holds paths and hosts an auditor has no need of:
+	 * the settings are an admin's, reading them included */
+	{ "GET", "/settings", WEB_ACTION_CHANGE, web_page_settings },
+	{ "POST", "/settings/set", WEB_ACTION_CHANGE, web_settings_set },
+	{ "POST", "/settings/unset", WEB_ACTION_CHANGE, web_settings_unset },
+	{ "POST", "/settings/secret", WEB_ACTION_CHANGE, web_settings_secret },
 };
 
 static bool
