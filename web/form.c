@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "util/util.h"
 #include "web/server-private.h"
 
@@ -17,6 +19,15 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/* A value given up: it may hold a password, so it is wiped first. */
+static char *
+discard(char *out, size_t size)
+{
+	OPENSSL_cleanse(out, size);
+	free(out);
+	return NULL;
 }
 
 /* Decodes s[0..len) into a new string; NULL when badly encoded or when
@@ -34,23 +45,17 @@ form_decode(const char *s, size_t len)
 		} else if (c == '%') {
 			int hi, lo;
 
-			if (i + 2 >= len) {
-				free(out);
-				return NULL;
-			}
+			if (i + 2 >= len)
+				return discard(out, len + 1);
 			hi = hex_value(s[i + 1]);
 			lo = hex_value(s[i + 2]);
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
+			if (hi < 0 || lo < 0)
+				return discard(out, len + 1);
 			c = (char)(hi * 16 + lo);
 			i += 2;
 		}
-		if (c == '\0') {
-			free(out);
-			return NULL;
-		}
+		if (c == '\0')
+			return discard(out, len + 1);
 		*p++ = c;
 	}
 	*p = '\0';

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "util/util.h"
 #include "web/auth.h"
@@ -202,6 +203,9 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (state == NULL) {
 		state = xcalloc(1, sizeof(*state));
 		buf_init(&state->body, WEB_BODY_MAX);
+		/* whole at once: a buffer that grew would leave copies of
+		 * what it held in freed memory */
+		(void)buf_reserve(&state->body, WEB_BODY_MAX);
 		*con_cls = state;
 		return MHD_YES;
 	}
@@ -271,6 +275,9 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (state == NULL)
 		return;
+	/* a login's password, a replaced secret: wiped, not just freed */
+	if (state->body.data != NULL)
+		OPENSSL_cleanse(state->body.data, state->body.alloc);
 	buf_free(&state->body);
 	free(state);
 	*con_cls = NULL;
