@@ -1,5 +1,7 @@
 /* The configuration file: INI read with inih, checked against the key
- * tables below (the contract of doc/DESIGN.md).
+ * tables below (the contract of doc/DESIGN.md).  Their types are in
+ * cli/settings-private.h; cli/settings-describe.c shows them to others
+ * (cli/settings.h's config_section_* and config_key_*).
  *
  * Debian's inih (r55) is built with multi-line values on (an indented line
  * continues the previous key, so an indented "port = 1" after "host = x"
@@ -24,6 +26,7 @@
 #include <ini.h>
 
 #include "cli/settings.h"
+#include "cli/settings-private.h"
 #include "util/util.h"
 #include "web/auth.h"
 
@@ -41,49 +44,15 @@
 #define DEFAULT_WEB_SESSION_TIMEOUT (30 * 60)
 #define MAX_SECTION_KEYS 24
 
-enum value_type {
-	VALUE_STRING,
-	VALUE_BOOL,
-	VALUE_UINT,		/* unsigned int within [min, max] */
-	VALUE_U64,
-	VALUE_SIZE,		/* uint64_t, K/M/G suffix */
-	VALUE_DURATION,		/* uint64_t seconds, s/m/h/d suffix */
-	VALUE_LIST,		/* char **, size_t count after it: a comma list */
-	VALUE_TLS,
-	VALUE_AUTH,
-	VALUE_TEMPLATE,		/* char *, must hold %u */
-	VALUE_WHEN,		/* bool notify_always */
-	VALUE_LOG_LEVEL,	/* char *, canonical lowercase name */
-	VALUE_FOLDERS,		/* config->folders, folders_count */
-	VALUE_SKIP_HEADER,	/* config->skip_headers, may repeat */
-	VALUE_TARGET,		/* enum config_target */
-	VALUE_ADDRESS,		/* char *, an IPv4 or IPv6 address */
-};
-
-struct key_def {
-	const char *name;
-	enum value_type type;
-	size_t offset;		/* from the section's base in struct config */
-	unsigned int min, max;	/* VALUE_UINT */
-	const char *only_in;	/* allowed only in this section, or NULL */
-};
-
-struct section_def {
-	const char *name;
-	const struct key_def *keys;
-	size_t key_count;
-	size_t base;		/* offset of the section's struct in config */
-};
-
 #define CFG(field) offsetof(struct config, field)
 #define SRV(field) offsetof(struct config_server, field)
 #define LDP(field) offsetof(struct config_ldap_dir, field)
 
-static const struct key_def state_keys[] = {
+static const struct config_key state_keys[] = {
 	{ "dir", VALUE_STRING, CFG(state_dir), 0, 0, NULL },
 };
 
-static const struct key_def server_keys[] = {
+static const struct config_key server_keys[] = {
 	{ "host", VALUE_STRING, SRV(host), 0, 0, NULL },
 	{ "port", VALUE_UINT, SRV(port), 1, 65535, NULL },
 	{ "tls", VALUE_TLS, SRV(tls), 0, 0, NULL },
@@ -91,7 +60,8 @@ static const struct key_def server_keys[] = {
 	{ "verify", VALUE_BOOL, SRV(verify), 0, 0, NULL },
 	{ "auth", VALUE_AUTH, SRV(auth), 0, 0, NULL },
 	{ "admin_user", VALUE_STRING, SRV(admin_user), 0, 0, NULL },
-	{ "password_file", VALUE_STRING, SRV(password_file), 0, 0, NULL },
+	{ "password_file", VALUE_PASSWORD_FILE, SRV(password_file), 0, 0,
+	  NULL },
 	{ "login_template", VALUE_TEMPLATE, SRV(login_template), 0, 0, NULL },
 	{ "max_connections", VALUE_UINT, SRV(max_connections), 1, 1000, NULL },
 	{ "compress", VALUE_BOOL, SRV(compress), 0, 0, NULL },
@@ -104,7 +74,7 @@ static const struct key_def server_keys[] = {
 	  "backup" },
 };
 
-static const struct key_def mirror_keys[] = {
+static const struct config_key mirror_keys[] = {
 	{ "folders", VALUE_FOLDERS, 0, 0, 0, NULL },
 	{ "skip_header", VALUE_SKIP_HEADER, 0, 0, 0, NULL },
 	{ "jobs", VALUE_UINT, CFG(jobs), 1, 1000, NULL },
@@ -119,10 +89,11 @@ static const struct key_def mirror_keys[] = {
 	{ "max_spool", VALUE_SIZE, CFG(max_spool), 0, 0, NULL },
 };
 
-static const struct key_def ldap_dir_keys[] = {
+static const struct config_key ldap_dir_keys[] = {
 	{ "uri", VALUE_STRING, LDP(uri), 0, 0, NULL },
 	{ "bind_dn", VALUE_STRING, LDP(bind_dn), 0, 0, NULL },
-	{ "password_file", VALUE_STRING, LDP(password_file), 0, 0, NULL },
+	{ "password_file", VALUE_PASSWORD_FILE, LDP(password_file), 0, 0,
+	  NULL },
 	{ "base", VALUE_STRING, LDP(base), 0, 0, NULL },
 	{ "filter", VALUE_STRING, LDP(filter), 0, 0, "ldap.production" },
 	{ "key_attribute", VALUE_STRING, LDP(key_attribute), 0, 0,
@@ -134,13 +105,13 @@ static const struct key_def ldap_dir_keys[] = {
 	{ "timeout", VALUE_UINT, LDP(timeout), 1, 3600, NULL },
 };
 
-static const struct key_def ldap_keys[] = {
+static const struct config_key ldap_keys[] = {
 	{ "create_entries", VALUE_BOOL, CFG(ldap_create_entries), 0, 0, NULL },
 	{ "delete_entries", VALUE_BOOL, CFG(ldap_delete_entries), 0, 0, NULL },
 	{ "subscribe", VALUE_BOOL, CFG(ldap_subscribe), 0, 0, NULL },
 };
 
-static const struct key_def notify_keys[] = {
+static const struct config_key notify_keys[] = {
 	{ "smtp_url", VALUE_STRING, CFG(notify_smtp_url), 0, 0, NULL },
 	{ "ca_file", VALUE_STRING, CFG(notify_ca_file), 0, 0, NULL },
 	{ "verify", VALUE_BOOL, CFG(notify_verify), 0, 0, NULL },
@@ -149,18 +120,19 @@ static const struct key_def notify_keys[] = {
 	{ "site", VALUE_STRING, CFG(notify_site), 0, 0, NULL },
 	{ "when", VALUE_WHEN, CFG(notify_always), 0, 0, NULL },
 	{ "username", VALUE_STRING, CFG(notify_username), 0, 0, NULL },
-	{ "password_file", VALUE_STRING, CFG(notify_password_file), 0, 0, NULL },
+	{ "password_file", VALUE_PASSWORD_FILE, CFG(notify_password_file), 0,
+	  0, NULL },
 	{ "max_lag", VALUE_DURATION, CFG(notify_max_lag), 0, 0, NULL },
 	{ "remind", VALUE_DURATION, CFG(notify_remind), 0, 0, NULL },
 };
 
-static const struct key_def log_keys[] = {
+static const struct config_key log_keys[] = {
 	{ "level", VALUE_LOG_LEVEL, CFG(log_level), 0, 0, NULL },
 	{ "syslog", VALUE_BOOL, CFG(log_syslog), 0, 0, NULL },
 	{ "metrics_file", VALUE_STRING, CFG(metrics_file), 0, 0, NULL },
 };
 
-static const struct key_def web_keys[] = {
+static const struct config_key web_keys[] = {
 	{ "listen", VALUE_ADDRESS, CFG(web_listen), 0, 0, NULL },
 	{ "port", VALUE_UINT, CFG(web_port), 1, 65535, NULL },
 	{ "tls_cert", VALUE_STRING, CFG(web_tls_cert), 0, 0, NULL },
@@ -171,7 +143,7 @@ static const struct key_def web_keys[] = {
 };
 
 #define SECTION(name, keys, base) { name, keys, N_ELEMENTS(keys), base }
-static const struct section_def sections[] = {
+static const struct config_section sections[] = {
 	SECTION("state", state_keys, 0),
 	SECTION("production", server_keys, CFG(production)),
 	SECTION("backup", server_keys, CFG(backup)),
@@ -182,6 +154,22 @@ static const struct section_def sections[] = {
 	SECTION("notify", notify_keys, 0),
 	SECTION("log", log_keys, 0),
 	SECTION("web", web_keys, 0),
+};
+
+/* The names of the choice keys' values, beside the values they stand
+ * for: value_set() reads them, config_choice_name() writes them. */
+static const char *const tls_names[] = { "implicit", "starttls", "none" };
+static const enum imap_tls_mode tls_modes[] = {
+	IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE,
+};
+static const char *const auth_names[] = { "plain", "login" };
+static const enum config_auth auth_modes[] = {
+	CONFIG_AUTH_PLAIN, CONFIG_AUTH_LOGIN,
+};
+static const char *const when_names[] = { "failure", "always" };
+static const char *const target_names[] = { "imap", "files" };
+static const enum config_target targets[] = {
+	CONFIG_TARGET_IMAP, CONFIG_TARGET_FILES,
 };
 
 struct config_parser {
@@ -231,16 +219,21 @@ parser_error(struct config_parser *parser, const char *fmt, ...)
 	return 0;
 }
 
-static const struct section_def *
+const struct config_section *
+config_section_table(size_t *count_r)
+{
+	*count_r = N_ELEMENTS(sections);
+	return sections;
+}
+
+static const struct config_section *
 section_find(const char *name, size_t *index_r)
 {
-	for (size_t i = 0; i < N_ELEMENTS(sections); i++) {
-		if (str_ieq(sections[i].name, name)) {
-			*index_r = i;
-			return &sections[i];
-		}
-	}
-	return NULL;
+	const struct config_section *section = config_section_find(name);
+
+	if (section != NULL)
+		*index_r = (size_t)(section - sections);
+	return section;
 }
 
 static int
@@ -290,7 +283,7 @@ choice_list(const char *const *names, size_t count)
 }
 
 static int
-choice_set(struct config_parser *parser, const struct key_def *key,
+choice_set(struct config_parser *parser, const struct config_key *key,
 	   const char *value, const char *const *names, size_t count,
 	   int *index_r)
 {
@@ -307,7 +300,7 @@ choice_set(struct config_parser *parser, const struct key_def *key,
 
 /* Checks that a login template uses %u and no escape but %u, %a, %%. */
 static int
-template_check(struct config_parser *parser, const struct key_def *key,
+template_check(struct config_parser *parser, const struct config_key *key,
 	       const char *value)
 {
 	bool has_user = false;
@@ -334,7 +327,7 @@ template_check(struct config_parser *parser, const struct key_def *key,
 /* "Name: value": a header name of printable ASCII without ':' or space,
  * a colon, then a non-empty value.  Stored as "Name: value". */
 static int
-skip_header_add(struct config_parser *parser, const struct key_def *key,
+skip_header_add(struct config_parser *parser, const struct config_key *key,
 		const char *value)
 {
 	struct config *config = parser->config;
@@ -364,7 +357,7 @@ bad:
 }
 
 static int
-folders_set(struct config_parser *parser, const struct key_def *key,
+folders_set(struct config_parser *parser, const struct config_key *key,
 	    const char *value)
 {
 	struct config *config = parser->config;
@@ -394,22 +387,9 @@ folders_set(struct config_parser *parser, const struct key_def *key,
 /* Parses value into the field of key; returns 1, or 0 after recording an
  * error. */
 static int
-value_set(struct config_parser *parser, const struct section_def *section,
-	  const struct key_def *key, const char *value)
+value_set(struct config_parser *parser, const struct config_section *section,
+	  const struct config_key *key, const char *value)
 {
-	static const char *const tls_names[] = { "implicit", "starttls", "none" };
-	static const enum imap_tls_mode tls_modes[] = {
-		IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE,
-	};
-	static const char *const auth_names[] = { "plain", "login" };
-	static const enum config_auth auth_modes[] = {
-		CONFIG_AUTH_PLAIN, CONFIG_AUTH_LOGIN,
-	};
-	static const char *const when_names[] = { "failure", "always" };
-	static const char *const target_names[] = { "imap", "files" };
-	static const enum config_target targets[] = {
-		CONFIG_TARGET_IMAP, CONFIG_TARGET_FILES,
-	};
 	static const char *const level_names[] = {
 		"error", "warning", "info", "debug", "trace",
 	};
@@ -422,6 +402,7 @@ value_set(struct config_parser *parser, const struct section_def *section,
 
 	switch (key->type) {
 	case VALUE_STRING:
+	case VALUE_PASSWORD_FILE:
 		*(char **)field = xstrdup(value);
 		return 1;
 	case VALUE_BOOL:
@@ -526,13 +507,44 @@ value_set(struct config_parser *parser, const struct section_def *section,
 			    key->name);
 }
 
+const char *
+config_choice_name(const struct config_key *key, const void *field)
+{
+	size_t i;
+
+	switch (key->type) {
+	case VALUE_TLS:
+		for (i = 0; i < N_ELEMENTS(tls_modes); i++) {
+			if (tls_modes[i] == *(const enum imap_tls_mode *)field)
+				return tls_names[i];
+		}
+		return NULL;
+	case VALUE_AUTH:
+		for (i = 0; i < N_ELEMENTS(auth_modes); i++) {
+			if (auth_modes[i] == *(const enum config_auth *)field)
+				return auth_names[i];
+		}
+		return NULL;
+	case VALUE_WHEN:
+		return when_names[*(const bool *)field ? 1 : 0];
+	case VALUE_TARGET:
+		for (i = 0; i < N_ELEMENTS(targets); i++) {
+			if (targets[i] == *(const enum config_target *)field)
+				return target_names[i];
+		}
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
 static int
 config_handler(void *user, const char *section_name, const char *name,
 	       const char *value)
 {
 	struct config_parser *parser = user;
-	const struct section_def *section;
-	const struct key_def *key = NULL;
+	const struct config_section *section;
+	const struct config_key *key = NULL;
 	size_t section_index, key_index = 0;
 	unsigned int *seen;
 

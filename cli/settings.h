@@ -131,6 +131,65 @@ int config_load_text(const char *path, const char *text, size_t len,
 		     struct config **config_r, const char **error_r);
 void config_free(struct config **config);
 
+/* ---- the sections and keys the loader knows ----
+ *
+ * A read-only view of the loader's own tables (cli/settings.c), for
+ * whoever shows or edits the file (the web administration's settings
+ * page): what these list is exactly what config_load() accepts.  Every
+ * pointer they return is to static storage, valid for the life of the
+ * program; the structs are opaque. */
+struct config_section;
+struct config_key;
+
+/* The number of sections, and section i (i below that number) in the
+ * loader's order: state, production, backup, mirror, ldap.production,
+ * ldap.backup, ldap, notify, log, web. */
+size_t config_section_count(void);
+const struct config_section *config_section_at(size_t i);
+/* The section called name (any case), or NULL when the loader knows
+ * none. */
+const struct config_section *config_section_find(const char *name);
+/* Its name as the loader spells it ("ldap.production"). */
+const char *config_section_name(const struct config_section *section);
+
+/* The number of keys section accepts, and key i of them (i below that
+ * number) in the loader's order.  A key of a table that several sections
+ * share but that only one of them accepts (only_in, such as [backup]
+ * max_message_size) is listed in that one only. */
+size_t config_key_count(const struct config_section *section);
+const struct config_key *config_key_at(const struct config_section *section,
+				       size_t i);
+/* The key called name (any case) that section accepts, or NULL: not a
+ * key of the section, or one only another section accepts. */
+const struct config_key *config_key_find(const struct config_section *section,
+					 const char *name);
+/* Its name as the loader spells it. */
+const char *config_key_name(const struct config_key *key);
+/* The one section that accepts key ("backup", "ldap.production"), or
+ * NULL when every section of its table does. */
+const char *config_key_only_in(const struct config_key *key);
+/* Does key's value name a file that holds a password (the
+ * *password_file keys)?  The value is a path, shown as any other; the
+ * password is in the file.  No key the loader knows holds a secret
+ * itself. */
+bool config_key_is_password_file(const struct config_key *key);
+
+/* The value key of section has in config (loaded by config_load() or
+ * config_load_text()), the file's or the loader's default, spelled as
+ * the file would spell it so that giving it back yields the same value:
+ * yes or no; an enum by its name (implicit, login, always, files); a
+ * size in the largest of G, M, K that divides it (1G, 1536K, 1000, 0);
+ * a duration in the largest of d, h, m, s that divides it (1d, 90m, 90s,
+ * 0); a list joined by ", " (skip_header's several values too); a number
+ * or a string as it is.  The caller frees the result.  NULL when the key
+ * has no value: a string the file leaves out and the loader gives no
+ * default for ([production] ca_file, [notify] smtp_url), or an empty
+ * list ([notify] to); the caller says what that means ("none").
+ * key must be one of section's (config_key_at(), config_key_find()). */
+char *config_key_value(const struct config *config,
+		       const struct config_section *section,
+		       const struct config_key *key);
+
 /* Splits a comma list into trimmed, non-empty items (caller frees with
  * config_strv_free()). */
 char **config_split_list(const char *list, size_t *count_r);

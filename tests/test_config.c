@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/settings.h"
+#include "cli/settings-edit.h"
 #include "util/util.h"
 
 /* A valid file of exactly MINIMAL_LINES lines; error tests append to it so
@@ -127,110 +129,113 @@ load_fail(const char *content, const char **path_r)
 	return error;
 }
 
+/* A file that gives most keys, of every section (main() keeps its
+ * [backup] tls = none warning off the output). */
+static const char full_file[] =
+	"; mmirror configuration\n"
+	"# every key\n"
+	"[state]\n"
+	"dir = /var/lib/mm\n"
+	"\n"
+	"[production]\n"
+	"host = prod.example.net\n"
+	"port = 1993\n"
+	"tls = starttls\n"
+	"ca_file = /etc/ssl/prod-ca.pem\n"
+	"verify = no\n"
+	"auth = login\n"
+	"admin_user = mmadmin\n"
+	"password_file = /etc/mmirror/prod.pw\n"
+	"login_template = %u*%a\n"
+	"max_connections = 8\n"
+	"compress = yes\n"
+	"pipeline = 1\n"
+	"timeout = 120\n"
+	"command_timeout = 90\n"
+	"min_rate = 4K\n"
+	"\n"
+	"[backup]\n"
+	"host = backup.example.net\n"
+	"port = 10993\n"
+	"tls = none\n"
+	"ca_file = /etc/ssl/backup-ca.pem\n"
+	"verify = false\n"
+	"auth = plain\n"
+	"admin_user = badmin\n"
+	"password_file = /etc/mmirror/backup.pw\n"
+	"login_template = %a/%u%%\n"
+	"max_connections = 2\n"
+	"compress = on\n"
+	"timeout = 30\n"
+	"command_timeout = 0\n"
+	"min_rate = 0\n"
+	"max_message_size = 20M\n"
+	"max_message_seconds = 600\n"
+	"\n"
+	"[mirror]\n"
+	"folders = INBOX, Greetings ,Saved\n"
+	"skip_header = X-Broadcast: yes\n"
+	"skip_header = Message-Context:   bulletin\n"
+	"jobs = 4\n"
+	"delete_guard = 25\n"
+	"delete_guard_min = 3\n"
+	"archive_dir = /srv/archive\n"
+	"files_dir = /srv/files\n"
+	"target = files\n"
+	"max_run_seconds = 600\n"
+	"max_spool = 512M\n"
+	"\n"
+	"[ldap.production]\n"
+	"uri = ldap://ldap.prod\n"
+	"bind_dn = cn=reader,dc=prod\n"
+	"password_file = /etc/mmirror/ldap-prod.pw\n"
+	"base = ou=people,dc=prod\n"
+	"filter = (objectClass=inetOrgPerson)\n"
+	"key_attribute = mailboxNumber\n"
+	"attributes = cn, sn, audio\n"
+	"starttls = yes\n"
+	"\n"
+	"[ldap.backup]\n"
+	"uri = ldaps://ldap.backup\n"
+	"bind_dn = cn=writer,dc=backup\n"
+	"password_file = /etc/mmirror/ldap-backup.pw\n"
+	"base = ou=people,dc=backup\n"
+	"starttls = 0\n"
+	"\n"
+	"[ldap]\n"
+	"create_entries = no\n"
+	"delete_entries = YES\n"
+	"subscribe = off\n"
+	"\n"
+	"[notify]\n"
+	"smtp_url = smtp://mail.example.net:25\n"
+	"from = mmirror@example.net\n"
+	"to = ops@example.net, dr-team@example.net\n"
+	"site = Atlanta MM\n"
+	"ca_file = /etc/ssl/smarthost.pem\n"
+	"verify = no\n"
+	"max_lag = 90m\n"
+	"remind = 2h\n"
+	"when = always\n"
+	"username = mailer\n"
+	"password_file = /etc/mmirror/smtp.pw\n"
+	"\n"
+	"[log]\n"
+	"level = DEBUG\n"
+	"syslog = true\n"
+	"metrics_file = /var/lib/node_exporter/mmirror.prom\n"
+	"\n"
+	"[web]\n"
+	"listen = 192.0.2.10\n"
+	"port = 443\n"
+	"tls_cert = /etc/mmirror/web.crt\n"
+	"tls_key = /etc/mmirror/web.key\n"
+	"users_file = /etc/mmirror/web-users\n"
+	"session_timeout = 2h\n";
+
 START_TEST(test_full_file)
 {
-	static const char content[] =
-		"; mmirror configuration\n"
-		"# every key\n"
-		"[state]\n"
-		"dir = /var/lib/mm\n"
-		"\n"
-		"[production]\n"
-		"host = prod.example.net\n"
-		"port = 1993\n"
-		"tls = starttls\n"
-		"ca_file = /etc/ssl/prod-ca.pem\n"
-		"verify = no\n"
-		"auth = login\n"
-		"admin_user = mmadmin\n"
-		"password_file = /etc/mmirror/prod.pw\n"
-		"login_template = %u*%a\n"
-		"max_connections = 8\n"
-		"compress = yes\n"
-		"pipeline = 1\n"
-		"timeout = 120\n"
-		"command_timeout = 90\n"
-		"min_rate = 4K\n"
-		"\n"
-		"[backup]\n"
-		"host = backup.example.net\n"
-		"port = 10993\n"
-		"tls = none\n"
-		"ca_file = /etc/ssl/backup-ca.pem\n"
-		"verify = false\n"
-		"auth = plain\n"
-		"admin_user = badmin\n"
-		"password_file = /etc/mmirror/backup.pw\n"
-		"login_template = %a/%u%%\n"
-		"max_connections = 2\n"
-		"compress = on\n"
-		"timeout = 30\n"
-		"command_timeout = 0\n"
-		"min_rate = 0\n"
-		"max_message_size = 20M\n"
-		"max_message_seconds = 600\n"
-		"\n"
-		"[mirror]\n"
-		"folders = INBOX, Greetings ,Saved\n"
-		"skip_header = X-Broadcast: yes\n"
-		"skip_header = Message-Context:   bulletin\n"
-		"jobs = 4\n"
-		"delete_guard = 25\n"
-		"delete_guard_min = 3\n"
-		"archive_dir = /srv/archive\n"
-		"files_dir = /srv/files\n"
-		"target = files\n"
-		"max_run_seconds = 600\n"
-		"max_spool = 512M\n"
-		"\n"
-		"[ldap.production]\n"
-		"uri = ldap://ldap.prod\n"
-		"bind_dn = cn=reader,dc=prod\n"
-		"password_file = /etc/mmirror/ldap-prod.pw\n"
-		"base = ou=people,dc=prod\n"
-		"filter = (objectClass=inetOrgPerson)\n"
-		"key_attribute = mailboxNumber\n"
-		"attributes = cn, sn, audio\n"
-		"starttls = yes\n"
-		"\n"
-		"[ldap.backup]\n"
-		"uri = ldaps://ldap.backup\n"
-		"bind_dn = cn=writer,dc=backup\n"
-		"password_file = /etc/mmirror/ldap-backup.pw\n"
-		"base = ou=people,dc=backup\n"
-		"starttls = 0\n"
-		"\n"
-		"[ldap]\n"
-		"create_entries = no\n"
-		"delete_entries = YES\n"
-		"subscribe = off\n"
-		"\n"
-		"[notify]\n"
-		"smtp_url = smtp://mail.example.net:25\n"
-		"from = mmirror@example.net\n"
-		"to = ops@example.net, dr-team@example.net\n"
-		"site = Atlanta MM\n"
-		"ca_file = /etc/ssl/smarthost.pem\n"
-		"verify = no\n"
-		"max_lag = 90m\n"
-		"remind = 2h\n"
-		"when = always\n"
-		"username = mailer\n"
-		"password_file = /etc/mmirror/smtp.pw\n"
-		"\n"
-		"[log]\n"
-		"level = DEBUG\n"
-		"syslog = true\n"
-		"metrics_file = /var/lib/node_exporter/mmirror.prom\n"
-		"\n"
-		"[web]\n"
-		"listen = 192.0.2.10\n"
-		"port = 443\n"
-		"tls_cert = /etc/mmirror/web.crt\n"
-		"tls_key = /etc/mmirror/web.key\n"
-		"users_file = /etc/mmirror/web-users\n"
-		"session_timeout = 2h\n";
-	struct config *config = load_ok(content);
+	struct config *config = load_ok(full_file);
 	const struct config_server *p = &config->production, *b = &config->backup;
 
 	ck_assert_str_eq(config->path, paths[0]);
@@ -945,6 +950,327 @@ START_TEST(test_split_list)
 }
 END_TEST
 
+/* ---- the loader's tables, described (config_section_*, config_key_*) */
+
+/* Does the loader accept [section] key (whatever it says of the value)? */
+static bool
+loader_accepts(const char *section, const char *key)
+{
+	char *text = xasprintf(MINIMAL "[%s]\n%s = 1\n", section, key);
+	struct config *config = NULL;
+	const char *error = "";
+	bool accepted;
+
+	if (config_load_text("t.conf", text, strlen(text), &config,
+			     &error) == 0)
+		config_free(&config);
+	accepted = strstr(error, "unknown key") == NULL &&
+		strstr(error, "only allowed in") == NULL;
+	free(text);
+	return accepted;
+}
+
+/* Every section in the loader's order; in each, the keys it accepts and
+ * no other: any key name of any section is found in a section exactly
+ * when the loader accepts it there. */
+START_TEST(test_sections_described)
+{
+	static const char *const names[] = {
+		"state", "production", "backup", "mirror", "ldap.production",
+		"ldap.backup", "ldap", "notify", "log", "web",
+	};
+	const struct config_section *prod, *backup;
+	const struct config_key *key;
+	size_t count = config_section_count(), listed = 0;
+
+	ck_assert_uint_eq(count, N_ELEMENTS(names));
+	for (size_t i = 0; i < count; i++) {
+		const struct config_section *s = config_section_at(i);
+		char *upper = xstrdup(names[i]);
+
+		for (char *p = upper; *p != '\0'; p++)
+			*p = (char)toupper((unsigned char)*p);
+		ck_assert_str_eq(config_section_name(s), names[i]);
+		ck_assert_ptr_eq(config_section_find(names[i]), s);
+		ck_assert_ptr_eq(config_section_find(upper), s);
+		ck_assert_uint_gt(config_key_count(s), 0);
+		ck_assert_ptr_null(config_key_at(s, config_key_count(s)));
+		listed += config_key_count(s);
+		free(upper);
+	}
+	ck_assert_ptr_null(config_section_at(count));
+	ck_assert_ptr_null(config_section_find("nosuch"));
+	ck_assert_ptr_null(config_section_find("ldap.prod"));
+	ck_assert_uint_gt(listed, 60);
+
+	for (size_t i = 0; i < count; i++) {
+		const struct config_section *s = config_section_at(i);
+
+		for (size_t j = 0; j < count; j++) {
+			const struct config_section *o = config_section_at(j);
+
+			for (size_t k = 0; k < config_key_count(o); k++) {
+				const char *name =
+					config_key_name(config_key_at(o, k));
+				bool found = config_key_find(s, name) != NULL;
+
+				ck_assert_msg(found == loader_accepts(names[i],
+								      name),
+					      "[%s] %s: found %d", names[i],
+					      name, found);
+			}
+		}
+	}
+
+	/* only_in: a key of a shared table that one section accepts */
+	prod = config_section_find("production");
+	backup = config_section_find("backup");
+	ck_assert_uint_eq(config_key_count(backup), config_key_count(prod) + 2);
+	ck_assert_ptr_null(config_key_find(prod, "max_message_size"));
+	key = config_key_find(backup, "MAX_MESSAGE_SIZE");
+	ck_assert_ptr_nonnull(key);
+	ck_assert_str_eq(config_key_only_in(key), "backup");
+	ck_assert_ptr_null(config_key_only_in(config_key_find(backup, "host")));
+	ck_assert_ptr_null(config_key_find(backup, "nosuch"));
+}
+END_TEST
+
+/* The password files, as the loader knows them and as listings mask
+ * (settings_key_secret()): the same keys; no key holds a secret itself. */
+START_TEST(test_password_file_keys)
+{
+	static const char *const with[] = {
+		"production", "backup", "ldap.production", "ldap.backup",
+		"notify",
+	};
+	size_t found = 0;
+
+	for (size_t i = 0; i < config_section_count(); i++) {
+		const struct config_section *s = config_section_at(i);
+
+		for (size_t k = 0; k < config_key_count(s); k++) {
+			const struct config_key *key = config_key_at(s, k);
+			enum settings_secret secret =
+				settings_key_secret(config_key_name(key));
+
+			ck_assert_int_ne(secret, SETTINGS_SECRET_VALUE);
+			ck_assert_msg(config_key_is_password_file(key) ==
+				      (secret == SETTINGS_SECRET_FILE),
+				      "[%s] %s", config_section_name(s),
+				      config_key_name(key));
+			if (config_key_is_password_file(key))
+				found++;
+		}
+	}
+	ck_assert_uint_eq(found, N_ELEMENTS(with));
+	for (size_t i = 0; i < N_ELEMENTS(with); i++) {
+		const struct config_section *s = config_section_find(with[i]);
+
+		ck_assert(config_key_is_password_file(config_key_find(
+			s, "password_file")));
+	}
+}
+END_TEST
+
+/* A key's effective value, of every value type, as the file spells it;
+ * NULL: none. */
+static const struct {
+	const char *extra, *section, *key, *shown;
+} value_cases[] = {
+	/* strings, a NULL one, defaults made from others */
+	{ "", "production", "host", "prod.example.net" },
+	{ "", "production", "ca_file", NULL },
+	{ "", "mirror", "archive_dir", "/var/lib/mm/archive" },
+	{ "", "web", "users_file", "/var/lib/mm/web-users" },
+	{ "", "ldap.production", "key_attribute", "uid" },
+	{ "", "ldap.backup", "uri", NULL },
+	{ "", "ldap.backup", "timeout", "60" },
+	{ "[ldap.production]\nfilter = (uid=*)\n", "ldap.production",
+	  "filter", "(uid=*)" },
+	/* password files: their paths */
+	{ "", "production", "password_file", "/etc/mmirror/prod.pw" },
+	{ "", "notify", "password_file", NULL },
+	{ "[notify]\npassword_file = /p\n", "notify", "password_file", "/p" },
+	/* booleans */
+	{ "", "production", "verify", "yes" },
+	{ "", "production", "compress", "no" },
+	{ "[backup]\ncompress = on\n", "backup", "compress", "yes" },
+	{ "", "ldap", "delete_entries", "no" },
+	{ "[ldap]\ndelete_entries = TRUE\n", "ldap", "delete_entries", "yes" },
+	/* numbers, one derived from tls */
+	{ "", "production", "port", "993" },
+	{ "[production]\ntls = starttls\n", "production", "port", "143" },
+	{ "", "mirror", "jobs", "1" },
+	{ "", "mirror", "max_run_seconds", "14400" },
+	{ "", "web", "port", "8443" },
+	{ "", "backup", "max_message_seconds", "0" },
+	{ "[backup]\nmax_message_seconds = 600\n", "backup",
+	  "max_message_seconds", "600" },
+	/* sizes: the largest of G, M, K that divides them */
+	{ "", "production", "min_rate", "1K" },
+	{ "", "mirror", "max_spool", "1G" },
+	{ "", "backup", "max_message_size", "0" },
+	{ "[mirror]\nmax_spool = 1536K\n", "mirror", "max_spool", "1536K" },
+	{ "[mirror]\nmax_spool = 2048M\n", "mirror", "max_spool", "2G" },
+	{ "[mirror]\nmax_spool = 3145728\n", "mirror", "max_spool", "3M" },
+	{ "[mirror]\nmax_spool = 1000\n", "mirror", "max_spool", "1000" },
+	{ "[production]\nmin_rate = 0\n", "production", "min_rate", "0" },
+	/* durations: the largest of d, h, m, s that divides them */
+	{ "", "notify", "max_lag", "1d" },
+	{ "", "notify", "remind", "1d" },
+	{ "", "web", "session_timeout", "30m" },
+	{ "[notify]\nmax_lag = 5400\n", "notify", "max_lag", "90m" },
+	{ "[notify]\nmax_lag = 2h\n", "notify", "max_lag", "2h" },
+	{ "[notify]\nmax_lag = 120m\n", "notify", "max_lag", "2h" },
+	{ "[notify]\nmax_lag = 90\n", "notify", "max_lag", "90s" },
+	{ "[notify]\nremind = 0\n", "notify", "remind", "0" },
+	{ "[web]\nsession_timeout = 2d\n", "web", "session_timeout", "2d" },
+	/* lists; an empty one is none */
+	{ "", "notify", "to", NULL },
+	{ "[notify]\nto = a@example.org,b@example.org\n", "notify", "to",
+	  "a@example.org, b@example.org" },
+	{ "", "mirror", "folders", "INBOX, Greetings" },
+	{ "[mirror]\nfolders = A,B , C\n", "mirror", "folders", "A, B, C" },
+	{ "", "mirror", "skip_header", "X-Broadcast: yes" },
+	{ "[mirror]\nskip_header = A:1\nskip_header = B: 2\n", "mirror",
+	  "skip_header", "A: 1, B: 2" },
+	/* enums by their names */
+	{ "", "production", "tls", "implicit" },
+	{ "[backup]\ntls = STARTTLS\n", "backup", "tls", "starttls" },
+	{ "[backup]\ntls = none\n", "backup", "tls", "none" },
+	{ "", "production", "auth", "plain" },
+	{ "[production]\nauth = Login\n", "production", "auth", "login" },
+	{ "", "notify", "when", "failure" },
+	{ "[notify]\nwhen = always\n", "notify", "when", "always" },
+	{ "", "mirror", "target", "imap" },
+	{ "[mirror]\ntarget = files\n", "mirror", "target", "files" },
+	{ "", "log", "level", "info" },
+	{ "[log]\nlevel = DEBUG\n", "log", "level", "debug" },
+	/* a login template, an address */
+	{ "", "backup", "login_template", "%u*%a" },
+	{ "[backup]\nlogin_template = %a/%u%%\n", "backup", "login_template",
+	  "%a/%u%%" },
+	{ "", "web", "listen", "127.0.0.1" },
+	{ "[web]\nlisten = ::1\n", "web", "listen", "::1" },
+};
+
+START_TEST(test_key_value)
+{
+	char *text = xasprintf(MINIMAL "%s", value_cases[_i].extra);
+	const struct config_section *s =
+		config_section_find(value_cases[_i].section);
+	const struct config_key *key;
+	struct config *config = NULL;
+	const char *error = NULL;
+	char *shown;
+
+	ck_assert_msg(config_load_text("t.conf", text, strlen(text), &config,
+				       &error) == 0, "%s", error);
+	ck_assert_ptr_nonnull(s);
+	key = config_key_find(s, value_cases[_i].key);
+	ck_assert_ptr_nonnull(key);
+	shown = config_key_value(config, s, key);
+	if (value_cases[_i].shown == NULL)
+		ck_assert_msg(shown == NULL, "[%s] %s: '%s', not none",
+			      value_cases[_i].section, value_cases[_i].key,
+			      shown);
+	else
+		ck_assert_msg(shown != NULL &&
+			      strcmp(shown, value_cases[_i].shown) == 0,
+			      "[%s] %s: '%s', not '%s'",
+			      value_cases[_i].section, value_cases[_i].key,
+			      shown != NULL ? shown : "(none)",
+			      value_cases[_i].shown);
+	free(shown);
+	config_free(&config);
+	free(text);
+}
+END_TEST
+
+/* Every key's value of a loaded file, written back as a file of its
+ * own (skip_header once per header), loads to the same values. */
+static char *
+file_of_values(const struct config *config)
+{
+	struct buf b;
+	size_t len;
+
+	buf_init(&b, SIZE_MAX);
+	for (size_t i = 0; i < config_section_count(); i++) {
+		const struct config_section *s = config_section_at(i);
+
+		if (strcmp(config_section_name(s), "backup") == 0 &&
+		    !config->backup_configured)
+			continue;
+		buf_printf(&b, "[%s]\n", config_section_name(s));
+		for (size_t k = 0; k < config_key_count(s); k++) {
+			const struct config_key *key = config_key_at(s, k);
+			const char *name = config_key_name(key);
+			char *value = config_key_value(config, s, key);
+
+			if (strcmp(name, "skip_header") == 0) {
+				for (size_t h = 0;
+				     h < config->skip_headers_count; h++)
+					buf_printf(&b, "%s = %s\n", name,
+						   config->skip_headers[h]);
+			} else if (value != NULL) {
+				buf_printf(&b, "%s = %s\n", name, value);
+			}
+			free(value);
+		}
+	}
+	buf_append(&b, "", 1);
+	return (char *)buf_steal(&b, &len);
+}
+
+START_TEST(test_key_values_read_back)
+{
+	const char *const files[] = {
+		MINIMAL, full_file, MINIMAL "[notify]\nmax_lag = 100\n"
+		"[mirror]\nmax_spool = 1025\n",
+	};
+
+	for (size_t f = 0; f < N_ELEMENTS(files); f++) {
+		struct config *first = NULL, *again = NULL;
+		const char *error = NULL;
+		char *text;
+
+		ck_assert_msg(config_load_text("a.conf", files[f],
+					       strlen(files[f]), &first,
+					       &error) == 0, "%s", error);
+		text = file_of_values(first);
+		ck_assert_msg(config_load_text("b.conf", text, strlen(text),
+					       &again, &error) == 0,
+			      "%s in\n%s", error, text);
+		for (size_t i = 0; i < config_section_count(); i++) {
+			const struct config_section *s = config_section_at(i);
+
+			for (size_t k = 0; k < config_key_count(s); k++) {
+				const struct config_key *key =
+					config_key_at(s, k);
+				char *v1 = config_key_value(first, s, key);
+				char *v2 = config_key_value(again, s, key);
+
+				ck_assert_msg((v1 == NULL && v2 == NULL) ||
+					      (v1 != NULL && v2 != NULL &&
+					       strcmp(v1, v2) == 0),
+					      "file %zu [%s] %s: '%s' read "
+					      "back as '%s'", f,
+					      config_section_name(s),
+					      config_key_name(key),
+					      v1 != NULL ? v1 : "(none)",
+					      v2 != NULL ? v2 : "(none)");
+				free(v1);
+				free(v2);
+			}
+		}
+		config_free(&again);
+		config_free(&first);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -982,6 +1308,14 @@ config_suite(void)
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_parse_duration);
 	tcase_add_test(tc, test_split_list);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tables");
+	tcase_add_test(tc, test_sections_described);
+	tcase_add_test(tc, test_password_file_keys);
+	tcase_add_loop_test(tc, test_key_value, 0,
+			    (int)N_ELEMENTS(value_cases));
+	tcase_add_test(tc, test_key_values_read_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
