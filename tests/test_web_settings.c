@@ -9,8 +9,9 @@
  * second is a conflict naming who changed the file; a secret is
  * replaced and shown nowhere; an auditor, a POST without the CSRF token
  * and a request without a session change nothing; the audit log names
- * the account and holds no secret.  First the page's tables
- * (web/settings-view.h) against the loader.  No IMAP server is
+ * the account and holds no secret.  First the page's own tables
+ * (web/settings-view.h): its notes against the loader's keys
+ * (cli/settings.h), restarts and audit texts.  No IMAP server is
  * needed. */
 #include "config.h"
 
@@ -231,168 +232,62 @@ assert_no_secret(const char *what, const char *text)
 			      what, secrets[i]);
 }
 
-/* ---- the page's tables against the loader ---- */
+/* ---- the page's own tables ---- */
 
-/* The loader's key table from cli/settings.c: for each SECTION() line,
- * the names in its key array.  Returns "section key" lines, sorted
- * (caller frees). */
-static char *
-loader_keys(void)
+/* Every key the loader lists has the page's note, and every note is of
+ * a key the loader accepts in each section it names; every section has
+ * its line. */
+START_TEST(test_view_notes_are_of_the_loaders_keys)
 {
-	char *cmd = xasprintf(
-		"src='%s/../cli/settings.c'; "
-		"awk '/^static const struct key_def [a-z_]+\\[\\] = \\{/ "
-		"{ arr = $5; sub(/\\[\\]/, \"\", arr); next } "
-		"/^};/ { arr = \"\" } "
-		"arr != \"\" && match($0, /^\\t\\{ \"[a-z_]+\"/) "
-		"{ k = substr($0, RSTART + 4, RLENGTH - 5); keys[arr] = keys[arr] \" \" k } "
-		"/^\\tSECTION\\(\"/ { split($0, f, /[\"(), ]+/); "
-		"n = split(keys[f[3]], ks, \" \"); "
-		"for (i = 1; i <= n; i++) print f[2] \" \" ks[i] }' \"$src\" "
-		"| LC_ALL=C sort", fixtures_dir());
-	char *out = NULL;
-
-	ck_assert_int_eq(run_cmd(&out, NULL, "%s", cmd), 0);
-	free(cmd);
-	return out;
-}
-
-START_TEST(test_view_keys_are_the_loaders)
-{
-	const struct web_settings_section *sections;
-	size_t count;
-	struct buf mine;
-	char *theirs = loader_keys(), *sorted = NULL, *in;
-
-	sections = web_settings_sections(&count);
-	buf_init(&mine, SIZE_MAX);
-	for (size_t i = 0; i < count; i++) {
-		for (size_t k = 0; k < sections[i].key_count; k++)
-			buf_printf(&mine, "%s %s\n", sections[i].name,
-				   sections[i].keys[k].name);
-	}
-	buf_append(&mine, "", 1);
-	in = xasprintf("%s/keys.txt", tmp);
-	write_file(in, (const char *)mine.data, 0644);
-	ck_assert_int_eq(run_cmd(&sorted, NULL, "LC_ALL=C sort '%s'", in), 0);
-	ck_assert_msg(strlen(theirs) > 500, "cli/settings.c read as\n%s",
-		      theirs);
-	ck_assert_str_eq(sorted, theirs);
-	free(sorted);
-	free(in);
-	free(theirs);
-	buf_free(&mine);
-}
-END_TEST
-
-/* Every key of the table is accepted by the loader exactly in the
- * sections the table says (only_in). */
-START_TEST(test_view_keys_accepted_where_listed)
-{
-	static const char base[] = "[state]\ndir = /tmp/x\n"
-		"[production]\nhost = p\nadmin_user = a\n"
-		"[backup]\nhost = b\nadmin_user = a\n";
-	const struct web_settings_section *sections;
+	const struct web_settings_note *notes;
 	size_t count;
 
-	sections = web_settings_sections(&count);
-	for (size_t i = 0; i < count; i++) {
-		for (size_t k = 0; k < sections[i].key_count; k++) {
-			const struct web_settings_key *key = &sections[i].keys[k];
-			char *text = xasprintf("%s[%s]\n%s = 1\n", base,
-					       sections[i].name, key->name);
-			struct config *c = NULL;
-			const char *error = "";
-			bool unknown;
+	for (size_t i = 0; i < config_section_count(); i++) {
+		const struct config_section *s = config_section_at(i);
+		const char *section = config_section_name(s);
 
-			if (config_load_text("t.conf", text, strlen(text), &c,
-					     &error) == 0)
-				config_free(&c);
-			unknown = strstr(error, "unknown key") != NULL ||
-				strstr(error, "only allowed in") != NULL;
-			ck_assert_msg(unknown != web_settings_key_in(&sections[i],
-								     key),
-				      "[%s] %s: %s", sections[i].name, key->name,
-				      error);
-			ck_assert_ptr_eq(web_settings_key_find(&sections[i],
-							       key->name),
-					 unknown ? NULL : key);
-			free(text);
+		ck_assert_msg(web_settings_about(section) != NULL, "[%s]",
+			      section);
+		for (size_t k = 0; k < config_key_count(s); k++) {
+			const char *key = config_key_name(config_key_at(s, k));
+
+			ck_assert_msg(web_settings_note_find(section, key) !=
+				      NULL, "[%s] %s has no note", section,
+				      key);
 		}
 	}
-	ck_assert_ptr_null(web_settings_section_find("nosuch"));
-	ck_assert_ptr_nonnull(web_settings_section_find("LDAP.Production"));
-}
-END_TEST
+	notes = web_settings_notes(&count);
+	for (size_t i = 0; i < count; i++) {
+		char *sections = xstrdup(notes[i].sections), *save = NULL;
+		size_t named = 0;
 
-START_TEST(test_view_effective)
-{
-	static const struct {
-		const char *extra, *section, *key, *shown;
-	} cases[] = {
-		/* the loader's defaults */
-		{ "", "production", "port", "993" },
-		{ "", "production", "tls", "implicit" },
-		{ "", "production", "verify", "yes" },
-		{ "", "production", "auth", "plain" },
-		{ "", "production", "min_rate", "1K" },
-		{ "", "production", "ca_file", "none: the system's CAs" },
-		{ "", "production", "password_file", "none" },
-		{ "", "backup", "max_message_size", "0" },
-		{ "", "mirror", "folders", "INBOX, Greetings" },
-		{ "", "mirror", "skip_header", "X-Broadcast: yes" },
-		{ "", "mirror", "jobs", "1" },
-		{ "", "mirror", "max_spool", "1G" },
-		{ "", "mirror", "target", "imap" },
-		{ "", "mirror", "archive_dir", "/s/archive" },
-		{ "", "notify", "max_lag", "1d" },
-		{ "", "notify", "when", "failure" },
-		{ "", "log", "level", "info" },
-		{ "", "web", "session_timeout", "30m" },
-		{ "", "web", "users_file", "/s/web-users" },
-		{ "", "web", "port", "8443" },
-		{ "", "ldap.production", "key_attribute", "uid" },
-		{ "", "ldap.backup", "timeout", "60" },
-		/* derived and given values, spelled as the file would */
-		{ "[production]\ntls = starttls\n", "production", "port", "143" },
-		{ "[notify]\nmax_lag = 90m\n", "notify", "max_lag", "90m" },
-		{ "[notify]\nmax_lag = 5400\n", "notify", "max_lag", "90m" },
-		{ "[notify]\nmax_lag = 90\n", "notify", "max_lag", "90s" },
-		{ "[notify]\nremind = 0\n", "notify", "remind", "0" },
-		{ "[notify]\nwhen = always\n", "notify", "when", "always" },
-		{ "[mirror]\nmax_spool = 1536K\n", "mirror", "max_spool", "1536K" },
-		{ "[mirror]\nmax_spool = 1000\n", "mirror", "max_spool", "1000" },
-		{ "[mirror]\nfolders = A,B\n", "mirror", "folders", "A, B" },
-		{ "[web]\nsession_timeout = 2d\n", "web", "session_timeout", "2d" },
-	};
+		for (char *name = strtok_r(sections, " ", &save); name != NULL;
+		     name = strtok_r(NULL, " ", &save)) {
+			const struct config_section *s =
+				config_section_find(name);
 
-	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
-		char *text = xasprintf("[state]\ndir = /s\n[production]\nhost = p\n"
-				       "admin_user = a\n[backup]\nhost = b\n"
-				       "admin_user = a\n%s", cases[i].extra);
-		const struct web_settings_section *s =
-			web_settings_section_find(cases[i].section);
-		const struct web_settings_key *k;
-		struct config *c = NULL;
-		const char *error;
-		struct buf out;
-
-		ck_assert_msg(config_load_text("t.conf", text, strlen(text), &c,
-					       &error) == 0, "%zu: %s", i, error);
-		ck_assert_ptr_nonnull(s);
-		k = web_settings_key_find(s, cases[i].key);
-		ck_assert_ptr_nonnull(k);
-		buf_init(&out, SIZE_MAX);
-		ck_assert_int_eq(web_settings_effective(c, s, k, &out), 0);
-		buf_append(&out, "", 1);
-		ck_assert_msg(strcmp((const char *)out.data, cases[i].shown) == 0,
-			      "case %zu [%s] %s: '%s', not '%s'", i,
-			      cases[i].section, cases[i].key, out.data,
-			      cases[i].shown);
-		buf_free(&out);
-		config_free(&c);
-		free(text);
+			ck_assert_msg(s != NULL &&
+				      config_key_find(s, notes[i].key) != NULL,
+				      "note of [%s] %s", name, notes[i].key);
+			ck_assert_ptr_eq(web_settings_note_find(name,
+								notes[i].key),
+					 &notes[i]);
+			named++;
+		}
+		ck_assert_uint_gt(named, 0);
+		free(sections);
 	}
+	/* any case; what no value means */
+	ck_assert_ptr_nonnull(web_settings_note_find("LDAP.Backup", "CA_file"));
+	ck_assert_ptr_null(web_settings_note_find("production",
+						  "max_message_size"));
+	ck_assert_ptr_null(web_settings_note_find("nosuch", "host"));
+	ck_assert_ptr_null(web_settings_about("nosuch"));
+	ck_assert_str_eq(web_settings_none("backup", "ca_file"),
+			 "none: the system's CAs");
+	ck_assert_str_eq(web_settings_none("production", "password_file"),
+			 "none");
+	ck_assert_str_eq(web_settings_none("nosuch", "key"), "none");
 }
 END_TEST
 
@@ -962,9 +857,7 @@ main(void)
 	setup();
 	server_start(config);
 	suite = suite_create("web_settings");
-	suite_add_case(suite, test_view_keys_are_the_loaders, 60);
-	suite_add_case(suite, test_view_keys_accepted_where_listed, 60);
-	suite_add_case(suite, test_view_effective, 60);
+	suite_add_case(suite, test_view_notes_are_of_the_loaders_keys, 60);
 	suite_add_case(suite, test_view_restart_and_texts, 60);
 	suite_add_case(suite, test_no_session, 60);
 	suite_add_case(suite, test_page_lists_sections, 60);

@@ -161,69 +161,81 @@ value_given(struct html *h, const struct settings_entry *e)
 	}
 }
 
+/* The value cell of a known key the file leaves out: the loader's
+ * default, as the file would spell it. */
+static void
+value_default(struct html *h, const struct settings_state *st,
+	      const char *section, const struct config_section *known_section,
+	      const struct config_key *known)
+{
+	char *shown;
+
+	if (st->config == NULL) {
+		html_element(h, "span", "muted", "(not given)");
+		return;
+	}
+	shown = config_key_value(st->config, known_section, known);
+	html_start(h, "span", "class", "muted", NULL);
+	html_textf(h, "(default: %s)", shown != NULL ? shown :
+		   web_settings_none(section, config_key_name(known)));
+	html_end(h, "span");
+	free(shown);
+}
+
 /* One row: a key the file gives (e), or a known key it does not (e
- * NULL, key known). */
+ * NULL, known and known_section given). */
 static void
 key_row(struct html *h, const struct web_session_info *info,
 	const struct settings_state *st, const char *section,
-	const struct web_settings_section *known_section,
-	const struct web_settings_key *known, const struct settings_entry *e)
+	const struct config_section *known_section,
+	const struct config_key *known, const struct settings_entry *e)
 {
-	const char *name = known != NULL ? known->name : e->key;
-	struct buf shown;
+	const char *name = known != NULL ? config_key_name(known) : e->key;
+	const struct web_settings_note *note;
 
-	buf_init(&shown, SIZE_MAX);
-	if (known != NULL && st->config != NULL)
-		(void)web_settings_effective(st->config, known_section, known,
-					     &shown);
-	(void)buf_append(&shown, "", 1);
 	html_start(h, "tr", "class", e != NULL ? "given" : "default", NULL);
 	html_start(h, "td", NULL);
 	html_start(h, "code", NULL);
 	html_text(h, name);
 	html_end(h, "code");
-	if (known != NULL)
-		html_element(h, "div", "muted", known->note);
-	else
+	if (known == NULL)
 		html_element(h, "div", "attention",
 			     "not a key the loader knows here");
+	else if ((note = web_settings_note_find(section, name)) != NULL)
+		html_element(h, "div", "muted", note->note);
 	html_end(h, "td");
 	html_start(h, "td", NULL);
 	if (e != NULL) {
 		value_given(h, e);
 		html_textf(h, " (line %u)", e->line);
-	} else if (st->config != NULL) {
-		html_start(h, "span", "class", "muted", NULL);
-		html_textf(h, "(default: %s)", (const char *)shown.data);
-		html_end(h, "span");
 	} else {
-		html_element(h, "span", "muted", "(not given)");
+		value_default(h, st, section, known_section, known);
 	}
 	html_end(h, "td");
 	html_start(h, "td", NULL);
 	key_forms(h, info, st, section, name, e);
 	html_end(h, "td");
 	html_end(h, "tr");
-	buf_free(&shown);
 }
 
 static void
 section_rows(struct html *h, const struct web_session_info *info,
 	     const struct settings_state *st, const char *section,
-	     const struct web_settings_section *known)
+	     const struct config_section *known)
 {
+	size_t count = known != NULL ? config_key_count(known) : 0;
+
 	/* the loader's keys in its order, then what else the file holds */
-	for (size_t k = 0; known != NULL && k < known->key_count; k++) {
-		const struct web_settings_key *key = &known->keys[k];
+	for (size_t k = 0; k < count; k++) {
+		const struct config_key *key = config_key_at(known, k);
+		const char *name = config_key_name(key);
 		bool given = false;
 
-		if (!web_settings_key_in(known, key))
-			continue;
 		for (size_t i = 0; i < st->count; i++) {
 			const struct settings_entry *e = &st->entries[i];
 
 			if (str_ieq(e->section, section) &&
-			    str_ieq(e->key, key->name)) {
+			    str_ieq(e->key, name)) {
 				key_row(h, info, st, section, known, key, e);
 				given = true;
 			}
@@ -235,7 +247,7 @@ section_rows(struct html *h, const struct web_session_info *info,
 		const struct settings_entry *e = &st->entries[i];
 
 		if (str_ieq(e->section, section) &&
-		    (known == NULL || web_settings_key_find(known, e->key) == NULL))
+		    (known == NULL || config_key_find(known, e->key) == NULL))
 			key_row(h, info, st, section, NULL, NULL, e);
 	}
 }
@@ -243,13 +255,14 @@ section_rows(struct html *h, const struct web_session_info *info,
 static void
 section_table(struct html *h, const struct web_session_info *info,
 	      const struct settings_state *st, const char *section,
-	      const struct web_settings_section *known)
+	      const struct config_section *known)
 {
 	static const char *const head[] = { "Key", "Value", "Change" };
+	const char *about = known != NULL ? web_settings_about(section) : NULL;
 
-	if (known != NULL)
-		html_element(h, "p", "muted", known->about);
-	else if (*section != '\0')
+	if (about != NULL)
+		html_element(h, "p", "muted", about);
+	else if (known == NULL && *section != '\0')
 		html_element(h, "p", "attention", "Not a section the loader "
 			     "knows.");
 	html_start(h, "table", "class", "settings", NULL);
@@ -324,10 +337,8 @@ settings_render(struct web_request *req, struct web_response *resp,
 		const char *error)
 {
 	const char *path = req->server->settings->config_path, *read_error;
-	const struct web_settings_section *sections;
 	struct settings_state st;
 	struct html h;
-	size_t count;
 
 	if (settings_state_read(path, &st, &read_error) < 0) {
 		log_error("web: settings for %s: %s", info->user, read_error);
@@ -346,19 +357,20 @@ settings_render(struct web_request *req, struct web_response *resp,
 		html_textf(&h, *name != '\0' ? "[%s]" : "%s(before any section)",
 			   name);
 		html_end(&h, "h2");
-		section_table(&h, info, &st, name,
-			      web_settings_section_find(name));
+		section_table(&h, info, &st, name, config_section_find(name));
 	}
-	sections = web_settings_sections(&count);
 	html_element(&h, "h2", NULL, "Sections not in the file");
-	for (size_t i = 0; i < count; i++) {
-		if (section_in_file(&st, sections[i].name))
+	for (size_t i = 0; i < config_section_count(); i++) {
+		const struct config_section *section = config_section_at(i);
+		const char *name = config_section_name(section);
+
+		if (section_in_file(&st, name))
 			continue;
 		html_start(&h, "details", "class", "settings", NULL);
 		html_start(&h, "summary", NULL);
-		html_textf(&h, "[%s]", sections[i].name);
+		html_textf(&h, "[%s]", name);
 		html_end(&h, "summary");
-		section_table(&h, info, &st, sections[i].name, &sections[i]);
+		section_table(&h, info, &st, name, section);
 		html_end(&h, "details");
 	}
 	web_page_end(&h, resp);
