@@ -214,6 +214,12 @@ START_TEST(test_auditor_changes_nothing)
 					     "/subscriptions" };
 	struct reply r;
 
+	/* the navigation leaves out what the role may not open */
+	http("GET", "/", cookie, NULL, NULL, &r);
+	ck_assert_ptr_nonnull(strstr((const char *)r.body.data, ">History<"));
+	ck_assert_ptr_null(strstr((const char *)r.body.data, ">Settings<"));
+	ck_assert_ptr_null(strstr((const char *)r.body.data, ">Actions<"));
+	reply_free(&r);
 	csrf = dashboard(cookie);
 	form = xasprintf("csrf=%s", csrf);
 	for (size_t i = 0; i < N_ELEMENTS(paths); i++) {

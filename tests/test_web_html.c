@@ -310,6 +310,40 @@ START_TEST(test_page_frame)
 }
 END_TEST
 
+/* Only the sections shown are in the navigation; none: no <nav>. */
+START_TEST(test_page_frame_nav_shown)
+{
+	static const struct {
+		unsigned int shown;
+		const char *present, *absent;
+	} cases[] = {
+		{ HTML_NAV_ALL, ">Settings<", NULL },
+		{ HTML_NAV_ALL & ~HTML_NAV_BIT(HTML_NAV_SETTINGS), ">History<",
+		  ">Settings<" },
+		{ HTML_NAV_BIT(HTML_NAV_DASHBOARD), ">Dashboard<", ">Archive<" },
+		{ 0, "<h1>T</h1>", "<nav>" },
+	};
+	struct buf b;
+	struct html h;
+	const char *error, *s;
+
+	for (size_t i = 0; i < N(cases); i++) {
+		buf_init(&b, PAGE_MAX);
+		html_init(&h, &b);
+		html_page_begin_nav(&h, "T", HTML_NAV_NONE, cases[i].shown);
+		html_page_end(&h);
+		ck_assert_int_eq(html_finish(&h, &error), 0);
+		s = (const char *)b.data;
+		ck_assert_msg(strstr(s, cases[i].present) != NULL, "case %zu",
+			      i);
+		if (cases[i].absent != NULL)
+			ck_assert_msg(strstr(s, cases[i].absent) == NULL,
+				      "case %zu", i);
+		buf_free(&b);
+	}
+}
+END_TEST
+
 START_TEST(test_overflow)
 {
 	struct buf b;
@@ -756,6 +790,7 @@ main(void)
 	tcase_add_loop_test(tc, test_url_table, 0, (int)N(url_cases));
 	tcase_add_test(tc, test_elements);
 	tcase_add_test(tc, test_page_frame);
+	tcase_add_test(tc, test_page_frame_nav_shown);
 	tcase_add_test(tc, test_overflow);
 	tcase_add_loop_test(tc, test_time_ago_table, 0, (int)N(ago_cases));
 	tcase_add_test(tc, test_time_iso);

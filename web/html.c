@@ -256,6 +256,13 @@ static const struct {
 void
 html_page_begin(struct html *h, const char *title, enum html_nav current)
 {
+	html_page_begin_nav(h, title, current, HTML_NAV_ALL);
+}
+
+void
+html_page_begin_nav(struct html *h, const char *title, enum html_nav current,
+		    unsigned int shown)
+{
 	html_raw(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 		 "<meta charset=\"utf-8\">\n"
 		 "<meta name=\"viewport\" "
@@ -264,15 +271,21 @@ html_page_begin(struct html *h, const char *title, enum html_nav current)
 	html_text(h, title);
 	html_raw(h, " - mmirror</title>\n"
 		 "<link rel=\"stylesheet\" href=\"/static/mmirror.css\">\n"
-		 "</head>\n<body>\n<nav><ul>\n");
+		 "</head>\n<body>\n");
+	if (shown != 0)
+		html_raw(h, "<nav><ul>\n");
 	for (int i = 0; i < HTML_NAV_COUNT; i++) {
+		if ((shown & HTML_NAV_BIT(i)) == 0)
+			continue;
 		html_raw(h, "<li>");
 		html_start(h, "a", "href", nav_items[i].path, "aria-current",
 			   (int)current == i ? "page" : NULL, NULL);
 		html_text(h, nav_items[i].label);
 		html_raw(h, "</a></li>\n");
 	}
-	html_raw(h, "</ul></nav>\n<main>\n<h1>");
+	if (shown != 0)
+		html_raw(h, "</ul></nav>\n");
+	html_raw(h, "<main>\n<h1>");
 	html_text(h, title);
 	html_raw(h, "</h1>\n");
 }

@@ -102,6 +102,13 @@ enum html_nav {
  * (the link of current marked aria-current="page") and title again as
  * the <h1>.  title is escaped. */
 void html_page_begin(struct html *h, const char *title, enum html_nav current);
+/* The same with only the sections of shown (HTML_NAV_BIT()s or'ed; 0:
+ * no navigation at all) in the navigation: a page for an account that
+ * may not use every section, the login. */
+#define HTML_NAV_BIT(nav) (1u << (unsigned int)(nav))
+#define HTML_NAV_ALL ((1u << HTML_NAV_COUNT) - 1)
+void html_page_begin_nav(struct html *h, const char *title,
+			 enum html_nav current, unsigned int shown);
 /* Closes what html_page_begin() opened. */
 void html_page_end(struct html *h);
 

@@ -104,7 +104,12 @@ web_page_begin(struct html *h, const struct web_request *req,
 	resp->status = 200;
 	buf_reset(&resp->body);
 	html_init(h, &resp->body);
-	html_page_begin(h, title, nav);
+	/* an auditor is not shown what it may not open */
+	html_page_begin_nav(h, title, nav,
+			    web_role_may(info->role, WEB_ACTION_CHANGE) ?
+			    HTML_NAV_ALL : HTML_NAV_ALL &
+			    ~(HTML_NAV_BIT(HTML_NAV_SETTINGS) |
+			      HTML_NAV_BIT(HTML_NAV_ACTIONS)));
 	/* the account and its logout, on every page of a session */
 	html_start(h, "form", "method", "post", "action", "/logout", "class",
 		   "logout", NULL);

@@ -57,7 +57,7 @@ login_page(struct web_response *resp, unsigned int status,
 	resp->status = status;
 	buf_reset(&resp->body);
 	html_init(&h, &resp->body);
-	html_page_begin(&h, "Log in", HTML_NAV_NONE);
+	html_page_begin_nav(&h, "Log in", HTML_NAV_NONE, 0);
 	if (message != NULL)
 		html_element(&h, "p", "attention", message);
 	html_raw(&h, "<form method=\"post\" action=\"/login\" class=\"login\">\n"
