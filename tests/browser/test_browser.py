@@ -61,7 +61,7 @@ UI = NS(
                      disable_button="Disable"),
     settings=NS(path="/settings", set_action="/settings/set",
                 section="section", key="key", value="value",
-                version="version", save_button="Save"),
+                version="version", save_button="Set"),
     actions=NS(path="/actions", release_link="Release",
                release_path="/actions/release",
                release_button="Release"),
@@ -183,8 +183,8 @@ def login_page(b, site):
     assert b.path() == UI.login.path, "not sent to the login: %s" % b.path()
     assert b.title().startswith("Log in"), b.title()
     b.find(UI.login.form)
-    # the stylesheet loaded under the Content-Security-Policy: the login
-    # form's inputs are laid out by it, not by the browser's defaults
+    # the stylesheet loaded and parsed under the Content-Security-Policy
+    # (default-src 'self')
     sheets = b.driver.execute_script(
         "return Array.from(document.styleSheets).map("
         "s => [s.href, s.cssRules.length])")
@@ -302,6 +302,7 @@ def settings_change(b, site):
     form = b.form(ui.set_action, {ui.section: "production", ui.key: "timeout"})
     b.fill(ui.value, "45", form)
     b.submit(form, ui.save_button)
+    assert "timeout" in notice(b), "no notice of the change: %r" % notice(b)
     after = site.config_text()
     assert section_value(after, "production", "timeout") == "45", \
         "[production] timeout is not 45 in the file:\n%s" % after
@@ -317,6 +318,30 @@ def settings_change(b, site):
     shown = (field.get_attribute("value") or "") + " " + form.text
     assert "45" in shown.split() or "45" in b.body_text().split(), \
         "the page does not show the new value: %r" % shown
+
+
+@future_step("settings-refused", UI.settings.path)
+def settings_refused(b, site):
+    """A value the loader refuses: its message on the page, the file and
+    FILE.prev as they were."""
+    ui = UI.settings
+    before = site.config_text()
+    with open(site.config + ".prev", encoding="utf-8") as f:
+        prev = f.read()
+    open_page(b, site, ui.path)
+    form = b.form(ui.set_action, {ui.section: "production", ui.key: "timeout"})
+    b.fill(ui.value, "soon", form)
+    b.submit(form, ui.save_button)
+    # the loader's FILE:LINE: why
+    page = b.body_text()
+    where = re.escape(os.path.basename(site.config)) + r":\d+: .*timeout"
+    assert re.search(where, page), \
+        "the loader's message is not on the page:\n%s" % page
+    assert site.config_text() == before, "the file changed"
+    with open(site.config + ".prev", encoding="utf-8") as f:
+        assert f.read() == prev, "FILE.prev changed"
+    # the browser logs the refusal's 400: expected here
+    b.console_errors()
 
 
 @future_step("actions-release", UI.actions.path)
