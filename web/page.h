@@ -126,5 +126,16 @@ web_handler web_page_settings;		/* GET /settings */
 web_handler web_settings_set;		/* POST /settings/set */
 web_handler web_settings_unset;		/* POST /settings/unset */
 web_handler web_settings_secret;	/* POST /settings/secret */
+/* the Actions page (web/page-actions.c, web/page-actions-confirm.c) */
+web_handler web_page_actions;		/* GET /actions */
+web_handler web_page_actions_job;	/* GET /actions/job?name=FILE */
+web_handler web_action_sync;		/* POST /actions/sync (kind) */
+web_handler web_action_directory;	/* POST /actions/directory */
+web_handler web_action_pause;		/* POST /actions/pause (reason) */
+web_handler web_action_resume;		/* POST /actions/resume */
+web_handler web_page_actions_failback;	/* GET /actions/failback[?mailbox] */
+web_handler web_action_failback;	/* POST /actions/failback (mailbox) */
+web_handler web_page_actions_release;	/* GET /actions/release?mailbox= */
+web_handler web_action_release;		/* POST /actions/release (mailbox) */
 
 #endif

@@ -30,6 +30,18 @@ static const struct route routes[] = {
 	{ "POST", "/settings/set", WEB_ACTION_CHANGE, web_settings_set },
 	{ "POST", "/settings/unset", WEB_ACTION_CHANGE, web_settings_unset },
 	{ "POST", "/settings/secret", WEB_ACTION_CHANGE, web_settings_secret },
+	{ "GET", "/actions", WEB_ACTION_VIEW, web_page_actions },
+	{ "GET", "/actions/job", WEB_ACTION_VIEW, web_page_actions_job },
+	{ "POST", "/actions/sync", WEB_ACTION_CHANGE, web_action_sync },
+	{ "POST", "/actions/directory", WEB_ACTION_CHANGE, web_action_directory },
+	{ "POST", "/actions/pause", WEB_ACTION_CHANGE, web_action_pause },
+	{ "POST", "/actions/resume", WEB_ACTION_CHANGE, web_action_resume },
+	/* the plans run commands that log in to the servers: an admin's */
+	{ "GET", "/actions/failback", WEB_ACTION_CHANGE,
+	  web_page_actions_failback },
+	{ "POST", "/actions/failback", WEB_ACTION_CHANGE, web_action_failback },
+	{ "GET", "/actions/release", WEB_ACTION_CHANGE, web_page_actions_release },
+	{ "POST", "/actions/release", WEB_ACTION_CHANGE, web_action_release },
 };
 
 static bool
