@@ -212,47 +212,6 @@ jobs_mark_running(const char *dir, struct web_jobs *jobs)
 	}
 }
 
-struct one_job {
-	const char *name;
-	bool running;
-};
-
-static void
-one_found(const char *name, void *ctx)
-{
-	struct one_job *job = ctx;
-
-	job->running = job->running || strcmp(job->name, name) == 0;
-}
-
-bool
-web_job_wait_started(const char *state_dir, const char *name,
-		     unsigned int timeout_ms)
-{
-	char *dir = xasprintf("%s/%s", state_dir, WEB_JOBS_DIR);
-	char *real = realpath(dir, NULL), *path;
-	struct one_job job = { .name = name, .running = false };
-	uint64_t deadline = time_mono_ms() + timeout_ms;
-	struct stat st;
-	bool seen = false;
-
-	path = xasprintf("%s/%s", dir, name);
-	while (real != NULL && !seen) {
-		struct timespec pause = { 0, 10 * 1000 * 1000 };
-
-		if (proc_outputs(real, one_found, &job) < 0)
-			break;
-		seen = job.running ||
-			(stat(path, &st) == 0 && st.st_size > 0);
-		if (seen || time_mono_ms() >= deadline)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	free(path);
-	free(real);
-	free(dir);
-	return seen;
-}
 
 int
 web_jobs_read(const char *state_dir, struct web_jobs *jobs_r,

@@ -76,14 +76,6 @@ struct web_jobs {
 int web_jobs_read(const char *state_dir, struct web_jobs *jobs_r,
 		  const char **error_r);
 void web_jobs_free(struct web_jobs *jobs);
-/* web_start_command() returns once the command's process exists, maybe
- * before it has its log as standard output: until then the job would
- * read as finished.  Waits at most timeout_ms until a process has job
- * log name as its standard output or the log holds output (a command
- * that ended at once).  True when either was seen; false at the time
- * limit or without /proc. */
-bool web_job_wait_started(const char *state_dir, const char *name,
-			  unsigned int timeout_ms);
 /* The job of jobs named exactly name, or NULL. */
 const struct web_job *web_jobs_find(const struct web_jobs *jobs,
 				    const char *name);

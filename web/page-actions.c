@@ -26,8 +26,6 @@
 #define ACTIONS_JOBS_SHOWN 50
 /* The end of a job log shown at most, in bytes. */
 #define ACTIONS_LOG_TAIL (256 * 1024)
-/* How long a started job may take to have its log open, in ms. */
-#define ACTIONS_START_WAIT_MS 3000
 /* How long pause and resume may take, in seconds. */
 #define ACTIONS_COMMAND_TIMEOUT 60
 
@@ -71,12 +69,6 @@ web_actions_start(struct web_request *req, struct web_response *resp,
 	}
 	name = strrchr(log_path, '/') != NULL ? strrchr(log_path, '/') + 1 :
 		log_path;
-	/* the job's page, next, must not read it as finished before it
-	 * began */
-	if (!web_job_wait_started(req->server->settings->state_dir, name,
-				  ACTIONS_START_WAIT_MS))
-		log_warning("web: %s: its log %s is not open after %u ms",
-			    line, name, ACTIONS_START_WAIT_MS);
 	outcome = xasprintf("started, log %s", name);
 	web_audit(req, info, action, line, outcome);
 	notice = xasprintf("Started %s; its output goes to %s/%s.", line,

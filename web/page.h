@@ -96,10 +96,12 @@ int web_run_command(struct web_server *server, const char *const *args,
 
 /* Starts "mmirror -c CONFIG args..." on its own: a new session,
  * standard input /dev/null, standard output and error to a new file of
- * <state dir>/web-jobs/ (kept), not waited for, so that it outlives the
- * request and a restart of the server (the systemd unit kills the
- * server's process alone).  0 with *log_path_r (the caller frees it),
- * or -1 with *error_r. */
+ * <state dir>/web-jobs/ (kept; one per job), not waited for, so that it
+ * outlives the request and a restart of the server (the systemd unit
+ * kills the server's process alone).  Returns once the command runs
+ * (its exec done, the log its standard output): 0 with *log_path_r
+ * (the caller frees it), or -1 with *error_r, an exec that failed
+ * included. */
 int web_start_command(struct web_server *server, const char *const *args,
 		      char **log_path_r, const char **error_r);
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,11 @@ web_run_command(struct web_server *server, const char *const *args,
 	return WEXITSTATUS(status);
 }
 
+/* Jobs started by this server, for their logs' names. */
+static atomic_uint job_sequence;
+
 /* A new file for a job's output in <state>/web-jobs/: its name tells
- * when and what ("20261205T120102Z-sync-4242.log"). */
+ * when and what ("20261205T120102Z-sync-full-4242-1.log"). */
 static int
 job_log_open(const struct web_server *server, const char *what,
 	     char **path_r, const char **error_r)
@@ -186,10 +190,13 @@ job_log_open(const struct web_server *server, const char *what,
 	}
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	*path_r = xasprintf("%s/%s-%s-%ld.log", dir, stamp, what,
-			    (long)getpid());
+	/* a file of its own even for two jobs started in one second */
+	*path_r = xasprintf("%s/%s-%s-%ld-%u.log", dir, stamp, what,
+			    (long)getpid(),
+			    atomic_fetch_add(&job_sequence, 1) + 1);
 	free(dir);
-	fd = open(*path_r, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = open(*path_r, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+		  0600);
 	if (fd < 0) {
 		*error_r = error_printf("%s: %s", *path_r, strerror(errno));
 		free(*path_r);
@@ -198,13 +205,28 @@ job_log_open(const struct web_server *server, const char *what,
 	return fd;
 }
 
+/* Waits for the end of the exec pipe: EOF when every writer is gone
+ * (the middle process ended, the job exec'd), or an errno the job
+ * wrote when its exec failed.  0, or that errno. */
+static int
+exec_wait(int fd)
+{
+	int err = 0;
+	ssize_t n;
+
+	do {
+		n = read(fd, &err, sizeof(err));
+	} while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(err) ? err : 0;
+}
+
 int
 web_start_command(struct web_server *server, const char *const *args,
 		  char **log_path_r, const char **error_r)
 {
 	char **argv;
 	char what[32];
-	int out, status;
+	int out, status, err, fds[2];
 	pid_t pid;
 
 	/* the file is named after the command's first words */
@@ -218,19 +240,27 @@ web_start_command(struct web_server *server, const char *const *args,
 	out = job_log_open(server, what, log_path_r, error_r);
 	if (out < 0)
 		return -1;
+	/* closed by the job's exec: when the server reads its end, the job
+	 * runs with its log as standard output, or its exec failed */
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		*error_r = error_printf("pipe: %s", strerror(errno));
+		close(out);
+		goto fail;
+	}
 	argv = command_argv(server, args);
 	pid = fork();
 	if (pid < 0) {
 		*error_r = error_printf("fork: %s", strerror(errno));
 		close(out);
+		close(fds[0]);
+		close(fds[1]);
 		free(argv);
-		free(*log_path_r);
-		*log_path_r = NULL;
-		return -1;
+		goto fail;
 	}
 	if (pid == 0) {
 		/* a grandchild in a session of its own: init reaps it, and
 		 * neither the server's end nor its terminal stops it */
+		close(fds[0]);
 		if (setsid() < 0)
 			_exit(126);
 		pid = fork();
@@ -238,23 +268,36 @@ web_start_command(struct web_server *server, const char *const *args,
 			_exit(pid < 0 ? 126 : 0);
 		child_setup(out);
 		execv(argv[0], argv);
+		err = errno;
 		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0],
-			strerror(errno));
+			strerror(err));
+		(void)!write(fds[1], &err, sizeof(err));
 		_exit(127);
 	}
 	free(argv);
 	close(out);
+	close(fds[1]);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			break;
 	}
+	err = exec_wait(fds[0]);
+	close(fds[0]);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		*error_r = "the command could not be started (fork)";
-		free(*log_path_r);
-		*log_path_r = NULL;
-		return -1;
+		*error_r = "the command could not be started (fork or setsid)";
+		goto fail;
+	}
+	if (err != 0) {
+		*error_r = error_printf("cannot run %s: %s",
+					server->settings->program,
+					strerror(err));
+		goto fail;
 	}
 	return 0;
+fail:
+	free(*log_path_r);
+	*log_path_r = NULL;
+	return -1;
 }
 
 void
