@@ -597,7 +597,8 @@ END_TEST
 
 static char *
 render_dashboard_page(const struct monitor_report *r,
-		      const struct web_chart_run *runs, size_t count)
+		      const struct web_chart_run *runs, size_t count,
+		      bool may_act)
 {
 	struct buf b;
 	struct html h;
@@ -607,7 +608,7 @@ render_dashboard_page(const struct monitor_report *r,
 	buf_init(&b, PAGE_MAX);
 	html_init(&h, &b);
 	html_page_begin(&h, "Dashboard", HTML_NAV_DASHBOARD);
-	web_dashboard_render(&h, r, runs, count);
+	web_dashboard_render(&h, r, runs, count, may_act);
 	html_page_end(&h);
 	ck_assert_int_eq(html_finish(&h, &error), 0);
 	return (char *)buf_steal(&b, &len);
@@ -658,7 +659,7 @@ START_TEST(test_dashboard_attention)
 	r.archive_original_bytes = 3 * 1048576;
 	r.healthy = false;
 
-	s = render_dashboard_page(&r, &chart, 1);
+	s = render_dashboard_page(&r, &chart, 1, true);
 	assert_safe_markup(s);
 	ck_assert_ptr_nonnull(strstr(s, "<section class=\"health attention\">"));
 	ck_assert_ptr_nonnull(strstr(s, "<p class=\"verdict\">Needs attention: "
@@ -676,7 +677,8 @@ START_TEST(test_dashboard_attention)
 	ck_assert_ptr_nonnull(strstr(s, "<td>INBOX/&lt;b&gt;old&lt;/b&gt;</td>"));
 	ck_assert_ptr_nonnull(strstr(s, "<td><code>mmirror sync --force-deletes "
 				     "--mailbox &#39;o&#39;\\&#39;&#39;brien&#39;"
-				     "</code></td>"));
+				     "</code> <a href=\"/actions/release?mailbox="
+				     "o%27brien\">Release\u2026</a></td>"));
 	/* lag worst first, in the report's order */
 	p = strstr(s, "<h2>Lag, worst first</h2>");
 	ck_assert_ptr_nonnull(p);
@@ -700,6 +702,11 @@ START_TEST(test_dashboard_attention)
 	ck_assert_ptr_nonnull(strstr(s, "class=\"fail-mark\""));
 	ck_assert_ptr_nonnull(strstr(s, "2 originals, 1.5 KiB stored "
 				     "(3.0 MiB original)"));
+	free(s);
+	/* an auditor's dashboard: the command, no link to the action */
+	s = render_dashboard_page(&r, &chart, 1, false);
+	ck_assert_ptr_nonnull(strstr(s, "<td><code>mmirror sync --force-deletes "));
+	ck_assert_ptr_null(strstr(s, "/actions/release"));
 	free(s);
 }
 END_TEST
@@ -732,7 +739,7 @@ START_TEST(test_dashboard_healthy)
 	r.paused_reason = why;
 	r.healthy = true;
 
-	s = render_dashboard_page(&r, NULL, 0);
+	s = render_dashboard_page(&r, NULL, 0, false);
 	assert_safe_markup(s);
 	ck_assert_ptr_nonnull(strstr(s, "<section class=\"health ok\">"));
 	ck_assert_ptr_nonnull(strstr(s, "<p class=\"verdict\">Healthy: 2 mailboxes, "
@@ -768,7 +775,7 @@ START_TEST(test_dashboard_long_lag)
 	r.lag_count = N(lag);
 	r.mailboxes = N(lag);
 	r.healthy = true;
-	s = render_dashboard_page(&r, NULL, 0);
+	s = render_dashboard_page(&r, NULL, 0, false);
 	assert_safe_markup(s);
 	ck_assert_ptr_nonnull(strstr(s, ">m19</a>"));
 	ck_assert_ptr_null(strstr(s, ">m20</a>"));

@@ -178,7 +178,7 @@ render_failing(struct html *h, const struct monitor_report *r)
 }
 
 static void
-render_frozen(struct html *h, const struct monitor_report *r)
+render_frozen(struct html *h, const struct monitor_report *r, bool may_act)
 {
 	static const char *const head[] = {
 		"Mailbox", "Folder", "Why", "Release with"
@@ -201,7 +201,15 @@ render_frozen(struct html *h, const struct monitor_report *r)
 						     f->reason));
 		html_raw(h, "<td><code>");
 		html_text(h, command);
-		html_raw(h, "</code></td></tr>\n");
+		html_raw(h, "</code>");
+		if (may_act) {
+			/* the Actions page shows what would be expunged
+			 * first */
+			html_raw(h, " ");
+			html_link(h, "/actions/release", "mailbox", f->mailbox,
+				  "Release\u2026");
+		}
+		html_raw(h, "</td></tr>\n");
 		free(command);
 	}
 	html_raw(h, "</tbody>\n</table>\n</section>\n");
@@ -327,11 +335,12 @@ render_archive(struct html *h, const struct monitor_report *r)
 
 void
 web_dashboard_render(struct html *h, const struct monitor_report *report,
-		     const struct web_chart_run *runs, size_t runs_count)
+		     const struct web_chart_run *runs, size_t runs_count,
+		     bool may_act)
 {
 	render_verdict(h, report);
 	render_failing(h, report);
-	render_frozen(h, report);
+	render_frozen(h, report, may_act);
 	render_lag(h, report);
 	render_runs(h, report);
 	html_raw(h, "<section class=\"chart\">\n<h2>Recent runs</h2>\n");

@@ -61,7 +61,8 @@ web_page_dashboard(struct web_request *req, struct web_response *resp,
 		return;
 	}
 	web_page_begin(&h, req, resp, "Dashboard", HTML_NAV_DASHBOARD, info);
-	web_dashboard_render(&h, &d.report, d.runs, d.count);
+	web_dashboard_render(&h, &d.report, d.runs, d.count,
+			     web_role_may(info->role, WEB_ACTION_CHANGE));
 	web_page_end(&h, resp);
 	monitor_report_free(&d.report);
 	free(d.runs);

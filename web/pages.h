@@ -6,6 +6,7 @@
 #ifndef MMIRROR_WEB_PAGES_H
 #define MMIRROR_WEB_PAGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "monitor/monitor.h"
@@ -22,7 +23,8 @@
  *     attention), the pause and a run in progress;
  *   - the failing mailboxes (id, since, last failed run, reason);
  *   - the frozen folders, each with the command that releases it
- *     (monitor_release_command());
+ *     (monitor_release_command()) and, when may_act (an account that
+ *     may change things), a link to /actions/release?mailbox=ID;
  *   - the lag, worst first, at most WEB_DASHBOARD_LAG_ROWS rows;
  *   - the last run of each kind, and the last successful full and
  *     incremental pass;
@@ -31,6 +33,7 @@
  * Every string of the report is escaped.  A mailbox id links to
  * /history?mailbox=ID. */
 void web_dashboard_render(struct html *h, const struct monitor_report *report,
-			  const struct web_chart_run *runs, size_t runs_count);
+			  const struct web_chart_run *runs, size_t runs_count,
+			  bool may_act);
 
 #endif
