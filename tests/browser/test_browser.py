@@ -62,9 +62,9 @@ UI = NS(
     settings=NS(path="/settings", set_action="/settings/set",
                 section="section", key="key", value="value",
                 version="version", save_button="Set"),
-    actions=NS(path="/actions", release_link="Release",
+    actions=NS(path="/actions", release_link="Release\u2026",
                release_path="/actions/release",
-               release_button="Release"),
+               release_button="Release %s: run sync --force-deletes"),
 )
 
 # the mailboxes of tests/web-browser.sh
@@ -365,7 +365,7 @@ def actions_release(b, site):
         "the confirmation page expunged already"
     b.step_screenshot("confirm")
     form = b.find("form[action='%s']" % ui.release_path)
-    b.submit(form, ui.release_button)
+    b.submit(form, ui.release_button % FROZEN)
     wait_until("%s's INBOX emptied on the backup" % FROZEN,
                lambda: site.messages(site.backup_env, FROZEN) == 0)
     open_page(b, site, UI.dashboard.path)
