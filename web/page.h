@@ -139,5 +139,12 @@ web_handler web_page_actions_failback;	/* GET /actions/failback[?mailbox] */
 web_handler web_action_failback;	/* POST /actions/failback (mailbox) */
 web_handler web_page_actions_release;	/* GET /actions/release?mailbox= */
 web_handler web_action_release;		/* POST /actions/release (mailbox) */
+web_handler web_page_history;		/* GET /history */
+web_handler web_page_history_show;	/* GET /history/show */
+web_handler web_page_history_diff;	/* GET /history/diff */
+web_handler web_page_history_export;	/* GET /history/export */
+web_handler web_page_archive;		/* GET /archive */
+web_handler web_page_archive_download;	/* GET /archive/download */
+web_handler web_action_archive_restore;	/* POST /archive/restore */
 
 #endif

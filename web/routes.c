@@ -42,6 +42,15 @@ static const struct route routes[] = {
 	{ "POST", "/actions/failback", WEB_ACTION_CHANGE, web_action_failback },
 	{ "GET", "/actions/release", WEB_ACTION_CHANGE, web_page_actions_release },
 	{ "POST", "/actions/release", WEB_ACTION_CHANGE, web_action_release },
+	{ "GET", "/history", WEB_ACTION_VIEW, web_page_history },
+	{ "GET", "/history/show", WEB_ACTION_VIEW, web_page_history_show },
+	{ "GET", "/history/diff", WEB_ACTION_VIEW, web_page_history_diff },
+	{ "GET", "/history/export", WEB_ACTION_VIEW, web_page_history_export },
+	{ "GET", "/archive", WEB_ACTION_VIEW, web_page_archive },
+	{ "GET", "/archive/download", WEB_ACTION_VIEW,
+	  web_page_archive_download },
+	{ "POST", "/archive/restore", WEB_ACTION_CHANGE,
+	  web_action_archive_restore },
 };
 
 static bool
