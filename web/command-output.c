@@ -41,31 +41,13 @@ output_file_open(const char *dir, const char **error_r)
 	return fd;
 }
 
-/* "mmirror -c CONFIG args..." (the strings stay the caller's). */
-static char **
-output_argv(const struct web_server *server, const char *const *args)
-{
-	size_t n = 0;
-	char **argv;
-
-	while (args[n] != NULL)
-		n++;
-	argv = xcalloc(n + 4, sizeof(*argv));
-	argv[0] = (char *)server->settings->program;
-	argv[1] = (char *)"-c";
-	argv[2] = (char *)server->settings->config_path;
-	for (size_t i = 0; i < n; i++)
-		argv[3 + i] = (char *)args[i];
-	return argv;
-}
-
-/* In the child, before exec: only async-signal-safe calls. */
-static void ATTR_NORETURN
-output_child(char **argv, int null, int out, int err)
+void
+web_command_child(char **argv, int null, int out, int err, int exec_fd)
 {
 	static const char failed[] = "mmirror: error: this program could not "
 		"be run again\n";
 	sigset_t none;
+	int e;
 
 	dup2(null, STDIN_FILENO);
 	dup2(out, STDOUT_FILENO);
@@ -76,7 +58,10 @@ output_child(char **argv, int null, int out, int err)
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	execv(argv[0], argv);
+	e = errno;
 	(void)!write(STDERR_FILENO, failed, sizeof(failed) - 1);
+	if (exec_fd >= 0)
+		(void)!write(exec_fd, &e, sizeof(e));
 	_exit(127);
 }
 
@@ -153,7 +138,7 @@ output_spawn(char **argv, int out, int *err_r, const char **error_r)
 	}
 	pid = fork();
 	if (pid == 0)
-		output_child(argv, null, out, fds[1]);
+		web_command_child(argv, null, out, fds[1], -1);
 	close(null);
 	close(fds[1]);
 	if (pid < 0) {
@@ -171,7 +156,7 @@ web_command_output(struct web_server *server, const char *const *args,
 		   const char **error_r)
 {
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout * 1000;
-	char **argv = output_argv(server, args);
+	char **argv = web_command_argv(server, args);
 	struct buf errors;
 	struct stat st;
 	int out, err = -1, status;

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "util/util.h"
 #include "web/server-private.h"
 
 /* The most of a command's standard error kept (the rest is dropped). */
@@ -38,6 +39,18 @@ struct web_output {
 int web_command_output(struct web_server *server, const char *const *args,
 		       unsigned int timeout, struct web_output *out_r,
 		       const char **error_r);
+/* "mmirror -c CONFIG args..." for execv(): this binary and the
+ * server's configuration file; the array is the caller's (free()), the
+ * strings stay the caller's and the server's. */
+char **web_command_argv(const struct web_server *server,
+			const char *const *args);
+/* In a child of fork(), async-signal-safe: null, out and err as its
+ * standard input, output and error, the signals as a new process
+ * expects them, then execv(argv).  When the exec fails: a line on err,
+ * errno written to exec_fd (when >= 0), exit 127. */
+void web_command_child(char **argv, int null, int out, int err, int exec_fd)
+	ATTR_NORETURN;
+
 /* Closes the file (unless it was handed over) and frees the errors. */
 void web_output_clear(struct web_output *out);
 

@@ -18,13 +18,12 @@
 #include <jansson.h>
 
 #include "util/util.h"
+#include "web/command-output.h"
 #include "web/page.h"
 #include "web/server-private.h"
 
-/* The argument vector "mmirror -c CONFIG args...", NULL-terminated
- * (the strings stay the caller's and the server's). */
-static char **
-command_argv(const struct web_server *server, const char *const *args)
+char **
+web_command_argv(const struct web_server *server, const char *const *args)
 {
 	size_t n = 0;
 	char **argv;
@@ -56,23 +55,15 @@ command_line(const char *const *args)
 	return (char *)buf_steal(&b, &len);
 }
 
-/* In the child: standard input from /dev/null, out as standard output
- * and error, the signals as a new process expects them. */
-static void
-child_setup(int out)
+/* /dev/null for a command's standard input, opened before fork(). */
+static int
+null_open(const char **error_r)
 {
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	sigset_t none;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	if (null >= 0)
-		dup2(null, STDIN_FILENO);
-	dup2(out, STDOUT_FILENO);
-	dup2(out, STDERR_FILENO);
-	/* the server's threads block SIGTERM and SIGINT for its own
-	 * sigwait(); a command must die of them */
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	if (fd < 0)
+		*error_r = error_printf("/dev/null: %s", strerror(errno));
+	return fd;
 }
 
 static uint64_t
@@ -88,35 +79,32 @@ int
 web_run_command(struct web_server *server, const char *const *args,
 		unsigned int timeout, struct buf *output, const char **error_r)
 {
-	char **argv = command_argv(server, args);
 	uint64_t deadline = now_ms() + (uint64_t)timeout * 1000;
 	size_t kept = 0;
 	bool cut = false, timed_out = false;
-	int fds[2], status;
+	int fds[2], status, null;
+	char **argv;
 	pid_t pid;
 
+	if ((null = null_open(error_r)) < 0)
+		return -1;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		*error_r = error_printf("pipe: %s", strerror(errno));
-		free(argv);
+		close(null);
 		return -1;
 	}
+	argv = web_command_argv(server, args);
 	pid = fork();
+	if (pid == 0)
+		web_command_child(argv, null, fds[1], fds[1], -1);
+	free(argv);
+	close(null);
+	close(fds[1]);
 	if (pid < 0) {
 		*error_r = error_printf("fork: %s", strerror(errno));
 		close(fds[0]);
-		close(fds[1]);
-		free(argv);
 		return -1;
 	}
-	if (pid == 0) {
-		child_setup(fds[1]);
-		execv(argv[0], argv);
-		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	free(argv);
-	close(fds[1]);
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
 		uint64_t now = now_ms();
@@ -226,7 +214,7 @@ web_start_command(struct web_server *server, const char *const *args,
 {
 	char **argv;
 	char what[32];
-	int out, status, err, fds[2];
+	int out, null, status, err, fds[2];
 	pid_t pid;
 
 	/* the file is named after the command's first words */
@@ -240,23 +228,20 @@ web_start_command(struct web_server *server, const char *const *args,
 	out = job_log_open(server, what, log_path_r, error_r);
 	if (out < 0)
 		return -1;
+	if ((null = null_open(error_r)) < 0) {
+		close(out);
+		goto fail;
+	}
 	/* closed by the job's exec: when the server reads its end, the job
 	 * runs with its log as standard output, or its exec failed */
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		*error_r = error_printf("pipe: %s", strerror(errno));
 		close(out);
+		close(null);
 		goto fail;
 	}
-	argv = command_argv(server, args);
+	argv = web_command_argv(server, args);
 	pid = fork();
-	if (pid < 0) {
-		*error_r = error_printf("fork: %s", strerror(errno));
-		close(out);
-		close(fds[0]);
-		close(fds[1]);
-		free(argv);
-		goto fail;
-	}
 	if (pid == 0) {
 		/* a grandchild in a session of its own: init reaps it, and
 		 * neither the server's end nor its terminal stops it */
@@ -266,17 +251,17 @@ web_start_command(struct web_server *server, const char *const *args,
 		pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 126 : 0);
-		child_setup(out);
-		execv(argv[0], argv);
-		err = errno;
-		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0],
-			strerror(err));
-		(void)!write(fds[1], &err, sizeof(err));
-		_exit(127);
+		web_command_child(argv, null, out, out, fds[1]);
 	}
 	free(argv);
 	close(out);
+	close(null);
 	close(fds[1]);
+	if (pid < 0) {
+		*error_r = error_printf("fork: %s", strerror(errno));
+		close(fds[0]);
+		goto fail;
+	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			break;
