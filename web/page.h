@@ -147,4 +147,15 @@ web_handler web_page_archive;		/* GET /archive */
 web_handler web_page_archive_download;	/* GET /archive/download */
 web_handler web_action_archive_restore;	/* POST /archive/restore */
 
+/* web/page-subscriptions.c: the list (?q= search, ?page=), the forms
+ * of one mailbox (?id=) and the actions that run "mmirror mailbox ..." */
+web_handler web_page_subscriptions;		/* GET /subscriptions */
+web_handler web_page_subscription_edit;		/* GET .../edit */
+web_handler web_page_subscription_remove_confirm; /* GET .../remove */
+web_handler web_action_subscription_add;	/* POST .../add */
+web_handler web_action_subscription_enable;	/* POST .../enable */
+web_handler web_action_subscription_disable;	/* POST .../disable */
+web_handler web_action_subscription_remove;	/* POST .../remove */
+web_handler web_action_subscription_set;	/* POST .../set */
+
 #endif

@@ -51,6 +51,21 @@ static const struct route routes[] = {
 	  web_page_archive_download },
 	{ "POST", "/archive/restore", WEB_ACTION_CHANGE,
 	  web_action_archive_restore },
+	{ "GET", "/subscriptions", WEB_ACTION_VIEW, web_page_subscriptions },
+	{ "GET", "/subscriptions/edit", WEB_ACTION_CHANGE,
+	  web_page_subscription_edit },
+	{ "GET", "/subscriptions/remove", WEB_ACTION_CHANGE,
+	  web_page_subscription_remove_confirm },
+	{ "POST", "/subscriptions/add", WEB_ACTION_CHANGE,
+	  web_action_subscription_add },
+	{ "POST", "/subscriptions/enable", WEB_ACTION_CHANGE,
+	  web_action_subscription_enable },
+	{ "POST", "/subscriptions/disable", WEB_ACTION_CHANGE,
+	  web_action_subscription_disable },
+	{ "POST", "/subscriptions/remove", WEB_ACTION_CHANGE,
+	  web_action_subscription_remove },
+	{ "POST", "/subscriptions/set", WEB_ACTION_CHANGE,
+	  web_action_subscription_set },
 };
 
 static bool
