@@ -48,17 +48,18 @@ may_change(const struct web_session_info *info)
 static char *
 list_path(const char *q, size_t page)
 {
+	bool searched = q != NULL && q[0] != '\0';
 	struct buf b;
 	size_t len;
 
 	buf_init(&b, SIZE_MAX);
 	(void)buf_append_str(&b, "/subscriptions");
-	if (q != NULL && q[0] != '\0') {
+	if (searched) {
 		(void)buf_append_str(&b, "?q=");
 		(void)html_url_encode(&b, q);
 	}
 	if (page > 1)
-		buf_printf(&b, "%spage=%zu", b.len > 14 ? "&" : "?", page);
+		buf_printf(&b, "%spage=%zu", searched ? "&" : "?", page);
 	return (char *)buf_steal(&b, &len);
 }
 
