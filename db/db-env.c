@@ -194,12 +194,12 @@ fail:
 
 /* Closes *handle; 0 or Berkeley DB's error. */
 static int
-db_handle_close(DB **handle)
+db_handle_close(DB **handle, bool sync)
 {
 	int ret = 0;
 
 	if (*handle != NULL)
-		ret = (*handle)->close(*handle, 0);
+		ret = (*handle)->close(*handle, sync ? 0 : DB_NOSYNC);
 	*handle = NULL;
 	return ret;
 }
@@ -262,8 +262,11 @@ db_unregister_open(struct db *db)
 	pthread_mutex_unlock(&db_open_mutex);
 }
 
+/* checkpoint: a checkpoint first; sync: each file's pages in the shared
+ * cache written out as it is closed (a process that wrote nothing has
+ * nothing of its own there: DB_NOSYNC). */
 static void
-db_free(struct db *db, bool checkpoint)
+db_free(struct db *db, bool checkpoint, bool sync)
 {
 	/* the secondary indexes before their primaries */
 	DB **handles[] = {
@@ -286,7 +289,7 @@ db_free(struct db *db, bool checkpoint)
 	}
 	/* on a full disk every file fails alike: one line says it */
 	for (size_t i = 0; i < N_ELEMENTS(handles); i++) {
-		ret = db_handle_close(handles[i]);
+		ret = db_handle_close(handles[i], sync);
 		if (ret != 0 && failed++ == 0)
 			first = ret;
 	}
@@ -470,7 +473,7 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	*db_r = db;
 	return 0;
 fail:
-	db_free(db, false);
+	db_free(db, false, true);
 	return -1;
 }
 
@@ -482,7 +485,18 @@ db_close(struct db **_db)
 	if (db == NULL)
 		return;
 	*_db = NULL;
-	db_free(db, true);
+	db_free(db, true, true);
+}
+
+void
+db_close_reader(struct db **_db)
+{
+	struct db *db = *_db;
+
+	if (db == NULL)
+		return;
+	*_db = NULL;
+	db_free(db, false, false);
 }
 
 int

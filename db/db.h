@@ -33,6 +33,11 @@ int db_open(const char *dir, bool create, struct db **db_r, const char **error_r
 int db_exists(const char *dir, const char **error_r);
 /* Checkpoints and closes; sets *db to NULL. */
 void db_close(struct db **db);
+/* Closes a handle that only read (no transaction committed through
+ * it): no checkpoint, and no file's cached pages written out on the way
+ * (other processes' dirty pages stay theirs to write).  A closing per
+ * web request then costs no disk flush.  Sets *db to NULL. */
+void db_close_reader(struct db **db);
 
 int db_txn_begin(struct db *db, struct db_txn **txn_r, const char **error_r);
 /* Both free the transaction and set *txn to NULL. */

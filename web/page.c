@@ -146,7 +146,7 @@ db_read_once(struct web_server *server,
 	if (db_open(server->settings->state_dir, false, &db, error_r) < 0)
 		return -1;
 	ret = fn(db, arg, error_r);
-	db_close(&db);
+	db_close_reader(&db);
 	return ret;
 }
 
