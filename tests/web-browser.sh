@@ -8,8 +8,8 @@
 # made by `mmirror web passwd --stdin`; a self-signed certificate of the
 # test's own, the only one Chromium accepts.  The browser logs in, reads
 # the dashboard, sees a folder frozen by a sync after production lost
-# 2002's INBOX, uses the pages of the sections built so far (the steps
-# of a page that answers 404 are skipped), and logs out.
+# 2002's INBOX, adds and disables a subscription, changes a setting,
+# has a value refused, releases the frozen folder, and logs out.
 #
 # Skipped (77) without chromium, chromedriver or python3-selenium, unless
 # CI is set: then they must be there, and their absence fails.  Skipped

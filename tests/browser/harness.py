@@ -9,8 +9,7 @@ Manager is never asked for one. Only the test's own certificate is trusted
 (--ignore-certificate-errors-spki-list with its key's SHA-256), every other
 certificate error still fails.
 
-Steps are functions registered with @step (and @future_step for pages that
-may not exist yet: skipped while the page answers 404). run_steps() runs
+Steps are functions registered with @step. run_steps() runs
 them in the order they were defined, saves a screenshot NN-NAME.png after
 each, NN-NAME-failed.png and NN-NAME-failed.html when one fails, and goes on
 with the next step, so that one failure does not hide the others.
@@ -18,9 +17,7 @@ with the next step, so that one failure does not hide the others.
 
 import base64
 import hashlib
-import http.client
 import os
-import ssl
 import subprocess
 import sys
 import time
@@ -38,10 +35,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 WINDOW = (1280, 900)
 PAGE_TIMEOUT = 20
-
-
-class Skip(Exception):
-    """A step that cannot run here (its page is not built yet)."""
 
 
 def spki_hash(cert_file):
@@ -240,25 +233,6 @@ class Browser:
         """The browser's cookie name (a dict of its attributes), or None."""
         return self.driver.get_cookie(name)
 
-    def status(self, path, cookie_name="mmirror_session"):
-        """The HTTP status of GET path with the browser's session cookie
-        (redirects not followed): 404 says a page is not built."""
-        headers = {}
-        c = self.cookie(cookie_name)
-        if c is not None:
-            headers["Cookie"] = "%s=%s" % (c["name"], c["value"])
-        if self.https:
-            ctx = ssl.create_default_context(cafile=self.ca_file)
-            conn = http.client.HTTPSConnection(self.host, self.port,
-                                               timeout=10, context=ctx)
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            conn.request("GET", path, headers=headers)
-            return conn.getresponse().status
-        finally:
-            conn.close()
-
     def console_errors(self):
         """The browser's SEVERE log entries since the last call, but the
         favicon the server does not have."""
@@ -281,15 +255,7 @@ STEPS = []
 def step(name):
     """Registers f as the next step, named name."""
     def register(f):
-        STEPS.append((name, None, f))
-        return f
-    return register
-
-
-def future_step(name, page):
-    """A step of a page being built: skipped while GET page is 404."""
-    def register(f):
-        STEPS.append((name, page, f))
+        STEPS.append((name, f))
         return f
     return register
 
@@ -308,21 +274,16 @@ def wait_until(what, predicate, timeout=30, interval=0.5):
 
 
 def run_steps(browser, site, shots_dir, only=None):
-    """Runs every step; returns (passed, failed, skipped) counts.  only:
+    """Runs every step; returns (passed, failed) counts.  only:
     names of the steps to run (None: all); the others are not counted."""
-    passed = failed = skipped = 0
-    for n, (name, page, f) in enumerate(STEPS, 1):
+    passed = failed = 0
+    for n, (name, f) in enumerate(STEPS, 1):
         label = "%02d-%s" % (n, name)
         if only and name not in only:
             continue
         browser.shots_dir, browser.label = shots_dir, label
         start = time.monotonic()
         try:
-            if page is not None:
-                st = browser.status(page)
-                if st == 404:
-                    raise Skip("%s answers 404: the page is not built yet"
-                               % page)
             browser.console_errors()
             f(browser, site)
             errors = browser.console_errors()
@@ -330,9 +291,6 @@ def run_steps(browser, site, shots_dir, only=None):
             browser.screenshot(os.path.join(shots_dir, label + ".png"))
             print("ok %s (%.1f s)" % (label, time.monotonic() - start))
             passed += 1
-        except Skip as e:
-            print("skip %s: %s" % (label, e))
-            skipped += 1
         except (AssertionError, WebDriverException, OSError,
                 subprocess.SubprocessError) as e:
             failed += 1
@@ -350,4 +308,4 @@ def run_steps(browser, site, shots_dir, only=None):
             except WebDriverException:
                 pass
         sys.stdout.flush()
-    return passed, failed, skipped
+    return passed, failed
