@@ -18,20 +18,6 @@ static const enum db_run_kind dashboard_kinds[] = {
 	DB_RUN_FAILBACK,
 };
 
-static void
-cell_text(struct html *h, const char *text)
-{
-	html_element(h, "td", NULL, text);
-}
-
-static void
-cell_num(struct html *h, uint64_t n)
-{
-	html_raw(h, "<td class=\"num\">");
-	html_textf(h, "%llu", (unsigned long long)n);
-	html_raw(h, "</td>");
-}
-
 /* An ISO time, with how long ago it was as its hover text. */
 static void
 cell_time(struct html *h, int64_t t, int64_t now)
@@ -170,8 +156,8 @@ render_failing(struct html *h, const struct monitor_report *r)
 		html_raw(h, "<tr>");
 		cell_mailbox(h, f->mailbox);
 		cell_time(h, f->since, r->now);
-		cell_num(h, f->run);
-		cell_text(h, f->reason != NULL ? f->reason : "");
+		html_cell_num(h, f->run);
+		html_cell_text(h, f->reason != NULL ? f->reason : "");
 		html_raw(h, "</tr>\n");
 	}
 	html_raw(h, "</tbody>\n</table>\n</section>\n");
@@ -196,8 +182,8 @@ render_frozen(struct html *h, const struct monitor_report *r, bool may_act)
 
 		html_raw(h, "<tr>");
 		cell_mailbox(h, f->mailbox);
-		cell_text(h, f->folder);
-		cell_text(h, recon_guard_reason_text((enum recon_guard_reason)
+		html_cell_text(h, f->folder);
+		html_cell_text(h, recon_guard_reason_text((enum recon_guard_reason)
 						     f->reason));
 		html_raw(h, "<td><code>");
 		html_text(h, command);
@@ -237,12 +223,12 @@ render_lag(struct html *h, const struct monitor_report *r)
 		if (g->confirmed) {
 			cell_time(h, g->confirmed_at, r->now);
 			duration_format((double)g->seconds, dur, sizeof(dur));
-			cell_text(h, dur);
+			html_cell_text(h, dur);
 		} else {
-			cell_text(h, "never");
-			cell_text(h, "");
+			html_cell_text(h, "never");
+			html_cell_text(h, "");
 		}
-		cell_text(h, g->over ? "over max_lag" :
+		html_cell_text(h, g->over ? "over max_lag" :
 			  g->confirmed ? "" : "not confirmed yet");
 		html_raw(h, "</tr>\n");
 	}
@@ -277,15 +263,15 @@ render_runs(struct html *h, const struct monitor_report *r)
 
 		if (!r->has_last[k]) {
 			html_raw(h, "<tr>");
-			cell_text(h, db_run_kind_name(k));
-			cell_text(h, "never");
+			html_cell_text(h, db_run_kind_name(k));
+			html_cell_text(h, "never");
 			html_raw(h, "<td colspan=\"6\"></td></tr>\n");
 			continue;
 		}
 		attention = monitor_run_needs_attention(run);
 		html_start(h, "tr", "class", attention ? "attention" : NULL, NULL);
-		cell_text(h, db_run_kind_name(k));
-		cell_num(h, run->id);
+		html_cell_text(h, db_run_kind_name(k));
+		html_cell_num(h, run->id);
 		html_element(h, "td", db_run_status_name(run->status),
 			     db_run_status_name(run->status));
 		cell_time(h, run->started, r->now);
@@ -294,10 +280,10 @@ render_runs(struct html *h, const struct monitor_report *r)
 					dur, sizeof(dur));
 		else
 			snprintf(dur, sizeof(dur), "never finished");
-		cell_text(h, dur);
-		cell_num(h, run->appended);
-		cell_num(h, run->mailboxes_failed);
-		cell_text(h, run->reason != NULL ? run->reason : "");
+		html_cell_text(h, dur);
+		html_cell_num(h, run->appended);
+		html_cell_num(h, run->mailboxes_failed);
+		html_cell_text(h, run->reason != NULL ? run->reason : "");
 		html_raw(h, "</tr>\n");
 	}
 	html_raw(h, "</tbody>\n</table>\n<ul class=\"last-ok\">\n");

@@ -184,14 +184,6 @@ web_pager_render(struct html *h, const char *path, const char *mailbox,
 }
 
 static void
-cell_num(struct html *h, uint64_t n)
-{
-	html_raw(h, "<td class=\"num\">");
-	html_textf(h, "%llu", (unsigned long long)n);
-	html_raw(h, "</td>");
-}
-
-static void
 cell_size(struct html *h, uint64_t bytes)
 {
 	char size[HTML_TIME_SIZE], exact[32];
@@ -305,13 +297,13 @@ run_counters(struct html *h, const struct db_run *r)
 		   (unsigned long long)r->mailboxes_changed,
 		   (unsigned long long)r->mailboxes_failed);
 	html_raw(h, "</td>");
-	cell_num(h, r->appended);
-	cell_num(h, r->flags_changed);
-	cell_num(h, r->expunged);
-	cell_num(h, r->skipped);
-	cell_num(h, r->placeholders);
+	html_cell_num(h, r->appended);
+	html_cell_num(h, r->flags_changed);
+	html_cell_num(h, r->expunged);
+	html_cell_num(h, r->skipped);
+	html_cell_num(h, r->placeholders);
 	if (r->sealed)
-		cell_num(h, r->events);
+		html_cell_num(h, r->events);
 	else
 		html_raw(h, "<td class=\"num\">-</td>");
 }
@@ -319,12 +311,12 @@ run_counters(struct html *h, const struct db_run *r)
 static void
 mailbox_counters(struct html *h, const struct web_history_row *row)
 {
-	cell_num(h, row->added);
-	cell_num(h, row->flags);
-	cell_num(h, row->removed);
-	cell_num(h, row->skipped);
-	cell_num(h, row->archived);
-	cell_num(h, row->other);
+	html_cell_num(h, row->added);
+	html_cell_num(h, row->flags);
+	html_cell_num(h, row->removed);
+	html_cell_num(h, row->skipped);
+	html_cell_num(h, row->archived);
+	html_cell_num(h, row->other);
 }
 
 static void
@@ -379,7 +371,7 @@ web_history_runs_render(struct html *h, const struct web_history_row *rows,
 		const char *status = db_run_status_name(r->status);
 
 		html_raw(h, "<tr>");
-		cell_num(h, r->id);
+		html_cell_num(h, r->id);
 		html_element(h, "td", NULL, db_run_kind_name(r->kind));
 		cell_time(h, r->started);
 		cell_duration(h, r);
@@ -485,7 +477,7 @@ cell_flags(struct html *h, json_t *list)
 static void
 message_cells(struct html *h, json_t *m)
 {
-	cell_num(h, json_count(m, "uid"));
+	html_cell_num(h, json_count(m, "uid"));
 	html_element(h, "td", NULL, json_text(m, "internaldate"));
 	html_element(h, "td", NULL, json_text(m, "from"));
 	html_element(h, "td", NULL, json_text(m, "subject"));
@@ -715,7 +707,7 @@ archive_row(struct html *h, const struct web_archive_row *row,
 	html_raw(h, "</td>");
 	html_element(h, "td", NULL, row->has_origin ? row->folder : "");
 	if (row->has_origin)
-		cell_num(h, row->uid);
+		html_cell_num(h, row->uid);
 	else
 		html_raw(h, "<td></td>");
 	html_element(h, "td", NULL, row->has_origin ? row->date : "");
@@ -723,7 +715,7 @@ archive_row(struct html *h, const struct web_archive_row *row,
 	html_element(h, "td", NULL, row->has_origin ? row->subject : "");
 	cell_size(h, row->obj->original_size);
 	cell_size(h, row->obj->stored_size);
-	cell_num(h, row->obj->refcount);
+	html_cell_num(h, row->obj->refcount);
 	html_element(h, "td", row->state == WEB_ARCHIVE_PLACEHOLDER ?
 		     "archived" : "other", state);
 	html_raw(h, "<td>");

@@ -254,6 +254,22 @@ static const struct {
 };
 
 void
+html_cell_text(struct html *h, const char *text)
+{
+	html_raw(h, "<td>");
+	html_text(h, text);
+	html_raw(h, "</td>");
+}
+
+void
+html_cell_num(struct html *h, uint64_t n)
+{
+	html_raw(h, "<td class=\"num\">");
+	html_textf(h, "%llu", (unsigned long long)n);
+	html_raw(h, "</td>");
+}
+
+void
 html_page_begin(struct html *h, const char *title, enum html_nav current)
 {
 	html_page_begin_nav(h, title, current, HTML_NAV_ALL);
