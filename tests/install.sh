@@ -92,9 +92,10 @@ check_units()
 			[ -f "$root$conf.example" ] ||
 				fail "$u: MMIRROR_CONFIG=$conf has no $conf.example beside it"
 			paths='ReadWritePaths=/var/lib/mmirror -/var/lib/prometheus/node-exporter'
-			# the web server writes no metrics file
+			# the web server writes no metrics file, and its
+			# Settings page edits the configuration file
 			[ "$u" = mmirror-web.service ] &&
-				paths='ReadWritePaths=/var/lib/mmirror'
+				paths="ReadWritePaths=/var/lib/mmirror ${conf%/*}"
 			for line in User=mmirror ProtectSystem=strict "$paths" \
 			    'OnFailure=mmirror-failure@%n.service'; do
 				grep -qx "$line" "$f" || fail "$u: no $line"

@@ -697,14 +697,19 @@ START_TEST(test_web_passwd)
 	struct stat st;
 
 	users_path = xasprintf("%s/web-users", tmp);
-	/* the group lists its action */
+	/* web is the server, and names its action */
 	ck_assert_int_eq(run_cmd(&out, NULL, "%s web --help", mmirror_bin()), 0);
+	ck_assert_msg(strncmp(out, "usage: mmirror web\n", 19) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "web passwd") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(run_cmd(&out, NULL, "%s web passwd --help",
+				 mmirror_bin()), 0);
 	ck_assert_msg(strncmp(out, "usage: mmirror web passwd USER", 30) == 0,
 		      "%s", out);
 	free(out);
-	ck_assert_int_eq(run_cmd(NULL, &err, "%s -c '%s' web", mmirror_bin(),
-				 config), 64);
-	ck_assert_ptr_nonnull(strstr(err, "web: which action? passwd"));
+	ck_assert_int_eq(run_cmd(NULL, &err, "%s -c '%s' web passwdx",
+				 mmirror_bin(), config), 64);
+	ck_assert_ptr_nonnull(strstr(err, "web: unexpected argument 'passwdx'"));
 	free(err);
 
 	/* new: admin, file made 0600, trailing newline not in the password */
