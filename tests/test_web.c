@@ -409,9 +409,7 @@ setup(void)
 	if (run_mmirror(config, NULL, NULL, "init") != 0 ||
 	    run_cmd(NULL, NULL, "printf '%%s\\n' \"%s\" | %s -c '%s' web passwd "
 		    "alice --stdin", ADMIN_PASSWORD, mmirror_bin(), config) != 0 ||
-	    run_cmd(NULL, NULL, "printf '%%s\\n' '%s' | %s -c '%s' web passwd "
-		    "bob --role auditor --stdin", AUDITOR_PASSWORD,
-		    mmirror_bin(), config) != 0) {
+	    web_account_add(config, "bob", "auditor", AUDITOR_PASSWORD) < 0) {
 		fprintf(stderr, "test_web: cannot set up %s\n", tmp);
 		exit(1);
 	}

@@ -920,10 +920,7 @@ setup(const struct test_pair *pair)
 			FIRST_MAILBOX) != 0 ||
 	    run_mmirror(config, NULL, NULL, "-q mailbox add %u",
 			FIRST_MAILBOX + 1) != 0 ||
-	    run_cmd(NULL, NULL, "printf 'alice pw\\n' | '%s' -c '%s' web "
-		    "passwd alice --stdin", mmirror_bin(), config) != 0 ||
-	    run_cmd(NULL, NULL, "printf 'bob pw\\n' | '%s' -c '%s' web passwd "
-		    "bob --role auditor --stdin", mmirror_bin(), config) != 0)
+	    web_accounts_add(config) < 0)
 		ret = -1;
 	free(users);
 	return ret;

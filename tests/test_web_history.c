@@ -998,11 +998,9 @@ history_setup(void)
 			 "max_message_size %d", BACKUP_LIMIT) == 0 &&
 	     run_mmirror(config, NULL, NULL, "config set web port %u",
 			 webc_port) == 0, "config set");
-	need(run_cmd(NULL, NULL, "printf 'alice pw 12\\n' | '%s' -c '%s' web "
-		     "passwd alice --stdin", mmirror_bin(), config) == 0 &&
-	     run_cmd(NULL, NULL, "printf 'bob pw 345\\n' | '%s' -c '%s' web "
-		     "passwd bob --role auditor --stdin", mmirror_bin(),
-		     config) == 0, "web passwd");
+	need(web_account_add(config, "alice", NULL, "alice pw 12") == 0 &&
+	     web_account_add(config, "bob", "auditor", "bob pw 345") == 0,
+	     "web passwd");
 	need(sync_full(2), "the first run");
 	/* what changes between the runs: a message read, one new */
 	need(imap("flag 6001 '" XSS_ID "'") &&

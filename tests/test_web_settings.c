@@ -832,10 +832,7 @@ setup(void)
 	free(text);
 	free(state);
 	if (run_mmirror(config, NULL, NULL, "init") != 0 ||
-	    run_cmd(NULL, NULL, "printf 'alice pw\\n' | %s -c '%s' web passwd "
-		    "alice --stdin", mmirror_bin(), config) != 0 ||
-	    run_cmd(NULL, NULL, "printf 'bob pw\\n' | %s -c '%s' web passwd "
-		    "bob --role auditor --stdin", mmirror_bin(), config) != 0) {
+	    web_accounts_add(config) < 0) {
 		fprintf(stderr, "test_web_settings: cannot set up %s\n", tmp);
 		exit(1);
 	}

@@ -1069,10 +1069,7 @@ setup(void)
 	write_file(config, text, 0644);
 	free(text);
 	if (run_mmirror(config, NULL, NULL, "init") != 0 ||
-	    run_cmd(NULL, NULL, "printf 'alice pw\\n' | %s -c '%s' web passwd "
-		    "alice --stdin", mmirror_bin(), config) != 0 ||
-	    run_cmd(NULL, NULL, "printf 'bob pw\\n' | %s -c '%s' web passwd "
-		    "bob --role auditor --stdin", mmirror_bin(), config) != 0) {
+	    web_accounts_add(config) < 0) {
 		fprintf(stderr, "test_web_subscriptions: cannot set up %s\n",
 			tmp);
 		exit(1);

@@ -171,6 +171,25 @@ dashboard(const char *cookie)
 	return token;
 }
 
+int
+web_account_add(const char *config, const char *name, const char *role,
+		const char *password)
+{
+	return run_cmd(NULL, NULL, "printf '%%s\\n' '%s' | '%s' -c '%s' web "
+		       "passwd '%s' --stdin%s%s", password, mmirror_bin(),
+		       config, name, role != NULL ? " --role " : "",
+		       role != NULL ? role : "") == 0 ? 0 : -1;
+}
+
+int
+web_accounts_add(const char *config)
+{
+	if (web_account_add(config, "alice", NULL, "alice pw") < 0 ||
+	    web_account_add(config, "bob", "auditor", "bob pw") < 0)
+		return -1;
+	return 0;
+}
+
 unsigned int
 free_port(void)
 {

@@ -44,6 +44,16 @@ char *dashboard(const char *cookie);
  * there is none. */
 char *csrf_of(const struct reply *r);
 
+/* "mmirror -c config web passwd name --stdin [--role role]" with
+ * password (no newline, no single quote).  0, or -1 when it failed. */
+int web_account_add(const char *config, const char *name, const char *role,
+		    const char *password);
+/* The two accounts most web tests use: alice, an admin, password
+ * "alice pw" (form value "alice+pw"); bob, an auditor, "bob pw"
+ * ("bob+pw").  0, or
+ * -1 when either could not be made. */
+int web_accounts_add(const char *config);
+
 /* A port free on 127.0.0.1 now. */
 unsigned int free_port(void);
 /* Does the server accept a connection on webc_port? */
