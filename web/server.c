@@ -328,18 +328,95 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warning("web: libmicrohttpd: %s", line);
 }
 
+/* The accounts, read the first time.  0, or -1 with *error_r. */
+static int
+accounts_load(struct web_server *server, const char **error_r)
+{
+	const char *path = server->settings->users_file;
+
+	if (web_users_load(path, false, &server->users, error_r) < 0)
+		return -1;
+	if (stat(path, &server->users_stat) < 0)
+		memset(&server->users_stat, 0, sizeof(server->users_stat));
+	if (web_users_count(server->users) == 0)
+		log_warning("web: %s holds no account: nobody can log in (add "
+			    "one with mmirror web passwd)", path);
+	return 0;
+}
+
+/* [web] listen and port as a socket address.  0 with *ipv6_r, or -1
+ * with *error_r. */
+static int
+listen_address(const struct web_server_settings *s,
+	       struct sockaddr_storage *addr, bool *ipv6_r,
+	       const char **error_r)
+{
+	struct addrinfo hints, *ai = NULL;
+	char port[16];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", s->port);
+	if (getaddrinfo(s->listen, port, &hints, &ai) != 0 || ai == NULL ||
+	    ai->ai_addrlen > sizeof(*addr)) {
+		if (ai != NULL)
+			freeaddrinfo(ai);
+		*error_r = error_printf("[web] listen = %s is not an address",
+					s->listen);
+		return -1;
+	}
+	memset(addr, 0, sizeof(*addr));
+	memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+	*ipv6_r = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* Starts libmicrohttpd's threads on addr (cert and key: PEM text, or
+ * NULL for plain HTTP); NULL when it could not. */
+static struct MHD_Daemon *
+daemon_start(struct web_server *server, bool ipv6,
+	     const struct sockaddr_storage *addr, const char *cert,
+	     const char *key)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls_opts[3];
+
+	memset(tls_opts, 0, sizeof(tls_opts));
+	tls_opts[0].option = MHD_OPTION_END;
+	if (cert != NULL) {
+		flags |= MHD_USE_TLS;
+		tls_opts[0].option = MHD_OPTION_HTTPS_MEM_CERT;
+		tls_opts[0].ptr_value = (void *)cert;
+		tls_opts[1].option = MHD_OPTION_HTTPS_MEM_KEY;
+		tls_opts[1].ptr_value = (void *)key;
+		tls_opts[2].option = MHD_OPTION_END;
+	}
+	if (ipv6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, server,
+		/* first, so that every message goes to it */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
+}
+
 int
 web_server_run(const struct web_server_settings *s, const char **error_r)
 {
 	struct web_server server;
 	struct MHD_Daemon *daemon = NULL;
 	struct sockaddr_storage addr;
-	struct addrinfo hints, *ai = NULL;
-	char port[16], *cert = NULL, *key = NULL;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-	bool tls = s->tls_cert != NULL && s->tls_key != NULL;
-	struct MHD_OptionItem tls_opts[3];
+	char *cert = NULL, *key = NULL;
+	bool tls = s->tls_cert != NULL && s->tls_key != NULL, ipv6 = false;
 	sigset_t stop, old;
 	int sig, ret = -1;
 
@@ -347,34 +424,16 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 	server.settings = s;
 	pthread_mutex_init(&server.db_mutex, NULL);
 	pthread_mutex_init(&server.audit_mutex, NULL);
+	pthread_rwlock_init(&server.users_lock, NULL);
 	if (!tls && !web_address_is_loopback(s->listen)) {
 		*error_r = error_printf("[web] listen = %s without tls_cert and "
 					"tls_key: plain HTTP is served on a "
 					"loopback address only", s->listen);
 		goto out;
 	}
-	pthread_rwlock_init(&server.users_lock, NULL);
-	if (web_users_load(s->users_file, false, &server.users, error_r) < 0)
+	if (accounts_load(&server, error_r) < 0 ||
+	    listen_address(s, &addr, &ipv6, error_r) < 0)
 		goto out;
-	if (stat(s->users_file, &server.users_stat) < 0)
-		memset(&server.users_stat, 0, sizeof(server.users_stat));
-	if (web_users_count(server.users) == 0)
-		log_warning("web: %s holds no account: nobody can log in (add "
-			    "one with mmirror web passwd)", s->users_file);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", s->port);
-	if (getaddrinfo(s->listen, port, &hints, &ai) != 0 || ai == NULL ||
-	    ai->ai_addrlen > sizeof(addr)) {
-		*error_r = error_printf("[web] listen = %s is not an address",
-					s->listen);
-		goto out;
-	}
-	memset(&addr, 0, sizeof(addr));
-	memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	if (tls) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			*error_r = "[web] tls_cert: this libmicrohttpd has no "
@@ -384,7 +443,6 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 		if ((cert = pem_read(s->tls_cert, "tls_cert", error_r)) == NULL ||
 		    (key = pem_read(s->tls_key, "tls_key", error_r)) == NULL)
 			goto out;
-		flags |= MHD_USE_TLS;
 	} else {
 		log_warning("web: serving plain HTTP on %s (loopback): set "
 			    "[web] tls_cert and tls_key for HTTPS", s->listen);
@@ -398,26 +456,7 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	memset(tls_opts, 0, sizeof(tls_opts));
-	tls_opts[0].option = MHD_OPTION_END;
-	if (tls) {
-		tls_opts[0].option = MHD_OPTION_HTTPS_MEM_CERT;
-		tls_opts[0].ptr_value = cert;
-		tls_opts[1].option = MHD_OPTION_HTTPS_MEM_KEY;
-		tls_opts[1].ptr_value = key;
-		tls_opts[2].option = MHD_OPTION_END;
-	}
-	daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, access_handler, &server,
-		/* first, so that every message goes to it */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-		MHD_OPTION_ARRAY, tls_opts,
-		MHD_OPTION_END);
+	daemon = daemon_start(&server, ipv6, &addr, cert, key);
 	if (daemon == NULL) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		*error_r = error_printf("cannot serve on [web] listen %s port "
@@ -426,8 +465,7 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 		goto out;
 	}
 	log_info("web: serving %s://%s%s%s:%u/", tls ? "https" : "http",
-		 ai->ai_family == AF_INET6 ? "[" : "", s->listen,
-		 ai->ai_family == AF_INET6 ? "]" : "", s->port);
+		 ipv6 ? "[" : "", s->listen, ipv6 ? "]" : "", s->port);
 	for (;;) {
 		if (sigwait(&stop, &sig) == 0)
 			break;
@@ -437,10 +475,8 @@ web_server_run(const struct web_server_settings *s, const char **error_r)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	ret = 0;
 out:
-	if (ai != NULL)
-		freeaddrinfo(ai);
 	if (key != NULL) {
-		memset(key, 0, strlen(key));
+		OPENSSL_cleanse(key, strlen(key));
 		free(key);
 	}
 	free(cert);
