@@ -822,7 +822,7 @@ add_many(void)
 
 	ck_assert_msg(db_open(state, false, &db, &error) == 0, "%s", error);
 	for (int i = 0; i < 120; i++) {
-		char id[16], prod[16];
+		char id[32], prod[32];
 		struct db_subscription s = {
 			.id = id, .prod_user = prod, .backup_user = id,
 			.folders = (char *)"", .enabled = true,
