@@ -46,7 +46,7 @@ static char *config;
 
 START_TEST(test_no_session)
 {
-	static const char *const gets[] = {
+	static const char *const get_paths[] = {
 		"/", "/history", "/settings", "/no/such/page", "/static/x.css",
 	};
 	static const char *const posts[] = {
@@ -55,9 +55,9 @@ START_TEST(test_no_session)
 	const char *bogus = "mmirror_session="
 		"0000000000000000000000000000000000000000000000000000000000000000";
 
-	for (size_t i = 0; i < N_ELEMENTS(gets); i++) {
-		assert_to_login("GET", gets[i], NULL, NULL);
-		assert_to_login("GET", gets[i], bogus, NULL);
+	for (size_t i = 0; i < N_ELEMENTS(get_paths); i++) {
+		assert_to_login("GET", get_paths[i], NULL, NULL);
+		assert_to_login("GET", get_paths[i], bogus, NULL);
 	}
 	for (size_t i = 0; i < N_ELEMENTS(posts); i++) {
 		assert_to_login("POST", posts[i], NULL, "csrf=x");
@@ -125,7 +125,7 @@ START_TEST(test_rate_limited)
 	ck_assert_int_eq(r.status, 429);
 	wait = header(&r, "Retry-After");
 	ck_assert_ptr_nonnull(wait);
-	ck_assert_int_gt(atoi(wait), 0);
+	ck_assert_int_gt(strtol(wait, NULL, 10), 0);
 	ck_assert_ptr_null(header(&r, "Set-Cookie"));
 	free(wait);
 	reply_free(&r);
@@ -419,7 +419,7 @@ int
 main(void)
 {
 	Suite *suite;
-	int failed, status;
+	int failed;
 
 	unsetenv("MMIRROR_CONFIG");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -437,12 +437,7 @@ main(void)
 	suite_add_case(suite, test_users_file_read_again, 60);
 	suite_add_case(suite, test_https, 60);
 	failed = suite_run(suite);
-	status = server_stop();
-	if (status != 0) {
-		fprintf(stderr, "test_web: the server exited %d on SIGTERM\n",
-			status);
-		failed++;
-	}
+	failed += server_stop_checked("test_web");
 	curl_global_cleanup();
 	test_tmp_finish(tmp, failed);
 	free(tmp);

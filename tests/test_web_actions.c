@@ -428,7 +428,7 @@ END_TEST
 
 START_TEST(test_no_session)
 {
-	static const char *const gets[] = {
+	static const char *const get_paths[] = {
 		"/actions", "/actions/job?name=x.log", "/actions/failback",
 		"/actions/release?mailbox=4101",
 	};
@@ -438,8 +438,8 @@ START_TEST(test_no_session)
 	};
 	size_t jobs = jobs_count(), audits = audit_lines();
 
-	for (size_t i = 0; i < N_ELEMENTS(gets); i++)
-		assert_to_login("GET", gets[i], NULL, NULL);
+	for (size_t i = 0; i < N_ELEMENTS(get_paths); i++)
+		assert_to_login("GET", get_paths[i], NULL, NULL);
 	for (size_t i = 0; i < N_ELEMENTS(posts); i++)
 		assert_to_login("POST", posts[i], NULL,
 				"csrf=x&kind=full&mailbox=4101");
@@ -932,7 +932,7 @@ main(void)
 	struct test_pair *pairs;
 	size_t count;
 	Suite *suite;
-	int failed = 1, status;
+	int failed = 1;
 
 	unsetenv("MMIRROR_CONFIG");
 	pairs = test_pairs(&count);
@@ -954,12 +954,7 @@ main(void)
 		suite_add_case(suite, test_pause_failback_resume, 180);
 		suite_add_case(suite, test_job_view_by_name_only, 60);
 		failed = suite_run(suite);
-		status = server_stop();
-		if (status != 0) {
-			fprintf(stderr, "test_web_actions: the server exited "
-				"%d on SIGTERM\n", status);
-			failed++;
-		}
+		failed += server_stop_checked("test_web_actions");
 	}
 	fixture_stop(&prod);
 	fixture_stop(&backup);

@@ -1014,7 +1014,7 @@ int
 main(void)
 {
 	Suite *suite;
-	int failed, status;
+	int failed;
 
 	unsetenv("MMIRROR_CONFIG");
 	fixture_require("dovecot");
@@ -1042,12 +1042,7 @@ main(void)
 	/* last: it changes the archive */
 	suite_add_case(suite, test_restore, 120);
 	failed = suite_run(suite);
-	status = server_stop();
-	if (status != 0) {
-		fprintf(stderr, "test_web_history: the server exited %d on "
-			"SIGTERM\n", status);
-		failed++;
-	}
+	failed += server_stop_checked("test_web_history");
 	fixture_stop(&prod);
 	fixture_stop(&backup);
 	curl_global_cleanup();

@@ -846,7 +846,7 @@ int
 main(void)
 {
 	Suite *suite;
-	int failed, status;
+	int failed;
 
 	unsetenv("MMIRROR_CONFIG");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -869,12 +869,7 @@ main(void)
 	suite_add_case(suite, test_csrf_refused, 60);
 	suite_add_case(suite, test_broken_file_shown, 60);
 	failed = suite_run(suite);
-	status = server_stop();
-	if (status != 0) {
-		fprintf(stderr, "test_web_settings: the server exited %d on "
-			"SIGTERM\n", status);
-		failed++;
-	}
+	failed += server_stop_checked("test_web_settings");
 	curl_global_cleanup();
 	test_tmp_finish(tmp, failed);
 	free(tmp);

@@ -1080,7 +1080,7 @@ int
 main(void)
 {
 	Suite *suite;
-	int failed, status;
+	int failed;
 
 	unsetenv("MMIRROR_CONFIG");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1105,12 +1105,7 @@ main(void)
 	suite_add_case(suite, test_auditor, 60);
 	suite_add_case(suite, test_no_csrf, 60);
 	failed = suite_run(suite);
-	status = server_stop();
-	if (status != 0) {
-		fprintf(stderr, "test_web_subscriptions: the server exited %d "
-			"on SIGTERM\n", status);
-		failed++;
-	}
+	failed += server_stop_checked("test_web_subscriptions");
 	curl_global_cleanup();
 	test_tmp_finish(tmp, failed);
 	free(tmp);

@@ -278,3 +278,14 @@ server_stop(void)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int
+server_stop_checked(const char *program)
+{
+	int status = server_stop();
+
+	if (status == 0)
+		return 0;
+	fprintf(stderr, "%s: the server exited %d on SIGTERM\n", program,
+		status);
+	return 1;
+}

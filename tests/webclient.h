@@ -64,5 +64,8 @@ void server_start(const char *config);
 /* SIGTERM: the server stops.  Returns its exit status (-1: none, or
  * killed). */
 int server_stop(void);
+/* server_stop() at the end of a test program: 0 when the server exited
+ * 0, else 1 after a line on standard error naming program. */
+int server_stop_checked(const char *program);
 
 #endif
