@@ -45,14 +45,6 @@ cell_mailbox(struct html *h, const char *mailbox)
 	html_raw(h, "</td>");
 }
 
-static void
-head_row(struct html *h, const char *const *cells, size_t count)
-{
-	html_raw(h, "<thead>");
-	html_row(h, cells, count, true);
-	html_raw(h, "</thead>\n<tbody>\n");
-}
-
 /* ---- the verdict ---- */
 
 static size_t
@@ -149,7 +141,7 @@ render_failing(struct html *h, const struct monitor_report *r)
 		return;
 	html_raw(h, "<section class=\"failing\">\n<h2>Failing mailboxes</h2>\n"
 		 "<table>\n");
-	head_row(h, head, N_ELEMENTS(head));
+	html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < r->failing_count; i++) {
 		const struct monitor_failing *f = &r->failing[i];
 
@@ -175,7 +167,7 @@ render_frozen(struct html *h, const struct monitor_report *r, bool may_act)
 	html_raw(h, "<section class=\"frozen\">\n<h2>Frozen folders</h2>\n"
 		 "<p>A guard holds these folders' deletions back until an "
 		 "operator releases them.</p>\n<table>\n");
-	head_row(h, head, N_ELEMENTS(head));
+	html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < r->frozen_count; i++) {
 		const struct monitor_frozen *f = &r->frozen[i];
 		char *command = monitor_release_command(f->mailbox);
@@ -214,7 +206,7 @@ render_lag(struct html *h, const struct monitor_report *r)
 	if (r->lag_count == 0)
 		return;
 	html_raw(h, "<section class=\"lag\">\n<h2>Lag, worst first</h2>\n<table>\n");
-	head_row(h, head, N_ELEMENTS(head));
+	html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < rows; i++) {
 		const struct monitor_lag *g = &r->lag[i];
 
@@ -255,7 +247,7 @@ render_runs(struct html *h, const struct monitor_report *r)
 	char dur[DURATION_TEXT_SIZE], iso[HTML_TIME_SIZE], ago[HTML_TIME_SIZE];
 
 	html_raw(h, "<section class=\"runs\">\n<h2>Last runs</h2>\n<table>\n");
-	head_row(h, head, N_ELEMENTS(head));
+	html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < N_ELEMENTS(dashboard_kinds); i++) {
 		enum db_run_kind k = dashboard_kinds[i];
 		const struct db_run *run = &r->last[k];

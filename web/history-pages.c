@@ -210,14 +210,6 @@ cell_time(struct html *h, int64_t t)
 	html_raw(h, "</td>");
 }
 
-static void
-head_row(struct html *h, const char *const *cells, size_t count)
-{
-	html_raw(h, "<thead>");
-	html_row(h, cells, count, true);
-	html_raw(h, "</thead>\n<tbody>\n");
-}
-
 /* ---- History: the runs ---- */
 
 void
@@ -363,9 +355,9 @@ web_history_runs_render(struct html *h, const struct web_history_row *rows,
 
 	html_raw(h, "<table class=\"runs\">\n");
 	if (mailbox != NULL)
-		head_row(h, mailbox_head, N_ELEMENTS(mailbox_head));
+		html_head_row(h, mailbox_head, N_ELEMENTS(mailbox_head));
 	else
-		head_row(h, head, N_ELEMENTS(head));
+		html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < count; i++) {
 		const struct db_run *r = rows[i].run;
 		const char *status = db_run_status_name(r->status);
@@ -512,7 +504,7 @@ folder_head(struct html *h, const char *folder, const char *const *cells,
 {
 	html_element(h, "h2", NULL, folder);
 	html_raw(h, "<table class=\"messages\">\n");
-	head_row(h, cells, count);
+	html_head_row(h, cells, count);
 }
 
 int
@@ -637,7 +629,7 @@ web_history_diff_render(struct html *h, json_t *diff, const char **error_r)
 		html_text(h, "/");
 		html_text(h, json_text(c, "folder"));
 		html_raw(h, "</h2>\n<table class=\"messages diff\">\n");
-		head_row(h, head, N_ELEMENTS(head));
+		html_head_row(h, head, N_ELEMENTS(head));
 		for (size_t l = 0; l < N_ELEMENTS(diff_lists); l++) {
 			json_t *list = json_object_get(c, diff_lists[l].key);
 
@@ -743,7 +735,7 @@ web_archive_render(struct html *h, const struct web_archive_row *rows,
 		return;
 	}
 	html_raw(h, "<table class=\"archive\">\n");
-	head_row(h, head, N_ELEMENTS(head));
+	html_head_row(h, head, N_ELEMENTS(head));
 	for (size_t i = 0; i < count; i++)
 		archive_row(h, &rows[i], info);
 	html_raw(h, "</tbody>\n</table>\n");

@@ -254,6 +254,14 @@ static const struct {
 };
 
 void
+html_head_row(struct html *h, const char *const *cells, size_t count)
+{
+	html_raw(h, "<thead>");
+	html_row(h, cells, count, true);
+	html_raw(h, "</thead>\n<tbody>\n");
+}
+
+void
 html_cell_text(struct html *h, const char *text)
 {
 	html_raw(h, "<td>");

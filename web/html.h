@@ -83,6 +83,9 @@ void html_row(struct html *h, const char *const *cells, size_t count,
 void html_link(struct html *h, const char *path, const char *name,
 	       const char *value, const char *text);
 
+/* <thead> with one header row of cells[0..count), then <tbody>: the
+ * start of a table's body (the caller closes </tbody></table>). */
+void html_head_row(struct html *h, const char *const *cells, size_t count);
 /* <td>text</td> (escaped), and <td class="num">n</td> for a count. */
 void html_cell_text(struct html *h, const char *text);
 void html_cell_num(struct html *h, uint64_t n);

@@ -266,9 +266,7 @@ section_table(struct html *h, const struct web_session_info *info,
 		html_element(h, "p", "attention", "Not a section the loader "
 			     "knows.");
 	html_start(h, "table", "class", "settings", NULL);
-	html_raw(h, "<thead>");
-	html_row(h, head, N_ELEMENTS(head), true);
-	html_raw(h, "</thead>\n<tbody>\n");
+	html_head_row(h, head, N_ELEMENTS(head));
 	section_rows(h, info, st, section, known);
 	html_raw(h, "</tbody></table>\n");
 }
