@@ -194,11 +194,27 @@ imap_conn_fail(struct imap_conn *conn, struct imap_error *err,
 
 /* ---- SIGPIPE (see imap-private.h) ---- */
 
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+static bool sigpipe_ignored;
+
+static void
+sigpipe_check(void)
+{
+	struct sigaction sa;
+
+	sigpipe_ignored = sigaction(SIGPIPE, NULL, &sa) == 0 &&
+		sa.sa_handler == SIG_IGN;
+}
+
 void
 imap_sigpipe_block(struct sigpipe_guard *g)
 {
 	sigset_t set, pending;
 
+	pthread_once(&sigpipe_once, sigpipe_check);
+	g->active = !sigpipe_ignored;
+	if (!g->active)
+		return;
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	sigemptyset(&pending);
@@ -212,6 +228,8 @@ imap_sigpipe_restore(struct sigpipe_guard *g)
 {
 	sigset_t set, pending;
 
+	if (!g->active)
+		return;
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	sigemptyset(&pending);
@@ -700,7 +718,7 @@ imap_conn_has_buffered_input(const struct imap_conn *conn)
 {
 	return conn->rpos < conn->rlen ||
 		(conn->compressed && conn->zin.avail_in > 0) ||
-		(conn->ssl != NULL && SSL_pending(conn->ssl) > 0);
+		(conn->ssl != NULL && SSL_has_pending(conn->ssl) == 1);
 }
 
 static void

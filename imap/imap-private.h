@@ -190,11 +190,15 @@ bool imap_host_is_ip(const char *host);
  * Plain writes use MSG_NOSIGNAL; OpenSSL writes with write(), so the
  * signal is blocked for this thread around TLS calls and a SIGPIPE they
  * raised is consumed before unblocking.  mmirror itself ignores SIGPIPE
- * (cli/main.c); the guard keeps the connection safe in programs that do
- * not, such as the tests. */
+ * (cli/main.c) before its first connection: the disposition is read once,
+ * at the first guard, and a process that ignores the signal then pays no
+ * system call for the guard (four a TLS call otherwise).  The guard keeps
+ * the connection safe in programs that do not ignore it, such as the
+ * tests. */
 struct sigpipe_guard {
 	sigset_t old;
 	bool was_pending;
+	bool active;		/* false: the process ignores SIGPIPE */
 };
 void imap_sigpipe_block(struct sigpipe_guard *g);
 void imap_sigpipe_restore(struct sigpipe_guard *g);

@@ -17,6 +17,9 @@
 
 #include "imap/imap-private.h"
 
+/* what OpenSSL may read from the socket in one call (read-ahead) */
+#define TLS_READ_BUFFER (64 * 1024)
+
 static int server_ex_index = -1;
 static pthread_once_t server_ex_once = PTHREAD_ONCE_INIT;
 
@@ -186,6 +189,10 @@ tls_ctx_setup(struct imap_conn *conn, struct imap_error *err)
 	SSL_CTX_set_options(conn->ssl_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(conn->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* a message body comes as many records: read what the socket holds,
+	 * several records a system call, not a header then a record */
+	SSL_CTX_set_read_ahead(conn->ssl_ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(conn->ssl_ctx, TLS_READ_BUFFER);
 	if (conn->params.verify) {
 		SSL_CTX_set_verify(conn->ssl_ctx, SSL_VERIFY_PEER, NULL);
 		if (conn->ca_file != NULL) {
