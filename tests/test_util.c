@@ -813,6 +813,69 @@ START_TEST(test_spool)
 	spool_reset(sp);
 	check_spool_contents(sp, data, 0);
 	spool_destroy(&sp);
+}
+END_TEST
+
+/* Announced sizes: room made at once, lent memory, more or fewer bytes
+ * than announced, and an announced size past the threshold. */
+START_TEST(test_spool_expect)
+{
+	static unsigned char data[5000], lent[600];
+	struct spool *sp = spool_create(1000, NULL);
+	const char *error = NULL;
+	size_t held;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	/* room for the announced size, in one allocation kept on reset */
+	spool_expect(sp, 800, true);
+	ck_assert_uint_ge(spool_memory_held(sp), 800);
+	held = spool_memory_held(sp);
+	for (size_t off = 0; off < 800; off += 100)
+		ck_assert_int_eq(spool_write(sp, data + off, 100, &error), 0);
+	ck_assert_uint_eq(spool_memory_held(sp), held);
+	check_spool_contents(sp, data, 800);
+	spool_reset(sp);
+	ck_assert_uint_eq(spool_memory_held(sp), held);
+	/* memory refused: the bytes go to the file at once */
+	spool_expect(sp, 300, false);
+	ck_assert_int_eq(spool_write(sp, data, 300, &error), 0);
+	ck_assert_ptr_null(spool_memory(sp));
+	check_spool_contents(sp, data, 300);
+	/* past the threshold: the file, even when memory is allowed */
+	spool_reset(sp);
+	spool_expect(sp, 4000, true);
+	ck_assert_int_eq(spool_write(sp, data, 4000, &error), 0);
+	ck_assert_ptr_null(spool_memory(sp));
+	check_spool_contents(sp, data, 4000);
+	/* lent memory holds the message in place */
+	spool_reset(sp);
+	spool_expect_into(sp, 600, lent);
+	ck_assert_int_eq(spool_write(sp, data, 600, &error), 0);
+	ck_assert_ptr_eq(spool_memory(sp), lent);
+	ck_assert_int_eq(memcmp(lent, data, 600), 0);
+	check_spool_contents(sp, data, 600);
+	/* more than announced: moved to its own memory, then the file */
+	spool_reset(sp);
+	spool_expect_into(sp, 500, lent);
+	ck_assert_int_eq(spool_write(sp, data, 400, &error), 0);
+	ck_assert_int_eq(spool_write(sp, data + 400, 300, &error), 0);
+	ck_assert_ptr_nonnull(spool_memory(sp));
+	ck_assert_ptr_ne(spool_memory(sp), lent);
+	check_spool_contents(sp, data, 700);
+	ck_assert_int_eq(spool_write(sp, data + 700, 2000, &error), 0);
+	ck_assert_ptr_null(spool_memory(sp));
+	check_spool_contents(sp, data, 2700);
+	/* fewer than announced */
+	spool_reset(sp);
+	spool_expect_into(sp, 600, lent);
+	ck_assert_int_eq(spool_write(sp, data + 1, 10, &error), 0);
+	check_spool_contents(sp, data + 1, 10);
+	/* shrink gives the memory back */
+	spool_shrink(sp, 0);
+	ck_assert_uint_eq(spool_memory_held(sp), 0);
+	check_spool_contents(sp, data, 0);
+	spool_destroy(&sp);
 	ck_assert_ptr_null(sp);
 }
 END_TEST
@@ -1363,6 +1426,7 @@ util_suite(void)
 	tcase_add_test(tc, test_log_syslog_stuck);
 	tcase_add_test(tc, test_log_syslog_command);
 	tcase_add_test(tc, test_spool);
+	tcase_add_test(tc, test_spool_expect);
 	tcase_add_test(tc, test_sha256);
 	suite_add_tcase(s, tc);
 	return s;
