@@ -27,6 +27,12 @@
 #define ARCHIVE_LOCK_NAME ".lock"
 #define ARCHIVE_TMP_PREFIX ".tmp-"
 #define ARCHIVE_CHUNK (64 * 1024)
+/* Base64 audio, what oversize originals are, gains next to nothing from
+ * LZ77 matching: Huffman coding alone costs a fifth of level 6's CPU for
+ * a file at most a few percent larger (bench/RESULTS.md, "gzip level and
+ * strategy"); the level does not matter with this strategy. */
+#define ARCHIVE_GZIP_LEVEL 6
+#define ARCHIVE_GZIP_STRATEGY Z_HUFFMAN_ONLY
 /* FEXTRA subfield: 'M' 'M', LEN (2 bytes, little-endian) = 1, version */
 #define ARCHIVE_EXTRA_LEN 5
 
@@ -343,20 +349,27 @@ struct archive_source {
 	struct spool *spool;		/* or a spool */
 };
 
-/* Reads the next bytes of the source: >0, 0 at the end, -1 on error. */
+/* The next bytes of the source, where they are: a memory source (or a
+ * spool holding its message in memory) is handed over in place, without
+ * a copy; a spool's file is read into buf.  >0, 0 at the end, -1 on
+ * error. */
 static ssize_t
-archive_source_read(struct archive_source *src, unsigned char *buf,
-		    size_t len, const char **error_r)
+archive_source_next(struct archive_source *src, unsigned char *buf,
+		    size_t len, const unsigned char **data_r,
+		    const char **error_r)
 {
 	size_t n;
+	ssize_t r;
 
-	if (src->spool != NULL)
-		return spool_read(src->spool, buf, len, error_r);
+	if (src->spool != NULL && src->data == NULL) {
+		r = spool_read(src->spool, buf, len, error_r);
+		*data_r = buf;
+		return r;
+	}
 	n = src->size - src->pos;
 	if (n > len)
 		n = len;
-	if (n > 0)
-		memcpy(buf, src->data + src->pos, n);
+	*data_r = src->data + src->pos;
 	src->pos += n;
 	return (ssize_t)n;
 }
@@ -378,8 +391,32 @@ archive_gz_header(gz_header *head, unsigned char extra[ARCHIVE_EXTRA_LEN])
 	head->hcrc = 0;
 }
 
+static int
+archive_deflate_init(z_stream *zs, gz_header *head,
+		     unsigned char extra[ARCHIVE_EXTRA_LEN],
+		     const char **error_r)
+{
+	memset(zs, 0, sizeof(*zs));
+	if (deflateInit2(zs, ARCHIVE_GZIP_LEVEL, Z_DEFLATED, 31, 8,
+			 ARCHIVE_GZIP_STRATEGY) != Z_OK) {
+		*error_r = error_printf("cannot initialise zlib: %s",
+					zs->msg != NULL ? zs->msg :
+					"unknown error");
+		return -1;
+	}
+	archive_gz_header(head, extra);
+	if (deflateSetHeader(zs, head) != Z_OK) {
+		deflateEnd(zs);
+		*error_r = "cannot set the gzip header";
+		return -1;
+	}
+	return 0;
+}
+
 /* Compresses src into fd; checks the bytes read against the expected
- * size and digest. */
+ * size, and against the expected digest when they were read back from a
+ * file (bytes in memory are the ones the digest was taken of: hashing
+ * them again would only cost time). */
 static int
 archive_compress(struct archive_source *src, int fd, const char *tmp_path,
 		 uint64_t expect_size, const unsigned char expect_digest[32],
@@ -388,30 +425,26 @@ archive_compress(struct archive_source *src, int fd, const char *tmp_path,
 	unsigned char *in = xmalloc(ARCHIVE_CHUNK), *out = xmalloc(ARCHIVE_CHUNK);
 	unsigned char extra[ARCHIVE_EXTRA_LEN], digest[32];
 	unsigned int dlen = sizeof(digest);
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	EVP_MD_CTX *sha = NULL;
 	uint64_t total = 0;
 	gz_header head;
 	z_stream zs;
 	bool zs_init = false, eof = false;
-	int ret = -1, zret, flush;
+	int ret = -1, zret = Z_OK, flush;
 
-	if (sha == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
-		fatal("SHA-256 initialisation failed");
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK) {
-		*error_r = error_printf("cannot initialise zlib: %s",
-					zs.msg != NULL ? zs.msg : "unknown error");
-		goto out;
+	if (src->data == NULL) {
+		sha = EVP_MD_CTX_new();
+		if (sha == NULL ||
+		    EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+			fatal("SHA-256 initialisation failed");
 	}
+	if (archive_deflate_init(&zs, &head, extra, error_r) < 0)
+		goto out;
 	zs_init = true;
-	archive_gz_header(&head, extra);
-	if (deflateSetHeader(&zs, &head) != Z_OK) {
-		*error_r = "cannot set the gzip header";
-		goto out;
-	}
 	do {
-		ssize_t n = archive_source_read(src, in, ARCHIVE_CHUNK, error_r);
+		const unsigned char *data;
+		ssize_t n = archive_source_next(src, in, ARCHIVE_CHUNK, &data,
+						error_r);
 
 		if (n < 0) {
 			archive_error_prefix(error_r, "reading the message to "
@@ -420,10 +453,10 @@ archive_compress(struct archive_source *src, int fd, const char *tmp_path,
 		}
 		if (n == 0)
 			eof = true;
-		if (EVP_DigestUpdate(sha, in, (size_t)n) != 1)
+		if (sha != NULL && EVP_DigestUpdate(sha, data, (size_t)n) != 1)
 			fatal("SHA-256 update failed");
 		total += (uint64_t)n;
-		zs.next_in = in;
+		zs.next_in = (unsigned char *)(uintptr_t)data;
 		zs.avail_in = (uInt)n;
 		flush = eof ? Z_FINISH : Z_NO_FLUSH;
 		do {
@@ -443,8 +476,6 @@ archive_compress(struct archive_source *src, int fd, const char *tmp_path,
 		*error_r = "zlib deflate did not finish the stream";
 		goto out;
 	}
-	if (EVP_DigestFinal_ex(sha, digest, &dlen) != 1)
-		fatal("SHA-256 finalisation failed");
 	if (total != expect_size) {
 		*error_r = error_printf("the message to archive has %llu bytes, "
 					"%llu were expected",
@@ -452,10 +483,14 @@ archive_compress(struct archive_source *src, int fd, const char *tmp_path,
 					(unsigned long long)expect_size);
 		goto out;
 	}
-	if (memcmp(digest, expect_digest, 32) != 0) {
-		*error_r = "the message to archive changed while it was read "
-			"(SHA-256 differs)";
-		goto out;
+	if (sha != NULL) {
+		if (EVP_DigestFinal_ex(sha, digest, &dlen) != 1)
+			fatal("SHA-256 finalisation failed");
+		if (memcmp(digest, expect_digest, 32) != 0) {
+			*error_r = "the message to archive changed while it was "
+				"read (SHA-256 differs)";
+			goto out;
+		}
 	}
 	ret = 0;
 out:
@@ -658,6 +693,9 @@ archive_put_spool(struct archive *archive, struct spool *spool,
 	struct archive_source src = { .spool = spool };
 	unsigned char digest[32];
 
+	/* a message held in memory is compressed where it lies */
+	src.data = spool_memory(spool);
+	src.size = (size_t)spool_size(spool);
 	spool_digest(spool, digest);
 	return archive_put(archive, &src, spool_size(spool), digest, id_r,
 			   error_r);
