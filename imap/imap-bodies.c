@@ -86,6 +86,7 @@ bodies_literal_begin(const unsigned char *prefix, size_t len, uint64_t size,
 		if (ctx->spool == NULL)
 			ctx->spool = spool_create(SPOOL_MEM_MAX, NULL);
 		spool_reset(ctx->spool);
+		spool_expect(ctx->spool, size, true);
 		ctx->spool_error = NULL;
 		ctx->spooling = true;
 		return true;
