@@ -4,6 +4,7 @@
  * intents. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "reconciler/recon-private.h"
 #include "reconciler/crash.h"
 #include "reconciler/oversize.h"
+#include "reconciler/copy.h"
 
 void
 recon_message_record(struct db_message *rec, const struct observed_msg *pm,
@@ -94,8 +96,99 @@ find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
 /* Messages copied in one round: their bodies come in one UID FETCH and go
  * out in one APPEND batch (pipelined, or MULTIAPPEND). */
 #define BATCH_MAX_MESSAGES 32
-/* a body beyond this goes to a temporary file while it passes through */
-#define SPOOL_MEMORY_MAX (512 * 1024)
+/* Bodies one batch holds in memory.  A batch is cut before it plans more
+ * (a message larger than this goes alone, through a temporary file), so
+ * typical voice messages (up to a few MB) never touch the disk.  The
+ * worker keeps its spools' memory from batch to batch and mailbox to
+ * mailbox, up to this much, so that copying does not fault in fresh pages
+ * for each message: a worker holds at most twice this in spools (what it
+ * kept, and a batch's new bodies), whatever the number of mailboxes. */
+#define BATCH_MEMORY_MAX ((uint64_t)16 * 1024 * 1024)
+
+bool
+recon_spool_in_memory(uint64_t held, uint64_t size, uint64_t memory_max)
+{
+	return held <= memory_max && size <= memory_max - held;
+}
+
+bool
+recon_batch_cut(size_t count, uint64_t planned, uint64_t size,
+		uint64_t bound, uint64_t memory_max)
+{
+	if (count == 0)
+		return false;
+	return planned > bound || size > bound - planned ||
+		!recon_spool_in_memory(planned, size, memory_max);
+}
+
+/* ---- the worker's spools, kept from mailbox to mailbox ---- */
+
+struct spool_pool {
+	struct spool *spools[BATCH_MAX_MESSAGES];
+	/* BATCH_MEMORY_MAX bytes carved into a batch's spools in turn: one
+	 * allocation per worker, its pages faulted in once */
+	unsigned char *arena;
+};
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void
+pool_free(void *context)
+{
+	struct spool_pool *pool = context;
+
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+		spool_destroy(&pool->spools[i]);
+	free(pool->arena);
+	free(pool);
+}
+
+static void
+pool_key_create(void)
+{
+	if (pthread_key_create(&pool_key, pool_free) != 0)
+		fatal("cannot create a thread key for the spools");
+}
+
+/* The calling thread's spools (a worker's): made on first use, freed when
+ * the thread ends (the main thread's when the process does). */
+static struct spool_pool *
+pool_get(void)
+{
+	struct spool_pool *pool;
+
+	pthread_once(&pool_once, pool_key_create);
+	pool = pthread_getspecific(pool_key);
+	if (pool != NULL)
+		return pool;
+	pool = xcalloc(1, sizeof(*pool));
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
+		pool->spools[i] = spool_create((size_t)BATCH_MEMORY_MAX, NULL);
+	if (pthread_setspecific(pool_key, pool) != 0)
+		fatal("cannot keep the spools of a thread");
+	return pool;
+}
+
+/* Empties the spools.  Their own memory (used only by bodies longer than
+ * announced) is kept up to BATCH_MEMORY_MAX in all. */
+static void
+pool_trim(struct spool_pool *pool)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
+		struct spool *sp = pool->spools[i];
+		size_t held = spool_memory_held(sp);
+
+		if (held > BATCH_MEMORY_MAX - kept) {
+			spool_shrink(sp, 0);
+		} else {
+			spool_reset(sp);
+			kept += held;
+		}
+	}
+}
 
 struct batch_slot {
 	const struct recon_step *step;
@@ -115,9 +208,11 @@ struct batch {
 	size_t count;
 	uint64_t planned;	/* RFC822.SIZE of the slots taken */
 	uint64_t spooled;	/* literal bytes announced to the sink */
+	uint64_t in_memory;	/* of those, what the spools hold in memory */
 	uint64_t bound;		/* what one batch may spool */
 	struct batch_slot *current;
 	const char *spool_error;
+	struct spool_pool *pool;	/* the worker's spools */
 };
 
 static int
@@ -135,11 +230,24 @@ sink_begin(uint32_t uid, uint64_t size, void *context)
 	}
 	b->spooled += size;
 	for (size_t i = 0; i < b->count; i++) {
-		if (b->slots[i].step->prod_uid == uid && !b->slots[i].complete) {
-			b->current = &b->slots[i];
-			spool_reset(b->current->spool);
-			return 0;
+		struct spool *sp = b->slots[i].spool;
+
+		if (b->slots[i].step->prod_uid != uid || b->slots[i].complete)
+			continue;
+		b->current = &b->slots[i];
+		spool_reset(sp);
+		if (recon_spool_in_memory(b->in_memory, size,
+					  BATCH_MEMORY_MAX)) {
+			struct spool_pool *pool = b->pool;
+
+			if (pool->arena == NULL)
+				pool->arena = xmalloc((size_t)BATCH_MEMORY_MAX);
+			spool_expect_into(sp, size, pool->arena + b->in_memory);
+			b->in_memory += size;
+		} else {
+			spool_expect(sp, size, false);
 		}
+		return 0;
 	}
 	/* a body we did not ask for: refuse it rather than guess */
 	b->spool_error = "the production server sent a message that was not asked for";
@@ -333,12 +441,25 @@ journal_intents(struct mailbox_ctx *ctx, struct batch_slot *const *slots,
 #define MESSAGE_PREFIX_MAX (4 * 1024 * 1024)
 
 static int
-spool_prefix(struct spool *spool, struct buf *out, const char **error_r)
+spool_prefix(struct spool *spool, struct buf *out, const unsigned char **data_r,
+	     size_t *len_r, const char **error_r)
 {
+	const unsigned char *mem = spool_memory(spool);
 	unsigned char chunk[65536];
 	ssize_t n = 0;
 
+	if (mem != NULL) {
+		/* in memory: seen where it lies, not copied */
+		uint64_t size = spool_size(spool);
+
+		*data_r = mem;
+		*len_r = size < MESSAGE_PREFIX_MAX ? (size_t)size :
+			MESSAGE_PREFIX_MAX;
+		return 0;
+	}
 	buf_reset(out);
+	*data_r = NULL;
+	*len_r = 0;
 	if (spool_rewind(spool, error_r) < 0)
 		return -1;
 	while (out->len < MESSAGE_PREFIX_MAX &&
@@ -349,6 +470,8 @@ spool_prefix(struct spool *spool, struct buf *out, const char **error_r)
 			take = MESSAGE_PREFIX_MAX - out->len;
 		buf_append(out, chunk, take);
 	}
+	*data_r = out->data;
+	*len_r = out->len;
 	return n < 0 && out->len < MESSAGE_PREFIX_MAX ? -1 : 0;
 }
 
@@ -360,6 +483,8 @@ slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
 {
 	const struct recon_params *params = ctx->params;
 	uint64_t size = spool_size(slot->spool), limit = params->max_message_size;
+	const unsigned char *head;
+	size_t head_len;
 	const char *error;
 	double seconds;
 
@@ -372,9 +497,9 @@ slot_oversize(struct mailbox_ctx *ctx, struct batch_slot *slot,
 	if (limit != 0 && size > limit)
 		return true;
 	if (params->max_message_seconds == 0 ||
-	    spool_prefix(slot->spool, prefix, &error) < 0)
+	    spool_prefix(slot->spool, prefix, &head, &head_len, &error) < 0)
 		return false;
-	return recon_message_duration(prefix->data, prefix->len, &seconds) == 0 &&
+	return recon_message_duration(head, head_len, &seconds) == 0 &&
 		seconds > (double)params->max_message_seconds;
 }
 
@@ -385,6 +510,8 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 		    struct buf *prefix)
 {
 	const struct recon_params *params = ctx->params;
+	const unsigned char *head;
+	size_t head_len;
 	const char *error;
 	int ret;
 
@@ -396,14 +523,14 @@ prepare_placeholder(struct mailbox_ctx *ctx, struct batch_slot *slot,
 	}
 	if (archive_put_spool(params->archive, slot->spool, slot->archive_id,
 			      &error) < 0 ||
-	    spool_prefix(slot->spool, prefix, &error) < 0) {
+	    spool_prefix(slot->spool, prefix, &head, &head_len, &error) < 0) {
 		recon_error_set(ctx->error, RECON_FAIL_STATE, "mailbox %s: %s: archiving "
 			  "production UID %u: %s", ctx->sub->id, ctx->folder,
 			  slot->step->prod_uid, error);
 		return -1;
 	}
 	buf_reset(&slot->ph);
-	ret = recon_placeholder_build(prefix->data, prefix->len, slot->archive_id,
+	ret = recon_placeholder_build(head, head_len, slot->archive_id,
 				      spool_size(slot->spool), &slot->ph,
 				      params->placeholder_hint, &error);
 	if (ret < 0) {
@@ -716,6 +843,7 @@ copy_batch(struct mailbox_ctx *ctx, struct batch *b, struct appended *list,
 	set = uidset_format(&uids);
 	uidset_deinit(&uids);
 	b->spooled = 0;
+	b->in_memory = 0;
 	r = imap_fetch_bodies(ctx->prod, set, params->max_fetch_size < b->bound ?
 			      params->max_fetch_size : b->bound, &sink, &ie);
 	free(set);
@@ -781,6 +909,7 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		const struct observed *prod, uint32_t backup_uidnext)
 {
 	struct appended *list;
+	struct spool_pool *pool;
 	struct batch b;
 	size_t count = 0;
 	bool need_lookup = false;
@@ -792,8 +921,10 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
 	b.bound = ctx->params->max_spool != 0 ? ctx->params->max_spool : UINT64_MAX;
+	pool = pool_get();
+	b.pool = pool;
 	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
-		b.slots[i].spool = spool_create(SPOOL_MEMORY_MAX, NULL);
+		b.slots[i].spool = pool->spools[i];
 		buf_init(&b.slots[i].ph, 1024 * 1024);
 	}
 	for (size_t i = 0; i < plan->count; i++) {
@@ -809,12 +940,14 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 			note_over_spool(ctx, pm);
 			continue;
 		}
-		/* the batch takes no body past the bound: this one waits */
-		if (b.count > 0 && pm->size > b.bound - b.planned) {
+		/* the batch takes no body past its bounds: this one waits */
+		if (recon_batch_cut(b.count, b.planned, pm->size, b.bound,
+				    BATCH_MEMORY_MAX)) {
 			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
 				goto out;
 			b.count = 0;
 			b.planned = 0;
+			pool_trim(pool);
 		}
 		slot = &b.slots[b.count++];
 		slot->step = st;
@@ -826,6 +959,7 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 				goto out;
 			b.count = 0;
 			b.planned = 0;
+			pool_trim(pool);
 		}
 	}
 	if (b.count > 0 && copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
@@ -859,8 +993,8 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	}
 	ret = 0;
 out:
+	pool_trim(pool);
 	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
-		spool_destroy(&b.slots[i].spool);
 		buf_free(&b.slots[i].ph);
 		free(b.slots[i].ph_message_id);
 	}

@@ -22,6 +22,7 @@
 #include "db/db.h"
 #include "archive/archive.h"
 #include "reconciler/oversize.h"
+#include "reconciler/copy.h"
 
 /* ---- helpers ---- */
 
@@ -284,6 +285,31 @@ START_TEST(test_put_spool)
 	ck_assert(archive_get_file(arch, id, f, &error) == 0);
 	ck_assert_int_eq(ftell(f), (long)size);
 	fclose(f);
+	spool_destroy(&spool);
+
+	/* a message held in memory (lent, as copying holds it) is archived
+	 * where it lies, and read back the same */
+	spool = spool_create(size, tmpdir);
+	{
+		unsigned char *lent = xmalloc(size);
+		unsigned char *other = make_data(size, 9);
+		char other_id[ARCHIVE_ID_SIZE];
+
+		spool_expect_into(spool, size, lent);
+		ck_assert(spool_write(spool, other, size, &error) == 0);
+		ck_assert_ptr_eq(spool_memory(spool), lent);
+		ck_assert_msg(archive_put_spool(arch, spool, other_id,
+						&error) == 0,
+			      "archive_put_spool: %s", error);
+		expected_id(other, size, want);
+		ck_assert_str_eq(other_id, want);
+		ck_assert(get_bytes(other_id, &got, &error) == 0);
+		ck_assert_uint_eq(got.len, size);
+		ck_assert(memcmp(got.data, other, size) == 0);
+		buf_free(&got);
+		free(other);
+		free(lent);
+	}
 	spool_destroy(&spool);
 	free(data);
 }
@@ -1643,6 +1669,50 @@ START_TEST(test_placeholder_fuzz)
 }
 END_TEST
 
+/* The copy path's batch decisions (reconciler/copy.h): what a batch holds
+ * in memory and when it is cut. */
+START_TEST(test_copy_batch_decisions)
+{
+	static const struct {
+		uint64_t held, size, max;
+		bool in_memory;
+	} mem[] = {
+		{ 0, 0, 100, true },
+		{ 0, 100, 100, true },
+		{ 0, 101, 100, false },
+		{ 60, 40, 100, true },
+		{ 60, 41, 100, false },
+		{ 100, 0, 100, true },
+		{ 101, 0, 100, false },	/* already past: nothing more */
+		{ 1, UINT64_MAX, 100, false },
+		{ 10, UINT64_MAX - 5, UINT64_MAX, false },
+	};
+	static const struct {
+		size_t count;
+		uint64_t planned, size, bound, memory_max;
+		bool cut;
+	} cuts[] = {
+		{ 0, 0, 500, 100, 50, false },	/* an empty batch takes it */
+		{ 1, 30, 20, 1000, 50, false },
+		{ 1, 30, 21, 1000, 50, true },	/* past the memory */
+		{ 3, 30, 15, 40, 50, true },	/* past max_spool */
+		{ 3, 30, 10, 40, 50, false },
+		{ 1, 80, 1, 1000, 50, true },	/* a large one went alone */
+		{ 2, 10, UINT64_MAX, UINT64_MAX, UINT64_MAX, true },
+	};
+
+	for (size_t i = 0; i < sizeof(mem) / sizeof(mem[0]); i++)
+		ck_assert_msg(recon_spool_in_memory(mem[i].held, mem[i].size,
+						    mem[i].max) ==
+			      mem[i].in_memory, "in_memory row %zu", i);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		ck_assert_msg(recon_batch_cut(cuts[i].count, cuts[i].planned,
+					      cuts[i].size, cuts[i].bound,
+					      cuts[i].memory_max) == cuts[i].cut,
+			      "cut row %zu", i);
+}
+END_TEST
+
 static Suite *
 archive_suite(void)
 {
@@ -1684,6 +1754,7 @@ archive_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("duration");
+	tcase_add_test(tc, test_copy_batch_decisions);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_duration_content_duration);
 	tcase_add_test(tc, test_duration_gsm_wav);
