@@ -225,6 +225,21 @@ imap_logout(struct imap_conn *conn)
 	imap_conn_set_state(conn, IMAP_STATE_LOGOUT);
 }
 
+void
+imap_logout_nowait(struct imap_conn *conn)
+{
+	struct imap_error err;
+	char tag[16];
+
+	if (imap_check_usable(conn, &err) < 0)
+		return;
+	conn->logging_out = true;
+	if (imap_cmd_send_only(conn, "LOGOUT", tag, sizeof(tag), &err) < 0)
+		log_debug("%s", err.msg);
+	imap_conn_close(conn);
+	imap_conn_set_state(conn, IMAP_STATE_LOGOUT);
+}
+
 /* ---- login ---- */
 
 static int

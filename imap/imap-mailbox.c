@@ -86,8 +86,8 @@ select_no_is_nonexistent(const struct imap_response *resp)
 }
 
 /* A refused SELECT, EXAMINE or STATUS. */
-static enum imap_error_kind
-select_refusal(const struct imap_response *resp)
+enum imap_error_kind
+imap_select_refusal(const struct imap_response *resp)
 {
 	return select_no_is_nonexistent(resp) ? IMAP_ERR_NONEXISTENT :
 		IMAP_ERR_NO;
@@ -125,7 +125,7 @@ select_run(struct imap_conn *conn, const char *mailbox, bool readonly,
 	/* a SELECT, even a failing one, closes the selected mailbox */
 	if (conn->state == IMAP_STATE_SELECTED)
 		imap_conn_set_state(conn, IMAP_STATE_AUTHENTICATED);
-	if (imap_cmd_finish(conn, &cmd, select_untagged, &ctx, select_refusal,
+	if (imap_cmd_finish(conn, &cmd, select_untagged, &ctx, imap_select_refusal,
 			    NULL, error_r, "%s refused %s \"%s\"",
 			    conn->server_desc, verb, mailbox) < 0) {
 		memset(info_r, 0, sizeof(*info_r));
@@ -190,17 +190,11 @@ struct status_ctx {
 	bool seen;
 };
 
-static int
-status_untagged(struct imap_conn *conn, const struct imap_response *resp,
-		void *context, struct imap_error *err)
+int
+imap_status_parse(struct imap_conn *conn, const struct imap_arg *list,
+		  struct imap_mailbox_info *info, uint64_t *appendlimit,
+		  struct imap_error *err)
 {
-	struct status_ctx *ctx = context;
-	const struct imap_arg *list;
-
-	if (resp->status != IMAP_STATUS_NONE || resp->args_count != 3 ||
-	    !imap_arg_atom_eq(&resp->args[0], "STATUS"))
-		return 0;
-	list = &resp->args[2];
 	if (list->type != IMAP_ARG_LIST || list->list_count % 2 != 0)
 		goto bad;
 	for (size_t i = 0; i < list->list_count; i += 2) {
@@ -209,27 +203,42 @@ status_untagged(struct imap_conn *conn, const struct imap_response *resp,
 		int r = 0;
 
 		if (imap_arg_atom_eq(key, "UIDVALIDITY"))
-			r = imap_arg_u32(val, &ctx->info->uidvalidity);
+			r = imap_arg_u32(val, &info->uidvalidity);
 		else if (imap_arg_atom_eq(key, "UIDNEXT"))
-			r = imap_arg_u32(val, &ctx->info->uidnext);
+			r = imap_arg_u32(val, &info->uidnext);
 		else if (imap_arg_atom_eq(key, "MESSAGES"))
-			r = imap_arg_u32(val, &ctx->info->exists);
+			r = imap_arg_u32(val, &info->exists);
 		else if (imap_arg_atom_eq(key, "HIGHESTMODSEQ"))
-			r = imap_arg_u64(val, &ctx->info->highestmodseq);
+			r = imap_arg_u64(val, &info->highestmodseq);
 		else if (imap_arg_atom_eq(key, "APPENDLIMIT") &&
-			 ctx->appendlimit != NULL)
+			 appendlimit != NULL)
 			/* NIL: no limit (RFC 7889) */
 			r = val->type == IMAP_ARG_NIL ? 0 :
-				imap_arg_u64(val, ctx->appendlimit);
+				imap_arg_u64(val, appendlimit);
 		if (r < 0)
 			goto bad;
 	}
-	ctx->seen = true;
 	return 0;
 bad:
 	return imap_conn_fail(conn, err, IMAP_ERR_PROTOCOL, IMAP_FAIL_TRANSIENT,
 			      "%s %s sent a malformed STATUS response",
 			      conn->server_desc, conn->addr_desc);
+}
+
+static int
+status_untagged(struct imap_conn *conn, const struct imap_response *resp,
+		void *context, struct imap_error *err)
+{
+	struct status_ctx *ctx = context;
+
+	if (resp->status != IMAP_STATUS_NONE || resp->args_count != 3 ||
+	    !imap_arg_atom_eq(&resp->args[0], "STATUS"))
+		return 0;
+	if (imap_status_parse(conn, &resp->args[2], ctx->info,
+			      ctx->appendlimit, err) < 0)
+		return -1;
+	ctx->seen = true;
+	return 0;
 }
 
 /* STATUS mailbox items, the answer into ctx. */
@@ -247,7 +256,7 @@ status_run(struct imap_conn *conn, const char *mailbox, const char *items,
 		return -1;
 	}
 	imap_cmd_add(&cmd, items);
-	if (imap_cmd_finish(conn, &cmd, status_untagged, ctx, select_refusal,
+	if (imap_cmd_finish(conn, &cmd, status_untagged, ctx, imap_select_refusal,
 			    NULL, error_r, "%s refused STATUS \"%s\"",
 			    conn->server_desc, mailbox) < 0)
 		return -1;

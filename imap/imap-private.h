@@ -380,6 +380,19 @@ int imap_simple_command(struct imap_conn *conn, const char *line,
 			imap_untagged_fn *handler, void *ctx,
 			struct imap_error *err);
 
+/* ---- imap-mailbox.c ---- */
+
+/* The error kind of a refused SELECT, EXAMINE or STATUS: NONEXISTENT
+ * when the code or, without a code, the text says the mailbox is not
+ * there; else NO. */
+enum imap_error_kind imap_select_refusal(const struct imap_response *resp);
+/* Reads the (name value ...) list of a STATUS response into info (and
+ * APPENDLIMIT into *appendlimit, when not NULL); items it does not ask
+ * for are ignored.  -1: a protocol error (the connection is dead). */
+int imap_status_parse(struct imap_conn *conn, const struct imap_arg *list,
+		      struct imap_mailbox_info *info, uint64_t *appendlimit,
+		      struct imap_error *err);
+
 /* ---- imap-fetch.c ---- */
 
 /* What UID FETCH of metadata, or SELECT QRESYNC, reports to its caller. */

@@ -110,6 +110,11 @@ int imap_connect(const struct imap_params *params, struct imap_conn **conn_r,
 void imap_conn_destroy(struct imap_conn **conn);
 /* Sends LOGOUT and waits for the answer; errors are ignored. */
 void imap_logout(struct imap_conn *conn);
+/* Sends LOGOUT and closes the connection at once, without waiting for
+ * the answer (a round trip saved; the server ends the session when it
+ * reads the command or sees the close); errors are ignored.  The
+ * connection is closed afterwards, as after imap_logout(). */
+void imap_logout_nowait(struct imap_conn *conn);
 
 /* True if the server's current capability list holds cap (case-insensitive).
  * The list is refreshed after TLS and after login. */
@@ -146,6 +151,44 @@ struct imap_mailbox_info {
  * A missing mailbox fails with IMAP_ERR_NONEXISTENT. */
 int imap_status(struct imap_conn *conn, const char *mailbox,
 		struct imap_mailbox_info *info_r, struct imap_error *error_r);
+
+/* STATUS of count mailboxes in one flight: the commands are pipelined
+ * (up to params->pipeline in flight, each answer letting the next go),
+ * so that the folders cost one round trip rather than one each.  For
+ * each i, errors_r[i] has kind IMAP_ERR_NONE and infos_r[i] the answer
+ * (HIGHESTMODSEQ only with CONDSTORE advertised), or the folder's own
+ * refusal: IMAP_ERR_NONEXISTENT for a mailbox that is not there,
+ * IMAP_ERR_NO for another refusal or a name that cannot be sent (infos_r[i]
+ * zeroed); the connection stays usable.  Returns 0 when every folder has
+ * its answer; -1 when the connection failed (*error_r, copied into the
+ * errors_r of the folders left without an answer). */
+int imap_status_many(struct imap_conn *conn, const char *const *mailboxes,
+		     size_t count, struct imap_mailbox_info *infos_r,
+		     struct imap_error *errors_r, struct imap_error *error_r);
+
+/* One folder of a LIST-STATUS answer: its name (valid during the call)
+ * and its STATUS.  Returns 0 to go on, -1 to stop (the rest of the answer
+ * is read; imap_list_status() then fails with IMAP_ERR_NO, "stopped by
+ * caller"). */
+typedef int imap_list_status_cb(const char *mailbox,
+				const struct imap_mailbox_info *info,
+				void *ctx);
+
+/* LIST "" pattern RETURN (STATUS (UIDVALIDITY UIDNEXT MESSAGES
+ * [HIGHESTMODSEQ])) (RFC 5819): cb once for each STATUS the server sends
+ * (a listed folder that cannot be opened gets none).  Without the
+ * LIST-STATUS capability fails with IMAP_ERR_NO, nothing sent. */
+int imap_list_status(struct imap_conn *conn, const char *pattern,
+		     imap_list_status_cb *cb, void *ctx,
+		     struct imap_error *error_r);
+
+/* NAMESPACE (RFC 2342): the first "other users" namespace, its prefix
+ * (e.g. "shared/" or "user/"; the caller frees it) and hierarchy
+ * separator ('\0' when NIL).  *prefix_r is NULL when the server has none
+ * or does not advertise NAMESPACE (nothing is sent then).  -1 on a
+ * refusal (IMAP_ERR_NO) or a failed connection. */
+int imap_namespace_other(struct imap_conn *conn, char **prefix_r,
+			 char *sep_r, struct imap_error *error_r);
 
 /* SELECT (readonly = false) or EXAMINE (readonly = true).  A mailbox that
  * does not exist fails with IMAP_ERR_NONEXISTENT (from [NONEXISTENT], or a
