@@ -736,51 +736,75 @@ out:
 	return ret;
 }
 
-/* Incremental: one STATUS says whether production's folder is still as
- * stored (same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ).  A folder never
- * mirrored, without a HIGHESTMODSEQ to compare, or with copies in flight
- * from a stopped run is listed in full; one that exists on neither side
- * and never did is unchanged.  *state_r gets the stored state. */
+/* Incremental: STATUS says whether production's folder is still as
+ * stored (same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ), all of the
+ * mailbox's folders in one flight.  A folder never mirrored, without a
+ * HIGHESTMODSEQ to compare, or with copies in flight from a stopped run
+ * is listed in full; one that exists on neither side and never did is
+ * unchanged.  states_r[i] gets folder i's stored state. */
 static int
-folder_view(struct mailbox_ctx *ctx, enum recon_folder_view *view_r,
-	    struct db_folder_state *state_r)
+folders_view(struct mailbox_ctx *ctx, char **folders, size_t count,
+	     enum recon_folder_view *views_r, struct db_folder_state *states_r)
 {
-	struct recon_status_seen seen;
-	struct imap_mailbox_info info;
-	struct db_intent *intents = NULL;
-	size_t intents_count = 0;
+	struct imap_mailbox_info *infos = xcalloc(count + 1, sizeof(*infos));
+	struct imap_error *errs = xcalloc(count + 1, sizeof(*errs));
+	size_t *intents_count = xcalloc(count + 1, sizeof(*intents_count));
+	bool *known = xcalloc(count + 1, sizeof(*known));
 	struct imap_error ie;
 	const char *db_error;
-	int ret;
+	int ret = -1;
 
-	*view_r = RECON_VIEW_LIST;
-	memset(state_r, 0, sizeof(*state_r));
-	ret = db_folder_get(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-			    state_r, &db_error);
-	if (ret == 0)
-		ret = db_intent_list(ctx->params->db, NULL, ctx->sub->id, ctx->folder,
-				     &intents, &intents_count, &db_error);
-	if (ret < 0) {
-		recon_error_db(ctx, db_error);
-		return -1;
-	}
-	db_intents_free(&intents, intents_count);
-	ctx->counters->prod_status++;
-	memset(&seen, 0, sizeof(seen));
-	if (imap_status(ctx->prod, ctx->folder, &info, &ie) < 0) {
-		if (ie.kind != IMAP_ERR_NONEXISTENT) {
-			recon_error_imap(ctx, &ie, "STATUS of the production folder");
-			return -1;
+	for (size_t i = 0; i < count; i++) {
+		struct db_intent *intents = NULL;
+		int r;
+
+		memset(&states_r[i], 0, sizeof(states_r[i]));
+		r = db_folder_get(ctx->params->db, NULL, ctx->sub->id,
+				  folders[i], &states_r[i], &db_error);
+		known[i] = r == 0;
+		if (r >= 0)
+			r = db_intent_list(ctx->params->db, NULL, ctx->sub->id,
+					   folders[i], &intents,
+					   &intents_count[i], &db_error);
+		db_intents_free(&intents, intents_count[i]);
+		if (r < 0) {
+			recon_error_db(ctx, db_error);
+			goto out;
 		}
-		if (recon_folder_is_inbox(ctx->folder))
-			return recon_inbox_missing(ctx, "production");
-	} else {
-		seen = (struct recon_status_seen){ true, info.uidvalidity,
-			info.uidnext, info.highestmodseq };
 	}
-	*view_r = recon_folder_view_decide(state_r, ret != DB_RET_NOTFOUND,
-					   intents_count, &seen);
-	return 0;
+	ctx->counters->prod_status += count;
+	if (imap_status_many(ctx->prod, (const char *const *)folders, count,
+			     infos, errs, &ie) < 0) {
+		recon_error_imap(ctx, &ie, "STATUS of the production folders");
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct recon_status_seen seen;
+
+		ctx->folder = folders[i];
+		memset(&seen, 0, sizeof(seen));
+		if (errs[i].kind == IMAP_ERR_NONE) {
+			seen = (struct recon_status_seen){ true,
+				infos[i].uidvalidity, infos[i].uidnext,
+				infos[i].highestmodseq };
+		} else if (errs[i].kind != IMAP_ERR_NONEXISTENT) {
+			recon_error_imap(ctx, &errs[i],
+					 "STATUS of the production folder");
+			goto out;
+		} else if (recon_folder_is_inbox(folders[i])) {
+			recon_inbox_missing(ctx, "production");
+			goto out;
+		}
+		views_r[i] = recon_folder_view_decide(&states_r[i], known[i],
+						      intents_count[i], &seen);
+	}
+	ret = 0;
+out:
+	free(infos);
+	free(errs);
+	free(intents_count);
+	free(known);
+	return ret;
 }
 
 int
@@ -817,14 +841,13 @@ recon_mailbox_sync(const struct recon_params *params,
 	counters->prod_connections++;
 	views = xcalloc(folders_count + 1, sizeof(*views));
 	states = xcalloc(folders_count + 1, sizeof(*states));
-	for (size_t i = 0; i < folders_count; i++) {
-		ctx.folder = folders[i];
+	for (size_t i = 0; i < folders_count; i++)
 		views[i] = RECON_VIEW_LIST;
-		if (params->incremental &&
-		    folder_view(&ctx, &views[i], &states[i]) < 0)
-			goto out;
+	if (params->incremental &&
+	    folders_view(&ctx, folders, folders_count, views, states) < 0)
+		goto out;
+	for (size_t i = 0; i < folders_count; i++)
 		changed_count += views[i] != RECON_VIEW_UNCHANGED;
-	}
 	if (changed_count == 0) {
 		/* every folder as stored: the backup is not even contacted */
 		ret = 0;

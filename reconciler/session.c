@@ -384,8 +384,9 @@ recon_close_connections(struct mailbox_ctx *ctx, bool logout)
 {
 	if (ctx->prod != NULL) {
 		ctx->counters->prod_commands += imap_conn_commands_sent(ctx->prod);
+		/* production's answer to LOGOUT tells nothing: not waited for */
 		if (logout)
-			imap_logout(ctx->prod);
+			imap_logout_nowait(ctx->prod);
 		imap_conn_destroy(&ctx->prod);
 	}
 	if (ctx->backup != NULL) {
