@@ -424,6 +424,11 @@ sync_params(const struct config *config, const struct sync_opts *o,
 	params->force_deletes = o->force_deletes;
 	params->dry_run = o->dry_run;
 	params->incremental = o->incremental;
+	params->status_session =
+		config->production.status_session == CONFIG_STATUS_SESSION_YES ?
+		RECON_STATUS_SESSION_YES :
+		config->production.status_session == CONFIG_STATUS_SESSION_NO ?
+		RECON_STATUS_SESSION_NO : RECON_STATUS_SESSION_AUTO;
 	params->jobs = o->jobs > 0 ? (unsigned int)o->jobs : config->jobs;
 	params->deadline_ms = cli_run_deadline(config, begun_ms);
 	params->production.imap.run_deadline_ms = params->deadline_ms;

@@ -141,6 +141,10 @@ summary_json(const char *kind, bool dry_run, uint64_t run_id,
 	if (root != NULL) {
 		json_object_set_new(json_object_get(root, "mailboxes"), "frozen",
 				    json_integer((json_int_t)c->mailboxes_frozen));
+		json_object_set_new(json_object_get(root, "mailboxes"),
+				    "status_session",
+				    json_integer((json_int_t)
+						 c->mailboxes_status_session));
 		if (r->time_up)
 			json_object_set_new(json_object_get(root, "mailboxes"),
 					    "not_done",

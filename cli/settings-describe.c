@@ -199,6 +199,7 @@ value_append(struct buf *out, const struct config *config,
 	case VALUE_AUTH:
 	case VALUE_WHEN:
 	case VALUE_TARGET:
+	case VALUE_STATUS_SESSION:
 		s = config_choice_name(key, field);
 		if (s != NULL)
 			(void)buf_append_str(out, s);

@@ -28,6 +28,7 @@ enum value_type {
 	VALUE_SKIP_HEADER,	/* config->skip_headers, may repeat */
 	VALUE_TARGET,		/* enum config_target */
 	VALUE_ADDRESS,		/* char *, an IPv4 or IPv6 address */
+	VALUE_STATUS_SESSION,	/* enum config_status_session */
 };
 
 struct config_key {
@@ -49,7 +50,7 @@ struct config_section {
 const struct config_section *config_section_table(size_t *count_r);
 
 /* The name the file gives the value of a choice key (VALUE_TLS,
- * VALUE_AUTH, VALUE_WHEN, VALUE_TARGET) whose field in struct config is
+ * VALUE_AUTH, VALUE_WHEN, VALUE_TARGET, VALUE_STATUS_SESSION) whose field in struct config is
  * field: "starttls", "login", "always", "files".  NULL for a key of
  * another type or a value without a name (static storage otherwise). */
 const char *config_choice_name(const struct config_key *key,

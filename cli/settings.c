@@ -72,6 +72,8 @@ static const struct config_key server_keys[] = {
 	{ "max_message_size", VALUE_SIZE, SRV(max_message_size), 0, 0, "backup" },
 	{ "max_message_seconds", VALUE_U64, SRV(max_message_seconds), 0, 0,
 	  "backup" },
+	{ "status_session", VALUE_STATUS_SESSION, SRV(status_session), 0, 0,
+	  "production" },
 };
 
 static const struct config_key mirror_keys[] = {
@@ -170,6 +172,11 @@ static const char *const when_names[] = { "failure", "always" };
 static const char *const target_names[] = { "imap", "files" };
 static const enum config_target targets[] = {
 	CONFIG_TARGET_IMAP, CONFIG_TARGET_FILES,
+};
+static const char *const status_session_names[] = { "auto", "yes", "no" };
+static const enum config_status_session status_sessions[] = {
+	CONFIG_STATUS_SESSION_AUTO, CONFIG_STATUS_SESSION_YES,
+	CONFIG_STATUS_SESSION_NO,
 };
 
 struct config_parser {
@@ -476,6 +483,12 @@ value_set(struct config_parser *parser, const struct config_section *section,
 			return 0;
 		*(enum config_target *)field = targets[index];
 		return 1;
+	case VALUE_STATUS_SESSION:
+		if (!choice_set(parser, key, value, status_session_names,
+				N_ELEMENTS(status_session_names), &index))
+			return 0;
+		*(enum config_status_session *)field = status_sessions[index];
+		return 1;
 	case VALUE_LOG_LEVEL:
 		if (!choice_set(parser, key, value, level_names,
 				N_ELEMENTS(level_names), &index))
@@ -531,6 +544,13 @@ config_choice_name(const struct config_key *key, const void *field)
 		for (i = 0; i < N_ELEMENTS(targets); i++) {
 			if (targets[i] == *(const enum config_target *)field)
 				return target_names[i];
+		}
+		return NULL;
+	case VALUE_STATUS_SESSION:
+		for (i = 0; i < N_ELEMENTS(status_sessions); i++) {
+			if (status_sessions[i] ==
+			    *(const enum config_status_session *)field)
+				return status_session_names[i];
 		}
 		return NULL;
 	default:

@@ -21,6 +21,14 @@ enum config_auth { CONFIG_AUTH_PLAIN = 0, CONFIG_AUTH_LOGIN };
 /* where a subscription's copies go: the backup IMAP store or files_dir
  * (the values of db/db.h's enum db_target) */
 enum config_target { CONFIG_TARGET_IMAP = 0, CONFIG_TARGET_FILES = 1 };
+/* [production] status_session: whether an incremental pass checks every
+ * mailbox from one session of the super user (auto: when the store
+ * offers it) */
+enum config_status_session {
+	CONFIG_STATUS_SESSION_AUTO = 0,
+	CONFIG_STATUS_SESSION_YES,
+	CONFIG_STATUS_SESSION_NO,
+};
 
 struct config_server {
 	char *host;
@@ -40,6 +48,7 @@ struct config_server {
 	uint64_t min_rate;		/* bytes/s, default 1024, 0: none */
 	uint64_t max_message_size;	/* backup only; bytes, 0: none */
 	uint64_t max_message_seconds;	/* backup only; 0: none */
+	enum config_status_session status_session; /* production only; auto */
 };
 
 struct config_ldap_dir {

@@ -26,6 +26,33 @@ recon_folder_view_decide(const struct db_folder_state *state, bool known,
 	return RECON_VIEW_CHANGED;
 }
 
+bool
+recon_shared_folder_unchanged(const struct db_folder_state *state,
+			      bool known, size_t open_intents, bool inbox,
+			      enum recon_shared_answer answer,
+			      const struct recon_status_seen *status)
+{
+	struct recon_status_seen gone = { .exists = false };
+
+	switch (answer) {
+	case RECON_SHARED_STATUS:
+		if (!status->exists)
+			return false;
+		return recon_folder_view_decide(state, known, open_intents,
+						status) == RECON_VIEW_UNCHANGED;
+	case RECON_SHARED_MISSING:
+		/* a missing INBOX is the mailbox's failure, for its own
+		 * pass to report */
+		if (inbox)
+			return false;
+		return recon_folder_view_decide(state, known, open_intents,
+						&gone) == RECON_VIEW_UNCHANGED;
+	case RECON_SHARED_UNKNOWN:
+		return false;
+	}
+	return false;
+}
+
 void
 recon_links_for_plan(const struct db_message *links, size_t count,
 		     bool backup_reset, struct recon_link *out)

@@ -39,6 +39,25 @@ enum recon_folder_view recon_folder_view_decide(const struct db_folder_state *st
 						bool known, size_t open_intents,
 						const struct recon_status_seen *status);
 
+/* What one status session of the super user (status-session.c) learnt
+ * of a folder, seen from outside the mailbox. */
+enum recon_shared_answer {
+	RECON_SHARED_STATUS,	/* its STATUS */
+	RECON_SHARED_MISSING,	/* the store says there is no such folder */
+	RECON_SHARED_UNKNOWN,	/* no answer, or another refusal */
+};
+
+/* True when the folder may be taken as unchanged without logging in to
+ * its mailbox: the answer is a STATUS (status) or, for a folder other
+ * than the INBOX, that it does not exist, and recon_folder_view_decide()
+ * says unchanged from it.  Anything else (no answer, a refusal, a
+ * missing INBOX, copies in flight, a folder never mirrored, no
+ * HIGHESTMODSEQ) is for the mailbox's own login to say. */
+bool recon_shared_folder_unchanged(const struct db_folder_state *state,
+				   bool known, size_t open_intents, bool inbox,
+				   enum recon_shared_answer answer,
+				   const struct recon_status_seen *status);
+
 /* ---- the planner's input ---- */
 
 /* The links as the planner takes them (out: count entries).  After the

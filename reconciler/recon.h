@@ -36,6 +36,15 @@ struct recon_progress {
 	double seconds;		/* since the run started */
 };
 
+/* How an incremental pass learns production's folder state. */
+enum recon_status_session {
+	/* one session of the super user as itself, when the store lets it
+	 * see every mailbox; else a login per mailbox (logged once) */
+	RECON_STATUS_SESSION_AUTO = 0,
+	RECON_STATUS_SESSION_YES,	/* that session or the run stops (78/69) */
+	RECON_STATUS_SESSION_NO,	/* a login per mailbox */
+};
+
 struct recon_params {
 	struct db *db;
 	struct recon_server production;
@@ -63,6 +72,10 @@ struct recon_params {
 	/* incremental pass: one STATUS per folder, the backup only for
 	 * changed folders, and what changed fetched through QRESYNC */
 	bool incremental;
+	/* incremental pass: whether every mailbox is checked first from one
+	 * session (status-session.c); only mailboxes it cannot show
+	 * unchanged are logged into */
+	enum recon_status_session status_session;
 	unsigned int jobs;	/* mailboxes mirrored at once (0, 1: one) */
 	/* called after each mailbox (serialised, from any worker), or NULL */
 	void (*progress)(const struct recon_progress *progress, void *ctx);
@@ -114,6 +127,9 @@ struct recon_counters {
 	size_t prod_status;
 	size_t prod_connections;
 	size_t backup_connections;
+	/* mailboxes found unchanged from the one status session, without a
+	 * login of their own */
+	size_t mailboxes_status_session;
 	/* APPEND rounds sent again after the backup dropped the connection */
 	size_t append_retries;
 };
@@ -201,6 +217,22 @@ int recon_mailbox_failback(const struct recon_params *params,
 			   unsigned int attempt, struct recon_counters *counters,
 			   struct recon_result *result,
 			   struct recon_error *error_r);
+/* An incremental pass's first look (params->status_session): one
+ * session of the production super user as itself checks the folders of
+ * every enabled subscription through the store's other users' namespace
+ * (NAMESPACE; LIST-STATUS, else pipelined STATUS), and unchanged_r[i]
+ * (count entries) says that subscription i is as stored and needs no
+ * login (recon_shared_folder_unchanged() for each of its folders).
+ * Where the session cannot be had, nothing is decided: with
+ * RECON_STATUS_SESSION_AUTO that is one log line and 0; with _YES it
+ * is -1 with *error_r (RECON_FAIL_CONFIG, or _UNREACHABLE).  -1 also
+ * when the database fails (RECON_FAIL_STATE).  The session's login,
+ * commands and STATUS commands are added to *counters. */
+int recon_status_session(const struct recon_params *params,
+			 const struct db_subscription *subs, size_t count,
+			 bool *unchanged_r, struct recon_counters *counters,
+			 struct recon_error *error_r);
+
 /* Records that a guard held back deletions in a folder. */
 void recon_result_add_guard(struct recon_result *result, const char *mailbox,
 			    const char *folder, int reason, size_t held);

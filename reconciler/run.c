@@ -43,6 +43,7 @@ recon_counters_add(struct recon_counters *t, const struct recon_counters *a)
 	t->prod_connections += a->prod_connections;
 	t->backup_connections += a->backup_connections;
 	t->append_retries += a->append_retries;
+	t->mailboxes_status_session += a->mailboxes_status_session;
 }
 
 static void
@@ -109,6 +110,7 @@ static pthread_mutex_t result_mutex = PTHREAD_MUTEX_INITIALIZER;
 struct run_state {
 	const struct recon_params *params;
 	const struct db_subscription *subs;
+	const bool *skip;	/* found unchanged by the status session */
 	size_t count;
 	struct recon_result *result;
 	size_t next;		/* the next subscription to take */
@@ -243,7 +245,9 @@ worker(void *context)
 		const struct db_subscription *sub;
 
 		pthread_mutex_lock(&result_mutex);
-		while (rs->next < rs->count && !rs->subs[rs->next].enabled)
+		while (rs->next < rs->count &&
+		       (!rs->subs[rs->next].enabled ||
+			(rs->skip != NULL && rs->skip[rs->next])))
 			rs->next++;
 		if (!rs->stop && rs->next < rs->count &&
 		    time_is_up(rs->params)) {
@@ -261,10 +265,59 @@ worker(void *context)
 	}
 }
 
+/* Does the pass look at every mailbox from one status session first? */
+static bool
+wants_status_session(const struct recon_params *params)
+{
+	return params->incremental && params->verify == NULL &&
+		!params->failback &&
+		params->status_session != RECON_STATUS_SESSION_NO &&
+		params->production.imap.host != NULL &&
+		params->production.imap.host[0] != '\0';
+}
+
+/* The status session's verdicts: the mailboxes it showed unchanged are
+ * seen and done without a login.  *skip_r (NULL without a session) for
+ * the workers; false when the run must stop (the result says why). */
+static bool
+status_session(struct run_state *rs, bool **skip_r)
+{
+	struct recon_result *result = rs->result;
+	struct recon_error error;
+	bool *skip;
+
+	*skip_r = NULL;
+	if (!wants_status_session(rs->params) || rs->enabled == 0)
+		return true;
+	skip = xcalloc(rs->count + 1, sizeof(*skip));
+	memset(&error, 0, sizeof(error));
+	if (recon_status_session(rs->params, rs->subs, rs->count, skip,
+				 &result->counters, &error) < 0) {
+		free(skip);
+		stop_run(result, &error);
+		return false;
+	}
+	for (size_t i = 0; i < rs->count; i++) {
+		if (!skip[i] || !rs->subs[i].enabled)
+			continue;
+		result->counters.mailboxes_seen++;
+		result->counters.mailboxes_unchanged++;
+		result->counters.mailboxes_status_session++;
+		result->done = xgrow(result->done, &result->done_alloc,
+				     result->done_count + 1,
+				     sizeof(*result->done));
+		result->done[result->done_count++] = xstrdup(rs->subs[i].id);
+		rs->done++;
+	}
+	*skip_r = skip;
+	return true;
+}
+
 void
 recon_run(const struct recon_params *params, const struct db_subscription *subs,
 	  size_t count, struct recon_result *result_r)
 {
+	bool *skip = NULL;
 	struct run_state rs = {
 		.params = params, .subs = subs, .count = count, .result = result_r,
 	};
@@ -277,6 +330,14 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 		rs.enabled += subs[i].enabled;
 	rs.threshold = rs.enabled < SUSPECTS_TO_STOP ? rs.enabled : SUSPECTS_TO_STOP;
 	clock_gettime(CLOCK_MONOTONIC, &rs.started);
+	if (!status_session(&rs, &skip))
+		return;
+	rs.skip = skip;
+	if (rs.done > 0)
+		report_progress(&rs);
+	if (jobs > rs.enabled - rs.done)
+		jobs = rs.enabled - rs.done > 0 ?
+			(unsigned int)(rs.enabled - rs.done) : 1;
 	if (jobs > rs.enabled)
 		jobs = rs.enabled > 0 ? (unsigned int)rs.enabled : 1;
 	if (jobs == 1) {
@@ -297,6 +358,7 @@ recon_run(const struct recon_params *params, const struct db_subscription *subs,
 			pthread_join(threads[j], NULL);
 		free(threads);
 	}
+	free(skip);
 	if (rs.cut > 0)
 		result_r->time_up = true;
 	if (result_r->time_up)

@@ -1025,8 +1025,13 @@ START_TEST(test_sections_described)
 	/* only_in: a key of a shared table that one section accepts */
 	prod = config_section_find("production");
 	backup = config_section_find("backup");
-	ck_assert_uint_eq(config_key_count(backup), config_key_count(prod) + 2);
+	/* the backup's two limits beside production's status_session */
+	ck_assert_uint_eq(config_key_count(backup), config_key_count(prod) + 1);
 	ck_assert_ptr_null(config_key_find(prod, "max_message_size"));
+	ck_assert_ptr_null(config_key_find(backup, "status_session"));
+	ck_assert_str_eq(config_key_only_in(config_key_find(prod,
+							    "status_session")),
+			 "production");
 	key = config_key_find(backup, "MAX_MESSAGE_SIZE");
 	ck_assert_ptr_nonnull(key);
 	ck_assert_str_eq(config_key_only_in(key), "backup");

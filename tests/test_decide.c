@@ -58,6 +58,53 @@ START_TEST(test_view_table)
 }
 END_TEST
 
+/* ---- recon_shared_folder_unchanged ---- */
+
+static const struct {
+	const char *name;
+	struct db_folder_state state;
+	bool known;
+	size_t intents;
+	bool inbox;
+	enum recon_shared_answer answer;
+	struct recon_status_seen status;
+	bool want;
+} shared_cases[] = {
+	{ "as stored", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, false,
+	  RECON_SHARED_STATUS, { true, 7, 20, 300 }, true },
+	{ "INBOX as stored", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, true,
+	  RECON_SHARED_STATUS, { true, 7, 20, 300 }, true },
+	{ "new message", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, true,
+	  RECON_SHARED_STATUS, { true, 7, 21, 301 }, false },
+	{ "flags only", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, false,
+	  RECON_SHARED_STATUS, { true, 7, 20, 301 }, false },
+	{ "no modseq", { 7, 20, 0, 9, 0, 0, 0, 0 }, true, 0, false,
+	  RECON_SHARED_STATUS, { true, 7, 20, 0 }, false },
+	{ "copies in flight", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 1, true,
+	  RECON_SHARED_STATUS, { true, 7, 20, 300 }, false },
+	{ "never mirrored", { 0 }, false, 0, false,
+	  RECON_SHARED_STATUS, { true, 7, 20, 300 }, false },
+	{ "no answer", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, false,
+	  RECON_SHARED_UNKNOWN, { true, 7, 20, 300 }, false },
+	{ "missing, never known", { 0 }, false, 0, false,
+	  RECON_SHARED_MISSING, { false, 0, 0, 0 }, true },
+	{ "missing, was known", { 7, 20, 300, 9, 0, 0, 0, 0 }, true, 0, false,
+	  RECON_SHARED_MISSING, { false, 0, 0, 0 }, false },
+	{ "INBOX missing", { 0 }, false, 0, true,
+	  RECON_SHARED_MISSING, { false, 0, 0, 0 }, false },
+};
+
+START_TEST(test_shared_table)
+{
+	const __typeof__(shared_cases[0]) *c = &shared_cases[_i];
+
+	ck_assert_msg(recon_shared_folder_unchanged(&c->state, c->known,
+						    c->intents, c->inbox,
+						    c->answer, &c->status) ==
+		      c->want, "%s", c->name);
+}
+END_TEST
+
 /* ---- recon_links_for_plan ---- */
 
 START_TEST(test_links_for_plan)
@@ -248,6 +295,7 @@ main(void)
 	int failed;
 
 	tcase_add_loop_test(tc, test_view_table, 0, (int)N(view_cases));
+	tcase_add_loop_test(tc, test_shared_table, 0, (int)N(shared_cases));
 	tcase_add_test(tc, test_links_for_plan);
 	tcase_add_loop_test(tc, test_next_state_table, 0, (int)N(next_cases));
 	tcase_add_loop_test(tc, test_match_table, 0, (int)N(match_cases));

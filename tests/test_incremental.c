@@ -25,6 +25,9 @@ static char *tmp;
  * server without CONDSTORE or QRESYNC with its own backup */
 static struct fixture_server prod, backup, backup2, oldprod, oldbackup;
 static char config[256], state[256];
+/* the same mirror with [production] status_session at its default
+ * (auto): these stores show the super user no other users' folders */
+static char config_auto[256];
 static char *users;
 
 static json_t *
@@ -646,6 +649,29 @@ START_TEST(test_plan_while_paused)
 }
 END_TEST
 
+/* Without a status session to be had, an incremental pass says why in
+ * one line and logs in to each mailbox, as with status_session = no. */
+START_TEST(test_no_status_session_falls_back)
+{
+	json_t *s;
+	char *trace = NULL;
+
+	ensure_mirrored(config);
+	s = sync_json(config_auto, "--incremental", 0, &trace);
+	ck_assert_int_eq(json_path_int(s, "exit_code"), 0);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.unchanged"), N_MAILBOXES);
+	ck_assert_int_eq(json_path_int(s, "mailboxes.status_session"), 0);
+	/* the super user's own attempt, then one login per mailbox */
+	ck_assert_int_eq(json_path_int(s, "connections.production"),
+			 N_MAILBOXES + 1);
+	ck_assert_int_eq(json_path_int(s, "connections.backup"), 0);
+	ck_assert_msg(strstr(trace, "one login per mailbox: no status "
+			     "session: ") != NULL, "no fallback line");
+	free(trace);
+	json_decref(s);
+}
+END_TEST
+
 static int
 run_pair(const struct test_pair *p)
 {
@@ -666,10 +692,14 @@ run_pair(const struct test_pair *p)
 		   &oldbackup);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(config, sizeof(config), "%s/mmirror.conf", tmp);
+	snprintf(config_auto, sizeof(config_auto), "%s/auto.conf", tmp);
 	if (corpus_generate(&prod, 51, users, "") < 0 ||
 	    corpus_generate(&oldprod, 52, old_users, "") < 0 ||
 	    mirror_setup(config, state, &prod, &backup, FIRST_MAILBOX,
-			 N_MAILBOXES) < 0) {
+			 N_MAILBOXES) < 0 ||
+	    run_cmd(NULL, NULL, "cp '%s' '%s' && printf '[production]\\n"
+		    "status_session = no\\n' >>'%s'", config, config_auto,
+		    config) != 0) {
 		fprintf(stderr, "test set-up failed\n");
 	} else {
 		suite = suite_create("incremental");
@@ -680,6 +710,7 @@ run_pair(const struct test_pair *p)
 		suite_add_case(suite, test_second_run_is_locked_out, 300);
 		suite_add_case(suite, test_progress_line_on_a_terminal, 300);
 		suite_add_case(suite, test_without_condstore_flags_only, 300);
+		suite_add_case(suite, test_no_status_session_falls_back, 300);
 		/* a paused mirror speaks to no server: once is enough */
 		if (pairs_run++ == 0) {
 			suite_add_case(suite, test_paused_sync_does_nothing, 300);
