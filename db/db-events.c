@@ -500,6 +500,34 @@ db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 	return 0;
 }
 
+int
+db_event_mailbox_has(struct db *db, const char *mailbox, uint64_t after_run,
+		     uint64_t up_to_run, bool *has_r, const char **error_r)
+{
+	struct ev_cursor c;
+	size_t mlen = strlen(mailbox);
+	unsigned char *seek;
+	int ret;
+
+	*has_r = false;
+	if (after_run >= up_to_run)
+		return 0;
+	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
+		return -1;
+	/* mailbox \0 run: the first event after after_run, if any */
+	seek = xmalloc(mlen + 1 + 8);
+	memcpy(seek, mailbox, mlen + 1);
+	db_put_be64(seek + mlen + 1, after_run + 1);
+	ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+	if (ret == 0 && c.key.size == mlen + 1 + 8 + 4 &&
+	    memcmp(c.key.data, seek, mlen + 1) == 0 &&
+	    db_get_be64((const unsigned char *)c.key.data + mlen + 1) <= up_to_run)
+		*has_r = true;
+	free(seek);
+	ev_cursor_close(&c);
+	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
+}
+
 /* ---- replaying one mailbox's events ---- */
 
 /* Applies the events of mailbox in runs after_run+1 .. up_to_run to

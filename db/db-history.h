@@ -101,6 +101,11 @@ int db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 		       char ***mailboxes_r, size_t *count_r,
 		       const char **error_r);
 void db_strv_free(char **v, size_t count);
+/* Whether mailbox has events in runs after_run+1 .. up_to_run (one seek
+ * of the events_by_mailbox index). */
+int db_event_mailbox_has(struct db *db, const char *mailbox,
+			 uint64_t after_run, uint64_t up_to_run, bool *has_r,
+			 const char **error_r);
 /* Changes the value of one stored event (for tests of the chain only). */
 int db_event_tamper(struct db *db, uint64_t run, const char *mailbox,
 		    uint32_t seq, const struct db_event *ev,
@@ -219,6 +224,46 @@ int db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 			const char **error_r);
 /* Whether an entry is a copy, a placeholder or skipped. */
 enum db_form db_snapshot_form(const struct db_event *entry);
+
+/* ---- snapshots of many mailboxes ---- */
+/* How db_snapshots_each() reads the history: each mailbox's events
+ * through the events_by_mailbox index (cheap when few mailboxes are
+ * wanted, or they changed in few runs), or every run's events in their
+ * own key order, seeking over the mailboxes not wanted (cheap when most
+ * of the range is wanted: no second lookup per event). */
+enum db_scan_way {
+	DB_SCAN_AUTO = 0,	/* chosen by db_scan_choose() from estimates */
+	DB_SCAN_BY_MAILBOX,
+	DB_SCAN_BY_RUN,
+};
+
+/* What the choice is made from. */
+struct db_scan_estimate {
+	double need_events;	/* events of the wanted mailboxes in the range */
+	double range_events;	/* events of every mailbox in the range */
+	uint64_t runs;		/* runs in the range */
+	size_t mailboxes;	/* wanted mailboxes */
+};
+/* The way that reads less (pure; never DB_SCAN_AUTO). */
+enum db_scan_way db_scan_choose(const struct db_scan_estimate *est);
+
+/* Called once per mailbox, in the order given, with its snapshots after
+ * the two runs (the same pointer twice when they are the same run).  Both
+ * are valid during the call only.  Returns 0 to go on, -1 (with *error_r)
+ * to stop. */
+typedef int db_snapshots_cb(const char *mailbox,
+			    const struct db_snapshot *at_lo,
+			    const struct db_snapshot *at_hi, void *ctx,
+			    const char **error_r);
+/* The snapshots of mailboxes (sorted by strcmp, each once) after run_a
+ * and after run_b (in either order: at_lo is the earlier run's), the same
+ * as db_snapshot_mailbox() gives each, built in one pass over the
+ * history.  Memory holds a window of a few hundred mailboxes' snapshots,
+ * whatever the count.  A run before the checkpoint fails as in
+ * db_snapshot_mailbox(); so does cb's -1 (its *error_r kept). */
+int db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
+		      uint64_t run_a, uint64_t run_b, enum db_scan_way way,
+		      db_snapshots_cb *cb, void *ctx, const char **error_r);
 
 /* ---- checkpoint and pruning ---- */
 struct db_checkpoint {
