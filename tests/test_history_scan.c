@@ -1,0 +1,395 @@
+/* db_snapshots_each(): the snapshots of many mailboxes, read mailbox by
+ * mailbox or run by run, against snapshots computed naively in the test
+ * from the events it wrote; and the choice between the two ways. */
+#include "config.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "db/db.h"
+#include "db/db-history.h"
+
+/* ---- the choice ---- */
+
+START_TEST(test_scan_choice)
+{
+	static const struct {
+		double need, range;
+		uint64_t runs;
+		size_t mailboxes;
+		enum db_scan_way want;
+	} rows[] = {
+		/* a year of nights, every mailbox wanted: by run */
+		{ 1.88e6, 1.88e6, 365, 1000, DB_SCAN_BY_RUN },
+		/* the same, one mailbox: by mailbox */
+		{ 1880, 1.88e6, 365, 1, DB_SCAN_BY_MAILBOX },
+		/* half the mailboxes of a year: by run still */
+		{ 9.4e5, 1.88e6, 365, 500, DB_SCAN_BY_RUN },
+		/* 20 mailboxes of 20,000 small runs: by mailbox */
+		{ 8400, 4.2e5, 20000, 20, DB_SCAN_BY_MAILBOX },
+		/* every mailbox of 20,000 small runs: by run */
+		{ 4.2e5, 4.2e5, 20000, 1000, DB_SCAN_BY_RUN },
+		/* nothing wanted */
+		{ 0, 1e6, 365, 0, DB_SCAN_BY_MAILBOX },
+		/* an empty range */
+		{ 0, 0, 0, 5, DB_SCAN_BY_MAILBOX },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
+		struct db_scan_estimate est = {
+			rows[i].need, rows[i].range, rows[i].runs, rows[i].mailboxes,
+		};
+
+		ck_assert_msg(db_scan_choose(&est) == rows[i].want,
+			      "row %zu: chose %d", i, (int)db_scan_choose(&est));
+	}
+}
+END_TEST
+
+/* ---- a random history and its naive snapshots ---- */
+
+#define MAILBOXES 300
+#define RUNS 24
+#define PRUNE_BEFORE 9
+
+static const char *const folders[] = { "INBOX", "Greetings", "INBOX.Old" };
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % n);
+}
+
+struct world {
+	struct db *db;
+	char *names[MAILBOXES];		/* sorted */
+	/* the naive snapshot of each mailbox after each run */
+	struct db_snapshot snaps[RUNS + 1][MAILBOXES];
+	struct db_snapshot cur[MAILBOXES];
+	uint64_t run;
+	char tmp[64];
+};
+
+static struct world *w;
+
+static int
+rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+put(struct db_txn *txn, size_t m, uint32_t *seq, struct db_event *ev)
+{
+	const char *error = NULL;
+
+	ck_assert_msg(db_event_put(w->db, txn, w->run, w->names[m], (*seq)++, ev,
+				   &error) == 0, "%s", error);
+	db_snapshot_apply(&w->cur[m], ev);
+}
+
+/* One mailbox's events of a run: adds (new UIDs, and now and then one
+ * that replaces a UID), broadcasts, placeholders, adoptions, flag
+ * changes and removals (some of messages it never had), folder events. */
+static void
+mailbox_events(struct db_txn *txn, size_t m)
+{
+	uint32_t seq = 0, n = rnd(6);
+	char mid[64], subject[64];
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct db_event ev;
+		uint32_t what = rnd(12);
+		const char *folder = folders[rnd(3)];
+
+		memset(&ev, 0, sizeof(ev));
+		ev.folder = (char *)folder;
+		ev.uid = rnd(40) + 1;
+		ev.message_id = mid;
+		ev.subject = subject;
+		ev.flags = (char *)(rnd(2) ? "\\Seen" : "");
+		ev.flags_before = (char *)"";
+		snprintf(mid, sizeof(mid), "<%" PRIu64 ".%u@t>", w->run, ev.uid);
+		snprintf(subject, sizeof(subject), "s%u", rnd(1000));
+		ev.size = rnd(100000);
+		ev.internaldate = 1700000000 + rnd(1000000);
+		ev.digest[rnd(32)] = (unsigned char)rnd(256);
+		if (what < 4) {
+			ev.kind = DB_EV_ADD;
+		} else if (what == 4) {
+			ev.kind = DB_EV_SKIP;
+		} else if (what == 5) {
+			ev.kind = DB_EV_PLACEHOLDER;
+			ev.archive_id = (char *)"sha256:00ff";
+		} else if (what == 6) {
+			ev.kind = DB_EV_ADOPT;
+		} else if (what < 9) {
+			ev.kind = DB_EV_FLAGS;
+			ev.flags = (char *)(rnd(2) ? "\\Seen \\Flagged" : "$Urgent");
+			ev.flags_before = (char *)"\\Seen";
+		} else if (what < 11) {
+			ev.kind = DB_EV_REMOVE;
+		} else {
+			ev.kind = rnd(2) ? DB_EV_GUARD : DB_EV_UIDVALIDITY_RESET;
+			ev.uid = 0;
+			ev.count = 3;
+		}
+		put(txn, m, &seq, &ev);
+	}
+	/* now and then a mailbox empties: it disappears from the snapshot */
+	if (rnd(40) == 0) {
+		struct db_snapshot copy;
+
+		db_snapshot_copy(&copy, &w->cur[m]);
+		for (size_t i = 0; i < copy.count; i++) {
+			struct db_event ev = copy.msgs[i];
+
+			ev.kind = DB_EV_REMOVE;
+			put(txn, m, &seq, &ev);
+		}
+		db_snapshot_free(&copy);
+	}
+}
+
+static int
+run_txn(struct db_txn *txn, void *ctx, const char **error_r)
+{
+	(void)ctx;
+	(void)error_r;
+	for (size_t m = 0; m < MAILBOXES; m++) {
+		/* mailboxes join over time; many sit out a run */
+		if (m * RUNS / MAILBOXES > w->run * 2 || rnd(3) == 0)
+			continue;
+		mailbox_events(txn, m);
+	}
+	return 0;
+}
+
+static void
+world_setup(void)
+{
+	const char *error = NULL;
+
+	w = xcalloc(1, sizeof(*w));
+	snprintf(w->tmp, sizeof(w->tmp), "/tmp/mmirror-test-scan-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(w->tmp));
+	ck_assert_msg(db_open(w->tmp, true, &w->db, &error) == 0, "%s", error);
+	for (size_t m = 0; m < MAILBOXES; m++) {
+		char name[32];
+
+		/* names of several lengths, some prefixes of others */
+		snprintf(name, sizeof(name), m % 7 == 0 ? "u%zu" : "u%zu.box",
+			 m * 37 % 1000);
+		w->names[m] = xstrdup(name);
+	}
+	qsort(w->names, MAILBOXES, sizeof(w->names[0]), strp_cmp);
+	for (uint64_t r = 1; r <= RUNS; r++) {
+		struct db_run run;
+
+		ck_assert_msg(db_run_begin(w->db, DB_RUN_FULL, 1700000000 + (int64_t)r,
+					   "test", &w->run, NULL, NULL, &error) == 0,
+			      "%s", error);
+		ck_assert_uint_eq(w->run, r);
+		ck_assert_msg(db_txn_run(w->db, run_txn, NULL, &error) == 0, "%s",
+			      error);
+		memset(&run, 0, sizeof(run));
+		run.id = r;
+		run.status = DB_RUN_OK;
+		ck_assert_msg(db_run_finish(w->db, &run, &error) == 0, "%s", error);
+		db_run_clear(&run);
+		for (size_t m = 0; m < MAILBOXES; m++)
+			db_snapshot_copy(&w->snaps[r][m], &w->cur[m]);
+	}
+}
+
+static void
+world_teardown(void)
+{
+	db_close(&w->db);
+	for (size_t m = 0; m < MAILBOXES; m++) {
+		for (size_t r = 0; r <= RUNS; r++)
+			db_snapshot_free(&w->snaps[r][m]);
+		db_snapshot_free(&w->cur[m]);
+		free(w->names[m]);
+	}
+	(void)nftw(w->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(w);
+	w = NULL;
+}
+
+static void
+assert_same(const struct db_snapshot *got, const struct db_snapshot *want,
+	    const char *mailbox, uint64_t run)
+{
+	ck_assert_msg(got->count == want->count, "%s after run %" PRIu64
+		      ": %zu entries, want %zu", mailbox, run, got->count,
+		      want->count);
+	for (size_t i = 0; i < got->count; i++) {
+		size_t la, lb;
+		unsigned char *a = db_event_encode(&got->msgs[i], &la);
+		unsigned char *b = db_event_encode(&want->msgs[i], &lb);
+
+		ck_assert_msg(la == lb && memcmp(a, b, la) == 0, "%s after run %"
+			      PRIu64 ": entry %zu (%s/%u) differs", mailbox, run,
+			      i, want->msgs[i].folder, want->msgs[i].uid);
+		free(a);
+		free(b);
+	}
+}
+
+struct check_ctx {
+	char **names;
+	size_t count, next;
+	uint64_t lo, hi;
+	size_t *index;		/* names[i] is w->names[index[i]] */
+};
+
+static int
+check_cb(const char *mailbox, const struct db_snapshot *at_lo,
+	 const struct db_snapshot *at_hi, void *context, const char **error_r)
+{
+	struct check_ctx *cc = context;
+	size_t m;
+
+	(void)error_r;
+	ck_assert_uint_lt(cc->next, cc->count);
+	ck_assert_str_eq(mailbox, cc->names[cc->next]);
+	m = cc->index[cc->next++];
+	assert_same(at_lo, &w->snaps[cc->lo][m], mailbox, cc->lo);
+	assert_same(at_hi, &w->snaps[cc->hi][m], mailbox, cc->hi);
+	if (cc->lo == cc->hi)
+		ck_assert_ptr_eq(at_lo, at_hi);
+	return 0;
+}
+
+/* Every way, over every mailbox and over every third one. */
+static void
+check_pair(uint64_t a, uint64_t b)
+{
+	static const enum db_scan_way ways[] = {
+		DB_SCAN_AUTO, DB_SCAN_BY_MAILBOX, DB_SCAN_BY_RUN,
+	};
+	char *some[MAILBOXES];
+	size_t all_index[MAILBOXES], some_index[MAILBOXES], n_some = 0;
+
+	for (size_t m = 0; m < MAILBOXES; m++) {
+		all_index[m] = m;
+		if (m % 3 == 1) {
+			some[n_some] = w->names[m];
+			some_index[n_some++] = m;
+		}
+	}
+	for (size_t i = 0; i < N_ELEMENTS(ways); i++) {
+		struct check_ctx all = { w->names, MAILBOXES, 0, a < b ? a : b,
+					 a < b ? b : a, all_index };
+		struct check_ctx part = { some, n_some, 0, a < b ? a : b,
+					  a < b ? b : a, some_index };
+		const char *error = NULL;
+
+		ck_assert_msg(db_snapshots_each(w->db, w->names, MAILBOXES, a, b,
+						ways[i], check_cb, &all, &error) == 0,
+			      "%s", error);
+		ck_assert_uint_eq(all.next, MAILBOXES);
+		ck_assert_msg(db_snapshots_each(w->db, some, n_some, a, b, ways[i],
+						check_cb, &part, &error) == 0,
+			      "%s", error);
+		ck_assert_uint_eq(part.next, n_some);
+	}
+}
+
+static void
+check_single(uint64_t run)
+{
+	for (size_t m = 0; m < MAILBOXES; m += 11) {
+		struct db_snapshot snap;
+		const char *error = NULL;
+
+		ck_assert_msg(db_snapshot_mailbox(w->db, w->names[m], run, &snap,
+						  &error) == 0, "%s", error);
+		assert_same(&snap, &w->snaps[run][m], w->names[m], run);
+		db_snapshot_free(&snap);
+	}
+}
+
+START_TEST(test_scan_matches_naive_snapshots)
+{
+	static const uint64_t pairs[][2] = {
+		{ 1, 1 }, { 1, RUNS }, { RUNS - 1, RUNS }, { RUNS, RUNS - 1 },
+		{ 5, 17 }, { 12, 12 }, { PRUNE_BEFORE - 1, RUNS },
+	};
+	struct db_prune_result pr;
+	const char *error = NULL;
+	size_t nonempty = 0;
+
+	world_setup();
+	for (size_t m = 0; m < MAILBOXES; m++)
+		nonempty += w->snaps[RUNS][m].count > 0;
+	/* the history has what it should: most mailboxes hold messages */
+	ck_assert_uint_gt(nonempty, MAILBOXES / 2);
+	for (size_t i = 0; i < N_ELEMENTS(pairs); i++)
+		check_pair(pairs[i][0], pairs[i][1]);
+	check_single(RUNS);
+
+	/* after pruning, from the checkpoint */
+	ck_assert_msg(db_history_prune(w->db, PRUNE_BEFORE, &pr, &error) == 0,
+		      "%s", error);
+	ck_assert_uint_eq(pr.checkpoint_run, PRUNE_BEFORE - 1);
+	ck_assert_uint_gt(pr.messages, 0);
+	for (size_t i = 0; i < N_ELEMENTS(pairs); i++) {
+		if (pairs[i][0] >= PRUNE_BEFORE - 1 &&
+		    pairs[i][1] >= PRUNE_BEFORE - 1)
+			check_pair(pairs[i][0], pairs[i][1]);
+	}
+	check_single(PRUNE_BEFORE - 1);
+	check_single(RUNS);
+	{
+		struct check_ctx cc = { w->names, MAILBOXES, 0, 1, RUNS, NULL };
+
+		ck_assert_int_eq(db_snapshots_each(w->db, w->names, MAILBOXES, 1,
+						   RUNS, DB_SCAN_BY_RUN, check_cb,
+						   &cc, &error), -1);
+		ck_assert_ptr_nonnull(strstr(error, "was pruned"));
+	}
+	world_teardown();
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("history_scan");
+	TCase *tc = tcase_create("scan");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_scan_choice);
+	tcase_add_test(tc, test_scan_matches_naive_snapshots);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
