@@ -437,6 +437,67 @@ db_strv_free(char **v, size_t count)
 	free(v);
 }
 
+/* runs up to which the mailboxes of a range are listed run by run */
+#define MAILBOXES_BY_RUN_MAX 16
+
+/* db_event_mailboxes() through the events_by_mailbox index: a seek or
+ * two per mailbox of the whole history, whatever the number of runs. */
+static int
+event_mailboxes_by_index(struct db *db, uint64_t after_run,
+			 uint64_t up_to_run, char ***mailboxes_r,
+			 size_t *count_r, const char **error_r)
+{
+	struct ev_cursor c;
+	unsigned char *seek = NULL;
+	char **names = NULL;
+	size_t count = 0, alloc = 0;
+	int ret;
+
+	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
+		return -1;
+	/* the keys only: not the event each one leads to */
+	c.data.flags |= DB_DBT_PARTIAL;
+	ret = ev_cursor_seek(&c, (const unsigned char *)"", 0, error_r);
+	while (ret == 0) {
+		const unsigned char *k = c.key.data;
+		const unsigned char *nul = memchr(k, '\0', c.key.size);
+		size_t mlen;
+		uint64_t run;
+
+		if (nul == NULL || c.key.size != (size_t)(nul - k) + 1 + 8 + 4) {
+			*error_r = "the event index holds a malformed key";
+			ret = -1;
+			break;
+		}
+		mlen = (size_t)(nul - k);
+		run = db_get_be64(nul + 1);
+		seek = xrealloc(seek, mlen + 1 + 8);
+		memcpy(seek, k, mlen + 1);
+		if (run <= after_run) {
+			/* to this mailbox's first event of the range */
+			db_put_be64(seek + mlen + 1, after_run + 1);
+			ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+			continue;
+		}
+		if (run <= up_to_run) {
+			names = xgrow(names, &alloc, count + 1, sizeof(*names));
+			names[count++] = xstrndup((const char *)k, mlen);
+		}
+		/* mailbox \1 sorts after every key of the mailbox */
+		seek[mlen] = 1;
+		ret = ev_cursor_seek(&c, seek, mlen + 1, error_r);
+	}
+	free(seek);
+	ev_cursor_close(&c);
+	if (ret < 0 && ret != DB_RET_NOTFOUND) {
+		db_strv_free(names, count);
+		return -1;
+	}
+	*mailboxes_r = names;
+	*count_r = count;
+	return 0;
+}
+
 int
 db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 		   char ***mailboxes_r, size_t *count_r, const char **error_r)
@@ -452,6 +513,10 @@ db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 	*count_r = 0;
 	if (after_run >= up_to_run)
 		return 0;
+	/* many runs: each mailbox once through the index, not once per run */
+	if (up_to_run - after_run > MAILBOXES_BY_RUN_MAX)
+		return event_mailboxes_by_index(db, after_run, up_to_run,
+						mailboxes_r, count_r, error_r);
 	if (ev_cursor_open(db, NULL, &c, error_r) < 0)
 		return -1;
 	db_put_be64(seek_buf, after_run + 1);

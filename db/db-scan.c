@@ -241,33 +241,113 @@ light_apply(struct light *l, const unsigned char *data, size_t len,
 	return 0;
 }
 
+/* A snapshot handed to the callbacks: its strings live in one arena,
+ * not in a malloc of their own each (callers see it const, so nothing
+ * frees or replaces one of them). */
+struct expanded {
+	struct db_snapshot snap;
+	char *arena;
+};
+
+static void
+expanded_free(struct expanded *x)
+{
+	free(x->snap.msgs);
+	free(x->arena);
+	memset(x, 0, sizeof(*x));
+}
+
+/* The next string of r, copied to *pos with its NUL. */
+static int
+arena_str(struct db_reader *r, char **pos, char **s_r, const char **error_r)
+{
+	size_t at = r->pos, len;
+
+	if (db_read_skip_str(r, error_r) < 0)
+		return -1;
+	len = r->pos - at - 4;
+	memcpy(*pos, r->data + at + 4, len);
+	(*pos)[len] = '\0';
+	*s_r = *pos;
+	*pos += len + 1;
+	return 0;
+}
+
+/* db_event_decode() with the strings in the arena at *pos. */
+static int
+arena_decode(const unsigned char *data, size_t len, struct db_event *ev,
+	     char **pos, const char **error_r)
+{
+	struct db_reader r;
+	unsigned int kind;
+
+	memset(ev, 0, sizeof(*ev));
+	if (db_reader_init(&r, "event", data, len, error_r) < 0 ||
+	    db_read_enum(&r, "kind", DB_EV_KIND_MAX, &kind, error_r) < 0)
+		return -1;
+	ev->kind = (enum db_event_kind)kind;
+	if (arena_str(&r, pos, &ev->folder, error_r) < 0 ||
+	    db_read_u32(&r, &ev->uid, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->message_id, error_r) < 0 ||
+	    db_read_i64(&r, &ev->internaldate, error_r) < 0 ||
+	    db_read_u64(&r, &ev->size, error_r) < 0 ||
+	    db_read_bytes(&r, ev->digest, sizeof(ev->digest), error_r) < 0 ||
+	    arena_str(&r, pos, &ev->flags, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->flags_before, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->from, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->subject, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->date, error_r) < 0 ||
+	    arena_str(&r, pos, &ev->archive_id, error_r) < 0 ||
+	    db_read_u32(&r, &ev->backup_uid, error_r) < 0 ||
+	    db_read_u32(&r, &ev->reason, error_r) < 0 ||
+	    db_read_u64(&r, &ev->count, error_r) < 0 ||
+	    db_read_u32(&r, &ev->uidvalidity_old, error_r) < 0 ||
+	    db_read_u32(&r, &ev->uidvalidity_new, error_r) < 0 ||
+	    db_reader_end(&r, error_r) < 0)
+		return -1;
+	/* as db_snapshot_apply() leaves an entry */
+	ev->flags_before += strlen(ev->flags_before);
+	return 0;
+}
+
 /* The full snapshot a light one stands for. */
 static int
-light_expand(const struct light *l, struct db_snapshot *snap_r,
-	     const char **error_r)
+light_expand(const struct light *l, struct expanded *x, const char **error_r)
 {
-	size_t total = 0;
+	size_t total = 0, bytes = 1;
+	char *pos;
 
-	memset(snap_r, 0, sizeof(*snap_r));
-	for (size_t i = 0; i < l->count; i++)
+	memset(x, 0, sizeof(*x));
+	for (size_t i = 0; i < l->count; i++) {
 		total += l->f[i].count;
-	snap_r->msgs = xcalloc(total + 1, sizeof(*snap_r->msgs));
-	snap_r->alloc = total + 1;
+		for (size_t j = 0; j < l->f[i].count; j++) {
+			const struct light_entry *e = &l->f[i].e[j];
+
+			/* the strings with their NULs fit in the record */
+			bytes += e->raw_len + 8;
+			if (e->flags != NULL)
+				bytes += strlen(e->flags) + 1;
+		}
+	}
+	x->snap.msgs = xcalloc(total + 1, sizeof(*x->snap.msgs));
+	x->snap.alloc = total + 1;
+	x->arena = pos = xmalloc(bytes);
 	for (size_t i = 0; i < l->count; i++) {
 		for (size_t j = 0; j < l->f[i].count; j++) {
 			const struct light_entry *e = &l->f[i].e[j];
-			struct db_event *ev = &snap_r->msgs[snap_r->count];
+			struct db_event *ev = &x->snap.msgs[x->snap.count];
 
-			if (db_event_decode(e->raw, e->raw_len, ev, error_r) < 0) {
-				db_snapshot_free(snap_r);
+			if (arena_decode(e->raw, e->raw_len, ev, &pos, error_r) < 0) {
+				expanded_free(x);
 				return -1;
 			}
-			snap_r->count++;
-			free(ev->flags_before);
-			ev->flags_before = xstrdup("");
+			x->snap.count++;
 			if (e->flags != NULL) {
-				free(ev->flags);
-				ev->flags = xstrdup(e->flags);
+				size_t n = strlen(e->flags) + 1;
+
+				memcpy(pos, e->flags, n);
+				ev->flags = pos;
+				pos += n;
 			}
 		}
 	}
@@ -566,7 +646,7 @@ struct scan {
 	size_t *lens;
 	size_t count;
 	struct light *lights;
-	struct db_snapshot *at_a;
+	struct expanded *at_a;
 };
 
 static int
@@ -709,27 +789,27 @@ scan_window(struct scan *s, enum db_scan_way way, const char **error_r)
 	    s->run_a != s->run_b)
 		ret = scan_capture_a(s, error_r);
 	for (size_t i = 0; i < s->count && ret == 0; i++) {
-		struct db_snapshot at_b;
+		struct expanded at_b;
 
 		if (s->run_a == s->run_b) {
 			if (light_expand(&s->lights[i], &s->at_a[i], error_r) < 0) {
 				ret = -1;
 				break;
 			}
-			ret = s->cb(s->names[i], &s->at_a[i], &s->at_a[i], s->ctx,
-				    error_r);
+			ret = s->cb(s->names[i], &s->at_a[i].snap, &s->at_a[i].snap,
+				    s->ctx, error_r);
 		} else if (light_expand(&s->lights[i], &at_b, error_r) < 0) {
 			ret = -1;
 		} else {
-			ret = s->cb(s->names[i], &s->at_a[i], &at_b, s->ctx,
-				    error_r);
-			db_snapshot_free(&at_b);
+			ret = s->cb(s->names[i], &s->at_a[i].snap, &at_b.snap,
+				    s->ctx, error_r);
+			expanded_free(&at_b);
 		}
-		db_snapshot_free(&s->at_a[i]);
+		expanded_free(&s->at_a[i]);
 		light_free(&s->lights[i]);
 	}
 	for (size_t i = 0; i < s->count; i++) {
-		db_snapshot_free(&s->at_a[i]);
+		expanded_free(&s->at_a[i]);
 		light_free(&s->lights[i]);
 	}
 	free(s->lights);

@@ -56,7 +56,7 @@ END_TEST
 /* ---- a random history and its naive snapshots ---- */
 
 #define MAILBOXES 300
-#define RUNS 24
+#define RUNS 16
 #define PRUNE_BEFORE 9
 
 static const char *const folders[] = { "INBOX", "Greetings", "INBOX.Old" };
@@ -78,6 +78,7 @@ struct world {
 	/* the naive snapshot of each mailbox after each run */
 	struct db_snapshot snaps[RUNS + 1][MAILBOXES];
 	struct db_snapshot cur[MAILBOXES];
+	bool had[RUNS + 1][MAILBOXES];	/* events of mailbox m in run r */
 	uint64_t run;
 	char tmp[64];
 };
@@ -106,6 +107,7 @@ put(struct db_txn *txn, size_t m, uint32_t *seq, struct db_event *ev)
 
 	ck_assert_msg(db_event_put(w->db, txn, w->run, w->names[m], (*seq)++, ev,
 				   &error) == 0, "%s", error);
+	w->had[w->run][m] = true;
 	db_snapshot_apply(&w->cur[m], ev);
 }
 
@@ -332,11 +334,37 @@ check_single(uint64_t run)
 	}
 }
 
+/* db_event_mailboxes() of ranges short (run by run) and long (through
+ * the index) against the mailboxes the test wrote events for. */
+static void
+check_mailboxes(uint64_t after, uint64_t up_to)
+{
+	const char *error = NULL;
+	char **names;
+	size_t count, n = 0;
+
+	ck_assert_msg(db_event_mailboxes(w->db, after, up_to, &names, &count,
+					 &error) == 0, "%s", error);
+	for (size_t m = 0; m < MAILBOXES; m++) {
+		bool had = false;
+
+		for (uint64_t r = after + 1; r <= up_to && r <= RUNS; r++)
+			had = had || w->had[r][m];
+		if (!had)
+			continue;
+		ck_assert_uint_lt(n, count);
+		ck_assert_str_eq(names[n], w->names[m]);
+		n++;
+	}
+	ck_assert_uint_eq(n, count);
+	db_strv_free(names, count);
+}
+
 START_TEST(test_scan_matches_naive_snapshots)
 {
 	static const uint64_t pairs[][2] = {
 		{ 1, 1 }, { 1, RUNS }, { RUNS - 1, RUNS }, { RUNS, RUNS - 1 },
-		{ 5, 17 }, { 12, 12 }, { PRUNE_BEFORE - 1, RUNS },
+		{ 5, 13 }, { 12, 12 }, { PRUNE_BEFORE - 1, RUNS },
 	};
 	struct db_prune_result pr;
 	const char *error = NULL;
@@ -350,6 +378,11 @@ START_TEST(test_scan_matches_naive_snapshots)
 	for (size_t i = 0; i < N_ELEMENTS(pairs); i++)
 		check_pair(pairs[i][0], pairs[i][1]);
 	check_single(RUNS);
+	check_mailboxes(0, 1);
+	check_mailboxes(RUNS - 3, RUNS);
+	check_mailboxes(0, RUNS);
+	check_mailboxes(2, RUNS - 2);
+	check_mailboxes(RUNS, RUNS + 5);
 
 	/* after pruning, from the checkpoint */
 	ck_assert_msg(db_history_prune(w->db, PRUNE_BEFORE, &pr, &error) == 0,
