@@ -58,6 +58,8 @@ END_TEST
 #define MAILBOXES 300
 #define RUNS 16
 #define PRUNE_BEFORE 9
+/* the command cases of check_commands() name runs of this history */
+_Static_assert(RUNS == 16 && PRUNE_BEFORE == 9, "the cases name runs 1..16");
 
 static const char *const folders[] = { "INBOX", "Greetings", "INBOX.Old" };
 
@@ -360,6 +362,69 @@ check_mailboxes(uint64_t after, uint64_t up_to)
 	db_strv_free(names, count);
 }
 
+/* ---- the commands: the same output whichever way they read ---- */
+
+static char *
+run_cli(const char *way, const char *args)
+{
+	char cmd[1024], buf[65536];
+	size_t len = 0, n;
+	char *out = xstrdup("");
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "MMIRROR_HISTORY_SCAN=%s '%s' -q -c '%s/conf' %s",
+		 way, getenv("MMIRROR_BIN"), w->tmp, args);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		out = xrealloc(out, len + n + 1);
+		memcpy(out + len, buf, n);
+		len += n;
+		out[len] = '\0';
+	}
+	ck_assert_int_eq(pclose(p), 0);
+	return out;
+}
+
+/* diff and export give the same bytes by mailbox and by run (with
+ * MMIRROR_BIN set, as make check sets it). */
+static void
+check_commands(const char *const *cases, size_t count)
+{
+	char path[128];
+	FILE *f;
+
+	if (getenv("MMIRROR_BIN") == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/pw", w->tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("secret\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/conf", w->tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[state]\ndir = %s\n[production]\nhost = 127.0.0.1\n"
+		"tls = none\nadmin_user = admin\npassword_file = %s/pw\n"
+		"[backup]\nhost = 127.0.0.1\ntls = none\nadmin_user = admin\n"
+		"password_file = %s/pw\n", w->tmp, w->tmp, w->tmp);
+	fclose(f);
+	for (size_t i = 0; i < count; i++) {
+		char *a = run_cli("by-mailbox", cases[i]);
+		char *b = run_cli("by-run", cases[i]);
+
+		ck_assert_msg(strcmp(a, b) == 0, "'%s' differs by mailbox and by run",
+			      cases[i]);
+		/* each shows changes or messages, not an empty history */
+		ck_assert_msg(strstr(a, "/INBOX") != NULL ||
+			      strstr(a, "\"INBOX\"") != NULL, "'%s': %.200s",
+			      cases[i], a);
+		free(a);
+		free(b);
+	}
+}
+
 START_TEST(test_scan_matches_naive_snapshots)
 {
 	static const uint64_t pairs[][2] = {
@@ -383,6 +448,14 @@ START_TEST(test_scan_matches_naive_snapshots)
 	check_mailboxes(0, RUNS);
 	check_mailboxes(2, RUNS - 2);
 	check_mailboxes(RUNS, RUNS + 5);
+	{
+		static const char *const cases[] = {
+			"diff 1 16", "--json diff 15 16", "diff 16 3",
+			"export --run 12", "diff 2 16 --mailbox u105.box",
+		};
+
+		check_commands(cases, N_ELEMENTS(cases));
+	}
 
 	/* after pruning, from the checkpoint */
 	ck_assert_msg(db_history_prune(w->db, PRUNE_BEFORE, &pr, &error) == 0,
@@ -396,6 +469,14 @@ START_TEST(test_scan_matches_naive_snapshots)
 	}
 	check_single(PRUNE_BEFORE - 1);
 	check_single(RUNS);
+	{
+		static const char *const cases[] = {
+			"diff 8 16", "--json diff 16 8", "export --run 8",
+			"export --run 16",
+		};
+
+		check_commands(cases, N_ELEMENTS(cases));
+	}
 	{
 		struct check_ctx cc = { w->names, MAILBOXES, 0, 1, RUNS, NULL };
 
