@@ -797,7 +797,7 @@ cmd_diff(struct cli *cli, int argc, char **argv)
 	dc.changes = changes;
 	dc.totals = &totals;
 	dc.reversed = from > to;
-	if (db_snapshots_each(db, names, names_count, lo, hi, scan_way(),
+	if (db_snapshots_each(db, names, names_count, lo, hi, scan_way(), 0,
 			      diff_cb, &dc, &error) < 0) {
 		cli_error("%s", error);
 		ret = EXIT_PARTIAL;
@@ -910,8 +910,8 @@ cmd_export(struct cli *cli, int argc, char **argv)
 			j++;
 	}
 	ec.run = run;
-	if (db_snapshots_each(db, names, count, run, run, scan_way(), export_cb,
-			      &ec, &error) < 0)
+	if (db_snapshots_each(db, names, count, run, run, scan_way(), 0,
+			      export_cb, &ec, &error) < 0)
 		goto fail;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_error("writing the export failed");

@@ -243,6 +243,7 @@ struct db_scan_estimate {
 	double range_events;	/* events of every mailbox in the range */
 	uint64_t runs;		/* runs in the range */
 	size_t mailboxes;	/* wanted mailboxes */
+	size_t windows;		/* passes over the runs (0 counts as 1) */
 };
 /* The way that reads less (pure; never DB_SCAN_AUTO). */
 enum db_scan_way db_scan_choose(const struct db_scan_estimate *est);
@@ -258,12 +259,14 @@ typedef int db_snapshots_cb(const char *mailbox,
 /* The snapshots of mailboxes (sorted by strcmp, each once) after run_a
  * and after run_b (in either order: at_lo is the earlier run's), the same
  * as db_snapshot_mailbox() gives each, built in one pass over the
- * history.  Memory holds a window of a few hundred mailboxes' snapshots,
- * whatever the count.  A run before the checkpoint fails as in
- * db_snapshot_mailbox(); so does cb's -1 (its *error_r kept). */
+ * history per window of mailboxes.  Memory holds the snapshots of one
+ * window (window mailboxes; 0: the default, 1024), whatever the count.
+ * A run before the checkpoint fails as in db_snapshot_mailbox(); so does
+ * cb's -1 (its *error_r kept). */
 int db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		      uint64_t run_a, uint64_t run_b, enum db_scan_way way,
-		      db_snapshots_cb *cb, void *ctx, const char **error_r);
+		      size_t window, db_snapshots_cb *cb, void *ctx,
+		      const char **error_r);
 
 /* ---- checkpoint and pruning ---- */
 struct db_checkpoint {

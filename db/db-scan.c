@@ -11,8 +11,10 @@
 #include "db/db-private.h"
 #include "db/db-history.h"
 
-/* mailboxes held in memory at once by a scan in run order */
-#define SCAN_WINDOW 256
+/* mailboxes held in memory at once, unless the caller says otherwise:
+ * each window is a pass over the runs, so fewer, larger windows read
+ * the pages of a history of small runs fewer times */
+#define SCAN_WINDOW 1024
 
 /* Relative costs, in events read in key order: an event read through
  * the secondary index (its key, then the primary record), and a seek of
@@ -37,7 +39,10 @@ db_scan_choose(const struct db_scan_estimate *est)
 		skipped = 0;
 	if (skipped > (double)est->runs * (double)est->mailboxes * COST_SEEK)
 		skipped = (double)est->runs * (double)est->mailboxes * COST_SEEK;
-	by_run = est->need_events + skipped + (double)est->runs * COST_SEEK;
+	/* a seek per run at least, in each window's pass */
+	by_run = est->need_events + skipped +
+		(double)est->runs * (double)(est->windows > 0 ? est->windows : 1) *
+		COST_SEEK;
 	return by_run < by_mailbox ? DB_SCAN_BY_RUN : DB_SCAN_BY_MAILBOX;
 }
 
@@ -497,7 +502,7 @@ light_by_index(struct db *db, const char *mailbox, uint64_t after_run,
 /* ---- reading in bulk ---- */
 
 /* bytes of records fetched by one bulk read */
-#define BULK_BYTES (64u * 1024)
+#define BULK_BYTES (16u * 1024)
 
 /* A cursor handing out records from buffers of many (DB_MULTIPLE_KEY):
  * one call into Berkeley DB per buffer, not per record. */
@@ -917,12 +922,15 @@ fail:
 int
 db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		  uint64_t run_a, uint64_t run_b, enum db_scan_way way,
-		  db_snapshots_cb *cb, void *ctx, const char **error_r)
+		  size_t window, db_snapshots_cb *cb, void *ctx,
+		  const char **error_r)
 {
 	struct db_checkpoint cp;
 	struct scan s;
 	int ret;
 
+	if (window == 0)
+		window = SCAN_WINDOW;
 	memset(&s, 0, sizeof(s));
 	s.db = db;
 	s.run_a = run_a < run_b ? run_a : run_b;
@@ -948,11 +956,12 @@ db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		if (scan_estimate(db, mailboxes, count, s.base, s.run_b, &est,
 				  error_r) < 0)
 			return -1;
+		est.windows = (count + window - 1) / window;
 		way = db_scan_choose(&est);
 	}
-	for (size_t from = 0; from < count; from += SCAN_WINDOW) {
+	for (size_t from = 0; from < count; from += window) {
 		s.names = mailboxes + from;
-		s.count = count - from < SCAN_WINDOW ? count - from : SCAN_WINDOW;
+		s.count = count - from < window ? count - from : window;
 		if (scan_window(&s, way, error_r) < 0)
 			return -1;
 	}

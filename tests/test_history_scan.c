@@ -23,28 +23,34 @@ START_TEST(test_scan_choice)
 	static const struct {
 		double need, range;
 		uint64_t runs;
-		size_t mailboxes;
+		size_t mailboxes, windows;
 		enum db_scan_way want;
 	} rows[] = {
 		/* a year of nights, every mailbox wanted: by run */
-		{ 1.88e6, 1.88e6, 365, 1000, DB_SCAN_BY_RUN },
+		{ 1.88e6, 1.88e6, 365, 1000, 1, DB_SCAN_BY_RUN },
 		/* the same, one mailbox: by mailbox */
-		{ 1880, 1.88e6, 365, 1, DB_SCAN_BY_MAILBOX },
+		{ 1880, 1.88e6, 365, 1, 1, DB_SCAN_BY_MAILBOX },
 		/* half the mailboxes of a year: by run still */
-		{ 9.4e5, 1.88e6, 365, 500, DB_SCAN_BY_RUN },
+		{ 9.4e5, 1.88e6, 365, 500, 1, DB_SCAN_BY_RUN },
 		/* 20 mailboxes of 20,000 small runs: by mailbox */
-		{ 8400, 4.2e5, 20000, 20, DB_SCAN_BY_MAILBOX },
+		{ 8400, 4.2e5, 20000, 20, 1, DB_SCAN_BY_MAILBOX },
 		/* every mailbox of 20,000 small runs: by run */
-		{ 4.2e5, 4.2e5, 20000, 1000, DB_SCAN_BY_RUN },
+		{ 4.2e5, 4.2e5, 20000, 1000, 1, DB_SCAN_BY_RUN },
+		/* the same in windows of ten mailboxes: a pass over 20,000
+		 * runs per window costs more than the index */
+		{ 4.2e5, 4.2e5, 20000, 1000, 100, DB_SCAN_BY_MAILBOX },
+		/* a year of nights in ten windows: by run still */
+		{ 1.88e6, 1.88e6, 365, 1000, 10, DB_SCAN_BY_RUN },
 		/* nothing wanted */
-		{ 0, 1e6, 365, 0, DB_SCAN_BY_MAILBOX },
+		{ 0, 1e6, 365, 0, 1, DB_SCAN_BY_MAILBOX },
 		/* an empty range */
-		{ 0, 0, 0, 5, DB_SCAN_BY_MAILBOX },
+		{ 0, 0, 0, 5, 1, DB_SCAN_BY_MAILBOX },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
 		struct db_scan_estimate est = {
 			rows[i].need, rows[i].range, rows[i].runs, rows[i].mailboxes,
+			rows[i].windows,
 		};
 
 		ck_assert_msg(db_scan_choose(&est) == rows[i].want,
@@ -291,8 +297,14 @@ check_cb(const char *mailbox, const struct db_snapshot *at_lo,
 static void
 check_pair(uint64_t a, uint64_t b)
 {
-	static const enum db_scan_way ways[] = {
-		DB_SCAN_AUTO, DB_SCAN_BY_MAILBOX, DB_SCAN_BY_RUN,
+	static const struct {
+		enum db_scan_way way;
+		size_t window;
+	} ways[] = {
+		{ DB_SCAN_AUTO, 0 }, { DB_SCAN_BY_MAILBOX, 0 },
+		{ DB_SCAN_BY_RUN, 0 },
+		/* windows that end inside the list, and a last short one */
+		{ DB_SCAN_BY_RUN, 64 }, { DB_SCAN_BY_MAILBOX, 7 },
 	};
 	char *some[MAILBOXES];
 	size_t all_index[MAILBOXES], some_index[MAILBOXES], n_some = 0;
@@ -312,10 +324,12 @@ check_pair(uint64_t a, uint64_t b)
 		const char *error = NULL;
 
 		ck_assert_msg(db_snapshots_each(w->db, w->names, MAILBOXES, a, b,
-						ways[i], check_cb, &all, &error) == 0,
+						ways[i].way, ways[i].window,
+						check_cb, &all, &error) == 0,
 			      "%s", error);
 		ck_assert_uint_eq(all.next, MAILBOXES);
-		ck_assert_msg(db_snapshots_each(w->db, some, n_some, a, b, ways[i],
+		ck_assert_msg(db_snapshots_each(w->db, some, n_some, a, b,
+						ways[i].way, ways[i].window,
 						check_cb, &part, &error) == 0,
 			      "%s", error);
 		ck_assert_uint_eq(part.next, n_some);
@@ -481,7 +495,7 @@ START_TEST(test_scan_matches_naive_snapshots)
 		struct check_ctx cc = { w->names, MAILBOXES, 0, 1, RUNS, NULL };
 
 		ck_assert_int_eq(db_snapshots_each(w->db, w->names, MAILBOXES, 1,
-						   RUNS, DB_SCAN_BY_RUN, check_cb,
+						   RUNS, DB_SCAN_BY_RUN, 0, check_cb,
 						   &cc, &error), -1);
 		ck_assert_ptr_nonnull(strstr(error, "was pruned"));
 	}
