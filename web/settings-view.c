@@ -50,6 +50,9 @@ static const struct web_settings_note notes[] = {
 	  "placeholder copied (K, M, G; 0: none)", NULL },
 	{ "backup", "max_message_seconds", "longer recordings are archived, "
 	  "a placeholder copied (0: none)", NULL },
+	{ "production", "status_session", "auto, yes or no: an incremental "
+	  "pass checks every mailbox from one session of admin_user where "
+	  "the store shows it every mailbox", NULL },
 
 	{ "mirror", "folders", "comma list of the folders mirrored", NULL },
 	{ "mirror", "skip_header", "\"Name: value\" of messages never "
