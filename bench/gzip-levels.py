@@ -26,7 +26,6 @@ bench/RESULTS.md.
 
 import argparse
 import datetime
-import math
 import os
 import platform
 import random
@@ -49,51 +48,12 @@ SETTINGS = [
 MB = 1024 * 1024
 
 
-def ulaw(sample):
-    """G.711 u-law code of a 16-bit linear sample."""
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    sample = min(abs(sample), clip) + bias
-    exp = 7
-    mask = 0x4000
-    while exp > 0 and not sample & mask:
-        exp -= 1
-        mask >>= 1
-    mant = (sample >> (exp + 3)) & 0x0F
-    return ~(sign | (exp << 4) | mant) & 0xFF
-
-
-def alaw(sample):
-    """G.711 A-law code of a 16-bit linear sample."""
-    sign = 0x80 if sample >= 0 else 0
-    sample = min(abs(sample), 32767) >> 3
-    if sample < 32:
-        code = sample >> 1
-    else:
-        exp = int(math.log2(sample)) - 4
-        exp = min(exp, 7)
-        code = (exp << 4) | ((sample >> exp) & 0x0F)
-    return (code | sign) ^ 0x55
-
-
-ULAW = bytes(ulaw(s) for s in range(-32768, 32768, 16))
-ALAW = bytes(alaw(s) for s in range(-32768, 32768, 16))
-
-
-def speech_bytes(rng, size, table):
-    """size bytes of G.711: bursts of low-pass noise ("talk") and quiet
-    pauses with a little background noise."""
-    out = bytearray()
-    y = 0.0
-    while len(out) < size:
-        talk = rng.random() < 0.6
-        n = rng.randint(800, 6000)
-        amp = rng.uniform(3000, 12000) if talk else rng.uniform(20, 200)
-        for _ in range(n):
-            y = 0.85 * y + 0.15 * rng.gauss(0, amp)
-            s = max(-32768, min(32767, int(y * 2.5)))
-            out.append(table[(s + 32768) >> 4])
-    return bytes(out[:size])
+# the speech-like G.711 signal is corpus.py's (generate --recordings uses it)
+ulaw = corpus.ulaw
+alaw = corpus.alaw
+ULAW = corpus.ULAW
+ALAW = corpus.ALAW
+speech_bytes = corpus.speech_bytes
 
 
 def speech_wav(rng, tag, seconds):
