@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A TCP proxy on 127.0.0.1 that adds latency without limiting bandwidth.
 
-    delay-proxy.py [--max-seconds S] LISTEN_PORT_FILE TARGET_HOST TARGET_PORT DELAY_MS
+    delay-proxy.py [--max-seconds S] [--turns-log FILE]
+                   LISTEN_PORT_FILE TARGET_HOST TARGET_PORT DELAY_MS
     delay-proxy.py --self-test [DELAY_MS]
 
 Listens on 127.0.0.1 on a port the kernel picks and writes that port (one
@@ -15,6 +16,14 @@ pays the delay on every command).  Byte order is kept per direction; the
 bytes are not looked at, so TLS passes through.  A half-close (EOF) is
 passed on after the same delay.  At most 64 MB wait per direction before
 reading from that side pauses.
+
+--turns-log FILE: when each connection ends (and at exit for those still
+open), one JSON line is appended to FILE: {"conn": N, "port": the
+target port, "start": seconds since the epoch, "duration_s", "bytes_up"
+(client to server), "bytes_down", "turns"}.  A turn is a burst of client
+bytes after the server last spoke (the client's first bytes count as
+one): for a client that waits for each answer, the round trips it paid.
+The TLS handshake's flights count like any other bytes.
 
 The proxy stops by itself after --max-seconds (default 600), and on
 SIGTERM or SIGINT; it exits 0 then.  Exit 2: bad arguments.
@@ -45,7 +54,8 @@ MAX_QUEUED = 64 * 1024 * 1024
 class Direction:
     """One direction of one connection: reads, stamps, writes when due."""
 
-    def __init__(self, reader, writer, delay, name):
+    def __init__(self, reader, writer, delay, name, stats=None):
+        self.stats = stats
         self.reader = reader
         self.writer = writer
         self.delay = delay
@@ -62,6 +72,8 @@ class Direction:
                 await self.room.wait()
                 data = await self.reader.read(CHUNK)
                 due = loop.time() + self.delay
+                if data and self.stats is not None:
+                    self.stats.saw(self.name, len(data))
                 if not data:
                     self.queue.put_nowait((due, None))
                     return
@@ -90,8 +102,66 @@ class Direction:
                 self.room.set()
 
 
-async def pipe(reader, writer, delay, name):
-    d = Direction(reader, writer, delay, name)
+class Stats:
+    """Bytes and client turns of one connection (see --turns-log)."""
+
+    def __init__(self, number, port):
+        self.number = number
+        self.port = port
+        self.start = time.time()
+        self.t0 = time.monotonic()
+        self.up = self.down = self.turns = 0
+        self.last = None
+
+    def saw(self, name, n):
+        if name == "up":
+            self.up += n
+            if self.last != "up":
+                self.turns += 1
+        else:
+            self.down += n
+        self.last = name
+
+    def line(self):
+        return json.dumps({
+            "conn": self.number, "port": self.port,
+            "start": round(self.start, 3),
+            "duration_s": round(time.monotonic() - self.t0, 3),
+            "bytes_up": self.up, "bytes_down": self.down,
+            "turns": self.turns}) + "\n"
+
+
+class TurnsLog:
+    """Appends each connection's Stats line to a file as it ends."""
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+        self.open = set()
+
+    def begin(self, port):
+        self.count += 1
+        st = Stats(self.count, port)
+        self.open.add(st)
+        return st
+
+    def end(self, st):
+        if st in self.open:
+            self.open.discard(st)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                         0o644)
+            try:
+                os.write(fd, st.line().encode())
+            finally:
+                os.close(fd)
+
+    def close(self):
+        for st in list(self.open):
+            self.end(st)
+
+
+async def pipe(reader, writer, delay, name, stats=None):
+    d = Direction(reader, writer, delay, name, stats)
     rd = asyncio.ensure_future(d.read_side())
     try:
         await d.write_side()
@@ -99,7 +169,7 @@ async def pipe(reader, writer, delay, name):
         rd.cancel()
 
 
-async def handle(client_reader, client_writer, target, delay):
+async def handle(client_reader, client_writer, target, delay, log=None):
     try:
         server_reader, server_writer = await asyncio.open_connection(*target)
     except OSError as e:
@@ -111,8 +181,11 @@ async def handle(client_reader, client_writer, target, delay):
         sock = w.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    up = asyncio.ensure_future(pipe(client_reader, server_writer, delay, "up"))
-    down = asyncio.ensure_future(pipe(server_reader, client_writer, delay, "down"))
+    stats = log.begin(target[1]) if log is not None else None
+    up = asyncio.ensure_future(pipe(client_reader, server_writer, delay, "up",
+                                    stats))
+    down = asyncio.ensure_future(pipe(server_reader, client_writer, delay,
+                                      "down", stats))
     try:
         # Both directions end normally on EOF; a reset on one side ends
         # the whole connection.
@@ -130,9 +203,12 @@ async def handle(client_reader, client_writer, target, delay):
                 w.close()
             except OSError:
                 pass
+        if stats is not None:
+            log.end(stats)
 
 
-async def serve(port_file, target, delay, max_seconds, stop=None):
+async def serve(port_file, target, delay, max_seconds, stop=None,
+                turns_log=None):
     """Serves until max_seconds pass or stop (a future) is done; without
     stop, SIGTERM and SIGINT end it."""
     loop = asyncio.get_running_loop()
@@ -145,12 +221,13 @@ async def serve(port_file, target, delay, max_seconds, stop=None):
         max_seconds, lambda: stop.done() or stop.set_result(None))
 
     conns = set()
+    log = TurnsLog(turns_log) if turns_log is not None else None
 
     async def on_accept(r, w):
         task = asyncio.current_task()
         conns.add(task)
         try:
-            await handle(r, w, target, delay)
+            await handle(r, w, target, delay, log)
         except (ConnectionError, OSError, asyncio.CancelledError):
             # Cancelled at shutdown: end quietly (asyncio's accept callback
             # would report a cancelled task as an unretrieved exception).
@@ -171,6 +248,8 @@ async def serve(port_file, target, delay, max_seconds, stop=None):
     for t in list(conns):
         t.cancel()
     await asyncio.gather(*conns, return_exceptions=True)
+    if log is not None:
+        log.close()
     return port
 
 
@@ -205,11 +284,14 @@ async def self_test(delay_ms):
     results = {"delay_ms": delay_ms}
     ok = True
     try:
-        async def proxy_to(port):
+        turns_path = os.path.join(tmpdir, "turns")
+
+        async def proxy_to(port, turns_log=None):
             pf = os.path.join(tmpdir, f"port{port}")
             stop = asyncio.get_running_loop().create_future()
             task = asyncio.ensure_future(
-                serve(pf, ("127.0.0.1", port), delay_ms / 1000.0, 60, stop))
+                serve(pf, ("127.0.0.1", port), delay_ms / 1000.0, 60, stop,
+                      turns_log))
             while not os.path.exists(pf):
                 await asyncio.sleep(0.005)
             with open(pf) as f:
@@ -221,7 +303,7 @@ async def self_test(delay_ms):
             await task
 
         eport = echo_srv.sockets[0].getsockname()[1]
-        ptask, pport = await proxy_to(eport)
+        ptask, pport = await proxy_to(eport, turns_path)
         r, w = await asyncio.open_connection("127.0.0.1", pport)
         w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
                                               socket.TCP_NODELAY, 1)
@@ -246,6 +328,14 @@ async def self_test(delay_ms):
         # take 32 MB / 64 KB x delay = 512 x delay; unlimited it takes
         # about one delay plus copying.
         await stop_proxy(ptask)
+        # the pings were 20 turns, their bytes went both ways
+        with open(turns_path) as f:
+            conns = [json.loads(line) for line in f]
+        sent = sum(len(f"ping {i}\n") for i in range(20))
+        results["turns"] = conns
+        if len(conns) != 1 or conns[0]["turns"] != 20 or \
+                conns[0]["bytes_up"] != sent or conns[0]["bytes_down"] != sent:
+            ok = False
         sport = sink_srv.sockets[0].getsockname()[1]
         ptask, pport = await proxy_to(sport)
         r, w = await asyncio.open_connection("127.0.0.1", pport)
@@ -281,6 +371,8 @@ def main():
         description="TCP proxy on 127.0.0.1 adding DELAY_MS each way")
     ap.add_argument("--max-seconds", type=float, default=600.0,
                     help="stop after this long (default 600)")
+    ap.add_argument("--turns-log", metavar="FILE",
+                    help="append one JSON line per connection as it ends")
     ap.add_argument("--self-test", action="store_true",
                     help="measure an echo round trip through a proxy and exit")
     ap.add_argument("args", nargs="*",
@@ -307,7 +399,8 @@ def main():
         ap.error("TARGET_PORT out of range or DELAY_MS not within 0..10000")
     if not a.max_seconds > 0:
         ap.error("--max-seconds must be positive")
-    asyncio.run(serve(port_file, (host, port), delay / 1000.0, a.max_seconds))
+    asyncio.run(serve(port_file, (host, port), delay / 1000.0, a.max_seconds,
+                      turns_log=a.turns_log))
     return 0
 
 
