@@ -2,7 +2,8 @@
 """A day of changes on a production voice-mail store, for bench/vs-mbsync.
 
   daychanges.py --env DIR/env --users "U..." --seed N
-                [--new PCT] [--flags PCT] [--expunge PCT] [--small]
+                [--new PCT] [--flags PCT] [--expunge PCT]
+                [--small | --recordings [LO-HI]]
   daychanges.py --count --env DIR/env --users "U..."
   daychanges.py --count --env PROD/env --backup-env B/env --users "U..."
                 [--backup-user-format "c{user}"]
@@ -13,7 +14,8 @@ proportion to the messages it holds (INBOX and Greetings of every user):
 percent flag changes (\\Seen set on unread messages, cleared on read
 ones), --expunge PCT (default 0.5) percent expunged; each at least one.
 New messages are unread voice-mail shapes from fixtures/corpus.py (small
-ones with --small, as corpus.py generate --small makes them) and arrive in
+ones with --small, recordings with --recordings, as corpus.py generate
+makes them with the same option) and arrive in
 INBOX; flag changes and expunges pick INBOX messages that are neither
 broadcasts (X-Broadcast: yes) nor \\Deleted, spread over all mailboxes.
 Everything derives from --seed and the store's contents. Prints JSON:
@@ -102,6 +104,9 @@ def cmd_apply(args):
         raise FixtureError("no users")
     if args.small:
         corpus.DATA_CAP = corpus.SMALL_DATA_BYTES
+    if args.recordings:
+        corpus.RECORDINGS = corpus.parse_range(args.recordings,
+                                               "--recordings")
 
     # Pass 1: what production holds.
     states = {}
@@ -252,6 +257,8 @@ def main(argv=None):
     parser.add_argument("--flags", type=float, default=1.0, metavar="PCT")
     parser.add_argument("--expunge", type=float, default=0.5, metavar="PCT")
     parser.add_argument("--small", action="store_true")
+    parser.add_argument("--recordings", nargs="?", const="30-300",
+                        metavar="LO-HI")
     parser.add_argument("--count", action="store_true")
     parser.add_argument("--backup-env")
     parser.add_argument("--backup-user-format", default="{user}")
