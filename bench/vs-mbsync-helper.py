@@ -346,6 +346,7 @@ def perf(dso_path, sym_path):
         m = re.match(r"^\[(.)\]\s+0x[0-9a-f]+\s+(\S+)$", name)
         if m:
             name = f"[{m.group(1)}] (addresses without a symbol)  {m.group(2)}"
+        name = re.sub(r"\s{2,}", "  ", name)
         merged[name] = merged.get(name, 0.0) + pct
     top = sorted(merged.items(), key=lambda x: -x[1])[:15]
     out.append("| share | symbol (DSO) |")
