@@ -280,7 +280,9 @@ out:
 /* ---- Dovecot's dotlock ---- */
 
 /* Is the dotlock at lock_path left by a process that is gone (on this
- * host, as "pid:host" says) or older than Dovecot's stale timeout? */
+ * host, as "pid:host" says; an empty lock more than a moment old is a
+ * writer's that died before writing it) or older than Dovecot's stale
+ * timeout? */
 static bool
 maildir_dotlock_stale(const char *lock_path)
 {
@@ -302,7 +304,12 @@ maildir_dotlock_stale(const char *lock_path)
 		return false;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
+	if (n == 0)
+		/* a writer killed between creating the lock and writing its
+		 * "pid:host" (Dovecot links a written file into place, so
+		 * its locks are never empty) */
+		return true;
+	if (n < 0)
 		return false;
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';

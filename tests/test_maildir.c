@@ -1422,7 +1422,7 @@ START_TEST(test_keywords_lock)
 	struct maildir_folder *folder = open_folder("INBOX");
 	struct timespec old[2] = { { 0, 0 }, { 0, 0 } };
 	char *lock, *text, host[256];
-	uint32_t first = reserve(folder, 2);
+	uint32_t first = reserve(folder, 3);
 
 	/* a lock left by a process that is gone is taken over */
 	lock = mpath("dovecot-uidlist.lock");
@@ -1441,11 +1441,19 @@ START_TEST(test_keywords_lock)
 	ck_assert_int_eq(utimensat(AT_FDCWD, lock, old, 0), 0);
 	write_msg(folder, first + 1, "b", 1, 0, "Second");
 	ck_assert_int_lt(access(lock, F_OK), 0);
+
+	/* and an empty one, a few seconds old: its writer died before
+	 * writing "pid:host" */
+	write_file(lock, "", 0);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 10;
+	ck_assert_int_eq(utimensat(AT_FDCWD, lock, old, 0), 0);
+	write_msg(folder, first + 2, "c", 1, 0, "Third");
+	ck_assert_int_lt(access(lock, F_OK), 0);
 	free(lock);
 
 	lock = mpath("dovecot-keywords");
 	text = read_text(lock);
-	ck_assert_str_eq(text, "0 Fresh\n1 Second\n");
+	ck_assert_str_eq(text, "0 Fresh\n1 Second\n2 Third\n");
 	free(text);
 	free(lock);
 	maildir_folder_close(&folder);
