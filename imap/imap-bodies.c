@@ -271,10 +271,7 @@ imap_fetch_bodies(struct imap_conn *conn, const char *uidset,
 	if (bodies_run(conn, uidset, &ctx, NULL, error_r) < 0)
 		goto cleanup;
 	if (ctx.stopped) {
-		error_r->kind = IMAP_ERR_NO;
-		error_r->fail = IMAP_FAIL_PERMANENT;
-		snprintf(error_r->msg, sizeof(error_r->msg),
-			 "stopped by caller");
+		imap_error_stopped(error_r);
 		goto cleanup;
 	}
 	ret = 0;

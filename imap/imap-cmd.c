@@ -22,6 +22,16 @@
 /* Longest value sent as a quoted string; longer ones go as literals. */
 #define QUOTED_MAX 1024
 
+/* ---- errors ---- */
+
+void
+imap_error_stopped(struct imap_error *err)
+{
+	err->kind = IMAP_ERR_NO;
+	err->fail = IMAP_FAIL_PERMANENT;
+	snprintf(err->msg, sizeof(err->msg), "stopped by caller");
+}
+
 /* ---- capabilities ---- */
 
 void

@@ -219,10 +219,7 @@ fetch_meta_run(struct imap_conn *conn, const char *uidset,
 		imap_parser_set_literal_limit(conn->parser,
 					      IMAP_SMALL_LITERAL_MAX, false);
 	if (ret == 0 && mctx->stopped) {
-		error_r->kind = IMAP_ERR_NO;
-		error_r->fail = IMAP_FAIL_PERMANENT;
-		snprintf(error_r->msg, sizeof(error_r->msg),
-			 "stopped by caller");
+		imap_error_stopped(error_r);
 		ret = -1;
 	}
 cleanup:

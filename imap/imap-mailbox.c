@@ -349,10 +349,7 @@ imap_select_qresync(struct imap_conn *conn, const char *mailbox,
 		return -1;
 	*qresync_used_r = info_r->uidvalidity == uidvalidity;
 	if (mctx.stopped) {
-		error_r->kind = IMAP_ERR_NO;
-		error_r->fail = IMAP_FAIL_PERMANENT;
-		snprintf(error_r->msg, sizeof(error_r->msg),
-			 "stopped by caller");
+		imap_error_stopped(error_r);
 		return -1;
 	}
 	return 0;

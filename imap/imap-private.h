@@ -183,6 +183,9 @@ int imap_conn_tcp_connect(struct imap_conn *conn, struct imap_error *err);
  * (silence past the deadline is a transient TLS failure). */
 int imap_conn_tls_wait(struct imap_conn *conn, short events,
 		       struct imap_error *err);
+/* Fills err for a command whose callback asked to stop: IMAP_ERR_NO,
+ * permanent, "stopped by caller" (what imap.h promises). */
+void imap_error_stopped(struct imap_error *err);
 /* True if host is an IPv4 or IPv6 address, not a name. */
 bool imap_host_is_ip(const char *host);
 

@@ -242,10 +242,7 @@ imap_list_status(struct imap_conn *conn, const char *pattern,
 			    conn->server_desc, pattern) < 0)
 		return -1;
 	if (lctx.stopped) {
-		error_r->kind = IMAP_ERR_NO;
-		error_r->fail = IMAP_FAIL_PERMANENT;
-		snprintf(error_r->msg, sizeof(error_r->msg),
-			 "stopped by caller");
+		imap_error_stopped(error_r);
 		return -1;
 	}
 	return 0;
