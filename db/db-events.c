@@ -37,6 +37,30 @@ db_put_be64(unsigned char *p, uint64_t v)
 	}
 }
 
+unsigned char *
+db_mailbox_run_key(const char *mailbox, uint64_t run, size_t *len_r)
+{
+	size_t mlen = strlen(mailbox);
+	unsigned char *key = xmalloc(mlen + 1 + 8);
+
+	memcpy(key, mailbox, mlen + 1);
+	db_put_be64(key + mlen + 1, run);
+	*len_r = mlen + 1 + 8;
+	return key;
+}
+
+unsigned char *
+db_run_mailbox_prefix(uint64_t run, const char *mailbox, size_t *len_r)
+{
+	size_t mlen = strlen(mailbox);
+	unsigned char *prefix = xmalloc(8 + mlen + 1);
+
+	db_put_be64(prefix, run);
+	memcpy(prefix + 8, mailbox, mlen + 1);
+	*len_r = 8 + mlen + 1;
+	return prefix;
+}
+
 uint64_t
 db_get_be64(const unsigned char *p)
 {
@@ -570,7 +594,7 @@ db_event_mailbox_has(struct db *db, const char *mailbox, uint64_t after_run,
 		     uint64_t up_to_run, bool *has_r, const char **error_r)
 {
 	struct ev_cursor c;
-	size_t mlen = strlen(mailbox);
+	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
 
@@ -580,10 +604,8 @@ db_event_mailbox_has(struct db *db, const char *mailbox, uint64_t after_run,
 	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	/* mailbox \0 run: the first event after after_run, if any */
-	seek = xmalloc(mlen + 1 + 8);
-	memcpy(seek, mailbox, mlen + 1);
-	db_put_be64(seek + mlen + 1, after_run + 1);
-	ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
+	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
 	if (ret == 0 && c.key.size == mlen + 1 + 8 + 4 &&
 	    memcmp(c.key.data, seek, mlen + 1) == 0 &&
 	    db_get_be64((const unsigned char *)c.key.data + mlen + 1) <= up_to_run)
@@ -604,7 +626,7 @@ db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 		    const char **error_r)
 {
 	struct ev_cursor c;
-	size_t mlen = strlen(mailbox);
+	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
 
@@ -613,10 +635,8 @@ db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	/* mailbox \0 run: the first event of run after_run + 1 */
-	seek = xmalloc(mlen + 1 + 8);
-	memcpy(seek, mailbox, mlen + 1);
-	db_put_be64(seek + mlen + 1, after_run + 1);
-	ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
+	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
 	while (ret == 0) {
 		const unsigned char *k = c.key.data;
 		struct db_event ev;

@@ -92,6 +92,15 @@ int db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
 		       uint32_t *seq_r);
 void db_put_be64(unsigned char *p, uint64_t v);
 uint64_t db_get_be64(const unsigned char *p);
+/* The events_by_mailbox index's seek key for a mailbox's events from run
+ * on: mailbox, NUL, run (big-endian); *len_r = strlen(mailbox) + 9.
+ * Returns a new buffer. */
+unsigned char *db_mailbox_run_key(const char *mailbox, uint64_t run,
+				  size_t *len_r);
+/* The checkpoint records' prefix of one mailbox: run (big-endian),
+ * mailbox, NUL; *len_r = 8 + strlen(mailbox) + 1.  Returns a new buffer. */
+unsigned char *db_run_mailbox_prefix(uint64_t run, const char *mailbox,
+				     size_t *len_r);
 
 /* Extracts the backup UID from an encoded message record without
  * allocating.  Returns 0 or -1 (*error_r set) for a bad record. */

@@ -445,13 +445,11 @@ light_checkpoint(struct db *db, uint64_t cp_run, const char *mailbox,
 		 struct light *l, const char **error_r)
 {
 	struct light_load_ctx lc = { l };
-	size_t mlen = strlen(mailbox);
-	unsigned char *prefix = xmalloc(8 + mlen + 1);
+	size_t len;
+	unsigned char *prefix = db_run_mailbox_prefix(cp_run, mailbox, &len);
 	int ret;
 
-	db_put_be64(prefix, cp_run);
-	memcpy(prefix + 8, mailbox, mlen + 1);
-	ret = db_collect(db, db->checkpoints, NULL, prefix, 8 + mlen + 1,
+	ret = db_collect(db, db->checkpoints, NULL, prefix, len,
 			 light_load_cb, light_load_restart, &lc,
 			 "the history checkpoint", error_r);
 	free(prefix);
@@ -465,7 +463,7 @@ light_by_index(struct db *db, const char *mailbox, uint64_t after_run,
 	       uint64_t up_to_run, struct light *l, const char **error_r)
 {
 	struct scan_cursor c;
-	size_t mlen = strlen(mailbox);
+	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
 
@@ -473,10 +471,8 @@ light_by_index(struct db *db, const char *mailbox, uint64_t after_run,
 		return 0;
 	if (scan_open(db->events_by_mailbox, &c, error_r) < 0)
 		return -1;
-	seek = xmalloc(mlen + 1 + 8);
-	memcpy(seek, mailbox, mlen + 1);
-	db_put_be64(seek + mlen + 1, after_run + 1);
-	ret = scan_get(&c, seek, mlen + 1 + 8, error_r);
+	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
+	ret = scan_get(&c, seek, seek_len, error_r);
 	while (ret == 0) {
 		const unsigned char *k = c.key.data;
 		uint64_t run;

@@ -245,13 +245,11 @@ checkpoint_load(struct db *db, uint64_t run, const char *mailbox,
 		struct db_snapshot *snap, const char **error_r)
 {
 	struct load_ctx lc = { snap };
-	size_t mlen = strlen(mailbox);
-	unsigned char *prefix = xmalloc(8 + mlen + 1);
+	size_t len;
+	unsigned char *prefix = db_run_mailbox_prefix(run, mailbox, &len);
 	int ret;
 
-	db_put_be64(prefix, run);
-	memcpy(prefix + 8, mailbox, mlen + 1);
-	ret = db_collect(db, db->checkpoints, NULL, prefix, 8 + mlen + 1,
+	ret = db_collect(db, db->checkpoints, NULL, prefix, len,
 			 checkpoint_load_cb, checkpoint_load_restart, &lc,
 			 "the history checkpoint", error_r);
 	free(prefix);
