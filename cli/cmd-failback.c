@@ -155,6 +155,7 @@ fill_params(struct cli *cli, const struct failback_opts *o, struct db *db,
 	params->skip_headers_count = config->skip_headers_count;
 	params->max_fetch_size = (uint64_t)1 << 30;
 	params->max_spool = config->max_spool;
+	params->spool_memory = config->spool_memory;
 	params->delete_guard = config->delete_guard;
 	params->delete_guard_min = config->delete_guard_min;
 	params->force_deletes = o->force_deletes;

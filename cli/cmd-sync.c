@@ -417,6 +417,7 @@ sync_params(const struct config *config, const struct sync_opts *o,
 	params->skip_headers_count = config->skip_headers_count;
 	params->max_fetch_size = (uint64_t)1 << 30;
 	params->max_spool = config->max_spool;
+	params->spool_memory = config->spool_memory;
 	params->max_message_size = config->backup.max_message_size;
 	params->max_message_seconds = config->backup.max_message_seconds;
 	params->delete_guard = config->delete_guard;

@@ -37,6 +37,11 @@
  * message that was copied still is, while a batch of 32 no longer spools
  * 32 GiB: the disk a hostile server can fill is jobs x 1 GiB */
 #define DEFAULT_MAX_SPOOL ((uint64_t)1 << 30)
+/* message bodies a worker keeps in memory: a typical voice message (up to
+ * a few MB) never touches the disk, and a worker holds at most twice this
+ * (reconciler/copy.c) */
+#define DEFAULT_SPOOL_MEMORY ((uint64_t)16 << 20)
+#define SPOOL_MEMORY_MIN ((uint64_t)64 << 10)
 #define DEFAULT_KEY_ATTRIBUTE "uid"
 #define DEFAULT_LOG_LEVEL "info"
 #define DEFAULT_WEB_LISTEN "127.0.0.1"
@@ -89,6 +94,7 @@ static const struct config_key mirror_keys[] = {
 	{ "max_run_seconds", VALUE_UINT, CFG(max_run_seconds), 0, UINT_MAX,
 	  NULL },
 	{ "max_spool", VALUE_SIZE, CFG(max_spool), 0, 0, NULL },
+	{ "spool_memory", VALUE_SIZE, CFG(spool_memory), 0, 0, NULL },
 };
 
 static const struct config_key ldap_dir_keys[] = {
@@ -820,6 +826,12 @@ config_finish(struct config_parser *parser, const char **error_r)
 					    "than 0", parser->path);
 		return -1;
 	}
+	if (config->spool_memory < SPOOL_MEMORY_MIN ||
+	    config->spool_memory > SIZE_MAX / 4) {
+		*error_r = config_set_error("%s: [mirror] spool_memory must be "
+					    "at least 64K", parser->path);
+		return -1;
+	}
 	if (config->archive_dir == NULL)
 		config->archive_dir = xasprintf("%s/archive", config->state_dir);
 	if (config->files_dir == NULL)
@@ -881,6 +893,7 @@ config_load_file(const char *path, FILE *file, struct config **config_r,
 	config->delete_guard_min = 10;
 	config->max_run_seconds = 4 * 3600;
 	config->max_spool = DEFAULT_MAX_SPOOL;
+	config->spool_memory = DEFAULT_SPOOL_MEMORY;
 	config->ldap_create_entries = true;
 	config->ldap_delete_entries = false;
 	config->ldap_subscribe = true;

@@ -92,6 +92,10 @@ struct config {
 	/* bytes of message bodies one worker holds at once (memory and
 	 * temporary files); a larger message is not copied */
 	uint64_t max_spool;		/* default DEFAULT_MAX_SPOOL */
+	/* bytes of message bodies one worker keeps in memory; a batch is cut
+	 * before it needs more, a larger message goes through a temporary
+	 * file */
+	uint64_t spool_memory;		/* default 16 MiB, at least 64 KiB */
 
 	struct config_ldap_dir ldap_production;
 	struct config_ldap_dir ldap_backup;

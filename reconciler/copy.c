@@ -96,14 +96,15 @@ find_appended_uids(struct mailbox_ctx *ctx, uint32_t uidnext_before,
 /* Messages copied in one round: their bodies come in one UID FETCH and go
  * out in one APPEND batch (pipelined, or MULTIAPPEND). */
 #define BATCH_MAX_MESSAGES 32
-/* Bodies one batch holds in memory.  A batch is cut before it plans more
- * (a message larger than this goes alone, through a temporary file), so
- * typical voice messages (up to a few MB) never touch the disk.  The
- * worker keeps its spools' memory from batch to batch and mailbox to
- * mailbox, up to this much, so that copying does not fault in fresh pages
- * for each message: a worker holds at most twice this in spools (what it
- * kept, and a batch's new bodies), whatever the number of mailboxes. */
-#define BATCH_MEMORY_MAX ((uint64_t)16 * 1024 * 1024)
+/* Bodies one batch holds in memory, [mirror] spool_memory (this when the
+ * parameters say 0).  A batch is cut before it plans more (a message
+ * larger than this goes alone, through a temporary file), so typical
+ * voice messages (up to a few MB) never touch the disk.  The worker keeps
+ * its spools' memory from batch to batch and mailbox to mailbox, up to
+ * this much, so that copying does not fault in fresh pages for each
+ * message: a worker holds at most twice this in spools (what it kept, and
+ * a batch's new bodies), whatever the number of mailboxes. */
+#define BATCH_MEMORY_DEFAULT ((uint64_t)16 * 1024 * 1024)
 
 bool
 recon_spool_in_memory(uint64_t held, uint64_t size, uint64_t memory_max)
@@ -125,7 +126,8 @@ recon_batch_cut(size_t count, uint64_t planned, uint64_t size,
 
 struct spool_pool {
 	struct spool *spools[BATCH_MAX_MESSAGES];
-	/* BATCH_MEMORY_MAX bytes carved into a batch's spools in turn: one
+	size_t memory_max;	/* what a batch holds in memory */
+	/* memory_max bytes carved into a batch's spools in turn: one
 	 * allocation per worker, its pages faulted in once */
 	unsigned char *arena;
 };
@@ -151,27 +153,31 @@ pool_key_create(void)
 		fatal("cannot create a thread key for the spools");
 }
 
-/* The calling thread's spools (a worker's): made on first use, freed when
- * the thread ends (the main thread's when the process does). */
+/* The calling thread's spools (a worker's) for batches of memory_max
+ * bytes in memory: made on first use (again if memory_max changed), freed
+ * when the thread ends (the main thread's when the process does). */
 static struct spool_pool *
-pool_get(void)
+pool_get(size_t memory_max)
 {
 	struct spool_pool *pool;
 
 	pthread_once(&pool_once, pool_key_create);
 	pool = pthread_getspecific(pool_key);
-	if (pool != NULL)
+	if (pool != NULL && pool->memory_max == memory_max)
 		return pool;
+	if (pool != NULL)
+		pool_free(pool);
 	pool = xcalloc(1, sizeof(*pool));
+	pool->memory_max = memory_max;
 	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++)
-		pool->spools[i] = spool_create((size_t)BATCH_MEMORY_MAX, NULL);
+		pool->spools[i] = spool_create(memory_max, NULL);
 	if (pthread_setspecific(pool_key, pool) != 0)
 		fatal("cannot keep the spools of a thread");
 	return pool;
 }
 
 /* Empties the spools.  Their own memory (used only by bodies longer than
- * announced) is kept up to BATCH_MEMORY_MAX in all. */
+ * announced) is kept up to memory_max in all. */
 static void
 pool_trim(struct spool_pool *pool)
 {
@@ -181,7 +187,7 @@ pool_trim(struct spool_pool *pool)
 		struct spool *sp = pool->spools[i];
 		size_t held = spool_memory_held(sp);
 
-		if (held > BATCH_MEMORY_MAX - kept) {
+		if (held > pool->memory_max - kept) {
 			spool_shrink(sp, 0);
 		} else {
 			spool_reset(sp);
@@ -237,11 +243,11 @@ sink_begin(uint32_t uid, uint64_t size, void *context)
 		b->current = &b->slots[i];
 		spool_reset(sp);
 		if (recon_spool_in_memory(b->in_memory, size,
-					  BATCH_MEMORY_MAX)) {
+					  b->pool->memory_max)) {
 			struct spool_pool *pool = b->pool;
 
 			if (pool->arena == NULL)
-				pool->arena = xmalloc((size_t)BATCH_MEMORY_MAX);
+				pool->arena = xmalloc(pool->memory_max);
 			spool_expect_into(sp, size, pool->arena + b->in_memory);
 			b->in_memory += size;
 		} else {
@@ -921,7 +927,9 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
 	b.bound = ctx->params->max_spool != 0 ? ctx->params->max_spool : UINT64_MAX;
-	pool = pool_get();
+	pool = pool_get(ctx->params->spool_memory != 0 ?
+			(size_t)ctx->params->spool_memory :
+			(size_t)BATCH_MEMORY_DEFAULT);
 	b.pool = pool;
 	for (size_t i = 0; i < BATCH_MAX_MESSAGES; i++) {
 		b.slots[i].spool = pool->spools[i];
@@ -942,7 +950,7 @@ recon_copy_messages(struct mailbox_ctx *ctx, const struct recon_plan *plan,
 		}
 		/* the batch takes no body past its bounds: this one waits */
 		if (recon_batch_cut(b.count, b.planned, pm->size, b.bound,
-				    BATCH_MEMORY_MAX)) {
+				    pool->memory_max)) {
 			if (copy_batch(ctx, &b, list, &count, &need_lookup) < 0)
 				goto out;
 			b.count = 0;

@@ -58,6 +58,9 @@ struct recon_params {
 	 * a batch takes no body past it, a larger message alone is not
 	 * copied (its mailbox fails, the rest goes on); 0: no bound */
 	uint64_t max_spool;
+	/* bytes of bodies one worker keeps in memory ([mirror]
+	 * spool_memory; reconciler/copy.c); 0: 16 MiB */
+	uint64_t spool_memory;
 	/* oversize: what the backup takes; a larger message is archived
 	 * and a placeholder goes to the backup (0: no configured limit; a
 	 * limit the backup reveals by refusing is learned per folder) */

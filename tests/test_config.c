@@ -655,6 +655,8 @@ static const struct missing_case missing_cases[] = {
 	  "[backup]\nhost = b\nadmin_user = a\npassword_file = /b\n",
 	  "[production] admin_user is required" },
 	{ MINIMAL "[mirror]\nmax_spool = 0\n", "[mirror] max_spool must be more than 0" },
+	{ MINIMAL "[mirror]\nspool_memory = 1K\n",
+	  "[mirror] spool_memory must be at least 64K" },
 	/* with target = files, [backup] may be left out, not left empty */
 	{ "[state]\ndir = /s\n[production]\nhost = p\nadmin_user = a\n"
 	  "[mirror]\ntarget = files\n[backup]\n",
@@ -1114,6 +1116,8 @@ static const struct {
 	/* sizes: the largest of G, M, K that divides them */
 	{ "", "production", "min_rate", "1K" },
 	{ "", "mirror", "max_spool", "1G" },
+	{ "", "mirror", "spool_memory", "16M" },
+	{ "[mirror]\nspool_memory = 512K\n", "mirror", "spool_memory", "512K" },
 	{ "", "backup", "max_message_size", "0" },
 	{ "[mirror]\nmax_spool = 1536K\n", "mirror", "max_spool", "1536K" },
 	{ "[mirror]\nmax_spool = 2048M\n", "mirror", "max_spool", "2G" },

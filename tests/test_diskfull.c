@@ -24,8 +24,8 @@
 #define FIRST_MAILBOX 5001
 #define N_MAILBOXES 4
 /* the backup refuses what the corpus's oversize messages are, and those
- * are over the 512 KiB that the copy keeps in memory: they are spooled to
- * a file and archived */
+ * are over the 512 KiB that the spool test lets the copy keep in memory
+ * ([mirror] spool_memory): they are spooled to a file and archived */
 #define BACKUP_LIMIT 300000
 #define OVERSIZE 700000
 #define LOG_ROOM (16 * 1024)
@@ -243,7 +243,8 @@ START_TEST(test_spool_on_full_disk)
 
 	snprintf(spool, sizeof(spool), "%s/spool", disk);
 	ck_assert_int_eq(mkdir(spool, 0700), 0);
-	scenario_setup("spool", tmp, FIRST_MAILBOX + 2, NULL, config,
+	scenario_setup("spool", tmp, FIRST_MAILBOX + 2,
+		       "[mirror]\nspool_memory = 512K\n", config,
 		       sizeof(config), state, sizeof(state));
 	disk_fill(0);
 	env = xasprintf("TMPDIR='%s'", spool);

@@ -70,6 +70,9 @@ static const struct web_settings_note notes[] = {
 	  NULL },
 	{ "mirror", "max_spool", "message bodies one job holds at once (K, "
 	  "M, G)", NULL },
+	{ "mirror", "spool_memory", "of those, what one job keeps in memory "
+	  "(at least 64K); larger messages go through a temporary file",
+	  NULL },
 
 	{ LDAP_DIRS, "uri", "ldap:// or ldaps:// URI of the directory", NULL },
 	{ LDAP_DIRS, "bind_dn", "the DN to bind as", "none: an anonymous "
