@@ -18,6 +18,11 @@
 
 /* subscriptions tried to learn how the store names another's INBOX */
 #define INBOX_PROBES 3
+/* Mailboxes asked about in one session.  A store may keep what it opened
+ * for the whole session: Dovecot holds each shared user's namespace, and
+ * its imap process passed its 256 MB limit after about 3,000 mailboxes of
+ * two folders; a new session every this many stays far below that. */
+#define SESSION_MAILBOXES 500
 
 /* How the store names a user's INBOX below the other users' prefix. */
 enum inbox_form {
@@ -266,9 +271,11 @@ ask_list_status(struct status_session *ss, struct imap_error *ie)
 	return ret < 0 && ie->kind != IMAP_ERR_NO ? -1 : 0;
 }
 
-/* Pipelined STATUS of every folder still without an answer. */
+/* Pipelined STATUS of every folder of subscriptions lo .. hi - 1 still
+ * without an answer. */
 static int
-ask_status(struct status_session *ss, struct imap_error *ie)
+ask_status(struct status_session *ss, size_t lo, size_t hi,
+	   struct imap_error *ie)
 {
 	const char **names = xcalloc(ss->count + 1, sizeof(*names));
 	size_t *which = xcalloc(ss->count + 1, sizeof(*which));
@@ -279,6 +286,7 @@ ask_status(struct status_session *ss, struct imap_error *ie)
 
 	for (size_t i = 0; i < ss->count; i++) {
 		if (worth_asking(&ss->folders[i]) &&
+		    ss->folders[i].sub >= lo && ss->folders[i].sub < hi &&
 		    ss->folders[i].answer == RECON_SHARED_UNKNOWN) {
 			which[n] = i;
 			names[n++] = ss->folders[i].name;
@@ -332,17 +340,82 @@ decide(const struct status_session *ss, size_t count, bool *unchanged_r)
 }
 
 static void
-session_free(struct status_session *ss, struct recon_counters *counters)
+session_close(struct status_session *ss, struct recon_counters *counters)
 {
 	if (ss->conn != NULL) {
 		counters->prod_commands += imap_conn_commands_sent(ss->conn);
 		imap_logout_nowait(ss->conn);
 		imap_conn_destroy(&ss->conn);
 	}
+	free(ss->prefix);
+	ss->prefix = NULL;
+}
+
+/* A new session for the next SESSION_MAILBOXES mailboxes.  -1 when it
+ * cannot be had (those mailboxes are then logged into one by one). */
+static int
+session_reopen(struct status_session *ss, struct recon_counters *counters,
+	       struct imap_error *ie)
+{
+	char *prefix = xstrdup(ss->prefix);
+	char sep = ss->sep;
+	int ret;
+
+	session_close(ss, counters);
+	ret = session_open(ss, ie);
+	if (ss->conn != NULL)
+		counters->prod_connections++;
+	if (ret == 0 && (strcmp(ss->prefix, prefix) != 0 || ss->sep != sep)) {
+		snprintf(ss->why, sizeof(ss->why), "the other users' "
+			 "namespace changed between two sessions");
+		ret = -1;
+	}
+	if (ret < 0) {
+		free(ss->prefix);
+		ss->prefix = prefix;	/* shared_name() of the rest */
+		ss->sep = sep;
+	} else {
+		free(prefix);
+	}
+	return ret;
+}
+
+/* Asks about every subscription's folders, SESSION_MAILBOXES mailboxes a
+ * session.  What a session could not answer (it failed, or the next
+ * could not be opened) stays unknown: those mailboxes are logged into. */
+static void
+ask_in_sessions(struct status_session *ss, size_t count,
+		struct recon_counters *counters)
+{
+	struct imap_error ie;
+
+	for (size_t lo = 0; lo < count; lo += SESSION_MAILBOXES) {
+		size_t hi = count - lo > SESSION_MAILBOXES ?
+			lo + SESSION_MAILBOXES : count;
+
+		memset(&ie, 0, sizeof(ie));
+		if (lo > 0 && session_reopen(ss, counters, &ie) < 0) {
+			log_info("production: mailboxes %zu to %zu logged into "
+				 "one by one: no new status session: %s",
+				 lo + 1, count, ss->why);
+			return;
+		}
+		if (ask_status(ss, lo, hi, &ie) < 0) {
+			log_info("production: mailboxes %zu to %zu logged into "
+				 "one by one: status session: %s", lo + 1,
+				 count, ie.msg);
+			return;
+		}
+	}
+}
+
+static void
+session_free(struct status_session *ss, struct recon_counters *counters)
+{
+	session_close(ss, counters);
 	for (size_t i = 0; i < ss->count; i++)
 		free(ss->folders[i].name);
 	free(ss->folders);
-	free(ss->prefix);
 }
 
 /* The session could not be had: the run goes on with a login per
@@ -392,13 +465,14 @@ recon_status_session(const struct recon_params *params,
 		ret = -1;
 		goto out;
 	}
-	if ((imap_has_capability(ss.conn, "LIST-STATUS") &&
-	     ask_list_status(&ss, &ie) < 0) || ask_status(&ss, &ie) < 0) {
+	if (imap_has_capability(ss.conn, "LIST-STATUS") &&
+	    ask_list_status(&ss, &ie) < 0) {
 		/* what was learnt so far is not enough to trust */
 		snprintf(ss.why, sizeof(ss.why), "%s", ie.msg);
 		ret = no_session(&ss, &ie, error_r);
 		goto out;
 	}
+	ask_in_sessions(&ss, count, counters);
 	n = decide(&ss, count, unchanged_r);
 	log_debug("production: one status session (other users under "
 		  "\"%s\"): %zu %s unchanged, the others logged into",
