@@ -1,10 +1,9 @@
 /* db_snapshots_each(): the snapshots of many mailboxes, read mailbox by
- * mailbox or run by run, against snapshots computed naively in the test
+ * mailbox or run by run, against snapshots computed directly in the test
  * from the events it wrote; and the choice between the two ways. */
 #include "config.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "util/util.h"
 #include "db/db.h"
 #include "db/db-history.h"
+#include "tests/testutil.h"
 
 /* ---- the choice ---- */
 
@@ -88,19 +88,10 @@ struct world {
 	struct db_snapshot cur[MAILBOXES];
 	bool had[RUNS + 1][MAILBOXES];	/* events of mailbox m in run r */
 	uint64_t run;
-	char tmp[64];
+	char *tmp;		/* test_tmpdir() */
 };
 
 static struct world *w;
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int
 strp_cmp(const void *a, const void *b)
@@ -202,8 +193,7 @@ world_setup(void)
 	const char *error = NULL;
 
 	w = xcalloc(1, sizeof(*w));
-	snprintf(w->tmp, sizeof(w->tmp), "/tmp/mmirror-test-scan-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(w->tmp));
+	w->tmp = test_tmpdir();
 	ck_assert_msg(db_open(w->tmp, true, &w->db, &error) == 0, "%s", error);
 	for (size_t m = 0; m < MAILBOXES; m++) {
 		char name[32];
@@ -243,7 +233,8 @@ world_teardown(void)
 		db_snapshot_free(&w->cur[m]);
 		free(w->names[m]);
 	}
-	(void)nftw(w->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmdir(w->tmp);
+	free(w->tmp);
 	free(w);
 	w = NULL;
 }
