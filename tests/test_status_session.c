@@ -40,27 +40,6 @@ sync_json(const char *cfg, int expect_exit, char **trace_r)
 	return root;
 }
 
-/* Lines of a -vvv trace the client sent to a side holding text. */
-static size_t
-trace_count(const char *trace, const char *side, const char *text)
-{
-	char *marker = xasprintf("%s C: ", side);
-	size_t n = 0;
-
-	for (const char *line = trace; *line != '\0';) {
-		const char *end = strchr(line, '\n');
-		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
-		char *copy = xstrndup(line, len);
-
-		if (strstr(copy, marker) != NULL && strstr(copy, text) != NULL)
-			n++;
-		free(copy);
-		line += len + (end != NULL);
-	}
-	free(marker);
-	return n;
-}
-
 static void
 assert_exact(const char *who)
 {

@@ -178,4 +178,8 @@ unsigned int smtp_fixture_count(const struct smtp_fixture *smtp);
 /* Message n as fixtures/mailcheck.py reads it (Python's email package). */
 json_t *smtp_fixture_mail(const struct smtp_fixture *smtp, unsigned int n);
 
+/* Lines of a -vvv trace (mmirror's stderr) that the client sent to side
+ * ("production" or "backup") and that hold text. */
+size_t trace_count(const char *trace, const char *side, const char *text);
+
 #endif
