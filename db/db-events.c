@@ -257,14 +257,8 @@ db_event_tamper(struct db *db, uint64_t run, const char *mailbox,
 	return db_event_put(db, NULL, run, mailbox, seq, ev, error_r);
 }
 
-/* A cursor over the events database, outside transactions (or in txn). */
-struct ev_cursor {
-	DBC *cursor;
-	DBT key, data;
-};
-
-static int
-ev_cursor_open_on(DB *handle, struct db_txn *txn, struct ev_cursor *c,
+int
+db_ev_cursor_open(DB *handle, struct db_txn *txn, struct db_ev_cursor *c,
 		  const char **error_r)
 {
 	int ret;
@@ -281,14 +275,14 @@ ev_cursor_open_on(DB *handle, struct db_txn *txn, struct ev_cursor *c,
 }
 
 static int
-ev_cursor_open(struct db *db, struct db_txn *txn, struct ev_cursor *c,
+ev_cursor_open(struct db *db, struct db_txn *txn, struct db_ev_cursor *c,
 	       const char **error_r)
 {
-	return ev_cursor_open_on(db->events, txn, c, error_r);
+	return db_ev_cursor_open(db->events, txn, c, error_r);
 }
 
-static void
-ev_cursor_close(struct ev_cursor *c)
+void
+db_ev_cursor_close(struct db_ev_cursor *c)
 {
 	if (c->cursor != NULL)
 		(void)c->cursor->close(c->cursor);
@@ -297,10 +291,8 @@ ev_cursor_close(struct ev_cursor *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Positions on the first key >= seek (DB_SET_RANGE); 0, DB_RET_NOTFOUND
- * at the end, or an error. */
-static int
-ev_cursor_seek(struct ev_cursor *c, const unsigned char *seek, size_t seek_len,
+int
+db_ev_cursor_seek(struct db_ev_cursor *c, const unsigned char *seek, size_t seek_len,
 	       const char **error_r)
 {
 	int ret;
@@ -317,8 +309,8 @@ ev_cursor_seek(struct ev_cursor *c, const unsigned char *seek, size_t seek_len,
 	return 0;
 }
 
-static int
-ev_cursor_next(struct ev_cursor *c, const char **error_r)
+int
+db_ev_cursor_next(struct db_ev_cursor *c, const char **error_r)
 {
 	int ret = c->cursor->get(c->cursor, &c->key, &c->data, DB_NEXT);
 
@@ -330,7 +322,7 @@ ev_cursor_next(struct ev_cursor *c, const char **error_r)
 }
 
 static int
-ev_cursor_parse(const struct ev_cursor *c, uint64_t *run_r,
+ev_cursor_parse(const struct db_ev_cursor *c, uint64_t *run_r,
 		const unsigned char **mailbox_r, size_t *mailbox_len_r,
 		uint32_t *seq_r, const char **error_r)
 {
@@ -347,7 +339,7 @@ int
 db_event_next_seq(struct db *db, struct db_txn *txn, uint64_t run,
 		  const char *mailbox, uint32_t *seq_r, const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	unsigned char *seek;
 	size_t seek_len;
 	int ret;
@@ -358,7 +350,7 @@ db_event_next_seq(struct db *db, struct db_txn *txn, uint64_t run,
 	/* the key after every event of (run, mailbox): seq 0xffffffff is
 	 * never used, so the last event is the one before it */
 	seek = db_event_key(run, mailbox, UINT32_MAX, &seek_len);
-	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
+	ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	if (ret == 0 || ret == DB_RET_NOTFOUND) {
 		int pret = c.cursor->get(c.cursor, &c.key, &c.data,
 					 ret == 0 ? DB_PREV : DB_LAST);
@@ -380,7 +372,7 @@ db_event_next_seq(struct db *db, struct db_txn *txn, uint64_t run,
 		}
 	}
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	return ret;
 }
 
@@ -388,7 +380,7 @@ int
 db_event_walk(struct db *db, uint64_t run, const char *mailbox,
 	      db_event_cb *cb, void *ctx, const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	unsigned char prefix[8];
 	unsigned char *seek;
 	size_t seek_len, prefix_len;
@@ -407,7 +399,7 @@ db_event_walk(struct db *db, uint64_t run, const char *mailbox,
 		free(seek);
 		return -1;
 	}
-	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
+	ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	while (ret == 0) {
 		struct db_event ev;
 		uint64_t r;
@@ -436,12 +428,12 @@ db_event_walk(struct db *db, uint64_t run, const char *mailbox,
 		free(name);
 		if (ret < 0)
 			break;
-		ret = ev_cursor_next(&c, error_r);
+		ret = db_ev_cursor_next(&c, error_r);
 	}
 	if (ret == DB_RET_NOTFOUND)
 		ret = 0;
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	return ret < 0 ? -1 : 0;
 }
 
@@ -471,17 +463,17 @@ event_mailboxes_by_index(struct db *db, uint64_t after_run,
 			 uint64_t up_to_run, char ***mailboxes_r,
 			 size_t *count_r, const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	unsigned char *seek = NULL;
 	char **names = NULL;
 	size_t count = 0, alloc = 0;
 	int ret;
 
-	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
+	if (db_ev_cursor_open(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	/* the keys only: not the event each one leads to */
 	c.data.flags |= DB_DBT_PARTIAL;
-	ret = ev_cursor_seek(&c, (const unsigned char *)"", 0, error_r);
+	ret = db_ev_cursor_seek(&c, (const unsigned char *)"", 0, error_r);
 	while (ret == 0) {
 		const unsigned char *k = c.key.data;
 		const unsigned char *nul = memchr(k, '\0', c.key.size);
@@ -500,7 +492,7 @@ event_mailboxes_by_index(struct db *db, uint64_t after_run,
 		if (run <= after_run) {
 			/* to this mailbox's first event of the range */
 			db_put_be64(seek + mlen + 1, after_run + 1);
-			ret = ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
+			ret = db_ev_cursor_seek(&c, seek, mlen + 1 + 8, error_r);
 			continue;
 		}
 		if (run <= up_to_run) {
@@ -509,10 +501,10 @@ event_mailboxes_by_index(struct db *db, uint64_t after_run,
 		}
 		/* mailbox \1 sorts after every key of the mailbox */
 		seek[mlen] = 1;
-		ret = ev_cursor_seek(&c, seek, mlen + 1, error_r);
+		ret = db_ev_cursor_seek(&c, seek, mlen + 1, error_r);
 	}
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	if (ret < 0 && ret != DB_RET_NOTFOUND) {
 		db_strv_free(names, count);
 		return -1;
@@ -526,7 +518,7 @@ int
 db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 		   char ***mailboxes_r, size_t *count_r, const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	unsigned char seek_buf[8];
 	unsigned char *seek = NULL;
 	char **names = NULL;
@@ -544,7 +536,7 @@ db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 	if (ev_cursor_open(db, NULL, &c, error_r) < 0)
 		return -1;
 	db_put_be64(seek_buf, after_run + 1);
-	ret = ev_cursor_seek(&c, seek_buf, 8, error_r);
+	ret = db_ev_cursor_seek(&c, seek_buf, 8, error_r);
 	/* skip from each (run, mailbox) to the next mailbox of that run:
 	 * one seek per mailbox and run, not one step per event */
 	while (ret == 0) {
@@ -567,10 +559,10 @@ db_event_mailboxes(struct db *db, uint64_t after_run, uint64_t up_to_run,
 		db_put_be64(seek, r);
 		memcpy(seek + 8, m, mlen);
 		seek[8 + mlen] = 1;
-		ret = ev_cursor_seek(&c, seek, seek_len, error_r);
+		ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	}
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	if (ret < 0 && ret != DB_RET_NOTFOUND) {
 		db_strv_free(names, count);
 		return -1;
@@ -593,7 +585,7 @@ int
 db_event_mailbox_has(struct db *db, const char *mailbox, uint64_t after_run,
 		     uint64_t up_to_run, bool *has_r, const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
@@ -601,17 +593,17 @@ db_event_mailbox_has(struct db *db, const char *mailbox, uint64_t after_run,
 	*has_r = false;
 	if (after_run >= up_to_run)
 		return 0;
-	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
+	if (db_ev_cursor_open(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	/* mailbox \0 run: the first event after after_run, if any */
 	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
-	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
+	ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	if (ret == 0 && c.key.size == mlen + 1 + 8 + 4 &&
 	    memcmp(c.key.data, seek, mlen + 1) == 0 &&
 	    db_get_be64((const unsigned char *)c.key.data + mlen + 1) <= up_to_run)
 		*has_r = true;
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }
 
@@ -625,18 +617,18 @@ db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 		    uint64_t up_to_run, struct db_snapshot *snap,
 		    const char **error_r)
 {
-	struct ev_cursor c;
+	struct db_ev_cursor c;
 	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
 
 	if (after_run >= up_to_run)
 		return 0;
-	if (ev_cursor_open_on(db->events_by_mailbox, NULL, &c, error_r) < 0)
+	if (db_ev_cursor_open(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	/* mailbox \0 run: the first event of run after_run + 1 */
 	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
-	ret = ev_cursor_seek(&c, seek, seek_len, error_r);
+	ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	while (ret == 0) {
 		const unsigned char *k = c.key.data;
 		struct db_event ev;
@@ -655,9 +647,9 @@ db_snapshot_advance(struct db *db, const char *mailbox, uint64_t after_run,
 		}
 		db_snapshot_apply(snap, &ev);
 		db_event_clear(&ev);
-		ret = ev_cursor_next(&c, error_r);
+		ret = db_ev_cursor_next(&c, error_r);
 	}
 	free(seek);
-	ev_cursor_close(&c);
+	db_ev_cursor_close(&c);
 	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }

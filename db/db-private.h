@@ -92,6 +92,21 @@ int db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
 		       uint32_t *seq_r);
 void db_put_be64(unsigned char *p, uint64_t v);
 uint64_t db_get_be64(const unsigned char *p);
+/* A cursor over one of the history's databases (events, their index by
+ * mailbox, runs), its key and data reallocated as it moves. */
+struct db_ev_cursor {
+	DBC *cursor;
+	DBT key, data;
+};
+/* Opens it on handle, in txn (NULL: outside transactions). */
+int db_ev_cursor_open(DB *handle, struct db_txn *txn, struct db_ev_cursor *c,
+		      const char **error_r);
+void db_ev_cursor_close(struct db_ev_cursor *c);
+/* Positions on the first key >= seek (DB_SET_RANGE; seek_len 0: the
+ * first key), or on the next key: 0, DB_RET_NOTFOUND at the end, or -1. */
+int db_ev_cursor_seek(struct db_ev_cursor *c, const unsigned char *seek,
+		      size_t seek_len, const char **error_r);
+int db_ev_cursor_next(struct db_ev_cursor *c, const char **error_r);
 /* The events_by_mailbox index's seek key for a mailbox's events from run
  * on: mailbox, NUL, run (big-endian); *len_r = strlen(mailbox) + 9.
  * Returns a new buffer. */

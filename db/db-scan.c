@@ -361,58 +361,6 @@ light_expand(const struct light *l, struct expanded *x, const char **error_r)
 
 /* ---- reading the stored events ---- */
 
-struct scan_cursor {
-	DBC *cursor;
-	DBT key, data;
-};
-
-static int
-scan_open(DB *handle, struct scan_cursor *c, const char **error_r)
-{
-	int ret;
-
-	memset(c, 0, sizeof(*c));
-	c->key.flags = DB_DBT_REALLOC;
-	c->data.flags = DB_DBT_REALLOC;
-	ret = handle->cursor(handle, NULL, &c->cursor, 0);
-	if (ret != 0) {
-		c->cursor = NULL;
-		return db_bdb_error(ret, error_r, "reading the event history");
-	}
-	return 0;
-}
-
-static void
-scan_close(struct scan_cursor *c)
-{
-	if (c->cursor != NULL)
-		(void)c->cursor->close(c->cursor);
-	free(c->key.data);
-	free(c->data.data);
-	memset(c, 0, sizeof(*c));
-}
-
-/* 0, DB_RET_NOTFOUND past the end, or -1. */
-static int
-scan_get(struct scan_cursor *c, const unsigned char *seek, size_t seek_len,
-	 const char **error_r)
-{
-	int ret;
-
-	if (seek != NULL) {
-		c->key.data = xrealloc(c->key.data, seek_len);
-		memcpy(c->key.data, seek, seek_len);
-		c->key.size = (u_int32_t)seek_len;
-	}
-	ret = c->cursor->get(c->cursor, &c->key, &c->data,
-			     seek != NULL ? DB_SET_RANGE : DB_NEXT);
-	if (ret == DB_NOTFOUND)
-		return DB_RET_NOTFOUND;
-	if (ret != 0)
-		return db_bdb_error(ret, error_r, "reading the event history");
-	return 0;
-}
-
 struct light_load_ctx {
 	struct light *l;
 };
@@ -462,17 +410,17 @@ static int
 light_by_index(struct db *db, const char *mailbox, uint64_t after_run,
 	       uint64_t up_to_run, struct light *l, const char **error_r)
 {
-	struct scan_cursor c;
+	struct db_ev_cursor c;
 	size_t mlen = strlen(mailbox), seek_len;
 	unsigned char *seek;
 	int ret;
 
 	if (after_run >= up_to_run)
 		return 0;
-	if (scan_open(db->events_by_mailbox, &c, error_r) < 0)
+	if (db_ev_cursor_open(db->events_by_mailbox, NULL, &c, error_r) < 0)
 		return -1;
 	seek = db_mailbox_run_key(mailbox, after_run + 1, &seek_len);
-	ret = scan_get(&c, seek, seek_len, error_r);
+	ret = db_ev_cursor_seek(&c, seek, seek_len, error_r);
 	while (ret == 0) {
 		const unsigned char *k = c.key.data;
 		uint64_t run;
@@ -488,10 +436,10 @@ light_by_index(struct db *db, const char *mailbox, uint64_t after_run,
 			ret = -1;
 			break;
 		}
-		ret = scan_get(&c, NULL, 0, error_r);
+		ret = db_ev_cursor_next(&c, error_r);
 	}
 	free(seek);
-	scan_close(&c);
+	db_ev_cursor_close(&c);
 	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }
 
@@ -849,15 +797,15 @@ static int
 count_events(struct db *db, uint64_t base, uint64_t up_to, double *all_r,
 	     double *range_r, const char **error_r)
 {
-	struct scan_cursor c;
+	struct db_ev_cursor c;
 	unsigned char seek[8];
 	int ret;
 
 	*all_r = *range_r = 0;
-	if (scan_open(db->runs, &c, error_r) < 0)
+	if (db_ev_cursor_open(db->runs, NULL, &c, error_r) < 0)
 		return -1;
 	db_put_be64(seek, base + 1);
-	ret = scan_get(&c, seek, sizeof(seek), error_r);
+	ret = db_ev_cursor_seek(&c, seek, sizeof(seek), error_r);
 	while (ret == 0) {
 		struct db_run run;
 
@@ -872,9 +820,9 @@ count_events(struct db *db, uint64_t base, uint64_t up_to, double *all_r,
 		if (run.id <= up_to)
 			*range_r += (double)run.events;
 		db_run_clear(&run);
-		ret = scan_get(&c, NULL, 0, error_r);
+		ret = db_ev_cursor_next(&c, error_r);
 	}
-	scan_close(&c);
+	db_ev_cursor_close(&c);
 	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }
 
