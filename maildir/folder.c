@@ -433,7 +433,20 @@ maildir_make_folder(const char *path, bool subfolder,
 	if (subfolder) {
 		marker = xasprintf("%s/%s", path, MAILDIR_SUBFOLDER_FILE);
 		fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST) {
+		if (fd < 0 && errno == EEXIST) {
+			struct stat st;
+
+			if (lstat(marker, &st) < 0) {
+				maildir_error(error_r, "cannot read %s: %s", marker,
+					      strerror(errno));
+				free(marker);
+				return -1;
+			}
+			if (maildir_own_existing(marker, &st, owner, error_r) < 0) {
+				free(marker);
+				return -1;
+			}
+		} else if (fd < 0) {
 			maildir_error(error_r, "cannot create %s: %s", marker,
 				      strerror(errno));
 			free(marker);

@@ -106,6 +106,25 @@ maildir_fchown(int fd, const char *path, const struct maildir_owner *owner,
 }
 
 int
+maildir_own_existing(const char *path, const struct stat *st,
+		     const struct maildir_owner *owner, char **error_r)
+{
+	int fd, ret;
+
+	if (!owner->chown || st->st_uid != geteuid() ||
+	    (st->st_uid == owner->uid && st->st_gid == owner->gid))
+		return 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		maildir_error(error_r, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	ret = maildir_fchown(fd, path, owner, error_r);
+	close(fd);
+	return ret;
+}
+
+int
 maildir_mkdir(const char *path, const struct maildir_owner *owner,
 	      char **error_r)
 {
@@ -113,8 +132,9 @@ maildir_mkdir(const char *path, const struct maildir_owner *owner,
 	int fd, ret = -1;
 
 	if (mkdir(path, 0700) < 0) {
-		if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			return 0;
+		/* a run killed between mkdir() and fchown() left it ours */
+		if (errno == EEXIST && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return maildir_own_existing(path, &st, owner, error_r);
 		if (errno == EEXIST)
 			maildir_error(error_r, "cannot create folder %s: something "
 				      "else than a folder has that name", path);

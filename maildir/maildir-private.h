@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/util.h"
@@ -60,9 +61,15 @@ void maildir_error_prefix(char **error_r, const char *fmt, ...) ATTR_FORMAT(2, 3
 /* ---- files (io.c) ---- */
 int maildir_fsync_dir(const char *dir, char **error_r);
 /* Makes directory path (0700, given to owner); 1 when it was made, 0 when
- * it already was there (as a directory), -1 on error. */
+ * it already was there (as a directory, given to owner as
+ * maildir_own_existing() does), -1 on error. */
 int maildir_mkdir(const char *path, const struct maildir_owner *owner,
 		  char **error_r);
+/* Gives path (st: its lstat()) to owner when this process owns it and
+ * owner is someone else: what a run killed between creating an entry
+ * and giving it away leaves.  An entry of a third user is left alone. */
+int maildir_own_existing(const char *path, const struct stat *st,
+			 const struct maildir_owner *owner, char **error_r);
 /* Gives the new file fd to owner (nothing when not running as root). */
 int maildir_fchown(int fd, const char *path, const struct maildir_owner *owner,
 		   char **error_r);

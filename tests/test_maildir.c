@@ -1559,6 +1559,62 @@ START_TEST(test_ownership)
 }
 END_TEST
 
+/* A run killed between creating a folder (or the subfolder marker) and
+ * giving it away left it root's: the next run gives it to the tree's
+ * owner, or the server, running as that owner, cannot open the folder.
+ * An entry of a third user is not ours to change. */
+START_TEST(test_ownership_after_kill)
+{
+	static const char *const ours[] = {
+		"", "cur", "new", ".Greetings", ".Greetings/cur",
+		".Greetings/maildirfolder",
+	};
+	struct maildir_folder *folder;
+	char *path;
+	struct stat st;
+	int fd;
+
+	if (geteuid() != 0)
+		return;	/* only root gives files away */
+	ck_assert_int_eq(chown(files_dir, 4242, 4343), 0);
+	path = xasprintf("%s/2001", files_dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(chown(path, 4242, 4343), 0);
+	free(path);
+	for (size_t i = 0; i < N_ELEMENTS(ours); i++) {
+		path = mpath("%s", ours[i]);
+		if (strstr(ours[i], "maildirfolder") != NULL) {
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+			ck_assert_int_ge(fd, 0);
+			close(fd);
+		} else {
+			ck_assert_int_eq(mkdir(path, 0700), 0);
+		}
+		free(path);
+	}
+	path = mpath(".Greetings/new");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(chown(path, 5555, 5555), 0);
+	free(path);
+
+	folder = open_folder("Greetings");
+	write_msg(folder, reserve(folder, 1), "x", 1, 0, "");
+	maildir_folder_close(&folder);
+	for (size_t i = 0; i < N_ELEMENTS(ours); i++) {
+		path = mpath("%s", ours[i]);
+		ck_assert_int_eq(lstat(path, &st), 0);
+		ck_assert_msg(st.st_uid == 4242 && st.st_gid == 4343,
+			      "%s: %ld:%ld", path, (long)st.st_uid,
+			      (long)st.st_gid);
+		free(path);
+	}
+	path = mpath(".Greetings/new");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 5555);
+	free(path);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -1597,6 +1653,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_tmp_cleaned);
 	tcase_add_test(tc, test_corrupt_files);
 	tcase_add_test(tc, test_ownership);
+	tcase_add_test(tc, test_ownership_after_kill);
 	suite_add_tcase(s, tc);
 	return s;
 }
