@@ -888,7 +888,7 @@ config_load_file(const char *path, FILE *file, struct config **config_r,
 	config->path = xstrdup(path);
 	server_defaults(&config->production);
 	server_defaults(&config->backup);
-	config->jobs = 1;
+	config->jobs = 4;
 	config->delete_guard = 50;
 	config->delete_guard_min = 10;
 	config->max_run_seconds = 4 * 3600;

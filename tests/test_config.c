@@ -373,7 +373,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(config->folders[1], "Greetings");
 	ck_assert_uint_eq(config->skip_headers_count, 1);
 	ck_assert_str_eq(config->skip_headers[0], "X-Broadcast: yes");
-	ck_assert_uint_eq(config->jobs, 1);
+	ck_assert_uint_eq(config->jobs, 4);
 	ck_assert_uint_eq(config->delete_guard, 50);
 	ck_assert_uint_eq(config->delete_guard_min, 10);
 	ck_assert_str_eq(config->archive_dir, "/var/lib/mm/archive");
@@ -1107,7 +1107,7 @@ static const struct {
 	/* numbers, one derived from tls */
 	{ "", "production", "port", "993" },
 	{ "[production]\ntls = starttls\n", "production", "port", "143" },
-	{ "", "mirror", "jobs", "1" },
+	{ "", "mirror", "jobs", "4" },
 	{ "", "mirror", "max_run_seconds", "14400" },
 	{ "", "web", "port", "8443" },
 	{ "", "backup", "max_message_seconds", "0" },
