@@ -697,8 +697,8 @@ diff_mailbox(struct cli *cli, const char *mailbox, const struct db_snapshot *a,
 }
 
 /* The way the history is read: chosen by estimates, unless the hidden
- * MMIRROR_HISTORY_SCAN (by-mailbox or by-run) names one, for the tests
- * that compare the two. */
+ * MMIRROR_HISTORY_SCAN (by-mailbox, by-run or, for diff, by-message)
+ * names one, for the tests that compare them. */
 static enum db_scan_way
 scan_way(void)
 {
@@ -708,6 +708,8 @@ scan_way(void)
 		return DB_SCAN_BY_MAILBOX;
 	if (s != NULL && strcmp(s, "by-run") == 0)
 		return DB_SCAN_BY_RUN;
+	if (s != NULL && strcmp(s, "by-message") == 0)
+		return DB_SCAN_BY_MESSAGE;
 	return DB_SCAN_AUTO;
 }
 
@@ -797,8 +799,8 @@ cmd_diff(struct cli *cli, int argc, char **argv)
 	dc.changes = changes;
 	dc.totals = &totals;
 	dc.reversed = from > to;
-	if (db_snapshots_each(db, names, names_count, lo, hi, scan_way(), 0,
-			      diff_cb, &dc, &error) < 0) {
+	if (db_changes_each(db, names, names_count, lo, hi, scan_way(), diff_cb,
+			    &dc, &error) < 0) {
 		cli_error("%s", error);
 		ret = EXIT_PARTIAL;
 		goto out;
@@ -826,6 +828,55 @@ struct export_ctx {
 	size_t lines;
 };
 
+/* One message of an export as a JSON line: json_message()'s fields and
+ * run, mailbox, folder, its keys added in sorted order (jansson keeps
+ * that order), the same bytes as JSON_SORT_KEYS gives without sorting
+ * each line's keys. */
+static void
+export_line(const struct db_event *e, uint64_t run, const char *mailbox)
+{
+	static char buf[16384];
+	json_t *o = json_object();
+	size_t len;
+
+	if (e->archive_id[0] != '\0')
+		json_object_set_new(o, "archive_id", output_json_text(e->archive_id));
+	json_object_set_new(o, "date", output_json_text(e->date));
+	json_object_set_new(o, "flags", json_flags(e->flags));
+	json_object_set_new(o, "folder", output_json_text(e->folder));
+	json_object_set_new(o, "form", json_string(form_name(db_snapshot_form(e))));
+	json_object_set_new(o, "from", output_json_text(e->from));
+	json_object_set_new(o, "internaldate", json_time(e->internaldate));
+	json_object_set_new(o, "mailbox", output_json_text(mailbox));
+	json_object_set_new(o, "message_id", output_json_text(e->message_id));
+	json_object_set_new(o, "run", json_integer((json_int_t)run));
+	if (digest_known(e->digest)) {
+		char hex[SHA256_HEX_LEN + 1];
+
+		hex_encode(e->digest, 32, hex);
+		json_object_set_new(o, "sha256", json_string(hex));
+	}
+	json_object_set_new(o, "size", json_integer((json_int_t)e->size));
+	json_object_set_new(o, "subject", output_json_text(e->subject));
+	json_object_set_new(o, "uid", json_integer(e->uid));
+	/* into one buffer, written at once: json_dumpf() writes each token */
+	len = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
+	if (len == 0)
+		fatal("cannot format the JSON output");
+	if (len < sizeof(buf)) {
+		buf[len] = '\n';
+		fwrite(buf, 1, len + 1, stdout);
+	} else {
+		char *text = json_dumps(o, JSON_COMPACT);
+
+		if (text == NULL)
+			fatal("cannot format the JSON output");
+		puts(text);
+		free(text);
+	}
+	json_decref(o);
+}
+
 static int
 export_cb(const char *mailbox, const struct db_snapshot *snap,
 	  const struct db_snapshot *same, void *context, const char **error_r)
@@ -835,19 +886,7 @@ export_cb(const char *mailbox, const struct db_snapshot *snap,
 	(void)same;
 	(void)error_r;
 	for (size_t k = 0; k < snap->count; k++) {
-		json_t *m = json_message(&snap->msgs[k], true);
-		char *text;
-
-		json_object_set_new(m, "run", json_integer((json_int_t)ec->run));
-		json_object_set_new(m, "mailbox", output_json_text(mailbox));
-		json_object_set_new(m, "folder",
-				    output_json_text(snap->msgs[k].folder));
-		text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
-		if (text == NULL)
-			fatal("cannot format the JSON output");
-		puts(text);
-		free(text);
-		json_decref(m);
+		export_line(&snap->msgs[k], ec->run, mailbox);
 		ec->lines++;
 	}
 	return 0;

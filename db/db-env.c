@@ -127,6 +127,54 @@ db_messages_by_backup_key(DB *secondary, const DBT *pkey, const DBT *pdata,
 	return 0;
 }
 
+int
+db_events_by_message_key(DB *secondary, const DBT *pkey, const DBT *pdata,
+			 DBT *skey)
+{
+	const unsigned char *mailbox;
+	const char *folder, *error;
+	unsigned char *key, *p;
+	size_t mlen, flen;
+	uint64_t run;
+	uint32_t seq, uid;
+	int ret;
+
+	(void)secondary;
+	if (db_event_key_parse(pkey->data, pkey->size, &run, &mailbox, &mlen,
+			       &seq) < 0) {
+		snprintf(db_last_bdb_msg, sizeof(db_last_bdb_msg),
+			 "event key of %u bytes is malformed", pkey->size);
+		return EINVAL;
+	}
+	ret = db_event_peek_message(pdata->data, pdata->size, &folder, &flen,
+				    &uid, &error);
+	if (ret < 0) {
+		snprintf(db_last_bdb_msg, sizeof(db_last_bdb_msg), "%s", error);
+		return EINVAL;
+	}
+	if (ret == 0)
+		return DB_DONOTINDEX;
+	key = p = xmalloc(mlen + 1 + flen + 1 + 4 + 8 + 4);
+	memcpy(p, mailbox, mlen);
+	p[mlen] = '\0';
+	p += mlen + 1;
+	memcpy(p, folder, flen);
+	p[flen] = '\0';
+	p += flen + 1;
+	p[0] = (unsigned char)(uid >> 24);
+	p[1] = (unsigned char)(uid >> 16);
+	p[2] = (unsigned char)(uid >> 8);
+	p[3] = (unsigned char)uid;
+	/* the primary key's run and seq, both big-endian already */
+	memcpy(p + 4, pkey->data, 8);
+	memcpy(p + 12, (const unsigned char *)pkey->data + pkey->size - 4, 4);
+	memset(skey, 0, sizeof(*skey));
+	skey->data = key;
+	skey->size = (u_int32_t)(p + 16 - key);
+	skey->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
 /* Secondary key of an event: mailbox \0 run seq, so that one mailbox's
  * history is one range, whatever the other mailboxes did. */
 static int
@@ -272,7 +320,8 @@ db_free(struct db *db, bool checkpoint, bool sync)
 	DB **handles[] = {
 		&db->messages_by_backup, &db->archive, &db->intents,
 		&db->failback_intents,
-		&db->events_by_mailbox, &db->events, &db->runs,
+		&db->events_by_mailbox, &db->events_by_message, &db->events,
+		&db->runs,
 		&db->checkpoints, &db->history_meta, &db->directory,
 		&db->control, &db->messages, &db->folders, &db->subscriptions,
 		&db->alerts, &db->outbox,
@@ -445,6 +494,8 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	    db_open_one(db, &db->events, "events", false, error_r) < 0 ||
 	    db_open_one(db, &db->events_by_mailbox, "events_by_mailbox", false,
 			error_r) < 0 ||
+	    db_open_one(db, &db->events_by_message, "events_by_message", false,
+			error_r) < 0 ||
 	    db_open_one(db, &db->runs, "runs", false, error_r) < 0 ||
 	    db_open_one(db, &db->checkpoints, "checkpoints", false, error_r) < 0 ||
 	    db_open_one(db, &db->history_meta, "history_meta", false, error_r) < 0 ||
@@ -468,6 +519,18 @@ db_open(const char *dir, bool create, struct db **db_r, const char **error_r)
 	if (ret != 0) {
 		(void)db_bdb_error(ret, error_r, "associating the event index in %s",
 				   dir);
+		goto fail;
+	}
+	/* built from the events of a history written before it existed */
+	if (db_message_index_ensure(db, error_r) < 0) {
+		db_error_prefix(error_r, "%s", dir);
+		goto fail;
+	}
+	ret = db->events->associate(db->events, NULL, db->events_by_message,
+				    db_events_by_message_key, 0);
+	if (ret != 0) {
+		(void)db_bdb_error(ret, error_r, "associating the message event "
+				   "index in %s", dir);
 		goto fail;
 	}
 	*db_r = db;

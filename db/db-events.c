@@ -230,6 +230,49 @@ db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
 }
 
 int
+db_event_peek_message(const unsigned char *data, size_t len,
+		      const char **folder_r, size_t *folder_len_r,
+		      uint32_t *uid_r, const char **error_r)
+{
+	struct db_reader r;
+	unsigned int kind;
+
+	if (db_reader_init(&r, "event", data, len, error_r) < 0 ||
+	    db_read_enum(&r, "kind", DB_EV_KIND_MAX, &kind, error_r) < 0 ||
+	    db_read_str_ref(&r, folder_r, folder_len_r, error_r) < 0 ||
+	    db_read_u32(&r, uid_r, error_r) < 0)
+		return -1;
+	if (kind == 0) {
+		*error_r = "event record has kind 0";
+		return -1;
+	}
+	return *uid_r != 0 && kind != DB_EV_GUARD &&
+		kind != DB_EV_UIDVALIDITY_RESET ? 1 : 0;
+}
+
+unsigned char *
+db_message_run_key(const char *mailbox, const char *folder, size_t folder_len,
+		   uint32_t uid, uint64_t run, size_t *len_r)
+{
+	size_t mlen = strlen(mailbox);
+	unsigned char *key = xmalloc(mlen + 1 + folder_len + 1 + 4 + 8);
+	unsigned char *p = key;
+
+	memcpy(p, mailbox, mlen + 1);
+	p += mlen + 1;
+	memcpy(p, folder, folder_len);
+	p[folder_len] = '\0';
+	p += folder_len + 1;
+	p[0] = (unsigned char)(uid >> 24);
+	p[1] = (unsigned char)(uid >> 16);
+	p[2] = (unsigned char)(uid >> 8);
+	p[3] = (unsigned char)uid;
+	db_put_be64(p + 4, run);
+	*len_r = (size_t)(p + 12 - key);
+	return key;
+}
+
+int
 db_event_put(struct db *db, struct db_txn *txn, uint64_t run,
 	     const char *mailbox, uint32_t seq, const struct db_event *ev,
 	     const char **error_r)

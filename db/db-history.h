@@ -235,6 +235,10 @@ enum db_scan_way {
 	DB_SCAN_AUTO = 0,	/* chosen by db_scan_choose() from estimates */
 	DB_SCAN_BY_MAILBOX,
 	DB_SCAN_BY_RUN,
+	/* db_changes_each() only: each message that has events between the
+	 * two runs, rebuilt from its own events through the
+	 * events_by_message index (cheap when the runs are close) */
+	DB_SCAN_BY_MESSAGE,
 };
 
 /* What the choice is made from. */
@@ -244,9 +248,15 @@ struct db_scan_estimate {
 	uint64_t runs;		/* runs in the range */
 	size_t mailboxes;	/* wanted mailboxes */
 	size_t windows;		/* passes over the runs (0 counts as 1) */
+	/* events of the wanted mailboxes between the two runs */
+	double window_events;
 };
-/* The way that reads less (pure; never DB_SCAN_AUTO). */
+/* The way that reads less of the two that rebuild whole snapshots
+ * (pure; DB_SCAN_BY_MAILBOX or DB_SCAN_BY_RUN). */
 enum db_scan_way db_scan_choose(const struct db_scan_estimate *est);
+/* The way that reads less for db_changes_each(): DB_SCAN_BY_MESSAGE, or
+ * what db_scan_choose() says (pure). */
+enum db_scan_way db_changes_choose(const struct db_scan_estimate *est);
 
 /* Called once per mailbox, in the order given, with its snapshots after
  * the two runs (the same pointer twice when they are the same run).  Both
@@ -267,6 +277,15 @@ int db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		      uint64_t run_a, uint64_t run_b, enum db_scan_way way,
 		      size_t window, db_snapshots_cb *cb, void *ctx,
 		      const char **error_r);
+
+/* Like db_snapshots_each(), for what differs between the two runs: the
+ * snapshots may hold only the messages that have events between them
+ * (every other message is the same in both, so comparing the two gives
+ * what comparing whole snapshots gives).  DB_SCAN_BY_MESSAGE reads only
+ * those messages' events; DB_SCAN_AUTO chooses by db_changes_choose(). */
+int db_changes_each(struct db *db, char *const *mailboxes, size_t count,
+		    uint64_t run_a, uint64_t run_b, enum db_scan_way way,
+		    db_snapshots_cb *cb, void *ctx, const char **error_r);
 
 /* ---- checkpoint and pruning ---- */
 struct db_checkpoint {

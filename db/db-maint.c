@@ -240,27 +240,75 @@ index_restart(void *context)
 	ic->indexed = 0;
 }
 
+/* The index holds want entries (of what). */
+static int
+index_holds(DB *index, const char *name, uint64_t want, const char *what,
+	    struct check *c, const char **error_r)
+{
+	DB_BTREE_STAT *i = NULL;
+	int ret;
+
+	ret = index->stat(index, NULL, &i, 0);
+	if (ret != 0)
+		return db_bdb_error(ret, error_r, "reading the index %s", name);
+	if (i->bt_ndata != want)
+		problem(c, "%s: the index holds %lu entries for %" PRIu64 " %s",
+			name, (unsigned long)i->bt_ndata, want, what);
+	free(i);
+	return 0;
+}
+
 /* A secondary index that holds one entry per primary record. */
 static int
 index_matches(DB *primary, DB *index, const char *name, struct check *c,
 	      const char **error_r)
 {
-	DB_BTREE_STAT *p = NULL, *i = NULL;
+	DB_BTREE_STAT *p = NULL;
 	int ret;
 
 	ret = primary->stat(primary, NULL, &p, 0);
-	if (ret == 0)
-		ret = index->stat(index, NULL, &i, 0);
-	if (ret != 0) {
-		free(p);
+	if (ret != 0)
 		return db_bdb_error(ret, error_r, "reading the index %s", name);
-	}
-	if (p->bt_ndata != i->bt_ndata)
-		problem(c, "%s: the index holds %lu entries for %lu records", name,
-			(unsigned long)i->bt_ndata, (unsigned long)p->bt_ndata);
+	ret = index_holds(index, name, p->bt_ndata, "records", c, error_r);
 	free(p);
-	free(i);
+	return ret;
+}
+
+/* events_by_message: one entry per message event. */
+static int
+message_event_cb(const DBT *key, const DBT *data, void *context,
+		 const char **error_r)
+{
+	uint64_t *count = context;
+	const char *folder, *error;
+	size_t flen;
+	uint32_t uid;
+
+	(void)key;
+	(void)error_r;
+	/* a malformed record is reported by the decoding pass */
+	if (db_event_peek_message(data->data, data->size, &folder, &flen, &uid,
+				  &error) == 1)
+		(*count)++;
 	return 0;
+}
+
+static void
+message_event_restart(void *context)
+{
+	*(uint64_t *)context = 0;
+}
+
+static int
+message_index_matches(struct db *db, struct check *c, const char **error_r)
+{
+	uint64_t count = 0;
+
+	if (db_collect(db, db->events, NULL, NULL, 0, message_event_cb,
+		       message_event_restart, &count, "events", error_r) != 0)
+		return -1;
+	return index_holds(db->events_by_message, "events_by_message", count,
+			   "message events", c, error_r);
 }
 
 /* ---- the history agrees with the state ---- */
@@ -466,7 +514,8 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 			(unsigned long)stat->bt_ndata, ic.indexed);
 	free(stat);
 	if (index_matches(db->events, db->events_by_mailbox, "events_by_mailbox",
-			  &c, error_r) < 0)
+			  &c, error_r) < 0 ||
+	    message_index_matches(db, &c, error_r) < 0)
 		return -1;
 
 	if (db_chain_verify(db, &report, error_r) < 0) {

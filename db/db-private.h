@@ -12,6 +12,20 @@
 #include "util/util.h"
 #include "db/db.h"
 
+struct db_event;
+struct db_scan_estimate;
+
+/* The events_by_message index's key of an event (Berkeley DB's
+ * secondary key callback): mailbox \0 folder \0 uid run seq, so that
+ * one message's history is one range; DB_DONOTINDEX for a folder
+ * event, EINVAL for a malformed record. */
+int db_events_by_message_key(DB *secondary, const DBT *pkey, const DBT *pdata,
+			     DBT *skey);
+/* Makes the index complete before it is associated: a history written
+ * before it existed is indexed in batches of their own transactions
+ * (once; an interrupted build goes on at the next open). */
+int db_message_index_ensure(struct db *db, const char **error_r);
+
 /* The file holding every database as a named sub-database. */
 #define DB_FILE_NAME "mmirror.db"
 /* The first byte of every record value. */
@@ -37,6 +51,9 @@ struct db {
 	DB *failback_intents;	/* APPENDs to production in flight (db-failback.c) */
 	DB *events;		/* (run, mailbox, seq) -> event (db-events.c) */
 	DB *events_by_mailbox;	/* secondary index: (mailbox, run, seq) */
+	/* secondary index of the message events: (mailbox, folder, uid,
+	 * run, seq) */
+	DB *events_by_message;
 	DB *runs;		/* run id -> run record (db-runs.c) */
 	DB *checkpoints;	/* (run, mailbox, folder, uid) -> snapshot entry */
 	DB *history_meta;	/* "checkpoint" -> the current checkpoint */
@@ -90,6 +107,32 @@ unsigned char *db_event_key(uint64_t run, const char *mailbox, uint32_t seq,
 int db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
 		       const unsigned char **mailbox_r, size_t *mailbox_len_r,
 		       uint32_t *seq_r);
+/* The message an encoded event is about, without decoding it: 1 with
+ * *folder_r (into data, *folder_len_r bytes) and *uid_r for a message
+ * event (a UID other than 0), 0 for a folder event, -1 (*error_r) for a
+ * malformed record. */
+int db_event_peek_message(const unsigned char *data, size_t len,
+			  const char **folder_r, size_t *folder_len_r,
+			  uint32_t *uid_r, const char **error_r);
+/* The events_by_message index's key of a message's events from run on:
+ * mailbox, NUL, folder, NUL, UID (4 bytes), run (8), both big-endian;
+ * *len_r = strlen(mailbox) + folder_len + 14.  Returns a new buffer. */
+unsigned char *db_message_run_key(const char *mailbox, const char *folder,
+				  size_t folder_len, uint32_t uid,
+				  uint64_t run, size_t *len_r);
+/* The checkpoint of run's entry for (mailbox, folder, uid): 0 with
+ * *ev_r (clear it later), DB_RET_NOTFOUND, or -1. */
+int db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,
+			const char *folder, uint32_t uid, struct db_event *ev_r,
+			const char **error_r);
+/* The estimates db_scan_choose() and db_changes_choose() decide from,
+ * for names (sorted) read from the checkpoint base (0: none) to up_to,
+ * compared after lo, in windows of window mailboxes (0: the default);
+ * Berkeley DB's key-range estimates and the run records. */
+int db_scan_estimate_get(struct db *db, char *const *names, size_t count,
+			 uint64_t base, uint64_t lo, uint64_t up_to,
+			 size_t window, struct db_scan_estimate *est,
+			 const char **error_r);
 void db_put_be64(unsigned char *p, uint64_t v);
 uint64_t db_get_be64(const unsigned char *p);
 /* A cursor over one of the history's databases (events, their index by
@@ -203,6 +246,10 @@ int db_read_bool(struct db_reader *r, const char *field, bool *v_r,
 int db_read_enum(struct db_reader *r, const char *field, unsigned int max,
 		 unsigned int *v_r, const char **error_r);
 int db_read_skip_str(struct db_reader *r, const char **error_r);
+/* A length-prefixed string in place: *s_r points into the record (not
+ * NUL-terminated, *len_r bytes); nothing is allocated. */
+int db_read_str_ref(struct db_reader *r, const char **s_r, size_t *len_r,
+		    const char **error_r);
 int db_read_bytes(struct db_reader *r, void *out, size_t len,
 		  const char **error_r);
 /* Fails when bytes are left over. */

@@ -220,6 +220,20 @@ db_read_str(struct db_reader *r, char **s_r, const char **error_r)
 }
 
 int
+db_read_str_ref(struct db_reader *r, const char **s_r, size_t *len_r,
+		const char **error_r)
+{
+	uint32_t len;
+
+	if (db_read_str_len(r, &len, error_r) < 0)
+		return -1;
+	*s_r = (const char *)r->data + r->pos;
+	*len_r = len;
+	r->pos += len;
+	return 0;
+}
+
+int
 db_read_skip_str(struct db_reader *r, const char **error_r)
 {
 	uint32_t len;

@@ -21,16 +21,19 @@
  * the bulk cursor (a descent of the tree and a buffer filled anew). */
 #define COST_BY_INDEX 3.0
 #define COST_SEEK 16.0
+/* An event between two runs read by message: its read through the
+ * mailbox index, a seek of the message index, and the few events of
+ * its message's history (an add, some flag changes, a removal). */
+#define COST_PER_CHANGE (COST_BY_INDEX + COST_SEEK + 4 * COST_BY_INDEX)
 
-enum db_scan_way
-db_scan_choose(const struct db_scan_estimate *est)
+/* The cost of rebuilding whole snapshots each way. */
+static void
+scan_costs(const struct db_scan_estimate *est, double *by_mailbox_r,
+	   double *by_run_r)
 {
-	double by_mailbox, by_run, skipped;
+	double skipped;
 
-	/* nothing to read either way */
-	if (est->mailboxes == 0 || est->runs == 0)
-		return DB_SCAN_BY_MAILBOX;
-	by_mailbox = est->need_events * COST_BY_INDEX +
+	*by_mailbox_r = est->need_events * COST_BY_INDEX +
 		(double)est->mailboxes * COST_SEEK;
 	/* the events of other mailboxes between the wanted ones are read
 	 * or seeked over, whichever is less; one seek per run at least */
@@ -40,9 +43,37 @@ db_scan_choose(const struct db_scan_estimate *est)
 	if (skipped > (double)est->runs * (double)est->mailboxes * COST_SEEK)
 		skipped = (double)est->runs * (double)est->mailboxes * COST_SEEK;
 	/* a seek per run at least, in each window's pass */
-	by_run = est->need_events + skipped +
+	*by_run_r = est->need_events + skipped +
 		(double)est->runs * (double)(est->windows > 0 ? est->windows : 1) *
 		COST_SEEK;
+}
+
+enum db_scan_way
+db_scan_choose(const struct db_scan_estimate *est)
+{
+	double by_mailbox, by_run;
+
+	/* nothing to read either way */
+	if (est->mailboxes == 0 || est->runs == 0)
+		return DB_SCAN_BY_MAILBOX;
+	scan_costs(est, &by_mailbox, &by_run);
+	return by_run < by_mailbox ? DB_SCAN_BY_RUN : DB_SCAN_BY_MAILBOX;
+}
+
+enum db_scan_way
+db_changes_choose(const struct db_scan_estimate *est)
+{
+	double by_mailbox, by_run, by_message;
+
+	if (est->mailboxes == 0 || est->runs == 0)
+		return DB_SCAN_BY_MESSAGE;
+	scan_costs(est, &by_mailbox, &by_run);
+	/* each event between the runs read through the mailbox index, then
+	 * its message's whole history through the message index */
+	by_message = est->window_events * COST_PER_CHANGE +
+		(double)est->mailboxes * COST_SEEK;
+	if (by_message < by_mailbox && by_message < by_run)
+		return DB_SCAN_BY_MESSAGE;
 	return by_run < by_mailbox ? DB_SCAN_BY_RUN : DB_SCAN_BY_MAILBOX;
 }
 
@@ -826,15 +857,19 @@ count_events(struct db *db, uint64_t base, uint64_t up_to, double *all_r,
 	return ret < 0 && ret != DB_RET_NOTFOUND ? -1 : 0;
 }
 
-static int
-scan_estimate(struct db *db, char *const *names, size_t count, uint64_t base,
-	      uint64_t up_to, struct db_scan_estimate *est, const char **error_r)
+int
+db_scan_estimate_get(struct db *db, char *const *names, size_t count,
+		     uint64_t base, uint64_t lo, uint64_t up_to, size_t window,
+		     struct db_scan_estimate *est, const char **error_r)
 {
-	double all, below, above;
+	double all, below, middle, above;
 	unsigned char *k = NULL;
 
 	memset(est, 0, sizeof(*est));
+	if (window == 0)
+		window = SCAN_WINDOW;
 	est->mailboxes = count;
+	est->windows = (count + window - 1) / window;
 	est->runs = up_to > base ? up_to - base : 0;
 	if (count == 0 || est->runs == 0)
 		return 0;
@@ -849,12 +884,18 @@ scan_estimate(struct db *db, char *const *names, size_t count, uint64_t base,
 		if (key_share(db->events_by_mailbox, k, mlen + 8, &below,
 			      error_r) < 0)
 			goto fail;
+		db_put_be64(k + mlen, lo + 1);
+		if (key_share(db->events_by_mailbox, k, mlen + 8, &middle,
+			      error_r) < 0)
+			goto fail;
 		db_put_be64(k + mlen, up_to + 1);
 		if (key_share(db->events_by_mailbox, k, mlen + 8, &above,
 			      error_r) < 0)
 			goto fail;
 		if (above > below)
 			est->need_events += (above - below) * all;
+		if (above > middle)
+			est->window_events += (above - middle) * all;
 	}
 	free(k);
 	return 0;
@@ -894,13 +935,12 @@ db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		s.have_cp = true;
 		s.base = cp.run;
 	}
-	if (way == DB_SCAN_AUTO) {
+	if (way != DB_SCAN_BY_MAILBOX && way != DB_SCAN_BY_RUN) {
 		struct db_scan_estimate est;
 
-		if (scan_estimate(db, mailboxes, count, s.base, s.run_b, &est,
-				  error_r) < 0)
+		if (db_scan_estimate_get(db, mailboxes, count, s.base, s.run_a,
+					 s.run_b, window, &est, error_r) < 0)
 			return -1;
-		est.windows = (count + window - 1) / window;
 		way = db_scan_choose(&est);
 	}
 	for (size_t from = 0; from < count; from += window) {

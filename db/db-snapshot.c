@@ -211,6 +211,36 @@ checkpoint_key(uint64_t run, const char *mailbox, const char *folder,
 	return key;
 }
 
+int
+db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,
+		    const char *folder, uint32_t uid, struct db_event *ev_r,
+		    const char **error_r)
+{
+	size_t len;
+	unsigned char *key = checkpoint_key(run, mailbox, folder, uid, &len);
+	DBT k, v;
+	int ret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = key;
+	k.size = (u_int32_t)len;
+	v.flags = DB_DBT_MALLOC;
+	ret = db->checkpoints->get(db->checkpoints, NULL, &k, &v, 0);
+	free(key);
+	if (ret == DB_NOTFOUND)
+		return DB_RET_NOTFOUND;
+	if (ret != 0)
+		return db_bdb_error(ret, error_r, "reading the history checkpoint");
+	ret = db_event_decode(v.data, v.size, ev_r, error_r);
+	free(v.data);
+	if (ret < 0) {
+		db_error_prefix(error_r, "history checkpoint");
+		return -1;
+	}
+	return 0;
+}
+
 struct load_ctx {
 	struct db_snapshot *snap;
 };

@@ -1,6 +1,7 @@
 /* db_snapshots_each(): the snapshots of many mailboxes, read mailbox by
- * mailbox or run by run, against snapshots computed directly in the test
- * from the events it wrote; and the choice between the two ways. */
+ * mailbox or run by run, and db_changes_each(), message by message,
+ * against snapshots computed directly in the test from the events it
+ * wrote; and the choice between the ways. */
 #include "config.h"
 
 #include <check.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <db.h>
 
 #include "util/util.h"
 #include "db/db.h"
@@ -50,11 +53,49 @@ START_TEST(test_scan_choice)
 	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
 		struct db_scan_estimate est = {
 			rows[i].need, rows[i].range, rows[i].runs, rows[i].mailboxes,
-			rows[i].windows,
+			rows[i].windows, rows[i].need,
 		};
 
 		ck_assert_msg(db_scan_choose(&est) == rows[i].want,
 			      "row %zu: chose %d", i, (int)db_scan_choose(&est));
+	}
+}
+END_TEST
+
+START_TEST(test_changes_choice)
+{
+	static const struct {
+		double need, range, window;
+		uint64_t runs;
+		size_t mailboxes;
+		enum db_scan_way want;
+	} rows[] = {
+		/* two nights of a year, every mailbox: by message */
+		{ 1.88e6, 1.88e6, 5150, 365, 1000, DB_SCAN_BY_MESSAGE },
+		/* the first night against the last: by run */
+		{ 1.88e6, 1.88e6, 1.88e6, 365, 1000, DB_SCAN_BY_RUN },
+		/* a month of a year, every mailbox: by run */
+		{ 1.88e6, 1.88e6, 1.55e5, 365, 1000, DB_SCAN_BY_RUN },
+		/* a week of a year: by message */
+		{ 1.88e6, 1.88e6, 3.6e4, 365, 1000, DB_SCAN_BY_MESSAGE },
+		/* one mailbox, the whole year: by mailbox */
+		{ 1880, 1.88e6, 1880, 365, 1, DB_SCAN_BY_MAILBOX },
+		/* one mailbox, two nights: by message */
+		{ 1880, 1.88e6, 5, 365, 1, DB_SCAN_BY_MESSAGE },
+		/* two adjacent runs of 20,000 small ones: by message */
+		{ 4.2e5, 4.2e5, 40, 20000, 20, DB_SCAN_BY_MESSAGE },
+		/* nothing wanted */
+		{ 0, 1e6, 0, 365, 0, DB_SCAN_BY_MESSAGE },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
+		struct db_scan_estimate est = {
+			rows[i].need, rows[i].range, rows[i].runs, rows[i].mailboxes,
+			1, rows[i].window,
+		};
+
+		ck_assert_msg(db_changes_choose(&est) == rows[i].want,
+			      "row %zu: chose %d", i, (int)db_changes_choose(&est));
 	}
 }
 END_TEST
@@ -259,11 +300,66 @@ assert_same(const struct db_snapshot *got, const struct db_snapshot *want,
 	}
 }
 
+static bool
+same_entry(const struct db_event *a, const struct db_event *b)
+{
+	size_t la, lb;
+	unsigned char *ea = db_event_encode(a, &la);
+	unsigned char *eb = db_event_encode(b, &lb);
+	bool same = la == lb && memcmp(ea, eb, la) == 0;
+
+	free(ea);
+	free(eb);
+	return same;
+}
+
+/* got is want restricted to the messages of got or other (the two
+ * snapshots of db_changes_each()). */
+static void
+assert_restricted(const struct db_snapshot *got, const struct db_snapshot *other,
+		  const struct db_snapshot *want, const char *mailbox,
+		  uint64_t run)
+{
+	for (size_t i = 0; i < got->count; i++) {
+		const struct db_event *e = &got->msgs[i];
+		const struct db_event *x = db_snapshot_find(want, e->folder, e->uid);
+
+		ck_assert_msg(x != NULL && same_entry(e, x), "%s after run %"
+			      PRIu64 ": %s/%u is not the whole replay's", mailbox,
+			      run, e->folder, e->uid);
+	}
+	for (size_t i = 0; i < want->count; i++) {
+		const struct db_event *e = &want->msgs[i];
+
+		if (db_snapshot_find(other, e->folder, e->uid) != NULL)
+			ck_assert_msg(db_snapshot_find(got, e->folder, e->uid) != NULL,
+				      "%s after run %" PRIu64 ": %s/%u is missing",
+				      mailbox, run, e->folder, e->uid);
+	}
+}
+
+/* Every message that differs between a and b is in got (a's side). */
+static void
+assert_covers(const struct db_snapshot *got, const struct db_snapshot *a,
+	      const struct db_snapshot *b, const char *mailbox)
+{
+	for (size_t i = 0; i < a->count; i++) {
+		const struct db_event *e = &a->msgs[i];
+		const struct db_event *x = db_snapshot_find(b, e->folder, e->uid);
+
+		if (x == NULL || !same_entry(e, x))
+			ck_assert_msg(db_snapshot_find(got, e->folder, e->uid) != NULL,
+				      "%s: the change of %s/%u is missing", mailbox,
+				      e->folder, e->uid);
+	}
+}
+
 struct check_ctx {
 	char **names;
 	size_t count, next;
 	uint64_t lo, hi;
 	size_t *index;		/* names[i] is w->names[index[i]] */
+	bool changes;		/* db_changes_each(): only what changed */
 };
 
 static int
@@ -277,8 +373,18 @@ check_cb(const char *mailbox, const struct db_snapshot *at_lo,
 	ck_assert_uint_lt(cc->next, cc->count);
 	ck_assert_str_eq(mailbox, cc->names[cc->next]);
 	m = cc->index[cc->next++];
-	assert_same(at_lo, &w->snaps[cc->lo][m], mailbox, cc->lo);
-	assert_same(at_hi, &w->snaps[cc->hi][m], mailbox, cc->hi);
+	if (cc->changes) {
+		const struct db_snapshot *lo = &w->snaps[cc->lo][m];
+		const struct db_snapshot *hi = &w->snaps[cc->hi][m];
+
+		assert_restricted(at_lo, at_hi, lo, mailbox, cc->lo);
+		assert_restricted(at_hi, at_lo, hi, mailbox, cc->hi);
+		assert_covers(at_lo, lo, hi, mailbox);
+		assert_covers(at_hi, hi, lo, mailbox);
+	} else {
+		assert_same(at_lo, &w->snaps[cc->lo][m], mailbox, cc->lo);
+		assert_same(at_hi, &w->snaps[cc->hi][m], mailbox, cc->hi);
+	}
 	if (cc->lo == cc->hi)
 		ck_assert_ptr_eq(at_lo, at_hi);
 	return 0;
@@ -297,6 +403,9 @@ check_pair(uint64_t a, uint64_t b)
 		/* windows that end inside the list, and a last short one */
 		{ DB_SCAN_BY_RUN, 64 }, { DB_SCAN_BY_MAILBOX, 7 },
 	};
+	static const enum db_scan_way change_ways[] = {
+		DB_SCAN_AUTO, DB_SCAN_BY_MESSAGE, DB_SCAN_BY_RUN,
+	};
 	char *some[MAILBOXES];
 	size_t all_index[MAILBOXES], some_index[MAILBOXES], n_some = 0;
 
@@ -309,9 +418,9 @@ check_pair(uint64_t a, uint64_t b)
 	}
 	for (size_t i = 0; i < N_ELEMENTS(ways); i++) {
 		struct check_ctx all = { w->names, MAILBOXES, 0, a < b ? a : b,
-					 a < b ? b : a, all_index };
+					 a < b ? b : a, all_index, false };
 		struct check_ctx part = { some, n_some, 0, a < b ? a : b,
-					  a < b ? b : a, some_index };
+					  a < b ? b : a, some_index, false };
 		const char *error = NULL;
 
 		ck_assert_msg(db_snapshots_each(w->db, w->names, MAILBOXES, a, b,
@@ -323,6 +432,22 @@ check_pair(uint64_t a, uint64_t b)
 						ways[i].way, ways[i].window,
 						check_cb, &part, &error) == 0,
 			      "%s", error);
+		ck_assert_uint_eq(part.next, n_some);
+	}
+	for (size_t i = 0; i < N_ELEMENTS(change_ways); i++) {
+		struct check_ctx all = { w->names, MAILBOXES, 0, a < b ? a : b,
+					 a < b ? b : a, all_index, true };
+		struct check_ctx part = { some, n_some, 0, a < b ? a : b,
+					  a < b ? b : a, some_index, true };
+		const char *error = NULL;
+
+		ck_assert_msg(db_changes_each(w->db, w->names, MAILBOXES, a, b,
+					      change_ways[i], check_cb, &all,
+					      &error) == 0, "%s", error);
+		ck_assert_uint_eq(all.next, MAILBOXES);
+		ck_assert_msg(db_changes_each(w->db, some, n_some, a, b,
+					      change_ways[i], check_cb, &part,
+					      &error) == 0, "%s", error);
 		ck_assert_uint_eq(part.next, n_some);
 	}
 }
@@ -391,8 +516,8 @@ run_cli(const char *way, const char *args)
 	return out;
 }
 
-/* diff and export give the same bytes by mailbox and by run (with
- * MMIRROR_BIN set, as make check sets it). */
+/* diff and export give the same bytes by mailbox and by run, and diff
+ * by message too (with MMIRROR_BIN set, as make check sets it). */
 static void
 check_commands(const char *const *cases, size_t count)
 {
@@ -421,6 +546,13 @@ check_commands(const char *const *cases, size_t count)
 
 		ck_assert_msg(strcmp(a, b) == 0, "'%s' differs by mailbox and by run",
 			      cases[i]);
+		if (strstr(cases[i], "diff") != NULL) {
+			char *c = run_cli("by-message", cases[i]);
+
+			ck_assert_msg(strcmp(a, c) == 0, "'%s' differs by mailbox "
+				      "and by message", cases[i]);
+			free(c);
+		}
 		/* each shows changes or messages, not an empty history */
 		ck_assert_msg(strstr(a, "/INBOX") != NULL ||
 			      strstr(a, "\"INBOX\"") != NULL, "'%s': %.200s",
@@ -428,6 +560,95 @@ check_commands(const char *const *cases, size_t count)
 		free(a);
 		free(b);
 	}
+}
+
+/* ---- the index by message of a history written before it existed ---- */
+
+/* What an older mmirror left: no events_by_message, and no word of it
+ * in history_meta (at: or the word of a build stopped after that event
+ * key), through Berkeley DB itself. */
+static void
+strip_message_index(const unsigned char *at, size_t at_len)
+{
+	DB_ENV *env;
+	DB *meta;
+	DBT k, v;
+	unsigned char *word = NULL;
+	int ret;
+
+	ck_assert_int_eq(db_env_create(&env, 0), 0);
+	ret = env->open(env, w->tmp, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+			DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER, 0600);
+	ck_assert_msg(ret == 0, "%s", db_strerror(ret));
+	ret = env->dbremove(env, NULL, "mmirror.db", "events_by_message",
+			    DB_AUTO_COMMIT);
+	ck_assert_msg(ret == 0, "%s", db_strerror(ret));
+	ck_assert_int_eq(db_create(&meta, env, 0), 0);
+	ret = meta->open(meta, NULL, "mmirror.db", "history_meta", DB_BTREE,
+			 DB_AUTO_COMMIT, 0600);
+	ck_assert_msg(ret == 0, "%s", db_strerror(ret));
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = (void *)"message_index";
+	k.size = 13;
+	if (at == NULL) {
+		ck_assert_int_eq(meta->del(meta, NULL, &k, DB_AUTO_COMMIT), 0);
+	} else {
+		word = xmalloc(2 + at_len);
+		memcpy(word, "at", 2);
+		memcpy(word + 2, at, at_len);
+		v.data = word;
+		v.size = (u_int32_t)(2 + at_len);
+		ck_assert_int_eq(meta->put(meta, NULL, &k, &v, DB_AUTO_COMMIT), 0);
+	}
+	free(word);
+	ck_assert_int_eq(meta->close(meta, 0), 0);
+	ck_assert_int_eq(env->close(env, 0), 0);
+}
+
+static size_t
+check_problems(void)
+{
+	const char *error = NULL;
+	size_t problems = 0;
+	FILE *out = fopen("/dev/null", "w");
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(db_check_records(w->db, out, &problems, &error) == 0, "%s",
+		      error);
+	fclose(out);
+	return problems;
+}
+
+/* Reopened without the index, the history is indexed again, and diffs
+ * by message agree with the whole replay; a build that stopped goes on
+ * from where it stopped (and `db check` counts what it did not index:
+ * with a build started over, there would be nothing to count). */
+static void
+check_index_rebuilt(void)
+{
+	const char *error = NULL;
+	unsigned char at[8 + 32 + 4];
+	size_t len;
+
+	db_close(&w->db);
+	strip_message_index(NULL, 0);
+	ck_assert_msg(db_open(w->tmp, false, &w->db, &error) == 0, "%s", error);
+	ck_assert_uint_eq(check_problems(), 0);
+	check_pair(RUNS - 1, RUNS);
+	check_pair(PRUNE_BEFORE - 1, RUNS);
+
+	/* stopped after the events of runs up to 12: those are not indexed */
+	db_close(&w->db);
+	len = (size_t)snprintf((char *)at + 8, sizeof(at) - 8, "%s", "~");
+	at[0] = at[1] = at[2] = at[3] = at[4] = at[5] = at[6] = 0;
+	at[7] = 12;
+	strip_message_index(at, 8 + len);
+	ck_assert_msg(db_open(w->tmp, false, &w->db, &error) == 0, "%s", error);
+	/* the build went on after run 12's events, and only there: the
+	 * index misses the earlier ones (which a real build that stopped
+	 * there had written) */
+	ck_assert_uint_eq(check_problems(), 1);
 }
 
 START_TEST(test_scan_matches_naive_snapshots)
@@ -483,13 +704,15 @@ START_TEST(test_scan_matches_naive_snapshots)
 		check_commands(cases, N_ELEMENTS(cases));
 	}
 	{
-		struct check_ctx cc = { w->names, MAILBOXES, 0, 1, RUNS, NULL };
+		struct check_ctx cc = { w->names, MAILBOXES, 0, 1, RUNS, NULL,
+					false };
 
 		ck_assert_int_eq(db_snapshots_each(w->db, w->names, MAILBOXES, 1,
 						   RUNS, DB_SCAN_BY_RUN, 0, check_cb,
 						   &cc, &error), -1);
 		ck_assert_ptr_nonnull(strstr(error, "was pruned"));
 	}
+	check_index_rebuilt();
 	world_teardown();
 }
 END_TEST
@@ -504,6 +727,7 @@ main(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_scan_choice);
+	tcase_add_test(tc, test_changes_choice);
 	tcase_add_test(tc, test_scan_matches_naive_snapshots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
