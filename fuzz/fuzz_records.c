@@ -18,6 +18,7 @@
 #include "db/db-history.h"
 #include "db/db-notify.h"
 #include "db/db-health.h"
+#include "db/db-private.h"
 
 static void
 same(const char *kind, const uint8_t *data, size_t size, unsigned char *again,
@@ -95,8 +96,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 5: {
 		struct db_event v;
+		const char *folder;
+		size_t flen;
+		uint32_t uid;
+		int peek;
 
+		/* the index's look at the first fields, never past the end */
+		peek = db_event_peek_message(data + 1, size - 1, &folder, &flen,
+					     &uid, &error);
 		if (db_event_decode(data + 1, size - 1, &v, &error) == 0) {
+			bool message = v.uid != 0 && v.kind != DB_EV_GUARD &&
+				v.kind != DB_EV_UIDVALIDITY_RESET;
+
+			if (peek != (message ? 1 : 0) || uid != v.uid ||
+			    flen != strlen(v.folder) ||
+			    memcmp(folder, v.folder, flen) != 0) {
+				fprintf(stderr, "broken promise: the peek at an event "
+					"disagrees with its decoding\n");
+				abort();
+			}
 			again = db_event_encode(&v, &len);
 			same("event", data + 1, size - 1, again, len);
 			db_event_clear(&v);
