@@ -272,7 +272,8 @@ typedef int db_snapshots_cb(const char *mailbox,
  * history per window of mailboxes.  Memory holds the snapshots of one
  * window (window mailboxes; 0: the default, 1024), whatever the count.
  * A run before the checkpoint fails as in db_snapshot_mailbox(); so does
- * cb's -1 (its *error_r kept). */
+ * cb's -1 (its *error_r kept).  DB_SCAN_BY_MESSAGE counts as
+ * DB_SCAN_AUTO here. */
 int db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		      uint64_t run_a, uint64_t run_b, enum db_scan_way way,
 		      size_t window, db_snapshots_cb *cb, void *ctx,
