@@ -125,9 +125,9 @@ message_both(struct changes *ch, const char *mailbox, const struct changed *m,
 			db_event_clear(&ev);
 		}
 	}
-	seek = db_message_run_key(mailbox, m->folder, flen, m->uid, ch->base + 1,
-				  &seek_len);
-	prefix_len = seek_len - 8;
+	seek = db_message_event_key(mailbox, strlen(mailbox), m->folder, flen,
+				    m->uid, ch->base + 1, 0, &seek_len);
+	prefix_len = seek_len - 12;
 	ret = db_ev_cursor_seek(&ch->by_message, seek, seek_len, error_r);
 	for (; ret == 0; ret = db_ev_cursor_next(&ch->by_message, error_r)) {
 		const unsigned char *k = ch->by_message.key.data;

@@ -133,8 +133,8 @@ db_events_by_message_key(DB *secondary, const DBT *pkey, const DBT *pdata,
 {
 	const unsigned char *mailbox;
 	const char *folder, *error;
-	unsigned char *key, *p;
-	size_t mlen, flen;
+	unsigned char *key;
+	size_t mlen, flen, len;
 	uint64_t run;
 	uint32_t seq, uid;
 	int ret;
@@ -154,23 +154,11 @@ db_events_by_message_key(DB *secondary, const DBT *pkey, const DBT *pdata,
 	}
 	if (ret == 0)
 		return DB_DONOTINDEX;
-	key = p = xmalloc(mlen + 1 + flen + 1 + 4 + 8 + 4);
-	memcpy(p, mailbox, mlen);
-	p[mlen] = '\0';
-	p += mlen + 1;
-	memcpy(p, folder, flen);
-	p[flen] = '\0';
-	p += flen + 1;
-	p[0] = (unsigned char)(uid >> 24);
-	p[1] = (unsigned char)(uid >> 16);
-	p[2] = (unsigned char)(uid >> 8);
-	p[3] = (unsigned char)uid;
-	/* the primary key's run and seq, both big-endian already */
-	memcpy(p + 4, pkey->data, 8);
-	memcpy(p + 12, (const unsigned char *)pkey->data + pkey->size - 4, 4);
+	key = db_message_event_key((const char *)mailbox, mlen, folder, flen, uid,
+				   run, seq, &len);
 	memset(skey, 0, sizeof(*skey));
 	skey->data = key;
-	skey->size = (u_int32_t)(p + 16 - key);
+	skey->size = (u_int32_t)len;
 	skey->flags = DB_DBT_APPMALLOC;
 	return 0;
 }

@@ -251,15 +251,16 @@ db_event_peek_message(const unsigned char *data, size_t len,
 }
 
 unsigned char *
-db_message_run_key(const char *mailbox, const char *folder, size_t folder_len,
-		   uint32_t uid, uint64_t run, size_t *len_r)
+db_message_event_key(const char *mailbox, size_t mailbox_len,
+		     const char *folder, size_t folder_len, uint32_t uid,
+		     uint64_t run, uint32_t seq, size_t *len_r)
 {
-	size_t mlen = strlen(mailbox);
-	unsigned char *key = xmalloc(mlen + 1 + folder_len + 1 + 4 + 8);
+	unsigned char *key = xmalloc(mailbox_len + 1 + folder_len + 1 + 16);
 	unsigned char *p = key;
 
-	memcpy(p, mailbox, mlen + 1);
-	p += mlen + 1;
+	memcpy(p, mailbox, mailbox_len);
+	p[mailbox_len] = '\0';
+	p += mailbox_len + 1;
 	memcpy(p, folder, folder_len);
 	p[folder_len] = '\0';
 	p += folder_len + 1;
@@ -268,7 +269,11 @@ db_message_run_key(const char *mailbox, const char *folder, size_t folder_len,
 	p[2] = (unsigned char)(uid >> 8);
 	p[3] = (unsigned char)uid;
 	db_put_be64(p + 4, run);
-	*len_r = (size_t)(p + 12 - key);
+	p[12] = (unsigned char)(seq >> 24);
+	p[13] = (unsigned char)(seq >> 16);
+	p[14] = (unsigned char)(seq >> 8);
+	p[15] = (unsigned char)seq;
+	*len_r = (size_t)(p + 16 - key);
 	return key;
 }
 

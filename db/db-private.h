@@ -114,12 +114,14 @@ int db_event_key_parse(const unsigned char *key, size_t len, uint64_t *run_r,
 int db_event_peek_message(const unsigned char *data, size_t len,
 			  const char **folder_r, size_t *folder_len_r,
 			  uint32_t *uid_r, const char **error_r);
-/* The events_by_message index's key of a message's events from run on:
- * mailbox, NUL, folder, NUL, UID (4 bytes), run (8), both big-endian;
- * *len_r = strlen(mailbox) + folder_len + 14.  Returns a new buffer. */
-unsigned char *db_message_run_key(const char *mailbox, const char *folder,
-				  size_t folder_len, uint32_t uid,
-				  uint64_t run, size_t *len_r);
+/* The events_by_message index's key of event seq of run about a
+ * message: mailbox, NUL, folder, NUL, UID (4 bytes), run (8), seq (4),
+ * all big-endian; with seq 0, where the message's events from run on
+ * start.  *len_r = mailbox_len + folder_len + 18.  Returns a new buffer. */
+unsigned char *db_message_event_key(const char *mailbox, size_t mailbox_len,
+				    const char *folder, size_t folder_len,
+				    uint32_t uid, uint64_t run, uint32_t seq,
+				    size_t *len_r);
 /* The checkpoint of run's entry for (mailbox, folder, uid): 0 with
  * *ev_r (clear it later), DB_RET_NOTFOUND, or -1. */
 int db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,
