@@ -196,27 +196,14 @@ db_changes_each(struct db *db, char *const *mailboxes, size_t count,
 		uint64_t run_a, uint64_t run_b, enum db_scan_way way,
 		db_snapshots_cb *cb, void *ctx, const char **error_r)
 {
-	struct db_checkpoint cp;
 	struct changes ch;
-	int ret;
 
 	memset(&ch, 0, sizeof(ch));
 	ch.db = db;
 	ch.lo = run_a < run_b ? run_a : run_b;
 	ch.hi = run_a < run_b ? run_b : run_a;
-	ret = db_checkpoint_get(db, &cp, error_r);
-	if (ret < 0)
+	if (db_history_base(db, ch.lo, &ch.have_cp, &ch.base, error_r) < 0)
 		return -1;
-	if (ret == 0) {
-		if (ch.lo < cp.run) {
-			*error_r = error_printf("run %" PRIu64 " was pruned: the "
-						"history starts after run %" PRIu64,
-						ch.lo, cp.run);
-			return -1;
-		}
-		ch.have_cp = true;
-		ch.base = cp.run;
-	}
 	if (way == DB_SCAN_AUTO) {
 		struct db_scan_estimate est;
 

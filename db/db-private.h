@@ -122,6 +122,11 @@ unsigned char *db_message_event_key(const char *mailbox, size_t mailbox_len,
 				    const char *folder, size_t folder_len,
 				    uint32_t uid, uint64_t run, uint32_t seq,
 				    size_t *len_r);
+/* Where a read of the history up from run starts: *have_cp_r and
+ * *base_r (0 without one) from the checkpoint; -1 when run was pruned
+ * ("run N was pruned: ...") or the checkpoint cannot be read. */
+int db_history_base(struct db *db, uint64_t run, bool *have_cp_r,
+		    uint64_t *base_r, const char **error_r);
 /* The checkpoint of run's entry for (mailbox, folder, uid): 0 with
  * *ev_r (clear it later), DB_RET_NOTFOUND, or -1. */
 int db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,

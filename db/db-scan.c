@@ -910,9 +910,7 @@ db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 		  size_t window, db_snapshots_cb *cb, void *ctx,
 		  const char **error_r)
 {
-	struct db_checkpoint cp;
 	struct scan s;
-	int ret;
 
 	if (window == 0)
 		window = SCAN_WINDOW;
@@ -922,19 +920,8 @@ db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 	s.run_b = run_a < run_b ? run_b : run_a;
 	s.cb = cb;
 	s.ctx = ctx;
-	ret = db_checkpoint_get(db, &cp, error_r);
-	if (ret < 0)
+	if (db_history_base(db, s.run_a, &s.have_cp, &s.base, error_r) < 0)
 		return -1;
-	if (ret == 0) {
-		if (s.run_a < cp.run) {
-			*error_r = error_printf("run %" PRIu64 " was pruned: the "
-						"history starts after run %" PRIu64,
-						s.run_a, cp.run);
-			return -1;
-		}
-		s.have_cp = true;
-		s.base = cp.run;
-	}
 	if (way != DB_SCAN_BY_MAILBOX && way != DB_SCAN_BY_RUN) {
 		struct db_scan_estimate est;
 

@@ -287,28 +287,41 @@ checkpoint_load(struct db *db, uint64_t run, const char *mailbox,
 }
 
 int
+db_history_base(struct db *db, uint64_t run, bool *have_cp_r, uint64_t *base_r,
+		const char **error_r)
+{
+	struct db_checkpoint cp;
+	int ret;
+
+	*have_cp_r = false;
+	*base_r = 0;
+	ret = db_checkpoint_get(db, &cp, error_r);
+	if (ret < 0 && ret != DB_RET_NOTFOUND)
+		return -1;
+	if (ret == DB_RET_NOTFOUND)
+		return 0;
+	if (run < cp.run) {
+		*error_r = error_printf("run %" PRIu64 " was pruned: the history "
+					"starts after run %" PRIu64, run, cp.run);
+		return -1;
+	}
+	*have_cp_r = true;
+	*base_r = cp.run;
+	return 0;
+}
+
+int
 db_snapshot_mailbox(struct db *db, const char *mailbox, uint64_t run,
 		    struct db_snapshot *snap_r, const char **error_r)
 {
-	struct db_checkpoint cp;
-	uint64_t base = 0;
-	int ret;
+	uint64_t base;
+	bool have_cp;
 
 	memset(snap_r, 0, sizeof(*snap_r));
-	ret = db_checkpoint_get(db, &cp, error_r);
-	if (ret < 0)
+	if (db_history_base(db, run, &have_cp, &base, error_r) < 0)
 		return -1;
-	if (ret == 0) {
-		if (run < cp.run) {
-			*error_r = error_printf("run %" PRIu64 " was pruned: the "
-						"history starts after run %" PRIu64,
-						run, cp.run);
-			return -1;
-		}
-		if (checkpoint_load(db, cp.run, mailbox, snap_r, error_r) < 0)
-			goto fail;
-		base = cp.run;
-	}
+	if (have_cp && checkpoint_load(db, base, mailbox, snap_r, error_r) < 0)
+		goto fail;
 	if (db_snapshot_advance(db, mailbox, base, run, snap_r, error_r) < 0)
 		goto fail;
 	return 0;
