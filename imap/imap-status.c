@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/imap-private.h"
 
-/* True if arg (an astring) is name. */
+/* True if arg (an astring) is name: the same bytes, or INBOX in any
+ * case, which names one mailbox (RFC 3501 5.1), so that a server may
+ * echo "inbox" as INBOX.  (Names are ASCII: imap_cmd_add_mailbox()
+ * sends no other.) */
 static bool
 arg_is_name(const struct imap_arg *arg, const char *name)
 {
@@ -18,8 +22,12 @@ arg_is_name(const struct imap_arg *arg, const char *name)
 	if (arg->type != IMAP_ARG_ATOM && arg->type != IMAP_ARG_QUOTED &&
 	    arg->type != IMAP_ARG_LITERAL)
 		return false;
-	return arg->str != NULL && arg->len == len &&
-		memcmp(arg->str, name, len) == 0;
+	if (arg->str == NULL || arg->len != len)
+		return false;
+	if (memcmp(arg->str, name, len) == 0)
+		return true;
+	return len == 5 && strncasecmp(name, "INBOX", 5) == 0 &&
+		strncasecmp(arg->str, "INBOX", 5) == 0;
 }
 
 /* The STATUS items asked for: HIGHESTMODSEQ only with CONDSTORE. */

@@ -2245,6 +2245,42 @@ qr_vanished(const struct uidset *uids, void *ctx)
 	return 0;
 }
 
+/* STATUS of many folders in one flight: each answer is matched to its
+ * folder by the name echoed, INBOX in whatever case the server writes
+ * it. */
+START_TEST(test_status_many_echo)
+{
+	static const char *const names[] = { "inbox", "Greetings" };
+	struct imap_mailbox_info infos[2];
+	struct imap_error errors[2];
+	struct fake f;
+	struct imap_conn *conn;
+	struct imap_error err;
+
+	fake_start(&f,
+		   "S: * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\n"
+		   "C: a1 LOGIN \"u\" \"p\"\n"
+		   "S: a1 OK [CAPABILITY IMAP4rev1] in\n"
+		   "C: a2 STATUS \"inbox\" (UIDVALIDITY UIDNEXT MESSAGES)\n"
+		   "C: a3 STATUS \"Greetings\" (UIDVALIDITY UIDNEXT MESSAGES)\n"
+		   "S: * STATUS \"Greetings\" (UIDVALIDITY 8 UIDNEXT 4 MESSAGES 3)\n"
+		   "S: * STATUS INBOX (UIDVALIDITY 7 UIDNEXT 12 MESSAGES 11)\n"
+		   "S: a2 OK done\n"
+		   "S: a3 OK done\n"
+		   "CLOSE\n");
+	conn = connect_ok(&f);
+	ASSERT_OK(err, imap_login(conn, "u", "p", &err));
+	memset(errors, 0, sizeof(errors));
+	ASSERT_OK(err, imap_status_many(conn, names, 2, infos, errors, &err));
+	ck_assert_uint_eq(infos[0].uidvalidity, 7);
+	ck_assert_uint_eq(infos[0].uidnext, 12);
+	ck_assert_uint_eq(infos[1].uidvalidity, 8);
+	ck_assert_uint_eq(infos[1].exists, 3);
+	imap_conn_destroy(&conn);
+	fake_finish(&f);
+}
+END_TEST
+
 START_TEST(test_qresync_fake)
 {
 	struct fake f;
@@ -2713,6 +2749,7 @@ imap_client_suite(void)
 	tcase_add_test(tc, test_multiappend);
 	tcase_add_test(tc, test_throttled);
 	tcase_add_test(tc, test_fetch_bodies);
+	tcase_add_test(tc, test_status_many_echo);
 	tcase_add_test(tc, test_qresync_fake);
 	tcase_add_test(tc, test_bye_every_step);
 	tcase_add_test(tc, test_deadline_table);
