@@ -132,9 +132,17 @@ maildir_mkdir(const char *path, const struct maildir_owner *owner,
 	int fd, ret = -1;
 
 	if (mkdir(path, 0700) < 0) {
-		/* a run killed between mkdir() and fchown() left it ours */
-		if (errno == EEXIST && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			return maildir_own_existing(path, &st, owner, error_r);
+		if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			struct stat lst;
+
+			/* a run killed between mkdir() and fchown() left it
+			 * ours; a link to a folder elsewhere is the
+			 * administrator's, as it is */
+			if (lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
+				return maildir_own_existing(path, &lst, owner,
+							    error_r);
+			return 0;
+		}
 		if (errno == EEXIST)
 			maildir_error(error_r, "cannot create folder %s: something "
 				      "else than a folder has that name", path);

@@ -1612,6 +1612,28 @@ START_TEST(test_ownership_after_kill)
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert_uint_eq(st.st_uid, 5555);
 	free(path);
+
+	/* a user's folder that is a link to a folder elsewhere (root's) is
+	 * used as it is, the link and its folder left alone */
+	{
+		char *elsewhere = xasprintf("%s/elsewhere", tmpdir);
+		char *link = xasprintf("%s/2002", files_dir);
+		char *error = NULL;
+		bool missing = true;
+
+		ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+		ck_assert_int_eq(symlink(elsewhere, link), 0);
+		ck_assert_msg(maildir_folder_open(files_dir, "2002", "INBOX", true,
+						  &folder, &missing, &error) == 0,
+			      "%s", error);
+		maildir_folder_close(&folder);
+		ck_assert_int_eq(lstat(link, &st), 0);
+		ck_assert(S_ISLNK(st.st_mode));
+		ck_assert_int_eq(stat(elsewhere, &st), 0);
+		ck_assert_uint_eq(st.st_uid, 0);
+		free(elsewhere);
+		free(link);
+	}
 }
 END_TEST
 
