@@ -595,6 +595,16 @@ maildir_folder_open(const char *files_dir, const char *user, const char *name,
 	} else if (!S_ISDIR(st.st_mode)) {
 		maildir_error(error_r, "%s is not a folder", cur);
 		goto out;
+	} else if (owner.chown && st.st_uid == geteuid() &&
+		   (st.st_uid != owner.uid || st.st_gid != owner.gid)) {
+		struct stat lst;
+
+		/* cur/ is made last, so a run killed between making it and
+		 * giving it away left a folder that looks complete: the
+		 * server cannot open it until cur/ is the owner's */
+		if (lstat(cur, &lst) == 0 && S_ISDIR(lst.st_mode) &&
+		    maildir_own_existing(cur, &lst, &owner, error_r) < 0)
+			goto out;
 	}
 	/* also completes a folder that lost its tmp/ or new/ */
 	if (create && maildir_make_tree(files_dir, user, dir, &owner, error_r) < 0)

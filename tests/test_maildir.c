@@ -1613,6 +1613,25 @@ START_TEST(test_ownership_after_kill)
 	ck_assert_uint_eq(st.st_uid, 5555);
 	free(path);
 
+	/* killed between making cur/ and giving it away: the folder looks
+	 * complete, and is opened to read (not to create) next time */
+	path = mpath(".Greetings/cur");
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+	{
+		char *error = NULL;
+		bool missing = true;
+
+		ck_assert_msg(maildir_folder_open(files_dir, "2001", "Greetings",
+						  false, &folder, &missing,
+						  &error) == 0, "%s", error);
+		ck_assert(!missing);
+		maildir_folder_close(&folder);
+	}
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_msg(st.st_uid == 4242 && st.st_gid == 4343, "%s: %ld:%ld", path,
+		      (long)st.st_uid, (long)st.st_gid);
+	free(path);
+
 	/* a user's folder that is a link to a folder elsewhere (root's) is
 	 * used as it is, the link and its folder left alone */
 	{
