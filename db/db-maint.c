@@ -44,7 +44,9 @@ struct decode_ctx {
 	const char *what;
 	int (*decode)(const DBT *data, const char **error_r);
 	bool (*key_ok)(const DBT *key);		/* NULL: any key */
-	uint64_t records;
+	/* NULL, or which of the records that decode are counted */
+	bool (*counts)(const DBT *data);
+	uint64_t records, counted;
 };
 
 static int
@@ -61,6 +63,8 @@ decode_cb(const DBT *key, const DBT *data, void *context, const char **error_r)
 	else if (dc->decode(data, &error) < 0)
 		problem(dc->check, "%s: record %" PRIu64 ": %s", dc->what,
 			dc->records, error);
+	else if (dc->counts != NULL && dc->counts(data))
+		dc->counted++;
 	return 0;
 }
 
@@ -70,6 +74,7 @@ decode_restart(void *context)
 	struct decode_ctx *dc = context;
 
 	dc->records = 0;
+	dc->counted = 0;
 }
 
 /* A decoding check per record kind: decode into a value of the kind's
@@ -165,15 +170,33 @@ key_outbox(const DBT *key)
 	return key->size == 8;
 }
 
+/* Decodes every record of handle; *counted_r: how many of those that
+ * decode counts() counts. */
 static int
 check_decode(struct db *db, struct check *c, DB *handle, const char *what,
 	     int (*decode)(const DBT *, const char **),
-	     bool (*key_ok)(const DBT *), const char **error_r)
+	     bool (*key_ok)(const DBT *), bool (*counts)(const DBT *),
+	     uint64_t *counted_r, const char **error_r)
 {
-	struct decode_ctx dc = { c, what, decode, key_ok, 0 };
+	struct decode_ctx dc = { c, what, decode, key_ok, counts, 0, 0 };
 
-	return db_collect(db, handle, NULL, NULL, 0, decode_cb, decode_restart,
-			  &dc, what, error_r) == 0 ? 0 : -1;
+	if (db_collect(db, handle, NULL, NULL, 0, decode_cb, decode_restart,
+		       &dc, what, error_r) != 0)
+		return -1;
+	*counted_r = dc.counted;
+	return 0;
+}
+
+/* An event about a message: what events_by_message holds one entry of. */
+static bool
+message_event(const DBT *data)
+{
+	const char *folder, *error;
+	size_t flen;
+	uint32_t uid;
+
+	return db_event_peek_message(data->data, data->size, &folder, &flen,
+				     &uid, &error) == 1;
 }
 
 /* ---- the backup UID index ---- */
@@ -272,43 +295,6 @@ index_matches(DB *primary, DB *index, const char *name, struct check *c,
 	ret = index_holds(index, name, p->bt_ndata, "records", c, error_r);
 	free(p);
 	return ret;
-}
-
-/* events_by_message: one entry per message event. */
-static int
-message_event_cb(const DBT *key, const DBT *data, void *context,
-		 const char **error_r)
-{
-	uint64_t *count = context;
-	const char *folder, *error;
-	size_t flen;
-	uint32_t uid;
-
-	(void)key;
-	(void)error_r;
-	/* a malformed record is reported by the decoding pass */
-	if (db_event_peek_message(data->data, data->size, &folder, &flen, &uid,
-				  &error) == 1)
-		(*count)++;
-	return 0;
-}
-
-static void
-message_event_restart(void *context)
-{
-	*(uint64_t *)context = 0;
-}
-
-static int
-message_index_matches(struct db *db, struct check *c, const char **error_r)
-{
-	uint64_t count = 0;
-
-	if (db_collect(db, db->events, NULL, NULL, 0, message_event_cb,
-		       message_event_restart, &count, "events", error_r) != 0)
-		return -1;
-	return index_holds(db->events_by_message, "events_by_message", count,
-			   "message events", c, error_r);
 }
 
 /* ---- the history agrees with the state ---- */
@@ -488,15 +474,22 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 	struct db_chain_report report;
 	struct db_checkpoint cp;
 	DB_BTREE_STAT *stat = NULL;
+	uint64_t message_events = 0;
 	int ret;
 
 	*problems_r = 0;
 	for (size_t i = 0; i < N_ELEMENTS(dbs); i++) {
 		DB *handle = *(DB **)((char *)db + dbs[i].offset);
+		bool events = handle == db->events;
+		uint64_t counted;
 
+		/* the events' pass also counts what events_by_message indexes */
 		if (check_decode(db, &c, handle, dbs[i].what, dbs[i].decode,
-				 dbs[i].key_ok, error_r) < 0)
+				 dbs[i].key_ok, events ? message_event : NULL,
+				 &counted, error_r) < 0)
 			return -1;
+		if (events)
+			message_events = counted;
 	}
 	ret = db_checkpoint_get(db, &cp, error_r);
 	if (ret < 0)
@@ -515,7 +508,8 @@ db_check_records(struct db *db, FILE *out, size_t *problems_r,
 	free(stat);
 	if (index_matches(db->events, db->events_by_mailbox, "events_by_mailbox",
 			  &c, error_r) < 0 ||
-	    message_index_matches(db, &c, error_r) < 0)
+	    index_holds(db->events_by_message, "events_by_message",
+			message_events, "message events", &c, error_r) < 0)
 		return -1;
 
 	if (db_chain_verify(db, &report, error_r) < 0) {
