@@ -434,15 +434,7 @@ maildir_make_folder(const char *path, bool subfolder,
 		marker = xasprintf("%s/%s", path, MAILDIR_SUBFOLDER_FILE);
 		fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno == EEXIST) {
-			struct stat st;
-
-			if (lstat(marker, &st) < 0) {
-				maildir_error(error_r, "cannot read %s: %s", marker,
-					      strerror(errno));
-				free(marker);
-				return -1;
-			}
-			if (maildir_own_existing(marker, &st, owner, error_r) < 0) {
+			if (maildir_own_existing(marker, owner, error_r) < 0) {
 				free(marker);
 				return -1;
 			}
@@ -596,15 +588,12 @@ maildir_folder_open(const char *files_dir, const char *user, const char *name,
 		maildir_error(error_r, "%s is not a folder", cur);
 		goto out;
 	} else if (owner.chown && st.st_uid == geteuid() &&
-		   (st.st_uid != owner.uid || st.st_gid != owner.gid)) {
-		struct stat lst;
-
+		   (st.st_uid != owner.uid || st.st_gid != owner.gid) &&
+		   maildir_own_existing(cur, &owner, error_r) < 0) {
 		/* cur/ is made last, so a run killed between making it and
 		 * giving it away left a folder that looks complete: the
 		 * server cannot open it until cur/ is the owner's */
-		if (lstat(cur, &lst) == 0 && S_ISDIR(lst.st_mode) &&
-		    maildir_own_existing(cur, &lst, &owner, error_r) < 0)
-			goto out;
+		goto out;
 	}
 	/* also completes a folder that lost its tmp/ or new/ */
 	if (create && maildir_make_tree(files_dir, user, dir, &owner, error_r) < 0)

@@ -106,13 +106,22 @@ maildir_fchown(int fd, const char *path, const struct maildir_owner *owner,
 }
 
 int
-maildir_own_existing(const char *path, const struct stat *st,
-		     const struct maildir_owner *owner, char **error_r)
+maildir_own_existing(const char *path, const struct maildir_owner *owner,
+		     char **error_r)
 {
+	struct stat st;
 	int fd, ret;
 
-	if (!owner->chown || st->st_uid != geteuid() ||
-	    (st->st_uid == owner->uid && st->st_gid == owner->gid))
+	if (!owner->chown)
+		return 0;
+	if (lstat(path, &st) < 0) {
+		maildir_error(error_r, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* a link (to a folder elsewhere) is the administrator's, as it is */
+	if ((!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
+	    st.st_uid != geteuid() ||
+	    (st.st_uid == owner->uid && st.st_gid == owner->gid))
 		return 0;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -132,17 +141,9 @@ maildir_mkdir(const char *path, const struct maildir_owner *owner,
 	int fd, ret = -1;
 
 	if (mkdir(path, 0700) < 0) {
-		if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			struct stat lst;
-
-			/* a run killed between mkdir() and fchown() left it
-			 * ours; a link to a folder elsewhere is the
-			 * administrator's, as it is */
-			if (lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
-				return maildir_own_existing(path, &lst, owner,
-							    error_r);
-			return 0;
-		}
+		/* a run killed between mkdir() and fchown() left it ours */
+		if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return maildir_own_existing(path, owner, error_r);
 		if (errno == EEXIST)
 			maildir_error(error_r, "cannot create folder %s: something "
 				      "else than a folder has that name", path);

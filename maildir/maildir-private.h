@@ -5,7 +5,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/util.h"
@@ -65,11 +64,12 @@ int maildir_fsync_dir(const char *dir, char **error_r);
  * maildir_own_existing() does), -1 on error. */
 int maildir_mkdir(const char *path, const struct maildir_owner *owner,
 		  char **error_r);
-/* Gives path (st: its lstat()) to owner when this process owns it and
+/* Gives the folder or file path to owner when this process owns it and
  * owner is someone else: what a run killed between creating an entry
- * and giving it away leaves.  An entry of a third user is left alone. */
-int maildir_own_existing(const char *path, const struct stat *st,
-			 const struct maildir_owner *owner, char **error_r);
+ * and giving it away leaves.  An entry of a third user, and a symbolic
+ * link, are left alone. */
+int maildir_own_existing(const char *path, const struct maildir_owner *owner,
+			 char **error_r);
 /* Gives the new file fd to owner (nothing when not running as root). */
 int maildir_fchown(int fd, const char *path, const struct maildir_owner *owner,
 		   char **error_r);
