@@ -828,55 +828,6 @@ struct export_ctx {
 	size_t lines;
 };
 
-/* One message of an export as a JSON line: json_message()'s fields and
- * run, mailbox, folder, its keys added in sorted order (jansson keeps
- * that order), the same bytes as JSON_SORT_KEYS gives without sorting
- * each line's keys. */
-static void
-export_line(const struct db_event *e, uint64_t run, const char *mailbox)
-{
-	static char buf[16384];
-	json_t *o = json_object();
-	size_t len;
-
-	if (e->archive_id[0] != '\0')
-		json_object_set_new(o, "archive_id", output_json_text(e->archive_id));
-	json_object_set_new(o, "date", output_json_text(e->date));
-	json_object_set_new(o, "flags", json_flags(e->flags));
-	json_object_set_new(o, "folder", output_json_text(e->folder));
-	json_object_set_new(o, "form", json_string(form_name(db_snapshot_form(e))));
-	json_object_set_new(o, "from", output_json_text(e->from));
-	json_object_set_new(o, "internaldate", json_time(e->internaldate));
-	json_object_set_new(o, "mailbox", output_json_text(mailbox));
-	json_object_set_new(o, "message_id", output_json_text(e->message_id));
-	json_object_set_new(o, "run", json_integer((json_int_t)run));
-	if (digest_known(e->digest)) {
-		char hex[SHA256_HEX_LEN + 1];
-
-		hex_encode(e->digest, 32, hex);
-		json_object_set_new(o, "sha256", json_string(hex));
-	}
-	json_object_set_new(o, "size", json_integer((json_int_t)e->size));
-	json_object_set_new(o, "subject", output_json_text(e->subject));
-	json_object_set_new(o, "uid", json_integer(e->uid));
-	/* into one buffer, written at once: json_dumpf() writes each token */
-	len = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
-	if (len == 0)
-		fatal("cannot format the JSON output");
-	if (len < sizeof(buf)) {
-		buf[len] = '\n';
-		fwrite(buf, 1, len + 1, stdout);
-	} else {
-		char *text = json_dumps(o, JSON_COMPACT);
-
-		if (text == NULL)
-			fatal("cannot format the JSON output");
-		puts(text);
-		free(text);
-	}
-	json_decref(o);
-}
-
 static int
 export_cb(const char *mailbox, const struct db_snapshot *snap,
 	  const struct db_snapshot *same, void *context, const char **error_r)
@@ -886,7 +837,19 @@ export_cb(const char *mailbox, const struct db_snapshot *snap,
 	(void)same;
 	(void)error_r;
 	for (size_t k = 0; k < snap->count; k++) {
-		export_line(&snap->msgs[k], ec->run, mailbox);
+		json_t *m = json_message(&snap->msgs[k], true);
+		char *text;
+
+		json_object_set_new(m, "run", json_integer((json_int_t)ec->run));
+		json_object_set_new(m, "mailbox", output_json_text(mailbox));
+		json_object_set_new(m, "folder",
+				    output_json_text(snap->msgs[k].folder));
+		text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+		if (text == NULL)
+			fatal("cannot format the JSON output");
+		puts(text);
+		free(text);
+		json_decref(m);
 		ec->lines++;
 	}
 	return 0;
