@@ -28,5 +28,15 @@ int archive_lock(struct archive *archive, int *fd_r, const char **error_r);
 void archive_unlock(int *fd);
 /* True for a two-hex-digit subfolder name (HH). */
 bool archive_is_subdir_name(const char *name);
+/* Called for each entry name of each subfolder HH (subdir) at subpath,
+ * and once with name NULL (errno set) for a subfolder that cannot be
+ * read.  Returns 0, or -1 (with *error_r) for a failure that does not
+ * stop the walk. */
+typedef int archive_walk_fn(const char *subdir, const char *subpath,
+			    const char *name, void *ctx, const char **error_r);
+/* Walks the archive's subfolders; -1 when the archive folder cannot be
+ * read or fn failed for an entry (*error_r: the last failure). */
+int archive_walk(struct archive *archive, archive_walk_fn *fn, void *ctx,
+		 const char **error_r);
 
 #endif

@@ -3,7 +3,6 @@
  * state database's index. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -352,75 +351,66 @@ archive_digest_cmp(const void *key, const void *elem)
 	return memcmp(key, obj->digest, 32);
 }
 
+struct unrecorded_ctx {
+	struct db_archive_object *recs;
+	size_t nrecs;
+	archive_report_fn *report;
+	void *ctx;
+	unsigned int *count;
+};
+
+static int
+unrecorded_file(const char *subdir, const char *subpath, const char *name,
+		void *context, const char **error_r)
+{
+	struct unrecorded_ctx *uc = context;
+	size_t len;
+	unsigned char digest[32];
+	char id[ARCHIVE_ID_SIZE];
+	const char *perr;
+
+	(void)error_r;
+	if (name == NULL) {
+		uc->report(subdir, error_printf("cannot read folder %s: %s",
+						subpath, strerror(errno)), uc->ctx);
+		(*uc->count)++;
+		return 0;
+	}
+	len = strlen(name);
+	if (len != SHA256_HEX_LEN + 3 || strcmp(name + SHA256_HEX_LEN, ".gz") != 0)
+		return 0;
+	snprintf(id, sizeof(id), "%s%.*s", ARCHIVE_ID_PREFIX, SHA256_HEX_LEN,
+		 name);
+	if (archive_id_parse(id, digest, &perr) < 0 ||
+	    bsearch(digest, uc->recs, uc->nrecs, sizeof(*uc->recs),
+		    archive_digest_cmp) != NULL)
+		return 0;
+	archive_id_format(digest, id);
+	uc->report(id, error_printf("the file %s/%s has no archive record (left "
+				    "by an interrupted write or removal, or the "
+				    "state was lost); it was kept", subpath,
+				    name), uc->ctx);
+	(*uc->count)++;
+	return 0;
+}
+
 /* Reports object files without a record.  Runs under the writers' lock
  * (a put renames its file before it commits its record). */
 static int
 archive_verify_unrecorded(struct archive *archive, archive_report_fn *report,
 			  void *ctx, unsigned int *count, const char **error_r)
 {
-	struct db_archive_object *recs = NULL;
-	size_t nrecs = 0;
-	DIR *top = NULL, *sub;
-	struct dirent *d, *e;
-	unsigned char digest[32];
-	char id[ARCHIVE_ID_SIZE], *subpath;
-	const char *perr;
+	struct unrecorded_ctx uc = { NULL, 0, report, ctx, count };
 	int lock_fd = -1, ret = -1;
 
 	if (archive_lock(archive, &lock_fd, error_r) < 0)
 		goto out;
-	if (db_archive_list(archive->db, NULL, &recs, &nrecs, error_r) < 0)
+	if (db_archive_list(archive->db, NULL, &uc.recs, &uc.nrecs, error_r) < 0)
 		goto out;
-	top = opendir(archive->dir);
-	if (top == NULL) {
-		*error_r = error_printf("cannot read archive folder %s: %s",
-					archive->dir, strerror(errno));
-		goto out;
-	}
-	while ((d = readdir(top)) != NULL) {
-		if (!archive_is_subdir_name(d->d_name))
-			continue;
-		subpath = xasprintf("%s/%s", archive->dir, d->d_name);
-		sub = opendir(subpath);
-		if (sub == NULL) {
-			report(d->d_name, error_printf("cannot read folder %s: %s",
-						       subpath, strerror(errno)),
-			       ctx);
-			(*count)++;
-			free(subpath);
-			continue;
-		}
-		while ((e = readdir(sub)) != NULL) {
-			size_t len = strlen(e->d_name);
-			char name[ARCHIVE_ID_SIZE];
-
-			if (len != SHA256_HEX_LEN + 3 ||
-			    strcmp(e->d_name + SHA256_HEX_LEN, ".gz") != 0)
-				continue;
-			snprintf(name, sizeof(name), "%s%.*s", ARCHIVE_ID_PREFIX,
-				 SHA256_HEX_LEN, e->d_name);
-			if (archive_id_parse(name, digest, &perr) < 0)
-				continue;
-			if (bsearch(digest, recs, nrecs, sizeof(*recs),
-				    archive_digest_cmp) != NULL)
-				continue;
-			archive_id_format(digest, id);
-			report(id, error_printf("the file %s/%s has no archive "
-						"record (left by an interrupted "
-						"write or removal, or the state "
-						"was lost); it was kept", subpath,
-						e->d_name), ctx);
-			(*count)++;
-		}
-		closedir(sub);
-		free(subpath);
-	}
-	ret = 0;
+	ret = archive_walk(archive, unrecorded_file, &uc, error_r);
 out:
-	if (top != NULL)
-		closedir(top);
 	archive_unlock(&lock_fd);
-	db_archive_objects_free(&recs, nrecs);
+	db_archive_objects_free(&uc.recs, uc.nrecs);
 	return ret;
 }
 

@@ -239,12 +239,13 @@ archive_tmp_is_stale(const char *name)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-static int
-archive_clean_tmp(struct archive *archive, const char **error_r)
+int
+archive_walk(struct archive *archive, archive_walk_fn *fn, void *ctx,
+	     const char **error_r)
 {
 	DIR *top, *sub;
 	struct dirent *d, *e;
-	char *subpath, *path;
+	char *subpath;
 	int ret = 0;
 
 	top = opendir(archive->dir);
@@ -259,29 +260,51 @@ archive_clean_tmp(struct archive *archive, const char **error_r)
 		subpath = xasprintf("%s/%s", archive->dir, d->d_name);
 		sub = opendir(subpath);
 		if (sub == NULL) {
+			if (fn(d->d_name, subpath, NULL, ctx, error_r) < 0)
+				ret = -1;
 			free(subpath);
 			continue;
 		}
 		while ((e = readdir(sub)) != NULL) {
-			if (!archive_tmp_is_stale(e->d_name))
-				continue;
-			path = xasprintf("%s/%s", subpath, e->d_name);
-			if (unlink(path) < 0 && errno != ENOENT) {
-				*error_r = error_printf("cannot remove the leftover "
-							"temporary file %s: %s",
-							path, strerror(errno));
+			if (fn(d->d_name, subpath, e->d_name, ctx, error_r) < 0)
 				ret = -1;
-			} else {
-				log_info("archive: removed %s, left by an "
-					 "interrupted write", path);
-			}
-			free(path);
 		}
 		closedir(sub);
 		free(subpath);
 	}
 	closedir(top);
 	return ret;
+}
+
+static int
+clean_tmp_file(const char *subdir, const char *subpath, const char *name,
+	       void *ctx, const char **error_r)
+{
+	char *path;
+	int ret = 0;
+
+	(void)subdir;
+	(void)ctx;
+	/* an unreadable subfolder: nothing of ours to clean there */
+	if (name == NULL || !archive_tmp_is_stale(name))
+		return 0;
+	path = xasprintf("%s/%s", subpath, name);
+	if (unlink(path) < 0 && errno != ENOENT) {
+		*error_r = error_printf("cannot remove the leftover temporary "
+					"file %s: %s", path, strerror(errno));
+		ret = -1;
+	} else {
+		log_info("archive: removed %s, left by an interrupted write",
+			 path);
+	}
+	free(path);
+	return ret;
+}
+
+static int
+archive_clean_tmp(struct archive *archive, const char **error_r)
+{
+	return archive_walk(archive, clean_tmp_file, NULL, error_r);
 }
 
 int
