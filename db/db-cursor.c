@@ -107,6 +107,20 @@ db_raw_put(DB *handle, struct db_txn *txn, const void *key, size_t key_len,
 }
 
 int
+db_raw_get(DB *handle, struct db_txn *txn, const void *key, size_t key_len,
+	   DBT *value_r)
+{
+	DBT k;
+
+	memset(&k, 0, sizeof(k));
+	memset(value_r, 0, sizeof(*value_r));
+	k.data = (void *)key;
+	k.size = (u_int32_t)key_len;
+	value_r->flags = DB_DBT_MALLOC;
+	return handle->get(handle, db_txn_handle(txn), &k, value_r, 0);
+}
+
+int
 db_raw_del(DB *handle, struct db_txn *txn, const void *key, size_t key_len)
 {
 	DBT k;

@@ -31,25 +31,6 @@ struct build {
 	uint64_t indexed;	/* events read, in all */
 };
 
-static int
-meta_get(struct db *db, DBT *v, const char **error_r)
-{
-	DBT k;
-	int ret;
-
-	memset(&k, 0, sizeof(k));
-	memset(v, 0, sizeof(*v));
-	k.data = (void *)INDEX_META_KEY;
-	k.size = sizeof(INDEX_META_KEY) - 1;
-	v->flags = DB_DBT_MALLOC;
-	ret = db->history_meta->get(db->history_meta, NULL, &k, v, 0);
-	if (ret == DB_NOTFOUND)
-		return DB_RET_NOTFOUND;
-	if (ret != 0)
-		return db_bdb_error(ret, error_r, "reading the history's state");
-	return 0;
-}
-
 /* Puts the event under c in the index (folder events have no entry). */
 static int
 index_event(struct db *db, struct db_txn *txn, const struct db_ev_cursor *c,
@@ -150,9 +131,10 @@ db_message_index_ensure(struct db *db, const char **error_r)
 	DBT v;
 	int ret;
 
-	ret = meta_get(db, &v, error_r);
-	if (ret < 0 && ret != DB_RET_NOTFOUND)
-		return -1;
+	ret = db_raw_get(db->history_meta, NULL, INDEX_META_KEY,
+			 sizeof(INDEX_META_KEY) - 1, &v);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return db_bdb_error(ret, error_r, "reading the history's state");
 	memset(&b, 0, sizeof(b));
 	b.db = db;
 	if (ret == 0) {

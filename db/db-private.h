@@ -191,11 +191,14 @@ int db_collect(struct db *db, DB *handle, struct db_txn *txn,
 	       const unsigned char *prefix, size_t prefix_len, db_record_cb *cb,
 	       void (*restart)(void *ctx), void *ctx, const char *what,
 	       const char **error_r);
-/* One put and one delete by key, in txn or auto-committed.  They return
- * Berkeley DB's own result (0, DB_NOTFOUND, ...) for the caller to name
- * the operation with db_bdb_error(). */
+/* One put, get and delete by key, in txn or auto-committed.  They
+ * return Berkeley DB's own result (0, DB_NOTFOUND, ...) for the caller
+ * to name the operation with db_bdb_error().  A value got is the
+ * caller's to free (value_r->data). */
 int db_raw_put(DB *handle, struct db_txn *txn, const void *key, size_t key_len,
 	       const void *value, size_t value_len);
+int db_raw_get(DB *handle, struct db_txn *txn, const void *key, size_t key_len,
+	       DBT *value_r);
 int db_raw_del(DB *handle, struct db_txn *txn, const void *key, size_t key_len);
 
 /* Runs fn in a transaction of its own when txn is NULL (via db_txn_run),

@@ -164,16 +164,12 @@ db_checkpoint_get(struct db *db, struct db_checkpoint *cp_r,
 		  const char **error_r)
 {
 	struct db_reader r;
-	DBT k, v;
+	DBT v;
 	int ret;
 
 	memset(cp_r, 0, sizeof(*cp_r));
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = (void *)CHECKPOINT_META_KEY;
-	k.size = sizeof(CHECKPOINT_META_KEY) - 1;
-	v.flags = DB_DBT_MALLOC;
-	ret = db->history_meta->get(db->history_meta, NULL, &k, &v, 0);
+	ret = db_raw_get(db->history_meta, NULL, CHECKPOINT_META_KEY,
+			 sizeof(CHECKPOINT_META_KEY) - 1, &v);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
 	if (ret != 0)
@@ -218,15 +214,10 @@ db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,
 {
 	size_t len;
 	unsigned char *key = checkpoint_key(run, mailbox, folder, uid, &len);
-	DBT k, v;
+	DBT v;
 	int ret;
 
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = key;
-	k.size = (u_int32_t)len;
-	v.flags = DB_DBT_MALLOC;
-	ret = db->checkpoints->get(db->checkpoints, NULL, &k, &v, 0);
+	ret = db_raw_get(db->checkpoints, NULL, key, len, &v);
 	free(key);
 	if (ret == DB_NOTFOUND)
 		return DB_RET_NOTFOUND;
