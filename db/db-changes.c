@@ -34,11 +34,8 @@ static int
 changed_cmp(const void *a, const void *b)
 {
 	const struct changed *x = a, *y = b;
-	int cmp = strcmp(x->folder, y->folder);
 
-	if (cmp != 0)
-		return cmp;
-	return x->uid < y->uid ? -1 : x->uid > y->uid ? 1 : 0;
+	return db_snapshot_order(x->folder, x->uid, y->folder, y->uid);
 }
 
 static void

@@ -122,6 +122,9 @@ unsigned char *db_message_event_key(const char *mailbox, size_t mailbox_len,
 				    const char *folder, size_t folder_len,
 				    uint32_t uid, uint64_t run, uint32_t seq,
 				    size_t *len_r);
+/* The order of a snapshot's entries: by folder (strcmp), then UID. */
+int db_snapshot_order(const char *folder_a, uint32_t uid_a,
+		      const char *folder_b, uint32_t uid_b);
 /* Where a read of the history up from run starts: *have_cp_r and
  * *base_r (0 without one) from the checkpoint; -1 when run was pruned
  * ("run N was pruned: ...") or the checkpoint cannot be read. */

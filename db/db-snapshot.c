@@ -25,9 +25,9 @@ db_snapshot_free(struct db_snapshot *snap)
 	memset(snap, 0, sizeof(*snap));
 }
 
-static int
-entry_cmp(const char *folder_a, uint32_t uid_a, const char *folder_b,
-	  uint32_t uid_b)
+int
+db_snapshot_order(const char *folder_a, uint32_t uid_a, const char *folder_b,
+		  uint32_t uid_b)
 {
 	int c = strcmp(folder_a, folder_b);
 
@@ -45,13 +45,13 @@ snapshot_search(const struct db_snapshot *snap, const char *folder,
 
 	*found_r = false;
 	/* events arrive in folder and UID order mostly: try the end first */
-	if (hi > 0 && entry_cmp(snap->msgs[hi - 1].folder, snap->msgs[hi - 1].uid,
-				folder, uid) < 0)
+	if (hi > 0 && db_snapshot_order(snap->msgs[hi - 1].folder,
+					snap->msgs[hi - 1].uid, folder, uid) < 0)
 		return hi;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = entry_cmp(snap->msgs[mid].folder, snap->msgs[mid].uid,
-				  folder, uid);
+		int c = db_snapshot_order(snap->msgs[mid].folder,
+					  snap->msgs[mid].uid, folder, uid);
 
 		if (c == 0) {
 			*found_r = true;
