@@ -137,7 +137,8 @@ int db_checkpoint_entry(struct db *db, uint64_t run, const char *mailbox,
 			const char **error_r);
 /* The estimates db_scan_choose() and db_changes_choose() decide from,
  * for names (sorted) read from the checkpoint base (0: none) to up_to,
- * compared after lo, in windows of window mailboxes (0: the default);
+ * compared after lo (lo == base: window_events is all of need_events),
+ * in windows of window mailboxes (0: the default);
  * Berkeley DB's key-range estimates and the run records. */
 int db_scan_estimate_get(struct db *db, char *const *names, size_t count,
 			 uint64_t base, uint64_t lo, uint64_t up_to,

@@ -884,9 +884,10 @@ db_scan_estimate_get(struct db *db, char *const *names, size_t count,
 		if (key_share(db->events_by_mailbox, k, mlen + 8, &below,
 			      error_r) < 0)
 			goto fail;
+		middle = below;
 		db_put_be64(k + mlen, lo + 1);
-		if (key_share(db->events_by_mailbox, k, mlen + 8, &middle,
-			      error_r) < 0)
+		if (lo > base && key_share(db->events_by_mailbox, k, mlen + 8,
+					   &middle, error_r) < 0)
 			goto fail;
 		db_put_be64(k + mlen, up_to + 1);
 		if (key_share(db->events_by_mailbox, k, mlen + 8, &above,
@@ -925,7 +926,8 @@ db_snapshots_each(struct db *db, char *const *mailboxes, size_t count,
 	if (way != DB_SCAN_BY_MAILBOX && way != DB_SCAN_BY_RUN) {
 		struct db_scan_estimate est;
 
-		if (db_scan_estimate_get(db, mailboxes, count, s.base, s.run_a,
+		/* whole snapshots: the runs between do not matter here */
+		if (db_scan_estimate_get(db, mailboxes, count, s.base, s.base,
 					 s.run_b, window, &est, error_r) < 0)
 			return -1;
 		way = db_scan_choose(&est);
